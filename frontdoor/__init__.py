@@ -1,0 +1,1 @@
+"""frontdoor: the product's command line, which wires the three services together."""

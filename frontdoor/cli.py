@@ -1,0 +1,163 @@
+"""The `frontdoor` command: up, migrate, token, seed, rebuild, verify."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from typing import Annotated
+
+import typer
+
+from frontdoor.registry import SERVICES
+from shared.auth import Role, mint_token
+from shared.db import Database
+from shared.events.verify import verify_log
+from shared.migrations import alembic_config, ensure_database, upgrade
+
+app = typer.Typer(
+    help="The children's services front door: run, migrate, mint tokens, seed, rebuild, verify."
+)
+
+ServiceOpt = Annotated[
+    list[str] | None, typer.Option("--service", "-s", help="Only these services (default: all).")
+]
+
+
+def _selected(names: list[str] | None) -> list[str]:
+    chosen = names or list(SERVICES)
+    unknown = [n for n in chosen if n not in SERVICES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICES)}"
+        )
+    return chosen
+
+
+async def migrate_all(names: list[str]) -> None:
+    for name in names:
+        settings = SERVICES[name].settings()
+        await ensure_database(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            await upgrade(name, db.engine)
+        finally:
+            await db.dispose()
+
+
+@app.command()
+def migrate(service: ServiceOpt = None) -> None:
+    """Create (PostgreSQL) and upgrade each service's own database to the latest schema."""
+    names = _selected(service)
+    asyncio.run(migrate_all(names))
+    typer.echo(f"migrated: {', '.join(names)}")
+
+
+@app.command()
+def token(
+    role: Annotated[list[Role], typer.Option("--role", "-r", help="Role(s) to grant.")],
+    sub: Annotated[str, typer.Option(help="Pseudonymous staff or system id.")] = "dev-user",
+    team: Annotated[str | None, typer.Option(help="Team id claim.")] = None,
+    hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+) -> None:
+    """Mint a development bearer token (refused when ENVIRONMENT=production)."""
+    settings = SERVICES["referrals"].settings()
+    if settings.environment == "production":
+        typer.echo("refused: development tokens are not minted in production", err=True)
+        raise typer.Exit(2)
+    typer.echo(
+        mint_token(
+            settings, roles=[r.value for r in role], subject=sub, team=team, ttl_seconds=int(hours * 3600)
+        )
+    )
+
+
+@app.command()
+def verify(
+    service: ServiceOpt = None,
+    journey: Annotated[uuid.UUID | None, typer.Option(help="Check only this journey.")] = None,
+) -> None:
+    """Check the tamper-evident hash chain of the journey logs; exits 1 at the first broken link."""
+    names = [n for n in _selected(service) if SERVICES[n].produces_events]
+
+    async def run() -> bool:
+        ok = True
+        for name in names:
+            main = SERVICES[name].main()
+            svc = main.build_service()
+            try:
+                async with svc.db.sessionmaker() as session:
+                    report = await verify_log(session, svc.tables.events, journey)
+            finally:
+                await svc.db.dispose()
+            typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))
+            ok = ok and report.ok
+        return ok
+
+    if not asyncio.run(run()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def rebuild(
+    service: ServiceOpt = None,
+) -> None:
+    """Rebuild consumers' projections from position 0 of their upstream feeds (upstreams must be running)."""
+    names = _selected(service)
+
+    async def run() -> None:
+        for name in names:
+            svc = SERVICES[name].main().build_service()
+            try:
+                for consumer in svc.consumers:
+                    applied = await consumer.rebuild()
+                    typer.echo(
+                        json.dumps(
+                            {
+                                "service": name,
+                                "feed": consumer.feed,
+                                "applied": applied,
+                                "position": consumer.status.position,
+                            }
+                        )
+                    )
+            finally:
+                for consumer in svc.consumers:
+                    await consumer.close()
+                await svc.db.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def revision(
+    service: Annotated[str, typer.Argument(help="Service whose schema changed.")],
+    message: Annotated[str, typer.Option("-m", help="What the change is.")],
+) -> None:
+    """(Development) autogenerate a migration for one service against a scratch database."""
+    import tempfile
+
+    from alembic import command
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service}")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/scratch.db"
+
+        async def prepare() -> None:
+            db = Database(url)
+            await upgrade(service, db.engine)
+            await db.dispose()
+
+        asyncio.run(prepare())
+        cfg = alembic_config(service, url)
+        command.revision(cfg, message=message, autogenerate=True)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,178 @@
+"""Builds a service's FastAPI app: errors, limits, auth, health, metrics, feed and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import MetaData, Table, text
+
+from shared.audit import Auditor, audit_log_table, audit_router
+from shared.auth import TokenVerifier
+from shared.db import Database
+from shared.errors import install_error_handlers
+from shared.events.consumer import ConsumerStatus, FeedConsumer, consumer_positions_table
+from shared.events.contract import Catalogue
+from shared.events.feed import feed_router
+from shared.events.log import EventLog, journey_events_table
+from shared.idempotency import idempotency_keys_table
+from shared.middleware import BodySizeLimitMiddleware, RateLimitMiddleware
+from shared.migrations import current_revision, head_revision
+from shared.observability import Metrics, ObservabilityMiddleware, configure_logging, setup_tracing
+from shared.settings import ServiceSettings
+
+
+@dataclass
+class PlatformTables:
+    """The platform tables a service keeps in its own database, on its own metadata."""
+
+    idempotency: Table
+    audit: Table
+    events: Table | None
+    positions: Table | None
+
+    @classmethod
+    def on(cls, metadata: MetaData, *, produces_events: bool, consumes_feeds: bool) -> PlatformTables:
+        return cls(
+            idempotency=idempotency_keys_table(metadata),
+            audit=audit_log_table(metadata),
+            events=journey_events_table(metadata) if produces_events else None,
+            positions=consumer_positions_table(metadata) if consumes_feeds else None,
+        )
+
+
+@dataclass
+class Service:
+    """Everything a service's routes and CLI need, built once per app."""
+
+    name: str
+    settings: ServiceSettings
+    tables: PlatformTables
+    catalogue: Catalogue | None = None
+    db: Database = field(init=False)
+    metrics: Metrics = field(init=False)
+    auditor: Auditor = field(init=False)
+    event_log: EventLog | None = field(init=False, default=None)
+    consumers: list[FeedConsumer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.db = Database(s.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
+        self.metrics = Metrics(self.name)
+        self.auditor = Auditor(self.tables.audit)
+        if self.tables.events is not None and self.catalogue is not None:
+            self.event_log = EventLog(self.tables.events, self.catalogue)
+
+
+class ReadinessReport(BaseModel):
+    status: str
+    database: str
+    migrations: dict[str, str | None]
+    consumers: list[ConsumerStatus] = []
+
+
+def create_app(
+    service: Service,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    run_consumers: bool = True,
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    settings = service.settings
+    configure_logging(settings.log_level)
+    expected_head = head_revision(service.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(c.run(stop)) for c in service.consumers] if run_consumers else []
+        try:
+            yield
+        finally:
+            # Finish the batch in hand (its position is committed with it), then stop.
+            stop.set()
+            if tasks:
+                await asyncio.wait(tasks, timeout=15)
+            for c in service.consumers:
+                await c.close()
+            await service.db.dispose()
+
+    app = FastAPI(
+        title=title, description=description, version="0.1.0", lifespan=lifespan, openapi_tags=openapi_tags
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.db = service.db
+    app.state.metrics = service.metrics
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.idempotency_table = service.tables.idempotency
+    app.state.idempotency_inflight = set()
+
+    install_error_handlers(app)
+    # Added innermost first: the observability layer sees every response, including 413 and 429.
+    if settings.rate_limit_per_minute > 0:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=service.metrics, service=service.name)
+
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/health/live", summary="The process is up (no dependencies checked)")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @ops.get(
+        "/health/ready",
+        response_model=ReadinessReport,
+        summary="Database reachable, migrations at head, and consumer lag",
+        responses={503: {"model": ReadinessReport, "description": "Not ready"}},
+    )
+    async def ready() -> JSONResponse:
+        database = "ok"
+        current: str | None = None
+        try:
+            async with service.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await current_revision(service.db.engine)
+        except Exception as exc:
+            database = f"unreachable ({type(exc).__name__})"
+        ok = database == "ok" and current == expected_head
+        report = ReadinessReport(
+            status="ready" if ok else "not_ready",
+            database=database,
+            migrations={"current": current, "head": expected_head},
+            consumers=[c.status for c in service.consumers],
+        )
+        return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)
+
+    @ops.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    )
+    async def metrics(request: Request) -> Response:
+        pool = service.db.engine.pool
+        for state, getter in (("checked_out", "checkedout"), ("idle", "checkedin"), ("overflow", "overflow")):
+            fn = getattr(pool, getter, None)
+            if callable(fn):
+                service.metrics.db_pool.labels(state).set(fn())
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ops)
+    if service.event_log is not None:
+        app.include_router(feed_router(service.db, service.event_log))
+    app.include_router(audit_router(service.db, service.auditor))
+    for router in routers:
+        app.include_router(router)
+    setup_tracing(app, service.db.engine, service.name)
+    return app

@@ -1,0 +1,119 @@
+"""Audit of every read and write of a child's records: who, what, when, and the reason given."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Uuid, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, Role, require_roles
+from shared.db import Database
+from shared.errors import problem_responses
+from shared.http import Page, PageParams, page_params
+from shared.observability import request_id_var
+from shared.types import UTCDateTime, utcnow
+
+
+def audit_log_table(metadata: MetaData) -> Table:
+    return Table(
+        "audit_log",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("actor", String(120), nullable=False),
+        Column("roles", String(200), nullable=False),
+        Column("action", String(40), nullable=False),
+        Column("resource", String(60), nullable=False),
+        Column("resource_id", String(64), nullable=True),
+        Column("child_id", Uuid, nullable=True),
+        Column("reason", String(500), nullable=True),
+        Column("request_id", String(128), nullable=True),
+        Index(None, "child_id", "at"),
+        Index(None, "actor", "at"),
+    )
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    roles: str
+    action: str
+    resource: str
+    resource_id: str | None
+    child_id: uuid.UUID | None
+    reason: str | None
+    request_id: str | None
+
+
+class Auditor:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def record(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        resource_id: object | None = None,
+        child_id: uuid.UUID | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Written in the caller's transaction: an audited write and its audit row land together."""
+        await session.execute(
+            self.table.insert().values(
+                at=utcnow(),
+                actor=principal.subject,
+                roles=",".join(sorted(principal.roles)),
+                action=action,
+                resource=resource,
+                resource_id=str(resource_id) if resource_id is not None else None,
+                child_id=child_id,
+                reason=reason,
+                request_id=request_id_var.get(),
+            )
+        )
+
+
+def audit_router(db: Database, auditor: Auditor) -> APIRouter:
+    router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422, 429))
+
+    @router.get("/audit", response_model=Page[AuditEntry], summary="Who read or changed a child's records")
+    async def list_audit(
+        request: Request,
+        admin: Annotated[Principal, Depends(require_roles(Role.admin))],
+        page: Annotated[PageParams, Depends(page_params)],
+        child_id: uuid.UUID | None = None,
+        actor: str | None = None,
+        since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
+        until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    ) -> Page[AuditEntry]:
+        t = auditor.table
+        conditions = []
+        if child_id is not None:
+            conditions.append(t.c.child_id == child_id)
+        if actor is not None:
+            conditions.append(t.c.actor == actor)
+        if since is not None:
+            conditions.append(t.c.at >= since)
+        if until is not None:
+            conditions.append(t.c.at < until)
+        async with db.unit_of_work() as session:
+            total = (
+                await session.execute(select(func.count()).select_from(t).where(*conditions))
+            ).scalar_one()
+            rows = await session.execute(
+                select(t).where(*conditions).order_by(t.c.id.desc()).limit(page.limit).offset(page.offset)
+            )
+            items = [AuditEntry.model_validate(dict(r._mapping)) for r in rows]
+            await auditor.record(session, admin, "read", "audit", child_id=child_id)
+        return Page[AuditEntry](items=items, total=total, limit=page.limit, offset=page.offset)
+
+    return router

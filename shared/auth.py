@@ -1,0 +1,156 @@
+"""Bearer JWT authentication and role checks shared by every service."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Forbidden, Unauthorized
+from shared.settings import ServiceSettings
+
+
+class Role(StrEnum):
+    practitioner = "practitioner"
+    manager = "manager"
+    analyst = "analyst"
+    partner = "partner"  # an external system submitting contacts
+    service = "service"  # an internal feed reader
+    admin = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a pseudonymous staff or system id, their team and roles."""
+
+    subject: str
+    team: str | None
+    roles: frozenset[Role] = field(default_factory=frozenset)
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+class TokenVerifier:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._jwks: jwt.PyJWKClient | None = (
+            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        )
+
+    def _key(self, token: str) -> Any:
+        s = self.settings
+        if s.jwt_algorithm.startswith("HS"):
+            return s.jwt_secret
+        if self._jwks is not None:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        if s.jwt_public_key_pem:
+            return s.jwt_public_key_pem
+        raise Unauthorized("No verification key is configured.")
+
+    def verify(self, token: str) -> Principal:
+        s = self.settings
+        try:
+            claims = jwt.decode(
+                token,
+                self._key(token),
+                algorithms=[s.jwt_algorithm],
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                leeway=s.jwt_leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("The token is not valid yet.") from None
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError) as exc:
+            raise Unauthorized(f"The token is invalid: {type(exc).__name__}.") from None
+        raw_roles = claims.get("roles", [])
+        if isinstance(raw_roles, str):
+            raw_roles = raw_roles.split()
+        roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__)
+        return Principal(subject=str(claims["sub"]), team=claims.get("team"), roles=roles)
+
+
+def mint_token(
+    settings: ServiceSettings,
+    *,
+    roles: list[str],
+    subject: str,
+    team: str | None = None,
+    ttl_seconds: int = 8 * 3600,
+    not_before: int | None = None,
+    private_key: str | None = None,
+) -> str:
+    """Development tokens (HS256 with the shared secret unless a private key is given)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "roles": roles,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "nbf": not_before if not_before is not None else now,
+        "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+    }
+    if team:
+        claims["team"] = team
+    if private_key:
+        return jwt.encode(claims, private_key, algorithm="RS256")
+    return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+
+
+_bearer = HTTPBearer(auto_error=False, description="OAuth2 bearer JWT (see `frontdoor token`).")
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer token is required.", error="invalid_request")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = verifier.verify(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that admits only callers holding one of `roles` (403 otherwise)."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.has(*roles):
+            raise Forbidden(f"This needs one of the roles: {', '.join(sorted(roles))}.")
+        return principal
+
+    return dependency
+
+
+def service_token_provider(settings: ServiceSettings) -> Callable[[], str]:
+    """The bearer token a consumer shows upstream: configured in production, minted locally in dev."""
+    if settings.service_token:
+        configured = settings.service_token
+        return lambda: configured
+    if settings.environment == "production":
+        raise ValueError("SERVICE_TOKEN must be set in production for feed consumers")
+    cache: dict[str, tuple[str, float]] = {}
+
+    def provide() -> str:
+        token, expires = cache.get("t", ("", 0.0))
+        if time.time() > expires - 300:
+            token = mint_token(settings, roles=[Role.service.value], subject=f"svc-{settings.service_name}")
+            cache["t"] = (token, time.time() + 8 * 3600)
+        return token
+
+    return provide

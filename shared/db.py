@@ -1,0 +1,93 @@
+"""Async engine and sessions per service, and the one-transaction-per-request rule."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+
+# Named constraints make migrations deterministic and errors traceable to a rule.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_base(name: str) -> type[SQLModel]:
+    """A declarative base with its own metadata, so each service's schema is managed separately."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    return type(name, (SQLModel,), {"__module__": __name__}, registry=registry(metadata=metadata))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, record: Any) -> None:
+            # aiosqlite's default deferred BEGIN lets two writers both read then deadlock on upgrade;
+            # we take control of BEGIN so writes start with an IMMEDIATE lock (see `begin` below).
+            dbapi_connection.isolation_level = None
+            _sqlite_pragmas(dbapi_connection, record)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+
+
+class Database:
+    """One per service: its engine and session factory."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: commits once on success, rolls back on any error. Domain code never commits."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.unit_of_work() as session:
+        yield session
+
+
+# scope="function": the commit happens before the response is sent, so a failed commit is never a 2xx.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -1,0 +1,1 @@
+"""The journey-event backbone: contract, append-only log, feed, consumer and tamper evidence."""

@@ -1,0 +1,284 @@
+"""A reusable feed consumer: pulls a producer's feed and applies each batch in one local transaction
+together with its stored position, so every event takes effect exactly once and a crash mid-batch
+leaves nothing half-applied."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import zlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from shared.db import Database
+from shared.events.contract import Envelope
+from shared.observability import Metrics, outgoing_headers
+from shared.types import UTCDateTime, utcnow
+
+log = logging.getLogger("frontdoor.consumer")
+
+
+def consumer_positions_table(metadata: MetaData) -> Table:
+    return Table(
+        "consumer_positions",
+        metadata,
+        Column("feed", String(80), primary_key=True),
+        Column("position", BigInteger, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+    )
+
+
+class Projection(Protocol):
+    async def apply(self, session: AsyncSession, event: Envelope) -> bool:
+        """Apply one event; return False for a type this reader does not know (it is skipped)."""
+
+    async def reset(self, session: AsyncSession) -> None:
+        """Delete everything this projection derived from the feed (for a rebuild)."""
+
+
+class ConsumerStatus(BaseModel):
+    feed: str
+    position: int = 0
+    head: int | None = None
+    lag_events: int | None = None
+    lag_seconds: float = 0.0
+    upstream_ok: bool = False
+    active: bool = False
+    last_error: str | None = None
+
+
+class UpstreamError(Exception):
+    pass
+
+
+class FeedConsumer:
+    def __init__(
+        self,
+        *,
+        feed: str,
+        base_url: str,
+        db: Database,
+        positions: Table,
+        projection: Projection,
+        token: Callable[[], str],
+        metrics: Metrics,
+        batch_size: int = 500,
+        long_poll_seconds: float = 5.0,
+        min_backoff: float = 0.2,
+        max_backoff: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        before_commit: Callable[[list[Envelope]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.feed = feed
+        self.base_url = base_url.rstrip("/")
+        self.db = db
+        self.positions = positions
+        self.projection = projection
+        self.token = token
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.long_poll_seconds = long_poll_seconds
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.transport = transport
+        self.before_commit = before_commit  # a test hook: a crash here must leave nothing applied
+        self.status = ConsumerStatus(feed=feed)
+        self._fresh_as_of: datetime = utcnow()
+        self._client: httpx.AsyncClient | None = None
+        self._lock_conn: AsyncConnection | None = None
+
+    # -- upstream ---------------------------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url, transport=self.transport, timeout=self.long_poll_seconds + 10
+            )
+        return self._client
+
+    async def fetch(self, after: int, wait: float) -> tuple[list[Envelope], int]:
+        headers = {"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
+        try:
+            response = await self._http().get(
+                "/events", params={"after": after, "limit": self.batch_size, "wait": wait}, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"{type(exc).__name__} reaching {self.feed}") from exc
+        if response.status_code != 200:
+            raise UpstreamError(f"{self.feed} answered {response.status_code}")
+        body = response.json()
+        return [Envelope.model_validate(e) for e in body["events"]], int(body["head"])
+
+    # -- local state ------------------------------------------------------------------------------
+    async def _locked_position(self, session: AsyncSession) -> int:
+        p = self.positions
+        query = select(p.c.position).where(p.c.feed == self.feed)
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await session.execute(query)).first()
+        if row is None:
+            await session.execute(p.insert().values(feed=self.feed, position=0, updated_at=utcnow()))
+            return 0
+        return int(row[0])
+
+    async def position(self) -> int:
+        async with self.db.sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(self.positions.c.position).where(self.positions.c.feed == self.feed)
+                )
+            ).first()
+            return int(row[0]) if row else 0
+
+    async def apply_batch(self, events: list[Envelope]) -> int:
+        """Apply events after the stored position, then store the new position, in one transaction."""
+        applied = 0
+        async with self.db.unit_of_work() as session:
+            stored = await self._locked_position(session)
+            position = stored
+            seen: set[str] = set()
+            for event in events:
+                key = str(event.event_id)
+                if event.position <= position or key in seen:
+                    continue  # a repeat delivery: already applied, so a no-op
+                seen.add(key)
+                if await self.projection.apply(session, event):
+                    applied += 1
+                else:
+                    self.metrics.consumer_skipped.labels(self.feed, event.type).inc()
+                position = event.position
+            if position != stored:
+                await session.execute(
+                    update(self.positions)
+                    .where(self.positions.c.feed == self.feed)
+                    .values(position=position, updated_at=utcnow())
+                )
+            if self.before_commit is not None:
+                await self.before_commit(events)
+        self.status.position = position
+        self.metrics.consumer_applied.labels(self.feed).inc(applied)
+        return applied
+
+    def _record_lag(self, head: int) -> None:
+        now = utcnow()
+        self.status.head = head
+        self.status.lag_events = max(0, head - self.status.position)
+        if self.status.lag_events == 0:
+            self._fresh_as_of = now
+        self.status.lag_seconds = (
+            0.0 if self.status.lag_events == 0 else (now - self._fresh_as_of).total_seconds()
+        )
+        self.metrics.consumer_lag_events.labels(self.feed).set(self.status.lag_events)
+        self.metrics.consumer_lag_seconds.labels(self.feed).set(self.status.lag_seconds)
+
+    def _record_outage(self, error: str) -> None:
+        self.status.upstream_ok = False
+        self.status.last_error = error
+        self.status.lag_seconds = (utcnow() - self._fresh_as_of).total_seconds()
+        self.metrics.consumer_lag_seconds.labels(self.feed).set(self.status.lag_seconds)
+        self.metrics.consumer_errors.labels(self.feed).inc()
+
+    async def poll_once(self, wait: float = 0.0) -> int:
+        """Fetch one page after the stored position and apply it. Raises UpstreamError when down."""
+        after = await self.position()
+        self.status.position = after
+        try:
+            events, head = await self.fetch(after, wait)
+        except UpstreamError as exc:
+            self._record_outage(str(exc))
+            raise
+        self.status.upstream_ok = True
+        self.status.last_error = None
+        applied = await self.apply_batch(events) if events else 0
+        self._record_lag(head)
+        return applied
+
+    async def catch_up(self) -> int:
+        """Apply until the stored position reaches the head seen at the last poll."""
+        total = 0
+        while True:
+            total += await self.poll_once()
+            if self.status.lag_events == 0:
+                return total
+
+    async def rebuild(self) -> int:
+        """Forget the projection and its position in one transaction, then replay the feed from 0."""
+        async with self.db.unit_of_work() as session:
+            await self._locked_position(session)
+            await self.projection.reset(session)
+            await session.execute(
+                update(self.positions)
+                .where(self.positions.c.feed == self.feed)
+                .values(position=0, updated_at=utcnow())
+            )
+        self.status.position = 0
+        return await self.catch_up()
+
+    # -- running ----------------------------------------------------------------------------------
+    async def _acquire_leadership(self) -> bool:
+        """One active consumer per feed per database: a session advisory lock on PostgreSQL."""
+        if self.db.is_sqlite:
+            return True  # SQLite is single-process here; its writer lock serialises batches anyway
+        if self._lock_conn is None:
+            self._lock_conn = await self.db.engine.connect()
+        key = zlib.crc32(f"consumer:{self.feed}".encode())
+        got = (await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        await self._lock_conn.commit()
+        return bool(got)
+
+    async def _release_leadership(self) -> None:
+        if self._lock_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._lock_conn.close()  # closing the session ends its advisory locks
+            self._lock_conn = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = self.min_backoff
+        try:
+            while not stop.is_set():
+                try:
+                    if not self.status.active:
+                        self.status.active = await self._acquire_leadership()
+                        if not self.status.active:
+                            await _sleep_or_stop(stop, 1.0)
+                            continue
+                    applied = await self.poll_once(wait=self.long_poll_seconds)
+                    backoff = self.min_backoff
+                    if applied == 0 and self.status.lag_events == 0:
+                        await _sleep_or_stop(stop, 0.01)
+                except UpstreamError as exc:
+                    log.warning(
+                        "upstream unavailable", extra={"consumer": self.feed, "lag": self.status.lag_seconds}
+                    )
+                    del exc
+                    await _sleep_or_stop(stop, backoff * (0.5 + random.random()))
+                    backoff = min(self.max_backoff, backoff * 2)
+                except Exception as exc:  # the database or a projection failed: retry, never die
+                    self.status.last_error = type(exc).__name__
+                    self.metrics.consumer_errors.labels(self.feed).inc()
+                    log.exception("consumer batch failed", extra={"consumer": self.feed})
+                    await self._release_leadership()
+                    self.status.active = False
+                    await _sleep_or_stop(stop, backoff)
+                    backoff = min(self.max_backoff, backoff * 2)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self._release_leadership()
+        self.status.active = False
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

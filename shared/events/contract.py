@@ -1,0 +1,70 @@
+"""The journey-event envelope and the per-service catalogue of event types and versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventPayload(BaseModel):
+    """Base for every payload: coded and pseudonymous, unknown fields refused on write."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+
+class Envelope(BaseModel):
+    """A stored journey event as the feed publishes it."""
+
+    position: int = Field(description="Global position in this producer's log; the feed cursor.")
+    event_id: UUID
+    type: str
+    schema_version: int
+    journey_id: UUID = Field(description="The stream: one child's journey.")
+    stream_version: int = Field(description="1 for the first event of a journey, then +1 per event.")
+    occurred_at: datetime = Field(description="When it happened in the world.")
+    recorded_at: datetime = Field(description="When the system stored it.")
+    producer: str
+    actor: str = Field(description="Pseudonymous staff or system id.")
+    correlation_id: str | None = None
+    payload: dict[str, Any]
+    prev_hash: str | None = Field(default=None, description="Hash of the previous event of this journey.")
+    hash: str = Field(description="SHA-256 over this envelope and prev_hash.")
+
+
+class EventTypeInfo(BaseModel):
+    type: str
+    schema_version: int
+    payload_schema: dict[str, Any]
+
+
+class Catalogue:
+    """The event types one producer may write, each with its payload model per version."""
+
+    def __init__(self, producer: str) -> None:
+        self.producer = producer
+        self._types: dict[tuple[str, int], type[EventPayload]] = {}
+
+    def register(self, model: type[EventPayload]) -> type[EventPayload]:
+        key = (model.event_type, model.schema_version)
+        if key in self._types:
+            raise ValueError(f"event type {key} registered twice")
+        self._types[key] = model
+        return model
+
+    def model_for(self, event_type: str, schema_version: int) -> type[EventPayload] | None:
+        return self._types.get((event_type, schema_version))
+
+    def describe(self) -> list[EventTypeInfo]:
+        return [
+            EventTypeInfo(type=t, schema_version=v, payload_schema=m.model_json_schema())
+            for (t, v), m in sorted(self._types.items())
+        ]
+
+    def __contains__(self, model: type[EventPayload]) -> bool:
+        return (model.event_type, model.schema_version) in self._types

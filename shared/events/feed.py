@@ -1,0 +1,82 @@
+"""The feed endpoints a producing service publishes: events by position, the catalogue, verification."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from shared.auth import Principal, Role, require_roles
+from shared.db import Database
+from shared.errors import problem_responses
+from shared.events.contract import Envelope, EventTypeInfo
+from shared.events.log import EventLog
+from shared.events.verify import VerifyReport, verify_log
+
+MAX_WAIT_SECONDS = 30.0
+POLL_INTERVAL = 0.05
+
+
+class FeedPage(BaseModel):
+    events: list[Envelope]
+    next_after: int = Field(description="Pass as `after` to read on; equals `after` when nothing new.")
+    head: int = Field(description="The highest position committed when this page was read.")
+
+
+class Catalog(BaseModel):
+    producer: str
+    event_types: list[EventTypeInfo]
+
+
+def feed_router(db: Database, log: EventLog) -> APIRouter:
+    router = APIRouter(tags=["journey events"], responses=problem_responses(401, 403, 422, 429, 503))
+
+    @router.get(
+        "/events",
+        response_model=FeedPage,
+        summary="Read journey events after a position (gap-safe; optional long-poll)",
+    )
+    async def read_feed(
+        _: Annotated[Principal, Depends(require_roles(Role.service, Role.admin))],
+        after: Annotated[int, Query(ge=0, description="Last position already seen; 0 to start.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+        wait: Annotated[
+            float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for new events when none.")
+        ] = 0,
+    ) -> FeedPage:
+        deadline = time.monotonic() + wait
+        while True:
+            # A short transaction per poll: nothing is held open while we wait.
+            async with db.sessionmaker() as session:
+                events = await log.read(session, after=after, limit=limit)
+                head = await log.head(session)
+            if events or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(POLL_INTERVAL)
+        next_after = events[-1].position if events else after
+        return FeedPage(events=events, next_after=next_after, head=max(head, next_after))
+
+    @router.get("/events/schema", response_model=Catalog, summary="The catalogue of event types and payloads")
+    async def event_catalogue(
+        _: Annotated[Principal, Depends(require_roles(*Role))],
+    ) -> Catalog:
+        return Catalog(producer=log.catalogue.producer, event_types=log.catalogue.describe())
+
+    @router.get(
+        "/admin/verify",
+        response_model=VerifyReport,
+        summary="Check the hash chain of one journey or of the whole log",
+        tags=["admin"],
+    )
+    async def verify(
+        _: Annotated[Principal, Depends(require_roles(Role.admin))],
+        journey_id: uuid.UUID | None = None,
+    ) -> VerifyReport:
+        async with db.sessionmaker() as session:
+            return await verify_log(session, log.table, journey_id)
+
+    return router

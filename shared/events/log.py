@@ -1,0 +1,198 @@
+"""An append-only journey log per producing service, with per-journey versions and a hash chain.
+
+Gap safety: on PostgreSQL every append takes one transaction-scoped advisory lock before it draws
+positions, so transactions that write events commit in position order and a reader that has seen
+position P never later finds a new event at or below P. Callers append as the last step before commit
+to keep the lock short. SQLite serialises writers (BEGIN IMMEDIATE), which gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import Conflict, Unprocessable
+from shared.events.contract import Catalogue, Envelope, EventPayload
+from shared.types import UTCDateTime, utcnow
+
+APPEND_LOCK_KEY = 7_204_113_901  # one advisory-lock key per database; each service has its own database
+
+
+def journey_events_table(metadata: MetaData) -> Table:
+    return Table(
+        "journey_events",
+        metadata,
+        Column(
+            "position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("type", String(80), nullable=False),
+        Column("schema_version", Integer, nullable=False),
+        Column("journey_id", Uuid, nullable=False),
+        Column("stream_version", Integer, nullable=False),
+        Column("occurred_at", UTCDateTime, nullable=False),
+        Column("recorded_at", UTCDateTime, nullable=False),
+        Column("producer", String(40), nullable=False),
+        Column("actor", String(120), nullable=False),
+        Column("correlation_id", String(128), nullable=True),
+        Column("payload", JSON, nullable=False),
+        Column("prev_hash", String(64), nullable=True),
+        Column("hash", String(64), nullable=False),
+        UniqueConstraint("journey_id", "stream_version"),
+        Index(None, "type"),
+    )
+
+
+def envelope_hash(fields: dict[str, Any], prev_hash: str | None) -> str:
+    """SHA-256 over a canonical JSON of the envelope (without position, which the database assigns)."""
+    doc = {
+        "event_id": str(fields["event_id"]),
+        "type": fields["type"],
+        "schema_version": fields["schema_version"],
+        "journey_id": str(fields["journey_id"]),
+        "stream_version": fields["stream_version"],
+        "occurred_at": _iso(fields["occurred_at"]),
+        "recorded_at": _iso(fields["recorded_at"]),
+        "producer": fields["producer"],
+        "actor": fields["actor"],
+        "correlation_id": fields["correlation_id"],
+        "payload": fields["payload"],
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    payload: EventPayload
+    occurred_at: datetime
+
+
+class EventLog:
+    """Appends to and reads from one service's journey log."""
+
+    def __init__(self, table: Table, catalogue: Catalogue) -> None:
+        self.table = table
+        self.catalogue = catalogue
+
+    async def current_version(self, session: AsyncSession, journey_id: uuid.UUID) -> int:
+        t = self.table
+        result = await session.execute(
+            select(func.max(t.c.stream_version)).where(t.c.journey_id == journey_id)
+        )
+        return int(result.scalar() or 0)
+
+    async def append(
+        self,
+        session: AsyncSession,
+        journey_id: uuid.UUID,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int,
+        actor: str,
+        correlation_id: str | None = None,
+    ) -> list[Envelope]:
+        """Append in the caller's transaction; a stale `expected_version` raises 409 Conflict."""
+        if not events:
+            return []
+        for ev in events:
+            if ev.payload.__class__ not in self.catalogue:
+                raise Unprocessable(f"event type {ev.payload.event_type} is not in the catalogue")
+            if ev.occurred_at.tzinfo is None:
+                raise Unprocessable("occurred_at must be timezone-aware")
+        t = self.table
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+        prev_hash: str | None = None
+        if expected_version > 0:
+            row = (
+                await session.execute(
+                    select(t.c.hash).where(
+                        t.c.journey_id == journey_id, t.c.stream_version == expected_version
+                    )
+                )
+            ).first()
+            if row is None:
+                raise Conflict(
+                    f"journey {journey_id} is not at version {expected_version}", code="stale_journey_version"
+                )
+            prev_hash = row[0]
+        recorded_at = utcnow()
+        rows: list[dict[str, Any]] = []
+        for offset, ev in enumerate(events, start=1):
+            fields: dict[str, Any] = {
+                "event_id": uuid.uuid4(),
+                "type": ev.payload.event_type,
+                "schema_version": ev.payload.schema_version,
+                "journey_id": journey_id,
+                "stream_version": expected_version + offset,
+                "occurred_at": ev.occurred_at,
+                "recorded_at": recorded_at,
+                "producer": self.catalogue.producer,
+                "actor": actor,
+                "correlation_id": correlation_id,
+                "payload": ev.payload.model_dump(mode="json"),
+            }
+            fields["prev_hash"] = prev_hash
+            fields["hash"] = prev_hash = envelope_hash(fields, prev_hash)
+            rows.append(fields)
+        try:
+            # A savepoint keeps a lost race from poisoning the caller's transaction on PostgreSQL.
+            async with session.begin_nested():
+                result = await session.execute(
+                    insert(t).returning(t.c.position, sort_by_parameter_order=True), rows
+                )
+                positions = [r[0] for r in result]
+        except IntegrityError:
+            raise Conflict(
+                f"journey {journey_id} was changed by someone else (expected version {expected_version})",
+                code="stale_journey_version",
+            ) from None
+        return [Envelope(position=p, **r) for p, r in zip(positions, rows, strict=True)]
+
+    async def read(self, session: AsyncSession, *, after: int, limit: int) -> list[Envelope]:
+        t = self.table
+        result = await session.execute(
+            select(t).where(t.c.position > after).order_by(t.c.position).limit(limit)
+        )
+        return [Envelope.model_validate(dict(r._mapping)) for r in result]
+
+    async def read_stream(self, session: AsyncSession, journey_id: uuid.UUID) -> list[Envelope]:
+        t = self.table
+        result = await session.execute(
+            select(t).where(t.c.journey_id == journey_id).order_by(t.c.stream_version)
+        )
+        return [Envelope.model_validate(dict(r._mapping)) for r in result]
+
+    async def head(self, session: AsyncSession) -> int:
+        result = await session.execute(select(func.max(self.table.c.position)))
+        return int(result.scalar() or 0)

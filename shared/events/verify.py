@@ -1,0 +1,69 @@
+"""Tamper evidence: recompute each journey's hash chain and report the first broken link."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events.log import envelope_hash
+
+
+class BrokenLink(BaseModel):
+    journey_id: uuid.UUID
+    stream_version: int
+    position: int
+    reason: str
+
+
+class VerifyReport(BaseModel):
+    ok: bool
+    journeys_checked: int
+    events_checked: int
+    first_broken: BrokenLink | None = None
+
+
+async def verify_log(
+    session: AsyncSession, table: Table, journey_id: uuid.UUID | None = None, batch: int = 5000
+) -> VerifyReport:
+    """Streams the log in (journey, version) order so memory stays flat on large logs."""
+    t = table
+    query = select(t).order_by(t.c.journey_id, t.c.stream_version)
+    if journey_id is not None:
+        query = query.where(t.c.journey_id == journey_id)
+    current: uuid.UUID | None = None
+    prev_hash: str | None = None
+    expected_version = 0
+    journeys = events = 0
+    first: BrokenLink | None = None
+    result = await session.stream(query.execution_options(yield_per=batch))
+    async for row in result:
+        r: dict[str, Any] = dict(row._mapping)
+        if r["journey_id"] != current:
+            current, prev_hash, expected_version = r["journey_id"], None, 0
+            journeys += 1
+        events += 1
+        expected_version += 1
+        reason = None
+        if r["stream_version"] != expected_version:
+            reason = f"version {r['stream_version']} where {expected_version} was expected (missing event)"
+        elif r["prev_hash"] != prev_hash:
+            reason = "prev_hash does not match the previous event"
+        elif envelope_hash(r, r["prev_hash"]) != r["hash"]:
+            reason = "the event's content does not match its hash (altered)"
+        if reason and first is None:
+            first = BrokenLink(
+                journey_id=r["journey_id"],
+                stream_version=r["stream_version"],
+                position=r["position"],
+                reason=reason,
+            )
+            break
+        prev_hash = r["hash"]
+    await result.close()
+    return VerifyReport(
+        ok=first is None, journeys_checked=journeys, events_checked=events, first_broken=first
+    )

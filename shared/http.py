@@ -1,0 +1,54 @@
+"""HTTP conventions: ETag / If-Match, pagination, and sub-resource helpers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query, Request, Response
+from pydantic import BaseModel, Field
+
+from shared.errors import PreconditionFailed, PreconditionRequired
+
+T = TypeVar("T")
+
+
+def make_etag(*parts: object) -> str:
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:20]
+    return f'"{digest}"'
+
+
+def check_if_match(request: Request, current: str, *, required: bool = False) -> None:
+    """412 when If-Match names another version; 428 when it is required and missing."""
+    header = request.headers.get("if-match")
+    if header is None:
+        if required:
+            raise PreconditionRequired("This change needs an If-Match header with the resource's ETag.")
+        return
+    candidates = [c.strip() for c in header.split(",")]
+    weakless = [c[2:] if c.startswith("W/") else c for c in candidates]
+    if "*" not in weakless and current not in weakless:
+        raise PreconditionFailed("The resource has changed since you read it (ETag mismatch).")
+
+
+def set_etag(response: Response, etag: str) -> None:
+    response.headers["ETag"] = etag
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="How many items match the filters.")
+    limit: int
+    offset: int
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)

@@ -1,0 +1,150 @@
+"""Idempotency-Key for creating POSTs: a retry replays the first answer and creates nothing.
+
+The key record is written in the same transaction as the write it guards. A concurrent retry is refused
+with 409: across processes by a transaction-scoped advisory lock on PostgreSQL, within a process by an
+in-flight set (SQLite runs in one process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import JSON, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import Conflict, InvalidParam, Unprocessable
+from shared.types import UTCDateTime, utcnow
+
+HEADER = "Idempotency-Key"
+
+
+def idempotency_keys_table(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("caller", String(120), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer, nullable=False),
+        Column("response_body", JSON, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        PrimaryKeyConstraint("caller", "key"),
+    )
+
+
+def _request_hash(method: str, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+class Idempotency:
+    def __init__(self, request: Request, key: str | None) -> None:
+        self.request = request
+        self.key = key
+        self.caller = ""
+        self._hash = ""
+        self._holding = False
+
+    @property
+    def table(self) -> Table:
+        table: Table = self.request.app.state.idempotency_table
+        return table
+
+    async def replay(self, session: AsyncSession, caller: str) -> JSONResponse | None:
+        """Call first in the route: the stored answer for a retry, or None to go ahead."""
+        if self.key is None:
+            return None
+        self.caller = caller
+        self._hash = _request_hash(self.request.method, self.request.url.path, await self.request.body())
+        inflight: set[tuple[str, str]] = self.request.app.state.idempotency_inflight
+        marker = (caller, self.key)
+        if marker in inflight:
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
+            )
+        inflight.add(marker)
+        self._holding = True
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            lock = zlib.crc32(f"{caller}\x00{self.key}".encode())
+            got = (
+                await session.execute(text("SELECT pg_try_advisory_xact_lock(1, :k)"), {"k": lock})
+            ).scalar()
+            if not got:
+                raise Conflict(
+                    "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
+                )
+        t = self.table
+        row = (
+            await session.execute(
+                select(t.c.request_hash, t.c.status_code, t.c.response_body).where(
+                    t.c.caller == caller, t.c.key == self.key
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != self._hash:
+            raise Unprocessable(
+                "This Idempotency-Key was used with a different request body.",
+                field=HEADER,
+                location="header",
+                code="idempotency_key_reused",
+            )
+        return JSONResponse(
+            row.response_body, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+
+    async def remember(self, session: AsyncSession, status_code: int, body: Any) -> None:
+        """Call in the same transaction as the write, with the answer the client will get."""
+        if self.key is None:
+            return
+        await session.execute(
+            self.table.insert().values(
+                caller=self.caller,
+                key=self.key,
+                request_hash=self._hash,
+                status_code=status_code,
+                response_body=jsonable_encoder(body),
+                created_at=utcnow(),
+            )
+        )
+
+    def release(self) -> None:
+        if self._holding:
+            self.request.app.state.idempotency_inflight.discard((self.caller, self.key))
+            self._holding = False
+
+
+async def _idempotency(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="A client-chosen key (e.g. a UUID) making this POST safe to retry.",
+        ),
+    ] = None,
+) -> AsyncIterator[Idempotency]:
+    handle = Idempotency(request, idempotency_key)
+    try:
+        yield handle
+    finally:
+        handle.release()
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(_idempotency, scope="request")]
+
+__all__ = ["HEADER", "Idempotency", "IdempotencyDep", "InvalidParam", "idempotency_keys_table"]

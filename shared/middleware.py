@@ -1,0 +1,150 @@
+"""Limits applied before a request reaches a route: body size and per-caller rate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from http import HTTPStatus
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import PROBLEM_BASE, PROBLEM_JSON
+
+
+async def _send_problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    detail: str,
+    code: str,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + code.replace("_", "-"),
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+            "code": code,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *extra_headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over the limit with 413 before anything parses them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_problem(
+                        scope, send, 400, "Content-Length is not a number.", "bad_content_length"
+                    )
+                    return
+                if declared > self.max_bytes:
+                    await _send_problem(
+                        scope, send, 413, f"The body is larger than {self.max_bytes} bytes.", "body_too_large"
+                    )
+                    return
+        # Chunked bodies have no declared length: count as they arrive.
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_problem(
+                    scope, send, 413, f"The body is larger than {self.max_bytes} bytes.", "body_too_large"
+                )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RateLimitMiddleware:
+    """A token bucket per caller (bearer token, else client address): 429 with Retry-After when empty.
+
+    In-process by design: each replica protects itself; a shared limit belongs in the gateway.
+    """
+
+    EXEMPT = ("/health/", "/metrics")
+
+    def __init__(self, app: ASGIApp, per_minute: int, max_callers: int = 10_000) -> None:
+        self.app = app
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+        self.max_callers = max_callers
+
+    def _caller(self, scope: Scope) -> bytes:
+        for key, value in scope.get("headers", []):
+            if key == b"authorization":
+                return hashlib.blake2b(value, digest_size=16).digest()
+        client = scope.get("client") or ("?", 0)
+        return str(client[0]).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.rate <= 0 or scope["path"].startswith(self.EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        caller = self._caller(scope)
+        now = time.monotonic()
+        tokens, last = self.buckets.pop(caller, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self.buckets[caller] = (tokens, now)
+            retry = max(1, int((1.0 - tokens) / self.rate) + 1)
+            await _send_problem(
+                scope,
+                send,
+                429,
+                "Too many requests; slow down.",
+                "rate_limited",
+                ((b"retry-after", str(retry).encode()),),
+            )
+            return
+        self.buckets[caller] = (tokens - 1.0, now)
+        while len(self.buckets) > self.max_callers:
+            self.buckets.popitem(last=False)
+        await self.app(scope, receive, send)

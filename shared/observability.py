@@ -1,0 +1,215 @@
+"""Request ids, JSON request logs, Prometheus metrics and opt-in OpenTelemetry tracing."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; only fields we put there ourselves, never request bodies."""
+
+    SAFE_EXTRAS = (
+        "service",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "subject",
+        "path",
+        "consumer",
+        "lag",
+    )
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = request_id_var.get()
+        if rid:
+            doc["request_id"] = rid
+        for key in self.SAFE_EXTRAS:
+            if key in record.__dict__:
+                doc[key] = record.__dict__[key]
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["error"] = record.exc_info[0].__name__  # the type only: tracebacks may carry data
+        return json.dumps(doc, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn.access",):  # our own request line replaces uvicorn's
+        logging.getLogger(name).disabled = True
+
+
+class Metrics:
+    """A registry per app, so several services (or test apps) can live in one process."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.db_pool = Gauge("db_pool_connections", "DB pool connections", ["state"], registry=self.registry)
+        self.events_appended = Counter(
+            "journey_events_appended_total", "Journey events appended", ["type"], registry=self.registry
+        )
+        self.consumer_lag_events = Gauge(
+            "consumer_lag_events", "Events behind the upstream head", ["feed"], registry=self.registry
+        )
+        self.consumer_lag_seconds = Gauge(
+            "consumer_lag_seconds", "Age of the oldest unapplied event", ["feed"], registry=self.registry
+        )
+        self.consumer_applied = Counter(
+            "consumer_events_applied_total", "Events applied by a consumer", ["feed"], registry=self.registry
+        )
+        self.consumer_skipped = Counter(
+            "consumer_events_skipped_total",
+            "Events of unknown types skipped",
+            ["feed", "type"],
+            registry=self.registry,
+        )
+        self.consumer_errors = Counter(
+            "consumer_errors_total", "Failed consumer polls", ["feed"], registry=self.registry
+        )
+        self.service_counters = Counter(
+            "frontdoor_domain_total", "Domain actions", ["action"], registry=self.registry
+        )
+
+
+class ObservabilityMiddleware:
+    """Request id in and out, metrics by route template, and one JSON log line per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, service: str) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.service = service
+        self.log = logging.getLogger("frontdoor.request")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for key, value in scope.get("headers", []):
+            if key == b"x-request-id":
+                candidate = value.decode("latin-1")[:128]
+                if candidate.isprintable():
+                    rid = candidate
+                break
+        rid = rid or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(elapsed)
+            principal = (
+                getattr(scope.get("state", {}).get("principal"), "subject", None)
+                if isinstance(scope.get("state"), dict)
+                else None
+            )
+            extra: dict[str, Any] = {
+                "service": self.service,
+                "method": method,
+                "route": template,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            if principal:
+                extra["subject"] = principal
+            self.log.info("request", extra=extra)
+            request_id_var.reset(token)
+
+
+def outgoing_headers() -> dict[str, str]:
+    """Headers to pass the current request id on to outgoing calls."""
+    rid = request_id_var.get()
+    return {REQUEST_ID_HEADER: rid} if rid else {}
+
+
+def tracing_enabled() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_TRACES_EXPORTER", "none") not in ("", "none")
+    )
+
+
+def setup_tracing(app: Any, engine: Any, service: str, *, exporter: Any = None) -> bool:
+    """Instrument FastAPI, httpx and SQLAlchemy when the standard OTEL_* variables ask for it."""
+    if exporter is None and not tracing_enabled():
+        return False
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
+    )
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif os.environ.get("OTEL_TRACES_EXPORTER") == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="health/live,metrics")
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+    if exporter is None:
+        trace.set_tracer_provider(provider)
+    return True

@@ -1,0 +1,69 @@
+"""Settings common to every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Well-known development secret: convenient locally, refused in production.
+DEV_JWT_SECRET = "frontdoor-development-secret-change-me-0123456789"
+VAR_DIR = Path("var")
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs. Subclasses set `env_prefix` (e.g. REFERRALS_) and defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    service_name: str = "service"
+    environment: Environment = Field(default=Environment.development, validation_alias="ENVIRONMENT")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = ""
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    # Authentication: HS256 with a shared secret in development, RS256 via JWKS or PEM in production.
+    jwt_issuer: str = Field(default="frontdoor-dev", validation_alias="JWT_ISSUER")
+    jwt_audience: str = Field(default="frontdoor", validation_alias="JWT_AUDIENCE")
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias="JWT_SECRET")
+    jwt_algorithm: str = Field(default="HS256", validation_alias="JWT_ALGORITHM")
+    jwt_jwks_url: str | None = Field(default=None, validation_alias="JWT_JWKS_URL")
+    jwt_public_key_pem: str | None = Field(default=None, validation_alias="JWT_PUBLIC_KEY_PEM")
+    jwt_leeway_seconds: int = 30
+
+    max_body_bytes: int = 256 * 1024
+    # Per-caller request budget per minute; 0 disables (bulk loaders, tests).
+    rate_limit_per_minute: int = 600
+    log_level: str = "INFO"
+    # The token a consumer presents to upstream feeds (role `service`); minted locally when unset in dev.
+    service_token: str | None = None
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> Self:
+        if self.environment is Environment.production:
+            if self.jwt_algorithm.startswith("HS") and (
+                self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
+            ):
+                raise ValueError("JWT_SECRET is the development secret (or too short); refused in production")
+            if self.jwt_algorithm.startswith("RS") and not (self.jwt_jwks_url or self.jwt_public_key_pem):
+                raise ValueError("RS256 needs JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM in production")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("the embedded SQLite database is for development only")
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
