@@ -120,10 +120,13 @@ async def test_unknown_types_and_unreadable_payloads_are_skipped_and_counted(wor
             envelope(2, "ContactReceived", {**known, "brand_new_field": "ignored"}, journey),
             # A known type this reader cannot make sense of is skipped, not retried forever.
             envelope(3, "ThresholdDecisionRecorded", {"decision_id": "not-a-uuid"}, journey),
+            # A time without a zone cannot be placed on the London calendar: skipped, not guessed.
+            envelope(4, "ContactReceived", {**known, "contact_id": str(uuid.uuid4()),
+                                            "received_at": "2024-01-15T10:00:00"}, journey),
         ]
-    )
+    )  # fmt: skip
     assert applied == 1
-    assert await consumer.position() == 3
+    assert await consumer.position() == 4
     r = await w.reporting.get(
         "/reports/contact-to-outcome",
         params={"from": "2024-01-15", "to": "2024-01-15"},
@@ -132,7 +135,7 @@ async def test_unknown_types_and_unreadable_payloads_are_skipped_and_counted(wor
     body = r.json()
     assert body["overall"]["contacts"] == 1
     feeds = {f["feed"]: f for f in body["freshness"]["feeds"]}
-    assert (feeds["referrals"]["position"], feeds["referrals"]["skipped_events"]) == (3, 2)
+    assert (feeds["referrals"]["position"], feeds["referrals"]["skipped_events"]) == (4, 3)
     metrics = await w.reporting.get("/metrics")
     assert 'consumer_events_skipped_total{feed="referrals",type="SomethingNewHappened"} 1.0' in metrics.text
 
@@ -261,6 +264,15 @@ async def test_only_analysts_and_managers_may_read(world_factory, token, path, p
             "b_from",
         ),
         ("/children/not-a-child/timeline", {}, "child_id"),
+        ("/reports/supervision", {"from": "0001-01-01", "to": "2024-03-01", "group_by": "week"}, "from"),
+        ("/reports/conversion", {"from": "2024-01-01", "to": "9999-12-31"}, "to"),
+        ("/reports/awaiting-decision", {**ALL_TIME, "as_of": "9999-12-31T23:00:00Z"}, "as_of"),
+        (
+            "/reports/compare",
+            {"measure": "conversion", "a_from": "2022-01-01", "a_to": "2022-12-31", "b_from": "2023-01-01",
+             "b_to": "9999-12-31"},
+            "b_to",
+        ),
     ],
 )  # fmt: skip
 async def test_bad_input_is_a_problem_naming_the_field(world_factory, token, path, params, field):
@@ -302,3 +314,24 @@ async def test_decisions_are_never_counted_twice(world_factory, token):
     assert await consumer.apply_batch(events) == 0
     r = await w.reporting.get("/reports/conversion", params=ALL_TIME, headers=token("analyst"))
     assert r.json()["overall"]["contacts"] == 8
+
+
+async def test_re_referral_window_is_twelve_months_inclusive(world_factory, token):
+    w = await world_factory()
+    exact, late = uuid.uuid4(), uuid.uuid4()
+    first = datetime(2023, 3, 1, 10, tzinfo=UTC)
+    for child, second in (
+        (exact, datetime(2024, 3, 1, 10, tzinfo=UTC)),
+        (late, datetime(2024, 3, 1, 10, 1, tzinfo=UTC)),
+    ):
+        for at in (first, second):
+            journey, contact_id = uuid.uuid4(), uuid.uuid4()
+            await w.ref(journey, contact(contact_id, child, at, "6"), at)
+            await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", at), at)
+    await w.catch_up("referrals")
+    r = await w.reporting.get(
+        "/reports/conversion", params={"from": "2024-03-01", "to": "2024-03-01"}, headers=token("analyst")
+    )
+    o = r.json()["overall"]
+    # Exactly a year after the first referral counts; a minute more does not.
+    assert (o["referrals"], o["re_referrals"], o["pct_re_referrals"]) == (2, 1, 50.0)
