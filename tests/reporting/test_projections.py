@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import J3, build_scenario, contact, decision, uid
+from conftest import J3, build_scenario, closed, contact, decision, uid
 
 from shared.events.contract import Envelope
 
@@ -335,3 +336,65 @@ async def test_re_referral_window_is_twelve_months_inclusive(world_factory, toke
     o = r.json()["overall"]
     # Exactly a year after the first referral counts; a minute more does not.
     assert (o["referrals"], o["re_referrals"], o["pct_re_referrals"]) == (2, 1, 50.0)
+
+
+async def test_five_plus_handovers_and_supervision_actions_on_the_timeline(world_factory, token):
+    from conftest import supervision, transfer, utc
+
+    from services.referrals import events as rev
+    from services.supervision import events as sev
+
+    w = await world_factory()
+    child, journey, contact_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # Mon 8 Jan 2024 10:00 GMT, allocated to w0 at 12:00; then six worker changes within the same
+    # team, one a day from Tue 9 Jan.
+    await w.ref(journey, contact(contact_id, child, utc(2024, 1, 8, 10), "6"), utc(2024, 1, 8, 10))
+    await w.ref(
+        journey,
+        rev.JourneyAllocated(allocation_id=uuid.uuid4(), child_id=child, team_id="FD-WEST", area="West",
+                             service_type="front_door", worker_id="w0", effective_at=utc(2024, 1, 8, 12)),
+        utc(2024, 1, 8, 12),
+    )  # fmt: skip
+    workers = ["w0", "w1", "w2", "w3", "w4", "w5", "w6"]
+    for day, (old, new) in enumerate(itertools.pairwise(workers), start=9):
+        at = utc(2024, 1, day, 10)
+        await w.ref(
+            journey,
+            transfer(child, at, from_team="FD-WEST", to_team="FD-WEST", from_worker=old, to_worker=new,
+                     reason="ABSENC"),
+            at,
+        )  # fmt: skip
+    await w.ref(journey, closed(child, "RC8", utc(2024, 1, 31, 12)), utc(2024, 1, 31, 12))
+    held = supervision(child, utc(2024, 1, 10, 12), datetime(2024, 2, 7).date())
+    await w.sup(journey, held, utc(2024, 1, 10, 12))
+    action = sev.SupervisionActionSet(
+        action_id=uuid.uuid4(),
+        supervision_id=held.supervision_id,
+        owner_id="w2",
+        due_on=datetime(2024, 1, 17).date(),
+    )
+    await w.sup(journey, action, utc(2024, 1, 10, 12, 5))
+    await w.catch_up("supervision", "referrals")
+    r = await w.reporting.get("/reports/handovers", params={"from": "2024-01-01", "to": "2024-01-31"},
+                              headers=token("analyst"))  # fmt: skip
+    o = r.json()["overall"]
+    assert (o["worker_changes_5_plus"], o["worker_changes_max"], o["team_transfers_0"]) == (1, 6, 1)
+    # Unallocated from the contact (Mon 10:00) to the allocation (Mon 12:00): 2 h = 0.08 days, same day.
+    assert (o["unallocated_days_max"], o["unallocated_working_days_max"]) == (0.08, 0)
+    assert r.json()["reasons"] == [
+        {"group": "ALL", "reason": "ABSENC", "handovers": 6, "team_transfers": 0, "worker_changes": 6},
+        {"group": "2024-01", "reason": "ABSENC", "handovers": 6, "team_transfers": 0, "worker_changes": 6},
+    ]
+    timeline = (await w.reporting.get(f"/children/{child}/timeline", headers=token("manager"))).json()
+    types = [e["type"] for e in timeline["events"]]
+    # Contact, allocation, two transfers, the supervision and its action (found through the
+    # supervision), four more transfers, closure.
+    assert types[:6] == [
+        "ContactReceived",
+        "JourneyAllocated",
+        "JourneyTransferred",
+        "JourneyTransferred",
+        "SupervisionRecorded",
+        "SupervisionActionSet",
+    ]
+    assert types[-1] == "JourneyClosed" and len(types) == 11
