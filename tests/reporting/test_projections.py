@@ -398,3 +398,54 @@ async def test_five_plus_handovers_and_supervision_actions_on_the_timeline(world
         "SupervisionActionSet",
     ]
     assert types[-1] == "JourneyClosed" and len(types) == 11
+
+
+async def _statements(w, path: str, params: dict, headers: dict) -> int:
+    """How many SQL statements one report request runs."""
+    from sqlalchemy import event
+
+    engine = w.reporting.app.state.service.db.engine.sync_engine
+    count = 0
+
+    def on_execute(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        r = await w.reporting.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    return count
+
+
+REPORTS = ["contact-to-outcome", "awaiting-decision", "handovers", "supervision", "conversion"]
+
+
+@pytest.mark.parametrize("path", [f"/reports/{name}" for name in REPORTS])
+async def test_reports_run_a_fixed_number_of_queries_whatever_the_volume(world_factory, token, path):
+    """Reports read projection rows in a fixed number of queries (no query per contact or event)."""
+    w = await world_factory()
+    headers = token("analyst")
+    params = {"from": "2024-01-01", "to": "2024-01-31", "as_of": "2024-02-01T00:00:00Z"}
+    if path != "/reports/awaiting-decision":
+        params.pop("as_of")
+
+    async def add_children(n: int) -> None:
+        for i in range(n):
+            child, journey, contact_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            at = datetime(2024, 1, 8 + i % 5, 10, tzinfo=UTC)
+            await w.ref(journey, contact(contact_id, child, at, "6"), at)
+            if i % 2:
+                later = at + timedelta(hours=3)
+                await w.ref(
+                    journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", later), later
+                )
+        await w.catch_up("referrals")
+
+    await add_children(2)
+    few = await _statements(w, path, params, headers)
+    await add_children(20)
+    many = await _statements(w, path, params, headers)
+    assert few == many
