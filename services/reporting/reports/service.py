@@ -302,7 +302,8 @@ class Reports:
             for c in waiting
         ]
         by_id = {i.contact_id: i for i in items}
-        key = self._contact_key(group_by)
+        # Every contact in the queue was undecided at as_of, whatever was decided later.
+        key = (lambda _c: "undecided") if group_by is GroupBy.outcome else self._contact_key(group_by)
 
         def row(group: str, rows: list[AwaitingContact]) -> AwaitingRow:
             ages = [i.age_working_hours for i in rows]
