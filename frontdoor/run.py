@@ -326,7 +326,8 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.send_signal(signal.SIGTERM)
         seen = self.signals
-        deadline = time.monotonic() + GRACEFUL_SECONDS + 15
+        # uvicorn's drain, then the lifespan's wait for consumers (15 s), then interpreter exit.
+        deadline = time.monotonic() + GRACEFUL_SECONDS + 25
         forced = False
         while self.running():
             if self.signals > seen or time.monotonic() > deadline:

@@ -42,11 +42,13 @@ def run_env(fresh_db_urls: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def frontdoor(run_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    """frontdoor("up", "--referrals-port", ...) -> the running command; killed at teardown if still up."""
+    """frontdoor("up", "--referrals-port", ..., unset=("X",)) -> the running command (cwd tmp_path),
+    with env var X removed; killed at teardown if still running."""
     started: list[Running] = []
 
-    def start(*args: str) -> Running:
-        running = Running(list(args), run_env, tmp_path)
+    def start(*args: str, unset: tuple[str, ...] = ()) -> Running:
+        env = {k: v for k, v in run_env.items() if k not in unset}
+        running = Running(list(args), env, tmp_path)
         started.append(running)
         return running
 
