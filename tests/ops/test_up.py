@@ -269,8 +269,29 @@ def test_the_banner_in_production_mints_no_tokens(capsys):
         database_url="postgresql+asyncpg://u@db/referrals",
     )
     with socket.socket() as sock:
-        running._banner([running.Child("referrals", "0.0.0.0", 8001, sock)], prod)
+        running._banner([running.Child("referrals", "0.0.0.0", 8001, sock)], {"referrals": prod})
     out = capsys.readouterr().out
+    assert "  referrals    postgresql+asyncpg://u@db/referrals" in out
     assert "http://127.0.0.1:8001   docs http://127.0.0.1:8001/docs" in out
     assert "not minted in production" in out
     assert not any(TOKEN_LINE.match(line) for line in out.splitlines())
+
+
+def test_ports_come_from_the_option_else_the_environment_else_the_default(monkeypatch):
+    monkeypatch.setenv("SUPERVISION_PORT", "9402")
+    monkeypatch.setenv("REPORTING_HOST", "0.0.0.0")
+    settings = {name: SERVICES[name].settings() for name in SERVICES}
+    assert running.plan(settings, None, {"referrals": 9401}) == {
+        "referrals": ("127.0.0.1", 9401),
+        "supervision": ("127.0.0.1", 9402),
+        "reporting": ("0.0.0.0", 8003),
+    }
+    assert running.plan(settings, "::", {})["reporting"] == ("::", 8003)
+
+
+def test_the_banner_hides_database_passwords(capsys):
+    secret = SERVICES["reporting"].settings(database_url="postgresql+asyncpg://fd:s3cret@db/reporting")
+    with socket.socket() as sock:
+        running._banner([running.Child("reporting", "127.0.0.1", 8003, sock)], {"reporting": secret})
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and "postgresql+asyncpg://fd:***@db/reporting" in out
