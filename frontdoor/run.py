@@ -184,7 +184,12 @@ def serve(
             return 1
         say(f"{name} on {base_url(settings.host, settings.port)} (docs /docs); Ctrl-C to stop")
     if migrate is not None:
-        asyncio.run(migrate([name]))
+        try:
+            asyncio.run(migrate([name]))
+        except Exception as exc:
+            sock.close()
+            warn(f"{name}: migrations failed: {type(exc).__name__}: {exc}")
+            return 1
     app = entry.main().create(settings)
     config = uvicorn.Config(
         app,

@@ -295,3 +295,18 @@ def test_the_banner_hides_database_passwords(capsys):
         running._banner([running.Child("reporting", "127.0.0.1", 8003, sock)], {"reporting": secret})
     out = capsys.readouterr().out
     assert "s3cret" not in out and "postgresql+asyncpg://fd:***@db/reporting" in out
+
+
+@pytest.mark.parametrize("command", ["up", "serve"])
+def test_a_failed_migration_is_reported_and_nothing_is_served(command, monkeypatch, capsys):
+    async def broken(names: list[str]) -> None:
+        raise RuntimeError("database refused the upgrade")
+
+    port = free_port()
+    if command == "up":
+        code = running.up(["referrals"], host="127.0.0.1", ports={"referrals": port}, migrate=broken)
+    else:
+        code = running.serve("referrals", host="127.0.0.1", port=port, migrate=broken)
+    assert code == 1
+    assert "migrations failed: RuntimeError: database refused the upgrade" in capsys.readouterr().err
+    assert port_is_free(port)
