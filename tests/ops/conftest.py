@@ -23,8 +23,12 @@ def fresh_db_urls(db_urls: dict[str, str], tmp_path: Path) -> Iterator[dict[str,
     if BACKEND == "postgres":
         names = {name: f"fd_ops_{uuid.uuid4().hex[:8]}_{name}" for name in SERVICES}
         yield {name: f"{PG_SERVER}/{db}" for name, db in names.items()}
-        for db in names.values():
-            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+
+        async def drop() -> None:
+            for db in names.values():
+                await _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+        asyncio.run(drop())
     else:
         yield {name: f"sqlite+aiosqlite:///{tmp_path / 'db' / name}.db" for name in SERVICES}
 
