@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import J3, build_scenario, closed, contact, decision, uid
+from reporting_kit import J3, build_scenario, closed, contact, decision, uid
 
 from shared.events.contract import Envelope
 
@@ -339,7 +339,7 @@ async def test_re_referral_window_is_twelve_months_inclusive(world_factory, toke
 
 
 async def test_five_plus_handovers_and_supervision_actions_on_the_timeline(world_factory, token):
-    from conftest import supervision, transfer, utc
+    from reporting_kit import supervision, transfer, utc
 
     from services.referrals import events as rev
     from services.supervision import events as sev

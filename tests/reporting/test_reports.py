@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 
-from conftest import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
+from reporting_kit import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
 
 ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
 
