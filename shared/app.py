@@ -28,6 +28,8 @@ from shared.migrations import current_revision, head_revision
 from shared.observability import Metrics, ObservabilityMiddleware, configure_logging, setup_tracing
 from shared.settings import ServiceSettings
 
+READY_TIMEOUT_SECONDS = 5.0
+
 
 @dataclass
 class PlatformTables:
@@ -139,10 +141,15 @@ def create_app(
     async def ready() -> JSONResponse:
         database = "ok"
         current: str | None = None
-        try:
-            async with service.db.engine.connect() as conn:
+
+        async def probe() -> str | None:
+            async with service.db.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            current = await current_revision(service.db.engine)
+            return await current_revision(service.db.read_engine)
+
+        try:
+            # Bounded: a probe that hangs on a black-holed database must still answer "not ready".
+            current = await asyncio.wait_for(probe(), timeout=READY_TIMEOUT_SECONDS)
         except Exception as exc:
             database = f"unreachable ({type(exc).__name__})"
         ok = database == "ok" and current == expected_head

@@ -129,7 +129,7 @@ class FeedConsumer:
         return int(row[0])
 
     async def position(self) -> int:
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_session() as session:
             row = (
                 await session.execute(
                     select(self.positions.c.position).where(self.positions.c.feed == self.feed)
