@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:
+        # The default first, so that "no DATABASE_URL" in production is refused as SQLite too.
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
         if self.environment is Environment.production:
             if self.jwt_algorithm.startswith("HS") and (
                 self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
@@ -59,9 +62,9 @@ class ServiceSettings(BaseSettings):
             if self.jwt_algorithm.startswith("RS") and not (self.jwt_jwks_url or self.jwt_public_key_pem):
                 raise ValueError("RS256 needs JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM in production")
             if self.database_url.startswith("sqlite"):
-                raise ValueError("the embedded SQLite database is for development only")
-        if not self.database_url:
-            self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
+                raise ValueError(
+                    "the embedded SQLite database is for development only: set <SERVICE>_DATABASE_URL"
+                )
         return self
 
     @property
