@@ -109,7 +109,13 @@ def create_app(
             await service.db.dispose()
 
     app = FastAPI(
-        title=title, description=description, version="0.1.0", lifespan=lifespan, openapi_tags=openapi_tags
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+        # FastAPI's own OpenTelemetry logs carry exception messages and stack traces: never ship those.
+        telemetry={"logs": False},
     )
     app.state.service = service
     app.state.settings = settings
@@ -119,7 +125,7 @@ def create_app(
     app.state.idempotency_table = service.tables.idempotency
     app.state.idempotency_inflight = set()
 
-    install_error_handlers(app)
+    install_error_handlers(app)  # first: its catch-all middleware must be the innermost
     # Added innermost first: the observability layer sees every response, including 413 and 429.
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
