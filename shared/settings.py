@@ -40,6 +40,8 @@ class ServiceSettings(BaseSettings):
     jwt_algorithm: str = Field(default="HS256", validation_alias="JWT_ALGORITHM")
     jwt_jwks_url: str | None = Field(default=None, validation_alias="JWT_JWKS_URL")
     jwt_public_key_pem: str | None = Field(default=None, validation_alias="JWT_PUBLIC_KEY_PEM")
+    # How long a fetched JWKS is trusted before it is fetched again (a removed key stops working then).
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWT_JWKS_CACHE_SECONDS")
     jwt_leeway_seconds: int = 30
 
     max_body_bytes: int = 256 * 1024
