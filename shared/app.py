@@ -70,7 +70,7 @@ class Service:
         self.metrics = Metrics(self.name)
         self.auditor = Auditor(self.tables.audit)
         if self.tables.events is not None and self.catalogue is not None:
-            self.event_log = EventLog(self.tables.events, self.catalogue)
+            self.event_log = EventLog(self.tables.events, self.catalogue, self.metrics)
 
 
 class ReadinessReport(BaseModel):
