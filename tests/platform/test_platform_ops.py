@@ -181,6 +181,7 @@ async def test_no_personal_data_or_bodies_in_logs(producer, json_log) -> None:
     await p.client.post("/things", json={"label": "x", "size": 1, "note": SECRET_MARKER}, headers=auth)
     await p.client.post("/things/drills/raise-bug", headers=auth)
     await p.client.post("/things/drills/bad-sql", headers=auth)
+    await p.client.get(f"/things/{uuid.uuid4()}", params={"q": SECRET_MARKER}, headers=auth)  # URL logged?
     text = json_log.getvalue()
     assert "unhandled error" in text  # the failures were logged ...
     assert SECRET_MARKER[:20] not in text  # ... without the data, the SQL or the message
@@ -190,6 +191,7 @@ async def test_no_personal_data_or_bodies_in_logs(producer, json_log) -> None:
         422,
         500,
         500,
+        404,
     ]
 
 
