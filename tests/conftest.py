@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dbutil import delete_all
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -96,25 +97,8 @@ def service_metadata(name: str) -> MetaData:
 
 
 async def wipe(name: str, url: str) -> None:
-    """Empty every table of a service (fast per-test isolation for tests that commit).
-
-    DELETE in reverse dependency order, then sequences restarted: on PostgreSQL this is an order of
-    magnitude faster than TRUNCATE on small tables, with the same result.
-    """
-    metadata = service_metadata(name)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(text(f'DELETE FROM "{table.name}"'))
-            if conn.dialect.name == "postgresql":
-                sequences = await conn.execute(
-                    text("SELECT sequence_schema, sequence_name FROM information_schema.sequences")
-                )
-                for schema, sequence in sequences.all():
-                    await conn.execute(text(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART'))
-    finally:
-        await engine.dispose()
+    """Empty every table of a service (fast per-test isolation for tests that commit)."""
+    await delete_all(url, [t.name for t in reversed(service_metadata(name).sorted_tables)])
 
 
 async def wipe_all(db_urls: dict[str, str]) -> None:

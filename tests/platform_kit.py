@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar
 
 import httpx
 import pytest
+from dbutil import delete_all
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -130,13 +131,7 @@ async def create_tables(url: str, metadata: MetaData) -> None:
 
 
 async def empty_tables(url: str, metadata: MetaData) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(delete(table))
-    finally:
-        await engine.dispose()
+    await delete_all(url, [t.name for t in reversed(metadata.sorted_tables)])
 
 
 # -- the producer's routes ------------------------------------------------------------------------
@@ -535,3 +530,23 @@ async def producer(
 async def consumer_tables(kit_tables: dict[str, str], clean_db: None) -> None:
     """The consumer's view table exists and is empty."""
     await empty_tables(kit_tables["reporting"], consumer_metadata)
+
+
+@pytest.fixture
+async def consumer_side(
+    settings_for: Callable[..., ServiceSettings], consumer_tables: None
+) -> AsyncIterator[Callable[..., Service]]:
+    """consumer_side(**settings) -> a Service on this run's reporting database (positions + the view)."""
+    made: list[Service] = []
+
+    def make(**overrides: Any) -> Service:
+        made.append(build_consumer_service(settings_for("reporting", **overrides)))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for service in made:
+            for consumer in service.consumers:
+                await consumer.close()
+            await service.db.dispose()

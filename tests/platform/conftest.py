@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from platform_kit import consumer_tables, kit_tables, producer
+from platform_kit import consumer_side, consumer_tables, kit_tables, producer
 from typer.testing import CliRunner
 
 from frontdoor import cli
 from frontdoor.registry import SERVICES
 
-__all__ = ["cli_migrated", "consumer_tables", "kit_tables", "producer"]
+__all__ = ["cli_migrated", "consumer_side", "consumer_tables", "kit_tables", "producer"]
 
 
 @pytest.fixture(scope="session")
