@@ -1,9 +1,20 @@
 """An append-only journey log per producing service, with per-journey versions and a hash chain.
 
-Gap safety: on PostgreSQL every append takes one transaction-scoped advisory lock before it draws
-positions, so transactions that write events commit in position order and a reader that has seen
-position P never later finds a new event at or below P. Callers append as the last step before commit
-to keep the lock short. SQLite serialises writers (BEGIN IMMEDIATE), which gives the same guarantee.
+Gap safety (a reader that has seen position P never later finds a new event at or below P):
+
+- PostgreSQL: every append takes one transaction-scoped advisory lock (APPEND_LOCK_KEY) *before* it
+  draws positions from the sequence, and holds it to commit or rollback. At commit PostgreSQL makes the
+  transaction visible (ProcArrayEndTransaction) before it releases its locks, so the next appender,
+  which can only draw positions once it holds the lock, draws higher positions than every event already
+  visible and becomes visible after them. Positions therefore become visible in increasing order; an
+  aborted append leaves a gap that no later commit fills. The lock serialises all appending
+  transactions of a database from the append to their end: append as the last step before commit, and
+  never insert into the table other than through `append`.
+- SQLite: writers are serialised by BEGIN IMMEDIATE and the position (the rowid) is chosen under that
+  lock, so the same holds; readers use `Database.read_session` (a WAL snapshot, no lock). Positions
+  are max(rowid) + 1, so deleting the newest event (which nothing should do) would let it be reused.
+
+Tests: tests/backbone/test_backbone_ordering.py.
 """
 
 from __future__ import annotations

@@ -76,3 +76,47 @@ async def test_verify_exits_0_on_a_good_log_and_1_on_a_tampered_one(
     report = json.loads(bad.output)
     assert report["ok"] is False
     assert report["first_broken"]["position"] == 3
+
+
+def test_up_migrates_then_runs_each_service_on_its_port(
+    cli_migrated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` is `frontdoor up`: one uvicorn process per service; when one dies the rest stop."""
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    for name, url in cli_migrated["urls"].items():
+        monkeypatch.setenv(f"{name.upper()}_DATABASE_URL", url)
+        monkeypatch.delenv(f"{name.upper()}_PORT", raising=False)
+    started: list[FakeProcess] = []
+
+    class FakeProcess:
+        def __init__(self, command: list[str]) -> None:
+            self.command = command
+            self.polls = 0
+            self.terminated = False
+            started.append(self)
+
+        def poll(self) -> int | None:
+            self.polls += 1
+            if self is started[0] and self.polls > 2:
+                return 1  # the first service crashes
+            return 0 if self.terminated else None
+
+        def terminate(self) -> None:
+            self.terminated = True
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+        def kill(self) -> None:
+            raise AssertionError("terminated processes need no kill")
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(cli.time, "sleep", lambda _: None)
+    result = CliRunner().invoke(cli.app, ["up"])
+    assert result.exit_code == 1
+    assert "referrals exited" in result.output
+    commands = {p.command[p.command.index("--port") + 1]: p.command for p in started}
+    assert set(commands) == {"8001", "8002", "8003"}
+    for port, name in (("8001", "referrals"), ("8002", "supervision"), ("8003", "reporting")):
+        assert f"services.{name}.main:create" in commands[port] and "--factory" in commands[port]
+    assert all(p.terminated for p in started[1:])
