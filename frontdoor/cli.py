@@ -14,6 +14,7 @@ from frontdoor import run as running
 from frontdoor.registry import SERVICES
 from shared.auth import Role, mint_token
 from shared.db import Database
+from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
 from shared.migrations import alembic_config, ensure_database, upgrade
 
@@ -167,10 +168,18 @@ def rebuild(
     """Rebuild consumers' projections from position 0 of their upstream feeds (upstreams must be running)."""
     names = _selected(service)
 
-    async def run() -> None:
-        for name in names:
-            svc = SERVICES[name].main().build_service()
-            try:
+    async def run() -> bool:
+        built = [(name, SERVICES[name].main().build_service()) for name in names]
+        try:
+            # Every upstream must answer before any projection is wiped.
+            for name, svc in built:
+                for consumer in svc.consumers:
+                    try:
+                        await consumer.probe()
+                    except UpstreamError as exc:
+                        typer.echo(f"cannot rebuild {name}: {exc}; nothing was changed", err=True)
+                        return False
+            for name, svc in built:
                 for consumer in svc.consumers:
                     applied = await consumer.rebuild()
                     typer.echo(
@@ -183,12 +192,15 @@ def rebuild(
                             }
                         )
                     )
-            finally:
+            return True
+        finally:
+            for _, svc in built:
                 for consumer in svc.consumers:
                     await consumer.close()
                 await svc.db.dispose()
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        raise typer.Exit(1)
 
 
 @app.command()

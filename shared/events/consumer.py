@@ -62,6 +62,10 @@ class UpstreamError(Exception):
     pass
 
 
+class ConsumerStopped(Exception):
+    """Raised inside `run` when stop was requested while waiting on the upstream."""
+
+
 class FeedConsumer:
     def __init__(
         self,
@@ -96,6 +100,7 @@ class FeedConsumer:
         self.status = ConsumerStatus(feed=feed)
         self._fresh_as_of: datetime = utcnow()
         self._client: httpx.AsyncClient | None = None
+        self._stop: asyncio.Event | None = None
         self._lock_conn: AsyncConnection | None = None
 
     # -- upstream ---------------------------------------------------------------------------------
@@ -109,15 +114,36 @@ class FeedConsumer:
     async def fetch(self, after: int, wait: float) -> tuple[list[Envelope], int]:
         headers = {"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
         try:
-            response = await self._http().get(
+            request = self._http().get(
                 "/events", params={"after": after, "limit": self.batch_size, "wait": wait}, headers=headers
             )
+            response = await self._unless_stopped(request)
         except httpx.HTTPError as exc:
             raise UpstreamError(f"{type(exc).__name__} reaching {self.feed}") from exc
         if response.status_code != 200:
             raise UpstreamError(f"{self.feed} answered {response.status_code}")
         body = response.json()
         return [Envelope.model_validate(e) for e in body["events"]], int(body["head"])
+
+    async def _unless_stopped(self, request: Awaitable[httpx.Response]) -> httpx.Response:
+        """Await an upstream call, abandoning it when the consumer is told to stop.
+
+        Only waiting is abandoned: nothing has been applied yet, so shutdown need not sit out a long poll.
+        """
+        if self._stop is None:
+            return await request
+        call = asyncio.ensure_future(request)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({call, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not call.done():
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await call
+            raise ConsumerStopped
+        return call.result()
 
     # -- local state ------------------------------------------------------------------------------
     async def _locked_position(self, session: AsyncSession) -> int:
@@ -233,8 +259,18 @@ class FeedConsumer:
             if self.status.lag_events == 0:
                 return total
 
+    async def probe(self) -> int:
+        """The upstream's head position; raises UpstreamError when the feed cannot be read."""
+        _, head = await self.fetch(0, 0)
+        return head
+
     async def rebuild(self) -> int:
-        """Forget the projection and its position in one transaction, then replay the feed from 0."""
+        """Forget the projection and its position in one transaction, then replay the feed from 0.
+
+        The upstream is probed first: wiping a projection that cannot then be refilled would leave
+        reports empty until the upstream returns.
+        """
+        await self.probe()
         async with self.db.unit_of_work() as session:
             await self._locked_position(session)
             await self.projection.reset(session)
@@ -286,6 +322,7 @@ class FeedConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = self.min_backoff
+        self._stop = stop
         try:
             while not stop.is_set():
                 try:
@@ -300,6 +337,8 @@ class FeedConsumer:
                     backoff = self.min_backoff
                     if applied == 0 and self.status.lag_events == 0:
                         await _sleep_or_stop(stop, 0.01)
+                except ConsumerStopped:
+                    break
                 except UpstreamError as exc:
                     log.warning(
                         "upstream unavailable", extra={"consumer": self.feed, "lag": self.status.lag_seconds}
@@ -316,6 +355,7 @@ class FeedConsumer:
                     await _sleep_or_stop(stop, backoff)
                     backoff = min(self.max_backoff, backoff * 2)
         finally:
+            self._stop = None
             await self.close()
 
     async def close(self) -> None:

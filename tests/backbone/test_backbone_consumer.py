@@ -293,3 +293,35 @@ async def test_one_active_consumer_per_feed_per_database(producer, consumer_side
         stop_leader.set()
         stop_standby.set()
         await asyncio.gather(leader_task, *([standby_task] if standby_task else []), return_exceptions=True)
+
+
+class _SilentUpstream(httpx.AsyncBaseTransport):
+    """An upstream that accepts the request and never answers (a long poll with nothing new, forever)."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+        self.cancelled = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.called.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_stop_does_not_wait_out_a_long_poll(consumer_side) -> None:
+    """Shutdown abandons the upstream wait (nothing is applied yet) instead of sitting it out."""
+    service = consumer_side()
+    upstream = _SilentUpstream()
+    consumer = make_consumer(service, upstream, long_poll_seconds=30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.wait_for(upstream.called.wait(), 20)
+    stop.set()
+    # Were the wait sat out, run() would never return: this upstream never answers.
+    await asyncio.wait_for(task, 20)
+    assert upstream.cancelled
+    assert not consumer.status.active

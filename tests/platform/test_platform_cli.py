@@ -13,6 +13,7 @@ from frontdoor import cli
 from frontdoor.registry import SERVICES
 from shared.db import Database
 from shared.migrations import current_revision, head_revision
+from shared.types import utcnow
 
 
 def test_migrate_creates_every_schema_at_head(cli_migrated) -> None:
@@ -76,3 +77,42 @@ async def test_verify_exits_0_on_a_good_log_and_1_on_a_tampered_one(
     report = json.loads(bad.output)
     assert report["ok"] is False
     assert report["first_broken"]["position"] == 3
+
+
+async def test_rebuild_changes_nothing_when_an_upstream_is_down(
+    db_urls, clean_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A projection that could not be refilled is not wiped: rebuild probes every upstream first."""
+    import socket
+
+    from sqlalchemy import select
+
+    from services.reporting.db import platform as reporting_tables
+
+    positions = reporting_tables.positions
+    assert positions is not None
+    db = Database(db_urls["reporting"])
+    try:
+        async with db.unit_of_work() as session:
+            await session.execute(
+                positions.insert().values(feed="referrals", position=42, updated_at=utcnow())
+            )
+    finally:
+        await db.dispose()
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("REPORTING_DATABASE_URL", db_urls["reporting"])
+    monkeypatch.setenv("REPORTING_REFERRALS_URL", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("REPORTING_SUPERVISION_URL", f"http://127.0.0.1:{closed}")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["rebuild", "--service", "reporting"])
+    assert result.exit_code == 1, result.output
+    assert "cannot rebuild reporting" in result.output and "nothing was changed" in result.output
+    db = Database(db_urls["reporting"])
+    try:
+        async with db.sessionmaker() as session:
+            kept = (await session.execute(select(positions.c.position))).scalars().all()
+    finally:
+        await db.dispose()
+    assert kept == [42]
