@@ -12,7 +12,7 @@ from sqlalchemy import Index
 from sqlmodel import Field
 
 from services.referrals.children.schemas import ChildIn
-from services.referrals.common import Name, NhsNumber, Postcode, Reason
+from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode, Reason
 from services.referrals.db import Base
 from shared.codes import Ethnicity, Sex
 from shared.types import UTCDateTime, utcnow
@@ -62,8 +62,8 @@ class ChildCorrectionIn(BaseModel):
 
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: date | None = None
-    expected_date_of_birth: date | None = None
+    date_of_birth: PlausibleDate | None = None
+    expected_date_of_birth: PlausibleDate | None = None
     sex: Sex | None = None
     ethnicity: Ethnicity | None = None
     nhs_number: NhsNumber | None = None

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel
 from pydantic import Field as PField
 
-from services.referrals.common import Name, NhsNumber, Postcode
+from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode
 from shared.codes import Ethnicity, Sex
 
 
@@ -18,8 +16,8 @@ class ChildIn(BaseModel):
 
     given_name: Name = PField(description="Given name (synthetic in tests).")
     family_name: Name = PField(description="Family name.")
-    date_of_birth: date | None = PField(None, description="Date of birth; not in the future.")
-    expected_date_of_birth: date | None = PField(
+    date_of_birth: PlausibleDate | None = PField(None, description="Date of birth; not in the future.")
+    expected_date_of_birth: PlausibleDate | None = PField(
         None, description="Expected date of birth of an unborn child (instead of date_of_birth)."
     )
     sex: Sex = PField(Sex.U, description="CIN census sex (N00783).")
