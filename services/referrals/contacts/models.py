@@ -200,6 +200,20 @@ class ContactsCreated(BaseModel):
     contacts: list[ContactOut]
 
 
+class PartnerContactReceipt(BaseModel):
+    id: uuid.UUID = PField(description="The contact's id: use it to read its status.")
+    child_id: uuid.UUID
+    received_at: datetime
+    status: ContactStatus
+
+
+class PartnerContactsReceipt(BaseModel):
+    """What a partner system gets back: receipts only, so it learns nothing of the child's history."""
+
+    contact_group_id: uuid.UUID | None
+    contacts: list[PartnerContactReceipt]
+
+
 class ContactStatusOut(BaseModel):
     """What a partner may see of a contact it submitted: its progress, not the records."""
 
