@@ -76,6 +76,8 @@ async def test_multi_child_contact_creates_one_contact_per_child_sharing_a_group
     new_child = created["contacts"][2]["child_id"]
     r = await fd.client.get(f"/children/{new_child}", headers=fd.pract)
     assert r.json()["given_name"] == "Cal"
+    audit = (await fd.client.get("/audit", params={"child_id": new_child}, headers=fd.admin)).json()["items"]
+    assert ("create", "child") in {(a["action"], a["resource"]) for a in audit}
     # Each child's journey is its own stream starting at version 1.
     for c in created["contacts"]:
         events = await fd.events(c["journey_id"])
