@@ -1,0 +1,289 @@
+"""What every referrals feature shares: who may do what, input checks, clocks and event appends."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic.config import JsonDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals.settings import Settings
+from shared.auth import Principal, Role, require_roles
+from shared.errors import Unprocessable
+from shared.events.contract import EventPayload
+from shared.events.log import EventLog, NewEvent
+from shared.observability import request_id_var
+from shared.types import utcnow
+
+if TYPE_CHECKING:
+    from services.referrals.journeys.models import Journey
+
+# --- Who may do what. Analysts and feed readers have no access to front-door records. ---------------
+STAFF = (Role.practitioner, Role.manager, Role.admin)
+MANAGERS = (Role.manager, Role.admin)
+CONTACT_WRITERS = (Role.partner, Role.practitioner, Role.manager, Role.admin)
+
+Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
+Manager = Annotated[Principal, Depends(require_roles(*MANAGERS))]
+ContactWriter = Annotated[Principal, Depends(require_roles(*CONTACT_WRITERS))]
+
+# --- Bounded text ------------------------------------------------------------------------------------
+
+
+def _no_control_characters(value: str) -> str:
+    # PostgreSQL refuses NUL in text (a 500 if it got that far); other controls are never meant.
+    if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+_Clean = AfterValidator(_no_control_characters)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _Clean]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Clean]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _Clean]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), _Clean]
+StaffIdText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), _Clean]
+
+TEAM_ID_PATTERN = r"^[A-Z0-9-]{2,40}$"
+TeamCode = Annotated[str, StringConstraints(pattern=TEAM_ID_PATTERN)]
+
+# A query-string name: no control characters.
+QUERY_TEXT_PATTERN = r"^[^\x00-\x1f]*$"
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    if value < EARLIEST:
+        raise ValueError("implausibly early (before 1970)")
+    return value
+
+
+# A timezone-aware instant no earlier than 1970 (far-past years overflow on conversion to UTC).
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+
+
+def _plausible_date(value: date) -> date:
+    if value.year < 1900:
+        raise ValueError("implausibly early (before 1900)")
+    return value
+
+
+PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
+
+
+def nhs_number_valid(digits: str) -> bool:
+    """Modulus 11: weights 10..2 on the first nine digits; 11 - remainder is the check digit (11 -> 0,
+    10 -> the number is invalid)."""
+    if not re.fullmatch(r"\d{10}", digits):
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    return check != 10 and check == int(digits[9])
+
+
+def _nhs_number(value: str) -> str:
+    digits = re.sub(r"[\s-]", "", value)
+    if not re.fullmatch(r"\d{10}", digits):
+        raise ValueError("an NHS number has 10 digits")
+    if not nhs_number_valid(digits):
+        raise ValueError("the NHS number's check digit is wrong (modulus 11)")
+    return digits
+
+
+_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][ABD-HJLNP-UW-Z]{2})$")
+
+
+def _postcode(value: str) -> str:
+    text = re.sub(r"\s+", " ", value.strip().upper())
+    if not _POSTCODE.fullmatch(text):
+        raise ValueError("not a UK postcode (e.g. SW1A 1AA)")
+    compact = text.replace(" ", "")
+    return f"{compact[:-3]} {compact[-3:]}"  # canonical: one space before the inward code
+
+
+def _phone(value: str) -> str:
+    text = value.strip()
+    digits = re.sub(r"[\s()-]", "", text)
+    if re.fullmatch(r"\+44\d{9,10}", digits) or re.fullmatch(r"0\d{9,10}", digits):
+        return digits
+    raise ValueError("not a UK phone number (0… with 10-11 digits, or +44…)")
+
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _email(value: str) -> str:
+    text = value.strip()
+    if len(text) > 254 or not _EMAIL.fullmatch(text):
+        raise ValueError("not an email address")
+    return text
+
+
+NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
+Postcode = Annotated[str, AfterValidator(_postcode)]
+Phone = Annotated[str, AfterValidator(_phone)]
+Email = Annotated[str, AfterValidator(_email)]
+
+
+def settings_of(request: Request) -> Settings:
+    settings = request.app.state.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def not_future(request: Request, value: datetime, field: str) -> None:
+    """422 naming `field` when `value` is in the future (beyond the allowed clock skew)."""
+    tolerance = timedelta(seconds=settings_of(request).future_tolerance_seconds)
+    if value > utcnow() + tolerance:
+        raise Unprocessable("This time is in the future.", field=field, code="time_in_future")
+
+
+def event_log(request: Request) -> EventLog:
+    log = request.app.state.service.event_log
+    assert isinstance(log, EventLog)
+    return log
+
+
+@dataclass
+class Pending:
+    """Events to append to one journey once every other write of the request is done."""
+
+    journey: Journey
+    events: list[tuple[EventPayload, datetime]] = field(default_factory=list)
+
+
+async def append_events(
+    request: Request, session: AsyncSession, principal: Principal, pending: Sequence[Pending]
+) -> None:
+    """The last writes of a request: append to each journey's stream at the version we hold, so a
+    concurrent change to the same journey makes this a 409 and the whole request rolls back."""
+    log = event_log(request)
+    for item in pending:
+        if not item.events:
+            continue
+        journey = item.journey
+        await log.append(
+            session,
+            journey.id,
+            [NewEvent(payload, occurred_at) for payload, occurred_at in item.events],
+            expected_version=journey.stream_version,
+            actor=principal.subject,
+            correlation_id=request_id_var.get(),
+        )
+        journey.stream_version += len(item.events)
+        session.add(journey)
+
+
+# --- API schemas: every field described ---------------------------------------------------------------
+# Meanings of fields that recur across bodies; a field's own description (Field(description=...)) wins.
+FIELD_DOCS: dict[str, str] = {
+    "id": "The record's id (UUID; for teams, the register code).",
+    "child_id": "The child's pseudonymous id.",
+    "journey_id": "The child's journey this belongs to (also the event stream id).",
+    "contact_id": "The contact this belongs to.",
+    "contact_group_id": "Shared by the contacts of one approach about several children.",
+    "given_name": "Given name.",
+    "family_name": "Family name.",
+    "date_of_birth": "Date of birth (null for an unborn child).",
+    "expected_date_of_birth": "Expected date of birth of an unborn child.",
+    "sex": "CIN census sex (N00783): M, F or U.",
+    "ethnicity": "DfE ethnicity code (N00177).",
+    "nhs_number": "10-digit NHS number (modulus-11 checked).",
+    "postcode": "UK postcode.",
+    "created_at": "When the record was created (UTC).",
+    "received_at": "When the front door received the contact (UTC).",
+    "recorded_at": "When it was entered into the system (UTC).",
+    "backdating_reason": "Why the contact was entered long after it was received.",
+    "source": "CIN census referral source (N00152).",
+    "channel": "How the contact arrived.",
+    "referrer": "Who made the contact (null when anonymous).",
+    "concerns_summary": "The worry, in brief.",
+    "consent": "Consent to share information and act.",
+    "consent_reason": "Why consent was not given or not required.",
+    "urgency": "Red, amber or green.",
+    "child_views": "The child's views, where known.",
+    "opens_journey": "True when this contact opened the child's journey.",
+    "awaiting_decision": "True until the contact has a threshold decision.",
+    "recorded_by": "Pseudonymous id of the staff member or partner system that recorded it.",
+    "partner_system": "Submitted by a partner system rather than staff.",
+    "team_id": "A team's register code.",
+    "acknowledged_at": "When the referrer was sent an acknowledgement (T1).",
+    "feedback_sent_at": "When the referrer was first told the decision (T2).",
+    "name": "Name.",
+    "organisation": "Organisation.",
+    "role": "Role in the organisation.",
+    "phone": "UK phone number.",
+    "email": "Email address.",
+    "status": "Where it stands now.",
+    "reason": "The coded or written reason.",
+    "note": "Free-text note.",
+    "outcome": "The threshold decision's outcome.",
+    "other_reason": "What the OTHER outcome is.",
+    "threshold_level": "Level on the local threshold-of-need continuum.",
+    "primary_need": "CIN census primary need code (N00101).",
+    "assessment_factors": "CIN census assessment factors (N00181).",
+    "rationale": "Why the decision was made.",
+    "decided_at": "When the decision was made (UTC).",
+    "decided_by": "Pseudonymous id of the decision-maker.",
+    "decided_by_team": "The decision-maker's team.",
+    "authorised_by": "Pseudonymous id of the authorising manager.",
+    "authorised_at": "When it was authorised (UTC).",
+    "supersedes_id": "The decision this one replaced.",
+    "superseded_by_id": "The decision that replaced this one.",
+    "superseded_at": "When it was replaced (UTC).",
+    "supersede_reason": "Why it was replaced.",
+    "supersede_note": "What changed.",
+    "worker_id": "Pseudonymous id of the allocated worker (null: the team holds it).",
+    "started_at": "When this allocation began (UTC).",
+    "ended_at": "When it ended (null while current).",
+    "is_transfer": "True for a handover; false for the first allocation.",
+    "effective_at": "When it takes effect (UTC).",
+    "closed_at": "When the journey closed (UTC).",
+    "closure_reason": "CIN census RC1-RC9, or a front-door closure code.",
+    "allocated_since": "When the current allocation began.",
+    "area": "The team's area.",
+    "service_type": "What kind of service the team provides.",
+    "kind": "acknowledgement (T1) or feedback on the decision (T2).",
+    "sent_at": "When it was sent (UTC).",
+    "field": "The corrected field.",
+    "old": "The value before the correction.",
+    "new": "The value after the correction.",
+    "by": "Pseudonymous id of who corrected it.",
+    "at": "When (UTC).",
+    "child": "The possibly matching child.",
+    "contacts": "The contacts, one per child.",
+    "decisions": "Every decision on the journey, superseded ones included.",
+    "allocations": "The allocation history, oldest first.",
+    "decision": "The new decision.",
+    "repeat_contact": "True when the child's journey was already open.",
+    "unborn": "True when only an expected date of birth is known.",
+}
+
+
+def _describe(schema: JsonDict, _cls: type[Any]) -> None:
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, prop in properties.items():
+            if isinstance(prop, dict) and "description" not in prop and name in FIELD_DOCS:
+                prop["description"] = FIELD_DOCS[name]
+
+
+class Schema(BaseModel):
+    """Base of the referrals API bodies: fills in field descriptions from FIELD_DOCS."""
+
+    model_config = ConfigDict(json_schema_extra=_describe)
+
+
+def team_claim(principal: Principal) -> str | None:
+    """The caller's team claim when it is a well-formed team code; anything else is not recorded."""
+    team = principal.team
+    return team if team is not None and re.fullmatch(TEAM_ID_PATTERN, team) else None
