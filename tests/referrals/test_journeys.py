@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fdhelpers import FrontDoor, ago, decision_body, referral_body
+from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
 
 
 def names(problem: dict) -> list[str]:
@@ -239,10 +239,34 @@ async def test_nothing_after_closure_and_a_new_contact_opens_a_new_journey(fd: F
         assert r.status_code == 409, (url, r.text)
         assert r.json()["code"] == "journey_closed"
 
-    again = await fd.contact(child["id"])
+    again = await fd.contact(child["id"], received_at=ago(minutes=0))  # received after the closure
     assert again["journey_id"] != jid and again["opens_journey"] is True
     new_events = await fd.events(again["journey_id"])
     assert [(e["type"], e["stream_version"]) for e in new_events] == [("ContactReceived", 1)]
+
+
+async def test_a_contact_received_before_the_last_closure_is_refused(fd: FrontDoor):
+    """Received while the earlier journey was open, it belongs to that journey, which is closed now."""
+    await _teams(fd)
+    child, c = await _journey(fd, received_minutes_ago=180)
+    jid = c["journey_id"]
+    await fd.decide(c["id"], outcome="NFA", decided_at=ago(minutes=170))
+    closed = await fd.client.post(
+        f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(minutes=60)}, headers=fd.mgr
+    )
+    assert closed.status_code == 200, closed.text
+    late = await fd.client.post(
+        "/contacts",
+        json=contact_body([child["id"]], received_at=ago(minutes=90), backdating_reason="Entered late"),
+        headers=fd.pract,
+    )
+    assert late.status_code == 409, late.text
+    problem = late.json()
+    assert problem["code"] == "received_before_previous_closure"
+    assert [p["name"] for p in problem["invalid-params"]] == ["received_at"]
+    assert [e["type"] for e in await fd.events(jid)][-1] == "JourneyClosed"  # nothing was written
+    after = await fd.contact(child["id"], received_at=ago(minutes=30), backdating_reason="Entered late")
+    assert after["opens_journey"] is True and after["journey_id"] != jid
 
 
 async def test_closure_time_rules(fd: FrontDoor):

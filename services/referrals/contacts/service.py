@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -21,7 +21,7 @@ from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from shared.auth import Principal, Role
 from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralSource
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, InvalidParam, NotFound, Unprocessable
 from shared.types import utcnow
 
 
@@ -67,6 +67,15 @@ async def open_journey_of(session: AsyncSession, child_id: uuid.UUID) -> Journey
     return result.scalars().first()
 
 
+async def last_closure_of(session: AsyncSession, child_id: uuid.UUID) -> datetime | None:
+    result = await session.execute(
+        select(func.max(Journey.closed_at)).where(
+            col(Journey.child_id) == child_id, col(Journey.status) == JourneyStatus.closed.value
+        )
+    )
+    return result.scalar()
+
+
 async def receive_contacts(
     session: AsyncSession, data: ContactIn, principal: Principal, settings: Settings
 ) -> tuple[uuid.UUID | None, list[Contact], list[Pending]]:
@@ -87,7 +96,22 @@ async def receive_contacts(
     referrer = data.referrer
     contacts: list[Contact] = []
     pending: list[Pending] = []
-    for child in children:
+    for i, child in enumerate(children):
+        closed_at = await last_closure_of(session, child.id)
+        if closed_at is not None and data.received_at < closed_at:
+            # It arrived while the earlier journey was open, so it belongs to that journey, which is closed.
+            raise Conflict(
+                f"received_at is before this child's previous journey closed ({closed_at.isoformat()}); "
+                "a contact received then belongs to that closed journey.",
+                code="received_before_previous_closure",
+                invalid_params=[
+                    InvalidParam(
+                        name="received_at",
+                        location="body",
+                        reason=f"child {i}: before {closed_at.isoformat()}",
+                    )
+                ],
+            )
         journey = await open_journey_of(session, child.id)
         opens = journey is None
         if journey is not None and data.received_at < journey.opened_at:
