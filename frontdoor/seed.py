@@ -156,7 +156,6 @@ NON_REFERRAL_OUTCOMES: tuple[tuple[DecisionOutcome, float], ...] = (
     (DecisionOutcome.NFA, 0.42),
     (DecisionOutcome.INFO_ADVICE, 0.33),
     (DecisionOutcome.EARLY_HELP, 0.23),
-    (DecisionOutcome.OTHER, 0.02),
 )
 CHANNELS: dict[ContactChannel, float] = {
     ContactChannel.phone: 0.35,
@@ -219,9 +218,12 @@ FAMILY_NAMES: tuple[str, ...] = (
     "Synthby",
 )  # fmt: skip
 
-# Policy: case supervision every 20 working days once a child is with an assessment or family
-# safeguarding team (no national figure exists; it is local policy).
-SUPERVISION_INTERVAL_WD = 20
+# Policy: case supervision every 20 working days with an assessment team and 30 with a family
+# safeguarding team (no national figure exists: local policy; the supervision service's defaults).
+SUPERVISION_INTERVAL_WD: dict[ServiceType, int] = {
+    ServiceType.assessment: 20,
+    ServiceType.family_safeguarding: 30,
+}
 SUPERVISION_OVERDUE_SHARE = 0.12  # sessions that slip past the due date
 
 
@@ -497,8 +499,13 @@ def make_plan(
             cand = pool[len(pool) - 1 - min(int(rng.expovariate(1 / 2500)), len(pool) - 1)]
             j = current.get(cand)
             is_open = j is not None and (j.closes_at is None or j.closes_at > received_at)
-            with_team = is_open and j is not None and j.post_referral_from is not None
-            with_team = with_team and j is not None and j.post_referral_from <= received_at  # type: ignore[operator]
+            # A repeat contact needs the journey to stay open until well after its decision.
+            with_team = (
+                j is not None
+                and j.post_referral_from is not None
+                and j.post_referral_from <= received_at
+                and (j.closes_at is None or j.closes_at > received_at + timedelta(days=7))
+            )
             if (want == "repeat" and with_team) or (want != "repeat" and not is_open):
                 child = cand
                 break
@@ -642,13 +649,12 @@ def make_plan(
                 DecisionOutcome.NFA: FrontDoorClosure.FD_NFA,
                 DecisionOutcome.INFO_ADVICE: FrontDoorClosure.FD_ADVICE,
                 DecisionOutcome.EARLY_HELP: FrontDoorClosure.FD_EARLY_HELP,
-                DecisionOutcome.OTHER: FrontDoorClosure.FD_NFA,
             }[outcome]
             closed_at = decided_at + timedelta(minutes=rng.randint(5, 240))
             journey.closes_at = closed_at
             if closed_at < end_at:
                 closures[closure.value] += 1
-            add(closed_at, "close", child, jkey, worker, closure_reason=closure)
+            add(closed_at, "close", child, jkey, rng.choice(fd.managers), closure_reason=closure)
             continue
 
         # A referral: a different front-door manager authorises it, usually within hours.
@@ -697,13 +703,16 @@ def make_plan(
         assess_wd = int(min(rng.lognormvariate(math.log(24), 0.45), 90))
         assessed_at = clock.add_working_days(moved_at, max(assess_wd, 3), rng.uniform(9.5, 16.5))
         cur_team, cur_worker = dest, dest_worker
+        worker_changed_at: datetime | None = None
+        prev_worker = dest_worker
         r = rng.random()
         if outcome is DecisionOutcome.CIN_ASSESSMENT and r < 0.47:
             ends: tuple[str, datetime] = (ClosureReason.RC8.value, assessed_at)
         elif outcome is DecisionOutcome.CIN_ASSESSMENT and r < 0.72:
             ends = (ClosureReason.RC9.value, assessed_at)
         elif outcome is DecisionOutcome.STRATEGY_S47 and r < 0.35:
-            ends = (ClosureReason.RC8.value, assessed_at)
+            # No assessment on the journey, so RC8/RC9 do not apply (census 8825Q).
+            ends = (ClosureReason.RC7.value, assessed_at)
         else:
             # Needs longer-term help: assessment teams hand over to family safeguarding; the
             # child's plan runs for months and ends with services ceasing (RC7) or is still open.
@@ -757,28 +766,38 @@ def make_plan(
                 )
                 if change_at < end_at:
                     reasons[reason.value] += 1
-                cur_worker = new_worker
+                prev_worker, cur_worker, worker_changed_at = cur_worker, new_worker, change_at
 
         close_reason, close_at = ends
         journey.closes_at = close_at
-        add(close_at, "close", child, jkey, cur_worker, closure_reason=close_reason)
+        add(close_at, "close", child, jkey, rng.choice(cur_team.managers), closure_reason=close_reason)
         if close_at < end_at:
             closures[close_reason] += 1
 
-        # Supervision at policy intervals while the child is with the team, some sessions late.
+        # Supervision at policy intervals while the child is with a team, some sessions late. It is
+        # recorded by a manager of the team holding the journey at the end of that day, never on the
+        # day the journey closes (the supervision service only supervises open journeys).
+        close_day = _day(close_at)
         due = clock.add_working_days(moved_at, 10, 10.0)
         while due < min(close_at, end_at):
             late = rng.random() < SUPERVISION_OVERDUE_SHARE
             slip = rng.randint(3, 20) if late else 0  # late sessions slip 3-20 working days
             held = clock.add_working_days(due, slip, rng.uniform(9.5, 16.0))
-            if held >= min(close_at, end_at):
+            if held >= end_at or _day(held) >= close_day:
                 break
-            sup_team = dest if held < assessed_at else cur_team
+            after_assessment = _day(held) >= _day(assessed_at)
+            sup_team = cur_team if after_assessment else dest
+            supervisee = dest_worker
+            if after_assessment:
+                supervisee = (
+                    cur_worker if worker_changed_at is None or held >= worker_changed_at else prev_worker
+                )
             kind = rng.choices(
                 [SupervisionKind.individual, SupervisionKind.group, SupervisionKind.management_oversight],
                 weights=[75, 10, 15],
             )[0]
-            next_due = calendar.add_working_days(held.astimezone(LONDON).date(), SUPERVISION_INTERVAL_WD)
+            interval = SUPERVISION_INTERVAL_WD[sup_team.service_type]
+            next_due = calendar.add_working_days(_day(held), interval)
             add(
                 held,
                 "supervision",
@@ -786,7 +805,7 @@ def make_plan(
                 jkey,
                 rng.choice(sup_team.managers),
                 team_id=sup_team.id,
-                supervisee_id=dest_worker if held < assessed_at else cur_worker,
+                supervisee_id=supervisee,
                 supervision_kind=kind,
                 next_due_on=next_due,
                 actions=rng.choice([0, 1, 1, 2, 3]),
@@ -987,7 +1006,7 @@ class Writer:
     async def _allocate(self, plan: Plan, s: Step) -> None:
         d = s.data
         body = {"team_id": d["team_id"], "worker_id": d["worker_id"], "effective_at": _iso(s.at)}
-        url = f"/journeys/{self.ids.journeys[s.journey]}/allocations"
+        url = f"/journeys/{self.ids.journeys[s.journey]}/allocation"
         await self._send(self.referrals, "POST", url, s.actor, body, (201,))
 
     async def _decision(self, plan: Plan, s: Step) -> None:
@@ -998,8 +1017,6 @@ class Writer:
             "rationale": RATIONALE,
             "decided_at": _iso(s.at),
         }
-        if d["outcome"] is DecisionOutcome.OTHER:
-            body["other_reason"] = "Synthetic seed: passed to a partner agency."
         if "primary_need" in d:
             body["primary_need"] = d["primary_need"].value
             body["assessment_factors"] = [f.value for f in d["assessment_factors"]]
@@ -1008,8 +1025,8 @@ class Writer:
         self.ids.decisions[s.journey] = out["id"]
 
     async def _authorise(self, plan: Plan, s: Step) -> None:
-        url = f"/decisions/{self.ids.decisions[s.journey]}/authorisation"
-        await self._send(self.referrals, "POST", url, s.actor, {"authorised_at": _iso(s.at)}, (200, 201))
+        url = f"/decisions/{self.ids.decisions[s.journey]}/authorise"
+        await self._send(self.referrals, "POST", url, s.actor, None, (200, 201))
 
     async def _transfer(self, plan: Plan, s: Step) -> None:
         d = s.data
@@ -1130,7 +1147,11 @@ class InProcess:
         self.clients: dict[str, httpx.AsyncClient] = {}
 
     async def __aenter__(self) -> InProcess:
+        import logging
+
         from shared.db import Database
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         from shared.migrations import upgrade
 
         for name, s in self.settings.items():
@@ -1187,7 +1208,8 @@ def seed_settings(database_urls: dict[str, str] | None = None) -> dict[str, Serv
     rate limit: the seeder is one very busy caller."""
     out: dict[str, ServiceSettings] = {}
     for name in ("referrals", "supervision", "reporting"):
-        overrides: dict[str, Any] = {"rate_limit_per_minute": 0}
+        # No request lines in the log: a year is a few hundred thousand requests.
+        overrides: dict[str, Any] = {"rate_limit_per_minute": 0, "log_level": "WARNING"}
         if database_urls and name in database_urls:
             overrides["database_url"] = database_urls[name]
         out[name] = SERVICES[name].settings(**overrides)
