@@ -11,7 +11,7 @@ from pydantic import Field as PField
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from services.referrals.children.models import ChildIn
+from services.referrals.children.schemas import ChildIn
 from services.referrals.common import Email, LongText, Phone, Reason, ShortText
 from services.referrals.db import Base
 from shared.codes import ConsentStatus, ContactChannel, DecisionOutcome, FeedbackKind, ReferralSource, Urgency
