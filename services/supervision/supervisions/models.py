@@ -6,16 +6,15 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import Column, ForeignKey, Index, Text, Uuid
 from sqlmodel import Field
 
 from services.supervision.db import Base
+from services.supervision.types import FreeText, Instant, StaffId
 from shared.codes import SupervisionKind
 from shared.types import UTCDateTime
-
-StaffId = str
 
 
 class ActionStatus(StrEnum):
@@ -71,22 +70,24 @@ class _In(BaseModel):
 
 
 class ActionIn(_In):
-    description: str = PField(min_length=1, max_length=2000, description="What is to be done (free text).")
-    owner_id: StaffId = PField(min_length=1, max_length=120, description="Pseudonymous id of who does it.")
+    description: FreeText = PField(
+        min_length=1, max_length=2000, description="What is to be done (free text)."
+    )
+    owner_id: StaffId = PField(description="Pseudonymous id of who does it.")
     due_on: date = PField(description="Due date; not before the day the supervision was held.")
 
 
 class SupervisionIn(_In):
     journey_id: uuid.UUID = PField(description="The child's journey (the referrals journey id).")
-    supervisee_id: StaffId = PField(
-        min_length=1, max_length=120, description="Pseudonymous id of the worker supervised."
-    )
-    held_at: AwareDatetime = PField(
+    supervisee_id: StaffId = PField(description="Pseudonymous id of the worker supervised.")
+    held_at: Instant = PField(
         description="When it was held: not in the future, not before the journey started."
     )
     kind: SupervisionKind
-    discussion: str = PField(min_length=1, max_length=20000, description="What was discussed (free text).")
-    decisions: str = PField(min_length=1, max_length=20000, description="What was decided (free text).")
+    discussion: FreeText = PField(
+        min_length=1, max_length=20000, description="What was discussed (free text)."
+    )
+    decisions: FreeText = PField(min_length=1, max_length=20000, description="What was decided (free text).")
     actions: list[ActionIn] = PField(default_factory=list, max_length=50)
     next_due_on: date | None = PField(
         default=None,
@@ -98,14 +99,14 @@ class SupervisionIn(_In):
 
 
 class CompleteIn(_In):
-    completed_at: AwareDatetime | None = PField(
+    completed_at: Instant | None = PField(
         default=None, description="When it was done (default now); not in the future."
     )
 
 
 class CancelIn(_In):
-    reason: str = PField(min_length=1, max_length=500, description="Why it is cancelled (free text).")
-    cancelled_at: AwareDatetime | None = PField(default=None, description="Default now; not in the future.")
+    reason: FreeText = PField(min_length=1, max_length=500, description="Why it is cancelled (free text).")
+    cancelled_at: Instant | None = PField(default=None, description="Default now; not in the future.")
 
 
 # -- responses --------------------------------------------------------------------------------------
@@ -114,13 +115,13 @@ class CancelIn(_In):
 class ActionOut(BaseModel):
     id: uuid.UUID
     description: str
-    owner_id: StaffId
+    owner_id: str
     due_on: date
     status: ActionStatus
     completed_at: datetime | None
     cancelled_at: datetime | None
     cancel_reason: str | None
-    changed_by: StaffId | None
+    changed_by: str | None
 
 
 class SupervisionOut(BaseModel):
@@ -128,14 +129,14 @@ class SupervisionOut(BaseModel):
     journey_id: uuid.UUID
     child_id: uuid.UUID
     team_id: str | None = PField(description="The journey's team when it was recorded.")
-    supervisee_id: StaffId
+    supervisee_id: str
     held_at: datetime
     kind: SupervisionKind
     discussion: str
     decisions: str
     next_due_on: date
     policy_due_on: date = PField(description="What the policy would have set as next due.")
-    recorded_by: StaffId
+    recorded_by: str
     recorded_at: datetime
     version: int
     actions: list[ActionOut]
@@ -152,7 +153,7 @@ class DueItem(BaseModel):
     team_id: str | None
     area: str | None
     service_type: str | None
-    worker_id: StaffId | None
+    worker_id: str | None
     started_at: datetime
     last_supervision_id: uuid.UUID | None
     last_held_at: datetime | None

@@ -18,11 +18,12 @@ from services.supervision.supervisions.models import (
     SupervisionIn,
     SupervisionOut,
 )
+from services.supervision.types import ID_PATTERN
 from shared.app import Service
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.http import Page, PageParams, check_if_match, page_params, set_etag
+from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["supervision"])
@@ -76,7 +77,7 @@ async def record_supervision(
         return replay
     out = await service.record_supervision(session, _ctx(request, principal), body)
     await idem.remember(session, 201, jsonable_encoder(out))
-    set_etag(response, service.make_etag(out.id, out.version))
+    set_etag(response, make_etag(out.id, out.version))
     response.headers["Location"] = f"/supervisions/{out.id}"
     return out
 
@@ -97,8 +98,12 @@ async def due(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    team: Annotated[str | None, Query(max_length=80, description="Team id; managers: their own.")] = None,
-    worker: Annotated[str | None, Query(max_length=120, description="Only this worker's journeys.")] = None,
+    team: Annotated[
+        str | None, Query(max_length=80, pattern=ID_PATTERN, description="Team id; managers: their own.")
+    ] = None,
+    worker: Annotated[
+        str | None, Query(max_length=120, pattern=ID_PATTERN, description="Only this worker's journeys.")
+    ] = None,
     overdue: Annotated[
         bool | None, Query(description="true: only overdue; false: only not yet overdue; unset: all.")
     ] = None,
