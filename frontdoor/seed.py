@@ -18,6 +18,7 @@ import asyncio
 import json
 import math
 import random
+import sqlite3
 import time as _time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -478,7 +479,7 @@ def make_plan(
             steps.append(Step(at=at, kind=kind, child=child, journey=journey, actor=actor, data=data))
             stats[kind] += 1
 
-    for received_at, ooh in arrivals:
+    for contact_no, (received_at, ooh) in enumerate(arrivals):
         # Which child? Most contacts are about a child new to the front door this year. Some are about
         # a child open to an assessment or family safeguarding team (a repeat contact), some about a
         # child referred before (a possible re-referral), some about a child seen and closed before.
@@ -557,6 +558,7 @@ def make_plan(
                 area=area,
                 out_of_hours=ooh,
                 repeat=True,
+                contact_key=contact_no,
             )
             add(
                 decided_at,
@@ -567,6 +569,7 @@ def make_plan(
                 outcome=DecisionOutcome.EXISTING_OPEN_CASE,
                 threshold_level=3,
                 received_at=received_at,
+                contact_key=contact_no,
             )
             if decided_at < end_at:
                 decisions[DecisionOutcome.EXISTING_OPEN_CASE.value] += 1
@@ -594,6 +597,7 @@ def make_plan(
             area=area,
             out_of_hours=ooh,
             repeat=False,
+            contact_key=contact_no,
         )
         add(
             recorded_at + timedelta(seconds=1),
@@ -630,6 +634,7 @@ def make_plan(
             "outcome": outcome,
             "threshold_level": 3 if outcome is DecisionOutcome.CIN_ASSESSMENT else 4 if is_ref else 2,
             "received_at": received_at,
+            "contact_key": contact_no,
         }
         if is_ref:
             decision_data["primary_need"] = _weighted(rng, NEED_WEIGHTS)
@@ -668,7 +673,7 @@ def make_plan(
         last_referral[child] = received_at
         authoriser = rng.choice([m for m in fd.managers if m != decider])
         authorised_at = clock.add_working_hours(decided_at, rng.uniform(0.1, 3.0))
-        add(authorised_at, "authorise", child, jkey, authoriser)
+        add(authorised_at, "authorise", child, jkey, authoriser, contact_key=contact_no)
         if authorised_at < end_at:
             stats["authorised"] += 1
 
@@ -903,8 +908,8 @@ class SeedError(RuntimeError):
 class _Ids:
     children: dict[int, str] = field(default_factory=dict)
     journeys: dict[int, str] = field(default_factory=dict)
-    contacts: dict[int, str] = field(default_factory=dict)  # journey key -> its latest contact id
-    decisions: dict[int, str] = field(default_factory=dict)  # journey key -> latest decision id
+    contacts: dict[int, str] = field(default_factory=dict)  # contact key -> contact id
+    decisions: dict[int, str] = field(default_factory=dict)  # contact key -> its decision's id
     allocated: set[int] = field(default_factory=set)
 
 
@@ -1001,7 +1006,7 @@ class Writer:
         contact = out["contacts"][0]
         self.ids.children[s.child] = contact["child_id"]
         self.ids.journeys[s.journey] = contact["journey_id"]
-        self.ids.contacts[s.journey] = contact["id"]
+        self.ids.contacts[s.data["contact_key"]] = contact["id"]
 
     async def _allocate(self, plan: Plan, s: Step) -> None:
         d = s.data
@@ -1020,12 +1025,12 @@ class Writer:
         if "primary_need" in d:
             body["primary_need"] = d["primary_need"].value
             body["assessment_factors"] = [f.value for f in d["assessment_factors"]]
-        url = f"/contacts/{self.ids.contacts[s.journey]}/decisions"
+        url = f"/contacts/{self.ids.contacts[s.data['contact_key']]}/decisions"
         out = await self._send(self.referrals, "POST", url, s.actor, body, (201,))
-        self.ids.decisions[s.journey] = out["id"]
+        self.ids.decisions[s.data["contact_key"]] = out["id"]
 
     async def _authorise(self, plan: Plan, s: Step) -> None:
-        url = f"/decisions/{self.ids.decisions[s.journey]}/authorise"
+        url = f"/decisions/{self.ids.decisions[s.data['contact_key']]}/authorise"
         await self._send(self.referrals, "POST", url, s.actor, None, (200, 201))
 
     async def _transfer(self, plan: Plan, s: Step) -> None:
@@ -1137,12 +1142,154 @@ class SeedResult:
     reporting_applied: dict[str, int]
 
 
+class _InlineCursor:
+    """An aiosqlite-shaped cursor that runs sqlite3 calls on the caller's thread."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._c = cursor
+
+    async def __aenter__(self) -> _InlineCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._c.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> _InlineCursor:
+        if parameters is None:
+            self._c.execute(sql)
+        else:
+            self._c.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _InlineCursor:
+        self._c.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._c.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._c.fetchmany(size) if size is not None else self._c.fetchmany()
+
+    async def fetchall(self) -> list[Any]:
+        return self._c.fetchall()
+
+    async def close(self) -> None:
+        self._c.close()
+
+    @property
+    def description(self) -> Any:
+        return self._c.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._c.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._c.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._c.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._c.arraysize = value
+
+
+class _InlineQueue:
+    """Stands in for aiosqlite's request queue: runs the function at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as exc:
+            future.set_exception(exc)
+
+
+class _InlineConnection:
+    """An aiosqlite-shaped connection without aiosqlite's worker thread.
+
+    aiosqlite hands every call (about 50 per request) to a thread and back; on two busy cores each
+    handoff costs more than the SQL. The seeder writes one step at a time, so it can run sqlite3 on
+    the event loop's own thread. Same SQL, same transactions, same data: only the threading differs.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._connection = conn
+        self._tx = _InlineQueue()
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ValueError("no active connection")
+        return self._conn
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._live().isolation_level
+
+    def cursor(self) -> _InlineCursor:
+        return _InlineCursor(self._live().cursor())
+
+    async def commit(self) -> None:
+        self._live().commit()
+
+    async def rollback(self) -> None:
+        self._live().rollback()
+
+    async def create_function(self, *args: Any, **kw: Any) -> None:
+        self._live().create_function(*args, **kw)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _use_inline_sqlite(db: Any) -> None:
+    """Point a service's Database at an engine on the same SQLite file that runs sqlite3 inline
+    (see `_InlineConnection`), with the same pragmas and BEGIN IMMEDIATE as `shared.db`."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+    from shared.db import _sqlite_pragmas
+
+    path = make_url(db.url).database or ":memory:"
+
+    async def connect() -> _InlineConnection:
+        return _InlineConnection(sqlite3.connect(path, timeout=30, check_same_thread=False))
+
+    engine = create_async_engine(db.url, async_creator=connect)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        _sqlite_pragmas(dbapi_connection, record)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    db.engine = engine
+    db.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, class_=AsyncSession)
+
+
 class InProcess:
     """The referrals, supervision and reporting apps in this process, wired to each other by ASGI
     transports instead of sockets, on the databases their settings name (migrated first)."""
 
-    def __init__(self, settings: dict[str, ServiceSettings]) -> None:
+    def __init__(self, settings: dict[str, ServiceSettings], *, inline_sqlite: bool = True) -> None:
         self.settings = settings
+        self.inline_sqlite = inline_sqlite
         self.apps: dict[str, Any] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
 
@@ -1161,6 +1308,12 @@ class InProcess:
             finally:
                 await db.dispose()
             app = SERVICES[name].main().create(s, run_consumers=False)
+            service = app.state.service
+            if self.inline_sqlite and service.db.is_sqlite:
+                old = service.db.engine
+                _use_inline_sqlite(service.db)
+                app.state.db = service.db
+                await old.dispose()
             self.apps[name] = app
             self.clients[name] = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=f"http://{name}.seed", timeout=120
@@ -1230,6 +1383,10 @@ async def run_seed(
     def mint(subject: str, roles: list[str], team: str | None) -> str:
         return mint_token(referrals_settings, roles=roles, subject=subject, team=team, ttl_seconds=24 * 3600)
 
+    if any(s.is_sqlite for s in settings.values()):
+        # SQLite has one writer at a time and the seeder runs sqlite3 inline (`_InlineConnection`):
+        # a second step waiting for the write lock would block the only thread. One at a time.
+        concurrency = 1
     async with InProcess(settings) as system:
 
         async def catch_up_supervision() -> None:
