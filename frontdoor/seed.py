@@ -1433,6 +1433,14 @@ def seed_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     plan = make_plan(contacts=contacts, seed=seed, until=until.date() if until else None)
+    try:
+        settings = seed_settings()
+    except ValueError as exc:  # e.g. production settings that refuse development secrets
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not plan_only and any(s.environment == "production" for s in settings.values()):
+        typer.echo("refused: synthetic data is never written to a production system", err=True)
+        raise typer.Exit(2)
     if plan_only:
         typer.echo(plan.summary.model_dump_json(indent=2))
         return
@@ -1447,7 +1455,7 @@ def seed_command(
         result = asyncio.run(
             run_seed(
                 plan,
-                seed_settings(),
+                settings,
                 concurrency=concurrency,
                 on_progress=lambda n: progress.advance(task, n),
             )
