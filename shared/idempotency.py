@@ -75,7 +75,8 @@ class Idempotency:
         inflight.add(marker)
         self._holding = True
         if session.bind is not None and session.bind.dialect.name == "postgresql":
-            lock = zlib.crc32(f"{caller}\x00{self.key}".encode())
+            # pg_try_advisory_xact_lock(int4, int4): fold the unsigned CRC into the signed 32-bit range.
+            lock = zlib.crc32(f"{caller}\x00{self.key}".encode()) - 2**31
             got = (
                 await session.execute(text("SELECT pg_try_advisory_xact_lock(1, :k)"), {"k": lock})
             ).scalar()

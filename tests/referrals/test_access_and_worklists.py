@@ -16,8 +16,13 @@ async def test_partner_may_only_create_contacts_and_read_their_status(fd: FrontD
     )
     r = await fd.client.post("/contacts", json=body, headers=fd.partner)
     assert r.status_code == 201, r.text
-    c = r.json()["contacts"][0]
+    receipt = r.json()["contacts"][0]
+    # A receipt only: nothing about the child's journey or history leaks to the partner.
+    assert set(receipt) == {"id", "child_id", "received_at", "status"}
+    assert receipt["status"] == "awaiting_decision"
+    c = (await fd.client.get(f"/contacts/{receipt['id']}", headers=fd.pract)).json()
     assert c["partner_system"] is True and c["recorded_by"] == "police-system"
+    assert c["channel"] == "police_notification" and c["source"] == "6"
     ev = (await fd.events(c["journey_id"]))[0]
     assert ev["payload"]["partner_system"] is True
 

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from pydantic import BaseModel
 from pydantic import Field as PField
 
-from services.referrals.common import Name, NhsNumber, Postcode
+from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode, Schema
 from shared.codes import Ethnicity, Sex
 
 
-class ChildIn(BaseModel):
+class ChildIn(Schema):
     """A child's identity as the front door records it."""
 
     model_config = {"extra": "forbid"}
 
     given_name: Name = PField(description="Given name (synthetic in tests).")
     family_name: Name = PField(description="Family name.")
-    date_of_birth: date | None = PField(None, description="Date of birth; not in the future.")
-    expected_date_of_birth: date | None = PField(
+    date_of_birth: PlausibleDate | None = PField(None, description="Date of birth; not in the future.")
+    expected_date_of_birth: PlausibleDate | None = PField(
         None, description="Expected date of birth of an unborn child (instead of date_of_birth)."
     )
     sex: Sex = PField(Sex.U, description="CIN census sex (N00783).")

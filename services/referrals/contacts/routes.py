@@ -12,9 +12,12 @@ from services.referrals.contacts.models import (
     ContactIn,
     ContactOut,
     ContactsCreated,
+    ContactStatus,
     ContactStatusOut,
     FeedbackIn,
     FeedbackOut,
+    PartnerContactReceipt,
+    PartnerContactsReceipt,
 )
 from shared.auth import Role
 from shared.db import SessionDep
@@ -32,9 +35,10 @@ def contact_etag(contact_id: uuid.UUID, version: int) -> str:
 @router.post(
     "/contacts",
     status_code=201,
-    response_model=ContactsCreated,
+    response_model=ContactsCreated | PartnerContactsReceipt,
     summary="Receive a contact about one or more children (one contact per child, opening or joining the "
     "child's journey)",
+    description="Staff get the contacts in full; a partner system gets receipts only.",
     responses=problem_responses(409, 422),
 )
 async def create_contacts(
@@ -56,7 +60,20 @@ async def create_contacts(
             child_id=contact.child_id,
             reason=f"backdated: {contact.backdating_reason}"[:500] if contact.backdating_reason else None,
         )
-    body = ContactsCreated(contact_group_id=group_id, contacts=[ContactOut.of(c) for c in contacts])
+    body: ContactsCreated | PartnerContactsReceipt
+    if principal.has(Role.practitioner, Role.manager, Role.admin):
+        body = ContactsCreated(contact_group_id=group_id, contacts=[ContactOut.of(c) for c in contacts])
+    else:
+        receipts = [
+            PartnerContactReceipt(
+                id=c.id,
+                child_id=c.child_id,
+                received_at=c.received_at,
+                status=ContactStatus.awaiting_decision,
+            )
+            for c in contacts
+        ]
+        body = PartnerContactsReceipt(contact_group_id=group_id, contacts=receipts)
     await idem.remember(session, 201, body)
     await append_events(request, session, principal, pending)
     return body
