@@ -109,3 +109,16 @@ async def test_change_applied_while_the_write_holds_the_lock_waits_for_it(
         "SupervisionActionSet",
         "SupervisionActionSet",
     ]
+
+
+async def test_concurrent_supervisions_of_one_journey_both_land_in_order(h) -> None:
+    journey_id, _ = await h.journey()
+    first, second = await asyncio.gather(
+        h.record(journey_id, held_at="2026-03-16T10:00:00Z"),
+        h.record(journey_id, held_at="2026-03-17T10:00:00Z", actions=[]),
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    events = await h.own_events()
+    assert sorted(e["stream_version"] for e in events) == [1, 2, 3, 4]
+    verify = await h.client.get("/admin/verify", headers=h.token("admin", sub="a1"))
+    assert verify.json()["ok"] is True and verify.json()["events_checked"] == 4

@@ -83,6 +83,8 @@ async def test_due_list_access(h) -> None:
     assert bad.status_code == 422 and bad.json()["invalid-params"][0]["name"] == "overdue"
     bad_page = await h.client.get("/supervisions/due?limit=0", headers=h.manager())
     assert bad_page.status_code == 422 and bad_page.json()["invalid-params"][0]["name"] == "limit"
+    huge = await h.client.get("/supervisions/due?offset=9223372036854775808", headers=h.manager())
+    assert huge.status_code == 422 and huge.json()["invalid-params"][0]["name"] == "offset"
 
 
 async def test_a_transfer_moves_the_journey_to_the_new_teams_list_without_restarting_the_clock(h) -> None:

@@ -188,3 +188,19 @@ async def test_rebuild_gives_identical_projection(h) -> None:
     assert await journeys(h) == before
     # The service's own records survive a rebuild of what it derived from the feed.
     assert await h.count("supervisions") == 1
+
+
+async def test_an_unreadable_payload_is_skipped_not_fatal(h) -> None:
+    journey_id, child_id = await h.open()
+    await h.close(journey_id, child_id)
+    svc = h.referrals.app.state.service
+    t = svc.event_log.table
+    async with svc.db.unit_of_work() as session:
+        await session.execute(
+            update(t).where(t.c.type == "JourneyClosed").values(payload={"child_id": "nope"})
+        )
+    assert await h.sync() == 1  # the contact; the broken closure is skipped
+    assert (await journeys(h))[journey_id]["is_open"] is True
+    assert await h.consumer.position() == 2
+    metrics = (await h.client.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics

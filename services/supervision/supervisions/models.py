@@ -113,33 +113,33 @@ class CancelIn(_In):
 
 
 class ActionOut(BaseModel):
-    id: uuid.UUID
-    description: str
-    owner_id: str
-    due_on: date
-    status: ActionStatus
-    completed_at: datetime | None
-    cancelled_at: datetime | None
-    cancel_reason: str | None
-    changed_by: str | None
+    id: uuid.UUID = PField(description="The action's id.")
+    description: str = PField(description="What is to be done (free text).")
+    owner_id: str = PField(description="Pseudonymous id of who does it.")
+    due_on: date = PField(description="When it is due.")
+    status: ActionStatus = PField(description="open, completed or cancelled.")
+    completed_at: datetime | None = PField(description="When it was completed.")
+    cancelled_at: datetime | None = PField(description="When it was cancelled.")
+    cancel_reason: str | None = PField(description="Why it was cancelled (free text).")
+    changed_by: str | None = PField(description="Who completed or cancelled it.")
 
 
 class SupervisionOut(BaseModel):
-    id: uuid.UUID
-    journey_id: uuid.UUID
-    child_id: uuid.UUID
+    id: uuid.UUID = PField(description="The supervision's id.")
+    journey_id: uuid.UUID = PField(description="The child's journey.")
+    child_id: uuid.UUID = PField(description="The child.")
     team_id: str | None = PField(description="The journey's team when it was recorded.")
-    supervisee_id: str
-    held_at: datetime
-    kind: SupervisionKind
-    discussion: str
-    decisions: str
-    next_due_on: date
+    supervisee_id: str = PField(description="Pseudonymous id of the worker supervised.")
+    held_at: datetime = PField(description="When it was held.")
+    kind: SupervisionKind = PField(description="Individual, group, or a management oversight note.")
+    discussion: str = PField(description="What was discussed (free text).")
+    decisions: str = PField(description="What was decided (free text).")
+    next_due_on: date = PField(description="When supervision of this journey is next due.")
     policy_due_on: date = PField(description="What the policy would have set as next due.")
-    recorded_by: str
-    recorded_at: datetime
-    version: int
-    actions: list[ActionOut]
+    recorded_by: str = PField(description="Pseudonymous id of the manager who recorded it.")
+    recorded_at: datetime = PField(description="When it was recorded.")
+    version: int = PField(description="Moves on with each change to an action (the ETag follows it).")
+    actions: list[ActionOut] = PField(description="The actions set, in the order given.")
 
 
 class DueBasis(StrEnum):
@@ -148,16 +148,16 @@ class DueBasis(StrEnum):
 
 
 class DueItem(BaseModel):
-    journey_id: uuid.UUID
-    child_id: uuid.UUID
-    team_id: str | None
-    area: str | None
-    service_type: str | None
-    worker_id: str | None
-    started_at: datetime
-    last_supervision_id: uuid.UUID | None
-    last_held_at: datetime | None
+    journey_id: uuid.UUID = PField(description="The child's journey.")
+    child_id: uuid.UUID = PField(description="The child.")
+    team_id: str | None = PField(description="The journey's current team.")
+    area: str | None = PField(description="That team's area.")
+    service_type: str | None = PField(description="The current team's service type.")
+    worker_id: str | None = PField(description="The allocated worker (pseudonymous id).")
+    started_at: datetime = PField(description="When the journey started (its opening contact).")
+    last_supervision_id: uuid.UUID | None = PField(description="The latest supervision held, if any.")
+    last_held_at: datetime | None = PField(description="When that supervision was held.")
     interval_working_days: int = PField(description="The policy interval that applies now.")
     basis: DueBasis = PField(description="Whether due_on comes from the last supervision or the start.")
-    due_on: date
+    due_on: date = PField(description="When supervision is next due.")
     overdue: bool = PField(description="due_on is before today (London).")

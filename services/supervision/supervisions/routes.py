@@ -23,13 +23,22 @@ from shared.app import Service
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
+from shared.http import Page, PageParams, check_if_match, make_etag, set_etag
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["supervision"])
 
 Manager = Annotated[Principal, Depends(require_roles(Role.manager))]
 Reader = Annotated[Principal, Depends(require_roles(Role.manager, Role.practitioner))]
+
+
+def bounded_page(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
+) -> PageParams:
+    """shared.http.page_params with an upper bound on offset: an offset past 2**63 reaches the
+    database and fails there (500) rather than being refused (422)."""
+    return PageParams(limit=limit, offset=offset)
 
 
 def _service(request: Request) -> Service:
@@ -97,7 +106,7 @@ async def due(
     request: Request,
     principal: Reader,
     session: SessionDep,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageParams, Depends(bounded_page)],
     team: Annotated[
         str | None, Query(max_length=80, pattern=ID_PATTERN, description="Team id; managers: their own.")
     ] = None,
@@ -218,6 +227,6 @@ async def child_supervisions(
     child_id: uuid.UUID,
     principal: Reader,
     session: SessionDep,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageParams, Depends(bounded_page)],
 ) -> Page[SupervisionOut]:
     return await service.child_history(session, principal, _service(request).auditor, child_id, page)
