@@ -59,7 +59,7 @@ async def test_contact_to_outcome_overall_and_by_source(world_factory, token):
     assert o["decision_calendar_hours_mean"] == 49.5
     # Authorised current decisions: C2 (14 wh, 2 wd, 142 h), C4 (7.5, 1, 23.5), C6 (6, 0, 6).
     # C5 needs authorisation but has none yet.
-    assert o["authorised"] == 3
+    assert (o["authorised"], o["awaiting_authorisation"]) == (3, 1)
     assert o["authorisation_working_hours_median"] == 7.5
     assert o["authorisation_working_hours_p90"] == 14.0
     assert o["authorisation_working_hours_mean"] == 9.17
@@ -177,6 +177,13 @@ async def test_awaiting_decision_queue_as_of(world_factory, token):
         "age_working_hours_max": 10.0,
     }
     assert [g["group"] for g in body["groups"]] == ["FD-WEST"]
+    # By outcome, a queue is undecided at as_of even for a contact decided since (C1 is NFA now).
+    r = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={**params, "group_by": "outcome", "as_of": "2023-05-09T12:00:00Z"},
+        headers=headers,
+    )
+    assert [(g["group"], g["waiting"]) for g in r.json()["groups"]] == [("undecided", 1)]
     # A naive as_of is refused, naming the field.
     bad = await w.reporting.get(
         "/reports/awaiting-decision", params={**params, "as_of": "2023-05-30T09:00:00"}, headers=headers
