@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -16,11 +17,13 @@ from typing import Protocol
 import httpx
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database
 from shared.events.contract import Envelope
-from shared.observability import Metrics, outgoing_headers
+from shared.observability import Metrics, outgoing_headers, request_id_var
 from shared.types import UTCDateTime, utcnow
 
 log = logging.getLogger("frontdoor.consumer")
@@ -118,18 +121,28 @@ class FeedConsumer:
 
     # -- local state ------------------------------------------------------------------------------
     async def _locked_position(self, session: AsyncSession) -> int:
+        """The stored position, row-locked on PostgreSQL until this batch commits."""
         p = self.positions
+        postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
         query = select(p.c.position).where(p.c.feed == self.feed)
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
+        if postgres:
             query = query.with_for_update()
         row = (await session.execute(query)).first()
         if row is None:
-            await session.execute(p.insert().values(feed=self.feed, position=0, updated_at=utcnow()))
-            return 0
+            # First batch ever: two consumers may both get here, so insert-if-absent and read again
+            # (a plain INSERT would fail one of them with a duplicate key).
+            insert_ = pg_insert(p) if postgres else sqlite_insert(p)
+            await session.execute(
+                insert_.values(feed=self.feed, position=0, updated_at=utcnow()).on_conflict_do_nothing(
+                    index_elements=[p.c.feed]
+                )
+            )
+            row = (await session.execute(query)).first()
+        assert row is not None
         return int(row[0])
 
     async def position(self) -> int:
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_session() as session:
             row = (
                 await session.execute(
                     select(self.positions.c.position).where(self.positions.c.feed == self.feed)
@@ -186,7 +199,19 @@ class FeedConsumer:
         self.metrics.consumer_errors.labels(self.feed).inc()
 
     async def poll_once(self, wait: float = 0.0) -> int:
-        """Fetch one page after the stored position and apply it. Raises UpstreamError when down."""
+        """Fetch one page after the stored position and apply it. Raises UpstreamError when down.
+
+        Each poll has a request id (the caller's, or a fresh one) that goes upstream as X-Request-ID and
+        into this consumer's log lines, so a batch can be followed from producer to projection.
+        """
+        rid = request_id_var.get() or f"{self.feed}-{uuid.uuid4().hex[:16]}"
+        token = request_id_var.set(rid)
+        try:
+            return await self._poll(wait)
+        finally:
+            request_id_var.reset(token)
+
+    async def _poll(self, wait: float) -> int:
         after = await self.position()
         self.status.position = after
         try:
@@ -222,22 +247,42 @@ class FeedConsumer:
         return await self.catch_up()
 
     # -- running ----------------------------------------------------------------------------------
+    def _lock_key(self) -> int:
+        return zlib.crc32(f"consumer:{self.feed}".encode())
+
     async def _acquire_leadership(self) -> bool:
         """One active consumer per feed per database: a session advisory lock on PostgreSQL."""
         if self.db.is_sqlite:
             return True  # SQLite is single-process here; its writer lock serialises batches anyway
         if self._lock_conn is None:
             self._lock_conn = await self.db.engine.connect()
-        key = zlib.crc32(f"consumer:{self.feed}".encode())
-        got = (await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        got = (
+            await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key()})
+        ).scalar()
         await self._lock_conn.commit()
         return bool(got)
 
-    async def _release_leadership(self) -> None:
+    async def _check_leadership(self) -> None:
+        """Raises if the connection holding the leadership lock is gone (and with it the lock)."""
         if self._lock_conn is not None:
+            await self._lock_conn.execute(text("SELECT 1"))
+            await self._lock_conn.commit()
+
+    async def _release_leadership(self) -> None:
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is None:
+            return
+        # Closing a pooled connection does not end its PostgreSQL session, so a session-level advisory
+        # lock would outlive us inside the pool: unlock explicitly, and if that fails, discard the
+        # connection so the server ends the session (and its locks).
+        try:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._lock_key()})
+            await conn.commit()
+            await conn.close()
+        except Exception:
             with contextlib.suppress(Exception):
-                await self._lock_conn.close()  # closing the session ends its advisory locks
-            self._lock_conn = None
+                await conn.invalidate()
+                await conn.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = self.min_backoff
@@ -249,6 +294,8 @@ class FeedConsumer:
                         if not self.status.active:
                             await _sleep_or_stop(stop, 1.0)
                             continue
+                    else:
+                        await self._check_leadership()
                     applied = await self.poll_once(wait=self.long_poll_seconds)
                     backoff = self.min_backoff
                     if applied == 0 and self.status.lag_events == 0:

@@ -1,0 +1,295 @@
+"""Issue 3: the feed consumer applies every event exactly once, survives crashes and upstream outages,
+and only one consumer per feed is active per database.
+
+The consumer runs against the test producer in-process (httpx.ASGITransport); its projection is a test
+table on the reporting database. These tests commit for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from platform_kit import (
+    PRODUCER,
+    Producer,
+    SwitchableTransport,
+    ThingArchived,
+    client_for,
+    eventually,
+    make_consumer,
+    postgres_only,
+    view_snapshot,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.app import Service, create_app
+
+
+async def write_events(p: Producer, things: int = 3, renames: int = 2, archive: bool = True) -> int:
+    """Creates `things` journeys with `renames` renames each (and an archive event, a type the
+    consumer does not know, on the first); returns the producer's head position."""
+    auth = p.auth("manager")
+    first = None
+    for n in range(things):
+        created = await p.client.post("/things", json={"label": f"t{n}", "size": n}, headers=auth)
+        assert created.status_code == 201, created.text
+        thing = created.json()["id"]
+        first = first or thing
+        for i in range(renames):
+            r = await p.client.post(
+                f"/things/{thing}/renames",
+                json={"label": f"t{n}.{i}", "expected_version": i + 1},
+                headers=auth,
+            )
+            assert r.status_code == 200, r.text
+    if archive and first:
+        r = await p.client.post(
+            f"/things/{first}/events",
+            json={
+                "type": ThingArchived.event_type,
+                "payload": {"reason_code": "dup"},
+                "expected_version": renames + 1,
+            },
+            headers=auth,
+        )
+        assert r.status_code == 201, r.text
+    return await head(p)
+
+
+async def head(p: Producer) -> int:
+    log = p.service.event_log
+    assert log is not None
+    async with p.service.db.read_session() as session:
+        return await log.head(session)
+
+
+async def expected_view(p: Producer) -> dict[uuid.UUID, tuple[str, int]]:
+    """What the view must hold, from the producer's log: last label and known events per journey."""
+    log = p.service.event_log
+    assert log is not None
+    out: dict[uuid.UUID, tuple[str, int]] = {}
+    async with p.service.db.read_session() as session:
+        for e in await log.read(session, after=0, limit=10_000):
+            if e.type == ThingArchived.event_type:
+                continue
+            _, applied = out.get(e.journey_id, ("", 0))
+            out[e.journey_id] = (e.payload["label"], applied + 1)
+    return out
+
+
+def as_view(snapshot: list[tuple]) -> dict[uuid.UUID, tuple[str, int]]:
+    return {journey: (label, applied) for journey, label, applied, _ in snapshot}
+
+
+def metric(service: Service, name: str, **labels: str) -> float | None:
+    from prometheus_client import generate_latest
+
+    for family in text_string_to_metric_families(generate_latest(service.metrics.registry).decode()):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return None
+
+
+def consumer_app(service: Service) -> FastAPI:
+    return create_app(
+        service,
+        title="test consumer",
+        description="A consumer of the test feed.",
+        routers=[],
+        run_consumers=False,
+    )
+
+
+class Killer:
+    """A before_commit hook that crashes the consumer on one chosen batch."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self.calls = 0
+
+    async def __call__(self, events: list) -> None:
+        self.calls += 1
+        if self.calls == self.batch:
+            raise RuntimeError("killed before commit")
+
+
+async def test_a_crash_before_commit_then_restart_equals_a_rebuild(producer, consumer_side) -> None:
+    p = await producer()
+    top = await write_events(p)
+    service = consumer_side()
+    transport = httpx.ASGITransport(app=p.app)
+    first = make_consumer(service, transport, batch_size=4, before_commit=Killer(batch=2))
+    assert await first.poll_once() == 4
+    position_after_first_batch = await first.position()
+    assert position_after_first_batch == 4
+    view_after_first_batch = await view_snapshot(service.db)
+    assert sum(applied for _, _, applied, _ in view_after_first_batch) == 4
+
+    with pytest.raises(RuntimeError, match="killed"):
+        await first.poll_once()
+    # Nothing of the killed batch: neither its effects nor its position.
+    assert await first.position() == position_after_first_batch
+    assert await view_snapshot(service.db) == view_after_first_batch
+    await first.close()
+
+    restarted = make_consumer(service, transport, batch_size=4)  # a new process, same database
+    await restarted.catch_up()
+    assert await restarted.position() == top
+    caught_up = await view_snapshot(service.db)
+    assert as_view(caught_up) == await expected_view(p)
+
+    assert await restarted.rebuild() == sum(n for _, n in (await expected_view(p)).values())
+    assert await view_snapshot(service.db) == caught_up
+    await restarted.close()
+
+
+async def test_repeated_events_and_batches_are_no_ops(producer, consumer_side) -> None:
+    p = await producer()
+    await write_events(p, archive=False)
+    service = consumer_side()
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app))
+    events, _ = await consumer.fetch(0, 0)
+    assert len(events) == 9
+
+    assert await consumer.apply_batch([events[0], events[0], events[1]]) == 2  # a repeat inside a batch
+    assert await consumer.apply_batch(events) == 7  # the first two again, then the rest
+    done = await view_snapshot(service.db)
+    assert as_view(done) == await expected_view(p)
+
+    assert await consumer.apply_batch(events) == 0  # the whole batch again
+    assert await consumer.apply_batch(events[3:5]) == 0  # an older slice
+    assert await consumer.poll_once() == 0  # and the feed from the stored position
+    assert await view_snapshot(service.db) == done
+    assert await consumer.position() == events[-1].position
+    await consumer.close()
+
+
+async def test_unknown_types_are_skipped_counted_and_passed(producer, consumer_side) -> None:
+    p = await producer()
+    auth = p.auth("manager")
+    thing = (await p.client.post("/things", json={"label": "a", "size": 1}, headers=auth)).json()["id"]
+    r = await p.client.post(
+        f"/things/{thing}/events",
+        json={"type": ThingArchived.event_type, "payload": {"reason_code": "x"}, "expected_version": 1},
+        headers=auth,
+    )
+    assert r.status_code == 201
+    r = await p.client.post(
+        f"/things/{thing}/renames", json={"label": "b", "expected_version": 2}, headers=auth
+    )
+    assert r.status_code == 200
+    service = consumer_side()
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app))
+    assert await consumer.catch_up() == 2
+    assert await consumer.position() == 3  # past the unknown event
+    assert as_view(await view_snapshot(service.db)) == {uuid.UUID(thing): ("b", 2)}
+    assert metric(service, "consumer_events_skipped_total", feed=PRODUCER, type=ThingArchived.event_type) == 1
+    assert metric(service, "consumer_events_applied_total", feed=PRODUCER) == 2
+    await consumer.close()
+
+
+async def test_an_upstream_outage_is_retried_reported_and_recovered(producer, consumer_side) -> None:
+    p = await producer()
+    first_head = await write_events(p, things=2, renames=1, archive=False)
+    service = consumer_side()
+    transport = SwitchableTransport(httpx.ASGITransport(app=p.app))
+    consumer = make_consumer(service, transport, long_poll_seconds=0.1)
+    service.consumers.append(consumer)
+    app = consumer_app(service)
+    ops = client_for(app, "http://consumer.test")
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await eventually(lambda: consumer.status.position == first_head and consumer.status.lag_events == 0)
+
+        transport.mode = "down"
+        await eventually(lambda: "ConnectError" in (consumer.status.last_error or ""))
+        second_head = await write_events(p, things=2, renames=1, archive=False)  # written during the outage
+        ready = await ops.get("/health/ready")
+        assert ready.status_code == 200  # the consumer's own database is fine
+        [status] = ready.json()["consumers"]
+        assert status["feed"] == PRODUCER
+        assert status["upstream_ok"] is False and "ConnectError" in status["last_error"]
+        assert status["position"] == first_head
+        assert status["lag_seconds"] > 0
+        assert not task.done()  # retrying, not crashed
+
+        transport.mode = "503"
+        await eventually(lambda: "503" in (consumer.status.last_error or ""))
+        [status] = (await ops.get("/health/ready")).json()["consumers"]
+        assert status["upstream_ok"] is False and "503" in status["last_error"]
+        assert not task.done()
+
+        transport.mode = "up"
+        await eventually(lambda: consumer.status.position == second_head and consumer.status.upstream_ok)
+        [status] = (await ops.get("/health/ready")).json()["consumers"]
+        assert status["upstream_ok"] is True and status["last_error"] is None
+        assert status["lag_events"] == 0 and status["head"] == second_head
+        assert as_view(await view_snapshot(service.db)) == await expected_view(p)  # nothing lost
+        errors = metric(service, "consumer_errors_total", feed=PRODUCER)
+        assert errors is not None and errors >= 2
+        metrics_text = (await ops.get("/metrics")).text
+        assert f'consumer_lag_events{{feed="{PRODUCER}"}} 0.0' in metrics_text
+        # Every poll carried a request id upstream, so the producer's log lines can be joined to ours.
+        ids = [r.headers.get("x-request-id") or "" for r in transport.requests]
+        assert ids and all(i.startswith(f"{PRODUCER}-") for i in ids)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await ops.aclose()
+    assert not consumer.status.active  # run() released what it held
+
+
+async def test_two_consumers_racing_apply_each_event_once(producer, consumer_side) -> None:
+    """Even without leadership (or if it were lost), the position row in the same transaction keeps
+    every event applied once."""
+    p = await producer()
+    await write_events(p, things=4, renames=2, archive=False)
+    service = consumer_side()
+    transport = httpx.ASGITransport(app=p.app)
+    one = make_consumer(service, transport, batch_size=3)
+    two = make_consumer(service, transport, batch_size=3)
+    await asyncio.wait_for(asyncio.gather(one.catch_up(), two.catch_up()), 60)
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await one.close()
+    await two.close()
+
+
+@pytest.mark.postgres
+@postgres_only("leadership is a PostgreSQL advisory lock; SQLite runs one process")
+async def test_one_active_consumer_per_feed_per_database(producer, consumer_side) -> None:
+    p = await producer()
+    await write_events(p, things=2, renames=1, archive=False)
+    transport = httpx.ASGITransport(app=p.app)
+    leader = make_consumer(consumer_side(), transport, long_poll_seconds=0.1)
+    standby = make_consumer(consumer_side(), transport, long_poll_seconds=0.1)  # another replica
+    stop_leader, stop_standby = asyncio.Event(), asyncio.Event()
+    leader_task = asyncio.create_task(leader.run(stop_leader))
+    standby_task = None
+    try:
+        await eventually(lambda: leader.status.active)
+        standby_task = asyncio.create_task(standby.run(stop_standby))
+        # The standby retries every second; watch it through more than one retry.
+        for _ in range(30):
+            assert not standby.status.active
+            await asyncio.sleep(0.05)
+        await eventually(lambda: standby.status.position == 0 and not standby.status.active, within=2)
+        top = await write_events(p, things=1, renames=1, archive=False)
+        await eventually(lambda: leader.status.position == top)
+
+        stop_leader.set()
+        await asyncio.wait_for(leader_task, 10)
+        assert not leader.status.active
+        await eventually(lambda: standby.status.active, within=10)  # it takes over
+        top = await write_events(p, things=1, renames=1, archive=False)
+        await eventually(lambda: standby.status.position == top)
+        assert as_view(await view_snapshot(standby.db)) == await expected_view(p)
+    finally:
+        stop_leader.set()
+        stop_standby.set()
+        await asyncio.gather(leader_task, *([standby_task] if standby_task else []), return_exceptions=True)

@@ -1,0 +1,136 @@
+"""Issue 3: tamper evidence. An event altered in the table is found by `verify_log`, by
+`GET /admin/verify` (admin only) and by `frontdoor verify`, each naming the first broken link."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from platform_kit import Producer
+from sqlalchemy import delete, select, update
+from typer.testing import CliRunner
+
+from frontdoor import cli
+from shared.events.verify import verify_log
+
+
+async def two_journeys(p: Producer) -> list[str]:
+    """Two journeys of three events each."""
+    auth = p.auth("manager")
+    ids = []
+    for label in ("x", "y"):
+        thing = (await p.client.post("/things", json={"label": label, "size": 1}, headers=auth)).json()["id"]
+        for version in (1, 2):
+            r = await p.client.post(
+                f"/things/{thing}/renames",
+                json={"label": f"{label}{version}", "expected_version": version},
+                headers=auth,
+            )
+            assert r.status_code == 200
+        ids.append(thing)
+    return ids
+
+
+async def position_of(p: Producer, journey: str, version: int) -> int:
+    events = p.service.tables.events
+    assert events is not None
+    async with p.service.db.read_session() as session:
+        query = select(events.c.position).where(
+            events.c.journey_id == uuid.UUID(journey), events.c.stream_version == version
+        )
+        return int((await session.execute(query)).scalar_one())
+
+
+async def tamper(p: Producer, statement) -> None:
+    async with p.service.db.unit_of_work() as session:
+        await session.execute(statement)
+
+
+async def verify(p: Producer, journey: str | None = None):
+    events = p.service.tables.events
+    assert events is not None
+    async with p.service.db.read_session() as session:
+        return await verify_log(session, events, uuid.UUID(journey) if journey else None)
+
+
+async def run_cli_verify(monkeypatch: pytest.MonkeyPatch, url: str):
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", url)
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    return await asyncio.to_thread(CliRunner().invoke, cli.app, ["verify", "--service", "referrals"])
+
+
+async def test_an_altered_payload_is_found_everywhere(producer, db_urls, monkeypatch) -> None:
+    p = await producer()
+    first, second = await two_journeys(p)
+    clean = await verify(p)
+    assert (
+        clean.ok and clean.journeys_checked == 2 and clean.events_checked == 6 and clean.first_broken is None
+    )
+
+    events = p.service.tables.events
+    assert events is not None
+    victim = await position_of(p, second, 2)
+    await tamper(p, update(events).where(events.c.position == victim).values(payload={"label": "forged"}))
+    expected = {"journey_id": second, "stream_version": 2, "position": victim}
+
+    report = await verify(p)
+    assert report.ok is False
+    assert report.first_broken is not None
+    broken = report.first_broken.model_dump(mode="json")
+    assert {k: broken[k] for k in expected} == expected
+    assert "altered" in broken["reason"]
+    assert (await verify(p, first)).ok  # the other journey is intact
+
+    admin = await p.client.get("/admin/verify", headers=p.auth("admin"))
+    assert admin.status_code == 200
+    body = admin.json()
+    assert body["ok"] is False and {k: body["first_broken"][k] for k in expected} == expected
+    only_first = await p.client.get("/admin/verify", params={"journey_id": first}, headers=p.auth("admin"))
+    assert only_first.json()["ok"] is True
+    for role in ("service", "manager", "analyst"):
+        assert (await p.client.get("/admin/verify", headers=p.auth(role))).status_code == 403
+    assert (await p.client.get("/admin/verify")).status_code == 401
+
+    result = await run_cli_verify(monkeypatch, db_urls["referrals"])
+    assert result.exit_code == 1, result.output
+    line = json.loads(result.output)
+    assert line["service"] == "referrals" and line["ok"] is False
+    assert {k: line["first_broken"][k] for k in expected} == expected
+
+
+async def test_a_rehashed_forgery_breaks_the_next_link(producer) -> None:
+    """Someone who also recomputes the altered event's hash is caught by its successor's prev_hash."""
+    from shared.events.log import envelope_hash
+
+    p = await producer()
+    first, _ = await two_journeys(p)
+    events = p.service.tables.events
+    assert events is not None
+    victim = await position_of(p, first, 1)
+    async with p.service.db.unit_of_work() as session:
+        row = dict((await session.execute(select(events).where(events.c.position == victim))).one()._mapping)
+        row["payload"] = {"label": "forged", "size": 1}
+        await session.execute(
+            update(events)
+            .where(events.c.position == victim)
+            .values(payload=row["payload"], hash=envelope_hash(row, row["prev_hash"]))
+        )
+    report = await verify(p, first)
+    assert report.first_broken is not None
+    assert report.first_broken.stream_version == 2
+    assert "prev_hash" in report.first_broken.reason
+
+
+async def test_a_deleted_event_is_a_missing_link(producer) -> None:
+    p = await producer()
+    first, _ = await two_journeys(p)
+    events = p.service.tables.events
+    assert events is not None
+    await tamper(p, delete(events).where(events.c.position == await position_of(p, first, 2)))
+    report = await verify(p)
+    assert report.first_broken is not None
+    assert report.first_broken.journey_id == uuid.UUID(first)
+    assert report.first_broken.stream_version == 3
+    assert "missing" in report.first_broken.reason
