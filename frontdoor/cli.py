@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
-import time
 import uuid
 from typing import Annotated
 
@@ -55,53 +53,6 @@ def migrate(service: ServiceOpt = None) -> None:
     names = _selected(service)
     asyncio.run(migrate_all(names))
     typer.echo(f"migrated: {', '.join(names)}")
-
-
-def serve_command(name: str) -> list[str]:
-    """The command that serves one service (its factory reads the <SERVICE>_* environment)."""
-    settings = SERVICES[name].settings()
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        SERVICES[name].app_factory,
-        "--factory",
-        "--host",
-        settings.host,
-        "--port",
-        str(settings.port),
-        "--no-access-log",  # the services log one JSON line per request themselves
-    ]
-
-
-@app.command()
-def up(service: ServiceOpt = None) -> None:
-    """Migrate, then run each service in its own process on its own port; Ctrl+C stops them all."""
-    names = _selected(service)
-    asyncio.run(migrate_all(names))
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name in names:
-            processes[name] = subprocess.Popen(serve_command(name))
-            settings = SERVICES[name].settings()
-            typer.echo(f"{name}: http://{settings.host}:{settings.port}/docs")
-        while True:
-            exited = [n for n, proc in processes.items() if proc.poll() is not None]
-            if exited:
-                typer.echo(f"stopped: {', '.join(exited)} exited; stopping the others", err=True)
-                raise typer.Exit(1)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for proc in processes.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in processes.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @app.command()
