@@ -148,8 +148,8 @@ REFERRAL_RATE = 0.20  # about 20% of contacts become referrals
 # Which child a contact is about: shares of contacts about a child referred before (open to a team:
 # a repeat contact; closed: perhaps a re-referral) and about a child seen and closed before.
 REPEAT_SHARE = 0.06
-RETURN_REFERRED_SHARE = 0.09
-RETURN_KNOWN_SHARE = 0.13
+RETURN_REFERRED_SHARE = 0.12
+RETURN_KNOWN_SHARE = 0.10
 REREFERRAL_LIFT = 2.5  # children referred before are likelier to be referred again
 S47_SHARE = 0.30  # of referrals, the share that go to a strategy discussion
 # Outcomes of contacts that do not become referrals.
