@@ -1430,6 +1430,7 @@ def seed_command(
 ) -> None:
     """Generate a realistic, synthetic year at a large county's front door and write it through the
     services (in this process, on the databases their settings name); then print a JSON summary."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     plan = make_plan(contacts=contacts, seed=seed, until=until.date() if until else None)
@@ -1449,6 +1450,7 @@ def seed_command(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),  # stdout carries only the JSON summary
         transient=False,
     ) as progress:
         task = progress.add_task(f"{contacts} contacts", total=len(plan.steps))
