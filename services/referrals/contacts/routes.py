@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import func, select
+from sqlmodel import col
 
-from services.referrals.common import ContactWriter, Staff, append_events, settings_of
+from services.referrals.common import ContactWriter, Instant, Staff, append_events, settings_of
 from services.referrals.contacts import service
 from services.referrals.contacts.models import (
+    Contact,
     ContactIn,
     ContactOut,
     ContactsCreated,
@@ -19,10 +23,10 @@ from services.referrals.contacts.models import (
     PartnerContactReceipt,
     PartnerContactsReceipt,
 )
-from shared.auth import Role
+from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
-from shared.http import make_etag, set_etag
+from shared.http import Page, PageParams, make_etag, page_params, set_etag
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["contacts"], responses=problem_responses(401, 403, 429))
@@ -50,6 +54,11 @@ async def create_contacts(
         session, data, principal, settings_of(request)
     )
     auditor = request.app.state.service.auditor
+    # Children created inline come after the existing ones, in order.
+    for contact in contacts[len(data.child_ids) :]:
+        await auditor.record(
+            session, principal, "create", "child", resource_id=contact.child_id, child_id=contact.child_id
+        )
     for contact in contacts:
         await auditor.record(
             session,
@@ -122,6 +131,54 @@ async def get_contact_status(
         acknowledged_at=contact.acknowledged_at,
         feedback_sent_at=contact.feedback_sent_at,
     )
+
+
+@router.get(
+    "/partner/contacts",
+    response_model=Page[ContactStatusOut],
+    summary="The contacts this partner system submitted, with their progress (newest first)",
+    responses=problem_responses(422),
+)
+async def list_partner_contacts(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(Role.partner))],
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    since: Annotated[
+        Instant | None, Query(description="Only contacts received at or after this time.")
+    ] = None,
+) -> Page[ContactStatusOut]:
+    conditions = [col(Contact.recorded_by) == principal.subject]
+    if since is not None:
+        conditions.append(col(Contact.received_at) >= since)
+    total = (await session.execute(select(func.count()).select_from(Contact).where(*conditions))).scalar_one()
+    rows = (
+        await session.execute(
+            select(Contact)
+            .where(*conditions)
+            .order_by(col(Contact.received_at).desc(), col(Contact.id))
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+    ).scalars()
+    items = []
+    auditor = request.app.state.service.auditor
+    for contact in rows:
+        status, outcome = await service.contact_status(session, contact)
+        items.append(
+            ContactStatusOut(
+                id=contact.id,
+                received_at=contact.received_at,
+                status=status,
+                outcome=outcome,
+                acknowledged_at=contact.acknowledged_at,
+                feedback_sent_at=contact.feedback_sent_at,
+            )
+        )
+        await auditor.record(
+            session, principal, "list", "contact_status", resource_id=contact.id, child_id=contact.child_id
+        )
+    return Page[ContactStatusOut](items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post(
