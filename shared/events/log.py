@@ -170,9 +170,10 @@ class EventLog:
                 raise Unprocessable(f"event type {ev.payload.event_type} is not in the catalogue")
             if ev.occurred_at.tzinfo is None:
                 raise Unprocessable("occurred_at must be timezone-aware")
-            # What is stored must validate against the published model (catches `model_construct`).
+            # What is stored must parse back, as JSON, into the published model (as a reader parses it):
+            # catches payloads built with `model_construct`, which skips validation.
             payload = ev.payload.model_dump(mode="json")
-            model.model_validate(payload)
+            model.model_validate_json(json.dumps(payload))
             payloads.append(payload)
         t = self.table
         if session.bind is not None and session.bind.dialect.name == "postgresql":
