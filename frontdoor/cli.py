@@ -228,6 +228,12 @@ def revision(
         command.revision(cfg, message=message, autogenerate=True)
 
 
+# `frontdoor seed` lives in frontdoor/seed.py (a synthetic year through the services).
+from frontdoor.seed import seed_command  # noqa: E402
+
+app.command(name="seed")(seed_command)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

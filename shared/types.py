@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,5 +33,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# A simulated "now" for replaying history in-process (`frontdoor seed` sets it per step so that a
+# seeded year is recorded as it would have been at the time); None, the default, means the real clock.
+simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    simulated = simulated_now.get()
+    return simulated if simulated is not None else datetime.now(UTC)
