@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.referrals.children.routes import router as children_router
+from services.referrals.contacts.routes import router as contacts_router
 from services.referrals.db import platform
+from services.referrals.decisions.routes import router as decisions_router
 from services.referrals.events import catalogue
+from services.referrals.journeys.routes import router as journeys_router
 from services.referrals.settings import Settings
+from services.referrals.teams.routes import router as teams_router
+from services.referrals.worklists.routes import router as worklists_router
 from shared.app import Service, create_app
 
 
@@ -20,6 +26,13 @@ def create(settings: Settings | None = None, *, run_consumers: bool = True) -> F
         service,
         title="Front door: referrals",
         description="Contacts about children, threshold decisions, allocations, transfers and closure.",
-        routers=[],
+        routers=[
+            children_router,
+            contacts_router,
+            decisions_router,
+            journeys_router,
+            teams_router,
+            worklists_router,
+        ],
         run_consumers=run_consumers,
     )

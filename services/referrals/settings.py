@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -12,3 +13,14 @@ class Settings(ServiceSettings):
 
     service_name: str = "referrals"
     port: int = 8001
+
+    # A contact entered more than this long after it was received is backdated and needs a reason.
+    backdating_threshold_hours: float = Field(default=2.0, ge=0)
+    # Allowance for clock skew between a client's "now" and ours before a time counts as future.
+    future_tolerance_seconds: int = Field(default=120, ge=0)
+    # The local threshold-of-need continuum (levels a threshold decision may name).
+    threshold_levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+    # The areas teams belong to.
+    areas: list[str] = Field(default_factory=lambda: ["West", "Central", "East"], min_length=1)
+    # T1: a contact needs its threshold decision within this many working days of receipt.
+    decision_deadline_working_days: int = Field(default=1, ge=1)

@@ -1,0 +1,171 @@
+"""HTTP: children and the history of corrections to their details."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from services.referrals.children import service
+from services.referrals.children.models import ChildCorrectionIn, ChildIn, ChildMatch, ChildOut, CorrectionOut
+from services.referrals.common import Staff, nhs_number_valid
+from shared.db import SessionDep
+from shared.errors import Unprocessable, problem_responses
+from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
+from shared.idempotency import IdempotencyDep
+
+router = APIRouter(tags=["children"], responses=problem_responses(401, 403, 429))
+
+
+def child_etag(child_id: uuid.UUID, version: int) -> str:
+    return make_etag("child", child_id, version)
+
+
+@router.post(
+    "/children",
+    status_code=201,
+    response_model=ChildOut,
+    summary="Record a child (search for an existing record first)",
+    responses=problem_responses(409, 422),
+)
+async def create_child(
+    request: Request,
+    response: Response,
+    data: ChildIn,
+    principal: Staff,
+    session: SessionDep,
+    idem: IdempotencyDep,
+) -> object:
+    if (replay := await idem.replay(session, principal.subject)) is not None:
+        return replay
+    child = await service.create_child(session, data, principal)
+    auditor = request.app.state.service.auditor
+    await auditor.record(session, principal, "create", "child", resource_id=child.id, child_id=child.id)
+    body = ChildOut.of(child)
+    await idem.remember(session, 201, body)
+    set_etag(response, child_etag(child.id, child.version))
+    return body
+
+
+@router.get(
+    "/children/search",
+    response_model=Page[ChildMatch],
+    summary="Find possible existing records of a child (by name and date of birth, or NHS number)",
+    responses=problem_responses(422),
+)
+async def search_children(
+    request: Request,
+    principal: Staff,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    given_name: Annotated[
+        str | None, Query(max_length=100, description="Matched case-insensitively.")
+    ] = None,
+    family_name: Annotated[
+        str | None, Query(max_length=100, description="Matched case-insensitively; names may be swapped.")
+    ] = None,
+    date_of_birth: Annotated[
+        date | None, Query(description="Date of birth or expected date of birth.")
+    ] = None,
+    nhs_number: Annotated[str | None, Query(description="10 digits.")] = None,
+) -> Page[ChildMatch]:
+    number: str | None = None
+    if nhs_number is not None:
+        number = nhs_number.replace(" ", "")
+        if not nhs_number_valid(number):
+            raise Unprocessable(
+                "Not a valid NHS number (10 digits, modulus 11).", field="nhs_number", location="query"
+            )
+    has_name = any(n and n.strip() for n in (given_name, family_name))
+    if date_of_birth is not None and not has_name:
+        raise Unprocessable("Give a name with the date of birth.", field="family_name", location="query")
+    if number is None and date_of_birth is None:
+        raise Unprocessable(
+            "Search by NHS number, or by name and date of birth.", field="date_of_birth", location="query"
+        )
+    found, total = await service.search_children(
+        session,
+        given_name=given_name,
+        family_name=family_name,
+        date_of_birth=date_of_birth,
+        nhs_number=number,
+        page=page,
+    )
+    auditor = request.app.state.service.auditor
+    for child, _ in found:
+        await auditor.record(session, principal, "search", "child", resource_id=child.id, child_id=child.id)
+    items = [ChildMatch(child=ChildOut.of(c), matched_on=how) for c, how in found]
+    return Page[ChildMatch](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get(
+    "/children/{child_id}",
+    response_model=ChildOut,
+    summary="A child's front-door identity (with ETag)",
+    responses=problem_responses(404, 422),
+)
+async def get_child(
+    request: Request, response: Response, child_id: uuid.UUID, principal: Staff, session: SessionDep
+) -> ChildOut:
+    child = await service.get_child(session, child_id)
+    await request.app.state.service.auditor.record(
+        session, principal, "read", "child", resource_id=child.id, child_id=child.id
+    )
+    set_etag(response, child_etag(child.id, child.version))
+    return ChildOut.of(child)
+
+
+@router.patch(
+    "/children/{child_id}",
+    response_model=ChildOut,
+    summary="Correct a child's details (If-Match required; the correction and its reason are kept)",
+    responses=problem_responses(404, 412, 422, 428),
+)
+async def correct_child(
+    request: Request,
+    response: Response,
+    child_id: uuid.UUID,
+    data: ChildCorrectionIn,
+    principal: Staff,
+    session: SessionDep,
+) -> ChildOut:
+    child = await service.get_child(session, child_id)
+    check_if_match(request, child_etag(child.id, child.version), required=True)
+    corrections = await service.correct_child(session, child, data, principal)
+    fields = ",".join(c.field for c in corrections)
+    await request.app.state.service.auditor.record(
+        session,
+        principal,
+        "correct",
+        "child",
+        resource_id=child.id,
+        child_id=child.id,
+        reason=f"{data.reason} [{fields}]"[:500],
+    )
+    set_etag(response, child_etag(child.id, child.version))
+    return ChildOut.of(child)
+
+
+@router.get(
+    "/children/{child_id}/corrections",
+    response_model=Page[CorrectionOut],
+    summary="The history of corrections to a child's details",
+    responses=problem_responses(404, 422),
+)
+async def list_corrections(
+    request: Request,
+    child_id: uuid.UUID,
+    principal: Staff,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[CorrectionOut]:
+    await service.get_child(session, child_id)
+    rows, total = await service.corrections_of(session, child_id, page)
+    await request.app.state.service.auditor.record(
+        session, principal, "read", "child_corrections", resource_id=child_id, child_id=child_id
+    )
+    return Page[CorrectionOut](
+        items=[CorrectionOut.of(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )

@@ -1,0 +1,233 @@
+"""Contacts: receive (opening or joining the child's journey), read, and referrer feedback. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.referrals.children.models import Child
+from services.referrals.children.service import create_child
+from services.referrals.common import Pending
+from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
+from services.referrals.decisions.models import Decision, DecisionStatus
+from services.referrals.events import ContactReceived, ReferrerFeedbackSent
+from services.referrals.journeys.models import Journey, JourneyStatus
+from services.referrals.settings import Settings
+from services.referrals.teams.models import Team
+from shared.auth import Principal, Role
+from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralSource
+from shared.errors import Conflict, NotFound, Unprocessable
+from shared.types import utcnow
+
+
+def _check_contact(data: ContactIn, settings: Settings, now: datetime) -> bool:
+    """Rules that need more than one field; returns whether the contact is backdated."""
+    if not data.child_ids and not data.new_children:
+        raise Unprocessable("Name at least one child: child_ids or new_children.", field="child_ids")
+    if len(set(data.child_ids)) != len(data.child_ids):
+        raise Unprocessable("child_ids lists a child twice.", field="child_ids", code="duplicate_child")
+    if data.consent.status is not ConsentStatus.given and not data.consent.reason:
+        raise Unprocessable(
+            "A reason is required when consent is not given or not required.",
+            field="consent.reason",
+            code="consent_reason_required",
+        )
+    if data.consent.status is ConsentStatus.given and data.consent.reason:
+        raise Unprocessable("A reason is only recorded when consent was not given.", field="consent.reason")
+    if data.referrer is None and data.source is not ReferralSource.C9:
+        raise Unprocessable(
+            "The referrer is required unless the contact is anonymous (source 9).",
+            field="referrer",
+            code="referrer_required",
+        )
+    if data.received_at > now + timedelta(seconds=settings.future_tolerance_seconds):
+        raise Unprocessable("received_at is in the future.", field="received_at", code="time_in_future")
+    backdated = now - data.received_at > timedelta(hours=settings.backdating_threshold_hours)
+    if backdated and not data.backdating_reason:
+        raise Unprocessable(
+            f"received_at is more than {settings.backdating_threshold_hours:g} hours before entry: "
+            "give a backdating_reason.",
+            field="backdating_reason",
+            code="backdating_reason_required",
+        )
+    return backdated
+
+
+async def open_journey_of(session: AsyncSession, child_id: uuid.UUID) -> Journey | None:
+    result = await session.execute(
+        select(Journey).where(
+            col(Journey.child_id) == child_id, col(Journey.status) == JourneyStatus.open.value
+        )
+    )
+    return result.scalars().first()
+
+
+async def receive_contacts(
+    session: AsyncSession, data: ContactIn, principal: Principal, settings: Settings
+) -> tuple[uuid.UUID | None, list[Contact], list[Pending]]:
+    now = utcnow()
+    backdated = _check_contact(data, settings, now)
+    children: list[Child] = []
+    for i, child_id in enumerate(data.child_ids):
+        child = await session.get(Child, child_id)
+        if child is None:
+            raise Unprocessable("No child with this id.", field=f"child_ids.{i}", code="unknown_child")
+        children.append(child)
+    for i, new in enumerate(data.new_children):
+        children.append(await create_child(session, new, principal, prefix=f"new_children.{i}."))
+    group_id = uuid.uuid4() if len(children) > 1 else None
+    team = await session.get(Team, principal.team) if principal.team else None
+    partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
+    referrer = data.referrer
+    contacts: list[Contact] = []
+    pending: list[Pending] = []
+    for child in children:
+        journey = await open_journey_of(session, child.id)
+        opens = journey is None
+        if journey is None:
+            journey = Journey(child_id=child.id, opened_at=data.received_at)
+            try:
+                # A savepoint: a lost race for the child's one open journey must not poison the transaction.
+                async with session.begin_nested():
+                    session.add(journey)
+                    await session.flush()
+            except IntegrityError:
+                raise Conflict(
+                    "Another contact opened this child's journey at the same moment; retry.",
+                    code="journey_race",
+                ) from None
+        contact = Contact(
+            child_id=child.id,
+            journey_id=journey.id,
+            contact_group_id=group_id,
+            received_at=data.received_at,
+            recorded_at=now,
+            backdated=backdated,
+            backdating_reason=data.backdating_reason,
+            source=data.source.value,
+            channel=data.channel.value,
+            referrer_name=referrer.name if referrer else None,
+            referrer_organisation=referrer.organisation if referrer else None,
+            referrer_role=referrer.role if referrer else None,
+            referrer_phone=referrer.phone if referrer else None,
+            referrer_email=referrer.email if referrer else None,
+            concerns_summary=data.concerns_summary,
+            consent=data.consent.status.value,
+            consent_reason=data.consent.reason,
+            urgency=data.urgency.value,
+            child_views=data.child_views,
+            opens_journey=opens,
+            repeat_contact=not opens,
+            recorded_by=principal.subject,
+            partner_system=partner,
+            team_id=principal.team,
+        )
+        session.add(contact)
+        contacts.append(contact)
+        event = ContactReceived(
+            contact_id=contact.id,
+            child_id=child.id,
+            contact_group_id=group_id,
+            received_at=data.received_at,
+            source=data.source,
+            channel=data.channel,
+            urgency=data.urgency,
+            consent=data.consent.status,
+            opens_journey=opens,
+            repeat_contact=not opens,
+            partner_system=partner,
+            team_id=principal.team,
+            area=team.area if team else None,
+        )
+        pending.append(Pending(journey, [(event, data.received_at)]))
+    await session.flush()
+    return group_id, contacts, pending
+
+
+async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound("No contact with this id.")
+    return contact
+
+
+async def open_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
+    """The journey, refusing any change once it is closed (census 2990: no activity after closure)."""
+    journey = await session.get(Journey, journey_id)
+    if journey is None:
+        raise NotFound("No journey with this id.")
+    if journey.status != JourneyStatus.open.value:
+        raise Conflict(
+            "The journey is closed; nothing more can be recorded on it. A new contact opens a new journey.",
+            code="journey_closed",
+        )
+    return journey
+
+
+async def open_decision_of(session: AsyncSession, contact_id: uuid.UUID) -> Decision | None:
+    result = await session.execute(
+        select(Decision).where(
+            col(Decision.contact_id) == contact_id, col(Decision.status) != DecisionStatus.superseded.value
+        )
+    )
+    return result.scalars().first()
+
+
+async def contact_status(
+    session: AsyncSession, contact: Contact
+) -> tuple[ContactStatus, DecisionOutcome | None]:
+    journey = await session.get(Journey, contact.journey_id)
+    decision = await open_decision_of(session, contact.id)
+    outcome = DecisionOutcome(decision.outcome) if decision else None
+    if journey is not None and journey.status == JourneyStatus.closed.value:
+        return ContactStatus.closed, outcome
+    if decision is None:
+        return ContactStatus.awaiting_decision, None
+    if decision.status == DecisionStatus.awaiting_authorisation.value:
+        return ContactStatus.awaiting_authorisation, outcome
+    return ContactStatus.decided, outcome
+
+
+async def record_feedback(
+    session: AsyncSession, contact: Contact, data: FeedbackIn, principal: Principal, settings: Settings
+) -> tuple[ReferrerFeedback, Pending]:
+    journey = await open_journey(session, contact.journey_id)
+    if data.sent_at > utcnow() + timedelta(seconds=settings.future_tolerance_seconds):
+        raise Unprocessable("sent_at is in the future.", field="sent_at", code="time_in_future")
+    if data.sent_at < contact.received_at:
+        raise Unprocessable(
+            "sent_at is before the contact was received.", field="sent_at", code="before_contact"
+        )
+    if contact.referrer_name is None:
+        raise Conflict("This contact is anonymous: there is no referrer to tell.", code="anonymous_contact")
+    if data.kind is FeedbackKind.acknowledgement:
+        if contact.acknowledged_at is not None:
+            raise Conflict("The referrer's acknowledgement is already recorded.", code="already_acknowledged")
+        contact.acknowledged_at = data.sent_at
+    else:
+        if await open_decision_of(session, contact.id) is None:
+            raise Conflict("There is no decision to feed back yet.", code="no_decision")
+        if contact.feedback_sent_at is None or data.sent_at < contact.feedback_sent_at:
+            contact.feedback_sent_at = data.sent_at
+    contact.version += 1
+    feedback = ReferrerFeedback(
+        contact_id=contact.id, kind=data.kind.value, sent_at=data.sent_at, recorded_by=principal.subject
+    )
+    session.add_all([contact, feedback])
+    await session.flush()
+    event = ReferrerFeedbackSent(contact_id=contact.id, kind=data.kind, sent_at=data.sent_at)
+    return feedback, Pending(journey, [(event, data.sent_at)])
+
+
+async def feedback_of(session: AsyncSession, contact_id: uuid.UUID) -> list[ReferrerFeedback]:
+    result = await session.execute(
+        select(ReferrerFeedback)
+        .where(col(ReferrerFeedback.contact_id) == contact_id)
+        .order_by(col(ReferrerFeedback.sent_at))
+    )
+    return list(result.scalars().all())

@@ -1,0 +1,143 @@
+"""HTTP: threshold decisions, their authorisation by another manager, and supersession."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from services.referrals.common import Manager, Staff, append_events, settings_of
+from services.referrals.contacts.service import get_contact
+from services.referrals.decisions import service
+from services.referrals.decisions.models import DecisionIn, DecisionOut, SupersedeIn
+from shared.db import SessionDep
+from shared.errors import problem_responses
+from shared.http import check_if_match, make_etag, set_etag
+from shared.idempotency import IdempotencyDep
+
+router = APIRouter(tags=["threshold decisions"], responses=problem_responses(401, 403, 429))
+
+
+def decision_etag(decision_id: uuid.UUID, version: int) -> str:
+    return make_etag("decision", decision_id, version)
+
+
+@router.post(
+    "/contacts/{contact_id}/decisions",
+    status_code=201,
+    response_model=DecisionOut,
+    summary="Record the threshold decision on a contact (a referral outcome then awaits authorisation)",
+    responses=problem_responses(404, 409, 422),
+)
+async def record_decision(
+    request: Request,
+    response: Response,
+    contact_id: uuid.UUID,
+    data: DecisionIn,
+    principal: Staff,
+    session: SessionDep,
+    idem: IdempotencyDep,
+) -> object:
+    if (replay := await idem.replay(session, principal.subject)) is not None:
+        return replay
+    contact = await get_contact(session, contact_id)
+    decision, pending = await service.record_decision(session, contact, data, principal, settings_of(request))
+    await request.app.state.service.auditor.record(
+        session, principal, "create", "decision", resource_id=decision.id, child_id=decision.child_id
+    )
+    body = DecisionOut.of(decision)
+    await idem.remember(session, 201, body)
+    await append_events(request, session, principal, [pending])
+    set_etag(response, decision_etag(decision.id, decision.version))
+    return body
+
+
+@router.get(
+    "/contacts/{contact_id}/decisions",
+    response_model=list[DecisionOut],
+    summary="Every decision on a contact, superseded ones included (oldest first)",
+    responses=problem_responses(404, 422),
+)
+async def list_contact_decisions(
+    request: Request, contact_id: uuid.UUID, principal: Staff, session: SessionDep
+) -> list[DecisionOut]:
+    contact = await get_contact(session, contact_id)
+    rows = await service.decisions_of_contact(session, contact.id)
+    await request.app.state.service.auditor.record(
+        session, principal, "read", "decisions", resource_id=contact.id, child_id=contact.child_id
+    )
+    return [DecisionOut.of(d) for d in rows]
+
+
+@router.get(
+    "/decisions/{decision_id}",
+    response_model=DecisionOut,
+    summary="A threshold decision (with ETag); superseded decisions stay readable",
+    responses=problem_responses(404, 422),
+)
+async def get_decision(
+    request: Request, response: Response, decision_id: uuid.UUID, principal: Staff, session: SessionDep
+) -> DecisionOut:
+    decision = await service.get_decision(session, decision_id)
+    await request.app.state.service.auditor.record(
+        session, principal, "read", "decision", resource_id=decision.id, child_id=decision.child_id
+    )
+    set_etag(response, decision_etag(decision.id, decision.version))
+    return DecisionOut.of(decision)
+
+
+@router.post(
+    "/decisions/{decision_id}/authorise",
+    response_model=DecisionOut,
+    summary="Authorise a decision that opens a referral (a manager other than the decision-maker)",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def authorise_decision(
+    request: Request, response: Response, decision_id: uuid.UUID, principal: Manager, session: SessionDep
+) -> DecisionOut:
+    decision = await service.get_decision(session, decision_id)
+    check_if_match(request, decision_etag(decision.id, decision.version))
+    pending = await service.authorise(session, decision, principal)
+    await request.app.state.service.auditor.record(
+        session, principal, "authorise", "decision", resource_id=decision.id, child_id=decision.child_id
+    )
+    await append_events(request, session, principal, [pending])
+    set_etag(response, decision_etag(decision.id, decision.version))
+    return DecisionOut.of(decision)
+
+
+@router.post(
+    "/decisions/{decision_id}/supersede",
+    status_code=201,
+    response_model=DecisionOut,
+    summary="Replace a decision with a new one (coded reason and note); the old one stays readable",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def supersede_decision(
+    request: Request,
+    response: Response,
+    decision_id: uuid.UUID,
+    data: SupersedeIn,
+    principal: Staff,
+    session: SessionDep,
+    idem: IdempotencyDep,
+) -> object:
+    if (replay := await idem.replay(session, principal.subject)) is not None:
+        return replay
+    old = await service.get_decision(session, decision_id)
+    check_if_match(request, decision_etag(old.id, old.version))
+    new, pending = await service.supersede(session, old, data, principal, settings_of(request))
+    await request.app.state.service.auditor.record(
+        session,
+        principal,
+        "supersede",
+        "decision",
+        resource_id=old.id,
+        child_id=old.child_id,
+        reason=f"{data.reason.value}: {data.note}"[:500],
+    )
+    body = DecisionOut.of(new)
+    await idem.remember(session, 201, body)
+    await append_events(request, session, principal, [pending])
+    set_etag(response, decision_etag(new.id, new.version))
+    return body

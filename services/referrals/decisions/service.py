@@ -1,0 +1,222 @@
+"""Threshold decisions: record, authorise (another manager), supersede. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.referrals.common import Pending
+from services.referrals.contacts.models import Contact
+from services.referrals.contacts.service import open_decision_of, open_journey
+from services.referrals.decisions.models import Decision, DecisionIn, DecisionStatus, SupersedeIn
+from services.referrals.events import (
+    ThresholdDecisionAuthorised,
+    ThresholdDecisionRecorded,
+    ThresholdDecisionSuperseded,
+)
+from services.referrals.journeys.models import Journey
+from services.referrals.settings import Settings
+from services.referrals.teams.models import Team
+from shared.auth import Principal, Role
+from shared.codes import REFERRAL_OUTCOMES, AssessmentFactor, DecisionOutcome
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.types import utcnow
+
+
+def check_decision(data: DecisionIn, contact: Contact, settings: Settings, prefix: str = "") -> None:
+    """The census and local rules of one decision; each failure names its field."""
+    if data.outcome is DecisionOutcome.OTHER and not data.other_reason:
+        raise Unprocessable(
+            "other_reason is required when the outcome is OTHER.",
+            field=f"{prefix}other_reason",
+            code="other_reason_required",
+        )
+    if data.outcome is not DecisionOutcome.OTHER and data.other_reason:
+        raise Unprocessable("other_reason is only for the outcome OTHER.", field=f"{prefix}other_reason")
+    if data.threshold_level not in settings.threshold_levels:
+        levels = ", ".join(str(n) for n in settings.threshold_levels)
+        raise Unprocessable(
+            f"Not a level of the threshold continuum ({levels}).",
+            field=f"{prefix}threshold_level",
+            code="unknown_threshold_level",
+        )
+    if data.outcome in REFERRAL_OUTCOMES and data.primary_need is None:
+        raise Unprocessable(
+            "A referral outcome needs a primary need code (N0-N9).",
+            field=f"{prefix}primary_need",
+            code="primary_need_required",
+        )
+    if data.outcome not in REFERRAL_OUTCOMES and data.primary_need is not None:
+        raise Unprocessable(
+            "A primary need code is recorded only when the outcome is a referral.",
+            field=f"{prefix}primary_need",
+            code="primary_need_refused",
+        )
+    factors = data.assessment_factors
+    if len(set(factors)) != len(factors):
+        raise Unprocessable(
+            "Each assessment factor may appear only once (census 8898).",
+            field=f"{prefix}assessment_factors",
+            code="duplicate_factor",
+        )
+    if AssessmentFactor.C21 in factors and len(factors) > 1:
+        raise Unprocessable(
+            "Factor 21 (no factors identified) must be used alone (census 8869).",
+            field=f"{prefix}assessment_factors",
+            code="factor_21_not_alone",
+        )
+    if data.decided_at > utcnow() + timedelta(seconds=settings.future_tolerance_seconds):
+        raise Unprocessable(
+            "decided_at is in the future.", field=f"{prefix}decided_at", code="time_in_future"
+        )
+    if data.decided_at < contact.received_at:
+        raise Unprocessable(
+            "A decision cannot be made before its contact was received.",
+            field=f"{prefix}decided_at",
+            code="decision_before_contact",
+        )
+
+
+async def _new_decision(
+    session: AsyncSession,
+    data: DecisionIn,
+    contact: Contact,
+    principal: Principal,
+    supersedes: uuid.UUID | None,
+) -> tuple[Decision, ThresholdDecisionRecorded]:
+    needs_authorisation = data.outcome in REFERRAL_OUTCOMES
+    team = await session.get(Team, principal.team) if principal.team else None
+    decision = Decision(
+        contact_id=contact.id,
+        journey_id=contact.journey_id,
+        child_id=contact.child_id,
+        outcome=data.outcome.value,
+        other_reason=data.other_reason,
+        threshold_level=data.threshold_level,
+        primary_need=data.primary_need.value if data.primary_need else None,
+        assessment_factors=[f.value for f in data.assessment_factors],
+        rationale=data.rationale,
+        decided_at=data.decided_at,
+        decided_by=principal.subject,
+        decided_by_team=principal.team,
+        requires_authorisation=needs_authorisation,
+        status=(
+            DecisionStatus.awaiting_authorisation if needs_authorisation else DecisionStatus.current
+        ).value,
+        supersedes_id=supersedes,
+    )
+    session.add(decision)
+    contact.awaiting_decision = False
+    contact.version += 1
+    session.add(contact)
+    event = ThresholdDecisionRecorded(
+        decision_id=decision.id,
+        contact_id=contact.id,
+        child_id=contact.child_id,
+        outcome=data.outcome,
+        threshold_level=data.threshold_level,
+        primary_need=data.primary_need,
+        assessment_factors=list(data.assessment_factors),
+        decided_at=data.decided_at,
+        requires_authorisation=needs_authorisation,
+        supersedes_decision_id=supersedes,
+        decided_by_team=principal.team,
+        decided_by_area=team.area if team else None,
+    )
+    return decision, event
+
+
+async def record_decision(
+    session: AsyncSession, contact: Contact, data: DecisionIn, principal: Principal, settings: Settings
+) -> tuple[Decision, Pending]:
+    journey = await open_journey(session, contact.journey_id)
+    if await open_decision_of(session, contact.id) is not None:
+        raise Conflict(
+            "This contact already has a decision; supersede it to change it.", code="decision_exists"
+        )
+    check_decision(data, contact, settings)
+    decision, event = await _new_decision(session, data, contact, principal, None)
+    await session.flush()
+    return decision, Pending(journey, [(event, data.decided_at)])
+
+
+async def get_decision(session: AsyncSession, decision_id: uuid.UUID) -> Decision:
+    decision = await session.get(Decision, decision_id)
+    if decision is None:
+        raise NotFound("No decision with this id.")
+    return decision
+
+
+async def authorise(session: AsyncSession, decision: Decision, principal: Principal) -> Pending:
+    journey = await open_journey(session, decision.journey_id)
+    if decision.status == DecisionStatus.superseded.value:
+        raise Conflict("This decision has been superseded.", code="decision_superseded")
+    if not decision.requires_authorisation:
+        raise Conflict(
+            "This decision does not open a referral and needs no authorisation.", code="no_authorisation"
+        )
+    if decision.authorised_at is not None:
+        raise Conflict("This decision is already authorised.", code="already_authorised")
+    if not principal.has(Role.manager, Role.admin):
+        raise Forbidden("Only a manager can authorise a decision.")
+    if decision.decided_by == principal.subject:
+        raise Forbidden("A decision must be authorised by a manager other than the person who made it.")
+    now = utcnow()
+    decision.authorised_at = now
+    decision.authorised_by = principal.subject
+    decision.status = DecisionStatus.current.value
+    decision.version += 1
+    session.add(decision)
+    await session.flush()
+    event = ThresholdDecisionAuthorised(
+        decision_id=decision.id, contact_id=decision.contact_id, authorised_at=now
+    )
+    return Pending(journey, [(event, now)])
+
+
+async def supersede(
+    session: AsyncSession, old: Decision, data: SupersedeIn, principal: Principal, settings: Settings
+) -> tuple[Decision, Pending]:
+    journey = await open_journey(session, old.journey_id)
+    if old.status == DecisionStatus.superseded.value:
+        raise Conflict("This decision has already been superseded.", code="decision_superseded")
+    contact = await session.get(Contact, old.contact_id)
+    assert contact is not None
+    check_decision(data.decision, contact, settings, prefix="decision.")
+    if data.decision.decided_at < old.decided_at:
+        raise Unprocessable(
+            "The new decision cannot be earlier than the one it supersedes.",
+            field="decision.decided_at",
+            code="before_superseded_decision",
+        )
+    now = utcnow()
+    new, recorded = await _new_decision(session, data.decision, contact, principal, old.id)
+    old.status = DecisionStatus.superseded.value
+    old.superseded_by_id = new.id
+    old.superseded_at = now
+    old.supersede_reason = data.reason.value
+    old.supersede_note = data.note
+    old.version += 1
+    session.add(old)
+    await session.flush()
+    superseded = ThresholdDecisionSuperseded(
+        decision_id=old.id, contact_id=old.contact_id, superseded_by_decision_id=new.id, reason=data.reason
+    )
+    return new, Pending(journey, [(superseded, now), (recorded, data.decision.decided_at)])
+
+
+async def decisions_of_contact(session: AsyncSession, contact_id: uuid.UUID) -> list[Decision]:
+    result = await session.execute(
+        select(Decision).where(col(Decision.contact_id) == contact_id).order_by(col(Decision.recorded_at))
+    )
+    return list(result.scalars().all())
+
+
+async def journey_of(session: AsyncSession, decision: Decision) -> Journey:
+    journey = await session.get(Journey, decision.journey_id)
+    assert journey is not None
+    return journey

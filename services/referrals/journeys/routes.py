@@ -1,0 +1,195 @@
+"""HTTP: journeys, their allocation history, transfers and closure."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from services.referrals.common import Manager, Staff, append_events, settings_of
+from services.referrals.contacts.models import Contact, ContactOut
+from services.referrals.decisions.models import Decision, DecisionOut
+from services.referrals.journeys import service
+from services.referrals.journeys.models import (
+    AllocationIn,
+    AllocationOut,
+    ClosureIn,
+    Journey,
+    JourneyStatus,
+    JourneySummary,
+    TransferIn,
+)
+from shared.db import SessionDep
+from shared.errors import problem_responses
+from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
+from shared.idempotency import IdempotencyDep
+
+router = APIRouter(tags=["journeys"], responses=problem_responses(401, 403, 429))
+
+
+class JourneyDetail(JourneySummary):
+    contacts: list[ContactOut]
+    decisions: list[DecisionOut]
+    allocations: list[AllocationOut]
+
+
+def journey_etag(journey: Journey) -> str:
+    return make_etag("journey", journey.id, journey.stream_version)
+
+
+@router.get(
+    "/journeys",
+    response_model=Page[JourneySummary],
+    summary="Journeys, e.g. a team's open journeys or those still unallocated (oldest first)",
+    responses=problem_responses(422),
+)
+async def list_journeys(
+    request: Request,
+    principal: Staff,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    team_id: Annotated[str | None, Query(max_length=40, description="Held by this team now.")] = None,
+    status: Annotated[JourneyStatus | None, Query(description="open or closed.")] = None,
+    unallocated: Annotated[bool | None, Query(description="true: never allocated; false: allocated.")] = None,
+    child_id: Annotated[uuid.UUID | None, Query(description="One child's journeys.")] = None,
+) -> Page[JourneySummary]:
+    rows, total = await service.list_journeys(
+        session, page, team_id=team_id, status=status, unallocated=unallocated, child_id=child_id
+    )
+    auditor = request.app.state.service.auditor
+    for j in rows:
+        await auditor.record(session, principal, "list", "journey", resource_id=j.id, child_id=j.child_id)
+    return Page[JourneySummary](
+        items=[JourneySummary.of(j) for j in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get(
+    "/journeys/{journey_id}",
+    response_model=JourneyDetail,
+    summary="A journey with its contacts, decisions and allocation history (with ETag)",
+    responses=problem_responses(404, 422),
+)
+async def get_journey(
+    request: Request, response: Response, journey_id: uuid.UUID, principal: Staff, session: SessionDep
+) -> JourneyDetail:
+    journey = await service.get_journey(session, journey_id)
+    contacts = (
+        await session.execute(
+            select(Contact).where(col(Contact.journey_id) == journey.id).order_by(col(Contact.received_at))
+        )
+    ).scalars()
+    decisions = (
+        await session.execute(
+            select(Decision).where(col(Decision.journey_id) == journey.id).order_by(col(Decision.recorded_at))
+        )
+    ).scalars()
+    allocations = await service.allocations_of(session, journey.id)
+    await request.app.state.service.auditor.record(
+        session, principal, "read", "journey", resource_id=journey.id, child_id=journey.child_id
+    )
+    set_etag(response, journey_etag(journey))
+    return JourneyDetail(
+        **JourneySummary.of(journey).model_dump(),
+        contacts=[ContactOut.of(c) for c in contacts],
+        decisions=[DecisionOut.of(d) for d in decisions],
+        allocations=[AllocationOut.of(a) for a in allocations],
+    )
+
+
+@router.post(
+    "/journeys/{journey_id}/allocation",
+    status_code=201,
+    response_model=AllocationOut,
+    summary="Allocate the journey for the first time (to a team, and optionally a worker)",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def allocate(
+    request: Request,
+    journey_id: uuid.UUID,
+    data: AllocationIn,
+    principal: Manager,
+    session: SessionDep,
+    idem: IdempotencyDep,
+) -> object:
+    if (replay := await idem.replay(session, principal.subject)) is not None:
+        return replay
+    journey = await service.get_journey(session, journey_id)
+    check_if_match(request, journey_etag(journey))
+    allocation, pending = await service.allocate(session, journey_id, data, principal, settings_of(request))
+    await request.app.state.service.auditor.record(
+        session, principal, "allocate", "journey", resource_id=journey_id, child_id=allocation.child_id
+    )
+    body = AllocationOut.of(allocation)
+    await idem.remember(session, 201, body)
+    await append_events(request, session, principal, [pending])
+    return body
+
+
+@router.post(
+    "/journeys/{journey_id}/transfers",
+    status_code=201,
+    response_model=AllocationOut,
+    summary="Transfer the journey to another team and/or worker (a handover, with its reason)",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def transfer(
+    request: Request,
+    journey_id: uuid.UUID,
+    data: TransferIn,
+    principal: Manager,
+    session: SessionDep,
+    idem: IdempotencyDep,
+) -> object:
+    if (replay := await idem.replay(session, principal.subject)) is not None:
+        return replay
+    journey = await service.get_journey(session, journey_id)
+    check_if_match(request, journey_etag(journey))
+    allocation, pending = await service.transfer(session, journey_id, data, principal, settings_of(request))
+    await request.app.state.service.auditor.record(
+        session,
+        principal,
+        "transfer",
+        "journey",
+        resource_id=journey_id,
+        child_id=allocation.child_id,
+        reason=data.reason.value,
+    )
+    body = AllocationOut.of(allocation)
+    await idem.remember(session, 201, body)
+    await append_events(request, session, principal, [pending])
+    return body
+
+
+@router.post(
+    "/journeys/{journey_id}/closure",
+    response_model=JourneySummary,
+    summary="Close the journey (RC1-RC9, or a front-door closure after NFA, advice or early help)",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def close(
+    request: Request,
+    response: Response,
+    journey_id: uuid.UUID,
+    data: ClosureIn,
+    principal: Manager,
+    session: SessionDep,
+) -> JourneySummary:
+    journey = await service.get_journey(session, journey_id)
+    check_if_match(request, journey_etag(journey))
+    pending = await service.close(session, journey_id, data, principal, settings_of(request))
+    await request.app.state.service.auditor.record(
+        session,
+        principal,
+        "close",
+        "journey",
+        resource_id=journey_id,
+        child_id=journey.child_id,
+        reason=data.reason.value,
+    )
+    await append_events(request, session, principal, [pending])
+    set_etag(response, journey_etag(journey))
+    return JourneySummary.of(journey)

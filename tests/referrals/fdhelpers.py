@@ -1,0 +1,129 @@
+"""Helpers for the referrals tests: staff of each role, and builders of valid records.
+
+All personal details here are synthetic.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+VALID_NHS = "9434765919"  # a published test number: weights 10..2 sum 299, 299 % 11 = 2, 11 - 2 = 9
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
+
+
+def ago(**kw: float) -> str:
+    return iso(datetime.now(UTC) - timedelta(**kw))
+
+
+def child_body(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "given_name": "Ada",
+        "family_name": "Testchild",
+        "date_of_birth": "2015-03-04",
+        "sex": "F",
+        "ethnicity": "WBRI",
+        "postcode": "sw1a 1aa",
+    }
+    body.update(over)
+    return body
+
+
+def contact_body(child_ids: list[str] | None = None, **over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "child_ids": child_ids or [],
+        "received_at": ago(minutes=30),
+        "source": "2A",
+        "channel": "phone",
+        "referrer": {
+            "name": "Pat Referrer",
+            "organisation": "Synthetic Primary School",
+            "role": "DSL",
+            "phone": "020 7946 0000",
+            "email": "dsl@school.example",
+        },
+        "concerns_summary": "Synthetic concern for testing.",
+        "consent": {"status": "given"},
+        "urgency": "amber",
+    }
+    body.update(over)
+    return body
+
+
+def decision_body(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "outcome": "NFA",
+        "threshold_level": 1,
+        "rationale": "Synthetic rationale.",
+        "decided_at": ago(minutes=5),
+    }
+    body.update(over)
+    return body
+
+
+def referral_body(**over: Any) -> dict[str, Any]:
+    body = decision_body(outcome="CIN_ASSESSMENT", threshold_level=3, primary_need="N1")
+    body.update(over)
+    return body
+
+
+class FrontDoor:
+    """A referrals client with staff of each role and helpers that assert success."""
+
+    def __init__(self, client: httpx.AsyncClient, token: Any) -> None:
+        self.client = client
+        self.pract = token("practitioner", sub="p1", team="FD-WEST")
+        self.pract2 = token("practitioner", sub="p2", team="FD-WEST")
+        self.mgr = token("manager", sub="m1", team="FD-WEST")
+        self.mgr2 = token("manager", sub="m2", team="FD-WEST")
+        self.admin = token("admin", sub="a1")
+        self.analyst = token("analyst", sub="an1")
+        self.partner = token("partner", sub="police-system")
+        self.partner2 = token("partner", sub="health-system")
+
+    async def team(self, code: str = "FD-WEST", area: str = "West", service_type: str = "front_door") -> dict:
+        r = await self.client.post(
+            "/teams",
+            json={"id": code, "name": f"Team {code}", "area": area, "service_type": service_type},
+            headers=self.mgr,
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def child(self, **over: Any) -> dict:
+        r = await self.client.post("/children", json=child_body(**over), headers=self.pract)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def contact(self, child_id: str, headers: dict | None = None, **over: Any) -> dict:
+        r = await self.client.post(
+            "/contacts", json=contact_body([child_id], **over), headers=headers or self.pract
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["contacts"][0]
+
+    async def decide(self, contact_id: str, headers: dict | None = None, **over: Any) -> dict:
+        body = decision_body(**over)
+        r = await self.client.post(
+            f"/contacts/{contact_id}/decisions", json=body, headers=headers or self.pract
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def refer(self, contact_id: str, **over: Any) -> dict:
+        """A CIN assessment referral by p1, authorised by m1."""
+        d = await self.decide(contact_id, **{**referral_body(), **over})
+        r = await self.client.post(f"/decisions/{d['id']}/authorise", headers=self.mgr)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def events(self, journey_id: str | None = None) -> list[dict]:
+        r = await self.client.get("/events", params={"limit": 5000}, headers=self.admin)
+        assert r.status_code == 200, r.text
+        events = r.json()["events"]
+        return [e for e in events if journey_id is None or e["journey_id"] == journey_id]

@@ -1,0 +1,190 @@
+"""Children: identity rules, duplicate search, and corrections kept as history."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from fdhelpers import VALID_NHS, FrontDoor, child_body
+
+
+def names(problem: dict) -> list[str]:
+    return [p["name"] for p in problem.get("invalid-params", [])]
+
+
+async def test_create_and_read_child_with_etag(fd: FrontDoor):
+    r = await fd.client.post("/children", json=child_body(nhs_number="943 476 5919"), headers=fd.pract)
+    assert r.status_code == 201, r.text
+    child = r.json()
+    assert child["nhs_number"] == VALID_NHS
+    assert child["postcode"] == "SW1A 1AA"  # canonical form of "sw1a 1aa"
+    assert child["unborn"] is False and child["version"] == 1
+    r = await fd.client.get(f"/children/{child['id']}", headers=fd.pract)
+    assert r.status_code == 200 and r.json()["family_name"] == "Testchild"
+    assert r.headers["ETag"].startswith('"')
+
+
+async def test_unborn_child_has_only_expected_date(fd: FrontDoor):
+    due = (date.today() + timedelta(days=60)).isoformat()
+    child = await fd.child(date_of_birth=None, expected_date_of_birth=due)
+    assert child["unborn"] is True and child["expected_date_of_birth"] == due
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"date_of_birth": None}, "date_of_birth"),  # neither date
+        ({"expected_date_of_birth": "2026-12-01"}, "date_of_birth"),  # both dates
+        ({"date_of_birth": (date.today() + timedelta(days=1)).isoformat()}, "date_of_birth"),
+        ({"nhs_number": "9434765918"}, "nhs_number"),  # wrong check digit
+        ({"nhs_number": "943476591"}, "nhs_number"),  # 9 digits
+        ({"nhs_number": "943476591X"}, "nhs_number"),
+        ({"postcode": "NOT A POSTCODE"}, "postcode"),
+        ({"sex": "X"}, "sex"),
+        ({"ethnicity": "ZZZZ"}, "ethnicity"),
+        ({"given_name": ""}, "given_name"),
+        ({"family_name": "x" * 101}, "family_name"),
+        ({"date_of_birth": "2015-02-30"}, "date_of_birth"),
+        ({"favourite_colour": "blue"}, "favourite_colour"),
+    ],
+)
+async def test_bad_child_details_are_refused_naming_the_field(fd: FrontDoor, over: dict, field: str):
+    r = await fd.client.post("/children", json=child_body(**over), headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert field in names(r.json())
+
+
+async def test_nhs_number_whose_check_digit_would_be_10_is_invalid(fd: FrontDoor):
+    # 000000001x: weights give 1*2 = 2, 11 - 2 = 9 -> valid with 9; 000000006x: 6*2 = 12, 12 % 11 = 1,
+    # 11 - 1 = 10 -> no valid check digit exists, so every 000000006x is refused.
+    assert (
+        await fd.client.post("/children", json=child_body(nhs_number="0000000019"), headers=fd.pract)
+    ).status_code == 201
+    for last in "0123456789":
+        r = await fd.client.post(
+            "/children", json=child_body(nhs_number="000000006" + last), headers=fd.pract
+        )
+        assert r.status_code == 422, last
+
+
+async def test_unknown_child_is_404(fd: FrontDoor):
+    r = await fd.client.get("/children/00000000-0000-0000-0000-000000000000", headers=fd.pract)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_search_by_name_and_birth_date_ignores_case_and_order(fd: FrontDoor):
+    ada = await fd.child(given_name="Ada", family_name="Testchild")
+    await fd.child(given_name="Ada", family_name="Testchild", date_of_birth="2016-01-01")  # other date
+    await fd.child(given_name="Bea", family_name="Otherchild")
+    for given, family in (("ada", "TESTCHILD"), ("Testchild", "Ada")):
+        r = await fd.client.get(
+            "/children/search",
+            params={"given_name": given, "family_name": family, "date_of_birth": "2015-03-04"},
+            headers=fd.pract,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == 1
+        assert body["items"][0]["child"]["id"] == ada["id"]
+        assert body["items"][0]["matched_on"] == "name_and_date_of_birth"
+
+
+async def test_search_by_nhs_number(fd: FrontDoor):
+    child = await fd.child(nhs_number=VALID_NHS)
+    await fd.child(given_name="Other")
+    r = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert r.status_code == 200
+    assert [m["child"]["id"] for m in r.json()["items"]] == [child["id"]]
+    assert r.json()["items"][0]["matched_on"] == "nhs_number"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "date_of_birth"),
+        ({"date_of_birth": "2015-03-04"}, "family_name"),
+        ({"nhs_number": "1234567890"}, "nhs_number"),
+        ({"family_name": "x", "date_of_birth": "not-a-date"}, "date_of_birth"),
+    ],
+)
+async def test_search_needs_usable_criteria(fd: FrontDoor, params: dict, field: str):
+    r = await fd.client.get("/children/search", params=params, headers=fd.pract)
+    assert r.status_code == 422
+    assert field in names(r.json())
+
+
+async def test_correction_needs_if_match_and_reason_and_keeps_history(fd: FrontDoor):
+    child = await fd.child()
+    url = f"/children/{child['id']}"
+    etag = (await fd.client.get(url, headers=fd.pract)).headers["ETag"]
+
+    r = await fd.client.patch(url, json={"family_name": "Newname", "reason": "Typo"}, headers=fd.pract)
+    assert r.status_code == 428
+    r = await fd.client.patch(
+        url, json={"family_name": "Newname", "reason": "Typo"}, headers={**fd.pract, "If-Match": '"stale"'}
+    )
+    assert r.status_code == 412
+    r = await fd.client.patch(url, json={"family_name": "Newname"}, headers={**fd.pract, "If-Match": etag})
+    assert r.status_code == 422 and "reason" in names(r.json())
+
+    r = await fd.client.patch(
+        url,
+        json={"family_name": "Newname", "sex": "U", "reason": "Spelling confirmed by school"},
+        headers={**fd.pract, "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["family_name"] == "Newname" and r.json()["version"] == 2
+    assert r.headers["ETag"] != etag
+    # The old ETag is now stale.
+    r2 = await fd.client.patch(url, json={"sex": "M", "reason": "x"}, headers={**fd.pract, "If-Match": etag})
+    assert r2.status_code == 412
+
+    r = await fd.client.get(f"{url}/corrections", headers=fd.pract)
+    assert r.status_code == 200
+    rows = {c["field"]: c for c in r.json()["items"]}
+    assert set(rows) == {"family_name", "sex"}
+    assert rows["family_name"]["old"] == "Testchild" and rows["family_name"]["new"] == "Newname"
+    assert rows["sex"]["old"] == "F" and rows["sex"]["new"] == "U"
+    assert rows["sex"]["by"] == "p1" and rows["sex"]["reason"] == "Spelling confirmed by school"
+
+    # The search finds the child under the corrected name.
+    r = await fd.client.get(
+        "/children/search",
+        params={"family_name": "newname", "date_of_birth": "2015-03-04"},
+        headers=fd.pract,
+    )
+    assert r.json()["total"] == 1
+
+    audit = await fd.client.get("/audit", params={"child_id": child["id"]}, headers=fd.admin)
+    corrections = [a for a in audit.json()["items"] if a["action"] == "correct"]
+    assert len(corrections) == 1 and "Spelling confirmed by school" in corrections[0]["reason"]
+
+
+async def test_correction_rules(fd: FrontDoor):
+    child = await fd.child()
+    url = f"/children/{child['id']}"
+    etag = (await fd.client.get(url, headers=fd.pract)).headers["ETag"]
+    h = {**fd.pract, "If-Match": etag}
+    # Nothing changes.
+    r = await fd.client.patch(url, json={"reason": "none"}, headers=h)
+    assert r.status_code == 422
+    r = await fd.client.patch(url, json={"sex": "F", "reason": "same"}, headers=h)
+    assert r.status_code == 422
+    # Both birth dates would be set.
+    r = await fd.client.patch(url, json={"expected_date_of_birth": "2027-01-01", "reason": "x"}, headers=h)
+    assert r.status_code == 422 and "date_of_birth" in names(r.json())
+    # A required name cannot be removed.
+    r = await fd.client.patch(url, json={"given_name": None, "reason": "x"}, headers=h)
+    assert r.status_code == 422 and "given_name" in names(r.json())
+    # Bad values are refused as on creation.
+    r = await fd.client.patch(url, json={"nhs_number": "9434765918", "reason": "x"}, headers=h)
+    assert r.status_code == 422 and "nhs_number" in names(r.json())
+    # Swapping a date of birth for an expected one is a valid correction.
+    r = await fd.client.patch(
+        url,
+        json={"date_of_birth": None, "expected_date_of_birth": "2027-01-01", "reason": "unborn"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["unborn"] is True

@@ -1,0 +1,254 @@
+"""Contacts: journeys opened and joined, multi-child approaches, backdating, validation, events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fdhelpers import FrontDoor, ago, child_body, contact_body
+
+
+def names(problem: dict) -> list[str]:
+    return [p["name"] for p in problem.get("invalid-params", [])]
+
+
+async def test_first_contact_opens_a_journey_and_the_next_joins_it(fd: FrontDoor):
+    await fd.team("FD-WEST")
+    child = await fd.child()
+    first = await fd.contact(child["id"])
+    second = await fd.contact(child["id"], received_at=ago(minutes=10))
+    assert first["opens_journey"] and not first["repeat_contact"]
+    assert second["journey_id"] == first["journey_id"]
+    assert second["repeat_contact"] and not second["opens_journey"]
+    assert first["team_id"] == "FD-WEST" and first["recorded_by"] == "p1"
+
+    events = await fd.events(first["journey_id"])
+    assert [e["stream_version"] for e in events] == [1, 2]
+    payload = events[0]["payload"]
+    assert payload == {
+        "contact_id": first["id"],
+        "child_id": child["id"],
+        "contact_group_id": None,
+        "received_at": payload["received_at"],
+        "source": "2A",
+        "channel": "phone",
+        "urgency": "amber",
+        "consent": "given",
+        "opens_journey": True,
+        "repeat_contact": False,
+        "partner_system": False,
+        "team_id": "FD-WEST",
+        "area": "West",
+    }
+    assert events[1]["payload"]["repeat_contact"] is True
+    # occurred_at is when it was received, not when it was typed in.
+    assert events[0]["occurred_at"][:19] == first["received_at"][:19]
+
+
+async def test_events_carry_no_names_or_free_text(fd: FrontDoor):
+    child = await fd.child(given_name="Zebedee", family_name="Uniquename")
+    c = await fd.contact(child["id"], child_views="Wants to stay with gran", concerns_summary="Bruising seen")
+    text = json.dumps(await fd.events(c["journey_id"]))
+    for secret in (
+        "Zebedee",
+        "Uniquename",
+        "Pat Referrer",
+        "dsl@school.example",
+        "Bruising",
+        "gran",
+        "2015-03-04",
+    ):
+        assert secret not in text
+
+
+async def test_multi_child_contact_creates_one_contact_per_child_sharing_a_group(fd: FrontDoor):
+    a = await fd.child(given_name="Ann")
+    b = await fd.child(given_name="Ben")
+    body = contact_body([a["id"], b["id"]], new_children=[child_body(given_name="Cal")])
+    r = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    group = created["contact_group_id"]
+    assert group is not None
+    assert len(created["contacts"]) == 3
+    assert {c["contact_group_id"] for c in created["contacts"]} == {group}
+    assert len({c["journey_id"] for c in created["contacts"]}) == 3  # each child has their own journey
+    new_child = created["contacts"][2]["child_id"]
+    r = await fd.client.get(f"/children/{new_child}", headers=fd.pract)
+    assert r.json()["given_name"] == "Cal"
+    # Each child's journey is its own stream starting at version 1.
+    for c in created["contacts"]:
+        events = await fd.events(c["journey_id"])
+        assert [(e["type"], e["stream_version"]) for e in events] == [("ContactReceived", 1)]
+        assert events[0]["payload"]["contact_group_id"] == group
+
+
+async def test_single_child_contact_has_no_group(fd: FrontDoor):
+    child = await fd.child()
+    r = await fd.client.post("/contacts", json=contact_body([child["id"]]), headers=fd.pract)
+    assert r.json()["contact_group_id"] is None
+
+
+async def test_backdating_over_the_threshold_needs_a_reason_and_is_visible(fd: FrontDoor):
+    child = await fd.child()
+    # Default threshold 2 hours: 1 hour late is not backdated.
+    c = await fd.contact(child["id"], received_at=ago(hours=1))
+    assert c["backdated"] is False
+    r = await fd.client.post(
+        "/contacts", json=contact_body([child["id"]], received_at=ago(hours=3)), headers=fd.pract
+    )
+    assert r.status_code == 422 and "backdating_reason" in names(r.json())
+    c = await fd.contact(child["id"], received_at=ago(hours=3), backdating_reason="Out-of-hours call")
+    assert c["backdated"] is True and c["backdating_reason"] == "Out-of-hours call"
+    audit = await fd.client.get("/audit", params={"child_id": child["id"]}, headers=fd.admin)
+    assert any("Out-of-hours call" in (a["reason"] or "") for a in audit.json()["items"])
+
+
+async def test_backdating_threshold_is_a_setting(app_client, token):
+    client = await app_client("referrals", backdating_threshold_hours=0.5)
+    h = token("practitioner", sub="p1")
+    child = (await client.post("/children", json=child_body(), headers=h)).json()
+    r = await client.post("/contacts", json=contact_body([child["id"]], received_at=ago(hours=1)), headers=h)
+    assert r.status_code == 422 and "backdating_reason" in names(r.json())
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"received_at": ago(hours=-1)}, "received_at"),  # an hour in the future
+        ({"received_at": "2026-01-01T10:00:00"}, "received_at"),  # no time zone
+        ({"source": "11"}, "source"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"urgency": "purple"}, "urgency"),
+        ({"concerns_summary": "x" * 4001}, "concerns_summary"),
+        ({"concerns_summary": "   "}, "concerns_summary"),
+        ({"consent": {"status": "not_given"}}, "consent.reason"),
+        ({"consent": {"status": "not_required"}}, "consent.reason"),
+        ({"consent": {"status": "maybe"}}, "consent.status"),
+        ({"referrer": None}, "referrer"),
+        ({"referrer": {"name": "Pat", "phone": "12345"}}, "referrer.phone"),
+        ({"referrer": {"name": "Pat", "email": "not-an-email"}}, "referrer.email"),
+        ({"referrer": {"name": ""}}, "referrer.name"),
+        ({"child_views": "x" * 4001}, "child_views"),
+        ({"child_ids": []}, "child_ids"),
+        ({"child_ids": ["00000000-0000-0000-0000-000000000000"]}, "child_ids.0"),
+        ({"new_children": [child_body(date_of_birth=None)]}, "new_children.0.date_of_birth"),
+        ({"new_children": [child_body(nhs_number="123")]}, "new_children.0.nhs_number"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+async def test_bad_contacts_are_refused_naming_the_field(fd: FrontDoor, over: dict, field: str):
+    child = await fd.child()
+    body = contact_body([child["id"]])
+    body.update(over)
+    r = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert field in names(r.json()), r.json()
+    # Nothing was written: no journey, no event.
+    assert await fd.events() == []
+
+
+async def test_duplicate_child_ids_refused(fd: FrontDoor):
+    child = await fd.child()
+    r = await fd.client.post("/contacts", json=contact_body([child["id"], child["id"]]), headers=fd.pract)
+    assert r.status_code == 422 and "child_ids" in names(r.json())
+
+
+async def test_anonymous_contact_needs_no_referrer_and_consent_reasons_are_kept(fd: FrontDoor):
+    child = await fd.child()
+    c = await fd.contact(
+        child["id"], source="9", referrer=None, consent={"status": "not_required", "reason": "Anonymous"}
+    )
+    assert c["referrer"] is None and c["consent"] == "not_required" and c["consent_reason"] == "Anonymous"
+
+
+async def test_valid_phone_forms(fd: FrontDoor):
+    child = await fd.child()
+    for phone in ("+44 20 7946 0000", "07700 900123", "(020) 7946-0000"):
+        c = await fd.contact(child["id"], referrer={"name": "Pat", "phone": phone})
+        assert c["referrer"]["phone"].replace("+44", "0").startswith("0")
+
+
+async def test_malformed_json_is_400(fd: FrontDoor):
+    r = await fd.client.post(
+        "/contacts", content=b"{not json", headers={**fd.pract, "content-type": "application/json"}
+    )
+    assert r.status_code == 400
+
+
+async def test_idempotency_key_replays_and_creates_nothing_new(fd: FrontDoor):
+    child = await fd.child()
+    body = contact_body([child["id"]])
+    h = {**fd.pract, "Idempotency-Key": "k-1"}
+    r1 = await fd.client.post("/contacts", json=body, headers=h)
+    r2 = await fd.client.post("/contacts", json=body, headers=h)
+    assert r1.status_code == r2.status_code == 201
+    assert r1.json() == r2.json()
+    assert r2.headers.get("Idempotent-Replayed") == "true"
+    assert len(await fd.events()) == 1
+    other = {**body, "urgency": "red"}
+    r3 = await fd.client.post("/contacts", json=other, headers=h)
+    assert r3.status_code == 422
+
+
+async def test_contact_read_has_etag_and_is_audited(fd: FrontDoor):
+    child = await fd.child()
+    c = await fd.contact(child["id"])
+    r = await fd.client.get(f"/contacts/{c['id']}", headers=fd.mgr)
+    assert r.status_code == 200 and r.headers["ETag"]
+    assert r.json()["concerns_summary"] == "Synthetic concern for testing."
+    audit = (await fd.client.get("/audit", params={"child_id": child["id"]}, headers=fd.admin)).json()[
+        "items"
+    ]
+    assert {("read", "contact", "m1"), ("create", "contact", "p1")} <= {
+        (a["action"], a["resource"], a["actor"]) for a in audit
+    }
+    r = await fd.client.get("/contacts/00000000-0000-0000-0000-000000000000", headers=fd.mgr)
+    assert r.status_code == 404
+
+
+async def test_referrer_feedback(fd: FrontDoor):
+    child = await fd.child()
+    c = await fd.contact(child["id"], received_at=ago(minutes=60))
+    url = f"/contacts/{c['id']}/referrer-feedback"
+    # Feedback on the decision needs a decision first.
+    r = await fd.client.post(url, json={"kind": "feedback", "sent_at": ago(minutes=1)}, headers=fd.pract)
+    assert r.status_code == 409
+    # Not before the contact, not in the future.
+    r = await fd.client.post(
+        url, json={"kind": "acknowledgement", "sent_at": ago(minutes=61)}, headers=fd.pract
+    )
+    assert r.status_code == 422 and "sent_at" in names(r.json())
+    r = await fd.client.post(
+        url, json={"kind": "acknowledgement", "sent_at": ago(hours=-1)}, headers=fd.pract
+    )
+    assert r.status_code == 422 and "sent_at" in names(r.json())
+    r = await fd.client.post(url, json={"kind": "thanks", "sent_at": ago(minutes=1)}, headers=fd.pract)
+    assert r.status_code == 422 and "kind" in names(r.json())
+    ack_at = ago(minutes=50)
+    r = await fd.client.post(url, json={"kind": "acknowledgement", "sent_at": ack_at}, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    r = await fd.client.post(
+        url, json={"kind": "acknowledgement", "sent_at": ago(minutes=40)}, headers=fd.pract
+    )
+    assert r.status_code == 409
+    await fd.decide(c["id"], decided_at=ago(minutes=30))
+    r = await fd.client.post(url, json={"kind": "feedback", "sent_at": ago(minutes=20)}, headers=fd.pract)
+    assert r.status_code == 201
+    listed = (await fd.client.get(url, headers=fd.pract)).json()
+    assert [f["kind"] for f in listed] == ["acknowledgement", "feedback"]
+    contact = (await fd.client.get(f"/contacts/{c['id']}", headers=fd.pract)).json()
+    assert contact["acknowledged_at"][:19] == ack_at[:19] and contact["feedback_sent_at"] is not None
+    events = [e for e in await fd.events(c["journey_id"]) if e["type"] == "ReferrerFeedbackSent"]
+    assert [e["payload"]["kind"] for e in events] == ["acknowledgement", "feedback"]
+
+
+async def test_anonymous_contact_has_no_referrer_to_feed_back_to(fd: FrontDoor):
+    child = await fd.child()
+    c = await fd.contact(child["id"], source="9", referrer=None)
+    r = await fd.client.post(
+        f"/contacts/{c['id']}/referrer-feedback",
+        json={"kind": "acknowledgement", "sent_at": ago(minutes=1)},
+        headers=fd.pract,
+    )
+    assert r.status_code == 409

@@ -1,0 +1,221 @@
+"""Threshold decisions: census rules, management authorisation by someone else, explicit supersede."""
+
+from __future__ import annotations
+
+import pytest
+from fdhelpers import FrontDoor, ago, decision_body, referral_body
+
+
+def names(problem: dict) -> list[str]:
+    return [p["name"] for p in problem.get("invalid-params", [])]
+
+
+async def _contact(fd: FrontDoor, **over) -> dict:
+    child = await fd.child()
+    return await fd.contact(child["id"], **over)
+
+
+async def test_non_referral_decision_is_current_at_once(fd: FrontDoor):
+    await fd.team("FD-WEST")
+    c = await _contact(fd)
+    d = await fd.decide(c["id"], outcome="EARLY_HELP", threshold_level=2, assessment_factors=["16A", "3B"])
+    assert d["status"] == "current" and d["requires_authorisation"] is False
+    assert d["decided_by"] == "p1" and d["decided_by_team"] == "FD-WEST"
+    contact = (await fd.client.get(f"/contacts/{c['id']}", headers=fd.pract)).json()
+    assert contact["awaiting_decision"] is False
+    ev = next(e for e in await fd.events(c["journey_id"]) if e["type"] == "ThresholdDecisionRecorded")
+    assert ev["payload"]["outcome"] == "EARLY_HELP"
+    assert ev["payload"]["assessment_factors"] == ["16A", "3B"]
+    assert ev["payload"]["requires_authorisation"] is False
+    assert ev["payload"]["decided_by_area"] == "West"
+    assert ev["actor"] == "p1"
+    assert "rationale" not in ev["payload"]
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"outcome": "OTHER"}, "other_reason"),
+        ({"outcome": "NFA", "other_reason": "why"}, "other_reason"),
+        ({"threshold_level": 5}, "threshold_level"),
+        ({"threshold_level": 0}, "threshold_level"),
+        ({"outcome": "CIN_ASSESSMENT", "threshold_level": 3}, "primary_need"),
+        ({"outcome": "STRATEGY_S47", "threshold_level": 4}, "primary_need"),
+        ({"outcome": "NFA", "primary_need": "N1"}, "primary_need"),
+        ({"primary_need": "N10", "outcome": "CIN_ASSESSMENT"}, "primary_need"),
+        ({"assessment_factors": ["21", "3A"]}, "assessment_factors"),
+        ({"assessment_factors": ["3A", "3A"]}, "assessment_factors"),
+        ({"assessment_factors": ["18A"]}, "assessment_factors.0"),  # retired code
+        ({"rationale": ""}, "rationale"),
+        ({"rationale": "x" * 4001}, "rationale"),
+        ({"decided_at": ago(hours=-1)}, "decided_at"),
+        ({"decided_at": ago(hours=5)}, "decided_at"),  # before the contact was received
+        ({"outcome": "MAYBE"}, "outcome"),
+    ],
+)
+async def test_decision_rules(fd: FrontDoor, over: dict, field: str):
+    c = await _contact(fd)
+    r = await fd.client.post(f"/contacts/{c['id']}/decisions", json=decision_body(**over), headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert field in names(r.json())
+    assert [e["type"] for e in await fd.events(c["journey_id"])] == ["ContactReceived"]
+
+
+async def test_factor_21_alone_and_other_with_reason_are_accepted(fd: FrontDoor):
+    c = await _contact(fd)
+    d = await fd.decide(c["id"], outcome="OTHER", other_reason="Private fostering", assessment_factors=["21"])
+    assert d["assessment_factors"] == ["21"] and d["other_reason"] == "Private fostering"
+
+
+async def test_threshold_levels_are_a_setting(app_client, token):
+    from fdhelpers import FrontDoor as FD
+
+    client = await app_client("referrals", threshold_levels=[1, 2, 3, 4, 5, 6])
+    fd = FD(client, token)
+    c = await _contact(fd)
+    d = await fd.decide(c["id"], threshold_level=6)
+    assert d["threshold_level"] == 6
+
+
+async def test_one_open_decision_per_contact(fd: FrontDoor):
+    c = await _contact(fd)
+    await fd.decide(c["id"])
+    r = await fd.client.post(f"/contacts/{c['id']}/decisions", json=decision_body(), headers=fd.pract)
+    assert r.status_code == 409 and r.json()["code"] == "decision_exists"
+
+
+async def test_unknown_contact_is_404(fd: FrontDoor):
+    r = await fd.client.post(
+        "/contacts/00000000-0000-0000-0000-000000000000/decisions", json=decision_body(), headers=fd.pract
+    )
+    assert r.status_code == 404
+
+
+async def test_referral_needs_authorisation_by_another_manager(fd: FrontDoor):
+    c = await _contact(fd)
+    d = await fd.decide(c["id"], **referral_body(), headers=fd.mgr)  # decided by manager m1
+    assert d["status"] == "awaiting_authorisation" and d["requires_authorisation"] is True
+    status = (await fd.client.get(f"/contacts/{c['id']}/status", headers=fd.pract)).json()
+    assert status["status"] == "awaiting_authorisation" and status["outcome"] == "CIN_ASSESSMENT"
+    url = f"/decisions/{d['id']}/authorise"
+    # Not a manager.
+    assert (await fd.client.post(url, headers=fd.pract)).status_code == 403
+    # The decision-maker themself.
+    r = await fd.client.post(url, headers=fd.mgr)
+    assert r.status_code == 403
+    # Stale If-Match.
+    r = await fd.client.post(url, headers={**fd.mgr2, "If-Match": '"stale"'})
+    assert r.status_code == 412
+    etag = (await fd.client.get(f"/decisions/{d['id']}", headers=fd.pract)).headers["ETag"]
+    r = await fd.client.post(url, headers={**fd.mgr2, "If-Match": etag})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "current" and body["authorised_by"] == "m2" and body["authorised_at"]
+    # Twice.
+    r = await fd.client.post(url, headers=fd.admin)
+    assert r.status_code == 409 and r.json()["code"] == "already_authorised"
+    ev = [e for e in await fd.events(c["journey_id"]) if e["type"] == "ThresholdDecisionAuthorised"]
+    assert len(ev) == 1 and ev[0]["payload"]["decision_id"] == d["id"] and ev[0]["actor"] == "m2"
+
+
+async def test_decision_not_opening_a_referral_cannot_be_authorised(fd: FrontDoor):
+    c = await _contact(fd)
+    d = await fd.decide(c["id"])
+    r = await fd.client.post(f"/decisions/{d['id']}/authorise", headers=fd.mgr)
+    assert r.status_code == 409 and r.json()["code"] == "no_authorisation"
+    r = await fd.client.post("/decisions/00000000-0000-0000-0000-000000000000/authorise", headers=fd.mgr)
+    assert r.status_code == 404
+
+
+async def test_supersede_replaces_without_editing(fd: FrontDoor):
+    c = await _contact(fd, received_at=ago(minutes=90))
+    old = await fd.decide(c["id"], decided_at=ago(minutes=60))
+    r = await fd.client.post(
+        f"/decisions/{old['id']}/supersede",
+        json={
+            "decision": referral_body(decided_at=ago(minutes=30)),
+            "reason": "new_information",
+            "note": "Police disclosed further incident",
+        },
+        headers=fd.pract2,
+    )
+    assert r.status_code == 201, r.text
+    new = r.json()
+    assert new["supersedes_id"] == old["id"] and new["status"] == "awaiting_authorisation"
+    assert new["decided_by"] == "p2"
+    old_now = (await fd.client.get(f"/decisions/{old['id']}", headers=fd.pract)).json()
+    assert old_now["status"] == "superseded" and old_now["superseded_by_id"] == new["id"]
+    assert old_now["outcome"] == "NFA" and old_now["rationale"] == old["rationale"]  # unchanged
+    assert old_now["supersede_reason"] == "new_information"
+    listed = (await fd.client.get(f"/contacts/{c['id']}/decisions", headers=fd.pract)).json()
+    assert [d["id"] for d in listed] == [old["id"], new["id"]]
+    # A superseded decision cannot be authorised or superseded again.
+    r = await fd.client.post(
+        f"/decisions/{old['id']}/supersede",
+        json={"decision": decision_body(), "reason": "other", "note": "again"},
+        headers=fd.pract,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "decision_superseded"
+    events = await fd.events(c["journey_id"])
+    assert [e["type"] for e in events] == [
+        "ContactReceived",
+        "ThresholdDecisionRecorded",
+        "ThresholdDecisionSuperseded",
+        "ThresholdDecisionRecorded",
+    ]
+    assert events[2]["payload"] == {
+        "decision_id": old["id"],
+        "contact_id": c["id"],
+        "superseded_by_decision_id": new["id"],
+        "reason": "new_information",
+    }
+    assert events[3]["payload"]["supersedes_decision_id"] == old["id"]
+
+
+async def test_supersede_of_awaiting_decision_removes_it_from_authorisation(fd: FrontDoor):
+    c = await _contact(fd)
+    d = await fd.decide(c["id"], **referral_body())
+    r = await fd.client.post(
+        f"/decisions/{d['id']}/supersede",
+        json={"decision": decision_body(), "reason": "management_review", "note": "Below threshold"},
+        headers=fd.mgr,
+    )
+    assert r.status_code == 201
+    r = await fd.client.post(f"/decisions/{d['id']}/authorise", headers=fd.mgr2)
+    assert r.status_code == 409 and r.json()["code"] == "decision_superseded"
+    waiting = (await fd.client.get("/worklists/decisions-awaiting-authorisation", headers=fd.mgr)).json()
+    assert waiting["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"decision": decision_body(), "reason": "whim", "note": "x"}, "reason"),
+        ({"decision": decision_body(), "reason": "other"}, "note"),
+        (
+            {"decision": decision_body(outcome="OTHER"), "reason": "other", "note": "x"},
+            "decision.other_reason",
+        ),
+        (
+            {"decision": decision_body(decided_at=ago(hours=2)), "reason": "other", "note": "x"},
+            "decision.decided_at",
+        ),
+    ],
+)
+async def test_supersede_rules(fd: FrontDoor, body: dict, field: str):
+    c = await _contact(fd, received_at=ago(hours=1))
+    d = await fd.decide(c["id"], decided_at=ago(minutes=30))
+    r = await fd.client.post(f"/decisions/{d['id']}/supersede", json=body, headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert field in names(r.json())
+
+
+async def test_supersede_cannot_predate_the_decision_it_replaces(fd: FrontDoor):
+    c = await _contact(fd, received_at=ago(minutes=90))
+    d = await fd.decide(c["id"], decided_at=ago(minutes=30))
+    r = await fd.client.post(
+        f"/decisions/{d['id']}/supersede",
+        json={"decision": decision_body(decided_at=ago(minutes=60)), "reason": "other", "note": "x"},
+        headers=fd.pract,
+    )
+    assert r.status_code == 422 and "decision.decided_at" in names(r.json())
