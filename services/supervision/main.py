@@ -6,12 +6,32 @@ from fastapi import FastAPI
 
 from services.supervision.db import platform
 from services.supervision.events import catalogue
+from services.supervision.journeys.projection import JourneyProjection
 from services.supervision.settings import Settings
+from services.supervision.supervisions.routes import router as supervisions_router
+from services.supervision.workers.routes import router as workers_router
 from shared.app import Service, create_app
+from shared.auth import service_token_provider
+from shared.events.consumer import FeedConsumer
 
 
 def build_service(settings: Settings | None = None) -> Service:
-    return Service(name="supervision", settings=settings or Settings(), tables=platform, catalogue=catalogue)
+    settings = settings or Settings()
+    service = Service(name="supervision", settings=settings, tables=platform, catalogue=catalogue)
+    assert platform.positions is not None
+    # The referrals feed tells us every journey: open or closed, its child, team and worker.
+    service.consumers.append(
+        FeedConsumer(
+            feed="referrals",
+            base_url=settings.referrals_url,
+            db=service.db,
+            positions=platform.positions,
+            projection=JourneyProjection(),
+            token=service_token_provider(settings),
+            metrics=service.metrics,
+        )
+    )
+    return service
 
 
 def create(settings: Settings | None = None, *, run_consumers: bool = True) -> FastAPI:
@@ -20,6 +40,6 @@ def create(settings: Settings | None = None, *, run_consumers: bool = True) -> F
         service,
         title="Front door: supervision",
         description="Management supervision of children's journeys: records, actions, due and overdue.",
-        routers=[],
+        routers=[supervisions_router, workers_router],
         run_consumers=run_consumers,
     )

@@ -1,0 +1,120 @@
+"""Tolerant readers of the referrals journey events supervision needs, and the projection they feed.
+
+Supervision never imports the referrals service: it reads the JSON payloads with its own models that
+take only the fields it uses and ignore the rest, so referrals can add fields without breaking us.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.supervision.journeys.models import Journey
+from shared.events.contract import Envelope
+
+log = logging.getLogger("frontdoor.supervision.projection")
+
+
+class _Reader(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ContactReceivedIn(_Reader):
+    child_id: uuid.UUID
+    received_at: datetime
+    opens_journey: bool
+    team_id: str | None = None
+    area: str | None = None
+
+
+class JourneyAllocatedIn(_Reader):
+    child_id: uuid.UUID
+    team_id: str
+    area: str | None = None
+    service_type: str | None = None
+    worker_id: str | None = None
+    effective_at: datetime
+
+
+class JourneyTransferredIn(_Reader):
+    child_id: uuid.UUID
+    to_team_id: str
+    to_area: str | None = None
+    to_service_type: str | None = None
+    to_worker_id: str | None = None
+    worker_changed: bool = True
+    effective_at: datetime
+
+
+class JourneyClosedIn(_Reader):
+    child_id: uuid.UUID
+    closed_at: datetime
+
+
+READERS: dict[str, type[_Reader]] = {
+    "ContactReceived": ContactReceivedIn,
+    "JourneyAllocated": JourneyAllocatedIn,
+    "JourneyTransferred": JourneyTransferredIn,
+    "JourneyClosed": JourneyClosedIn,
+}
+
+
+class JourneyProjection:
+    """Applies referrals events to the `journeys` table (a `shared.events.consumer.Projection`)."""
+
+    async def apply(self, session: AsyncSession, event: Envelope) -> bool:
+        reader = READERS.get(event.type)
+        if reader is None:
+            return False  # a type supervision does not use: skipped and counted by the consumer
+        try:
+            payload = reader.model_validate(event.payload)
+        except ValidationError:
+            # A malformed payload would otherwise stop the feed for good; skip it, count it, say so.
+            log.warning("unreadable %s at position %s skipped", event.type, event.position)
+            return False
+        journey = await session.get(Journey, event.journey_id)
+        if isinstance(payload, ContactReceivedIn):
+            if journey is None:
+                # A repeat contact on a journey we never saw still tells us it exists.
+                journey = self._new(event, payload.child_id, payload.received_at)
+                journey.team_id = payload.team_id
+                journey.area = payload.area
+            elif payload.opens_journey:
+                journey.started_at = payload.received_at
+        elif isinstance(payload, JourneyAllocatedIn):
+            journey = journey or self._new(event, payload.child_id, payload.effective_at)
+            journey.team_id = payload.team_id
+            journey.area = payload.area
+            journey.service_type = payload.service_type
+            journey.worker_id = payload.worker_id
+            journey.allocated_at = payload.effective_at
+        elif isinstance(payload, JourneyTransferredIn):
+            journey = journey or self._new(event, payload.child_id, payload.effective_at)
+            journey.team_id = payload.to_team_id
+            journey.area = payload.to_area
+            journey.service_type = payload.to_service_type
+            if payload.worker_changed or payload.to_worker_id is not None:
+                journey.worker_id = payload.to_worker_id
+            journey.allocated_at = payload.effective_at
+        elif isinstance(payload, JourneyClosedIn):
+            journey = journey or self._new(event, payload.child_id, payload.closed_at)
+            journey.is_open = False
+            journey.closed_at = payload.closed_at
+        assert journey is not None
+        journey.last_event_position = event.position
+        session.add(journey)
+        await session.flush()
+        return True
+
+    @staticmethod
+    def _new(event: Envelope, child_id: uuid.UUID, at: datetime) -> Journey:
+        # Tolerance for a feed that starts mid-journey: the earliest time we know of is the start.
+        return Journey(journey_id=event.journey_id, child_id=child_id, started_at=at)
+
+    async def reset(self, session: AsyncSession) -> None:
+        await session.execute(delete(Journey))

@@ -1,0 +1,49 @@
+"""The supervision policy: how often each child's journey is supervised, in working days.
+
+No national standard sets this, so it is configuration (see Settings). The clock for a journey never
+supervised runs from the journey's start (the opening contact): a handover does not restart it, so
+transfers cannot push a child's first supervision back. After a supervision it runs from that
+supervision's `next_due_on`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from services.supervision.settings import Settings
+from shared.codes import ServiceType
+from shared.types import utcnow
+from shared.working_days import LONDON, STATUTORY, WorkingCalendar
+
+
+def london_date(at: datetime) -> date:
+    return at.astimezone(LONDON).date()
+
+
+@dataclass(frozen=True)
+class Policy:
+    by_service_type: dict[str, int]
+    default: int
+    newly_qualified: int
+    calendar: WorkingCalendar = field(default=STATUTORY)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            by_service_type={ServiceType(k).value: v for k, v in settings.frequency_working_days.items()},
+            default=settings.default_frequency_working_days,
+            newly_qualified=settings.newly_qualified_frequency_working_days,
+        )
+
+    def interval(self, service_type: str | None, newly_qualified: bool) -> int:
+        """Working days between supervisions for a journey of this service type and worker."""
+        days = self.by_service_type.get(service_type or "", self.default)
+        return min(days, self.newly_qualified) if newly_qualified else days
+
+    def due_after(self, start: date, interval: int) -> date:
+        return self.calendar.add_working_days(start, interval)
+
+    @staticmethod
+    def today() -> date:
+        return london_date(utcnow())

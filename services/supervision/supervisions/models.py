@@ -1,0 +1,162 @@
+"""Supervision records and their actions (tables), and the request/response schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import Column, ForeignKey, Index, Text, Uuid
+from sqlmodel import Field
+
+from services.supervision.db import Base
+from shared.codes import SupervisionKind
+from shared.types import UTCDateTime
+
+StaffId = str
+
+
+class ActionStatus(StrEnum):
+    open = "open"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class Supervision(Base, table=True):
+    __tablename__ = "supervisions"
+    __table_args__ = (Index(None, "journey_id", "held_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    journey_id: uuid.UUID
+    child_id: uuid.UUID = Field(index=True)
+    team_id: str | None = Field(default=None, max_length=80, index=True)
+    supervisee_id: str = Field(max_length=120)
+    held_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=40)
+    # Free text: stays in this service, never in an event, a log line or reporting.
+    discussion: str = Field(sa_type=Text)
+    decisions: str = Field(sa_type=Text)
+    next_due_on: date
+    policy_due_on: date
+    recorded_by: str = Field(max_length=120)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    version: int = Field(default=1)
+
+
+class SupervisionAction(Base, table=True):
+    __tablename__ = "supervision_actions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    supervision_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("supervisions.id"), nullable=False, index=True)
+    )
+    seq: int
+    description: str = Field(sa_type=Text)
+    owner_id: str = Field(max_length=120, index=True)
+    due_on: date
+    status: str = Field(default=ActionStatus.open.value, max_length=20)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancel_reason: str | None = Field(default=None, sa_type=Text)
+    changed_by: str | None = Field(default=None, max_length=120)
+
+
+# -- requests ---------------------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionIn(_In):
+    description: str = PField(min_length=1, max_length=2000, description="What is to be done (free text).")
+    owner_id: StaffId = PField(min_length=1, max_length=120, description="Pseudonymous id of who does it.")
+    due_on: date = PField(description="Due date; not before the day the supervision was held.")
+
+
+class SupervisionIn(_In):
+    journey_id: uuid.UUID = PField(description="The child's journey (the referrals journey id).")
+    supervisee_id: StaffId = PField(
+        min_length=1, max_length=120, description="Pseudonymous id of the worker supervised."
+    )
+    held_at: AwareDatetime = PField(
+        description="When it was held: not in the future, not before the journey started."
+    )
+    kind: SupervisionKind
+    discussion: str = PField(min_length=1, max_length=20000, description="What was discussed (free text).")
+    decisions: str = PField(min_length=1, max_length=20000, description="What was decided (free text).")
+    actions: list[ActionIn] = PField(default_factory=list, max_length=50)
+    next_due_on: date | None = PField(
+        default=None,
+        description=(
+            "When supervision is next due. Defaults to the policy interval in working days after the day"
+            " it was held; may be sooner than the policy, never later, and must be after that day."
+        ),
+    )
+
+
+class CompleteIn(_In):
+    completed_at: AwareDatetime | None = PField(
+        default=None, description="When it was done (default now); not in the future."
+    )
+
+
+class CancelIn(_In):
+    reason: str = PField(min_length=1, max_length=500, description="Why it is cancelled (free text).")
+    cancelled_at: AwareDatetime | None = PField(default=None, description="Default now; not in the future.")
+
+
+# -- responses --------------------------------------------------------------------------------------
+
+
+class ActionOut(BaseModel):
+    id: uuid.UUID
+    description: str
+    owner_id: StaffId
+    due_on: date
+    status: ActionStatus
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    changed_by: StaffId | None
+
+
+class SupervisionOut(BaseModel):
+    id: uuid.UUID
+    journey_id: uuid.UUID
+    child_id: uuid.UUID
+    team_id: str | None = PField(description="The journey's team when it was recorded.")
+    supervisee_id: StaffId
+    held_at: datetime
+    kind: SupervisionKind
+    discussion: str
+    decisions: str
+    next_due_on: date
+    policy_due_on: date = PField(description="What the policy would have set as next due.")
+    recorded_by: StaffId
+    recorded_at: datetime
+    version: int
+    actions: list[ActionOut]
+
+
+class DueBasis(StrEnum):
+    last_supervision = "last_supervision"
+    journey_start = "journey_start"
+
+
+class DueItem(BaseModel):
+    journey_id: uuid.UUID
+    child_id: uuid.UUID
+    team_id: str | None
+    area: str | None
+    service_type: str | None
+    worker_id: StaffId | None
+    started_at: datetime
+    last_supervision_id: uuid.UUID | None
+    last_held_at: datetime | None
+    interval_working_days: int = PField(description="The policy interval that applies now.")
+    basis: DueBasis = PField(description="Whether due_on comes from the last supervision or the start.")
+    due_on: date
+    overdue: bool = PField(description="due_on is before today (London).")

@@ -1,0 +1,393 @@
+"""Recording supervision, changing its actions, and working out what is due. Never commits.
+
+Access (documented on the routes):
+- managers record and read supervision of journeys whose *current* team is their team;
+- practitioners read supervision of journeys currently allocated to them (worker id == token subject);
+- an action's owner may complete or cancel it; the journey's team manager may too.
+A read of a supervision the caller may not see is 404 (its existence is not disclosed); recording on a
+journey of another team is 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.supervision.events import (
+    SupervisionActionCancelled,
+    SupervisionActionCompleted,
+    SupervisionActionSet,
+    SupervisionRecorded,
+)
+from services.supervision.journeys.models import Journey
+from services.supervision.journeys.service import get_journey, lock_journey
+from services.supervision.policy import Policy, london_date
+from services.supervision.supervisions.models import (
+    ActionOut,
+    ActionStatus,
+    CancelIn,
+    CompleteIn,
+    DueBasis,
+    DueItem,
+    Supervision,
+    SupervisionAction,
+    SupervisionIn,
+    SupervisionOut,
+)
+from services.supervision.workers.service import newly_qualified_on, newly_qualified_register
+from shared.audit import Auditor
+from shared.auth import Principal, Role
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.events.log import EventLog, NewEvent
+from shared.http import Page, PageParams, make_etag
+from shared.observability import request_id_var
+from shared.types import utcnow
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is acting and the service parts a write needs."""
+
+    principal: Principal
+    policy: Policy
+    event_log: EventLog
+    auditor: Auditor
+
+
+def etag_of(supervision: Supervision) -> str:
+    return make_etag(supervision.id, supervision.version)
+
+
+def _is_manager_of(principal: Principal, journey: Journey | None) -> bool:
+    return (
+        journey is not None
+        and principal.has(Role.manager)
+        and principal.team is not None
+        and journey.team_id == principal.team
+    )
+
+
+def _is_worker_of(principal: Principal, journey: Journey | None) -> bool:
+    return journey is not None and principal.has(Role.practitioner) and journey.worker_id == principal.subject
+
+
+def can_read(principal: Principal, journey: Journey | None) -> bool:
+    return _is_manager_of(principal, journey) or _is_worker_of(principal, journey)
+
+
+async def _actions(session: AsyncSession, supervision_id: uuid.UUID) -> list[SupervisionAction]:
+    rows = await session.execute(
+        select(SupervisionAction)
+        .where(col(SupervisionAction.supervision_id) == supervision_id)
+        .order_by(col(SupervisionAction.seq))
+    )
+    return list(rows.scalars())
+
+
+def to_out(supervision: Supervision, actions: list[SupervisionAction]) -> SupervisionOut:
+    return SupervisionOut.model_validate(
+        {
+            **supervision.model_dump(),
+            "actions": [ActionOut.model_validate(a.model_dump()) for a in actions],
+        }
+    )
+
+
+async def record_supervision(session: AsyncSession, ctx: Context, data: SupervisionIn) -> SupervisionOut:
+    principal = ctx.principal
+    # Lock first, then check: a JourneyClosed/JourneyTransferred applied concurrently either waits for
+    # this transaction or has committed before we read the row, never in between.
+    journey = await lock_journey(session, data.journey_id)
+    if journey is None:
+        raise Unprocessable(
+            "No journey with this id is known to supervision.", field="journey_id", code="unknown_journey"
+        )
+    if not _is_manager_of(principal, journey):
+        raise Forbidden(
+            "Supervision is recorded by a manager of the journey's current team.", code="not_your_team"
+        )
+    if not journey.is_open:
+        raise Conflict("The journey is closed; supervision cannot be recorded.", code="journey_closed")
+    now = utcnow()
+    if data.held_at > now:
+        raise Unprocessable("held_at is in the future.", field="held_at", code="held_in_future")
+    if data.held_at < journey.started_at:
+        raise Unprocessable(
+            "held_at is before the journey started.", field="held_at", code="held_before_journey_start"
+        )
+    held_day = london_date(data.held_at)
+    for i, action in enumerate(data.actions):
+        if action.due_on < held_day:
+            raise Unprocessable(
+                "An action cannot be due before the supervision was held.",
+                field=f"actions.{i}.due_on",
+                code="action_due_before_held",
+            )
+    newly_qualified = await newly_qualified_on(session, data.supervisee_id, held_day)
+    policy_due = ctx.policy.due_after(held_day, ctx.policy.interval(journey.service_type, newly_qualified))
+    next_due = data.next_due_on or policy_due
+    if next_due <= held_day:
+        raise Unprocessable(
+            "next_due_on must be after the day supervision was held.",
+            field="next_due_on",
+            code="next_due_not_after_held",
+        )
+    if next_due > policy_due:
+        raise Unprocessable(
+            f"next_due_on is later than the policy allows ({policy_due.isoformat()}).",
+            field="next_due_on",
+            code="next_due_after_policy",
+        )
+
+    supervision = Supervision(
+        journey_id=journey.journey_id,
+        child_id=journey.child_id,
+        team_id=journey.team_id,
+        supervisee_id=data.supervisee_id,
+        held_at=data.held_at,
+        kind=data.kind.value,
+        discussion=data.discussion,
+        decisions=data.decisions,
+        next_due_on=next_due,
+        policy_due_on=policy_due,
+        recorded_by=principal.subject,
+        recorded_at=now,
+    )
+    session.add(supervision)
+    actions = [
+        SupervisionAction(
+            supervision_id=supervision.id,
+            seq=i,
+            description=a.description,
+            owner_id=a.owner_id,
+            due_on=a.due_on,
+        )
+        for i, a in enumerate(data.actions)
+    ]
+    await session.flush()  # the supervision row first: actions reference it
+    session.add_all(actions)
+    await session.flush()
+    await ctx.auditor.record(
+        session, principal, "create", "supervision", resource_id=supervision.id, child_id=journey.child_id
+    )
+    events = [
+        NewEvent(
+            SupervisionRecorded(
+                supervision_id=supervision.id,
+                child_id=journey.child_id,
+                team_id=journey.team_id,
+                supervisee_id=data.supervisee_id,
+                held_at=data.held_at,
+                kind=data.kind,
+                next_due_on=next_due,
+                actions=len(actions),
+            ),
+            data.held_at,
+        ),
+        *(
+            NewEvent(
+                SupervisionActionSet(
+                    action_id=a.id, supervision_id=supervision.id, owner_id=a.owner_id, due_on=a.due_on
+                ),
+                data.held_at,
+            )
+            for a in actions
+        ),
+    ]
+    await _append(session, ctx, journey.journey_id, events)
+    return to_out(supervision, actions)
+
+
+async def _append(session: AsyncSession, ctx: Context, journey_id: uuid.UUID, events: list[NewEvent]) -> None:
+    # Last write before commit. The journey row lock serialises our writers per journey, so the
+    # version read here is current; a stale one still fails safely with 409.
+    version = await ctx.event_log.current_version(session, journey_id)
+    await ctx.event_log.append(
+        session,
+        journey_id,
+        events,
+        expected_version=version,
+        actor=ctx.principal.subject,
+        correlation_id=request_id_var.get(),
+    )
+
+
+async def read_supervision(
+    session: AsyncSession, principal: Principal, auditor: Auditor, supervision_id: uuid.UUID
+) -> tuple[SupervisionOut, str]:
+    supervision = await session.get(Supervision, supervision_id)
+    journey = await get_journey(session, supervision.journey_id) if supervision else None
+    if supervision is None or not can_read(principal, journey):
+        raise NotFound("No such supervision (or it is not yours to see).")
+    await auditor.record(
+        session, principal, "read", "supervision", resource_id=supervision.id, child_id=supervision.child_id
+    )
+    return to_out(supervision, await _actions(session, supervision.id)), etag_of(supervision)
+
+
+async def change_action(
+    session: AsyncSession,
+    ctx: Context,
+    supervision_id: uuid.UUID,
+    action_id: uuid.UUID,
+    change: CompleteIn | CancelIn,
+    check_etag: Callable[[str], None],
+) -> tuple[SupervisionOut, str]:
+    """Complete or cancel one open action; the supervision's version (its ETag) moves on."""
+    principal = ctx.principal
+    supervision = await session.get(Supervision, supervision_id)
+    if supervision is None:
+        raise NotFound("No such supervision.")
+    journey = await lock_journey(session, supervision.journey_id)
+    action = await session.get(SupervisionAction, action_id)
+    if action is None or action.supervision_id != supervision.id:
+        action = None
+    owner = action is not None and action.owner_id == principal.subject
+    if not (owner or _is_manager_of(principal, journey)):
+        if not can_read(principal, journey):
+            raise NotFound("No such supervision (or it is not yours to see).")
+        raise Forbidden("Only the action's owner or a manager of the journey's team may change it.")
+    if action is None:
+        raise NotFound("No such action on this supervision.")
+    await session.refresh(supervision, with_for_update=True)
+    check_etag(etag_of(supervision))
+    if action.status != ActionStatus.open:
+        raise Conflict(f"The action is already {action.status}.", code="action_not_open")
+    now = utcnow()
+    at_field = "completed_at" if isinstance(change, CompleteIn) else "cancelled_at"
+    at: datetime = (change.completed_at if isinstance(change, CompleteIn) else change.cancelled_at) or now
+    if at > now:
+        raise Unprocessable(f"{at_field} is in the future.", field=at_field, code="in_future")
+    if at < supervision.held_at:
+        raise Unprocessable(
+            f"{at_field} is before the supervision was held.", field=at_field, code="before_supervision"
+        )
+    event: SupervisionActionCompleted | SupervisionActionCancelled
+    if isinstance(change, CompleteIn):
+        action.status, action.completed_at = ActionStatus.completed.value, at
+        event = SupervisionActionCompleted(
+            action_id=action.id, supervision_id=supervision.id, completed_at=at
+        )
+        verb = "complete"
+    else:
+        action.status, action.cancelled_at, action.cancel_reason = (
+            ActionStatus.cancelled.value,
+            at,
+            change.reason,
+        )
+        event = SupervisionActionCancelled(
+            action_id=action.id, supervision_id=supervision.id, cancelled_at=at
+        )
+        verb = "cancel"
+    action.changed_by = principal.subject
+    supervision.version += 1
+    session.add_all([action, supervision])
+    await session.flush()
+    await ctx.auditor.record(
+        session, principal, verb, "supervision_action", resource_id=action.id, child_id=supervision.child_id
+    )
+    await _append(session, ctx, supervision.journey_id, [NewEvent(event, at)])
+    return to_out(supervision, await _actions(session, supervision.id)), etag_of(supervision)
+
+
+async def child_history(
+    session: AsyncSession, principal: Principal, auditor: Auditor, child_id: uuid.UUID, page: PageParams
+) -> Page[SupervisionOut]:
+    """The child's supervision across the journeys the caller may see, newest first."""
+    journeys = (await session.execute(select(Journey).where(col(Journey.child_id) == child_id))).scalars()
+    visible = [j.journey_id for j in journeys if can_read(principal, j)]
+    where = col(Supervision.journey_id).in_(visible)
+    total = (await session.execute(select(func.count()).select_from(Supervision).where(where))).scalar_one()
+    rows = await session.execute(
+        select(Supervision)
+        .where(where)
+        .order_by(col(Supervision.held_at).desc(), col(Supervision.id))
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    items = [to_out(s, await _actions(session, s.id)) for s in rows.scalars().all()]
+    await auditor.record(session, principal, "read", "supervision_history", child_id=child_id)
+    return Page[SupervisionOut](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+async def due_list(
+    session: AsyncSession,
+    principal: Principal,
+    auditor: Auditor,
+    policy: Policy,
+    *,
+    team: str | None,
+    worker: str | None,
+    overdue: bool | None,
+    page: PageParams,
+) -> Page[DueItem]:
+    """When supervision is next due for each open journey the caller may see, soonest first.
+
+    Worked out on read (a team's open journeys, not the whole authority): the due date depends on the
+    policy settings and the newly-qualified register, which can change without any journey event.
+    """
+    query = select(Journey).where(col(Journey.is_open))
+    if principal.has(Role.manager):
+        team = team or principal.team
+        if team is None or team != principal.team:
+            raise Forbidden("Managers see the supervision due in their own team.", code="not_your_team")
+        query = query.where(col(Journey.team_id) == team)
+        if worker is not None:
+            query = query.where(col(Journey.worker_id) == worker)
+    else:
+        if worker is not None and worker != principal.subject:
+            raise Forbidden("Practitioners see the supervision due on their own journeys.")
+        query = query.where(col(Journey.worker_id) == principal.subject)
+        if team is not None:
+            query = query.where(col(Journey.team_id) == team)
+    journeys = list((await session.execute(query)).scalars())
+    latest: dict[uuid.UUID, Supervision] = {}
+    if journeys:
+        rows = await session.execute(
+            select(Supervision)
+            .where(col(Supervision.journey_id).in_([j.journey_id for j in journeys]))
+            .order_by(col(Supervision.held_at), col(Supervision.recorded_at))
+        )
+        for s in rows.scalars():
+            latest[s.journey_id] = s  # ordered by held_at, so the last one wins
+    register = await newly_qualified_register(session)
+    today = policy.today()
+    items: list[DueItem] = []
+    for j in journeys:
+        nq_until = register.get(j.worker_id or "")
+        interval = policy.interval(j.service_type, nq_until is not None and nq_until >= today)
+        last = latest.get(j.journey_id)
+        if last is not None:
+            due_on, basis = last.next_due_on, DueBasis.last_supervision
+        else:
+            due_on, basis = policy.due_after(london_date(j.started_at), interval), DueBasis.journey_start
+        item = DueItem(
+            journey_id=j.journey_id,
+            child_id=j.child_id,
+            team_id=j.team_id,
+            area=j.area,
+            service_type=j.service_type,
+            worker_id=j.worker_id,
+            started_at=j.started_at,
+            last_supervision_id=last.id if last else None,
+            last_held_at=last.held_at if last else None,
+            interval_working_days=interval,
+            basis=basis,
+            due_on=due_on,
+            overdue=due_on < today,
+        )
+        if overdue is None or item.overdue == overdue:
+            items.append(item)
+    items.sort(key=lambda i: (i.due_on, str(i.journey_id)))
+    shown = items[page.offset : page.offset + page.limit]
+    for item in shown:
+        await auditor.record(
+            session, principal, "read", "supervision_due", resource_id=item.journey_id, child_id=item.child_id
+        )
+    return Page[DueItem](items=shown, total=len(items), limit=page.limit, offset=page.offset)

@@ -1,0 +1,181 @@
+"""POST /supervisions: the record, its actions, its events, its audit, and every rejection."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.types import utcnow
+
+
+async def test_records_supervision_with_actions_events_and_audit(h) -> None:
+    journey_id, child_id = await h.journey()
+    r = await h.record(journey_id)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["ETag"] and r.headers["Location"] == f"/supervisions/{body['id']}"
+    assert body["journey_id"] == str(journey_id) and body["child_id"] == str(child_id)
+    assert body["team_id"] == "FD-WEST" and body["supervisee_id"] == "w1" and body["recorded_by"] == "m1"
+    # Held Mon 16 Mar 2026; front door every 20 working days: 20 weekdays on is Mon 13 Apr, but Good
+    # Friday (3 Apr) and Easter Monday (6 Apr) are bank holidays, so Wed 15 Apr.
+    assert body["next_due_on"] == body["policy_due_on"] == "2026-04-15"
+    assert [(a["owner_id"], a["due_on"], a["status"]) for a in body["actions"]] == [
+        ("w1", "2026-03-20", "open"),
+        ("m1", "2026-03-16", "open"),
+    ]
+
+    events = await h.own_events()
+    assert [e["type"] for e in events] == [
+        "SupervisionRecorded",
+        "SupervisionActionSet",
+        "SupervisionActionSet",
+    ]
+    assert {e["journey_id"] for e in events} == {str(journey_id)}
+    assert [e["stream_version"] for e in events] == [1, 2, 3]
+    recorded = events[0]["payload"]
+    assert recorded["supervision_id"] == body["id"] and recorded["child_id"] == str(child_id)
+    assert (
+        recorded["actions"] == 2
+        and recorded["next_due_on"] == "2026-04-15"
+        and recorded["kind"] == "individual"
+    )
+    # Coded and pseudonymous: the free text never leaves the service.
+    text = str(events)
+    assert "Synthetic" not in text and "school" not in text and "Strategy" not in text
+
+    audit = await h.client.get(f"/audit?child_id={child_id}", headers=h.token("admin", sub="a1"))
+    assert [(e["action"], e["resource"]) for e in audit.json()["items"]] == [("create", "supervision")]
+
+    got = await h.client.get(f"/supervisions/{body['id']}", headers=h.manager())
+    assert got.status_code == 200 and got.json() == body and got.headers["ETag"] == r.headers["ETag"]
+
+
+async def test_second_supervision_continues_the_journey_stream(h) -> None:
+    journey_id, _ = await h.journey()
+    assert (await h.record(journey_id, actions=[])).status_code == 201
+    assert (await h.record(journey_id, actions=[], held_at="2026-04-01T10:00:00Z")).status_code == 201
+    assert [e["stream_version"] for e in await h.own_events()] == [1, 2]
+
+
+async def test_idempotency_key_replays_and_refuses_a_different_body(h) -> None:
+    journey_id, _ = await h.journey()
+    # "k-2" with caller m1: its crc32 fits PostgreSQL's int4 advisory-lock key. Keys that don't fail on
+    # PostgreSQL until the shared/idempotency.py signed-int fix (in the platform worktree) lands.
+    headers = {**h.manager(), "Idempotency-Key": "k-2"}
+    first = await h.record(journey_id, headers)
+    again = await h.record(journey_id, headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    assert await h.count("supervisions") == 1 and len(await h.own_events()) == 3
+    other = await h.record(journey_id, headers, decisions="Something else.")
+    assert other.status_code == 422
+    assert other.json()["invalid-params"][0]["name"] == "Idempotency-Key"
+    assert await h.count("supervisions") == 1
+
+
+async def test_next_due_may_be_sooner_than_policy_but_not_later(h) -> None:
+    journey_id, _ = await h.journey()
+    sooner = await h.record(journey_id, next_due_on="2026-03-30")
+    assert sooner.status_code == 201 and sooner.json()["next_due_on"] == "2026-03-30"
+    assert sooner.json()["policy_due_on"] == "2026-04-15"
+    later = await h.record(journey_id, next_due_on="2026-04-16")
+    assert later.status_code == 422 and later.json()["code"] == "next_due_after_policy"
+    assert later.json()["invalid-params"][0]["name"] == "next_due_on"
+    same_day = await h.record(journey_id, next_due_on="2026-03-16")
+    assert same_day.status_code == 422 and same_day.json()["invalid-params"][0]["name"] == "next_due_on"
+
+
+async def test_newly_qualified_supervisee_gets_the_shorter_interval(h) -> None:
+    journey_id, _ = await h.journey()
+    put = await h.client.put("/workers/w1", json={"newly_qualified_until": "2026-12-31"}, headers=h.manager())
+    assert put.status_code == 200, put.text
+    r = await h.record(journey_id)
+    # 10 working days after Mon 16 Mar 2026 (no holidays): Mon 30 Mar.
+    assert r.status_code == 201 and r.json()["next_due_on"] == "2026-03-30"
+    # After their newly-qualified period the team interval applies again.
+    await h.client.put("/workers/w1", json={"newly_qualified_until": "2026-03-13"}, headers=h.manager())
+    assert (await h.record(journey_id)).json()["next_due_on"] == "2026-04-15"
+
+
+async def test_unknown_journey_is_422_naming_journey_id(h) -> None:
+    import uuid
+
+    r = await h.record(uuid.uuid4())
+    assert r.status_code == 422 and r.json()["code"] == "unknown_journey"
+    assert r.json()["invalid-params"][0]["name"] == "journey_id"
+
+
+async def test_closed_journey_is_409(h) -> None:
+    journey_id, child_id = await h.journey()
+    await h.close(journey_id, child_id)
+    await h.sync()
+    r = await h.record(journey_id)
+    assert r.status_code == 409 and r.json()["code"] == "journey_closed"
+    assert await h.count("supervisions") == 0 and await h.own_events() == []
+
+
+async def test_held_in_the_future_is_422(h) -> None:
+    journey_id, _ = await h.journey()
+    future = (utcnow() + timedelta(hours=2)).isoformat()
+    r = await h.record(journey_id, held_at=future, actions=[])
+    assert r.status_code == 422 and r.json()["code"] == "held_in_future"
+    assert r.json()["invalid-params"][0]["name"] == "held_at"
+
+
+async def test_held_before_the_journey_started_is_422(h) -> None:
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, held_at="2026-03-02T09:59:59Z", actions=[])
+    assert r.status_code == 422 and r.json()["code"] == "held_before_journey_start"
+    assert r.json()["invalid-params"][0]["name"] == "held_at"
+
+
+async def test_action_due_before_the_london_day_it_was_held_is_422(h) -> None:
+    journey_id, _ = await h.journey()
+    # 23:30 UTC on 20 April is 00:30 on 21 April in London (BST): an action due on the 20th is too early.
+    r = await h.record(
+        journey_id,
+        held_at="2026-04-20T23:30:00Z",
+        actions=[
+            {"description": "Fine.", "owner_id": "w1", "due_on": "2026-04-21"},
+            {"description": "Too early.", "owner_id": "w1", "due_on": "2026-04-20"},
+        ],
+    )
+    assert r.status_code == 422 and r.json()["code"] == "action_due_before_held"
+    assert r.json()["invalid-params"][0]["name"] == "actions.1.due_on"
+    assert await h.count("supervisions") == 0 and await h.count("supervision_actions") == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"held_at": "2026-03-16T10:00:00"}, "held_at"),  # naive: no time zone
+        ({"kind": "chat"}, "kind"),
+        ({"discussion": ""}, "discussion"),
+        ({"supervisee_id": ""}, "supervisee_id"),
+        ({"journey_id": "not-a-uuid"}, "journey_id"),
+        ({"actions": [{"description": "x", "owner_id": "w1"}]}, "actions.0.due_on"),
+        ({"actions": [{"description": "x", "owner_id": "w1", "due_on": "soon"}]}, "actions.0.due_on"),
+        ({"next_due_on": "2026-02-30"}, "next_due_on"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+async def test_bad_input_is_422_naming_the_field(h, override: dict, field: str) -> None:
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, **override)
+    assert r.status_code == 422, r.text
+    assert field in [p["name"] for p in r.json()["invalid-params"]]
+    assert await h.count("supervisions") == 0
+
+
+async def test_missing_required_field_and_malformed_json(h) -> None:
+    journey_id, _ = await h.journey()
+    r = await h.client.post("/supervisions", json={"journey_id": str(journey_id)}, headers=h.manager())
+    assert r.status_code == 422
+    assert {"supervisee_id", "held_at", "kind", "discussion", "decisions"} <= {
+        p["name"] for p in r.json()["invalid-params"]
+    }
+    bad = await h.client.post(
+        "/supervisions", content=b"{", headers={**h.manager(), "Content-Type": "application/json"}
+    )
+    assert bad.status_code == 400
