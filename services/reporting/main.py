@@ -5,12 +5,45 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.reporting.db import platform
+from services.reporting.projections.service import (
+    REFERRALS_FEED,
+    SUPERVISION_FEED,
+    ReferralsProjection,
+    SupervisionProjection,
+)
+from services.reporting.reports.routes import router as reports_router
 from services.reporting.settings import Settings
 from shared.app import Service, create_app
+from shared.auth import service_token_provider
+from shared.events.consumer import FeedConsumer
 
 
 def build_service(settings: Settings | None = None) -> Service:
-    return Service(name="reporting", settings=settings or Settings(), tables=platform)
+    settings = settings or Settings()
+    service = Service(name="reporting", settings=settings, tables=platform)
+    assert platform.positions is not None
+    token = service_token_provider(settings)
+    service.consumers = [
+        FeedConsumer(
+            feed=REFERRALS_FEED,
+            base_url=settings.referrals_url,
+            db=service.db,
+            positions=platform.positions,
+            projection=ReferralsProjection(settings),
+            token=token,
+            metrics=service.metrics,
+        ),
+        FeedConsumer(
+            feed=SUPERVISION_FEED,
+            base_url=settings.supervision_url,
+            db=service.db,
+            positions=platform.positions,
+            projection=SupervisionProjection(settings),
+            token=token,
+            metrics=service.metrics,
+        ),
+    ]
+    return service
 
 
 def create(settings: Settings | None = None, *, run_consumers: bool = True) -> FastAPI:
@@ -19,8 +52,13 @@ def create(settings: Settings | None = None, *, run_consumers: bool = True) -> F
         service,
         title="Front door: reporting",
         description=(
-            "Contact-to-outcome times, handovers, supervision and conversion, from journey events only."
+            "Contact-to-outcome times, handovers, supervision and conversion, from journey events only. "
+            "Every report takes a date range and a grouping, answers JSON or CSV (`Accept: text/csv`) "
+            "and says how fresh it is. Percentiles use the nearest-rank method."
         ),
-        routers=[],
+        routers=[reports_router],
         run_consumers=run_consumers,
+        openapi_tags=[
+            {"name": "reports", "description": "Front-door measures for analysts and managers."},
+        ],
     )

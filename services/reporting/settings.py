@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, time
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+from shared.working_days import Counting, WorkingCalendar
 
 
 class Settings(ServiceSettings):
@@ -14,3 +18,42 @@ class Settings(ServiceSettings):
     port: int = 8003
     referrals_url: str = "http://127.0.0.1:8001"
     supervision_url: str = "http://127.0.0.1:8002"
+
+    # Durations are computed when an event is projected: after changing any of the calendar
+    # settings below, run `frontdoor rebuild -s reporting` so every figure uses the new calendar.
+    counting: Counting = Field(
+        Counting.DAY_AFTER_IS_DAY_1,
+        description="day_0: n working days after the start date; day_1: the start date is day 1.",
+    )
+    office_start: time = time(9)
+    office_end: time = time(17)
+    local_closure_days: list[date] = Field(
+        default_factory=list,
+        description="Council closure days: used for local measures (supervision, unallocated days) only.",
+    )
+    decision_within_working_days: int = Field(
+        1, ge=0, description="The statutory decision timescale (Working Together: 1 working day)."
+    )
+    backdate_threshold_hours: float = Field(
+        24.0,
+        gt=0,
+        description="A contact recorded more than this long after it was received counts as backdated.",
+    )
+    supervision_interval_working_days: dict[str, int] = Field(
+        default_factory=lambda: {"front_door": 20, "assessment": 20},
+        description="Local supervision policy interval per service type (mirrors the supervision service).",
+    )
+    supervision_default_interval_working_days: int = Field(20, ge=1)
+
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(
+            extra_closures=self.local_closure_days,
+            counting=self.counting,
+            office_start=self.office_start,
+            office_end=self.office_end,
+        )
+
+    def supervision_interval(self, service_type: str | None) -> int:
+        return self.supervision_interval_working_days.get(
+            service_type or "front_door", self.supervision_default_interval_working_days
+        )

@@ -1,0 +1,155 @@
+"""Reporting's projections of the two journey feeds: facts keyed by ids, joined at query time.
+
+Every row is coded and pseudonymous (ids, codes, times, team ids, areas). Durations are computed
+when an event is applied, so reports read rows and never replay events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger
+from sqlmodel import Field
+
+from services.reporting.db import Base
+from shared.types import UTCDateTime
+
+
+class ContactFact(Base, table=True):
+    """One row per contact: when it arrived, its decisions summarised, and precomputed durations."""
+
+    __tablename__ = "rpt_contacts"
+
+    contact_id: uuid.UUID = Field(primary_key=True)
+    journey_id: uuid.UUID = Field(index=True)
+    child_id: uuid.UUID = Field(index=True)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    backdated: bool = False
+    source: str | None = Field(default=None, max_length=10)
+    channel: str | None = Field(default=None, max_length=40)
+    urgency: str | None = Field(default=None, max_length=20)
+    team_id: str | None = Field(default=None, max_length=80)
+    area: str | None = Field(default=None, max_length=80)
+    opens_journey: bool = False
+    repeat_contact: bool = False
+    decision_due_at: datetime = Field(sa_type=UTCDateTime, description="Statutory decision deadline.")
+    # Decisions, recomputed from rpt_decisions whenever one of them changes.
+    decisions: int = 0
+    first_decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    current_decision_id: uuid.UUID | None = None
+    current_outcome: str | None = Field(default=None, max_length=40)
+    current_decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    requires_authorisation: bool = False
+    authorised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    working_hours_to_decision: float | None = None
+    working_days_to_decision: int | None = None
+    calendar_hours_to_decision: float | None = None
+    decided_within_timescale: bool | None = None
+    working_hours_to_authorisation: float | None = None
+    working_days_to_authorisation: int | None = None
+    calendar_hours_to_authorisation: float | None = None
+
+
+class DecisionFact(Base, table=True):
+    __tablename__ = "rpt_decisions"
+
+    decision_id: uuid.UUID = Field(primary_key=True)
+    contact_id: uuid.UUID = Field(index=True)
+    outcome: str = Field(max_length=40)
+    decided_at: datetime = Field(sa_type=UTCDateTime)
+    requires_authorisation: bool = False
+    authorised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    supersedes_decision_id: uuid.UUID | None = None
+    superseded_by_decision_id: uuid.UUID | None = None
+    team_id: str | None = Field(default=None, max_length=80)
+    area: str | None = Field(default=None, max_length=80)
+
+
+class JourneyFact(Base, table=True):
+    """One row per journey (first contact to closure): handovers and unallocated time."""
+
+    __tablename__ = "rpt_journeys"
+
+    journey_id: uuid.UUID = Field(primary_key=True)
+    child_id: uuid.UUID | None = Field(default=None, index=True)
+    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    first_contact_id: uuid.UUID | None = None
+    source: str | None = Field(default=None, max_length=10)
+    team_id: str | None = Field(default=None, max_length=80, description="The front-door team.")
+    area: str | None = Field(default=None, max_length=80)
+    outcome: str | None = Field(default=None, max_length=40, description="First contact's current outcome.")
+    first_allocated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    current_team_id: str | None = Field(default=None, max_length=80)
+    current_area: str | None = Field(default=None, max_length=80)
+    current_service_type: str | None = Field(default=None, max_length=40)
+    transfers: int = 0
+    team_transfers: int = 0
+    worker_changes: int = 0
+    # Completed unallocated spells, plus the start of the current one (added at query time).
+    unallocated_hours_closed: float = 0.0
+    unallocated_working_days_closed: int = 0
+    unallocated_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    closure_reason: str | None = Field(default=None, max_length=20)
+
+
+class AllocationFact(Base, table=True):
+    """A first allocation or a handover of a journey."""
+
+    __tablename__ = "rpt_allocations"
+
+    event_id: uuid.UUID = Field(primary_key=True)
+    journey_id: uuid.UUID = Field(index=True)
+    position: int = Field(sa_type=BigInteger)
+    kind: str = Field(max_length=20, description="allocated or transferred")
+    effective_at: datetime = Field(sa_type=UTCDateTime)
+    team_id: str | None = Field(default=None, max_length=80)
+    area: str | None = Field(default=None, max_length=80)
+    service_type: str | None = Field(default=None, max_length=40)
+    worker_id: str | None = Field(default=None, max_length=120)
+    team_changed: bool = False
+    worker_changed: bool = False
+    reason: str | None = Field(default=None, max_length=20)
+
+
+class SupervisionFact(Base, table=True):
+    __tablename__ = "rpt_supervisions"
+
+    supervision_id: uuid.UUID = Field(primary_key=True)
+    journey_id: uuid.UUID = Field(index=True)
+    child_id: uuid.UUID | None = Field(default=None, index=True)
+    team_id: str | None = Field(default=None, max_length=80)
+    held_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str | None = Field(default=None, max_length=40)
+    next_due_on: date | None = None
+
+
+class TimelineEntry(Base, table=True):
+    """Every known event of either feed, coded, for a child's timeline."""
+
+    __tablename__ = "rpt_timeline"
+
+    event_id: uuid.UUID = Field(primary_key=True)
+    feed: str = Field(max_length=40)
+    position: int = Field(sa_type=BigInteger)
+    journey_id: uuid.UUID = Field(index=True)
+    child_id: uuid.UUID | None = Field(default=None, index=True)
+    type: str = Field(max_length=80)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    codes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class FeedState(Base, table=True):
+    """How fresh each feed's projection is: the latest event time it reflects, and skips."""
+
+    __tablename__ = "rpt_feed_state"
+
+    feed: str = Field(primary_key=True, max_length=40)
+    latest_occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    latest_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    applied: int = 0
+    skipped: int = 0

@@ -1,0 +1,276 @@
+"""Report request options and response shapes. Every figure is about children's journeys, coded."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class GroupBy(StrEnum):
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    area = "area"
+    team = "team"
+    source = "source"
+    outcome = "outcome"
+
+
+class Measure(StrEnum):
+    contact_to_outcome = "contact-to-outcome"
+    handovers = "handovers"
+    supervision = "supervision"
+    conversion = "conversion"
+
+
+class FeedFreshness(BaseModel):
+    feed: str
+    position: int = Field(description="The last feed position applied.")
+    latest_event_recorded_at: datetime | None = Field(
+        description="When the newest event this projection reflects was stored upstream."
+    )
+    latest_event_occurred_at: datetime | None
+    skipped_events: int = Field(description="Events of types or shapes this reader does not know.")
+
+
+class Freshness(BaseModel):
+    latest_event_at: datetime | None = Field(
+        description="The latest upstream recording time of any event the report reflects."
+    )
+    feeds: list[FeedFreshness]
+
+
+class ReportBase(BaseModel):
+    measure: str
+    from_date: date
+    to_date: date
+    group_by: GroupBy
+    freshness: Freshness
+    definitions: dict[str, str] = Field(description="How each figure is defined.")
+
+
+# -- contact to outcome ---------------------------------------------------------------------------
+
+
+class ContactToOutcomeRow(BaseModel):
+    group: str = Field(description="The group's key (ALL for the whole range).")
+    contacts: int = Field(description="Contacts received in the range.")
+    backdated: int = Field(description="Contacts recorded later than the backdating threshold.")
+    decided: int
+    undecided: int
+    with_superseded_decision: int = Field(description="Contacts whose first decision was later replaced.")
+    due: int = Field(description="Contacts decided, or past their decision deadline undecided.")
+    decided_within_timescale: int
+    pct_decided_within_timescale: float | None = Field(description="decided_within_timescale / due x 100.")
+    decision_working_hours_median: float | None
+    decision_working_hours_p90: float | None
+    decision_working_hours_mean: float | None
+    decision_working_days_median: float | None
+    decision_working_days_p90: float | None
+    decision_working_days_mean: float | None
+    decision_calendar_hours_median: float | None
+    decision_calendar_hours_p90: float | None
+    decision_calendar_hours_mean: float | None
+    authorised: int
+    authorisation_working_hours_median: float | None
+    authorisation_working_hours_p90: float | None
+    authorisation_working_hours_mean: float | None
+    authorisation_working_days_median: float | None
+    authorisation_working_days_p90: float | None
+    authorisation_working_days_mean: float | None
+    authorisation_calendar_hours_median: float | None
+    authorisation_calendar_hours_p90: float | None
+    authorisation_calendar_hours_mean: float | None
+
+
+class ContactToOutcomeReport(ReportBase):
+    overall: ContactToOutcomeRow
+    groups: list[ContactToOutcomeRow]
+
+
+# -- awaiting decision ----------------------------------------------------------------------------
+
+
+class AwaitingRow(BaseModel):
+    group: str
+    waiting: int
+    breached: int
+    age_working_hours_median: float | None
+    age_working_hours_max: float | None
+
+
+class AwaitingContact(BaseModel):
+    contact_id: uuid.UUID
+    child_id: uuid.UUID
+    journey_id: uuid.UUID
+    received_at: datetime
+    source: str | None
+    urgency: str | None
+    team_id: str | None
+    area: str | None
+    decision_due_at: datetime
+    age_working_hours: float
+    age_calendar_hours: float
+    breached: bool
+
+
+class AwaitingReport(ReportBase):
+    as_of: datetime
+    overall: AwaitingRow
+    groups: list[AwaitingRow]
+    contacts: list[AwaitingContact] = Field(description="The queue, oldest first.")
+
+
+# -- handovers ------------------------------------------------------------------------------------
+
+
+class HandoverRow(BaseModel):
+    group: str
+    journeys: int
+    closed: int
+    team_transfers_0: int
+    team_transfers_1: int
+    team_transfers_2: int
+    team_transfers_3: int
+    team_transfers_4: int
+    team_transfers_5_plus: int
+    team_transfers_mean: float | None
+    team_transfers_median: float | None
+    team_transfers_max: int | None
+    worker_changes_0: int
+    worker_changes_1: int
+    worker_changes_2: int
+    worker_changes_3: int
+    worker_changes_4: int
+    worker_changes_5_plus: int
+    worker_changes_mean: float | None
+    worker_changes_median: float | None
+    worker_changes_max: int | None
+    unallocated_days_mean: float | None = Field(description="Calendar days without a named worker.")
+    unallocated_days_median: float | None
+    unallocated_days_max: float | None
+    unallocated_working_days_mean: float | None
+    unallocated_working_days_median: float | None
+    unallocated_working_days_max: int | None
+
+
+class HandoverReason(BaseModel):
+    group: str
+    reason: str
+    handovers: int
+    team_transfers: int
+    worker_changes: int
+
+
+class JourneyHandovers(BaseModel):
+    journey_id: uuid.UUID
+    child_id: uuid.UUID | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    handovers: int
+    team_transfers: int
+    worker_changes: int
+    unallocated_days: float
+    unallocated_working_days: int
+
+
+class HandoverReport(ReportBase):
+    overall: HandoverRow
+    groups: list[HandoverRow]
+    reasons: list[HandoverReason]
+    journeys: list[JourneyHandovers]
+
+
+# -- supervision ----------------------------------------------------------------------------------
+
+
+class SupervisionRow(BaseModel):
+    group: str
+    as_of: date = Field(description="The day the open journeys were counted (end of the period).")
+    open_journeys: int
+    supervised: int = Field(description="Open journeys with at least one supervision by then.")
+    within_interval: int = Field(description="Open journeys whose next supervision is not yet overdue.")
+    overdue: int
+    pct_within_interval: float | None
+
+
+class OverdueJourney(BaseModel):
+    journey_id: uuid.UUID
+    child_id: uuid.UUID | None
+    team_id: str | None
+    service_type: str | None
+    last_supervised_at: datetime | None
+    due_on: date
+    working_days_overdue: int
+
+
+class SupervisionReport(ReportBase):
+    overall: SupervisionRow
+    groups: list[SupervisionRow]
+    overdue: list[OverdueJourney] = Field(description="Open journeys overdue at the end of the range.")
+
+
+# -- conversion -----------------------------------------------------------------------------------
+
+
+class ConversionRow(BaseModel):
+    group: str
+    contacts: int
+    repeat_contacts: int = Field(description="Contacts about a child whose journey was already open.")
+    decided: int
+    nfa: int
+    info_advice: int
+    early_help: int
+    cin_assessment: int
+    strategy_s47: int
+    existing_open_case: int
+    other: int
+    referrals: int = Field(description="Contacts whose current decision is CIN_ASSESSMENT or STRATEGY_S47.")
+    pct_contacts_to_referral: float | None
+    re_referrals: int = Field(description="Referrals of a child referred in the 12 months before.")
+    pct_re_referrals: float | None
+
+
+class ConversionReport(ReportBase):
+    overall: ConversionRow
+    groups: list[ConversionRow]
+
+
+# -- compare --------------------------------------------------------------------------------------
+
+
+class Difference(BaseModel):
+    group: str
+    values: dict[str, float | None] = Field(description="b minus a, for each numeric figure.")
+
+
+class CompareReport(BaseModel):
+    measure: Measure
+    group_by: GroupBy
+    a: dict[str, Any] = Field(description="The report for range a.")
+    b: dict[str, Any] = Field(description="The report for range b.")
+    difference: list[Difference] = Field(description="ALL first, then groups present in both ranges.")
+
+
+# -- timeline -------------------------------------------------------------------------------------
+
+
+class TimelineItem(BaseModel):
+    feed: str
+    position: int
+    journey_id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    codes: dict[str, Any] = Field(description="The event's coded payload (ids, codes and times only).")
+
+
+class Timeline(BaseModel):
+    child_id: uuid.UUID
+    journeys: list[uuid.UUID]
+    events: list[TimelineItem]
+    freshness: Freshness

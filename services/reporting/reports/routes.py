@@ -1,0 +1,315 @@
+"""Report endpoints: JSON by default, CSV on `Accept: text/csv`; analysts and managers only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.reporting.reports.models import (
+    AwaitingReport,
+    CompareReport,
+    ContactToOutcomeReport,
+    ConversionReport,
+    Difference,
+    Freshness,
+    GroupBy,
+    HandoverReport,
+    Measure,
+    SupervisionReport,
+    Timeline,
+)
+from services.reporting.reports.service import ALL, Reports, freshness
+from services.reporting.settings import Settings
+from shared.auth import Principal, Role, require_roles
+from shared.db import SessionDep
+from shared.errors import NotFound, Unprocessable, problem_responses
+from shared.types import utcnow
+from shared.working_days import LONDON
+
+router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 422, 429))
+Reader = Annotated[Principal, Depends(require_roles(Role.analyst, Role.manager))]
+CSV = "text/csv"
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "The report (JSON or CSV)."}
+}
+
+FromDate = Annotated[date, Query(alias="from", description="First London date of the range (inclusive).")]
+ToDate = Annotated[date, Query(alias="to", description="Last London date of the range (inclusive).")]
+Grouping = Annotated[GroupBy, Query(description="How to group the figures.")]
+
+
+def _check_range(from_date: date, to_date: date, field: str = "from") -> None:
+    if from_date > to_date:
+        raise Unprocessable("The range starts after it ends.", field=field, location="query")
+
+
+def _wants_csv(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return CSV in accept and "application/json" not in accept.split(",")[0]
+
+
+def _freshness_headers(fresh: Freshness) -> dict[str, str]:
+    return {
+        "X-Data-Latest-Event-At": fresh.latest_event_at.isoformat() if fresh.latest_event_at else "",
+        "X-Feed-Positions": ";".join(f"{f.feed}={f.position}" for f in fresh.feeds),
+    }
+
+
+def _respond(request: Request, report: BaseModel, rows: Sequence[BaseModel], fresh: Freshness) -> Response:
+    headers = _freshness_headers(fresh)
+    if not _wants_csv(request):
+        return JSONResponse(report.model_dump(mode="json"), headers=headers)
+    buffer = io.StringIO()
+    fields = list(type(rows[0]).model_fields) if rows else ["group"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.model_dump(mode="json").items()})
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+async def _reports(request: Request, session: SessionDep) -> Reports:
+    service = request.app.state.service
+    settings: Settings = service.settings
+    fresh = await freshness(session, service.consumers)
+    return Reports(session, settings, fresh)
+
+
+ReportsDep = Annotated[Reports, Depends(_reports)]
+
+
+async def _audit(request: Request, session: SessionDep, principal: Principal, measure: str) -> None:
+    await request.app.state.service.auditor.record(session, principal, "read", "report", resource_id=measure)
+
+
+@router.get(
+    "/reports/contact-to-outcome",
+    response_model=ContactToOutcomeReport,
+    responses=REPORT_RESPONSES,
+    summary="Time from contact to threshold decision and to authorisation",
+)
+async def contact_to_outcome(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    from_date: FromDate,
+    to_date: ToDate,
+    group_by: Grouping = GroupBy.month,
+) -> Response:
+    _check_range(from_date, to_date)
+    report = await reports.contact_to_outcome(from_date, to_date, group_by, utcnow())
+    await _audit(request, session, principal, report.measure)
+    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+
+
+@router.get(
+    "/reports/awaiting-decision",
+    response_model=AwaitingReport,
+    responses=REPORT_RESPONSES,
+    summary="The live queue of contacts without a decision, their age and breaches",
+)
+async def awaiting_decision(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    from_date: FromDate,
+    to_date: ToDate,
+    group_by: Grouping = GroupBy.team,
+    as_of: Annotated[
+        datetime | None, Query(description="Show the queue as it stood then (timezone-aware); default now.")
+    ] = None,
+) -> Response:
+    _check_range(from_date, to_date)
+    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+        raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
+    report = await reports.awaiting(from_date, to_date, group_by, as_of or utcnow())
+    await _audit(request, session, principal, report.measure)
+    # CSV: the queue itself, one contact per line.
+    return _respond(request, report, report.contacts, reports.fresh)
+
+
+@router.get(
+    "/reports/handovers",
+    response_model=HandoverReport,
+    responses=REPORT_RESPONSES,
+    summary="Team transfers, worker changes and unallocated time per journey",
+)
+async def handovers(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    from_date: FromDate,
+    to_date: ToDate,
+    group_by: Grouping = GroupBy.month,
+) -> Response:
+    _check_range(from_date, to_date)
+    report = await reports.handovers(from_date, to_date, group_by, utcnow())
+    await _audit(request, session, principal, report.measure)
+    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+
+
+@router.get(
+    "/reports/supervision",
+    response_model=SupervisionReport,
+    responses=REPORT_RESPONSES,
+    summary="Open journeys supervised within their policy interval, and the overdue list",
+)
+async def supervision(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    from_date: FromDate,
+    to_date: ToDate,
+    group_by: Grouping = GroupBy.team,
+) -> Response:
+    _check_range(from_date, to_date)
+    report = await reports.supervision(from_date, to_date, group_by, utcnow().astimezone(LONDON).date())
+    await _audit(request, session, principal, report.measure)
+    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+
+
+@router.get(
+    "/reports/conversion",
+    response_model=ConversionReport,
+    responses=REPORT_RESPONSES,
+    summary="Contacts to outcomes (the funnel), repeat contacts and re-referrals",
+)
+async def conversion(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    from_date: FromDate,
+    to_date: ToDate,
+    group_by: Grouping = GroupBy.source,
+) -> Response:
+    _check_range(from_date, to_date)
+    report = await reports.conversion(from_date, to_date, group_by)
+    await _audit(request, session, principal, report.measure)
+    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+
+
+async def _measure(reports: Reports, measure: Measure, a: date, b: date, group_by: GroupBy) -> BaseModel:
+    now = utcnow()
+    match measure:
+        case Measure.contact_to_outcome:
+            return await reports.contact_to_outcome(a, b, group_by, now)
+        case Measure.handovers:
+            return await reports.handovers(a, b, group_by, now)
+        case Measure.supervision:
+            return await reports.supervision(a, b, group_by, now.astimezone(LONDON).date())
+        case Measure.conversion:
+            return await reports.conversion(a, b, group_by)
+
+
+def _numbers(row: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in row.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k != "group"
+    }
+
+
+def difference(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
+    """b minus a for every numeric figure: ALL first, then each group present in both ranges."""
+    a_rows = {ALL: a["overall"]} | {g["group"]: g for g in a["groups"]}
+    b_rows = {ALL: b["overall"]} | {g["group"]: g for g in b["groups"]}
+    result = []
+    for group in [ALL, *sorted(set(a_rows) & set(b_rows) - {ALL})]:
+        left, right = a_rows[group], b_rows[group]
+        keys = [k for k in right if k != "group" and (k in _numbers(right) or k in _numbers(left))]
+        values: dict[str, float | None] = {}
+        for k in keys:
+            x, y = left.get(k), right.get(k)
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+            values[k] = round(float(y) - float(x), 2) if numeric else None
+        result.append(Difference(group=group, values=values))
+    return result
+
+
+@router.get(
+    "/reports/compare",
+    response_model=CompareReport,
+    responses=REPORT_RESPONSES,
+    summary="One measure for two date ranges side by side, with the difference (b minus a)",
+)
+async def compare(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    measure: Annotated[Measure, Query(description="The measure to compare.")],
+    a_from: Annotated[date, Query(description="First day of range a (before).")],
+    a_to: Annotated[date, Query(description="Last day of range a.")],
+    b_from: Annotated[date, Query(description="First day of range b (after).")],
+    b_to: Annotated[date, Query(description="Last day of range b.")],
+    group_by: Grouping = GroupBy.month,
+) -> Response:
+    _check_range(a_from, a_to, "a_from")
+    _check_range(b_from, b_to, "b_from")
+    a = (await _measure(reports, measure, a_from, a_to, group_by)).model_dump(mode="json")
+    b = (await _measure(reports, measure, b_from, b_to, group_by)).model_dump(mode="json")
+    report = CompareReport(measure=measure, group_by=group_by, a=a, b=b, difference=difference(a, b))
+    await _audit(request, session, principal, f"compare:{measure.value}")
+    if _wants_csv(request):
+        # CSV: one line per group and figure: a, b and the difference.
+        a_rows = {ALL: a["overall"]} | {g["group"]: g for g in a["groups"]}
+        b_rows = {ALL: b["overall"]} | {g["group"]: g for g in b["groups"]}
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["group", "figure", "a", "b", "difference"])
+        for diff in report.difference:
+            for figure, value in diff.values.items():
+                writer.writerow(
+                    [
+                        diff.group,
+                        figure,
+                        _blank(a_rows[diff.group].get(figure)),
+                        _blank(b_rows[diff.group].get(figure)),
+                        _blank(value),
+                    ]
+                )
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers=_freshness_headers(reports.fresh),
+        )
+    return JSONResponse(report.model_dump(mode="json"), headers=_freshness_headers(reports.fresh))
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+@router.get(
+    "/children/{child_id}/timeline",
+    response_model=Timeline,
+    responses=problem_responses(404),
+    summary="Every coded event of one child's journeys across both services, in time order",
+)
+async def timeline(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    reports: ReportsDep,
+    child_id: Annotated[uuid.UUID, Path(description="The child's pseudonymous id.")],
+) -> Response:
+    result = await reports.timeline(child_id)
+    await request.app.state.service.auditor.record(
+        session, principal, "read", "timeline", resource_id=child_id, child_id=child_id
+    )
+    if result is None:
+        raise NotFound("No journey events are known for this child.")
+    return JSONResponse(result.model_dump(mode="json"), headers=_freshness_headers(reports.fresh))

@@ -1,0 +1,304 @@
+"""Projection behaviour: rebuilds, feed order, exactly-once, tolerant reading, settings, access."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import J3, build_scenario, contact, decision, uid
+
+from shared.events.contract import Envelope
+
+ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
+
+
+async def all_reports(w, headers) -> dict:
+    """Every measure with fixed inputs (nothing here depends on the wall clock)."""
+    requests = {
+        "c2o": ("/reports/contact-to-outcome", {**ALL_TIME, "group_by": "team"}),
+        "c2o_month": ("/reports/contact-to-outcome", {**ALL_TIME, "group_by": "month"}),
+        "awaiting": ("/reports/awaiting-decision", {**ALL_TIME, "as_of": "2023-05-30T09:00:00Z"}),
+        "handovers": ("/reports/handovers", {"from": "2022-01-01", "to": "2022-12-31", "group_by": "team"}),
+        "supervision": (
+            "/reports/supervision",
+            {"from": "2022-06-01", "to": "2022-08-31", "group_by": "month"},
+        ),
+        "conversion": ("/reports/conversion", {**ALL_TIME, "group_by": "source"}),
+    }
+    result = {}
+    for name, (path, params) in requests.items():
+        r = await w.reporting.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        result[name] = r.json()
+    for child in ("K1", "K2"):
+        r = await w.reporting.get(f"/children/{uid('child-' + child)}/timeline", headers=headers)
+        assert r.status_code == 200, r.text
+        result[child] = r.json()
+    return result
+
+
+async def test_rebuild_in_the_other_feed_order_gives_identical_reports(world_factory, token):
+    w = await world_factory()
+    await build_scenario(w)
+    headers = token("analyst")
+    await w.catch_up("supervision", "referrals")  # supervision events arrive before their journeys
+    before = await all_reports(w, headers)
+    # Catching up again applies nothing: every event took effect exactly once.
+    await w.catch_up()
+    assert await all_reports(w, headers) == before
+    # Rebuild, this time referrals first.
+    assert await w.consumer("referrals").rebuild() == 31
+    assert await w.consumer("supervision").rebuild() == 2
+    assert await all_reports(w, headers) == before
+
+
+async def test_interleaved_small_batches_from_both_feeds_give_the_same_reports(world_factory, token):
+    w = await world_factory()
+    await build_scenario(w)
+    headers = token("analyst")
+    await w.catch_up("referrals", "supervision")
+    expected = await all_reports(w, headers)
+    for feed in ("referrals", "supervision"):
+        c = w.consumer(feed)
+        async with c.db.unit_of_work() as session:
+            await c.projection.reset(session)
+            await session.execute(c.positions.update().where(c.positions.c.feed == feed).values(position=0))
+        c.batch_size = 2
+    # One supervision event first, then alternate small batches.
+    sup, ref = w.consumer("supervision"), w.consumer("referrals")
+    sup.batch_size = 1
+    await sup.poll_once()
+    for _ in range(20):
+        await ref.poll_once()
+        await sup.poll_once()
+    await ref.catch_up()
+    assert await all_reports(w, headers) == expected
+
+
+async def test_supervision_before_its_journey_is_joined_when_the_journey_arrives(world_factory, token):
+    w = await world_factory()
+    await build_scenario(w)
+    headers = token("manager")
+    params = {"from": "2022-06-30", "to": "2022-06-30"}
+    await w.catch_up("supervision")
+    early = (await w.reporting.get("/reports/supervision", params=params, headers=headers)).json()
+    assert early["overall"]["open_journeys"] == 0  # no journey known yet; nothing invented
+    await w.catch_up("referrals")
+    late = (await w.reporting.get("/reports/supervision", params=params, headers=headers)).json()
+    assert (late["overall"]["open_journeys"], late["overall"]["supervised"]) == (1, 1)
+
+
+def envelope(position: int, type_: str, payload: dict, journey_id: uuid.UUID) -> Envelope:
+    now = datetime.now(UTC)
+    return Envelope(
+        position=position,
+        event_id=uuid.uuid4(),
+        type=type_,
+        schema_version=1,
+        journey_id=journey_id,
+        stream_version=position,
+        occurred_at=now,
+        recorded_at=now,
+        producer="referrals",
+        actor="m-test",
+        payload=payload,
+        hash="0" * 64,
+    )
+
+
+async def test_unknown_types_and_unreadable_payloads_are_skipped_and_counted(world_factory, token):
+    w = await world_factory()
+    consumer = w.consumer("referrals")
+    journey = uuid.uuid4()
+    received = datetime(2024, 1, 15, 10, tzinfo=UTC)
+    known = contact(uuid.uuid4(), uuid.uuid4(), received, "6").model_dump(mode="json")
+    applied = await consumer.apply_batch(
+        [
+            envelope(1, "SomethingNewHappened", {"x": 1}, journey),
+            # A field this reader has never heard of is ignored.
+            envelope(2, "ContactReceived", {**known, "brand_new_field": "ignored"}, journey),
+            # A known type this reader cannot make sense of is skipped, not retried forever.
+            envelope(3, "ThresholdDecisionRecorded", {"decision_id": "not-a-uuid"}, journey),
+        ]
+    )
+    assert applied == 1
+    assert await consumer.position() == 3
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome",
+        params={"from": "2024-01-15", "to": "2024-01-15"},
+        headers=token("analyst"),
+    )
+    body = r.json()
+    assert body["overall"]["contacts"] == 1
+    feeds = {f["feed"]: f for f in body["freshness"]["feeds"]}
+    assert (feeds["referrals"]["position"], feeds["referrals"]["skipped_events"]) == (3, 2)
+    metrics = await w.reporting.get("/metrics")
+    assert 'consumer_events_skipped_total{feed="referrals",type="SomethingNewHappened"} 1.0' in metrics.text
+
+
+async def test_backdated_contacts_are_counted_and_measured_from_received_at(world_factory, token):
+    w = await world_factory(backdate_threshold_hours=24)
+    now = datetime.now(UTC).replace(microsecond=0)
+    old, fresh = uuid.uuid4(), uuid.uuid4()
+    # Received three days ago but recorded now: backdated. Decided five hours after receipt.
+    c_old, c_new = uuid.uuid4(), uuid.uuid4()
+    await w.ref(old, contact(c_old, uuid.uuid4(), now - timedelta(days=3), "6"), now - timedelta(days=3))
+    await w.ref(
+        old, decision(uuid.uuid4(), c_old, uuid.uuid4(), "NFA", now - timedelta(days=3, hours=-5)), now
+    )
+    # Received two hours ago: not backdated.
+    await w.ref(fresh, contact(c_new, uuid.uuid4(), now - timedelta(hours=2), "6"), now - timedelta(hours=2))
+    await w.catch_up("referrals")
+    today = now.date()
+    params = {"from": (today - timedelta(days=5)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    r = await w.reporting.get("/reports/contact-to-outcome", params=params, headers=token("analyst"))
+    o = r.json()["overall"]
+    assert (o["contacts"], o["backdated"]) == (2, 1)
+    assert o["decision_calendar_hours_median"] == 5.0  # from received_at, not from when it was recorded
+
+
+async def test_backdating_threshold_is_a_setting(world_factory, token):
+    w = await world_factory(backdate_threshold_hours=100)
+    now = datetime.now(UTC)
+    await w.ref(uuid.uuid4(), contact(uuid.uuid4(), uuid.uuid4(), now - timedelta(days=3), "6"), now)
+    await w.catch_up("referrals")
+    params = {
+        "from": (now - timedelta(days=5)).date().isoformat(),
+        "to": (now + timedelta(days=1)).date().isoformat(),
+    }
+    r = await w.reporting.get("/reports/contact-to-outcome", params=params, headers=token("analyst"))
+    assert r.json()["overall"]["backdated"] == 0  # 72 hours late is under the 100-hour threshold
+
+
+async def test_local_closure_days_change_local_measures_only(world_factory, token):
+    # Tue 20 Sept 2022 made a council closure day.
+    w = await world_factory(local_closure_days=["2022-09-20"])
+    await build_scenario(w)
+    await w.catch_up()
+    headers = token("analyst")
+    params = {"from": "2022-09-01", "to": "2022-09-30"}
+    c2o = (await w.reporting.get("/reports/contact-to-outcome", params=params, headers=headers)).json()
+    # Statutory: C3 still 17 working hours, 2 working days, late.
+    o = c2o["overall"]
+    assert (o["decision_working_hours_median"], o["decision_working_days_median"]) == (17.0, 2.0)
+    assert o["decided_within_timescale"] == 0
+    handovers = (await w.reporting.get("/reports/handovers", params=params, headers=headers)).json()
+    j3 = next(j for j in handovers["journeys"] if j["journey_id"] == str(J3))
+    assert j3["unallocated_working_days"] == 2  # Wed, Thu (Tue closed locally; Mon the State Funeral)
+
+
+async def test_counting_convention_is_a_setting(world_factory, token):
+    w = await world_factory(counting="day_1")
+    await build_scenario(w)
+    await w.catch_up()
+    r = await w.reporting.get("/reports/contact-to-outcome", params=ALL_TIME, headers=token("analyst"))
+    o = r.json()["overall"]
+    # The clock-start day is day 1: C2 (Wed 1 June, decided Mon 6) and C3 are now late; C1 (clock Tue
+    # 9 May, decided 15:00 that day), C4, C5, C6, C8 (same day) are in time: 5 of 8.
+    assert (o["decided_within_timescale"], o["pct_decided_within_timescale"]) == (5, 62.5)
+
+
+ENDPOINTS = [
+    ("/reports/contact-to-outcome", ALL_TIME),
+    ("/reports/awaiting-decision", ALL_TIME),
+    ("/reports/handovers", ALL_TIME),
+    ("/reports/supervision", ALL_TIME),
+    ("/reports/conversion", ALL_TIME),
+    (
+        "/reports/compare",
+        {
+            "measure": "handovers",
+            "a_from": "2022-01-01",
+            "a_to": "2022-12-31",
+            "b_from": "2023-01-01",
+            "b_to": "2023-12-31",
+        },
+    ),
+    (f"/children/{uid('child-K2')}/timeline", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), ENDPOINTS)
+async def test_only_analysts_and_managers_may_read(world_factory, token, path, params):
+    w = await world_factory()
+    await build_scenario(w)
+    await w.catch_up()
+    assert (await w.reporting.get(path, params=params)).status_code == 401
+    for role in ("practitioner", "partner", "service", "admin"):
+        r = await w.reporting.get(path, params=params, headers=token(role))
+        assert r.status_code == 403, (role, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    for role in ("analyst", "manager"):
+        r = await w.reporting.get(path, params=params, headers=token(role))
+        assert r.status_code == 200, (role, r.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/reports/contact-to-outcome", {"from": "2024-02-01", "to": "2024-01-01"}, "from"),
+        ("/reports/contact-to-outcome", {"to": "2024-01-01"}, "from"),
+        ("/reports/handovers", {"from": "2024-01-01", "to": "tomorrow"}, "to"),
+        ("/reports/conversion", {**ALL_TIME, "group_by": "worker"}, "group_by"),
+        ("/reports/supervision", {"from": "2024-02-30", "to": "2024-03-01"}, "from"),
+        (
+            "/reports/compare",
+            {"measure": "everything", "a_from": "2022-01-01", "a_to": "2022-12-31", "b_from": "2023-01-01",
+             "b_to": "2023-12-31"},
+            "measure",
+        ),
+        (
+            "/reports/compare",
+            {"measure": "conversion", "a_from": "2022-12-31", "a_to": "2022-01-01", "b_from": "2023-01-01",
+             "b_to": "2023-12-31"},
+            "a_from",
+        ),
+        (
+            "/reports/compare",
+            {"measure": "conversion", "a_from": "2022-01-01", "a_to": "2022-12-31", "b_from": "2023-12-31",
+             "b_to": "2023-01-01"},
+            "b_from",
+        ),
+        ("/children/not-a-child/timeline", {}, "child_id"),
+    ],
+)  # fmt: skip
+async def test_bad_input_is_a_problem_naming_the_field(world_factory, token, path, params, field):
+    w = await world_factory()
+    r = await w.reporting.get(path, params=params, headers=token("analyst"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert field in [p["name"] for p in r.json()["invalid-params"]]
+
+
+async def test_empty_projection_answers_with_empty_figures(world_factory, token):
+    w = await world_factory()
+    r = await w.reporting.get("/reports/contact-to-outcome", params=ALL_TIME, headers=token("analyst"))
+    body = r.json()
+    assert body["overall"]["contacts"] == 0
+    assert body["overall"]["pct_decided_within_timescale"] is None
+    assert body["groups"] == []
+    assert body["freshness"]["latest_event_at"] is None
+    csv_r = await w.reporting.get(
+        "/reports/awaiting-decision", params=ALL_TIME, headers={**token("analyst"), "Accept": "text/csv"}
+    )
+    assert csv_r.status_code == 200 and csv_r.text.startswith("group")
+
+
+async def test_readiness_reports_both_consumers(world_factory):
+    w = await world_factory()
+    body = (await w.reporting.get("/health/ready")).json()
+    assert sorted(c["feed"] for c in body["consumers"]) == ["referrals", "supervision"]
+
+
+async def test_decisions_are_never_counted_twice(world_factory, token):
+    """A repeated delivery of a batch (same positions) changes nothing."""
+    w = await world_factory()
+    await build_scenario(w)
+    await w.catch_up()
+    consumer = w.consumer("referrals")
+    async with w.referrals.app.state.service.db.sessionmaker() as session:
+        events = await w.referrals.app.state.service.event_log.read(session, after=0, limit=100)
+    assert await consumer.apply_batch(events) == 0
+    r = await w.reporting.get("/reports/conversion", params=ALL_TIME, headers=token("analyst"))
+    assert r.json()["overall"]["contacts"] == 8

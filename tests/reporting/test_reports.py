@@ -1,0 +1,437 @@
+"""Each front-door measure on the hand-built scenario in conftest.py, figures worked out by hand.
+
+Calendar: statutory England & Wales, office hours 09:00-17:00 London, day_0 counting (1 working day
+after the clock-start day, by office close). Percentiles: nearest rank, rank = ceil(p/100 x n).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from conftest import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
+
+ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
+
+
+def by_group(report: dict) -> dict[str, dict]:
+    return {g["group"]: g for g in report["groups"]}
+
+
+async def scenario(world_factory, **settings):
+    w = await world_factory(**settings)
+    await build_scenario(w)
+    # Supervision first: its events arrive before the journeys they belong to exist in reporting.
+    await w.catch_up("supervision", "referrals")
+    return w
+
+
+async def test_contact_to_outcome_overall_and_by_source(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome", params={**ALL_TIME, "group_by": "source"}, headers=token("analyst")
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    o = body["overall"]
+    # 8 contacts; C7 undecided and long past its deadline, so all 8 are due.
+    assert (o["contacts"], o["decided"], o["undecided"], o["due"]) == (8, 7, 1, 8)
+    # Every scenario contact was recorded in 2026, years after it was received: all backdated.
+    assert o["backdated"] == 8
+    # Only C2's first decision was superseded.
+    assert o["with_superseded_decision"] == 1
+    # Within 1 working day: C1, C2, C4, C5, C6, C8 yes; C3 no -> 6 of 8 due.
+    assert o["decided_within_timescale"] == 6
+    assert o["pct_decided_within_timescale"] == 75.0
+    # Working hours to FIRST decision: C1 6 (Tue 09-15 after the Coronation weekend), C2 2 (Wed 16-17 +
+    # Mon 09-10 around the Jubilee), C3 17 (Tue 8 + Wed 8 + Thu 1 after the State Funeral), C4 4.5,
+    # C5 1, C6 1, C8 2. Sorted 1,1,2,2,4.5,6,17: median rank 4 = 2; p90 rank 7 = 17; mean 33.5/7.
+    assert o["decision_working_hours_median"] == 2.0
+    assert o["decision_working_hours_p90"] == 17.0
+    assert o["decision_working_hours_mean"] == 4.79
+    # Working days from clock start: C2 1 (Mon 6), C3 2 (Wed, Thu), others 0. Mean 3/7.
+    assert o["decision_working_days_median"] == 0.0
+    assert o["decision_working_days_p90"] == 2.0
+    assert o["decision_working_days_mean"] == 0.43
+    # Calendar hours: C1 87.5, C2 114, C3 136.5, C4 4.5, C5 1, C6 1, C8 2 -> sorted median rank 4 = 4.5.
+    assert o["decision_calendar_hours_median"] == 4.5
+    assert o["decision_calendar_hours_p90"] == 136.5
+    assert o["decision_calendar_hours_mean"] == 49.5
+    # Authorised current decisions: C2 (14 wh, 2 wd, 142 h), C4 (7.5, 1, 23.5), C6 (6, 0, 6).
+    # C5 needs authorisation but has none yet.
+    assert o["authorised"] == 3
+    assert o["authorisation_working_hours_median"] == 7.5
+    assert o["authorisation_working_hours_p90"] == 14.0
+    assert o["authorisation_working_hours_mean"] == 9.17
+    assert (o["authorisation_working_days_median"], o["authorisation_working_days_p90"]) == (1.0, 2.0)
+    assert o["authorisation_working_days_mean"] == 1.0
+    assert o["authorisation_calendar_hours_median"] == 23.5
+    assert o["authorisation_calendar_hours_p90"] == 142.0
+    assert o["authorisation_calendar_hours_mean"] == 57.17
+
+    groups = by_group(body)
+    assert sorted(groups) == ["1A", "2A", "3A", "5D", "6"]
+    police = groups["6"]  # C1, C4, C8: 6, 4.5, 2 working hours, all in time
+    assert (police["contacts"], police["decided"], police["pct_decided_within_timescale"]) == (3, 3, 100.0)
+    assert police["decision_working_hours_median"] == 4.5
+    assert police["decision_working_hours_p90"] == 6.0
+    assert police["decision_working_hours_mean"] == 4.17
+    family = groups["1A"]  # C7 only: undecided, past its deadline
+    assert (family["contacts"], family["decided"], family["due"]) == (1, 0, 1)
+    assert family["pct_decided_within_timescale"] == 0.0
+    assert family["decision_working_hours_median"] is None
+    late = groups["3A"]  # C3
+    assert (late["decided_within_timescale"], late["decision_working_days_median"]) == (0, 2.0)
+
+    fresh = body["freshness"]
+    feeds = {f["feed"]: f for f in fresh["feeds"]}
+    assert feeds["referrals"]["position"] == 31
+    assert feeds["supervision"]["position"] == 2
+    assert feeds["referrals"]["skipped_events"] == 0
+    assert fresh["latest_event_at"] is not None
+    assert r.headers["X-Feed-Positions"] == "referrals=31;supervision=2"
+
+
+async def test_contact_to_outcome_by_outcome_uses_current_decision(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome", params={**ALL_TIME, "group_by": "outcome"}, headers=token("manager")
+    )
+    groups = by_group(r.json())
+    # C2's first decision was EARLY_HELP, superseded by CIN_ASSESSMENT: it counts as CIN_ASSESSMENT,
+    # but its time is to the first decision (2 working hours).
+    assert groups["EARLY_HELP"]["contacts"] == 1  # C8 only
+    cin = groups["CIN_ASSESSMENT"]  # C2, C5, C6: 2, 1, 1 working hours
+    assert (cin["contacts"], cin["with_superseded_decision"]) == (3, 1)
+    assert cin["decision_working_hours_median"] == 1.0
+    assert cin["decision_working_hours_p90"] == 2.0
+    assert groups["undecided"]["contacts"] == 1
+    assert sorted(groups) == [
+        "CIN_ASSESSMENT",
+        "EARLY_HELP",
+        "INFO_ADVICE",
+        "NFA",
+        "STRATEGY_S47",
+        "undecided",
+    ]
+
+
+async def test_contact_to_outcome_by_month_and_week(world_factory, token):
+    w = await scenario(world_factory)
+    headers = token("analyst")
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome", params={"from": "2023-05-01", "to": "2023-06-30"}, headers=headers
+    )
+    body = r.json()
+    assert body["group_by"] == "month"
+    groups = by_group(body)
+    # May 2023: C1 (Fri 5 May, London date) and C7; June 2023: C6.
+    assert (groups["2023-05"]["contacts"], groups["2023-06"]["contacts"]) == (2, 1)
+    weekly = await w.reporting.get(
+        "/reports/contact-to-outcome",
+        params={"from": "2022-06-01", "to": "2022-09-30", "group_by": "week"},
+        headers=headers,
+    )
+    # C2 Wed 1 June 2022 = ISO 2022-W22; C8 Mon 1 Aug = W31; C3 Fri 16 Sept = W37.
+    assert sorted(by_group(weekly.json())) == ["2022-W22", "2022-W31", "2022-W37"]
+    quarterly = await w.reporting.get(
+        "/reports/contact-to-outcome", params={**ALL_TIME, "group_by": "quarter"}, headers=headers
+    )
+    q = {k: v["contacts"] for k, v in by_group(quarterly.json()).items()}
+    assert q == {"2022-Q2": 1, "2022-Q3": 2, "2023-Q2": 3, "2024-Q1": 2}
+
+
+async def test_awaiting_decision_queue_as_of(world_factory, token):
+    w = await scenario(world_factory)
+    headers = token("manager")
+    params = {"from": "2023-05-01", "to": "2023-06-30", "group_by": "team"}
+    # Tue 9 May 2023 13:00 BST: C1 (received Fri 23:30) waits 4 working hours (Tue 09-13); due Wed 17:00.
+    r = await w.reporting.get(
+        "/reports/awaiting-decision", params={**params, "as_of": "2023-05-09T12:00:00Z"}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [c["contact_id"] for c in body["contacts"]] == [str(C1)]
+    item = body["contacts"][0]
+    assert (item["age_working_hours"], item["breached"]) == (4.0, False)
+    assert item["age_calendar_hours"] == 85.5  # Fri 22:30 UTC to Tue 12:00 UTC
+    # Fri 26 May 12:00 BST: C7 (Thu 16:00) has waited 1 + 3 working hours; due Fri 26 May 17:00.
+    r = await w.reporting.get(
+        "/reports/awaiting-decision", params={**params, "as_of": "2023-05-26T11:00:00Z"}, headers=headers
+    )
+    body = r.json()
+    assert [c["contact_id"] for c in body["contacts"]] == [str(C7)]
+    assert (body["contacts"][0]["age_working_hours"], body["contacts"][0]["breached"]) == (4.0, False)
+    # Tue 30 May 10:00 BST: Thu 1 + Fri 8 + (Mon 29 May bank holiday) + Tue 1 = 10 working hours, breached.
+    r = await w.reporting.get(
+        "/reports/awaiting-decision", params={**params, "as_of": "2023-05-30T09:00:00Z"}, headers=headers
+    )
+    body = r.json()
+    item = body["contacts"][0]
+    assert (item["age_working_hours"], item["age_calendar_hours"], item["breached"]) == (10.0, 114.0, True)
+    assert body["overall"] == {
+        "group": "ALL",
+        "waiting": 1,
+        "breached": 1,
+        "age_working_hours_median": 10.0,
+        "age_working_hours_max": 10.0,
+    }
+    assert [g["group"] for g in body["groups"]] == ["FD-WEST"]
+    # A naive as_of is refused, naming the field.
+    bad = await w.reporting.get(
+        "/reports/awaiting-decision", params={**params, "as_of": "2023-05-30T09:00:00"}, headers=headers
+    )
+    assert bad.status_code == 422
+    assert bad.json()["invalid-params"][0]["name"] == "as_of"
+
+
+async def test_handovers_2022_by_team(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/handovers",
+        params={"from": "2022-01-01", "to": "2022-12-31", "group_by": "team"},
+        headers=token("analyst"),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    journeys = {j["journey_id"]: j for j in body["journeys"]}
+    assert set(journeys) == {str(J2), str(J3), str(J8)}
+    j2 = journeys[str(J2)]
+    # J2: FD-WEST -> ASSESS-1 (team and worker), worker left, new worker: 1 team transfer, 3 worker changes.
+    assert (j2["handovers"], j2["team_transfers"], j2["worker_changes"]) == (3, 1, 3)
+    # Unallocated: Wed 1 June 15:00 UTC to Mon 6 June 11:00 UTC (116 h) + Mon 13 to Wed 15 June (48 h)
+    # = 164 h = 6.83 days; working days (1 June, 6 June] = 1 (Jubilee) + (13, 15 June] = 2 -> 3.
+    assert (j2["unallocated_days"], j2["unallocated_working_days"]) == (6.83, 3)
+    # J3: never allocated, closed Thu 22 Sept 11:00 UTC: 138.5 h = 5.77 days; (16, 22 Sept] minus the
+    # State Funeral = Tue, Wed, Thu = 3.
+    j3 = journeys[str(J3)]
+    assert (j3["handovers"], j3["unallocated_days"], j3["unallocated_working_days"]) == (0, 5.77, 3)
+    # J8: allocated two days after the contact (48 h), Tue and Wed.
+    assert (journeys[str(J8)]["unallocated_days"], journeys[str(J8)]["unallocated_working_days"]) == (2.0, 2)
+
+    o = body["overall"]
+    assert (o["journeys"], o["closed"]) == (3, 2)
+    assert [o[f"team_transfers_{b}"] for b in ("0", "1", "2", "3", "4", "5_plus")] == [2, 1, 0, 0, 0, 0]
+    assert [o[f"worker_changes_{b}"] for b in ("0", "1", "2", "3", "4", "5_plus")] == [2, 0, 0, 1, 0, 0]
+    assert (o["team_transfers_mean"], o["team_transfers_median"], o["team_transfers_max"]) == (0.33, 0, 1)
+    assert (o["worker_changes_mean"], o["worker_changes_median"], o["worker_changes_max"]) == (1.0, 0, 3)
+    # Days: 6.83, 5.77, 2.0 -> mean 4.87, median 5.77; working days 3, 3, 2 -> mean 2.67, median 3.
+    assert (o["unallocated_days_mean"], o["unallocated_days_median"], o["unallocated_days_max"]) == (
+        4.87,
+        5.77,
+        6.83,
+    )
+    assert (o["unallocated_working_days_mean"], o["unallocated_working_days_median"]) == (2.67, 3)
+    groups = by_group(body)
+    assert (groups["FD-WEST"]["journeys"], groups["FD-EAST"]["journeys"]) == (1, 2)
+    assert groups["FD-EAST"]["team_transfers_max"] == 0
+    reasons = {(x["group"], x["reason"]): (x["handovers"], x["team_transfers"], x["worker_changes"])
+               for x in body["reasons"]}  # fmt: skip
+    assert reasons == {
+        ("ALL", "TSPROC"): (1, 1, 1),
+        ("ALL", "LEFTRL"): (1, 0, 1),
+        ("ALL", "MANAGE"): (1, 0, 1),
+        ("FD-WEST", "TSPROC"): (1, 1, 1),
+        ("FD-WEST", "LEFTRL"): (1, 0, 1),
+        ("FD-WEST", "MANAGE"): (1, 0, 1),
+    }
+
+
+async def test_handovers_closure_and_reopening_are_separate_journeys(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get("/reports/handovers", params=ALL_TIME, headers=token("analyst"))
+    journeys = {j["journey_id"]: j for j in r.json()["journeys"]}
+    # K1: J1 (closed, never allocated) and J4 (re-opened in 2024).
+    assert journeys[str(J1)]["child_id"] == journeys[str(J4)]["child_id"] == str(K1)
+    # J1: Fri 5 May 22:30 UTC to Wed 10 May 11:00 UTC = 108.5 h = 4.52 days; Tue 9, Wed 10 (Coronation Mon).
+    assert (journeys[str(J1)]["unallocated_days"], journeys[str(J1)]["unallocated_working_days"]) == (4.52, 2)
+    # J4: Mon 15 Jan 10:00 to Tue 16 Jan 10:00 GMT.
+    assert (journeys[str(J4)]["unallocated_days"], journeys[str(J4)]["unallocated_working_days"]) == (1.0, 1)
+    # J6 (K2 re-opened): Mon 5 June 09:00 UTC to Fri 9 June 11:00 UTC = 98 h = 4.08 days; Tue-Fri.
+    assert (journeys[str(J6)]["unallocated_days"], journeys[str(J6)]["unallocated_working_days"]) == (4.08, 4)
+
+
+async def test_supervision_by_month_snapshots_and_overdue_list(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/supervision",
+        params={"from": "2022-06-01", "to": "2022-08-31", "group_by": "month"},
+        headers=token("manager"),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    groups = by_group(body)
+    # 30 June: J2 open, supervised 16 June, next due 14 July -> within.
+    assert groups["2022-06"] | {} == {
+        "group": "2022-06",
+        "as_of": "2022-06-30",
+        "open_journeys": 1,
+        "supervised": 1,
+        "within_interval": 1,
+        "overdue": 0,
+        "pct_within_interval": 100.0,
+    }
+    # 31 July: J2's supervision was due 14 July -> overdue.
+    assert (groups["2022-07"]["open_journeys"], groups["2022-07"]["overdue"]) == (1, 1)
+    assert groups["2022-07"]["pct_within_interval"] == 0.0
+    # 31 Aug: J2 supervised 10 Aug (due 7 Sept) -> within; J8 opened Mon 1 Aug, never supervised:
+    # due 20 working days later = Tue 30 Aug (Mon 29 Aug is a bank holiday) -> overdue by 1.
+    aug = groups["2022-08"]
+    assert (aug["open_journeys"], aug["supervised"], aug["within_interval"], aug["overdue"]) == (2, 1, 1, 1)
+    assert aug["pct_within_interval"] == 50.0
+    assert body["overall"]["as_of"] == "2022-08-31"
+    assert body["overall"]["pct_within_interval"] == 50.0
+    assert body["overdue"] == [
+        {
+            "journey_id": str(J8),
+            "child_id": body["overdue"][0]["child_id"],
+            "team_id": "EH-1",
+            "service_type": "early_help",
+            "last_supervised_at": None,
+            "due_on": "2022-08-30",
+            "working_days_overdue": 1,
+        }
+    ]
+    by_team = await w.reporting.get(
+        "/reports/supervision",
+        params={"from": "2022-06-01", "to": "2022-08-31", "group_by": "team"},
+        headers=token("manager"),
+    )
+    teams = by_group(by_team.json())
+    assert (teams["ASSESS-1"]["within_interval"], teams["ASSESS-1"]["pct_within_interval"]) == (1, 100.0)
+    assert (teams["EH-1"]["overdue"], teams["EH-1"]["pct_within_interval"]) == (1, 0.0)
+
+
+async def test_supervision_policy_interval_is_a_setting(world_factory, token):
+    # 25 working days after Mon 1 Aug 2022 is Tue 6 Sept: J8 is not yet overdue on 31 Aug.
+    w = await scenario(world_factory, supervision_interval_working_days={"early_help": 25})
+    r = await w.reporting.get(
+        "/reports/supervision", params={"from": "2022-08-31", "to": "2022-08-31"}, headers=token("manager")
+    )
+    body = r.json()
+    assert body["overdue"] == []
+    assert body["overall"]["within_interval"] == 2
+
+
+async def test_conversion_funnel_repeats_and_re_referrals(world_factory, token):
+    w = await scenario(world_factory)
+    headers = token("analyst")
+    r = await w.reporting.get("/reports/conversion", params=ALL_TIME, headers=headers)
+    assert r.status_code == 200, r.text
+    o = r.json()["overall"]
+    assert (o["contacts"], o["repeat_contacts"], o["decided"]) == (8, 1, 7)
+    assert (o["nfa"], o["info_advice"], o["early_help"]) == (1, 1, 1)
+    # C2 counts once, as CIN_ASSESSMENT (its current decision), not as EARLY_HELP.
+    assert (o["cin_assessment"], o["strategy_s47"], o["existing_open_case"], o["other"]) == (3, 1, 0, 0)
+    assert (o["referrals"], o["pct_contacts_to_referral"]) == (4, 50.0)
+    # Re-referrals: C5 (K1 referred 15 Jan 2024, five weeks before) yes; C6 (K2's last referral
+    # 1 June 2022, more than 12 months before 5 June 2023) no; C2 and C4 had none before.
+    assert (o["re_referrals"], o["pct_re_referrals"]) == (1, 25.0)
+    groups = by_group(r.json())
+    assert groups["2A"]["re_referrals"] == 1 and groups["2A"]["repeat_contacts"] == 1
+    assert groups["6"]["referrals"] == 1  # C4 (S47); C1 NFA, C8 early help
+    # The earlier referral counts even when it lies outside the range asked for.
+    feb = await w.reporting.get("/reports/conversion", params={"from": "2024-02-01", "to": "2024-02-29"},
+                                headers=headers)  # fmt: skip
+    assert (feb.json()["overall"]["referrals"], feb.json()["overall"]["re_referrals"]) == (1, 1)
+
+
+async def test_timeline_of_one_child_across_both_services(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(f"/children/{K2}/timeline", headers=token("manager", sub="m9"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["journeys"]) == {str(J2), str(J6)}
+    types = [(e["feed"], e["type"]) for e in body["events"]]
+    assert types == [
+        ("referrals", "ContactReceived"),
+        ("referrals", "ThresholdDecisionRecorded"),
+        ("referrals", "JourneyAllocated"),
+        ("referrals", "ThresholdDecisionRecorded"),
+        ("referrals", "ThresholdDecisionSuperseded"),
+        ("referrals", "ThresholdDecisionAuthorised"),
+        ("referrals", "JourneyTransferred"),
+        ("referrals", "JourneyTransferred"),
+        ("referrals", "JourneyTransferred"),
+        ("supervision", "SupervisionRecorded"),
+        ("supervision", "SupervisionRecorded"),
+        ("referrals", "JourneyClosed"),
+        ("referrals", "ContactReceived"),
+        ("referrals", "ThresholdDecisionRecorded"),
+        ("referrals", "ThresholdDecisionAuthorised"),
+        ("referrals", "JourneyClosed"),
+    ]
+    occurred = [e["occurred_at"] for e in body["events"]]
+    assert occurred == sorted(occurred)
+    assert body["events"][0]["codes"]["source"] == "2A"
+    # The read is audited against the child.
+    audit = await w.reporting.get("/audit", params={"child_id": str(K2)}, headers=token("admin"))
+    assert audit.status_code == 200, audit.text
+    assert any(e["actor"] == "m9" and e["resource"] == "timeline" for e in audit.json()["items"])
+    missing = await w.reporting.get(f"/children/{J3}/timeline", headers=token("manager"))
+    assert missing.status_code == 404
+
+
+async def test_compare_two_ranges(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/compare",
+        params={
+            "measure": "contact-to-outcome",
+            "a_from": "2022-01-01",
+            "a_to": "2022-12-31",
+            "b_from": "2023-01-01",
+            "b_to": "2023-12-31",
+            "group_by": "source",
+        },
+        headers=token("manager"),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # a = 2022: C2 (2 wh, in time), C3 (17, late), C8 (2, in time): 2 of 3 in time; median 2, mean 7.
+    # b = 2023: C1 (6, in time), C6 (1, in time), C7 undecided past deadline: 2 of 3; median 1, mean 3.5.
+    assert body["a"]["overall"]["decision_working_hours_median"] == 2.0
+    assert body["b"]["overall"]["decision_working_hours_median"] == 1.0
+    diff = {d["group"]: d["values"] for d in body["difference"]}
+    assert diff["ALL"]["contacts"] == 0
+    assert diff["ALL"]["decided"] == -1
+    assert diff["ALL"]["pct_decided_within_timescale"] == 0.0
+    assert diff["ALL"]["decision_working_hours_median"] == -1.0
+    assert diff["ALL"]["decision_working_hours_mean"] == -3.5
+    # Police contacts in both: C8 (2 wh) then C1 (6 wh).
+    assert diff["6"]["decision_working_hours_median"] == 4.0
+    assert sorted(diff) == ["6", "ALL"]
+    csv_r = await w.reporting.get(
+        "/reports/compare",
+        params={"measure": "conversion", "a_from": "2022-01-01", "a_to": "2022-12-31",
+                "b_from": "2023-01-01", "b_to": "2023-12-31"},
+        headers={**token("analyst"), "Accept": "text/csv"},
+    )  # fmt: skip
+    assert csv_r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(csv_r.text)))
+    referrals = next(x for x in rows if x["group"] == "ALL" and x["figure"] == "referrals")
+    # 2022: C2 is a referral; 2023: C6.
+    assert (referrals["a"], referrals["b"], referrals["difference"]) == ("1", "1", "0.0")
+
+
+async def test_csv_report(world_factory, token):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome",
+        params={**ALL_TIME, "group_by": "source"},
+        headers={**token("analyst"), "Accept": "text/csv"},
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["X-Feed-Positions"] == "referrals=31;supervision=2"
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [x["group"] for x in rows] == ["ALL", "1A", "2A", "3A", "5D", "6"]
+    assert rows[0]["contacts"] == "8" and rows[0]["pct_decided_within_timescale"] == "75.0"
+    assert rows[1]["decision_working_hours_median"] == ""  # none decided: blank, not "None"
+    queue = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={"from": "2023-05-01", "to": "2023-06-30", "as_of": "2023-05-30T09:00:00Z"},
+        headers={**token("analyst"), "Accept": "text/csv"},
+    )
+    lines = list(csv.DictReader(io.StringIO(queue.text)))
+    assert [(x["contact_id"], x["breached"]) for x in lines] == [(str(C7), "True")]
