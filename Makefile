@@ -12,8 +12,10 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+# Migrates, then runs referrals (8001), supervision (8002) and reporting (8003) on ./var/*.db;
+# extra options via ARGS, e.g. `make run ARGS="--only reporting"`. Ctrl-C stops everything cleanly.
 run: install
-	$(VENV)/bin/frontdoor up
+	$(PY) -m frontdoor up $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

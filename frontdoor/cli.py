@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from frontdoor import run as running
 from frontdoor.registry import SERVICES
 from shared.auth import Role, mint_token
 from shared.db import Database
@@ -52,6 +53,66 @@ def migrate(service: ServiceOpt = None) -> None:
     names = _selected(service)
     asyncio.run(migrate_all(names))
     typer.echo(f"migrated: {', '.join(names)}")
+
+
+@app.command()
+def up(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on, e.g. 0.0.0.0 (default: each service's HOST, 127.0.0.1)."),
+    ] = None,
+    referrals_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Default: REFERRALS_PORT or 8001.")
+    ] = None,
+    supervision_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Default: SUPERVISION_PORT or 8002.")
+    ] = None,
+    reporting_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Default: REPORTING_PORT or 8003.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these services (repeatable).")
+    ] = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Do not apply migrations first.")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart/--no-restart", help="Restart a service that crashes (with backoff).")
+    ] = True,
+) -> None:
+    """Run all three services (one process each) with their consumers, after applying migrations.
+
+    Embedded SQLite in ./var by default; PostgreSQL when REFERRALS_DATABASE_URL etc. are set.
+    Ctrl-C or SIGTERM stops them gracefully.
+    """
+    names = _selected(only)
+    ports = {"referrals": referrals_port, "supervision": supervision_port, "reporting": reporting_port}
+    code = running.up(
+        names, host=host, ports=ports, migrate=None if no_migrate else migrate_all, restart=restart
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="referrals, supervision or reporting.")],
+    host: Annotated[str | None, typer.Option(help="Default: the service's HOST setting.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Default: the service's PORT setting.")
+    ] = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Do not apply migrations first.")] = False,
+    fd: Annotated[int | None, typer.Option(hidden=True, help="An inherited listening socket.")] = None,
+    watch_parent: Annotated[bool, typer.Option("--watch-parent", hidden=True)] = False,
+) -> None:
+    """Run ONE service with its consumers (what each container runs; lets a drill kill -9 just it)."""
+    _selected([service])
+    code = running.serve(
+        service,
+        host=host,
+        port=port,
+        fd=fd,
+        migrate=None if no_migrate else migrate_all,
+        watch_parent=watch_parent,
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

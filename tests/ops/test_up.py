@@ -1,0 +1,240 @@
+"""`frontdoor up` and `frontdoor serve` as a user runs them: real processes, real ports, real signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from ops_helpers import BACKEND, free_port, pg_database_exists, pid_gone, port_is_free, wait_for
+
+from frontdoor import run as running
+from frontdoor.registry import SERVICES
+from shared.auth import Role
+
+ROLES = ["practitioner", "manager", "analyst", "partner", "service", "admin"]
+SERVICE_LINE = re.compile(r"^\s+(referrals|supervision|reporting)\s+(http://\S+)\s+docs (\S+)\s+pid (\d+)$")
+TOKEN_LINE = re.compile(r"^\s+(" + "|".join(ROLES) + r")\s+(ey\S+)$")
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_up_runs_all_three_then_stops_cleanly_on_ctrl_c(frontdoor, fresh_db_urls):
+    ports = {name: free_port() for name in SERVICES}
+    up = frontdoor(
+        "up",
+        "--referrals-port",
+        str(ports["referrals"]),
+        "--supervision-port",
+        str(ports["supervision"]),
+        "--reporting-port",
+        str(ports["reporting"]),
+    )
+    up.wait_output("Press Ctrl-C to stop.")
+
+    services = {m[1]: m for line in up.out if (m := SERVICE_LINE.match(line))}
+    assert sorted(services) == ["referrals", "reporting", "supervision"]
+    pids = {}
+    for name, port in ports.items():
+        _, _, url, docs, pid = services[name].group(0, 1, 2, 3, 4)
+        assert url == f"http://127.0.0.1:{port}"
+        assert docs == f"http://127.0.0.1:{port}/docs"
+        pids[name] = int(pid)
+    tokens = {m[1]: m[2] for line in up.out if (m := TOKEN_LINE.match(line))}
+    assert sorted(tokens) == sorted(ROLES)
+    for role, token in tokens.items():
+        assert jwt.decode(token, options={"verify_signature": False})["roles"] == [role]
+
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    for name, url in urls.items():
+        wait_for(lambda url=url: ready(url), 30, f"{name} ready")
+        body = httpx.get(f"{url}/health/ready").json()
+        assert body["migrations"]["current"] == body["migrations"]["head"] is not None
+        assert httpx.get(f"{url}/docs").status_code == 200
+        assert httpx.get(f"{url}/openapi.json").status_code == 200
+
+    # The printed tokens are accepted by the running services, with their roles honoured.
+    audit = f"{urls['referrals']}/audit"
+    assert httpx.get(audit, headers=bearer(tokens["admin"])).status_code == 200
+    assert httpx.get(audit, headers=bearer(tokens["practitioner"])).status_code == 403
+    assert httpx.get(audit).status_code == 401
+    feed = httpx.get(f"{urls['supervision']}/events", headers=bearer(tokens["service"]))
+    assert feed.status_code == 200 and feed.json()["events"] == []
+
+    # Migrations ran before anything started: each service's own database exists at head.
+    if BACKEND == "sqlite":
+        for name, url in fresh_db_urls.items():
+            assert Path(url.split("///", 1)[1]).exists(), name
+
+    # A service killed outright is restarted on the same port; the others keep serving.
+    os.kill(pids["reporting"], signal.SIGKILL)
+    up.wait_output("reporting restarted (pid", stream="err")
+    restarted = next(line for line in up.err if "reporting restarted (pid" in line)
+    pids["reporting (restarted)"] = int(re.findall(r"pid (\d+)", restarted)[0])
+    assert pids["reporting (restarted)"] != pids["reporting"]
+    wait_for(lambda: ready(urls["reporting"]), 60, "reporting ready again")
+    assert ready(urls["referrals"])
+
+    # A request in flight when Ctrl-C arrives is answered in full (uvicorn's graceful shutdown).
+    answer: dict[str, httpx.Response | Exception] = {}
+
+    def long_poll() -> None:
+        try:
+            answer["r"] = httpx.get(
+                f"{urls['referrals']}/events",
+                params={"after": 0, "wait": 2},
+                headers=bearer(tokens["service"]),
+                timeout=30,
+            )
+        except Exception as exc:
+            answer["r"] = exc
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    # Give the long poll time to reach the server (it then waits 2 s for events that never come).
+    wait_for(lambda: poller.is_alive(), 5, "long poll started")
+    threading.Event().wait(1.0)
+    up.proc.send_signal(signal.SIGINT)
+    assert up.wait_exit(timeout=60) == 0, up.stderr[-3000:]
+    poller.join(timeout=30)
+    response = answer["r"]
+    assert isinstance(response, httpx.Response), f"in-flight request was cut off: {response!r}"
+    assert response.status_code == 200 and response.json()["events"] == []
+
+    assert "frontdoor: stopped" in up.stdout
+    for name, pid in pids.items():
+        wait_for(lambda pid=pid: pid_gone(pid), 10, f"{name} process gone")
+    for port in ports.values():
+        assert port_is_free(port)
+
+
+def test_up_refuses_a_taken_port_before_starting_anything(frontdoor, fresh_db_urls):
+    ports = {name: free_port() for name in SERVICES}
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports["supervision"]))
+        squatter.listen(1)
+        up = frontdoor(
+            "up",
+            "--referrals-port",
+            str(ports["referrals"]),
+            "--supervision-port",
+            str(ports["supervision"]),
+            "--reporting-port",
+            str(ports["reporting"]),
+        )
+        code = up.wait_exit(timeout=120)
+    assert code != 0
+    assert (
+        f"cannot start supervision: port {ports['supervision']} on 127.0.0.1 is already in use" in up.stderr
+    )
+    assert "Press Ctrl-C" not in up.stdout
+    # Nothing was started or migrated, and no port is left held.
+    assert port_is_free(ports["referrals"]) and port_is_free(ports["reporting"])
+    for url in fresh_db_urls.values():
+        if BACKEND == "sqlite":
+            assert not Path(url.split("///", 1)[1]).exists()
+        else:
+            assert not pg_database_exists(url.rsplit("/", 1)[1])
+
+
+def test_serve_runs_one_service_alone_and_stops_on_sigterm(frontdoor):
+    port = free_port()
+    serve = frontdoor("serve", "reporting", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    serve.wait_output(f"reporting on {url}")
+
+    def is_ready() -> bool:
+        if serve.proc.poll() is not None:
+            raise AssertionError(f"serve exited early:\n{serve.stderr[-3000:]}")
+        return ready(url)
+
+    wait_for(is_ready, 120, "reporting ready")
+    serve.proc.send_signal(signal.SIGTERM)
+    assert serve.wait_exit(timeout=60) == 0, serve.stderr[-3000:]
+    assert port_is_free(port)
+
+
+def test_serve_names_the_taken_port(capsys):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        port = squatter.getsockname()[1]
+        assert running.serve("referrals", host="127.0.0.1", port=port, migrate=None) == 1
+    assert f"cannot start referrals: port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
+
+
+# -- the pieces, in-process -----------------------------------------------------------------------
+def test_consumers_upstream_urls_point_at_the_ports_in_use():
+    env = running.upstream_env(
+        {"referrals": ("127.0.0.1", 9101), "supervision": ("0.0.0.0", 9102), "reporting": ("::", 9103)}
+    )
+    assert env["SUPERVISION_REFERRALS_URL"] == "http://127.0.0.1:9101"
+    assert env["REPORTING_REFERRALS_URL"] == "http://127.0.0.1:9101"
+    # A wildcard bind is reached on loopback.
+    assert env["REPORTING_SUPERVISION_URL"] == "http://127.0.0.1:9102"
+    assert env["REPORTING_PORT"] == "9103" and env["REPORTING_HOST"] == "::"
+    assert "REFERRALS_REFERRALS_URL" not in env and "SUPERVISION_SUPERVISION_URL" not in env
+
+
+def test_upstream_urls_are_left_alone_for_services_not_run_here():
+    env = running.upstream_env({"reporting": ("127.0.0.1", 9103)})
+    assert not any(key.endswith("_URL") for key in env)
+
+
+def test_upstream_env_names_are_real_settings_fields(monkeypatch):
+    env = running.upstream_env(
+        {
+            "referrals": ("127.0.0.1", 9201),
+            "supervision": ("127.0.0.1", 9202),
+            "reporting": ("127.0.0.1", 9203),
+        }
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert SERVICES["supervision"].settings().referrals_url == "http://127.0.0.1:9201"  # type: ignore[attr-defined]
+    reporting = SERVICES["reporting"].settings()
+    assert reporting.supervision_url == "http://127.0.0.1:9202"  # type: ignore[attr-defined]
+    assert reporting.port == 9203
+
+
+def test_a_token_for_every_role_in_development_and_none_in_production():
+    dev = SERVICES["referrals"].settings(environment="development")
+    tokens = running.dev_tokens(dev)
+    assert tokens is not None and sorted(tokens) == sorted(r.value for r in Role)
+    prod = SERVICES["referrals"].settings(
+        environment="production",
+        jwt_secret="a-production-secret-that-is-long-enough-0123456789",
+        database_url="postgresql+asyncpg://u@db/referrals",
+    )
+    assert running.dev_tokens(prod) is None
+
+
+def test_two_services_on_one_port_is_refused(capsys):
+    code = running.up(
+        ["referrals", "supervision"],
+        host="127.0.0.1",
+        ports={"referrals": 9301, "supervision": 9301},
+        migrate=None,
+    )
+    assert code == 2
+    assert "port 9301" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host,expected", [("0.0.0.0", "http://127.0.0.1:80"), ("::", "http://[::1]:80")])
+def test_printed_urls_for_wildcard_hosts_are_reachable_addresses(host, expected):
+    assert running.base_url(host, 80) == expected
