@@ -161,13 +161,14 @@ class Server:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fd, stderr=subprocess.STDOUT)
         os.close(fd)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as client:  # one client: building TLS contexts per poll is costly
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url}/health/live").status_code == 200:
+                        return self
+                time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} did not start in {timeout}s")
 

@@ -1,13 +1,20 @@
 """Benchmarks 3, 4 and 5: reports at scale, rebuild speed, and peak memory of each service.
 
-For each size: fresh PostgreSQL databases; the generator (bench.generator) COPYs N referrals events
-(plus the supervision events those journeys produce) straight into the producers' journey logs; the
-referrals and supervision services serve their feeds; the reporting projections are rebuilt from
-position 0 through the normal consumer (`FeedConsumer.rebuild`, what `frontdoor rebuild` runs) and
-timed; then the reporting service runs and every report found in its OpenAPI is called repeatedly
-with an analyst token over the whole data range. Peak RSS (VmHWM) of each service is read at the end.
+1. Fresh PostgreSQL databases; the generator (bench.generator) COPYs `--base` referrals events (plus
+   the supervision events those journeys produce) straight into the producers' journey logs.
+2. Rebuild (benchmark 4): referrals and supervision serve their feeds; every reporting projection is
+   reset and replayed from position 0 through the normal consumer (`FeedConsumer.rebuild`, what
+   `frontdoor rebuild` runs), timed, with the SQL statements it issues counted.
+3. Reports (benchmark 3): the reporting service runs and every report in its OpenAPI is called
+   `--repeats` times (analyst token, whole data range). Then the projection is scaled up by cloning
+   its own rows (produced by the projection code above) with fresh ids — every uuid column mapped
+   through md5(id || round), so joins between projection tables hold — doubling until the next
+   `--contacts` checkpoint, and the reports are timed again. Dates are kept, so the same year
+   simply holds more children. (Projecting millions of events through the consumer is far beyond
+   this window at the measured rebuild speed; see BENCHMARKS.md.)
+4. Peak RSS (benchmark 5, VmHWM) of each service is read at the end.
 
-    python -m bench.reports [--sizes 10000 1000000] [--repeats 30]
+    python -m bench.reports [--base 10000] [--contacts 200000 1000000] [--repeats 20]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import time
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from bench.common import (
     db_name,
@@ -50,6 +58,12 @@ async def rebuild(urls: dict[str, str], referrals_url: str, supervision_url: str
         environment="test",
     )
     service = build_service(settings)
+    statements = [0]
+
+    @sa.event.listens_for(service.db.engine.sync_engine, "after_cursor_execute")
+    def _count(*_: Any) -> None:
+        statements[0] += 1
+
     feeds: dict[str, Any] = {}
     started = time.perf_counter()
     try:
@@ -68,6 +82,8 @@ async def rebuild(urls: dict[str, str], referrals_url: str, supervision_url: str
     seconds = time.perf_counter() - started
     events = sum(f["position"] for f in feeds.values())
     return {
+        "statements": statements[0],
+        "statements_per_event": statements[0] / events if events else 0,
         "events": events,
         "seconds": seconds,
         "events_per_s": events / seconds if seconds else 0,
@@ -151,11 +167,47 @@ def time_reports(base_url: str, calls: list[tuple[str, str, dict[str, Any]]], re
     return out
 
 
-def run_size(n: int, repeats: int) -> dict[str, Any]:
-    log(f"size {n:,}: creating databases")
-    urls = asyncio.run(fresh_service_databases(f"r{n}"))
+async def clone_projection(url: str, round_no: int) -> dict[str, int]:
+    """Double every projection table (except per-feed bookkeeping) with ids mapped by md5(id || round)."""
+    from services.reporting.db import metadata
+
+    conn = await pg_connect(db_name(url))
+    counts: dict[str, int] = {}
     try:
-        loaded = asyncio.run(load(urls, n))
+        for table in metadata.sorted_tables:
+            if not table.name.startswith("rpt_") or table.name == "rpt_feed_state":
+                continue
+            cols = []
+            for c in table.columns:
+                if isinstance(c.type, sa.Uuid):
+                    cols.append(f"md5({c.name}::text || ':{round_no}')::uuid")
+                else:
+                    cols.append(c.name)
+            names = ", ".join(c.name for c in table.columns)
+            await conn.execute(
+                f"INSERT INTO {table.name} ({names}) SELECT {', '.join(cols)} FROM {table.name}"
+            )
+            counts[table.name] = int(await conn.fetchval(f"SELECT count(*) FROM {table.name}"))
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return counts
+
+
+async def projected_contacts(url: str) -> int:
+    conn = await pg_connect(db_name(url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM rpt_contacts"))
+    finally:
+        await conn.close()
+
+
+def main(base: int, checkpoints: list[int], repeats: int) -> dict[str, Any]:
+    log(f"base {base:,} referrals events: creating databases")
+    urls = asyncio.run(fresh_service_databases("reports"))
+    sizes: list[dict[str, Any]] = []
+    try:
+        loaded = asyncio.run(load(urls, base))
         log(
             f"  loaded {loaded['referrals']:,} + {loaded['supervision']:,} events in {loaded['seconds']:.0f}s"
         )
@@ -163,7 +215,10 @@ def run_size(n: int, repeats: int) -> dict[str, Any]:
         supervision = service_server("supervision", urls)
         with running(referrals, supervision):
             rb = asyncio.run(rebuild(urls, referrals.url, supervision.url))
-            log(f"  rebuild: {rb['events']:,} events in {rb['seconds']:.1f}s = {rb['events_per_s']:.0f}/s")
+            log(
+                f"  rebuild: {rb['events']:,} events in {rb['seconds']:.1f}s = {rb['events_per_s']:.0f}/s, "
+                f"{rb['statements_per_event']:.1f} SQL statements per event"
+            )
             reporting = service_server(
                 "reporting",
                 urls,
@@ -173,25 +228,45 @@ def run_size(n: int, repeats: int) -> dict[str, Any]:
             with running(reporting):
                 schema = httpx.get(f"{reporting.url}/openapi.json").json()
                 calls = report_calls(schema, asyncio.run(first_journey(urls)))
-                reports = time_reports(reporting.url, calls, repeats)
+                contacts = asyncio.run(projected_contacts(urls["reporting"]))
+                round_no = 0
+                targets = [contacts, *[c for c in checkpoints if c > contacts]]
+                for target in targets:
+                    rows: dict[str, int] = {}
+                    while contacts < target:
+                        round_no += 1
+                        t0 = time.perf_counter()
+                        rows = asyncio.run(clone_projection(urls["reporting"], round_no))
+                        contacts = rows["rpt_contacts"]
+                        log(
+                            f"  cloned round {round_no}: {contacts:,} contacts "
+                            f"({time.perf_counter() - t0:.0f}s)"
+                        )
+                    log(f"  reports at {contacts:,} contacts")
+                    sizes.append(
+                        {
+                            "contacts": contacts,
+                            "cloned": round_no > 0,
+                            "rows": rows,
+                            "reports": time_reports(reporting.url, calls, repeats),
+                        }
+                    )
                 memory = {s.name: s.memory() for s in (referrals, supervision, reporting)}
-        return {"size": n, "loaded": loaded, "rebuild": rb, "reports": reports, "memory": memory}
     finally:
         asyncio.run(drop_service_databases(urls))
-
-
-def main(sizes: list[int], repeats: int) -> dict[str, Any]:
-    results = [run_size(n, repeats) for n in sizes]
-    smallest, largest = results[0], results[-1]
+    smallest, largest = sizes[0], sizes[-1]
     growth = {
         label: largest["reports"][label]["p95_ms"] / smallest["reports"][label]["p95_ms"]
         for label in largest["reports"]
         if label in smallest["reports"] and smallest["reports"][label]["p95_ms"] > 0
     }
     out = {
-        "settings": {"sizes": sizes, "repeats": repeats, "range": RANGE},
-        "sizes": results,
+        "settings": {"base_events": base, "checkpoints": checkpoints, "repeats": repeats, "range": RANGE},
+        "loaded": loaded,
+        "rebuild": rb,
+        "sizes": sizes,
         "growth_p95": growth,
+        "memory": memory,
         "targets": {"p95_ms_max": 100, "growth_max": 2.0, "rebuild_events_per_s_min": 20_000},
     }
     save("reports", out)
@@ -200,8 +275,9 @@ def main(sizes: list[int], repeats: int) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    default_sizes = [int(x) for x in os.environ.get("BENCH_SIZES", "10000 1000000").split()]
-    parser.add_argument("--sizes", type=int, nargs="+", default=default_sizes)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--base", type=int, default=10_000, help="referrals events projected by the consumer")
+    default = [int(x) for x in os.environ.get("BENCH_CONTACTS", "200000 1000000").split()]
+    parser.add_argument("--contacts", type=int, nargs="+", default=default, help="contact checkpoints")
+    parser.add_argument("--repeats", type=int, default=20)
     a = parser.parse_args()
-    main(a.sizes, a.repeats)
+    main(a.base, a.contacts, a.repeats)
