@@ -148,7 +148,7 @@ def verify(
             main = SERVICES[name].main()
             svc = main.build_service()
             try:
-                async with svc.db.sessionmaker() as session:
+                async with svc.db.read_session() as session:
                     report = await verify_log(session, svc.tables.events, journey)
             finally:
                 await svc.db.dispose()

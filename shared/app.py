@@ -28,6 +28,8 @@ from shared.migrations import current_revision, head_revision
 from shared.observability import Metrics, ObservabilityMiddleware, configure_logging, setup_tracing
 from shared.settings import ServiceSettings
 
+READY_TIMEOUT_SECONDS = 5.0
+
 
 @dataclass
 class PlatformTables:
@@ -68,7 +70,7 @@ class Service:
         self.metrics = Metrics(self.name)
         self.auditor = Auditor(self.tables.audit)
         if self.tables.events is not None and self.catalogue is not None:
-            self.event_log = EventLog(self.tables.events, self.catalogue)
+            self.event_log = EventLog(self.tables.events, self.catalogue, self.metrics)
 
 
 class ReadinessReport(BaseModel):
@@ -107,7 +109,13 @@ def create_app(
             await service.db.dispose()
 
     app = FastAPI(
-        title=title, description=description, version="0.1.0", lifespan=lifespan, openapi_tags=openapi_tags
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+        # FastAPI's own OpenTelemetry logs carry exception messages and stack traces: never ship those.
+        telemetry={"logs": False},
     )
     app.state.service = service
     app.state.settings = settings
@@ -117,7 +125,7 @@ def create_app(
     app.state.idempotency_table = service.tables.idempotency
     app.state.idempotency_inflight = set()
 
-    install_error_handlers(app)
+    install_error_handlers(app)  # first: its catch-all middleware must be the innermost
     # Added innermost first: the observability layer sees every response, including 413 and 429.
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
@@ -139,10 +147,15 @@ def create_app(
     async def ready() -> JSONResponse:
         database = "ok"
         current: str | None = None
-        try:
-            async with service.db.engine.connect() as conn:
+
+        async def probe() -> str | None:
+            async with service.db.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            current = await current_revision(service.db.engine)
+            return await current_revision(service.db.read_engine)
+
+        try:
+            # Bounded: a probe that hangs on a black-holed database must still answer "not ready".
+            current = await asyncio.wait_for(probe(), timeout=READY_TIMEOUT_SECONDS)
         except Exception as exc:
             database = f"unreachable ({type(exc).__name__})"
         ok = database == "ok" and current == expected_head

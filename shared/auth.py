@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 from shared.settings import ServiceSettings
 
 
@@ -41,9 +42,20 @@ class Principal:
 class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        # The key set is cached for `jwt_jwks_cache_seconds`; no per-key cache (PyJWT's never expires,
+        # so a key the issuer withdrew would be accepted for the life of the process).
         self._jwks: jwt.PyJWKClient | None = (
-            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+            jwt.PyJWKClient(
+                settings.jwt_jwks_url, cache_keys=False, lifespan=settings.jwt_jwks_cache_seconds, timeout=10
+            )
+            if settings.jwt_jwks_url
+            else None
         )
+
+    @property
+    def blocks(self) -> bool:
+        """True when verifying may fetch over the network (JWKS): run it off the event loop."""
+        return self._jwks is not None
 
     def _key(self, token: str) -> Any:
         s = self.settings
@@ -67,6 +79,13 @@ class TokenVerifier:
                 leeway=s.jwt_leeway_seconds,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
+        except jwt.PyJWKClientConnectionError:
+            # Our key source is down, not the caller's token at fault: retryable.
+            raise ServiceUnavailable(
+                "The token signing keys cannot be fetched; retry later.",
+                code="jwks_unavailable",
+                headers={"Retry-After": "5"},
+            ) from None
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None
         except jwt.ImmatureSignatureError:
@@ -89,8 +108,10 @@ def mint_token(
     ttl_seconds: int = 8 * 3600,
     not_before: int | None = None,
     private_key: str | None = None,
+    key_id: str | None = None,
 ) -> str:
-    """Development tokens (HS256 with the shared secret unless a private key is given)."""
+    """Development tokens (HS256 with the shared secret unless a private key is given, then RS256;
+    `key_id` sets the `kid` header a JWKS verifier looks the key up by)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject,
@@ -104,9 +125,10 @@ def mint_token(
     }
     if team:
         claims["team"] = team
+    headers = {"kid": key_id} if key_id else None
     if private_key:
-        return jwt.encode(claims, private_key, algorithm="RS256")
-    return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+        return jwt.encode(claims, private_key, algorithm="RS256", headers=headers)
+    return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm, headers=headers)
 
 
 _bearer = HTTPBearer(auto_error=False, description="OAuth2 bearer JWT (see `frontdoor token`).")
@@ -116,9 +138,12 @@ async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("A bearer token is required.", error="invalid_request")
+        raise Unauthorized("A bearer token is required.", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
+    if verifier.blocks:
+        principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+    else:
+        principal = verifier.verify(credentials.credentials)
     request.state.principal = principal
     return principal
 

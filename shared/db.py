@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,11 +40,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option marking an engine whose transactions only read (see `Database.read_session`).
+READ_ONLY_OPTION = "frontdoor_read_only"
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Best effort: an unusable location must not stop the app from starting; it then reports
+            # 503 (and not ready) instead of crashing at import time.
+            with contextlib.suppress(OSError):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -55,7 +63,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers take no write lock: in WAL mode they read a committed snapshot while a writer works.
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
@@ -68,6 +78,11 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        # Same pool; on SQLite its transactions BEGIN DEFERRED, so readers never queue behind writers.
+        self.read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self.read_sessionmaker = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, class_=AsyncSession
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -77,6 +92,13 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commits once on success, rolls back on any error. Domain code never commits."""
         async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (feeds, verification, health). On SQLite it must not write:
+        a deferred transaction that tries to write can fail with "database is locked"."""
+        async with self.read_sessionmaker() as session:
             yield session
 
     async def dispose(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,8 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://frontdoor.example/problems/"
@@ -97,8 +100,10 @@ class PreconditionRequired(ProblemError):
 class Unauthorized(ProblemError):
     status, code = 401, "unauthorized"
 
-    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": f'Bearer error="{error}"'})
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+        # RFC 6750 section 3.1: a request without credentials gets a bare challenge (error=None).
+        challenge = f'Bearer error="{error}"' if error else "Bearer"
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(ProblemError):
@@ -107,6 +112,44 @@ class Forbidden(ProblemError):
 
 class ServiceUnavailable(ProblemError):
     status, code = 503, "unavailable"
+
+
+# Database failures a client should retry, rather than bugs: SQLite primary result codes and
+# PostgreSQL SQLSTATEs (class 08 connection, 53 resources, 57P shutdown/startup, 3D000 no database,
+# 40001/40P01 serialization/deadlock, 55P03 lock timeout, 57014 statement timeout, 25006 read-only).
+_SQLITE_UNAVAILABLE = frozenset(
+    {
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+        "SQLITE_CANTOPEN",
+        "SQLITE_IOERR",
+        "SQLITE_FULL",
+        "SQLITE_READONLY",
+        "SQLITE_NOMEM",
+        "SQLITE_PROTOCOL",
+    }
+)
+_SQLSTATE_UNAVAILABLE_PREFIXES = ("08", "53", "57P", "3D000", "40001", "40P01", "55P03", "57014", "25006")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for failures that mean "the database cannot serve this now" (503), not a bug (500)."""
+    if isinstance(exc, PoolTimeoutError):
+        return True  # every pooled connection is busy
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True  # drivers raise these raw while connecting (refused, unreachable, DNS, timeout)
+    orig: Any = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+    sqlite_name = getattr(orig, "sqlite_errorname", None)
+    if isinstance(sqlite_name, str):
+        return "_".join(sqlite_name.split("_")[:2]) in _SQLITE_UNAVAILABLE
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_SQLSTATE_UNAVAILABLE_PREFIXES)
+    return False
 
 
 def problem_response(
@@ -147,7 +190,59 @@ def validation_params(errors: Sequence[Any]) -> list[InvalidParam]:
     return params
 
 
+def unexpected_error_response(request: Request, exc: BaseException) -> JSONResponse:
+    """500 for a bug, 503 (with Retry-After) when the database is unavailable. Never the message:
+    exception text can carry SQL, parameters and so personal data. Logs the exception type only."""
+    if is_database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            request,
+            503,
+            "The database is unavailable; retry later.",
+            code="database_unavailable",
+            headers={"Retry-After": "2"},
+        )
+    log.error("unhandled error: %s", type(exc).__name__, extra={"path": request.url.path}, exc_info=exc)
+    return problem_response(request, 500, "An unexpected error occurred.", code="internal_error")
+
+
+class UnhandledErrorMiddleware:
+    """Turns any exception no handler took into a problem response *inside* the middleware stack.
+
+    Starlette sends unhandled exceptions to ServerErrorMiddleware, outside every user middleware, and
+    then re-raises them to the server (which logs the traceback and message). Catching them here means
+    the 500/503 gets its X-Request-ID, is counted in the metrics, and nothing leaks into server logs.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            request = Request(scope)
+            if started:  # too late for a problem document: the client sees a cut-off response
+                log.error("error after the response started: %s", type(exc).__name__, exc_info=exc)
+                return
+            response = unexpected_error_response(request, exc)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Problem+json for every error. Call before adding other middleware (its catch-all goes innermost)."""
+
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         return problem_response(
@@ -162,7 +257,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+        code = getattr(exc, "code", None)
+        return problem_response(
+            request,
+            exc.status_code,
+            detail,
+            code=code if isinstance(code, str) else None,
+            headers=getattr(exc, "headers", None),
+        )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -171,33 +273,29 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(
                 request, 400, "The request body is not valid JSON.", code="malformed_json"
             )
+        if isinstance(exc.body, bytes | bytearray) and any(p.location == "body" for p in params):
+            # FastAPI's strict content type leaves a non-JSON body unparsed (raw bytes) and then reports
+            # the model as invalid (422); the truth is that we do not accept that media type.
+            return problem_response(
+                request,
+                415,
+                "Send the body as application/json.",
+                code="unsupported_media_type",
+                headers={"Accept": "application/json"},
+            )
         return problem_response(
             request, 422, "The request has invalid fields.", code="validation_failed", invalid_params=params
         )
 
-    async def on_db_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # Connection-level failures are retryable for the client; say so without leaking SQL.
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return problem_response(
-            request,
-            503,
-            "The database is unavailable; retry later.",
-            code="database_unavailable",
-            headers={"Retry-After": "2"},
-        )
-
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            return await on_db_unavailable(request, exc)
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(request, 500, "An unexpected error occurred.", code="internal_error")
+        # Last resort (errors raised by middleware outside UnhandledErrorMiddleware).
+        return unexpected_error_response(request, exc)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(OperationalError, on_db_unavailable)
-    app.add_exception_handler(OSError, on_db_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(UnhandledErrorMiddleware)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

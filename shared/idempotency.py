@@ -47,6 +47,11 @@ def _request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
+def _int4(value: int) -> int:
+    """crc32 is unsigned; the two-key advisory lock functions take signed 32-bit integers."""
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
 class Idempotency:
     def __init__(self, request: Request, key: str | None) -> None:
         self.request = request
@@ -75,7 +80,7 @@ class Idempotency:
         inflight.add(marker)
         self._holding = True
         if session.bind is not None and session.bind.dialect.name == "postgresql":
-            lock = zlib.crc32(f"{caller}\x00{self.key}".encode())
+            lock = _int4(zlib.crc32(f"{caller}\x00{self.key}".encode()))
             got = (
                 await session.execute(text("SELECT pg_try_advisory_xact_lock(1, :k)"), {"k": lock})
             ).scalar()

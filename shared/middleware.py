@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from http import HTTPStatus
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PROBLEM_BASE, PROBLEM_JSON
@@ -80,7 +81,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -98,8 +99,17 @@ class BodySizeLimitMiddleware:
                 )
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive` while the app reads the body, so parsing stops at the limit.
+
+    An HTTPException on purpose: FastAPI turns any other error met while reading a body into
+    400 "There was an error parsing the body"; an HTTPException passes through to the problem handler.
+    """
+
+    code = "body_too_large"  # the same problem type as the Content-Length check above
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The body is larger than {max_bytes} bytes.")
 
 
 class RateLimitMiddleware:

@@ -107,6 +107,24 @@ class Metrics:
         )
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/things/{thing_id}`), never the concrete path.
+
+    FastAPI 0.165 includes routers lazily: for a route reached through `include_router(prefix=...)`,
+    `scope["route"]` is the router's own APIRoute, whose `path` lacks the include prefix. The full
+    template is on the effective route context FastAPI records in `scope["fastapi"]`.
+    """
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        context = fastapi_scope.get("effective_route_context")
+        template = getattr(context, "path_format", None) or getattr(context, "path", None)
+        if isinstance(template, str) and template:
+            return template
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else "<unmatched>"
+
+
 class ObservabilityMiddleware:
     """Request id in and out, metrics by route template, and one JSON log line per request."""
 
@@ -145,8 +163,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(elapsed)
@@ -175,23 +192,34 @@ def outgoing_headers() -> dict[str, str]:
 
 
 def tracing_enabled() -> bool:
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+    """Tracing is off unless the standard OTEL_* variables ask for an exporter."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none":
+        return False  # an explicit "none" wins over an endpoint set for other signals
     return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        exporter
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_TRACES_EXPORTER", "none") not in ("", "none")
     )
 
 
 def setup_tracing(app: Any, engine: Any, service: str, *, exporter: Any = None) -> bool:
-    """Instrument FastAPI, httpx and SQLAlchemy when the standard OTEL_* variables ask for it."""
+    """Instrument FastAPI, httpx and SQLAlchemy when the standard OTEL_* variables ask for it.
+
+    `exporter` (e.g. an InMemorySpanExporter) forces tracing on with that exporter. SQLAlchemy is traced
+    per engine (not through the process-wide instrumentor, which only ever instruments its first engine).
+    `teardown_tracing(app)` undoes it.
+    """
     if exporter is None and not tracing_enabled():
         return False
     from opentelemetry import trace
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import __version__ as sqlalchemy_instrumentation_version
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
@@ -201,15 +229,40 @@ def setup_tracing(app: Any, engine: Any, service: str, *, exporter: Any = None) 
     )
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    elif os.environ.get("OTEL_TRACES_EXPORTER") == "console":
+    elif os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="health/live,metrics")
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+    httpx_instrumentor = HTTPXClientInstrumentor()
+    if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+        httpx_instrumentor.instrument(tracer_provider=provider)
+    sql_tracer = provider.get_tracer(
+        "opentelemetry.instrumentation.sqlalchemy", sqlalchemy_instrumentation_version
+    )
+    connections = get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
+        "db.client.connections.usage", unit="connections"
+    )
+    EngineTracer(sql_tracer, engine.sync_engine, connections)
+    app.state.tracer_provider = provider
     if exporter is None:
         trace.set_tracer_provider(provider)
     return True
+
+
+def teardown_tracing(app: Any) -> None:
+    """Undo `setup_tracing` (tests; a process normally traces until it exits)."""
+    provider = getattr(app.state, "tracer_provider", None)
+    if provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    FastAPIInstrumentor.uninstrument_app(app)
+    HTTPXClientInstrumentor().uninstrument()
+    EngineTracer.remove_all_event_listeners()
+    provider.shutdown()
+    app.state.tracer_provider = None

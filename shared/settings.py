@@ -40,6 +40,8 @@ class ServiceSettings(BaseSettings):
     jwt_algorithm: str = Field(default="HS256", validation_alias="JWT_ALGORITHM")
     jwt_jwks_url: str | None = Field(default=None, validation_alias="JWT_JWKS_URL")
     jwt_public_key_pem: str | None = Field(default=None, validation_alias="JWT_PUBLIC_KEY_PEM")
+    # How long a fetched JWKS is trusted before it is fetched again (a removed key stops working then).
+    jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWT_JWKS_CACHE_SECONDS")
     jwt_leeway_seconds: int = 30
 
     max_body_bytes: int = 256 * 1024
@@ -51,6 +53,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:
+        # The default first, so that "no DATABASE_URL" in production is refused as SQLite too.
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
         if self.environment is Environment.production:
             if self.jwt_algorithm.startswith("HS") and (
                 self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
@@ -59,9 +64,9 @@ class ServiceSettings(BaseSettings):
             if self.jwt_algorithm.startswith("RS") and not (self.jwt_jwks_url or self.jwt_public_key_pem):
                 raise ValueError("RS256 needs JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM in production")
             if self.database_url.startswith("sqlite"):
-                raise ValueError("the embedded SQLite database is for development only")
-        if not self.database_url:
-            self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
+                raise ValueError(
+                    "the embedded SQLite database is for development only: set <SERVICE>_DATABASE_URL"
+                )
         return self
 
     @property

@@ -7,6 +7,7 @@ PostgreSQL fails the run instead of skipping it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import os
 import uuid
@@ -77,8 +78,16 @@ def db_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     asyncio.run(migrate())
     yield urls
     if BACKEND == "postgres":
-        for name in SERVICES:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "fd_test_{RUN_ID}_{name}" WITH (FORCE)'))
+
+        async def drop() -> None:
+            await asyncio.gather(
+                *(
+                    _pg_admin(f'DROP DATABASE IF EXISTS "fd_test_{RUN_ID}_{name}" WITH (FORCE)')
+                    for name in SERVICES
+                )
+            )
+
+        asyncio.run(drop())
 
 
 def service_metadata(name: str) -> MetaData:
@@ -87,21 +96,29 @@ def service_metadata(name: str) -> MetaData:
 
 
 async def wipe(name: str, url: str) -> None:
-    """Empty every table of a service (fast per-test isolation for tests that commit)."""
+    """Empty every table of a service (fast per-test isolation for tests that commit).
+
+    DELETE in reverse dependency order, then sequences restarted: on PostgreSQL this is an order of
+    magnitude faster than TRUNCATE on small tables, with the same result.
+    """
     metadata = service_metadata(name)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            tables = [t.name for t in metadata.sorted_tables]
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(text(f'DELETE FROM "{table.name}"'))
             if conn.dialect.name == "postgresql":
-                if tables:
-                    quoted = ", ".join(f'"{t}"' for t in tables)
-                    await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-            else:
-                for t in reversed(tables):
-                    await conn.execute(text(f'DELETE FROM "{t}"'))
+                sequences = await conn.execute(
+                    text("SELECT sequence_schema, sequence_name FROM information_schema.sequences")
+                )
+                for schema, sequence in sequences.all():
+                    await conn.execute(text(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART'))
     finally:
         await engine.dispose()
+
+
+async def wipe_all(db_urls: dict[str, str]) -> None:
+    await asyncio.gather(*(wipe(name, url) for name, url in db_urls.items()))
 
 
 @pytest.fixture
@@ -123,11 +140,46 @@ def settings_for(db_urls: dict[str, str]) -> Callable[..., ServiceSettings]:
 @pytest.fixture
 async def clean_db(db_urls: dict[str, str]) -> AsyncIterator[None]:
     """Every service's tables are empty when the test starts and after it ends."""
-    for name, url in db_urls.items():
-        await wipe(name, url)
+    await wipe_all(db_urls)
     yield
-    for name, url in db_urls.items():
-        await wipe(name, url)
+    await wipe_all(db_urls)
+
+
+def _run_in_thread(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, whether or not an event loop is running here."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(
+    db_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., str]]:
+    """fresh_database("label", create=True) -> URL of an empty database on this run's backend (no schema).
+
+    Labels must be unique in the run. PostgreSQL databases are dropped when the run ends (dropping is
+    slow, so tests should share them where they can); `create=False` only names one, for code that
+    creates it itself.
+    """
+    created: list[str] = []
+    base = tmp_path_factory.mktemp("fresh")
+
+    def make(label: str, *, create: bool = True) -> str:
+        if BACKEND == "postgres":
+            name = f"fd_test_{RUN_ID}_{label}"
+            created.append(name)
+            if create:
+                _run_in_thread(_pg_admin(f'CREATE DATABASE "{name}"'))
+            return f"{PG_SERVER}/{name}"
+        return f"sqlite+aiosqlite:///{base / label}.db"
+
+    yield make
+
+    async def drop() -> None:
+        await asyncio.gather(*(_pg_admin(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)') for n in created))
+
+    if created:
+        asyncio.run(drop())
 
 
 AppClient = Callable[..., Awaitable[httpx.AsyncClient]]

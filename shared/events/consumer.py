@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database
 from shared.events.contract import Envelope
-from shared.observability import Metrics, outgoing_headers
+from shared.observability import Metrics, outgoing_headers, request_id_var
 from shared.types import UTCDateTime, utcnow
 
 log = logging.getLogger("frontdoor.consumer")
@@ -129,7 +130,7 @@ class FeedConsumer:
         return int(row[0])
 
     async def position(self) -> int:
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_session() as session:
             row = (
                 await session.execute(
                     select(self.positions.c.position).where(self.positions.c.feed == self.feed)
@@ -186,7 +187,19 @@ class FeedConsumer:
         self.metrics.consumer_errors.labels(self.feed).inc()
 
     async def poll_once(self, wait: float = 0.0) -> int:
-        """Fetch one page after the stored position and apply it. Raises UpstreamError when down."""
+        """Fetch one page after the stored position and apply it. Raises UpstreamError when down.
+
+        Each poll has a request id (the caller's, or a fresh one) that goes upstream as X-Request-ID and
+        into this consumer's log lines, so a batch can be followed from producer to projection.
+        """
+        rid = request_id_var.get() or f"{self.feed}-{uuid.uuid4().hex[:16]}"
+        token = request_id_var.set(rid)
+        try:
+            return await self._poll(wait)
+        finally:
+            request_id_var.reset(token)
+
+    async def _poll(self, wait: float) -> int:
         after = await self.position()
         self.status.position = after
         try:

@@ -52,8 +52,9 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
     ) -> FeedPage:
         deadline = time.monotonic() + wait
         while True:
-            # A short transaction per poll: nothing is held open while we wait.
-            async with db.sessionmaker() as session:
+            # A short read-only transaction per poll: nothing is held open while we wait, and on SQLite
+            # it takes no write lock, so polling readers never queue behind (or hold up) writers.
+            async with db.read_session() as session:
                 events = await log.read(session, after=after, limit=limit)
                 head = await log.head(session)
             if events or time.monotonic() >= deadline:
@@ -78,7 +79,7 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         _: Annotated[Principal, Depends(require_roles(Role.admin))],
         journey_id: uuid.UUID | None = None,
     ) -> VerifyReport:
-        async with db.sessionmaker() as session:
+        async with db.read_session() as session:
             return await verify_log(session, log.table, journey_id)
 
     return router

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     Uuid,
+    event,
     func,
     insert,
     select,
@@ -34,9 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
+from shared.observability import Metrics
 from shared.types import UTCDateTime, utcnow
 
 APPEND_LOCK_KEY = 7_204_113_901  # one advisory-lock key per database; each service has its own database
@@ -97,12 +101,36 @@ class NewEvent:
     occurred_at: datetime
 
 
+_PENDING_COUNTS = "frontdoor.events_pending"
+_COUNTING = "frontdoor.events_counting"
+
+
+def _count_on_commit(session: AsyncSession, metrics: Metrics, types: list[str]) -> None:
+    """Count appended events in `journey_events_appended_total` once their transaction commits."""
+    sync = session.sync_session
+    if not sync.info.get(_COUNTING):
+        sync.info[_COUNTING] = True
+
+        def began(s: Session, transaction: SessionTransaction) -> None:
+            if transaction.parent is None:  # a new outer transaction: forget a rolled-back one's counts
+                s.info.pop(_PENDING_COUNTS, None)
+
+        def committed(s: Session) -> None:
+            for event_type, n in s.info.pop(_PENDING_COUNTS, Counter()).items():
+                metrics.events_appended.labels(event_type).inc(n)
+
+        event.listen(sync, "after_transaction_create", began)
+        event.listen(sync, "after_commit", committed)
+    sync.info.setdefault(_PENDING_COUNTS, Counter()).update(types)
+
+
 class EventLog:
     """Appends to and reads from one service's journey log."""
 
-    def __init__(self, table: Table, catalogue: Catalogue) -> None:
+    def __init__(self, table: Table, catalogue: Catalogue, metrics: Metrics | None = None) -> None:
         self.table = table
         self.catalogue = catalogue
+        self.metrics = metrics
 
     async def current_version(self, session: AsyncSession, journey_id: uuid.UUID) -> int:
         t = self.table
@@ -124,11 +152,17 @@ class EventLog:
         """Append in the caller's transaction; a stale `expected_version` raises 409 Conflict."""
         if not events:
             return []
+        payloads: list[dict[str, Any]] = []
         for ev in events:
-            if ev.payload.__class__ not in self.catalogue:
+            model = self.catalogue.model_for(ev.payload.event_type, ev.payload.schema_version)
+            if model is None or ev.payload.__class__ is not model:
                 raise Unprocessable(f"event type {ev.payload.event_type} is not in the catalogue")
             if ev.occurred_at.tzinfo is None:
                 raise Unprocessable("occurred_at must be timezone-aware")
+            # What is stored must validate against the published model (catches `model_construct`).
+            payload = ev.payload.model_dump(mode="json")
+            model.model_validate(payload)
+            payloads.append(payload)
         t = self.table
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
@@ -148,7 +182,7 @@ class EventLog:
             prev_hash = row[0]
         recorded_at = utcnow()
         rows: list[dict[str, Any]] = []
-        for offset, ev in enumerate(events, start=1):
+        for offset, (ev, payload) in enumerate(zip(events, payloads, strict=True), start=1):
             fields: dict[str, Any] = {
                 "event_id": uuid.uuid4(),
                 "type": ev.payload.event_type,
@@ -160,7 +194,7 @@ class EventLog:
                 "producer": self.catalogue.producer,
                 "actor": actor,
                 "correlation_id": correlation_id,
-                "payload": ev.payload.model_dump(mode="json"),
+                "payload": payload,
             }
             fields["prev_hash"] = prev_hash
             fields["hash"] = prev_hash = envelope_hash(fields, prev_hash)
@@ -177,6 +211,8 @@ class EventLog:
                 f"journey {journey_id} was changed by someone else (expected version {expected_version})",
                 code="stale_journey_version",
             ) from None
+        if self.metrics is not None:
+            _count_on_commit(session, self.metrics, [r["type"] for r in rows])
         return [Envelope(position=p, **r) for p, r in zip(positions, rows, strict=True)]
 
     async def read(self, session: AsyncSession, *, after: int, limit: int) -> list[Envelope]:

@@ -1,0 +1,125 @@
+"""Issue 2, item 1: settings per service (env prefix, SQLite default) and production refusals."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+
+from frontdoor.registry import SERVICES
+from shared.auth import service_token_provider
+from shared.settings import DEV_JWT_SECRET, Environment
+
+STRONG_SECRET = "s" * 48
+PG_URL = "postgresql+asyncpg://app@db.internal:5432/frontdoor"
+
+
+@pytest.fixture(autouse=True)
+def plain_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No inherited settings: a clean environment and a working directory without a .env file."""
+    for name in SERVICES:
+        for var in ("DATABASE_URL", "PORT", "SERVICE_TOKEN", "MAX_BODY_BYTES"):
+            monkeypatch.delenv(f"{name.upper()}_{var}", raising=False)
+    for var in ("ENVIRONMENT", "JWT_SECRET", "JWT_ALGORITHM", "JWT_JWKS_URL", "JWT_PUBLIC_KEY_PEM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_each_service_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SERVICES:
+        monkeypatch.setenv(f"{name.upper()}_DATABASE_URL", f"postgresql+asyncpg://u@h/{name}_db")
+        monkeypatch.setenv(f"{name.upper()}_MAX_BODY_BYTES", str(1000 + len(name)))
+    for name, entry in SERVICES.items():
+        settings = entry.settings()
+        assert settings.service_name == name
+        assert settings.database_url == f"postgresql+asyncpg://u@h/{name}_db"
+        assert settings.max_body_bytes == 1000 + len(name)
+
+
+def test_another_services_prefix_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERVISION_DATABASE_URL", "postgresql+asyncpg://u@h/supervision_db")
+    monkeypatch.setenv("SUPERVISION_PORT", "9999")
+    referrals = SERVICES["referrals"].settings()
+    assert referrals.database_url != "postgresql+asyncpg://u@h/supervision_db"
+    assert referrals.port == 8001
+
+
+def test_sqlite_file_under_var_by_default(tmp_path) -> None:
+    for name, entry in SERVICES.items():
+        settings = entry.settings()
+        url = make_url(settings.database_url)
+        assert url.get_backend_name() == "sqlite"
+        assert url.get_driver_name() == "aiosqlite"
+        assert url.database == f"var/{name}.db"  # relative: ./var/<service>.db under the working dir
+        assert settings.is_sqlite
+
+
+def test_development_is_the_default_environment() -> None:
+    settings = SERVICES["referrals"].settings()
+    assert settings.environment is Environment.development
+    assert settings.jwt_secret == DEV_JWT_SECRET
+
+
+@pytest.mark.parametrize("secret", [DEV_JWT_SECRET, "short-secret"])
+def test_production_refuses_the_development_or_a_weak_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", PG_URL)
+    monkeypatch.setenv("JWT_SECRET", secret)
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        SERVICES["referrals"].settings()
+
+
+def test_production_refuses_the_default_secret_when_none_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", PG_URL)
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        SERVICES["referrals"].settings()
+
+
+def test_production_refuses_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", STRONG_SECRET)
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", "sqlite+aiosqlite:///var/referrals.db")
+    with pytest.raises(ValidationError, match="SQLite"):
+        SERVICES["referrals"].settings()
+
+
+def test_production_refuses_the_implicit_sqlite_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No <SERVICE>_DATABASE_URL in production must not quietly fall back to the SQLite file."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", STRONG_SECRET)
+    for entry in SERVICES.values():
+        with pytest.raises(ValidationError, match="SQLite"):
+            entry.settings()
+
+
+def test_production_accepts_a_strong_secret_and_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", STRONG_SECRET)
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", PG_URL)
+    settings = SERVICES["referrals"].settings()
+    assert settings.environment is Environment.production
+    assert not settings.is_sqlite
+
+
+def test_production_rs256_needs_a_key_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", PG_URL)
+    monkeypatch.setenv("JWT_ALGORITHM", "RS256")
+    with pytest.raises(ValidationError, match="JWKS"):
+        SERVICES["referrals"].settings()
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    assert SERVICES["referrals"].settings().jwt_jwks_url == "https://idp.example/jwks.json"
+
+
+def test_production_consumers_need_a_configured_service_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", STRONG_SECRET)
+    monkeypatch.setenv("REPORTING_DATABASE_URL", PG_URL)
+    settings = SERVICES["reporting"].settings()
+    with pytest.raises(ValueError, match="SERVICE_TOKEN"):
+        service_token_provider(settings)
+    monkeypatch.setenv("REPORTING_SERVICE_TOKEN", "issued-by-the-idp")
+    assert service_token_provider(SERVICES["reporting"].settings())() == "issued-by-the-idp"
