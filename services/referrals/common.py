@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.settings import Settings
@@ -33,11 +33,48 @@ Manager = Annotated[Principal, Depends(require_roles(*MANAGERS))]
 ContactWriter = Annotated[Principal, Depends(require_roles(*CONTACT_WRITERS))]
 
 # --- Bounded text ------------------------------------------------------------------------------------
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-StaffIdText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+def _no_control_characters(value: str) -> str:
+    # PostgreSQL refuses NUL in text (a 500 if it got that far); other controls are never meant.
+    if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+_Clean = AfterValidator(_no_control_characters)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _Clean]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Clean]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _Clean]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), _Clean]
+StaffIdText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), _Clean]
+
+TEAM_ID_PATTERN = r"^[A-Z0-9-]{2,40}$"
+TeamCode = Annotated[str, StringConstraints(pattern=TEAM_ID_PATTERN)]
+
+# A query-string name: no control characters.
+QUERY_TEXT_PATTERN = r"^[^\x00-\x1f]*$"
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    if value < EARLIEST:
+        raise ValueError("implausibly early (before 1970)")
+    return value
+
+
+# A timezone-aware instant no earlier than 1970 (far-past years overflow on conversion to UTC).
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+
+
+def _plausible_date(value: date) -> date:
+    if value.year < 1900:
+        raise ValueError("implausibly early (before 1900)")
+    return value
+
+
+PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
 
 
 def nhs_number_valid(digits: str) -> bool:

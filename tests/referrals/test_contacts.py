@@ -252,3 +252,12 @@ async def test_anonymous_contact_has_no_referrer_to_feed_back_to(fd: FrontDoor):
         headers=fd.pract,
     )
     assert r.status_code == 409
+
+
+async def test_backdated_repeat_contact_moves_the_journey_start_back(fd: FrontDoor):
+    child = await fd.child()
+    first = await fd.contact(child["id"], received_at=ago(minutes=30))
+    earlier = ago(hours=5)
+    await fd.contact(child["id"], received_at=earlier, backdating_reason="Letter opened late")
+    journey = (await fd.client.get(f"/journeys/{first['journey_id']}", headers=fd.pract)).json()
+    assert journey["opened_at"][:19] == earlier[:19]

@@ -11,7 +11,8 @@ from pydantic import Field as PField
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from services.referrals.common import Name, NhsNumber, Postcode, Reason
+from services.referrals.children.schemas import ChildIn
+from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode, Reason
 from services.referrals.db import Base
 from shared.codes import Ethnicity, Sex
 from shared.types import UTCDateTime, utcnow
@@ -54,25 +55,6 @@ class ChildCorrection(Base, table=True):  # type: ignore[misc,valid-type,call-ar
 # --- API schemas -----------------------------------------------------------------------------------
 
 
-class ChildIn(BaseModel):
-    """A child's identity as the front door records it."""
-
-    model_config = {"extra": "forbid"}
-
-    given_name: Name = PField(description="Given name (synthetic in tests).")
-    family_name: Name = PField(description="Family name.")
-    date_of_birth: date | None = PField(None, description="Date of birth; not in the future.")
-    expected_date_of_birth: date | None = PField(
-        None, description="Expected date of birth of an unborn child (instead of date_of_birth)."
-    )
-    sex: Sex = PField(Sex.U, description="CIN census sex (N00783).")
-    ethnicity: Ethnicity = PField(Ethnicity.NOBT, description="DfE ethnicity code (N00177).")
-    nhs_number: NhsNumber | None = PField(
-        None, description="10-digit NHS number; the modulus-11 check digit is validated."
-    )
-    postcode: Postcode | None = PField(None, description="UK postcode, stored as e.g. `SW1A 1AA`.")
-
-
 class ChildCorrectionIn(BaseModel):
     """Corrections to a child's details: only the fields given change; the reason is kept."""
 
@@ -80,8 +62,8 @@ class ChildCorrectionIn(BaseModel):
 
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: date | None = None
-    expected_date_of_birth: date | None = None
+    date_of_birth: PlausibleDate | None = None
+    expected_date_of_birth: PlausibleDate | None = None
     sex: Sex | None = None
     ethnicity: Ethnicity | None = None
     nhs_number: NhsNumber | None = None
@@ -146,3 +128,14 @@ class CorrectionOut(BaseModel):
             at=c.corrected_at,
             reason=c.reason,
         )
+
+
+__all__ = [
+    "Child",
+    "ChildCorrection",
+    "ChildCorrectionIn",
+    "ChildIn",
+    "ChildMatch",
+    "ChildOut",
+    "CorrectionOut",
+]

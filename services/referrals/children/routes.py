@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.referrals.children import service
 from services.referrals.children.models import ChildCorrectionIn, ChildIn, ChildMatch, ChildOut, CorrectionOut
-from services.referrals.common import Staff, nhs_number_valid
+from services.referrals.common import QUERY_TEXT_PATTERN, Staff, nhs_number_valid
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
 from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
@@ -61,15 +61,21 @@ async def search_children(
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     given_name: Annotated[
-        str | None, Query(max_length=100, description="Matched case-insensitively.")
+        str | None,
+        Query(max_length=100, pattern=QUERY_TEXT_PATTERN, description="Matched case-insensitively."),
     ] = None,
     family_name: Annotated[
-        str | None, Query(max_length=100, description="Matched case-insensitively; names may be swapped.")
+        str | None,
+        Query(
+            max_length=100,
+            pattern=QUERY_TEXT_PATTERN,
+            description="Matched case-insensitively; names may be swapped.",
+        ),
     ] = None,
     date_of_birth: Annotated[
         date | None, Query(description="Date of birth or expected date of birth.")
     ] = None,
-    nhs_number: Annotated[str | None, Query(description="10 digits.")] = None,
+    nhs_number: Annotated[str | None, Query(max_length=20, description="10 digits (spaces allowed).")] = None,
 ) -> Page[ChildMatch]:
     number: str | None = None
     if nhs_number is not None:

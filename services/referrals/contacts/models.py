@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from services.referrals.children.models import ChildIn
-from services.referrals.common import Email, LongText, Phone, Reason, ShortText
+from services.referrals.children.schemas import ChildIn
+from services.referrals.common import Email, Instant, LongText, Phone, Reason, ShortText
 from services.referrals.db import Base
 from shared.codes import ConsentStatus, ContactChannel, DecisionOutcome, FeedbackKind, ReferralSource, Urgency
 from shared.types import UTCDateTime, utcnow
@@ -98,7 +98,7 @@ class ContactIn(BaseModel):
     new_children: list[ChildIn] = PField(
         default_factory=list, max_length=20, description="Children to create with the contact."
     )
-    received_at: AwareDatetime = PField(
+    received_at: Instant = PField(
         description="When the front door received it: not in the future; may be earlier than entry."
     )
     backdating_reason: Reason | None = PField(
@@ -215,7 +215,7 @@ class FeedbackIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     kind: FeedbackKind = PField(description="acknowledgement (T1) or feedback on the decision (T2).")
-    sent_at: AwareDatetime = PField(description="When it was sent: not before receipt, not in the future.")
+    sent_at: Instant = PField(description="When it was sent: not before receipt, not in the future.")
 
 
 class FeedbackOut(BaseModel):

@@ -89,6 +89,10 @@ async def receive_contacts(
     for child in children:
         journey = await open_journey_of(session, child.id)
         opens = journey is None
+        if journey is not None and data.received_at < journey.opened_at:
+            # A backdated repeat contact: the journey began when the earliest of its contacts arrived.
+            journey.opened_at = data.received_at
+            session.add(journey)
         if journey is None:
             journey = Journey(child_id=child.id, opened_at=data.received_at)
             try:

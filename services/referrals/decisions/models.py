@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import JSON, Index
 from sqlmodel import Field
 
-from services.referrals.common import LongText, Reason
+from services.referrals.common import Instant, LongText, Reason
 from services.referrals.db import Base
 from shared.codes import AssessmentFactor, DecisionOutcome, PrimaryNeed, SupersedeReason
 from shared.types import UTCDateTime, utcnow
@@ -69,7 +69,7 @@ class DecisionIn(BaseModel):
         default_factory=list, max_length=42, description="Where known; `21` alone; each code at most once."
     )
     rationale: LongText = PField(description="Why (at most 4000 characters).")
-    decided_at: AwareDatetime = PField(description="Not before the contact was received, not in the future.")
+    decided_at: Instant = PField(description="Not before the contact was received, not in the future.")
 
 
 class SupersedeIn(BaseModel):

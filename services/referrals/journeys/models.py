@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import Index, text
 from sqlmodel import Field
 
-from services.referrals.common import StaffIdText
+from services.referrals.common import Instant, StaffIdText, TeamCode
 from services.referrals.db import Base
 from shared.codes import ClosureReason, FrontDoorClosure, WorkerChangeReason
 from shared.types import UTCDateTime, utcnow
@@ -77,9 +77,9 @@ class Allocation(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
 class AllocationIn(BaseModel):
     model_config = {"extra": "forbid"}
 
-    team_id: str = PField(description="A registered team's code.")
+    team_id: TeamCode = PField(description="A registered team's code.")
     worker_id: StaffIdText | None = PField(None, description="Pseudonymous id of the allocated worker.")
-    effective_at: AwareDatetime | None = PField(
+    effective_at: Instant | None = PField(
         None, description="When it took effect (default now); not in the future, not before the journey."
     )
 
@@ -87,12 +87,12 @@ class AllocationIn(BaseModel):
 class TransferIn(BaseModel):
     model_config = {"extra": "forbid"}
 
-    team_id: str | None = PField(None, description="The receiving team (default: the current team).")
+    team_id: TeamCode | None = PField(None, description="The receiving team (default: the current team).")
     worker_id: StaffIdText | None = PField(
         None, description="The receiving worker (default: none, i.e. the team holds the journey)."
     )
     reason: WorkerChangeReason = PField(description="RIIA worker-change reason.")
-    effective_at: AwareDatetime | None = PField(
+    effective_at: Instant | None = PField(
         None, description="When it took effect (default now); not before the current allocation started."
     )
 
@@ -103,7 +103,7 @@ class ClosureIn(BaseModel):
     reason: ClosureReason | FrontDoorClosure = PField(
         description="CIN census RC1-RC9, or FD_NFA / FD_ADVICE / FD_EARLY_HELP for a front-door closure."
     )
-    closed_at: AwareDatetime | None = PField(None, description="When it closed (default now); not future.")
+    closed_at: Instant | None = PField(None, description="When it closed (default now); not future.")
 
 
 class AllocationOut(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from services.referrals.common import Manager, Staff, append_events, settings_of
+from services.referrals.common import TEAM_ID_PATTERN, Manager, Staff, append_events, settings_of
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut
 from services.referrals.journeys import service
@@ -51,7 +51,9 @@ async def list_journeys(
     principal: Staff,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    team_id: Annotated[str | None, Query(max_length=40, description="Held by this team now.")] = None,
+    team_id: Annotated[
+        str | None, Query(pattern=TEAM_ID_PATTERN, description="Held by this team now.")
+    ] = None,
     status: Annotated[JourneyStatus | None, Query(description="open or closed.")] = None,
     unallocated: Annotated[bool | None, Query(description="true: never allocated; false: allocated.")] = None,
     child_id: Annotated[uuid.UUID | None, Query(description="One child's journeys.")] = None,

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlmodel import Field
 
-from services.referrals.common import ShortText
+from services.referrals.common import ShortText, TeamCode
 from services.referrals.db import Base
 from shared.codes import ServiceType
 from shared.types import UTCDateTime, utcnow
-
-TEAM_ID_PATTERN = r"^[A-Z0-9-]{2,40}$"
-TeamCode = Annotated[str, StringConstraints(pattern=TEAM_ID_PATTERN)]
 
 
 class Team(Base, table=True):  # type: ignore[misc,valid-type,call-arg]

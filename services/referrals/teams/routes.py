@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.referrals.common import Manager, Staff, settings_of
+from services.referrals.common import QUERY_TEXT_PATTERN, Manager, Staff, settings_of
 from services.referrals.teams import service
 from services.referrals.teams.models import TeamIn, TeamOut
 from shared.codes import ServiceType
@@ -43,7 +43,9 @@ async def list_teams(
     principal: Staff,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    area: Annotated[str | None, Query(max_length=200, description="Only teams in this area.")] = None,
+    area: Annotated[
+        str | None, Query(max_length=200, pattern=QUERY_TEXT_PATTERN, description="Only teams in this area.")
+    ] = None,
     service_type: Annotated[ServiceType | None, Query(description="Only teams of this type.")] = None,
 ) -> Page[TeamOut]:
     rows, total = await service.list_teams(session, page, area, service_type)

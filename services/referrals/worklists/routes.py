@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.service import get_child
-from services.referrals.common import Staff, settings_of
+from services.referrals.common import TEAM_ID_PATTERN, Staff, settings_of
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut, DecisionStatus
 from services.referrals.journeys.models import Allocation, AllocationOut, Journey, JourneyStatus
@@ -59,7 +59,9 @@ async def contacts_awaiting_decision(
     principal: Staff,
     session: SessionDep,
     page: PageDep,
-    team_id: Annotated[str | None, Query(max_length=40, description="Received by this team.")] = None,
+    team_id: Annotated[
+        str | None, Query(pattern=TEAM_ID_PATTERN, description="Received by this team.")
+    ] = None,
     urgency: Annotated[Urgency | None, Query(description="Only this urgency.")] = None,
     source: Annotated[ReferralSource | None, Query(description="Only this source.")] = None,
 ) -> Page[WaitingContact]:
@@ -110,7 +112,9 @@ async def decisions_awaiting_authorisation(
     principal: Staff,
     session: SessionDep,
     page: PageDep,
-    team_id: Annotated[str | None, Query(max_length=40, description="Decided by this team.")] = None,
+    team_id: Annotated[
+        str | None, Query(pattern=TEAM_ID_PATTERN, description="Decided by this team.")
+    ] = None,
 ) -> Page[DecisionOut]:
     query = select(Decision).where(col(Decision.status) == DecisionStatus.awaiting_authorisation.value)
     if team_id is not None:

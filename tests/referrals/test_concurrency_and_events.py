@@ -1,0 +1,73 @@
+"""Races end in one winner and a 409, never a duplicate; the journey log's hash chain holds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
+
+
+async def test_two_decisions_racing_on_one_contact(fd: FrontDoor):
+    c = await fd.contact((await fd.child())["id"])
+    url = f"/contacts/{c['id']}/decisions"
+    results = await asyncio.gather(
+        fd.client.post(url, json=decision_body(), headers=fd.pract),
+        fd.client.post(url, json=decision_body(outcome="EARLY_HELP"), headers=fd.pract2),
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201, 409], [r.text for r in results]
+    listed = (await fd.client.get(f"/contacts/{c['id']}/decisions", headers=fd.pract)).json()
+    assert len(listed) == 1
+    types = [e["type"] for e in await fd.events(c["journey_id"])]
+    assert types == ["ContactReceived", "ThresholdDecisionRecorded"]
+
+
+async def test_two_first_contacts_racing_for_one_child_share_or_refuse_a_journey(fd: FrontDoor):
+    child = await fd.child()
+    results = await asyncio.gather(
+        *[fd.client.post("/contacts", json=contact_body([child["id"]]), headers=fd.pract) for _ in range(3)]
+    )
+    ok = [r.json()["contacts"][0] for r in results if r.status_code == 201]
+    assert all(r.status_code in (201, 409) for r in results)
+    journeys = (await fd.client.get("/journeys", params={"child_id": child["id"]}, headers=fd.pract)).json()
+    assert journeys["total"] == 1  # never two open journeys for one child
+    assert sum(c["opens_journey"] for c in ok) == 1
+
+
+async def test_two_managers_authorising_at_once(fd: FrontDoor):
+    c = await fd.contact((await fd.child())["id"])
+    d = await fd.decide(c["id"], **referral_body())
+    url = f"/decisions/{d['id']}/authorise"
+    results = await asyncio.gather(fd.client.post(url, headers=fd.mgr), fd.client.post(url, headers=fd.mgr2))
+    assert sorted(r.status_code for r in results) == [200, 409]
+    authorised = [e for e in await fd.events(c["journey_id"]) if e["type"] == "ThresholdDecisionAuthorised"]
+    assert len(authorised) == 1
+
+
+async def test_idempotent_decision_replay(fd: FrontDoor):
+    c = await fd.contact((await fd.child())["id"])
+    h = {**fd.pract, "Idempotency-Key": "decision-1"}
+    body = decision_body()
+    r1 = await fd.client.post(f"/contacts/{c['id']}/decisions", json=body, headers=h)
+    r2 = await fd.client.post(f"/contacts/{c['id']}/decisions", json=body, headers=h)
+    assert (r1.status_code, r2.status_code) == (201, 201)
+    assert r1.json()["id"] == r2.json()["id"]
+    assert len(await fd.events(c["journey_id"])) == 2
+
+
+async def test_hash_chain_verifies_after_a_full_journey(fd: FrontDoor):
+    await fd.team("FD-WEST")
+    c = await fd.contact((await fd.child())["id"], received_at=ago(minutes=30))
+    await fd.refer(c["id"], decided_at=ago(minutes=20))
+    await fd.client.post(
+        f"/journeys/{c['journey_id']}/allocation", json={"team_id": "FD-WEST"}, headers=fd.mgr
+    )
+    await fd.client.post(f"/journeys/{c['journey_id']}/closure", json={"reason": "RC8"}, headers=fd.mgr)
+    r = await fd.client.get("/admin/verify", params={"journey_id": c["journey_id"]}, headers=fd.admin)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report.get("ok", report.get("valid", True)) is True, report
+    events = await fd.events(c["journey_id"])
+    assert [e["stream_version"] for e in events] == [1, 2, 3, 4, 5]
+    assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(events))

@@ -1,0 +1,315 @@
+"""Journeys: allocation, transfers (handovers told apart), closure rules, nothing after closure."""
+
+from __future__ import annotations
+
+import pytest
+from fdhelpers import FrontDoor, ago, decision_body, referral_body
+
+
+def names(problem: dict) -> list[str]:
+    return [p["name"] for p in problem.get("invalid-params", [])]
+
+
+async def _journey(fd: FrontDoor, received_minutes_ago: float = 120) -> tuple[dict, dict]:
+    child = await fd.child()
+    contact = await fd.contact(
+        child["id"], received_at=ago(minutes=received_minutes_ago), backdating_reason="Entered late"
+    )
+    return child, contact
+
+
+async def _teams(fd: FrontDoor) -> None:
+    await fd.team("FD-WEST")
+    await fd.team("FD-EAST", area="East")
+    await fd.team("AS-EAST", area="East", service_type="assessment")
+
+
+async def test_allocation_then_transfers_tell_team_and_worker_changes_apart(fd: FrontDoor):
+    await _teams(fd)
+    child, c = await _journey(fd)
+    jid = c["journey_id"]
+    r = await fd.client.post(
+        f"/journeys/{jid}/allocation",
+        json={"team_id": "FD-WEST", "worker_id": "w1", "effective_at": ago(minutes=100)},
+        headers=fd.mgr,
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["is_transfer"] is False and first["reason"] is None and first["ended_at"] is None
+
+    # Worker change within the team.
+    r = await fd.client.post(
+        f"/journeys/{jid}/transfers",
+        json={"worker_id": "w2", "reason": "ABSENC", "effective_at": ago(minutes=80)},
+        headers=fd.mgr,
+    )
+    assert r.status_code == 201, r.text
+    # Team change (and worker: none named, so the team holds it).
+    r = await fd.client.post(
+        f"/journeys/{jid}/transfers",
+        json={"team_id": "AS-EAST", "reason": "TSPROC", "effective_at": ago(minutes=60)},
+        headers=fd.mgr,
+    )
+    assert r.status_code == 201, r.text
+
+    journey = (await fd.client.get(f"/journeys/{jid}", headers=fd.pract)).json()
+    assert journey["team_id"] == "AS-EAST" and journey["worker_id"] is None
+    history = journey["allocations"]
+    assert [(a["team_id"], a["worker_id"], a["reason"]) for a in history] == [
+        ("FD-WEST", "w1", None),
+        ("FD-WEST", "w2", "ABSENC"),
+        ("AS-EAST", None, "TSPROC"),
+    ]
+    # Each allocation ends when the next starts.
+    assert history[0]["ended_at"] == history[1]["started_at"]
+    assert history[1]["ended_at"] == history[2]["started_at"]
+    assert history[2]["ended_at"] is None
+
+    events = await fd.events(jid)
+    alloc = next(e for e in events if e["type"] == "JourneyAllocated")["payload"]
+    assert (alloc["team_id"], alloc["area"], alloc["service_type"], alloc["worker_id"]) == (
+        "FD-WEST",
+        "West",
+        "front_door",
+        "w1",
+    )
+    transfers = [e["payload"] for e in events if e["type"] == "JourneyTransferred"]
+    assert [(t["team_changed"], t["worker_changed"]) for t in transfers] == [(False, True), (True, True)]
+    assert transfers[1]["from_team_id"] == "FD-WEST" and transfers[1]["to_team_id"] == "AS-EAST"
+    assert transfers[1]["from_area"] == "West" and transfers[1]["to_area"] == "East"
+    assert transfers[1]["to_service_type"] == "assessment"
+    assert transfers[1]["from_worker_id"] == "w2" and transfers[1]["to_worker_id"] is None
+
+    allocations = (await fd.client.get(f"/children/{child['id']}/allocations", headers=fd.pract)).json()
+    assert allocations["total"] == 3
+
+
+async def test_team_change_keeping_no_worker(fd: FrontDoor):
+    await _teams(fd)
+    _, c = await _journey(fd)
+    jid = c["journey_id"]
+    await fd.client.post(f"/journeys/{jid}/allocation", json={"team_id": "FD-WEST"}, headers=fd.mgr)
+    r = await fd.client.post(
+        f"/journeys/{jid}/transfers", json={"team_id": "FD-EAST", "reason": "MANAGE"}, headers=fd.mgr
+    )
+    assert r.status_code == 201
+    t = next(e for e in await fd.events(jid) if e["type"] == "JourneyTransferred")["payload"]
+    assert (t["team_changed"], t["worker_changed"]) == (True, False)
+
+
+async def test_allocation_rules(fd: FrontDoor):
+    await _teams(fd)
+    _, c = await _journey(fd, received_minutes_ago=60)
+    url = f"/journeys/{c['journey_id']}/allocation"
+    r = await fd.client.post(url, json={"team_id": "NO-SUCH"}, headers=fd.mgr)
+    assert r.status_code == 422 and "team_id" in names(r.json())
+    r = await fd.client.post(
+        url, json={"team_id": "FD-WEST", "effective_at": ago(minutes=61)}, headers=fd.mgr
+    )
+    assert r.status_code == 422 and "effective_at" in names(r.json())
+    r = await fd.client.post(url, json={"team_id": "FD-WEST", "effective_at": ago(hours=-1)}, headers=fd.mgr)
+    assert r.status_code == 422 and "effective_at" in names(r.json())
+    r = await fd.client.post(url, json={"team_id": "FD-WEST"}, headers=fd.pract)
+    assert r.status_code == 403
+    r = await fd.client.post(url, json={"team_id": "FD-WEST"}, headers=fd.mgr)
+    assert r.status_code == 201
+    r = await fd.client.post(url, json={"team_id": "FD-EAST"}, headers=fd.mgr)
+    assert r.status_code == 409 and r.json()["code"] == "already_allocated"
+    r = await fd.client.post(
+        "/journeys/00000000-0000-0000-0000-000000000000/allocation",
+        json={"team_id": "FD-WEST"},
+        headers=fd.mgr,
+    )
+    assert r.status_code == 404
+
+
+async def test_transfer_rules(fd: FrontDoor):
+    await _teams(fd)
+    _, c = await _journey(fd)
+    url = f"/journeys/{c['journey_id']}/transfers"
+    r = await fd.client.post(url, json={"team_id": "FD-EAST", "reason": "MANAGE"}, headers=fd.mgr)
+    assert r.status_code == 409 and r.json()["code"] == "not_allocated"
+    await fd.client.post(
+        f"/journeys/{c['journey_id']}/allocation",
+        json={"team_id": "FD-WEST", "worker_id": "w1", "effective_at": ago(minutes=30)},
+        headers=fd.mgr,
+    )
+    # Same team and worker.
+    r = await fd.client.post(
+        url, json={"team_id": "FD-WEST", "worker_id": "w1", "reason": "MANAGE"}, headers=fd.mgr
+    )
+    assert r.status_code == 422 and r.json()["code"] == "transfer_to_same"
+    r = await fd.client.post(url, json={"worker_id": "w1", "reason": "MANAGE"}, headers=fd.mgr)
+    assert r.status_code == 422
+    # Before the current allocation started.
+    r = await fd.client.post(
+        url, json={"team_id": "FD-EAST", "reason": "MANAGE", "effective_at": ago(minutes=31)}, headers=fd.mgr
+    )
+    assert r.status_code == 422 and "effective_at" in names(r.json())
+    # Bad reason, unknown team.
+    r = await fd.client.post(url, json={"team_id": "FD-EAST", "reason": "BORED"}, headers=fd.mgr)
+    assert r.status_code == 422 and "reason" in names(r.json())
+    r = await fd.client.post(url, json={"team_id": "NOPE", "reason": "MANAGE"}, headers=fd.mgr)
+    assert r.status_code == 422 and "team_id" in names(r.json())
+    r = await fd.client.post(url, json={"team_id": "FD-EAST"}, headers=fd.mgr)
+    assert r.status_code == 422 and "reason" in names(r.json())
+
+
+async def test_rc8_needs_an_assessment_referral(fd: FrontDoor):
+    _, c = await _journey(fd)
+    jid = c["journey_id"]
+    await fd.decide(c["id"], **referral_body(outcome="STRATEGY_S47", threshold_level=4))
+    d = (await fd.client.get(f"/contacts/{c['id']}/decisions", headers=fd.pract)).json()[0]
+    # Awaiting authorisation blocks any closure.
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC7"}, headers=fd.mgr)
+    assert r.status_code == 409 and r.json()["code"] == "awaiting_authorisation"
+    await fd.client.post(f"/decisions/{d['id']}/authorise", headers=fd.mgr)
+    for reason in ("RC8", "RC9"):
+        r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": reason}, headers=fd.mgr)
+        assert r.status_code == 422 and r.json()["code"] == "assessment_required"
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC7"}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+
+
+async def test_rc_closure_needs_a_referral_and_front_door_closure_needs_none(fd: FrontDoor):
+    _, c = await _journey(fd)
+    jid = c["journey_id"]
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_NFA"}, headers=fd.mgr)
+    assert r.status_code == 422 and r.json()["code"] == "front_door_closure_not_allowed"  # undecided
+    await fd.decide(c["id"], outcome="INFO_ADVICE")
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC7"}, headers=fd.mgr)
+    assert r.status_code == 422 and r.json()["code"] == "no_referral"
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_ADVICE"}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+    closed = r.json()
+    assert closed["status"] == "closed" and closed["closure_reason"] == "FD_ADVICE"
+    ev = (await fd.events(jid))[-1]
+    assert ev["type"] == "JourneyClosed" and ev["payload"]["closure_reason"] == "FD_ADVICE"
+
+
+async def test_front_door_closure_refused_after_a_referral(fd: FrontDoor):
+    _, c = await _journey(fd)
+    await fd.refer(c["id"])
+    r = await fd.client.post(
+        f"/journeys/{c['journey_id']}/closure", json={"reason": "FD_NFA"}, headers=fd.mgr
+    )
+    assert r.status_code == 422
+
+
+async def test_nothing_after_closure_and_a_new_contact_opens_a_new_journey(fd: FrontDoor):
+    await _teams(fd)
+    child, c = await _journey(fd)
+    jid = c["journey_id"]
+    await fd.client.post(f"/journeys/{jid}/allocation", json={"team_id": "FD-WEST"}, headers=fd.mgr)
+    d = await fd.refer(c["id"])
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC8"}, headers=fd.mgr)
+    assert r.status_code == 200
+    journey = (await fd.client.get(f"/journeys/{jid}", headers=fd.pract)).json()
+    assert journey["allocations"][0]["ended_at"] is not None  # closure ends the allocation
+
+    checks = [
+        ("post", f"/journeys/{jid}/closure", {"reason": "RC7"}),
+        ("post", f"/journeys/{jid}/transfers", {"team_id": "FD-EAST", "reason": "MANAGE"}),
+        ("post", f"/journeys/{jid}/allocation", {"team_id": "FD-EAST"}),
+        (
+            "post",
+            f"/decisions/{d['id']}/supersede",
+            {"decision": decision_body(), "reason": "other", "note": "x"},
+        ),
+        ("post", f"/contacts/{c['id']}/referrer-feedback", {"kind": "feedback", "sent_at": ago(minutes=0)}),
+    ]
+    for _, url, body in checks:
+        r = await fd.client.post(url, json=body, headers=fd.mgr)
+        assert r.status_code == 409, (url, r.text)
+        assert r.json()["code"] == "journey_closed"
+
+    again = await fd.contact(child["id"])
+    assert again["journey_id"] != jid and again["opens_journey"] is True
+    new_events = await fd.events(again["journey_id"])
+    assert [(e["type"], e["stream_version"]) for e in new_events] == [("ContactReceived", 1)]
+
+
+async def test_closure_time_rules(fd: FrontDoor):
+    _, c = await _journey(fd, received_minutes_ago=60)
+    jid = c["journey_id"]
+    await fd.decide(c["id"], decided_at=ago(minutes=30))
+    r = await fd.client.post(
+        f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(minutes=40)}, headers=fd.mgr
+    )
+    assert r.status_code == 422 and "closed_at" in names(r.json())
+    r = await fd.client.post(
+        f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(hours=-1)}, headers=fd.mgr
+    )
+    assert r.status_code == 422 and "closed_at" in names(r.json())
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC10"}, headers=fd.mgr)
+    assert r.status_code == 422 and any(n.startswith("reason") for n in names(r.json()))
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_NFA"}, headers=fd.pract)
+    assert r.status_code == 403
+
+
+async def test_journey_etag_and_if_match(fd: FrontDoor):
+    await _teams(fd)
+    _, c = await _journey(fd)
+    jid = c["journey_id"]
+    r = await fd.client.get(f"/journeys/{jid}", headers=fd.pract)
+    etag = r.headers["ETag"]
+    assert [x["id"] for x in r.json()["contacts"]] == [c["id"]]
+    await fd.decide(c["id"])
+    r2 = await fd.client.get(f"/journeys/{jid}", headers=fd.pract)
+    assert r2.headers["ETag"] != etag and len(r2.json()["decisions"]) == 1
+    r = await fd.client.post(
+        f"/journeys/{jid}/allocation", json={"team_id": "FD-WEST"}, headers={**fd.mgr, "If-Match": etag}
+    )
+    assert r.status_code == 412
+    r = await fd.client.post(
+        f"/journeys/{jid}/allocation",
+        json={"team_id": "FD-WEST"},
+        headers={**fd.mgr, "If-Match": r2.headers["ETag"]},
+    )
+    assert r.status_code == 201
+    r = await fd.client.get("/journeys/00000000-0000-0000-0000-000000000000", headers=fd.pract)
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"id": "fd-west", "name": "x", "area": "West", "service_type": "front_door"}, "id"),
+        ({"id": "X", "name": "x", "area": "West", "service_type": "front_door"}, "id"),
+        ({"id": "FD-NORTH", "name": "x", "area": "North", "service_type": "front_door"}, "area"),
+        ({"id": "FD-NORTH", "name": "x", "area": "West", "service_type": "space"}, "service_type"),
+        ({"id": "FD-NORTH", "name": "", "area": "West", "service_type": "front_door"}, "name"),
+    ],
+)
+async def test_team_register_rules(fd: FrontDoor, body: dict, field: str):
+    r = await fd.client.post("/teams", json=body, headers=fd.mgr)
+    assert r.status_code == 422 and field in names(r.json())
+
+
+async def test_team_register(fd: FrontDoor):
+    await _teams(fd)
+    r = await fd.client.post(
+        "/teams",
+        json={"id": "FD-WEST", "name": "x", "area": "West", "service_type": "front_door"},
+        headers=fd.mgr,
+    )
+    assert r.status_code == 409
+    r = await fd.client.post(
+        "/teams",
+        json={"id": "FD-NEW", "name": "x", "area": "West", "service_type": "front_door"},
+        headers=fd.pract,
+    )
+    assert r.status_code == 403
+    listed = (await fd.client.get("/teams", params={"area": "East"}, headers=fd.pract)).json()
+    assert [t["id"] for t in listed["items"]] == ["AS-EAST", "FD-EAST"]
+    listed = (await fd.client.get("/teams", params={"service_type": "assessment"}, headers=fd.pract)).json()
+    assert [t["id"] for t in listed["items"]] == ["AS-EAST"]
+
+
+async def test_areas_are_a_setting(app_client, token):
+    client = await app_client("referrals", areas=["North", "South"])
+    h = token("manager", sub="m1")
+    body = {"id": "FD-NORTH", "name": "North", "area": "North", "service_type": "front_door"}
+    assert (await client.post("/teams", json=body, headers=h)).status_code == 201
+    body = {"id": "FD-WEST", "name": "West", "area": "West", "service_type": "front_door"}
+    assert (await client.post("/teams", json=body, headers=h)).status_code == 422
