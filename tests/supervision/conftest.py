@@ -121,6 +121,7 @@ class Harness:
         from_worker: str | None = "w1",
         to_worker: str | None = "w2",
         effective_at: datetime = START,
+        worker_changed: bool | None = None,
     ) -> None:
         await self.emit(
             journey_id,
@@ -135,7 +136,7 @@ class Harness:
                 from_worker_id=from_worker,
                 to_worker_id=to_worker,
                 team_changed=from_team != to_team,
-                worker_changed=from_worker != to_worker,
+                worker_changed=from_worker != to_worker if worker_changed is None else worker_changed,
                 reason=WorkerChangeReason.MANAGE,
                 effective_at=effective_at,
             ),

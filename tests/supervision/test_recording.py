@@ -179,3 +179,26 @@ async def test_missing_required_field_and_malformed_json(h) -> None:
         "/supervisions", content=b"{", headers={**h.manager(), "Content-Type": "application/json"}
     )
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"discussion": "a\x00b"}, "discussion"),
+        ({"supervisee_id": "w 1"}, "supervisee_id"),
+        ({"held_at": "0001-01-01T00:00:00+01:00"}, "held_at"),
+        ({"held_at": "1850-01-01T00:00:00Z"}, "held_at"),
+    ],
+)
+async def test_values_the_database_cannot_hold_are_422(h, override: dict, field: str) -> None:
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, **override)
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == [field]
+
+
+async def test_odd_query_and_path_values_are_422(h) -> None:
+    r = await h.client.get("/supervisions/due?team=FD%00WEST", headers=h.manager())
+    assert r.status_code == 422 and r.json()["invalid-params"][0]["name"] == "team"
+    w = await h.client.put("/workers/w%00", json={"newly_qualified_until": None}, headers=h.manager())
+    assert w.status_code == 422 and w.json()["invalid-params"][0]["name"] == "worker_id"

@@ -6,16 +6,15 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import Column, ForeignKey, Index, Text, Uuid
 from sqlmodel import Field
 
 from services.supervision.db import Base
+from services.supervision.types import FreeText, Instant, StaffId
 from shared.codes import SupervisionKind
 from shared.types import UTCDateTime
-
-StaffId = str
 
 
 class ActionStatus(StrEnum):
@@ -71,22 +70,24 @@ class _In(BaseModel):
 
 
 class ActionIn(_In):
-    description: str = PField(min_length=1, max_length=2000, description="What is to be done (free text).")
-    owner_id: StaffId = PField(min_length=1, max_length=120, description="Pseudonymous id of who does it.")
+    description: FreeText = PField(
+        min_length=1, max_length=2000, description="What is to be done (free text)."
+    )
+    owner_id: StaffId = PField(description="Pseudonymous id of who does it.")
     due_on: date = PField(description="Due date; not before the day the supervision was held.")
 
 
 class SupervisionIn(_In):
     journey_id: uuid.UUID = PField(description="The child's journey (the referrals journey id).")
-    supervisee_id: StaffId = PField(
-        min_length=1, max_length=120, description="Pseudonymous id of the worker supervised."
-    )
-    held_at: AwareDatetime = PField(
+    supervisee_id: StaffId = PField(description="Pseudonymous id of the worker supervised.")
+    held_at: Instant = PField(
         description="When it was held: not in the future, not before the journey started."
     )
     kind: SupervisionKind
-    discussion: str = PField(min_length=1, max_length=20000, description="What was discussed (free text).")
-    decisions: str = PField(min_length=1, max_length=20000, description="What was decided (free text).")
+    discussion: FreeText = PField(
+        min_length=1, max_length=20000, description="What was discussed (free text)."
+    )
+    decisions: FreeText = PField(min_length=1, max_length=20000, description="What was decided (free text).")
     actions: list[ActionIn] = PField(default_factory=list, max_length=50)
     next_due_on: date | None = PField(
         default=None,
@@ -98,47 +99,47 @@ class SupervisionIn(_In):
 
 
 class CompleteIn(_In):
-    completed_at: AwareDatetime | None = PField(
+    completed_at: Instant | None = PField(
         default=None, description="When it was done (default now); not in the future."
     )
 
 
 class CancelIn(_In):
-    reason: str = PField(min_length=1, max_length=500, description="Why it is cancelled (free text).")
-    cancelled_at: AwareDatetime | None = PField(default=None, description="Default now; not in the future.")
+    reason: FreeText = PField(min_length=1, max_length=500, description="Why it is cancelled (free text).")
+    cancelled_at: Instant | None = PField(default=None, description="Default now; not in the future.")
 
 
 # -- responses --------------------------------------------------------------------------------------
 
 
 class ActionOut(BaseModel):
-    id: uuid.UUID
-    description: str
-    owner_id: StaffId
-    due_on: date
-    status: ActionStatus
-    completed_at: datetime | None
-    cancelled_at: datetime | None
-    cancel_reason: str | None
-    changed_by: StaffId | None
+    id: uuid.UUID = PField(description="The action's id.")
+    description: str = PField(description="What is to be done (free text).")
+    owner_id: str = PField(description="Pseudonymous id of who does it.")
+    due_on: date = PField(description="When it is due.")
+    status: ActionStatus = PField(description="open, completed or cancelled.")
+    completed_at: datetime | None = PField(description="When it was completed.")
+    cancelled_at: datetime | None = PField(description="When it was cancelled.")
+    cancel_reason: str | None = PField(description="Why it was cancelled (free text).")
+    changed_by: str | None = PField(description="Who completed or cancelled it.")
 
 
 class SupervisionOut(BaseModel):
-    id: uuid.UUID
-    journey_id: uuid.UUID
-    child_id: uuid.UUID
+    id: uuid.UUID = PField(description="The supervision's id.")
+    journey_id: uuid.UUID = PField(description="The child's journey.")
+    child_id: uuid.UUID = PField(description="The child.")
     team_id: str | None = PField(description="The journey's team when it was recorded.")
-    supervisee_id: StaffId
-    held_at: datetime
-    kind: SupervisionKind
-    discussion: str
-    decisions: str
-    next_due_on: date
+    supervisee_id: str = PField(description="Pseudonymous id of the worker supervised.")
+    held_at: datetime = PField(description="When it was held.")
+    kind: SupervisionKind = PField(description="Individual, group, or a management oversight note.")
+    discussion: str = PField(description="What was discussed (free text).")
+    decisions: str = PField(description="What was decided (free text).")
+    next_due_on: date = PField(description="When supervision of this journey is next due.")
     policy_due_on: date = PField(description="What the policy would have set as next due.")
-    recorded_by: StaffId
-    recorded_at: datetime
-    version: int
-    actions: list[ActionOut]
+    recorded_by: str = PField(description="Pseudonymous id of the manager who recorded it.")
+    recorded_at: datetime = PField(description="When it was recorded.")
+    version: int = PField(description="Moves on with each change to an action (the ETag follows it).")
+    actions: list[ActionOut] = PField(description="The actions set, in the order given.")
 
 
 class DueBasis(StrEnum):
@@ -147,16 +148,16 @@ class DueBasis(StrEnum):
 
 
 class DueItem(BaseModel):
-    journey_id: uuid.UUID
-    child_id: uuid.UUID
-    team_id: str | None
-    area: str | None
-    service_type: str | None
-    worker_id: StaffId | None
-    started_at: datetime
-    last_supervision_id: uuid.UUID | None
-    last_held_at: datetime | None
+    journey_id: uuid.UUID = PField(description="The child's journey.")
+    child_id: uuid.UUID = PField(description="The child.")
+    team_id: str | None = PField(description="The journey's current team.")
+    area: str | None = PField(description="That team's area.")
+    service_type: str | None = PField(description="The current team's service type.")
+    worker_id: str | None = PField(description="The allocated worker (pseudonymous id).")
+    started_at: datetime = PField(description="When the journey started (its opening contact).")
+    last_supervision_id: uuid.UUID | None = PField(description="The latest supervision held, if any.")
+    last_held_at: datetime | None = PField(description="When that supervision was held.")
     interval_working_days: int = PField(description="The policy interval that applies now.")
     basis: DueBasis = PField(description="Whether due_on comes from the last supervision or the start.")
-    due_on: date
+    due_on: date = PField(description="When supervision is next due.")
     overdue: bool = PField(description="due_on is before today (London).")

@@ -18,17 +18,27 @@ from services.supervision.supervisions.models import (
     SupervisionIn,
     SupervisionOut,
 )
+from services.supervision.types import ID_PATTERN
 from shared.app import Service
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.http import Page, PageParams, check_if_match, page_params, set_etag
+from shared.http import Page, PageParams, check_if_match, make_etag, set_etag
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["supervision"])
 
 Manager = Annotated[Principal, Depends(require_roles(Role.manager))]
 Reader = Annotated[Principal, Depends(require_roles(Role.manager, Role.practitioner))]
+
+
+def bounded_page(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")] = 0,
+) -> PageParams:
+    """shared.http.page_params with an upper bound on offset: an offset past 2**63 reaches the
+    database and fails there (500) rather than being refused (422)."""
+    return PageParams(limit=limit, offset=offset)
 
 
 def _service(request: Request) -> Service:
@@ -76,7 +86,7 @@ async def record_supervision(
         return replay
     out = await service.record_supervision(session, _ctx(request, principal), body)
     await idem.remember(session, 201, jsonable_encoder(out))
-    set_etag(response, service.make_etag(out.id, out.version))
+    set_etag(response, make_etag(out.id, out.version))
     response.headers["Location"] = f"/supervisions/{out.id}"
     return out
 
@@ -96,9 +106,13 @@ async def due(
     request: Request,
     principal: Reader,
     session: SessionDep,
-    page: Annotated[PageParams, Depends(page_params)],
-    team: Annotated[str | None, Query(max_length=80, description="Team id; managers: their own.")] = None,
-    worker: Annotated[str | None, Query(max_length=120, description="Only this worker's journeys.")] = None,
+    page: Annotated[PageParams, Depends(bounded_page)],
+    team: Annotated[
+        str | None, Query(max_length=80, pattern=ID_PATTERN, description="Team id; managers: their own.")
+    ] = None,
+    worker: Annotated[
+        str | None, Query(max_length=120, pattern=ID_PATTERN, description="Only this worker's journeys.")
+    ] = None,
     overdue: Annotated[
         bool | None, Query(description="true: only overdue; false: only not yet overdue; unset: all.")
     ] = None,
@@ -213,6 +227,6 @@ async def child_supervisions(
     child_id: uuid.UUID,
     principal: Reader,
     session: SessionDep,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[PageParams, Depends(bounded_page)],
 ) -> Page[SupervisionOut]:
     return await service.child_history(session, principal, _service(request).auditor, child_id, page)

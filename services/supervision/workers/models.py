@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlmodel import Field
 
@@ -23,6 +23,8 @@ class Worker(Base, table=True):
 
 
 class WorkerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     newly_qualified_until: date | None = PField(
         description="Last day the worker counts as newly qualified (supervised more often); null ends it."
     )

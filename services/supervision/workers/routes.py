@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from services.supervision.types import ID_PATTERN
 from services.supervision.workers.models import Worker, WorkerIn, WorkerOut
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
@@ -15,7 +16,9 @@ from shared.types import utcnow
 
 router = APIRouter(tags=["workers"])
 
-WorkerId = Annotated[str, Path(min_length=1, max_length=120, description="Pseudonymous staff id.")]
+WorkerId = Annotated[
+    str, Path(min_length=1, max_length=120, pattern=ID_PATTERN, description="Pseudonymous staff id.")
+]
 
 
 def _out(worker: Worker) -> WorkerOut:

@@ -25,4 +25,4 @@ async def newly_qualified_register(session: AsyncSession) -> dict[str, date]:
             col(Worker.newly_qualified_until).is_not(None)
         )
     )
-    return {w: d for w, d in rows.tuples() if d is not None}
+    return {w: d for w, d in rows if d is not None}

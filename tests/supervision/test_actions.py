@@ -1,0 +1,131 @@
+"""Completing and cancelling supervision actions: nothing deleted, only open actions change."""
+
+from __future__ import annotations
+
+import uuid
+
+
+async def recorded(h) -> tuple[dict, str]:
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id)
+    assert r.status_code == 201
+    return r.json(), r.headers["ETag"]
+
+
+async def test_complete_then_cannot_complete_or_cancel_again(h) -> None:
+    sup, etag = await recorded(h)
+    action = sup["actions"][0]["id"]
+    path = f"/supervisions/{sup['id']}/actions/{action}"
+    done = await h.client.post(
+        f"{path}/complete",
+        json={"completed_at": "2026-03-18T12:00:00Z"},
+        headers={**h.manager(), "If-Match": etag},
+    )
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["version"] == 2 and done.headers["ETag"] != etag
+    first = body["actions"][0]
+    assert (first["status"], first["completed_at"], first["changed_by"]) == (
+        "completed",
+        "2026-03-18T12:00:00Z",
+        "m1",
+    )
+    assert body["actions"][1]["status"] == "open"
+
+    again = await h.client.post(f"{path}/complete", headers=h.manager())
+    assert again.status_code == 409 and again.json()["code"] == "action_not_open"
+    cancel = await h.client.post(f"{path}/cancel", json={"reason": "No longer needed."}, headers=h.manager())
+    assert cancel.status_code == 409
+
+    events = await h.own_events()
+    assert events[-1]["type"] == "SupervisionActionCompleted"
+    assert events[-1]["payload"] == {
+        "action_id": action,
+        "supervision_id": sup["id"],
+        "completed_at": "2026-03-18T12:00:00Z",
+    }
+    assert events[-1]["stream_version"] == 4
+
+
+async def test_cancel_with_reason_then_cannot_complete(h) -> None:
+    sup, _ = await recorded(h)
+    action = sup["actions"][1]["id"]
+    path = f"/supervisions/{sup['id']}/actions/{action}"
+    no_reason = await h.client.post(f"{path}/cancel", json={}, headers=h.manager())
+    assert no_reason.status_code == 422 and no_reason.json()["invalid-params"][0]["name"] == "reason"
+    empty = await h.client.post(f"{path}/cancel", json={"reason": ""}, headers=h.manager())
+    assert empty.status_code == 422
+    cancelled = await h.client.post(
+        f"{path}/cancel", json={"reason": "Overtaken by events."}, headers=h.manager()
+    )
+    assert cancelled.status_code == 200
+    a = cancelled.json()["actions"][1]
+    assert a["status"] == "cancelled" and a["cancel_reason"] == "Overtaken by events." and a["cancelled_at"]
+    assert (await h.client.post(f"{path}/complete", headers=h.manager())).status_code == 409
+    assert (
+        await h.client.post(f"{path}/cancel", json={"reason": "x"}, headers=h.manager())
+    ).status_code == 409
+    # Nothing is deleted: both actions are still there.
+    got = await h.client.get(f"/supervisions/{sup['id']}", headers=h.manager())
+    assert [x["status"] for x in got.json()["actions"]] == ["open", "cancelled"]
+    events = await h.own_events()
+    assert events[-1]["type"] == "SupervisionActionCancelled"
+    assert "Overtaken" not in str(events)
+
+
+async def test_stale_if_match_is_412_and_changes_nothing(h) -> None:
+    sup, etag = await recorded(h)
+    path = f"/supervisions/{sup['id']}/actions/{sup['actions'][0]['id']}"
+    assert (await h.client.post(f"{path}/complete", headers=h.manager())).status_code == 200
+    stale = await h.client.post(
+        f"/supervisions/{sup['id']}/actions/{sup['actions'][1]['id']}/complete",
+        headers={**h.manager(), "If-Match": etag},
+    )
+    assert stale.status_code == 412
+    got = await h.client.get(f"/supervisions/{sup['id']}", headers=h.manager())
+    assert got.json()["actions"][1]["status"] == "open" and got.json()["version"] == 2
+
+
+async def test_completed_at_in_the_future_or_before_held_is_422(h) -> None:
+    sup, _ = await recorded(h)
+    path = f"/supervisions/{sup['id']}/actions/{sup['actions'][0]['id']}/complete"
+    early = await h.client.post(path, json={"completed_at": "2026-03-15T10:00:00Z"}, headers=h.manager())
+    assert early.status_code == 422 and early.json()["invalid-params"][0]["name"] == "completed_at"
+    late = await h.client.post(path, json={"completed_at": "2099-01-01T10:00:00Z"}, headers=h.manager())
+    assert late.status_code == 422 and late.json()["invalid-params"][0]["name"] == "completed_at"
+    naive = await h.client.post(path, json={"completed_at": "2026-03-18T10:00:00"}, headers=h.manager())
+    assert naive.status_code == 422
+    extra = await h.client.post(path, json={"note": "x"}, headers=h.manager())
+    assert extra.status_code == 422 and extra.json()["invalid-params"][0]["name"] == "note"
+
+
+async def test_who_may_change_an_action(h) -> None:
+    sup, _ = await recorded(h)  # action 0 owned by w1 (the allocated worker), action 1 by m1
+    base = f"/supervisions/{sup['id']}/actions"
+    a0, a1 = sup["actions"][0]["id"], sup["actions"][1]["id"]
+    # The allocated worker can read but not change the manager's action: 403.
+    w1 = h.token("practitioner", sub="w1")
+    assert (await h.client.post(f"{base}/{a1}/complete", headers=w1)).status_code == 403
+    # A stranger can neither see nor change: 404.
+    stranger = h.token("practitioner", sub="w8")
+    assert (await h.client.post(f"{base}/{a0}/complete", headers=stranger)).status_code == 404
+    assert (await h.client.post(f"{base}/{a0}/complete", headers=h.manager("AS-EAST"))).status_code == 404
+    assert (
+        await h.client.post(f"{base}/{a0}/complete", headers=h.token("analyst", sub="x"))
+    ).status_code == 403
+    # The owner can.
+    assert (await h.client.post(f"{base}/{a0}/complete", headers=w1)).status_code == 200
+
+
+async def test_unknown_action_or_supervision_is_404(h) -> None:
+    sup, _ = await recorded(h)
+    assert (
+        await h.client.post(f"/supervisions/{sup['id']}/actions/{uuid.uuid4()}/complete", headers=h.manager())
+    ).status_code == 404
+    assert (
+        await h.client.post(
+            f"/supervisions/{uuid.uuid4()}/actions/{sup['actions'][0]['id']}/complete", headers=h.manager()
+        )
+    ).status_code == 404
+    bad = await h.client.post(f"/supervisions/{sup['id']}/actions/nope/complete", headers=h.manager())
+    assert bad.status_code == 422 and bad.json()["invalid-params"][0]["name"] == "action_id"

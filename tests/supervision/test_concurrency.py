@@ -1,0 +1,124 @@
+"""A journey closed or transferred while supervision is being recorded.
+
+The write locks the journey projection row (FOR UPDATE on PostgreSQL; SQLite serialises writers) and
+re-checks open/team inside its transaction. We interpose at the lock, deterministically:
+- the consumer commits a closure/transfer just before the write takes the lock -> the write sees it;
+- the consumer applies a closure/transfer while the write holds the lock -> the consumer waits (on
+  PostgreSQL we watch it wait on the lock) and applies it after the write commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from services.supervision.supervisions import service as supervision_service
+from shared.codes import ServiceType
+
+
+async def _closed(h, journey_id) -> bool:
+    async with h.service.db.sessionmaker() as session:
+        row = (
+            await session.execute(
+                text("SELECT is_open FROM journeys WHERE journey_id = :j"),
+                {"j": journey_id.hex if h.service.db.is_sqlite else journey_id},
+            )
+        ).scalar_one()
+        return not row
+
+
+async def _wait_until_someone_waits_on_a_lock(h) -> None:
+    """PostgreSQL: until another backend of this database is blocked on a lock (the consumer)."""
+    async with h.service.db.engine.connect() as conn:
+        for _ in range(500):
+            waiting = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            ).scalar_one()
+            await conn.commit()
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+    pytest.fail("the consumer never waited for the journey lock")
+
+
+@pytest.mark.parametrize("change", ["close", "transfer"])
+async def test_change_committed_just_before_the_lock_is_seen(h, monkeypatch, change: str) -> None:
+    journey_id, child_id = await h.journey()
+    original = supervision_service.lock_journey
+
+    async def change_first(session: Any, jid: Any) -> Any:
+        if change == "close":
+            await h.close(journey_id, child_id)
+        else:
+            await h.transfer(journey_id, child_id, to_team="AS-EAST", service_type=ServiceType.assessment)
+        assert await h.sync() == 1  # committed by the consumer in its own transaction
+        return await original(session, jid)
+
+    monkeypatch.setattr(supervision_service, "lock_journey", change_first)
+    r = await h.record(journey_id)
+    if change == "close":
+        assert r.status_code == 409 and r.json()["code"] == "journey_closed"
+    else:
+        assert r.status_code == 403 and r.json()["code"] == "not_your_team"
+    assert await h.count("supervisions") == 0 and await h.count("supervision_actions") == 0
+    assert await h.own_events() == []
+
+
+@pytest.mark.parametrize("change", ["close", "transfer"])
+async def test_change_applied_while_the_write_holds_the_lock_waits_for_it(
+    h, monkeypatch, change: str
+) -> None:
+    journey_id, child_id = await h.journey()
+    original = supervision_service.lock_journey
+    consumer_runs: list[asyncio.Task[int]] = []
+
+    async def change_during(session: Any, jid: Any) -> Any:
+        journey = await original(session, jid)  # the lock is now held until the write commits
+        if change == "close":
+            await h.close(journey_id, child_id)
+        else:
+            await h.transfer(journey_id, child_id, to_team="AS-EAST", service_type=ServiceType.assessment)
+        consumer_runs.append(asyncio.create_task(h.sync()))
+        if not h.service.db.is_sqlite:
+            await _wait_until_someone_waits_on_a_lock(h)
+        # SQLite: the consumer's BEGIN IMMEDIATE cannot start until this write commits.
+        return journey
+
+    monkeypatch.setattr(supervision_service, "lock_journey", change_during)
+    r = await h.record(journey_id)
+    assert r.status_code == 201, r.text
+    assert r.json()["team_id"] == "FD-WEST"
+    assert await consumer_runs[0] == 1  # ...and then the consumer applied the change
+    if change == "close":
+        assert await _closed(h, journey_id)
+        again = await h.record(journey_id)
+        assert again.status_code == 409
+    else:
+        assert (await h.record(journey_id)).status_code == 403
+        assert (await h.record(journey_id, h.manager("AS-EAST"))).status_code == 201
+    assert [e["type"] for e in await h.own_events()][:3] == [
+        "SupervisionRecorded",
+        "SupervisionActionSet",
+        "SupervisionActionSet",
+    ]
+
+
+async def test_concurrent_supervisions_of_one_journey_both_land_in_order(h) -> None:
+    journey_id, _ = await h.journey()
+    first, second = await asyncio.gather(
+        h.record(journey_id, held_at="2026-03-16T10:00:00Z"),
+        h.record(journey_id, held_at="2026-03-17T10:00:00Z", actions=[]),
+    )
+    assert (first.status_code, second.status_code) == (201, 201)
+    events = await h.own_events()
+    assert sorted(e["stream_version"] for e in events) == [1, 2, 3, 4]
+    verify = await h.client.get("/admin/verify", headers=h.token("admin", sub="a1"))
+    assert verify.json()["ok"] is True and verify.json()["events_checked"] == 4

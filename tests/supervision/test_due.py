@@ -1,0 +1,130 @@
+"""The policy and GET /supervisions/due: when each open journey is next due, and which are overdue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pydantic
+import pytest
+
+from services.supervision.settings import Settings
+from shared.codes import ServiceType
+from shared.types import utcnow
+
+
+async def test_due_list_for_a_team(h) -> None:
+    # All journeys start Mon 2 Mar 2026 (the harness default) unless said otherwise.
+    fd, _ = await h.journey(worker="w1")
+    fs, _ = await h.journey(worker="w1", service_type=ServiceType.family_safeguarding)
+    nq, _ = await h.journey(worker="w5")
+    supervised, _ = await h.journey(worker="w1")
+    recent, _ = await h.journey(worker="w1", received_at=utcnow() - timedelta(hours=1))
+    closed, closed_child = await h.journey(worker="w1")
+    await h.close(closed, closed_child)
+    await h.journey(team="AS-EAST", worker="w1", service_type=ServiceType.assessment)
+    await h.sync()
+    assert (
+        await h.client.put("/workers/w5", json={"newly_qualified_until": "2099-12-31"}, headers=h.manager())
+    ).status_code == 200
+    assert (await h.record(supervised, actions=[])).status_code == 201  # held 16 Mar: next due 15 Apr
+
+    r = await h.client.get("/supervisions/due", headers=h.manager())
+    assert r.status_code == 200, r.text
+    items = {i["journey_id"]: i for i in r.json()["items"]}
+    assert r.json()["total"] == 5 and set(items) == {str(j) for j in (fd, fs, nq, supervised, recent)}
+    # Front door every 20 working days from Mon 2 Mar: 4 whole weeks, no holidays -> Mon 30 Mar.
+    assert (items[str(fd)]["due_on"], items[str(fd)]["basis"], items[str(fd)]["interval_working_days"]) == (
+        "2026-03-30",
+        "journey_start",
+        20,
+    )
+    # Family safeguarding (not configured: 30 days): 21 working days to 31 Mar, then 1, 2, 7, 8, 9, 10,
+    # 13, 14, 15 Apr (3 and 6 Apr are Good Friday and Easter Monday) -> Wed 15 Apr.
+    assert (items[str(fs)]["due_on"], items[str(fs)]["interval_working_days"]) == ("2026-04-15", 30)
+    # Newly qualified: 10 working days -> Mon 16 Mar.
+    assert (items[str(nq)]["due_on"], items[str(nq)]["interval_working_days"]) == ("2026-03-16", 10)
+    assert (items[str(supervised)]["due_on"], items[str(supervised)]["basis"]) == (
+        "2026-04-15",
+        "last_supervision",
+    )
+    assert items[str(supervised)]["last_held_at"] == "2026-03-16T10:00:00Z"
+    assert all(items[str(j)]["overdue"] for j in (fd, fs, nq, supervised))
+    assert (
+        items[str(recent)]["overdue"] is False and items[str(recent)]["due_on"] > utcnow().date().isoformat()
+    )
+
+    order = [i["journey_id"] for i in r.json()["items"]]
+    assert order[0] == str(nq) and order[1] == str(fd) and order[-1] == str(recent)
+
+    overdue = await h.client.get("/supervisions/due?team=FD-WEST&overdue=true", headers=h.manager())
+    assert {i["journey_id"] for i in overdue.json()["items"]} == {str(j) for j in (fd, fs, nq, supervised)}
+    not_yet = await h.client.get("/supervisions/due?overdue=false", headers=h.manager())
+    assert [i["journey_id"] for i in not_yet.json()["items"]] == [str(recent)]
+    page = await h.client.get("/supervisions/due?overdue=true&limit=2&offset=1", headers=h.manager())
+    assert [i["journey_id"] for i in page.json()["items"]] == order[1:3]
+    assert page.json()["total"] == 4
+    worker = await h.client.get("/supervisions/due?worker=w5", headers=h.manager())
+    assert [i["journey_id"] for i in worker.json()["items"]] == [str(nq)]
+
+
+async def test_due_list_access(h) -> None:
+    mine, _ = await h.journey(worker="w1")
+    await h.journey(worker="w2")
+    east, _ = await h.journey(team="AS-EAST", worker="w1", service_type=ServiceType.assessment)
+    other = await h.client.get("/supervisions/due?team=AS-EAST", headers=h.manager())
+    assert other.status_code == 403
+    w1 = await h.client.get("/supervisions/due", headers=h.token("practitioner", sub="w1"))
+    assert {i["journey_id"] for i in w1.json()["items"]} == {str(mine), str(east)}
+    w1_west = await h.client.get("/supervisions/due?team=FD-WEST", headers=h.token("practitioner", sub="w1"))
+    assert [i["journey_id"] for i in w1_west.json()["items"]] == [str(mine)]
+    nosy = await h.client.get("/supervisions/due?worker=w2", headers=h.token("practitioner", sub="w1"))
+    assert nosy.status_code == 403
+    bad = await h.client.get("/supervisions/due?overdue=perhaps", headers=h.manager())
+    assert bad.status_code == 422 and bad.json()["invalid-params"][0]["name"] == "overdue"
+    bad_page = await h.client.get("/supervisions/due?limit=0", headers=h.manager())
+    assert bad_page.status_code == 422 and bad_page.json()["invalid-params"][0]["name"] == "limit"
+    huge = await h.client.get("/supervisions/due?offset=9223372036854775808", headers=h.manager())
+    assert huge.status_code == 422 and huge.json()["invalid-params"][0]["name"] == "offset"
+
+
+async def test_a_transfer_moves_the_journey_to_the_new_teams_list_without_restarting_the_clock(h) -> None:
+    journey_id, child_id = await h.journey(worker="w1")
+    await h.transfer(
+        journey_id, child_id, to_team="AS-EAST", to_worker="w2", service_type=ServiceType.assessment
+    )
+    await h.sync()
+    assert (await h.client.get("/supervisions/due", headers=h.manager())).json()["items"] == []
+    east = (await h.client.get("/supervisions/due", headers=h.manager("AS-EAST"))).json()["items"]
+    # Assessment is also every 20 working days from the journey start (Mon 2 Mar) -> Mon 30 Mar.
+    assert [(i["journey_id"], i["due_on"], i["worker_id"]) for i in east] == [
+        (str(journey_id), "2026-03-30", "w2")
+    ]
+
+
+async def test_frequencies_are_configurable(make_harness) -> None:
+    h = await make_harness(
+        frequency_working_days={"front_door": 5},
+        default_frequency_working_days=15,
+        newly_qualified_frequency_working_days=3,
+    )
+    fd, _ = await h.journey(worker="w1")
+    other, _ = await h.journey(worker="w1", service_type=ServiceType.early_help)
+    items = {
+        i["journey_id"]: i
+        for i in (await h.client.get("/supervisions/due", headers=h.manager())).json()["items"]
+    }
+    # 5 working days after Mon 2 Mar -> Mon 9 Mar; 15 -> Mon 23 Mar.
+    assert items[str(fd)]["due_on"] == "2026-03-09" and items[str(other)]["due_on"] == "2026-03-23"
+    recorded = await h.record(fd, actions=[])
+    # Held Mon 16 Mar + 5 working days -> Mon 23 Mar.
+    assert recorded.json()["next_due_on"] == "2026-03-23"
+
+
+def test_policy_settings_from_the_environment_and_refused_when_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPERVISION_FREQUENCY_WORKING_DAYS", '{"front_door": 15, "leaving_care": 40}')
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:")
+    assert settings.frequency_working_days == {ServiceType.front_door: 15, ServiceType.leaving_care: 40}
+    with pytest.raises(pydantic.ValidationError):
+        Settings(database_url="sqlite+aiosqlite:///:memory:", frequency_working_days={"bogus": 10})
+    with pytest.raises(pydantic.ValidationError):
+        Settings(database_url="sqlite+aiosqlite:///:memory:", frequency_working_days={"front_door": 0})

@@ -1,0 +1,206 @@
+"""The referrals feed -> the journey projection: opened, allocated, transferred, closed; unknown types
+skipped and counted; rebuild gives the same state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from services.referrals import events as ref
+from services.supervision.journeys.models import Journey
+from shared.codes import DecisionOutcome, ServiceType
+from shared.events.log import envelope_hash
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+async def journeys(h) -> dict[uuid.UUID, dict[str, Any]]:
+    async with h.service.db.sessionmaker() as session:
+        rows = (await session.execute(select(Journey))).scalars().all()
+        return {j.journey_id: j.model_dump() for j in rows}
+
+
+async def test_journey_life_is_projected(h) -> None:
+    journey_id, child_id = await h.open(received_at=START, team="FD-WEST")
+    await h.sync()
+    j = (await journeys(h))[journey_id]
+    assert (j["child_id"], j["is_open"], j["started_at"], j["team_id"], j["area"]) == (
+        child_id,
+        True,
+        START,
+        "FD-WEST",
+        "WEST",
+    )
+    assert j["worker_id"] is None and j["service_type"] is None
+
+    allocated_at = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    await h.allocate(journey_id, child_id, team="FD-WEST", worker="w1", effective_at=allocated_at)
+    await h.sync()
+    j = (await journeys(h))[journey_id]
+    assert (j["team_id"], j["service_type"], j["worker_id"], j["allocated_at"]) == (
+        "FD-WEST",
+        "front_door",
+        "w1",
+        allocated_at,
+    )
+    assert j["started_at"] == START  # allocation does not move the start
+
+    await h.transfer(journey_id, child_id, to_team="AS-EAST", to_worker="w2", effective_at=allocated_at)
+    await h.sync()
+    j = (await journeys(h))[journey_id]
+    assert (j["team_id"], j["area"], j["service_type"], j["worker_id"]) == (
+        "AS-EAST",
+        "EAST",
+        "assessment",
+        "w2",
+    )
+
+    # A team change keeping the worker leaves the worker as they were.
+    await h.transfer(
+        journey_id,
+        child_id,
+        from_team="AS-EAST",
+        to_team="FS-EAST",
+        from_worker="w2",
+        to_worker=None,
+        service_type=ServiceType.family_safeguarding,
+        worker_changed=False,
+    )
+    await h.sync()
+    j = (await journeys(h))[journey_id]
+    assert (j["team_id"], j["service_type"], j["worker_id"]) == ("FS-EAST", "family_safeguarding", "w2")
+
+    closed_at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    await h.close(journey_id, child_id, closed_at)
+    await h.sync()
+    j = (await journeys(h))[journey_id]
+    assert j["is_open"] is False and j["closed_at"] == closed_at
+
+
+async def test_repeat_contact_does_not_restart_the_journey(h) -> None:
+    journey_id, child_id = await h.open(received_at=START)
+    later = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+    await h.emit(
+        journey_id,
+        ref.ContactReceived(
+            contact_id=uuid.uuid4(),
+            child_id=child_id,
+            received_at=later,
+            source="2A",
+            channel="phone",
+            urgency="green",
+            consent="given",
+            opens_journey=False,
+            repeat_contact=True,
+            team_id="FD-WEST",
+        ),
+        later,
+    )
+    await h.sync()
+    assert (await journeys(h))[journey_id]["started_at"] == START
+
+
+async def test_other_and_unknown_event_types_are_skipped_and_counted(h) -> None:
+    journey_id, child_id = await h.open()
+    await h.emit(
+        journey_id,
+        ref.ThresholdDecisionRecorded(
+            decision_id=uuid.uuid4(),
+            contact_id=uuid.uuid4(),
+            child_id=child_id,
+            outcome=next(iter(DecisionOutcome)),
+            threshold_level=2,
+            decided_at=START,
+            requires_authorisation=False,
+        ),
+        START,
+    )
+    # A type from a newer referrals version, written straight into its log.
+    svc = h.referrals.app.state.service
+
+    async with svc.db.unit_of_work() as session:
+        fields = {
+            "event_id": uuid.uuid4(),
+            "type": "ChildMovedHouse",
+            "schema_version": 1,
+            "journey_id": journey_id,
+            "stream_version": 3,
+            "occurred_at": START,
+            "recorded_at": START,
+            "producer": "referrals",
+            "actor": "t",
+            "correlation_id": None,
+            "payload": {"child_id": str(child_id), "extra": 1},
+        }
+        prev = (
+            await session.execute(
+                select(svc.event_log.table.c.hash).where(svc.event_log.table.c.stream_version == 2)
+            )
+        ).scalar_one()
+        fields["prev_hash"] = prev
+        fields["hash"] = envelope_hash(fields, prev)
+        await session.execute(insert(svc.event_log.table).values(**fields))
+    await h.close(journey_id, child_id)
+    assert await h.sync() == 2  # ContactReceived and JourneyClosed
+    metrics = (await h.client.get("/metrics")).text
+    skipped = [
+        line
+        for line in metrics.splitlines()
+        if "consumer_events_skipped_total{" in line and not line.startswith("#")
+    ]
+    assert any("ThresholdDecisionRecorded" in line and line.endswith(" 1.0") for line in skipped), skipped
+    assert any("ChildMovedHouse" in line and line.endswith(" 1.0") for line in skipped), skipped
+    assert (await journeys(h))[journey_id]["is_open"] is False
+    assert await h.consumer.position() == 4
+
+
+async def test_payload_fields_supervision_does_not_know_are_ignored(h) -> None:
+    journey_id, child_id = await h.open()
+    svc = h.referrals.app.state.service
+    # Simulate a newer referrals version adding a field to JourneyClosed.
+    await h.close(journey_id, child_id)
+    t = svc.event_log.table
+    async with svc.db.unit_of_work() as session:
+        row = (
+            await session.execute(select(t.c.position, t.c.payload).where(t.c.type == "JourneyClosed"))
+        ).one()
+        await session.execute(
+            update(t).where(t.c.position == row.position).values(payload={**row.payload, "new_field": "x"})
+        )
+    await h.sync()
+    assert (await journeys(h))[journey_id]["is_open"] is False
+
+
+async def test_rebuild_gives_identical_projection(h) -> None:
+    a, ca = await h.journey()
+    b, cb = await h.journey(team="AS-EAST", service_type=ServiceType.assessment, worker="w9")
+    await h.transfer(a, ca, to_team="AS-EAST", to_worker="w2")
+    await h.close(b, cb)
+    await h.sync()
+    before = await journeys(h)
+    assert len(before) == 2
+    recorded = await h.record(a, h.manager("AS-EAST"), actions=[])
+    assert recorded.status_code == 201
+    await h.consumer.rebuild()
+    assert await journeys(h) == before
+    # The service's own records survive a rebuild of what it derived from the feed.
+    assert await h.count("supervisions") == 1
+
+
+async def test_an_unreadable_payload_is_skipped_not_fatal(h) -> None:
+    journey_id, child_id = await h.open()
+    await h.close(journey_id, child_id)
+    svc = h.referrals.app.state.service
+    t = svc.event_log.table
+    async with svc.db.unit_of_work() as session:
+        await session.execute(
+            update(t).where(t.c.type == "JourneyClosed").values(payload={"child_id": "nope"})
+        )
+    assert await h.sync() == 1  # the contact; the broken closure is skipped
+    assert (await journeys(h))[journey_id]["is_open"] is True
+    assert await h.consumer.position() == 2
+    metrics = (await h.client.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics

@@ -1,0 +1,40 @@
+"""The newly-qualified register: managers set it; ETag / If-Match; bad input."""
+
+from __future__ import annotations
+
+
+async def test_put_and_get_with_etags(h) -> None:
+    assert (await h.client.get("/workers/w5", headers=h.manager())).status_code == 404
+    created = await h.client.put(
+        "/workers/w5", json={"newly_qualified_until": "2027-03-31"}, headers=h.manager()
+    )
+    assert created.status_code == 200
+    assert created.json()["newly_qualified_until"] == "2027-03-31" and created.json()["version"] == 1
+    etag = created.headers["ETag"]
+    got = await h.client.get("/workers/w5", headers=h.manager())
+    assert got.headers["ETag"] == etag and got.json()["updated_by"] == "m1"
+    ended = await h.client.put(
+        "/workers/w5", json={"newly_qualified_until": None}, headers={**h.manager(sub="m2"), "If-Match": etag}
+    )
+    assert ended.status_code == 200 and ended.json()["newly_qualified_until"] is None
+    assert ended.json()["version"] == 2 and ended.json()["updated_by"] == "m2"
+    stale = await h.client.put(
+        "/workers/w5", json={"newly_qualified_until": "2027-01-01"}, headers={**h.manager(), "If-Match": etag}
+    )
+    assert stale.status_code == 412
+    assert (await h.client.get("/workers/w5", headers=h.manager())).json()["newly_qualified_until"] is None
+
+
+async def test_only_managers_and_bad_input(h) -> None:
+    body = {"newly_qualified_until": "2027-03-31"}
+    assert (
+        await h.client.put("/workers/w5", json=body, headers=h.token("practitioner", sub="w5"))
+    ).status_code == 403
+    bad = await h.client.put("/workers/w5", json={"newly_qualified_until": "someday"}, headers=h.manager())
+    assert bad.status_code == 422 and bad.json()["invalid-params"][0]["name"] == "newly_qualified_until"
+    missing = await h.client.put("/workers/w5", json={}, headers=h.manager())
+    assert (
+        missing.status_code == 422 and missing.json()["invalid-params"][0]["name"] == "newly_qualified_until"
+    )
+    too_long = await h.client.put("/workers/" + "x" * 121, json=body, headers=h.manager())
+    assert too_long.status_code == 422 and too_long.json()["invalid-params"][0]["name"] == "worker_id"
