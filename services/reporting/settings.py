@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, time
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -44,6 +45,12 @@ class Settings(ServiceSettings):
         description="Local supervision policy interval per service type (mirrors the supervision service).",
     )
     supervision_default_interval_working_days: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _timescale_fits_counting(self) -> Self:
+        if self.counting is Counting.START_IS_DAY_1 and self.decision_within_working_days < 1:
+            raise ValueError("with day_1 counting the decision timescale must be at least 1 working day")
+        return self
 
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(

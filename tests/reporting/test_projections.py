@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import J3, build_scenario, contact, decision, uid
+from conftest import J3, build_scenario, closed, contact, decision, uid
 
 from shared.events.contract import Envelope
 
@@ -120,10 +121,13 @@ async def test_unknown_types_and_unreadable_payloads_are_skipped_and_counted(wor
             envelope(2, "ContactReceived", {**known, "brand_new_field": "ignored"}, journey),
             # A known type this reader cannot make sense of is skipped, not retried forever.
             envelope(3, "ThresholdDecisionRecorded", {"decision_id": "not-a-uuid"}, journey),
+            # A time without a zone cannot be placed on the London calendar: skipped, not guessed.
+            envelope(4, "ContactReceived", {**known, "contact_id": str(uuid.uuid4()),
+                                            "received_at": "2024-01-15T10:00:00"}, journey),
         ]
-    )
+    )  # fmt: skip
     assert applied == 1
-    assert await consumer.position() == 3
+    assert await consumer.position() == 4
     r = await w.reporting.get(
         "/reports/contact-to-outcome",
         params={"from": "2024-01-15", "to": "2024-01-15"},
@@ -132,7 +136,7 @@ async def test_unknown_types_and_unreadable_payloads_are_skipped_and_counted(wor
     body = r.json()
     assert body["overall"]["contacts"] == 1
     feeds = {f["feed"]: f for f in body["freshness"]["feeds"]}
-    assert (feeds["referrals"]["position"], feeds["referrals"]["skipped_events"]) == (3, 2)
+    assert (feeds["referrals"]["position"], feeds["referrals"]["skipped_events"]) == (4, 3)
     metrics = await w.reporting.get("/metrics")
     assert 'consumer_events_skipped_total{feed="referrals",type="SomethingNewHappened"} 1.0' in metrics.text
 
@@ -261,6 +265,15 @@ async def test_only_analysts_and_managers_may_read(world_factory, token, path, p
             "b_from",
         ),
         ("/children/not-a-child/timeline", {}, "child_id"),
+        ("/reports/supervision", {"from": "0001-01-01", "to": "2024-03-01", "group_by": "week"}, "from"),
+        ("/reports/conversion", {"from": "2024-01-01", "to": "9999-12-31"}, "to"),
+        ("/reports/awaiting-decision", {**ALL_TIME, "as_of": "9999-12-31T23:00:00Z"}, "as_of"),
+        (
+            "/reports/compare",
+            {"measure": "conversion", "a_from": "2022-01-01", "a_to": "2022-12-31", "b_from": "2023-01-01",
+             "b_to": "9999-12-31"},
+            "b_to",
+        ),
     ],
 )  # fmt: skip
 async def test_bad_input_is_a_problem_naming_the_field(world_factory, token, path, params, field):
@@ -302,3 +315,137 @@ async def test_decisions_are_never_counted_twice(world_factory, token):
     assert await consumer.apply_batch(events) == 0
     r = await w.reporting.get("/reports/conversion", params=ALL_TIME, headers=token("analyst"))
     assert r.json()["overall"]["contacts"] == 8
+
+
+async def test_re_referral_window_is_twelve_months_inclusive(world_factory, token):
+    w = await world_factory()
+    exact, late = uuid.uuid4(), uuid.uuid4()
+    first = datetime(2023, 3, 1, 10, tzinfo=UTC)
+    for child, second in (
+        (exact, datetime(2024, 3, 1, 10, tzinfo=UTC)),
+        (late, datetime(2024, 3, 1, 10, 1, tzinfo=UTC)),
+    ):
+        for at in (first, second):
+            journey, contact_id = uuid.uuid4(), uuid.uuid4()
+            await w.ref(journey, contact(contact_id, child, at, "6"), at)
+            await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", at), at)
+    await w.catch_up("referrals")
+    r = await w.reporting.get(
+        "/reports/conversion", params={"from": "2024-03-01", "to": "2024-03-01"}, headers=token("analyst")
+    )
+    o = r.json()["overall"]
+    # Exactly a year after the first referral counts; a minute more does not.
+    assert (o["referrals"], o["re_referrals"], o["pct_re_referrals"]) == (2, 1, 50.0)
+
+
+async def test_five_plus_handovers_and_supervision_actions_on_the_timeline(world_factory, token):
+    from conftest import supervision, transfer, utc
+
+    from services.referrals import events as rev
+    from services.supervision import events as sev
+
+    w = await world_factory()
+    child, journey, contact_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # Mon 8 Jan 2024 10:00 GMT, allocated to w0 at 12:00; then six worker changes within the same
+    # team, one a day from Tue 9 Jan.
+    await w.ref(journey, contact(contact_id, child, utc(2024, 1, 8, 10), "6"), utc(2024, 1, 8, 10))
+    await w.ref(
+        journey,
+        rev.JourneyAllocated(allocation_id=uuid.uuid4(), child_id=child, team_id="FD-WEST", area="West",
+                             service_type="front_door", worker_id="w0", effective_at=utc(2024, 1, 8, 12)),
+        utc(2024, 1, 8, 12),
+    )  # fmt: skip
+    workers = ["w0", "w1", "w2", "w3", "w4", "w5", "w6"]
+    for day, (old, new) in enumerate(itertools.pairwise(workers), start=9):
+        at = utc(2024, 1, day, 10)
+        await w.ref(
+            journey,
+            transfer(child, at, from_team="FD-WEST", to_team="FD-WEST", from_worker=old, to_worker=new,
+                     reason="ABSENC"),
+            at,
+        )  # fmt: skip
+    await w.ref(journey, closed(child, "RC8", utc(2024, 1, 31, 12)), utc(2024, 1, 31, 12))
+    held = supervision(child, utc(2024, 1, 10, 12), datetime(2024, 2, 7).date())
+    await w.sup(journey, held, utc(2024, 1, 10, 12))
+    action = sev.SupervisionActionSet(
+        action_id=uuid.uuid4(),
+        supervision_id=held.supervision_id,
+        owner_id="w2",
+        due_on=datetime(2024, 1, 17).date(),
+    )
+    await w.sup(journey, action, utc(2024, 1, 10, 12, 5))
+    await w.catch_up("supervision", "referrals")
+    r = await w.reporting.get("/reports/handovers", params={"from": "2024-01-01", "to": "2024-01-31"},
+                              headers=token("analyst"))  # fmt: skip
+    o = r.json()["overall"]
+    assert (o["worker_changes_5_plus"], o["worker_changes_max"], o["team_transfers_0"]) == (1, 6, 1)
+    # Unallocated from the contact (Mon 10:00) to the allocation (Mon 12:00): 2 h = 0.08 days, same day.
+    assert (o["unallocated_days_max"], o["unallocated_working_days_max"]) == (0.08, 0)
+    assert r.json()["reasons"] == [
+        {"group": "ALL", "reason": "ABSENC", "handovers": 6, "team_transfers": 0, "worker_changes": 6},
+        {"group": "2024-01", "reason": "ABSENC", "handovers": 6, "team_transfers": 0, "worker_changes": 6},
+    ]
+    timeline = (await w.reporting.get(f"/children/{child}/timeline", headers=token("manager"))).json()
+    types = [e["type"] for e in timeline["events"]]
+    # Contact, allocation, two transfers, the supervision and its action (found through the
+    # supervision), four more transfers, closure.
+    assert types[:6] == [
+        "ContactReceived",
+        "JourneyAllocated",
+        "JourneyTransferred",
+        "JourneyTransferred",
+        "SupervisionRecorded",
+        "SupervisionActionSet",
+    ]
+    assert types[-1] == "JourneyClosed" and len(types) == 11
+
+
+async def _statements(w, path: str, params: dict, headers: dict) -> int:
+    """How many SQL statements one report request runs."""
+    from sqlalchemy import event
+
+    engine = w.reporting.app.state.service.db.engine.sync_engine
+    count = 0
+
+    def on_execute(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        r = await w.reporting.get(path, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    return count
+
+
+REPORTS = ["contact-to-outcome", "awaiting-decision", "handovers", "supervision", "conversion"]
+
+
+@pytest.mark.parametrize("path", [f"/reports/{name}" for name in REPORTS])
+async def test_reports_run_a_fixed_number_of_queries_whatever_the_volume(world_factory, token, path):
+    """Reports read projection rows in a fixed number of queries (no query per contact or event)."""
+    w = await world_factory()
+    headers = token("analyst")
+    params = {"from": "2024-01-01", "to": "2024-01-31", "as_of": "2024-02-01T00:00:00Z"}
+    if path != "/reports/awaiting-decision":
+        params.pop("as_of")
+
+    async def add_children(n: int) -> None:
+        for i in range(n):
+            child, journey, contact_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            at = datetime(2024, 1, 8 + i % 5, 10, tzinfo=UTC)
+            await w.ref(journey, contact(contact_id, child, at, "6"), at)
+            if i % 2:
+                later = at + timedelta(hours=3)
+                await w.ref(
+                    journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", later), later
+                )
+        await w.catch_up("referrals")
+
+    await add_children(2)
+    few = await _statements(w, path, params, headers)
+    await add_children(20)
+    many = await _statements(w, path, params, headers)
+    assert few == many

@@ -177,6 +177,13 @@ async def test_awaiting_decision_queue_as_of(world_factory, token):
         "age_working_hours_max": 10.0,
     }
     assert [g["group"] for g in body["groups"]] == ["FD-WEST"]
+    # By outcome, a queue is undecided at as_of even for a contact decided since (C1 is NFA now).
+    r = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={**params, "group_by": "outcome", "as_of": "2023-05-09T12:00:00Z"},
+        headers=headers,
+    )
+    assert [(g["group"], g["waiting"]) for g in r.json()["groups"]] == [("undecided", 1)]
     # A naive as_of is refused, naming the field.
     bad = await w.reporting.get(
         "/reports/awaiting-decision", params={**params, "as_of": "2023-05-30T09:00:00"}, headers=headers

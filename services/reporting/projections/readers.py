@@ -7,13 +7,16 @@ and read codes as plain strings so that a code added upstream does not stop the 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 
 class Reader(BaseModel):
+    """Times must carry a zone: a naive one cannot be placed on the London calendar, so the event
+    is skipped (and counted) rather than guessed."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
@@ -23,7 +26,7 @@ class Reader(BaseModel):
 class ContactReceived(Reader):
     contact_id: UUID
     child_id: UUID
-    received_at: datetime
+    received_at: AwareDatetime
     source: str | None = None
     channel: str | None = None
     urgency: str | None = None
@@ -40,7 +43,7 @@ class ThresholdDecisionRecorded(Reader):
     outcome: str
     threshold_level: int | None = None
     primary_need: str | None = None
-    decided_at: datetime
+    decided_at: AwareDatetime
     requires_authorisation: bool = False
     supersedes_decision_id: UUID | None = None
     decided_by_team: str | None = None
@@ -50,7 +53,7 @@ class ThresholdDecisionRecorded(Reader):
 class ThresholdDecisionAuthorised(Reader):
     decision_id: UUID
     contact_id: UUID
-    authorised_at: datetime
+    authorised_at: AwareDatetime
 
 
 class ThresholdDecisionSuperseded(Reader):
@@ -63,7 +66,7 @@ class ThresholdDecisionSuperseded(Reader):
 class ReferrerFeedbackSent(Reader):
     contact_id: UUID
     kind: str | None = None
-    sent_at: datetime
+    sent_at: AwareDatetime
 
 
 class JourneyAllocated(Reader):
@@ -73,7 +76,7 @@ class JourneyAllocated(Reader):
     area: str | None = None
     service_type: str | None = None
     worker_id: str | None = None
-    effective_at: datetime
+    effective_at: AwareDatetime
 
 
 class JourneyTransferred(Reader):
@@ -89,13 +92,13 @@ class JourneyTransferred(Reader):
     team_changed: bool
     worker_changed: bool
     reason: str | None = None
-    effective_at: datetime
+    effective_at: AwareDatetime
 
 
 class JourneyClosed(Reader):
     child_id: UUID | None = None
     closure_reason: str | None = None
-    closed_at: datetime
+    closed_at: AwareDatetime
 
 
 # -- supervision ----------------------------------------------------------------------------------
@@ -105,7 +108,7 @@ class SupervisionRecorded(Reader):
     supervision_id: UUID
     child_id: UUID | None = None
     team_id: str | None = None
-    held_at: datetime
+    held_at: AwareDatetime
     kind: str | None = None
     next_due_on: date | None = None
     actions: int | None = None
@@ -120,13 +123,13 @@ class SupervisionActionSet(Reader):
 class SupervisionActionCompleted(Reader):
     action_id: UUID
     supervision_id: UUID
-    completed_at: datetime | None = None
+    completed_at: AwareDatetime | None = None
 
 
 class SupervisionActionCancelled(Reader):
     action_id: UUID
     supervision_id: UUID
-    cancelled_at: datetime | None = None
+    cancelled_at: AwareDatetime | None = None
 
 
 REFERRALS: dict[str, type[Reader]] = {

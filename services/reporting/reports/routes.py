@@ -46,7 +46,16 @@ ToDate = Annotated[date, Query(alias="to", description="Last London date of the 
 Grouping = Annotated[GroupBy, Query(description="How to group the figures.")]
 
 
-def _check_range(from_date: date, to_date: date, field: str = "from") -> None:
+# Reports cover the working lives of front doors, not all of time: also keeps date arithmetic in range.
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_range(from_date: date, to_date: date, field: str = "from", to_field: str = "to") -> None:
+    for value, name in ((from_date, field), (to_date, to_field)):
+        if not EARLIEST <= value <= LATEST:
+            raise Unprocessable(
+                f"Dates must lie between {EARLIEST} and {LATEST}.", field=name, location="query"
+            )
     if from_date > to_date:
         raise Unprocessable("The range starts after it ends.", field=field, location="query")
 
@@ -132,6 +141,10 @@ async def awaiting_decision(
     _check_range(from_date, to_date)
     if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
         raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
+    if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
+        raise Unprocessable(
+            f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
+        )
     report = await reports.awaiting(from_date, to_date, group_by, as_of or utcnow())
     await _audit(request, session, principal, report.measure)
     # CSV: the queue itself, one contact per line.
@@ -257,8 +270,8 @@ async def compare(
     b_to: Annotated[date, Query(description="Last day of range b.")],
     group_by: Grouping = GroupBy.month,
 ) -> Response:
-    _check_range(a_from, a_to, "a_from")
-    _check_range(b_from, b_to, "b_from")
+    _check_range(a_from, a_to, "a_from", "a_to")
+    _check_range(b_from, b_to, "b_from", "b_to")
     a = (await _measure(reports, measure, a_from, a_to, group_by)).model_dump(mode="json")
     b = (await _measure(reports, measure, b_from, b_to, group_by)).model_dump(mode="json")
     report = CompareReport(measure=measure, group_by=group_by, a=a, b=b, difference=difference(a, b))

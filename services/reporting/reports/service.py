@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -302,7 +302,8 @@ class Reports:
             for c in waiting
         ]
         by_id = {i.contact_id: i for i in items}
-        key = self._contact_key(group_by)
+        # Every contact in the queue was undecided at as_of, whatever was decided later.
+        key = (lambda _c: "undecided") if group_by is GroupBy.outcome else self._contact_key(group_by)
 
         def row(group: str, rows: list[AwaitingContact]) -> AwaitingRow:
             ages = [i.age_working_hours for i in rows]
@@ -568,24 +569,25 @@ class Reports:
         referrals = [c for c in contacts if c.current_outcome in REFERRAL_OUTCOMES]
         re_referred: set[uuid.UUID] = set()
         if referrals:
-            children = {c.child_id for c in referrals}
+            # Earlier referrals of the same children, from 12 months before the first referral in the
+            # range: a range scan on received_at, so the cost follows the referrals in that window.
             earliest = one_year_before(referrals[0].received_at)
             history = (
                 await self.session.execute(
                     select(
                         col(ContactFact.child_id), col(ContactFact.received_at), col(ContactFact.contact_id)
                     ).where(
-                        and_(
-                            col(ContactFact.child_id).in_(children),
-                            col(ContactFact.current_outcome).in_(sorted(REFERRAL_OUTCOMES)),
-                            col(ContactFact.received_at) >= earliest,
-                        )
+                        col(ContactFact.received_at) >= earliest,
+                        col(ContactFact.received_at) <= referrals[-1].received_at,
+                        col(ContactFact.current_outcome).in_(sorted(REFERRAL_OUTCOMES)),
                     )
                 )
             ).all()
+            children = {c.child_id for c in referrals}
             previous: dict[uuid.UUID, list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
             for child_id, received_at, contact_id in history:
-                previous[child_id].append((received_at, contact_id))
+                if child_id in children:
+                    previous[child_id].append((received_at, contact_id))
             for c in referrals:
                 since = one_year_before(c.received_at)
                 if any(
