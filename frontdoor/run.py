@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
 from shared.auth import Role, mint_token
@@ -183,7 +184,12 @@ def serve(
             return 1
         say(f"{name} on {base_url(settings.host, settings.port)} (docs /docs); Ctrl-C to stop")
     if migrate is not None:
-        asyncio.run(migrate([name]))
+        try:
+            asyncio.run(migrate([name]))
+        except Exception as exc:
+            sock.close()
+            warn(f"{name}: migrations failed: {type(exc).__name__}: {exc}")
+            return 1
     app = entry.main().create(settings)
     config = uvicorn.Config(
         app,
@@ -326,7 +332,8 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.send_signal(signal.SIGTERM)
         seen = self.signals
-        deadline = time.monotonic() + GRACEFUL_SECONDS + 15
+        # uvicorn's drain, then the lifespan's wait for consumers (15 s), then interpreter exit.
+        deadline = time.monotonic() + GRACEFUL_SECONDS + 25
         forced = False
         while self.running():
             if self.signals > seen or time.monotonic() > deadline:
@@ -362,9 +369,7 @@ def up(
     except ValidationError as exc:
         warn(f"invalid settings: {exc}")
         return 2
-    addresses = {
-        name: (host or settings[name].host, ports.get(name) or settings[name].port) for name in names
-    }
+    addresses = plan(settings, host, ports)
     by_port: dict[int, str] = {}
     for name, (_, port) in addresses.items():
         if port in by_port:
@@ -409,7 +414,7 @@ def up(
                 warn(problem)
             code = supervisor.stop()
             return code if interrupted else 1
-        _banner(children, settings[names[0]])
+        _banner(children, settings)
         while not supervisor.signals:
             code_or_none = supervisor.watch()
             if code_or_none is not None:
@@ -426,12 +431,24 @@ def up(
             signal.signal(sig, handler)
 
 
-def _banner(children: list[Child], settings: ServiceSettings) -> None:
-    lines = [f"frontdoor is up ({settings.environment.value}):"]
+def plan(
+    settings: dict[str, ServiceSettings], host: str | None, ports: dict[str, int | None]
+) -> dict[str, tuple[str, int]]:
+    """Where each service listens: the command-line option, else its settings (env, .env, default)."""
+    return {name: (host or s.host, ports.get(name) or s.port) for name, s in settings.items()}
+
+
+def _banner(children: list[Child], settings: dict[str, ServiceSettings]) -> None:
+    first = next(iter(settings.values()))
+    lines = [f"frontdoor is up ({first.environment.value}):"]
     for child in children:
         pid = child.proc.pid if child.proc is not None else "-"
         lines.append(f"  {child.name:<12} {child.url}   docs {child.url}/docs   pid {pid}")
-    tokens = dev_tokens(settings)
+    lines.append("Databases:")
+    for name, s in settings.items():
+        url = make_url(s.database_url).render_as_string(hide_password=True)
+        lines.append(f"  {name:<12} {url}")
+    tokens = dev_tokens(first)
     if tokens is None:
         lines.append("Development tokens are not minted in production; use your identity provider.")
     else:

@@ -23,8 +23,12 @@ def fresh_db_urls(db_urls: dict[str, str], tmp_path: Path) -> Iterator[dict[str,
     if BACKEND == "postgres":
         names = {name: f"fd_ops_{uuid.uuid4().hex[:8]}_{name}" for name in SERVICES}
         yield {name: f"{PG_SERVER}/{db}" for name, db in names.items()}
-        for db in names.values():
-            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+
+        async def drop() -> None:
+            for db in names.values():
+                await _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+        asyncio.run(drop())
     else:
         yield {name: f"sqlite+aiosqlite:///{tmp_path / 'db' / name}.db" for name in SERVICES}
 
@@ -42,11 +46,13 @@ def run_env(fresh_db_urls: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def frontdoor(run_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Running]]:
-    """frontdoor("up", "--referrals-port", ...) -> the running command; killed at teardown if still up."""
+    """frontdoor("up", "--referrals-port", ..., unset=("X",)) -> the running command (cwd tmp_path),
+    with env var X removed; killed at teardown if still running."""
     started: list[Running] = []
 
-    def start(*args: str) -> Running:
-        running = Running(list(args), run_env, tmp_path)
+    def start(*args: str, unset: tuple[str, ...] = ()) -> Running:
+        env = {k: v for k, v in run_env.items() if k not in unset}
+        running = Running(list(args), env, tmp_path)
         started.append(running)
         return running
 

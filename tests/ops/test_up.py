@@ -13,8 +13,10 @@ import httpx
 import jwt
 import pytest
 from ops_helpers import BACKEND, free_port, pg_database_exists, pid_gone, port_is_free, wait_for
+from typer.testing import CliRunner
 
 from frontdoor import run as running
+from frontdoor.cli import app as cli_app
 from frontdoor.registry import SERVICES
 from shared.auth import Role
 
@@ -67,6 +69,14 @@ def test_up_runs_all_three_then_stops_cleanly_on_ctrl_c(frontdoor, fresh_db_urls
         assert body["migrations"]["current"] == body["migrations"]["head"] is not None
         assert httpx.get(f"{url}/docs").status_code == 200
         assert httpx.get(f"{url}/openapi.json").status_code == 200
+
+    # Every consumer reaches its upstream feed, so its URL points at the port actually used.
+    def consumers_connected(url: str) -> bool:
+        consumers = httpx.get(f"{url}/health/ready").json()["consumers"]
+        return all(c["upstream_ok"] for c in consumers)
+
+    for name, url in urls.items():
+        wait_for(lambda url=url: consumers_connected(url), 30, f"{name}'s consumers reaching upstream")
 
     # The printed tokens are accepted by the running services, with their roles honoured.
     audit = f"{urls['referrals']}/audit"
@@ -152,9 +162,11 @@ def test_up_refuses_a_taken_port_before_starting_anything(frontdoor, fresh_db_ur
             assert not pg_database_exists(url.rsplit("/", 1)[1])
 
 
-def test_serve_runs_one_service_alone_and_stops_on_sigterm(frontdoor):
+def test_serve_runs_one_service_alone_and_stops_on_sigterm(frontdoor, tmp_path):
     port = free_port()
-    serve = frontdoor("serve", "reporting", "--port", str(port))
+    # On SQLite, with no database URL at all: the embedded default ./var/reporting.db, no setup.
+    unset = ("REPORTING_DATABASE_URL",) if BACKEND == "sqlite" else ()
+    serve = frontdoor("serve", "reporting", "--port", str(port), unset=unset)
     url = f"http://127.0.0.1:{port}"
     serve.wait_output(f"reporting on {url}")
 
@@ -167,6 +179,8 @@ def test_serve_runs_one_service_alone_and_stops_on_sigterm(frontdoor):
     serve.proc.send_signal(signal.SIGTERM)
     assert serve.wait_exit(timeout=60) == 0, serve.stderr[-3000:]
     assert port_is_free(port)
+    if unset:
+        assert (tmp_path / "var" / "reporting.db").exists()
 
 
 def test_serve_names_the_taken_port(capsys):
@@ -238,3 +252,61 @@ def test_two_services_on_one_port_is_refused(capsys):
 @pytest.mark.parametrize("host,expected", [("0.0.0.0", "http://127.0.0.1:80"), ("::", "http://[::1]:80")])
 def test_printed_urls_for_wildcard_hosts_are_reachable_addresses(host, expected):
     assert running.base_url(host, 80) == expected
+
+
+def test_up_and_serve_reject_unknown_services():
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["up", "--only", "payments"])
+    assert result.exit_code == 2 and "payments" in result.output
+    result = runner.invoke(cli_app, ["serve", "payments"])
+    assert result.exit_code == 2 and "payments" in result.output
+
+
+def test_the_banner_in_production_mints_no_tokens(capsys):
+    prod = SERVICES["referrals"].settings(
+        environment="production",
+        jwt_secret="a-production-secret-that-is-long-enough-0123456789",
+        database_url="postgresql+asyncpg://u@db/referrals",
+    )
+    with socket.socket() as sock:
+        running._banner([running.Child("referrals", "0.0.0.0", 8001, sock)], {"referrals": prod})
+    out = capsys.readouterr().out
+    assert "  referrals    postgresql+asyncpg://u@db/referrals" in out
+    assert "http://127.0.0.1:8001   docs http://127.0.0.1:8001/docs" in out
+    assert "not minted in production" in out
+    assert not any(TOKEN_LINE.match(line) for line in out.splitlines())
+
+
+def test_ports_come_from_the_option_else_the_environment_else_the_default(monkeypatch):
+    monkeypatch.setenv("SUPERVISION_PORT", "9402")
+    monkeypatch.setenv("REPORTING_HOST", "0.0.0.0")
+    settings = {name: SERVICES[name].settings() for name in SERVICES}
+    assert running.plan(settings, None, {"referrals": 9401}) == {
+        "referrals": ("127.0.0.1", 9401),
+        "supervision": ("127.0.0.1", 9402),
+        "reporting": ("0.0.0.0", 8003),
+    }
+    assert running.plan(settings, "::", {})["reporting"] == ("::", 8003)
+
+
+def test_the_banner_hides_database_passwords(capsys):
+    secret = SERVICES["reporting"].settings(database_url="postgresql+asyncpg://fd:s3cret@db/reporting")
+    with socket.socket() as sock:
+        running._banner([running.Child("reporting", "127.0.0.1", 8003, sock)], {"reporting": secret})
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and "postgresql+asyncpg://fd:***@db/reporting" in out
+
+
+@pytest.mark.parametrize("command", ["up", "serve"])
+def test_a_failed_migration_is_reported_and_nothing_is_served(command, monkeypatch, capsys):
+    async def broken(names: list[str]) -> None:
+        raise RuntimeError("database refused the upgrade")
+
+    port = free_port()
+    if command == "up":
+        code = running.up(["referrals"], host="127.0.0.1", ports={"referrals": port}, migrate=broken)
+    else:
+        code = running.serve("referrals", host="127.0.0.1", port=port, migrate=broken)
+    assert code == 1
+    assert "migrations failed: RuntimeError: database refused the upgrade" in capsys.readouterr().err
+    assert port_is_free(port)
