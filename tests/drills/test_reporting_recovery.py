@@ -83,7 +83,11 @@ async def caught_up(db_urls: dict[str, str]) -> bool:
 
 
 @pytest.mark.parametrize(
-    "events", [pytest.param(1500, id="short"), pytest.param(150_000, id="long", marks=pytest.mark.slow)]
+    "events",
+    [
+        pytest.param(1500, id="short"),
+        pytest.param(20_000, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(7200)]),
+    ],
 )
 async def test_kill9_during_catch_up_then_restart_equals_rebuild_from_zero(
     servers: ServerFactory, db_urls: dict[str, str], events: int
@@ -120,7 +124,11 @@ async def test_kill9_during_catch_up_then_restart_equals_rebuild_from_zero(
 
 
 @pytest.mark.parametrize(
-    "outage_seconds", [pytest.param(3.0, id="short"), pytest.param(30.0, id="long", marks=pytest.mark.slow)]
+    "outage_seconds",
+    [
+        pytest.param(3.0, id="short"),
+        pytest.param(30.0, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(7200)]),
+    ],
 )
 async def test_referrals_down_reporting_keeps_serving_reports_lag_and_catches_up(
     servers: ServerFactory, db_urls: dict[str, str], outage_seconds: float
