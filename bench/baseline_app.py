@@ -35,13 +35,19 @@ CREATE TABLE IF NOT EXISTS baseline_contacts (
 
 
 class ContactIn(BaseModel):
+    """The same JSON as `POST /contacts`, parsed loosely (plain types, no domain rules)."""
+
     model_config = ConfigDict(extra="allow")
 
-    received_at: datetime | None = None
-    source: str | None = None
-    channel: str | None = None
-    urgency: str | None = None
-    consent: str | None = None
+    new_children: list[dict[str, Any]] = []
+    child_ids: list[uuid.UUID] = []
+    received_at: datetime
+    source: str
+    channel: str
+    referrer: dict[str, Any] | None = None
+    concerns_summary: str
+    consent: dict[str, Any]
+    urgency: str
 
 
 def create() -> FastAPI:
@@ -66,19 +72,18 @@ def create() -> FastAPI:
     @app.post("/contacts", status_code=201)
     async def create_contact(body: ContactIn) -> dict[str, str]:
         contact_id = uuid.uuid4()
-        extra = body.model_extra or {}
-        child = extra.get("child_id") or (extra.get("child") or {}).get("id")
+        child = body.child_ids[0] if body.child_ids else uuid.uuid4()
         await state["pool"].execute(
             "INSERT INTO baseline_contacts"
             " (id, child_id, received_at, source, channel, urgency, consent, body)"
             " VALUES ($1, $2, coalesce($3, now()), $4, $5, $6, $7, $8)",
             contact_id,
-            uuid.UUID(child) if isinstance(child, str) else None,
+            child,
             body.received_at,
             body.source,
             body.channel,
             body.urgency,
-            body.consent,
+            body.consent.get("status"),
             body.model_dump_json(),
         )
         return {"id": str(contact_id)}

@@ -37,7 +37,6 @@ PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
 PY = sys.executable
 ENV_PREFIX = {"referrals": "REFERRALS_", "supervision": "SUPERVISION_", "reporting": "REPORTING_"}
-PORTS = {"referrals": 18001, "supervision": 18002, "reporting": 18003, "baseline": 18009}
 RUN_TAG = uuid.uuid4().hex[:6]
 
 
@@ -201,14 +200,15 @@ class Server:
 
 def service_server(name: str, urls: dict[str, str], port: int | None = None, **extra: str) -> Server:
     prefix = ENV_PREFIX[name]
+    port = port or free_port()  # other work on this machine may hold any fixed port
     env = {
         f"{prefix}DATABASE_URL": urls[name],
         f"{prefix}RATE_LIMIT_PER_MINUTE": "0",
-        f"{prefix}PORT": str(port or PORTS[name]),
+        f"{prefix}PORT": str(port),
         "OTEL_SDK_DISABLED": "true",
     }
     env.update(extra)
-    return Server(name, f"services.{name}.main:create", port or PORTS[name], env)
+    return Server(name, f"services.{name}.main:create", port, env)
 
 
 @contextlib.contextmanager
@@ -347,7 +347,8 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 def save(name: str, result: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    doc = {"benchmark": name, "command": f"python -m bench.{name}", "machine": machine(), **result}
+    command = "python -m " + " ".join(["bench." + name.split("-")[0], *sys.argv[1:]])
+    doc = {"benchmark": name, "command": command, "machine": machine(), **result}
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return path
 

@@ -19,6 +19,7 @@ from bench.common import (
     create_database,
     drop_database,
     drop_service_databases,
+    free_port,
     fresh_service_databases,
     log,
     pg_connect,
@@ -71,15 +72,22 @@ async def count_rows(db: str, table: str) -> int:
         await conn.close()
 
 
-def main(rounds: int = 3, seconds: float = 10, connections: int = 32) -> dict[str, Any]:
+def main(
+    rounds: int = 3,
+    seconds: float = 10,
+    connections: int = 32,
+    factory: str = "services.referrals.main:create",
+    name: str = "intake",
+) -> dict[str, Any]:
     urls = asyncio.run(fresh_service_databases("intake"))
     baseline_db = urls["referrals"].rsplit("/", 1)[1].replace("_referrals", "_baseline")
     asyncio.run(create_database(baseline_db))
     referrals = service_server("referrals", urls)
+    referrals.target = factory
     baseline = Server(
         "baseline",
         "bench.baseline_app:create",
-        18009,
+        free_port(),
         {"BENCH_BASELINE_DSN": f"postgresql://postgres@127.0.0.1:5432/{baseline_db}"},
     )
     body = contact_body()
@@ -121,7 +129,7 @@ def main(rounds: int = 3, seconds: float = 10, connections: int = 32) -> dict[st
         }
 
     result = {
-        "settings": {"rounds": rounds, "seconds": seconds, "connections": connections},
+        "settings": {"rounds": rounds, "seconds": seconds, "connections": connections, "factory": factory},
         "frontdoor": figures("frontdoor"),
         "baseline": figures("baseline"),
         "ratio": summary(ratios),
@@ -138,7 +146,7 @@ def main(rounds: int = 3, seconds: float = 10, connections: int = 32) -> dict[st
         "ratio": result["ratio"]["median"] >= 0.35,
         "p99": result["frontdoor"]["p99_ms"]["median"] < 50,
     }
-    save("intake", result)
+    save(name, result)
     return result
 
 
@@ -147,6 +155,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--factory", default="services.referrals.main:create", help="uvicorn app factory")
+    parser.add_argument("--name", default="intake", help="result name (bench/results/<name>.json)")
     a = parser.parse_args()
-    out = main(a.rounds, a.seconds, a.connections)
+    out = main(a.rounds, a.seconds, a.connections, a.factory, a.name)
     print({k: out[k] for k in ("frontdoor", "baseline", "ratio", "met")})

@@ -55,8 +55,18 @@ def intake(r: dict[str, Any]) -> list[str]:
         f"{r['memory']['referrals'].get('peak_rss_mib')} MiB, "
         f"baseline {r['memory']['baseline'].get('peak_rss_mib')} MiB",
     ]
-    if r.get("notes"):
-        lines += ["", *r["notes"]]
+    variant = load("intake-no-append-lock")
+    if variant:
+        v = variant["frontdoor"]
+        lines += [
+            "",
+            "Diagnostic run (`bench/experiments.py`, not a production configuration): the same benchmark "
+            "with "
+            "the journey log's global append lock replaced by a no-op — "
+            f"{_spread(v['rps'])} requests/s, p99 {_spread(v['p99_ms'], '{:.1f}')} ms, ratio "
+            f"{_spread(variant['ratio'], '{:.2f}')} (run {variant['machine']['date']}). "
+            "The lock is not what limits intake here; see the hot spots below.",
+        ]
     return lines
 
 

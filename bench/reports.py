@@ -91,7 +91,7 @@ async def rebuild(urls: dict[str, str], referrals_url: str, supervision_url: str
     }
 
 
-def _param_value(param: dict[str, Any], schema: dict[str, Any], journey_id: str) -> Any:
+def _param_value(param: dict[str, Any], schema: dict[str, Any], ids: dict[str, str]) -> Any:
     name = param["name"].lower()
     s = param.get("schema", {})
     if "$ref" in s:
@@ -105,13 +105,13 @@ def _param_value(param: dict[str, Any], schema: dict[str, Any], journey_id: str)
     if s.get("format") == "date":
         return RANGE[1] if name.endswith("to") or name.endswith("end") else RANGE[0]
     if s.get("format") == "uuid" or name.endswith("_id"):
-        return journey_id
+        return ids.get(name, next(iter(ids.values())))
     if s.get("type") == "integer":
         return s.get("default", 1)
     return s.get("default", "")
 
 
-def report_calls(schema: dict[str, Any], journey_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+def report_calls(schema: dict[str, Any], ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, path, query) for every GET report in the OpenAPI, required parameters filled in."""
     calls = []
     for path, ops in sorted(schema["paths"].items()):
@@ -126,17 +126,22 @@ def report_calls(schema: dict[str, Any], journey_id: str) -> list[tuple[str, str
         real_path = path
         for p in op.get("parameters", []):
             if p["in"] == "path":
-                real_path = real_path.replace("{" + p["name"] + "}", str(_param_value(p, schema, journey_id)))
+                real_path = real_path.replace("{" + p["name"] + "}", str(_param_value(p, schema, ids)))
             elif p["in"] == "query" and p.get("required"):
-                query[p["name"]] = _param_value(p, schema, journey_id)
+                query[p["name"]] = _param_value(p, schema, ids)
         calls.append((f"GET {path}", real_path, query))
     return calls
 
 
-async def first_journey(urls: dict[str, str]) -> str:
+async def first_journey(urls: dict[str, str]) -> dict[str, str]:
+    """Ids of the first journey in the referrals log, for reports that take a path id."""
     conn = await pg_connect(db_name(urls["referrals"]))
     try:
-        return str(await conn.fetchval("SELECT journey_id FROM journey_events ORDER BY position LIMIT 1"))
+        row = await conn.fetchrow(
+            "SELECT journey_id, payload->>'child_id' AS child_id FROM journey_events"
+            " ORDER BY position LIMIT 1"
+        )
+        return {"journey_id": str(row["journey_id"]), "child_id": str(row["child_id"])}
     finally:
         await conn.close()
 
