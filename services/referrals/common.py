@@ -6,10 +6,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic.config import JsonDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.settings import Settings
@@ -180,3 +181,103 @@ async def append_events(
         )
         journey.stream_version += len(item.events)
         session.add(journey)
+
+
+# --- API schemas: every field described ---------------------------------------------------------------
+# Meanings of fields that recur across bodies; a field's own description (Field(description=...)) wins.
+FIELD_DOCS: dict[str, str] = {
+    "id": "The record's id (UUID; for teams, the register code).",
+    "child_id": "The child's pseudonymous id.",
+    "journey_id": "The child's journey this belongs to (also the event stream id).",
+    "contact_id": "The contact this belongs to.",
+    "contact_group_id": "Shared by the contacts of one approach about several children.",
+    "given_name": "Given name.",
+    "family_name": "Family name.",
+    "date_of_birth": "Date of birth (null for an unborn child).",
+    "expected_date_of_birth": "Expected date of birth of an unborn child.",
+    "sex": "CIN census sex (N00783): M, F or U.",
+    "ethnicity": "DfE ethnicity code (N00177).",
+    "nhs_number": "10-digit NHS number (modulus-11 checked).",
+    "postcode": "UK postcode.",
+    "created_at": "When the record was created (UTC).",
+    "received_at": "When the front door received the contact (UTC).",
+    "recorded_at": "When it was entered into the system (UTC).",
+    "backdating_reason": "Why the contact was entered long after it was received.",
+    "source": "CIN census referral source (N00152).",
+    "channel": "How the contact arrived.",
+    "referrer": "Who made the contact (null when anonymous).",
+    "concerns_summary": "The worry, in brief.",
+    "consent": "Consent to share information and act.",
+    "consent_reason": "Why consent was not given or not required.",
+    "urgency": "Red, amber or green.",
+    "child_views": "The child's views, where known.",
+    "opens_journey": "True when this contact opened the child's journey.",
+    "awaiting_decision": "True until the contact has a threshold decision.",
+    "recorded_by": "Pseudonymous id of the staff member or partner system that recorded it.",
+    "partner_system": "Submitted by a partner system rather than staff.",
+    "team_id": "A team's register code.",
+    "acknowledged_at": "When the referrer was sent an acknowledgement (T1).",
+    "feedback_sent_at": "When the referrer was first told the decision (T2).",
+    "name": "Name.",
+    "organisation": "Organisation.",
+    "role": "Role in the organisation.",
+    "phone": "UK phone number.",
+    "email": "Email address.",
+    "status": "Where it stands now.",
+    "reason": "The coded or written reason.",
+    "note": "Free-text note.",
+    "outcome": "The threshold decision's outcome.",
+    "other_reason": "What the OTHER outcome is.",
+    "threshold_level": "Level on the local threshold-of-need continuum.",
+    "primary_need": "CIN census primary need code (N00101).",
+    "assessment_factors": "CIN census assessment factors (N00181).",
+    "rationale": "Why the decision was made.",
+    "decided_at": "When the decision was made (UTC).",
+    "decided_by": "Pseudonymous id of the decision-maker.",
+    "decided_by_team": "The decision-maker's team.",
+    "authorised_by": "Pseudonymous id of the authorising manager.",
+    "authorised_at": "When it was authorised (UTC).",
+    "supersedes_id": "The decision this one replaced.",
+    "superseded_by_id": "The decision that replaced this one.",
+    "superseded_at": "When it was replaced (UTC).",
+    "supersede_reason": "Why it was replaced.",
+    "supersede_note": "What changed.",
+    "worker_id": "Pseudonymous id of the allocated worker (null: the team holds it).",
+    "started_at": "When this allocation began (UTC).",
+    "ended_at": "When it ended (null while current).",
+    "is_transfer": "True for a handover; false for the first allocation.",
+    "effective_at": "When it takes effect (UTC).",
+    "closed_at": "When the journey closed (UTC).",
+    "closure_reason": "CIN census RC1-RC9, or a front-door closure code.",
+    "allocated_since": "When the current allocation began.",
+    "area": "The team's area.",
+    "service_type": "What kind of service the team provides.",
+    "kind": "acknowledgement (T1) or feedback on the decision (T2).",
+    "sent_at": "When it was sent (UTC).",
+    "field": "The corrected field.",
+    "old": "The value before the correction.",
+    "new": "The value after the correction.",
+    "by": "Pseudonymous id of who corrected it.",
+    "at": "When (UTC).",
+    "child": "The possibly matching child.",
+    "contacts": "The contacts, one per child.",
+    "decisions": "Every decision on the journey, superseded ones included.",
+    "allocations": "The allocation history, oldest first.",
+    "decision": "The new decision.",
+    "repeat_contact": "True when the child's journey was already open.",
+    "unborn": "True when only an expected date of birth is known.",
+}
+
+
+def _describe(schema: JsonDict, _cls: type[Any]) -> None:
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, prop in properties.items():
+            if isinstance(prop, dict) and "description" not in prop and name in FIELD_DOCS:
+                prop["description"] = FIELD_DOCS[name]
+
+
+class Schema(BaseModel):
+    """Base of the referrals API bodies: fills in field descriptions from FIELD_DOCS."""
+
+    model_config = ConfigDict(json_schema_extra=_describe)

@@ -16,8 +16,13 @@ async def test_partner_may_only_create_contacts_and_read_their_status(fd: FrontD
     )
     r = await fd.client.post("/contacts", json=body, headers=fd.partner)
     assert r.status_code == 201, r.text
-    c = r.json()["contacts"][0]
+    receipt = r.json()["contacts"][0]
+    # A receipt only: nothing about the child's journey or history leaks to the partner.
+    assert set(receipt) == {"id", "child_id", "received_at", "status"}
+    assert receipt["status"] == "awaiting_decision"
+    c = (await fd.client.get(f"/contacts/{receipt['id']}", headers=fd.pract)).json()
     assert c["partner_system"] is True and c["recorded_by"] == "police-system"
+    assert c["channel"] == "police_notification" and c["source"] == "6"
     ev = (await fd.events(c["journey_id"]))[0]
     assert ev["payload"]["partner_system"] is True
 
@@ -52,6 +57,24 @@ async def test_partner_may_only_create_contacts_and_read_their_status(fd: FrontD
     for method, url, body in denied:
         r = await fd.client.request(method, url, json=body, headers=fd.partner)
         assert r.status_code == 403, (url, r.status_code)
+
+
+async def test_partner_lists_only_its_own_contacts(fd: FrontDoor):
+    child = await fd.child()
+    body = contact_body([child["id"]], source="6", received_at=ago(minutes=20))
+    mine = (await fd.client.post("/contacts", json=body, headers=fd.partner)).json()["contacts"][0]
+    later = {**body, "received_at": ago(minutes=10)}
+    mine2 = (await fd.client.post("/contacts", json=later, headers=fd.partner)).json()["contacts"][0]
+    await fd.client.post("/contacts", json=body, headers=fd.partner2)
+    await fd.contact(child["id"])
+    r = await fd.client.get("/partner/contacts", headers=fd.partner)
+    assert r.status_code == 200
+    assert [c["id"] for c in r.json()["items"]] == [mine2["id"], mine["id"]]
+    r = await fd.client.get("/partner/contacts", params={"since": ago(minutes=15)}, headers=fd.partner)
+    assert [c["id"] for c in r.json()["items"]] == [mine2["id"]]
+    r = await fd.client.get("/partner/contacts", params={"since": "2026-01-01T10:00:00"}, headers=fd.partner)
+    assert r.status_code == 422
+    assert (await fd.client.get("/partner/contacts", headers=fd.pract)).status_code == 403
 
 
 async def test_analyst_has_no_access(fd: FrontDoor):

@@ -174,17 +174,31 @@ async def test_rc8_needs_an_assessment_referral(fd: FrontDoor):
 async def test_rc_closure_needs_a_referral_and_front_door_closure_needs_none(fd: FrontDoor):
     _, c = await _journey(fd)
     jid = c["journey_id"]
-    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_NFA"}, headers=fd.mgr)
-    assert r.status_code == 422 and r.json()["code"] == "front_door_closure_not_allowed"  # undecided
+    for reason in ("FD_NFA", "RC7"):
+        r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": reason}, headers=fd.mgr)
+        assert r.status_code == 409 and r.json()["code"] == "contacts_awaiting_decision"
     await fd.decide(c["id"], outcome="INFO_ADVICE")
     r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC7"}, headers=fd.mgr)
     assert r.status_code == 422 and r.json()["code"] == "no_referral"
+    # The closure code must match a decision: advice was given, not early help.
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_EARLY_HELP"}, headers=fd.mgr)
+    assert r.status_code == 422 and r.json()["code"] == "front_door_closure_not_allowed"
     r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_ADVICE"}, headers=fd.mgr)
     assert r.status_code == 200, r.text
     closed = r.json()
     assert closed["status"] == "closed" and closed["closure_reason"] == "FD_ADVICE"
     ev = (await fd.events(jid))[-1]
     assert ev["type"] == "JourneyClosed" and ev["payload"]["closure_reason"] == "FD_ADVICE"
+
+
+async def test_repeat_contact_awaiting_decision_blocks_closure(fd: FrontDoor):
+    child, c = await _journey(fd)
+    await fd.decide(c["id"])
+    await fd.contact(child["id"], received_at=ago(minutes=10))
+    r = await fd.client.post(
+        f"/journeys/{c['journey_id']}/closure", json={"reason": "FD_NFA"}, headers=fd.mgr
+    )
+    assert r.status_code == 409 and r.json()["code"] == "contacts_awaiting_decision"
 
 
 async def test_front_door_closure_refused_after_a_referral(fd: FrontDoor):

@@ -61,3 +61,27 @@ async def test_domain_enums_and_problem_schema_are_in_the_document(settings_for)
     # Fields carry descriptions where their meaning is not obvious from the name.
     assert schemas["ContactIn"]["properties"]["received_at"]["description"]
     assert schemas["DecisionIn"]["properties"]["primary_need"]["description"]
+
+
+async def test_every_field_of_the_referrals_bodies_is_described(settings_for):
+    from services.referrals.common import Schema
+
+    doc = create(settings_for("referrals"), run_consumers=False).openapi()
+    schemas = doc["components"]["schemas"]
+
+    def ours(cls: type) -> set[str]:
+        found = set()
+        for sub in cls.__subclasses__():
+            found.add(sub.__name__)
+            found |= ours(sub)
+        return found
+
+    names = ours(Schema) & set(schemas)
+    assert {"ContactIn", "DecisionIn", "ChildIn", "TransferIn", "WaitingContact", "JourneyDetail"} <= names
+    undescribed = []
+    for name in sorted(names):
+        for prop, spec in schemas[name].get("properties", {}).items():
+            ref = spec.get("$ref", "").rsplit("/", 1)[-1]
+            if not spec.get("description") and not schemas.get(ref, {}).get("description"):
+                undescribed.append(f"{name}.{prop}")
+    assert undescribed == []

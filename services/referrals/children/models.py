@@ -6,13 +6,12 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import Index
 from sqlmodel import Field
 
 from services.referrals.children.schemas import ChildIn
-from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode, Reason
+from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode, Reason, Schema
 from services.referrals.db import Base
 from shared.codes import Ethnicity, Sex
 from shared.types import UTCDateTime, utcnow
@@ -55,7 +54,7 @@ class ChildCorrection(Base, table=True):  # type: ignore[misc,valid-type,call-ar
 # --- API schemas -----------------------------------------------------------------------------------
 
 
-class ChildCorrectionIn(BaseModel):
+class ChildCorrectionIn(Schema):
     """Corrections to a child's details: only the fields given change; the reason is kept."""
 
     model_config = {"extra": "forbid"}
@@ -71,7 +70,7 @@ class ChildCorrectionIn(BaseModel):
     reason: Reason = PField(description="Why the details are corrected (kept in the history and audit).")
 
 
-class ChildOut(BaseModel):
+class ChildOut(Schema):
     id: uuid.UUID = PField(description="The child's pseudonymous id, used everywhere.")
     given_name: str
     family_name: str
@@ -103,12 +102,12 @@ class ChildOut(BaseModel):
         )
 
 
-class ChildMatch(BaseModel):
+class ChildMatch(Schema):
     child: ChildOut
     matched_on: Annotated[str, PField(description="`nhs_number` or `name_and_date_of_birth`.")]
 
 
-class CorrectionOut(BaseModel):
+class CorrectionOut(Schema):
     id: uuid.UUID
     field: str
     old: str | None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from pydantic import Field as PField
 
-from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode
+from services.referrals.common import Name, NhsNumber, PlausibleDate, Postcode, Schema
 from shared.codes import Ethnicity, Sex
 
 
-class ChildIn(BaseModel):
+class ChildIn(Schema):
     """A child's identity as the front door records it."""
 
     model_config = {"extra": "forbid"}

@@ -6,13 +6,12 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import Index
 from sqlmodel import Field
 
 from services.referrals.children.schemas import ChildIn
-from services.referrals.common import Email, Instant, LongText, Phone, Reason, ShortText
+from services.referrals.common import Email, Instant, LongText, Phone, Reason, Schema, ShortText
 from services.referrals.db import Base
 from shared.codes import ConsentStatus, ContactChannel, DecisionOutcome, FeedbackKind, ReferralSource, Urgency
 from shared.types import UTCDateTime, utcnow
@@ -68,7 +67,7 @@ class ReferrerFeedback(Base, table=True):  # type: ignore[misc,valid-type,call-a
 # --- API schemas -----------------------------------------------------------------------------------
 
 
-class ReferrerIn(BaseModel):
+class ReferrerIn(Schema):
     """Who made the contact. Kept in this service only; never in events."""
 
     model_config = {"extra": "forbid"}
@@ -80,14 +79,14 @@ class ReferrerIn(BaseModel):
     email: Email | None = None
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(Schema):
     model_config = {"extra": "forbid"}
 
     status: ConsentStatus
     reason: Reason | None = PField(None, description="Required when consent is not given or not required.")
 
 
-class ContactIn(BaseModel):
+class ContactIn(Schema):
     """One approach about one or more children: one contact is created per child."""
 
     model_config = {"extra": "forbid"}
@@ -120,7 +119,7 @@ class ContactStatus(StrEnum):
     closed = "closed"
 
 
-class ReferrerOut(BaseModel):
+class ReferrerOut(Schema):
     name: str
     organisation: str | None
     role: str | None
@@ -128,7 +127,7 @@ class ReferrerOut(BaseModel):
     email: str | None
 
 
-class ContactOut(BaseModel):
+class ContactOut(Schema):
     id: uuid.UUID
     child_id: uuid.UUID
     journey_id: uuid.UUID
@@ -195,12 +194,26 @@ class ContactOut(BaseModel):
         )
 
 
-class ContactsCreated(BaseModel):
+class ContactsCreated(Schema):
     contact_group_id: uuid.UUID | None = PField(description="Set when the approach named several children.")
     contacts: list[ContactOut]
 
 
-class ContactStatusOut(BaseModel):
+class PartnerContactReceipt(Schema):
+    id: uuid.UUID = PField(description="The contact's id: use it to read its status.")
+    child_id: uuid.UUID
+    received_at: datetime
+    status: ContactStatus
+
+
+class PartnerContactsReceipt(Schema):
+    """What a partner system gets back: receipts only, so it learns nothing of the child's history."""
+
+    contact_group_id: uuid.UUID | None
+    contacts: list[PartnerContactReceipt]
+
+
+class ContactStatusOut(Schema):
     """What a partner may see of a contact it submitted: its progress, not the records."""
 
     id: uuid.UUID
@@ -211,14 +224,14 @@ class ContactStatusOut(BaseModel):
     feedback_sent_at: datetime | None
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(Schema):
     model_config = {"extra": "forbid"}
 
     kind: FeedbackKind = PField(description="acknowledgement (T1) or feedback on the decision (T2).")
     sent_at: Instant = PField(description="When it was sent: not before receipt, not in the future.")
 
 
-class FeedbackOut(BaseModel):
+class FeedbackOut(Schema):
     id: uuid.UUID
     contact_id: uuid.UUID
     kind: FeedbackKind

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import func, select
+from sqlmodel import col
 
-from services.referrals.common import ContactWriter, Staff, append_events, settings_of
+from services.referrals.common import ContactWriter, Instant, Staff, append_events, settings_of
 from services.referrals.contacts import service
 from services.referrals.contacts.models import (
+    Contact,
     ContactIn,
     ContactOut,
     ContactsCreated,
+    ContactStatus,
     ContactStatusOut,
     FeedbackIn,
     FeedbackOut,
+    PartnerContactReceipt,
+    PartnerContactsReceipt,
 )
-from shared.auth import Role
+from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
-from shared.http import make_etag, set_etag
+from shared.http import Page, PageParams, make_etag, page_params, set_etag
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["contacts"], responses=problem_responses(401, 403, 429))
@@ -32,9 +39,10 @@ def contact_etag(contact_id: uuid.UUID, version: int) -> str:
 @router.post(
     "/contacts",
     status_code=201,
-    response_model=ContactsCreated,
+    response_model=ContactsCreated | PartnerContactsReceipt,
     summary="Receive a contact about one or more children (one contact per child, opening or joining the "
     "child's journey)",
+    description="Staff get the contacts in full; a partner system gets receipts only.",
     responses=problem_responses(409, 422),
 )
 async def create_contacts(
@@ -56,7 +64,20 @@ async def create_contacts(
             child_id=contact.child_id,
             reason=f"backdated: {contact.backdating_reason}"[:500] if contact.backdating_reason else None,
         )
-    body = ContactsCreated(contact_group_id=group_id, contacts=[ContactOut.of(c) for c in contacts])
+    body: ContactsCreated | PartnerContactsReceipt
+    if principal.has(Role.practitioner, Role.manager, Role.admin):
+        body = ContactsCreated(contact_group_id=group_id, contacts=[ContactOut.of(c) for c in contacts])
+    else:
+        receipts = [
+            PartnerContactReceipt(
+                id=c.id,
+                child_id=c.child_id,
+                received_at=c.received_at,
+                status=ContactStatus.awaiting_decision,
+            )
+            for c in contacts
+        ]
+        body = PartnerContactsReceipt(contact_group_id=group_id, contacts=receipts)
     await idem.remember(session, 201, body)
     await append_events(request, session, principal, pending)
     return body
@@ -105,6 +126,54 @@ async def get_contact_status(
         acknowledged_at=contact.acknowledged_at,
         feedback_sent_at=contact.feedback_sent_at,
     )
+
+
+@router.get(
+    "/partner/contacts",
+    response_model=Page[ContactStatusOut],
+    summary="The contacts this partner system submitted, with their progress (newest first)",
+    responses=problem_responses(422),
+)
+async def list_partner_contacts(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(Role.partner))],
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    since: Annotated[
+        Instant | None, Query(description="Only contacts received at or after this time.")
+    ] = None,
+) -> Page[ContactStatusOut]:
+    conditions = [col(Contact.recorded_by) == principal.subject]
+    if since is not None:
+        conditions.append(col(Contact.received_at) >= since)
+    total = (await session.execute(select(func.count()).select_from(Contact).where(*conditions))).scalar_one()
+    rows = (
+        await session.execute(
+            select(Contact)
+            .where(*conditions)
+            .order_by(col(Contact.received_at).desc(), col(Contact.id))
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+    ).scalars()
+    items = []
+    auditor = request.app.state.service.auditor
+    for contact in rows:
+        status, outcome = await service.contact_status(session, contact)
+        items.append(
+            ContactStatusOut(
+                id=contact.id,
+                received_at=contact.received_at,
+                status=status,
+                outcome=outcome,
+                acknowledged_at=contact.acknowledged_at,
+                feedback_sent_at=contact.feedback_sent_at,
+            )
+        )
+        await auditor.record(
+            session, principal, "list", "contact_status", resource_id=contact.id, child_id=contact.child_id
+        )
+    return Page[ContactStatusOut](items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post(

@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import JSON, Index
 from sqlmodel import Field
 
-from services.referrals.common import Instant, LongText, Reason
+from services.referrals.common import Instant, LongText, Reason, Schema
 from services.referrals.db import Base
 from shared.codes import AssessmentFactor, DecisionOutcome, PrimaryNeed, SupersedeReason
 from shared.types import UTCDateTime, utcnow
@@ -56,7 +55,7 @@ class Decision(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
 # --- API schemas -----------------------------------------------------------------------------------
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(Schema):
     model_config = {"extra": "forbid"}
 
     outcome: DecisionOutcome
@@ -72,7 +71,7 @@ class DecisionIn(BaseModel):
     decided_at: Instant = PField(description="Not before the contact was received, not in the future.")
 
 
-class SupersedeIn(BaseModel):
+class SupersedeIn(Schema):
     model_config = {"extra": "forbid"}
 
     decision: DecisionIn = PField(description="The decision that replaces this one.")
@@ -80,7 +79,7 @@ class SupersedeIn(BaseModel):
     note: LongText = PField(description="What changed (at most 4000 characters).")
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(Schema):
     id: uuid.UUID
     contact_id: uuid.UUID
     journey_id: uuid.UUID

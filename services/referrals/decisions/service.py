@@ -165,7 +165,8 @@ async def authorise(session: AsyncSession, decision: Decision, principal: Princi
         raise Forbidden("Only a manager can authorise a decision.")
     if decision.decided_by == principal.subject:
         raise Forbidden("A decision must be authorised by a manager other than the person who made it.")
-    now = utcnow()
+    # Never before the decision itself (decided_at may sit within the allowed clock skew of now).
+    now = max(utcnow(), decision.decided_at)
     decision.authorised_at = now
     decision.authorised_by = principal.subject
     decision.status = DecisionStatus.current.value

@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlalchemy import Index, text
 from sqlmodel import Field
 
-from services.referrals.common import Instant, StaffIdText, TeamCode
+from services.referrals.common import Instant, Schema, StaffIdText, TeamCode
 from services.referrals.db import Base
 from shared.codes import ClosureReason, FrontDoorClosure, WorkerChangeReason
 from shared.types import UTCDateTime, utcnow
@@ -74,7 +73,7 @@ class Allocation(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
 # --- API schemas -----------------------------------------------------------------------------------
 
 
-class AllocationIn(BaseModel):
+class AllocationIn(Schema):
     model_config = {"extra": "forbid"}
 
     team_id: TeamCode = PField(description="A registered team's code.")
@@ -84,7 +83,7 @@ class AllocationIn(BaseModel):
     )
 
 
-class TransferIn(BaseModel):
+class TransferIn(Schema):
     model_config = {"extra": "forbid"}
 
     team_id: TeamCode | None = PField(None, description="The receiving team (default: the current team).")
@@ -97,7 +96,7 @@ class TransferIn(BaseModel):
     )
 
 
-class ClosureIn(BaseModel):
+class ClosureIn(Schema):
     model_config = {"extra": "forbid"}
 
     reason: ClosureReason | FrontDoorClosure = PField(
@@ -106,7 +105,7 @@ class ClosureIn(BaseModel):
     closed_at: Instant | None = PField(None, description="When it closed (default now); not future.")
 
 
-class AllocationOut(BaseModel):
+class AllocationOut(Schema):
     id: uuid.UUID
     journey_id: uuid.UUID
     child_id: uuid.UUID
@@ -134,7 +133,7 @@ class AllocationOut(BaseModel):
         )
 
 
-class JourneySummary(BaseModel):
+class JourneySummary(Schema):
     id: uuid.UUID
     child_id: uuid.UUID
     status: JourneyStatus

@@ -32,6 +32,12 @@ from shared.http import PageParams
 from shared.types import utcnow
 
 FRONT_DOOR_OUTCOMES = {DecisionOutcome.NFA, DecisionOutcome.INFO_ADVICE, DecisionOutcome.EARLY_HELP}
+# The decision each front-door closure code records the end of.
+FRONT_DOOR_CLOSURES = {
+    FrontDoorClosure.FD_NFA: DecisionOutcome.NFA,
+    FrontDoorClosure.FD_ADVICE: DecisionOutcome.INFO_ADVICE,
+    FrontDoorClosure.FD_EARLY_HELP: DecisionOutcome.EARLY_HELP,
+}
 
 
 def _when(value: datetime | None, field: str, settings: Settings) -> datetime:
@@ -174,12 +180,17 @@ async def close(
             "A decision on this journey is awaiting authorisation; authorise or supersede it first.",
             code="awaiting_authorisation",
         )
+    if any(c.awaiting_decision for c in contacts):
+        raise Conflict(
+            "A contact on this journey still awaits its threshold decision.",
+            code="contacts_awaiting_decision",
+        )
     outcomes = {DecisionOutcome(d.outcome) for d in decisions}
     if isinstance(data.reason, FrontDoorClosure):
-        undecided = [c for c in contacts if c.awaiting_decision]
-        if undecided or not outcomes or not outcomes <= FRONT_DOOR_OUTCOMES:
+        if not outcomes <= FRONT_DOOR_OUTCOMES or FRONT_DOOR_CLOSURES[data.reason] not in outcomes:
             raise Unprocessable(
-                "A front-door closure needs every contact decided as NFA, advice or early help.",
+                "A front-door closure needs every contact decided as NFA, advice or early help, "
+                "and one of those decisions to match the closure code.",
                 field="reason",
                 code="front_door_closure_not_allowed",
             )

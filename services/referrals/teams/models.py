@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlmodel import Field
 
-from services.referrals.common import ShortText, TeamCode
+from services.referrals.common import Schema, ShortText, TeamCode
 from services.referrals.db import Base
 from shared.codes import ServiceType
 from shared.types import UTCDateTime, utcnow
@@ -25,7 +24,7 @@ class Team(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
     created_by: str = Field(max_length=120)
 
 
-class TeamIn(BaseModel):
+class TeamIn(Schema):
     model_config = {"extra": "forbid"}
 
     id: TeamCode = PField(description="The team's register code, e.g. `FD-WEST` (A-Z, 0-9, hyphen).")
@@ -34,7 +33,7 @@ class TeamIn(BaseModel):
     service_type: ServiceType
 
 
-class TeamOut(BaseModel):
+class TeamOut(Schema):
     id: str
     name: str
     area: str

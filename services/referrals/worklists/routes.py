@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.service import get_child
-from services.referrals.common import TEAM_ID_PATTERN, Staff, settings_of
+from services.referrals.common import TEAM_ID_PATTERN, Schema, Staff, settings_of
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut, DecisionStatus
 from services.referrals.journeys.models import Allocation, AllocationOut, Journey, JourneyStatus
@@ -29,7 +29,7 @@ router = APIRouter(tags=["work lists"], responses=problem_responses(401, 403, 42
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-class WaitingContact(BaseModel):
+class WaitingContact(Schema):
     contact_id: uuid.UUID
     child_id: uuid.UUID
     journey_id: uuid.UUID
