@@ -59,7 +59,7 @@ async def test_contact_to_outcome_overall_and_by_source(world_factory, token):
     assert o["decision_calendar_hours_mean"] == 49.5
     # Authorised current decisions: C2 (14 wh, 2 wd, 142 h), C4 (7.5, 1, 23.5), C6 (6, 0, 6).
     # C5 needs authorisation but has none yet.
-    assert o["authorised"] == 3
+    assert (o["authorised"], o["awaiting_authorisation"]) == (3, 1)
     assert o["authorisation_working_hours_median"] == 7.5
     assert o["authorisation_working_hours_p90"] == 14.0
     assert o["authorisation_working_hours_mean"] == 9.17

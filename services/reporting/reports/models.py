@@ -76,6 +76,7 @@ class ContactToOutcomeRow(BaseModel):
     decision_calendar_hours_p90: float | None
     decision_calendar_hours_mean: float | None
     authorised: int
+    awaiting_authorisation: int = Field(description="Current decision needs authorisation; none yet.")
     authorisation_working_hours_median: float | None
     authorisation_working_hours_p90: float | None
     authorisation_working_hours_mean: float | None

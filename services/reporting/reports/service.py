@@ -251,6 +251,9 @@ class Reports:
             **figures("decision_working_days", [float(c.working_days_to_decision or 0) for c in decided]),
             **figures("decision_calendar_hours", [c.calendar_hours_to_decision or 0.0 for c in decided]),
             authorised=len(authorised),
+            awaiting_authorisation=sum(
+                1 for c in decided if c.requires_authorisation and c.authorised_at is None
+            ),
             **figures(
                 "authorisation_working_hours", [c.working_hours_to_authorisation or 0.0 for c in authorised]
             ),
