@@ -31,6 +31,7 @@ MANAGERS = frozenset({"manager", "admin"})
 CONTACT_WRITERS = frozenset({"partner", "practitioner", "manager", "admin"})
 FEED = frozenset({"service", "admin"})
 ADMIN = frozenset({"admin"})
+PARTNER = frozenset({"partner"})
 SUP_MANAGER = frozenset({"manager"})
 SUP_READER = frozenset({"manager", "practitioner"})
 REPORT_READER = frozenset({"analyst", "manager"})
@@ -58,6 +59,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "POST /contacts": CONTACT_WRITERS,
         "GET /contacts/{contact_id}": STAFF,
         "GET /contacts/{contact_id}/status": CONTACT_WRITERS,
+        "GET /partner/contacts": PARTNER,
         "POST /contacts/{contact_id}/referrer-feedback": STAFF,
         "GET /contacts/{contact_id}/referrer-feedback": STAFF,
         "POST /contacts/{contact_id}/decisions": STAFF,
@@ -188,6 +190,12 @@ async def test_a_partner_sees_only_its_own_contacts(app_client: Any) -> None:
     # Another partner's contact: not disclosed (404), and the full record is staff-only (403).
     assert (await client.get(f"/contacts/{contact_id}/status", headers=partner_b)).status_code == 404
     assert (await client.get(f"/contacts/{contact_id}", headers=partner_a)).status_code == 403
+    # Each partner's list holds only its own submissions.
+    mine = await client.get("/partner/contacts", headers=partner_a)
+    theirs = await client.get("/partner/contacts", headers=partner_b)
+    assert mine.status_code == theirs.status_code == 200
+    assert contact_id in mine.text
+    assert contact_id not in theirs.text
 
 
 async def test_another_teams_supervision_is_refused_or_hidden(app_client: Any) -> None:
