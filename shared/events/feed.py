@@ -42,7 +42,9 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
     )
     async def read_feed(
         _: Annotated[Principal, Depends(require_roles(Role.service, Role.admin))],
-        after: Annotated[int, Query(ge=0, description="Last position already seen; 0 to start.")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=2**63 - 1, description="Last position already seen; 0 to start.")
+        ] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
         wait: Annotated[
             float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for new events when none.")

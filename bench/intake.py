@@ -1,0 +1,162 @@
+"""Benchmark 1, intake efficiency: `POST /contacts` on referrals vs a bare FastAPI + asyncpg INSERT.
+
+Both apps run at the same time as one uvicorn worker each on PostgreSQL; wrk (a separate process)
+drives 32 connections at one of them at a time, alternating which goes first in each round, so both
+see the same machine state. The ratio is front door ÷ baseline requests/s within each round.
+
+    python -m bench.intake [--rounds 3] [--seconds 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.common import (
+    Server,
+    create_database,
+    drop_database,
+    drop_service_databases,
+    free_port,
+    fresh_service_databases,
+    log,
+    pg_connect,
+    run_wrk,
+    running,
+    save,
+    service_server,
+    summary,
+    token,
+    wrk_script,
+)
+
+TEAM = "FD-WEST"
+
+
+def contact_body() -> dict[str, Any]:
+    """A typical contact about one new child (synthetic), received an hour ago."""
+    received = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    return {
+        "new_children": [
+            {
+                "given_name": "Alex",
+                "family_name": "Testchild",
+                "date_of_birth": "2016-04-02",
+                "sex": "U",
+            }
+        ],
+        "received_at": received.isoformat().replace("+00:00", "Z"),
+        "source": "2A",
+        "channel": "phone",
+        "referrer": {"name": "Sam Example", "organisation": "Example Primary School", "role": "DSL"},
+        "concerns_summary": "Synthetic benchmark contact: attendance has dropped and the child seems hungry.",
+        "consent": {"status": "given"},
+        "urgency": "amber",
+    }
+
+
+def headers() -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer " + token("practitioner", sub="bench-practitioner", team=TEAM),
+    }
+
+
+async def count_rows(db: str, table: str) -> int:
+    conn = await pg_connect(db)
+    try:
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
+    finally:
+        await conn.close()
+
+
+def main(
+    rounds: int = 3,
+    seconds: float = 10,
+    connections: int = 32,
+    factory: str = "services.referrals.main:create",
+    name: str = "intake",
+) -> dict[str, Any]:
+    urls = asyncio.run(fresh_service_databases("intake"))
+    baseline_db = urls["referrals"].rsplit("/", 1)[1].replace("_referrals", "_baseline")
+    asyncio.run(create_database(baseline_db))
+    referrals = service_server("referrals", urls)
+    referrals.target = factory
+    baseline = Server(
+        "baseline",
+        "bench.baseline_app:create",
+        free_port(),
+        {"BENCH_BASELINE_DSN": f"postgresql://postgres@127.0.0.1:5432/{baseline_db}"},
+    )
+    body = contact_body()
+    script = wrk_script("/contacts", body, headers())
+    runs: dict[str, list[dict[str, Any]]] = {"frontdoor": [], "baseline": []}
+    ratios: list[float] = []
+    try:
+        with running(referrals, baseline):
+            # Warm both (imports, pools, JIT-free but caches): results discarded.
+            for server in (referrals, baseline):
+                run_wrk(server.url, script, connections=connections, seconds=3)
+            for r in range(rounds):
+                order = [("frontdoor", referrals), ("baseline", baseline)]
+                if r % 2:
+                    order.reverse()
+                this: dict[str, dict[str, Any]] = {}
+                for name, server in order:
+                    result = run_wrk(server.url, script, connections=connections, seconds=seconds)
+                    log(
+                        f"round {r + 1} {name}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.1f} ms "
+                        f"p99 {result['p99_ms']:.1f} ms errors {result['errors']}"
+                    )
+                    runs[name].append(result)
+                    this[name] = result
+                ratios.append(this["frontdoor"]["rps"] / this["baseline"]["rps"])
+            memory = {"referrals": referrals.memory(), "baseline": baseline.memory()}
+        contacts = asyncio.run(count_rows(urls["referrals"].rsplit("/", 1)[1], "contacts"))
+    finally:
+        asyncio.run(drop_service_databases(urls))
+        asyncio.run(drop_database(baseline_db))
+
+    def figures(name: str) -> dict[str, Any]:
+        rs = runs[name]
+        return {
+            "rps": summary([x["rps"] for x in rs]),
+            "p50_ms": summary([x["p50_ms"] for x in rs]),
+            "p99_ms": summary([x["p99_ms"] for x in rs]),
+            "errors": sum(x["errors"] for x in rs),
+        }
+
+    result = {
+        "settings": {"rounds": rounds, "seconds": seconds, "connections": connections, "factory": factory},
+        "frontdoor": figures("frontdoor"),
+        "baseline": figures("baseline"),
+        "ratio": summary(ratios),
+        "contacts_written": contacts,
+        "memory": memory,
+        "runs": runs,
+        "body": body,
+        "targets": {
+            "ratio_min": 0.35,
+            "p99_ms_max": 50,
+        },
+    }
+    result["met"] = {
+        "ratio": result["ratio"]["median"] >= 0.35,
+        "p99": result["frontdoor"]["p99_ms"]["median"] < 50,
+    }
+    save(name, result)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--factory", default="services.referrals.main:create", help="uvicorn app factory")
+    parser.add_argument("--name", default="intake", help="result name (bench/results/<name>.json)")
+    a = parser.parse_args()
+    out = main(a.rounds, a.seconds, a.connections, a.factory, a.name)
+    print({k: out[k] for k in ("frontdoor", "baseline", "ratio", "met")})

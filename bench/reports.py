@@ -1,0 +1,299 @@
+"""Benchmarks 3, 4 and 5: reports at scale, rebuild speed, and peak memory of each service.
+
+1. Fresh PostgreSQL databases; the generator (bench.generator) COPYs `--base` referrals events (plus
+   the supervision events those journeys produce) straight into the producers' journey logs.
+2. Rebuild (benchmark 4): referrals and supervision serve their feeds; every reporting projection is
+   reset and replayed from position 0 through the normal consumer (`FeedConsumer.rebuild`, what
+   `frontdoor rebuild` runs), timed, with the SQL statements it issues counted.
+3. Reports (benchmark 3): the reporting service runs and every report in its OpenAPI is called
+   `--repeats` times (analyst token, whole data range). Then the projection is scaled up by cloning
+   its own rows (produced by the projection code above) with fresh ids — every uuid column mapped
+   through md5(id || round), so joins between projection tables hold — doubling until the next
+   `--contacts` checkpoint, and the reports are timed again. Dates are kept, so the same year
+   simply holds more children. (Projecting millions of events through the consumer is far beyond
+   this window at the measured rebuild speed; see BENCHMARKS.md.)
+4. Peak RSS (benchmark 5, VmHWM) of each service is read at the end.
+
+    python -m bench.reports [--base 10000] [--contacts 200000 1000000] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench.common import (
+    db_name,
+    drop_service_databases,
+    fresh_service_databases,
+    log,
+    percentile,
+    pg_connect,
+    running,
+    save,
+    service_server,
+    token,
+)
+from bench.generator import load
+
+RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-06 and span < 1 year
+SKIP_TAGS = {"operations", "journey events", "admin", "audit"}
+
+
+async def rebuild(urls: dict[str, str], referrals_url: str, supervision_url: str) -> dict[str, Any]:
+    """Rebuild every reporting projection from zero, in this process, as `frontdoor rebuild` does."""
+    from services.reporting.main import build_service
+    from services.reporting.settings import Settings
+
+    settings = Settings(
+        database_url=urls["reporting"],
+        referrals_url=referrals_url,
+        supervision_url=supervision_url,
+        environment="test",
+    )
+    service = build_service(settings)
+    statements = [0]
+
+    @sa.event.listens_for(service.db.engine.sync_engine, "after_cursor_execute")
+    def _count(*_: Any) -> None:
+        statements[0] += 1
+
+    feeds: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        for consumer in service.consumers:
+            t0 = time.perf_counter()
+            applied = await consumer.rebuild()
+            feeds[consumer.feed] = {
+                "applied": applied,
+                "position": consumer.status.position,
+                "seconds": time.perf_counter() - t0,
+            }
+    finally:
+        for consumer in service.consumers:
+            await consumer.close()
+        await service.db.dispose()
+    seconds = time.perf_counter() - started
+    events = sum(f["position"] for f in feeds.values())
+    return {
+        "statements": statements[0],
+        "statements_per_event": statements[0] / events if events else 0,
+        "events": events,
+        "seconds": seconds,
+        "events_per_s": events / seconds if seconds else 0,
+        "feeds": feeds,
+    }
+
+
+def _param_value(param: dict[str, Any], schema: dict[str, Any], ids: dict[str, str]) -> Any:
+    name = param["name"].lower()
+    s = param.get("schema", {})
+    if "$ref" in s:
+        s = schema["components"]["schemas"][s["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in s:
+        s = next((x for x in s["anyOf"] if x.get("type") != "null"), s["anyOf"][0])
+        if "$ref" in s:
+            s = schema["components"]["schemas"][s["$ref"].rsplit("/", 1)[1]]
+    if "enum" in s:
+        return s["enum"][0]
+    if s.get("format") == "date":
+        return RANGE[1] if name.endswith("to") or name.endswith("end") else RANGE[0]
+    if s.get("format") == "uuid" or name.endswith("_id"):
+        return ids.get(name, next(iter(ids.values())))
+    if s.get("type") == "integer":
+        return s.get("default", 1)
+    return s.get("default", "")
+
+
+def report_calls(schema: dict[str, Any], ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, path, query) for every GET report in the OpenAPI, required parameters filled in."""
+    calls = []
+    for path, ops in sorted(schema["paths"].items()):
+        op = ops.get("get")
+        if (
+            op is None
+            or SKIP_TAGS.intersection(op.get("tags", []))
+            or path.startswith(("/health", "/metrics"))
+        ):
+            continue
+        query: dict[str, Any] = {}
+        real_path = path
+        for p in op.get("parameters", []):
+            if p["in"] == "path":
+                real_path = real_path.replace("{" + p["name"] + "}", str(_param_value(p, schema, ids)))
+            elif p["in"] == "query" and p.get("required"):
+                query[p["name"]] = _param_value(p, schema, ids)
+        calls.append((f"GET {path}", real_path, query))
+    return calls
+
+
+async def first_journey(urls: dict[str, str]) -> dict[str, str]:
+    """Ids of the first journey in the referrals log, for reports that take a path id."""
+    conn = await pg_connect(db_name(urls["referrals"]))
+    try:
+        row = await conn.fetchrow(
+            "SELECT journey_id, payload->>'child_id' AS child_id FROM journey_events"
+            " ORDER BY position LIMIT 1"
+        )
+        return {"journey_id": str(row["journey_id"]), "child_id": str(row["child_id"])}
+    finally:
+        await conn.close()
+
+
+def time_reports(
+    base_url: str, calls: list[tuple[str, str, dict[str, Any]]], repeats: int, budget_s: float = 20.0
+) -> dict[str, Any]:
+    """Call each report `repeats` times sequentially, but stop a report after `budget_s` seconds of
+    calls (at least 2 samples after the warm-up), so very slow reports at large sizes still finish."""
+    headers = {"Authorization": "Bearer " + token("analyst", sub="bench-analyst")}
+    out: dict[str, Any] = {}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=600) as client:
+        for label, path, query in calls:
+            t0 = time.perf_counter()
+            first = client.get(path, params=query)  # warm-up, and a check that the call is valid
+            warm_ms = (time.perf_counter() - t0) * 1000
+            samples: list[float] = []
+            spent = 0.0
+            r = first
+            while len(samples) < repeats and (len(samples) < 2 or spent < budget_s):
+                t0 = time.perf_counter()
+                r = client.get(path, params=query)
+                samples.append((time.perf_counter() - t0) * 1000)
+                spent += samples[-1] / 1000
+            out[label] = {
+                "status": first.status_code,
+                "query": query,
+                "n": len(samples),
+                "warm_up_ms": warm_ms,
+                "p50_ms": percentile(samples, 50),
+                "p95_ms": percentile(samples, 95),
+                "max_ms": max(samples),
+                "bytes": len(r.content),
+            }
+            log(
+                f"    {label}: {first.status_code} n={len(samples)} "
+                f"p50 {out[label]['p50_ms']:.1f} ms p95 {out[label]['p95_ms']:.1f} ms"
+            )
+    return out
+
+
+async def clone_projection(url: str, round_no: int) -> dict[str, int]:
+    """Double every projection table (except per-feed bookkeeping) with ids mapped by md5(id || round)."""
+    from services.reporting.db import metadata
+
+    conn = await pg_connect(db_name(url))
+    counts: dict[str, int] = {}
+    try:
+        for table in metadata.sorted_tables:
+            if not table.name.startswith("rpt_") or table.name == "rpt_feed_state":
+                continue
+            cols = []
+            for c in table.columns:
+                if isinstance(c.type, sa.Uuid):
+                    cols.append(f"md5({c.name}::text || ':{round_no}')::uuid")
+                else:
+                    cols.append(c.name)
+            names = ", ".join(c.name for c in table.columns)
+            await conn.execute(
+                f"INSERT INTO {table.name} ({names}) SELECT {', '.join(cols)} FROM {table.name}"
+            )
+            counts[table.name] = int(await conn.fetchval(f"SELECT count(*) FROM {table.name}"))
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return counts
+
+
+async def projected_contacts(url: str) -> int:
+    conn = await pg_connect(db_name(url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM rpt_contacts"))
+    finally:
+        await conn.close()
+
+
+def main(base: int, checkpoints: list[int], repeats: int) -> dict[str, Any]:
+    log(f"base {base:,} referrals events: creating databases")
+    urls = asyncio.run(fresh_service_databases("reports"))
+    sizes: list[dict[str, Any]] = []
+    try:
+        loaded = asyncio.run(load(urls, base))
+        log(
+            f"  loaded {loaded['referrals']:,} + {loaded['supervision']:,} events in {loaded['seconds']:.0f}s"
+        )
+        referrals = service_server("referrals", urls)
+        supervision = service_server("supervision", urls)
+        with running(referrals, supervision):
+            rb = asyncio.run(rebuild(urls, referrals.url, supervision.url))
+            log(
+                f"  rebuild: {rb['events']:,} events in {rb['seconds']:.1f}s = {rb['events_per_s']:.0f}/s, "
+                f"{rb['statements_per_event']:.1f} SQL statements per event"
+            )
+            reporting = service_server(
+                "reporting",
+                urls,
+                REPORTING_REFERRALS_URL=referrals.url,
+                REPORTING_SUPERVISION_URL=supervision.url,
+            )
+            with running(reporting):
+                schema = httpx.get(f"{reporting.url}/openapi.json").json()
+                calls = report_calls(schema, asyncio.run(first_journey(urls)))
+                contacts = asyncio.run(projected_contacts(urls["reporting"]))
+                round_no = 0
+                targets = [contacts, *[c for c in checkpoints if c > contacts]]
+                for target in targets:
+                    rows: dict[str, int] = {}
+                    while contacts < target:
+                        round_no += 1
+                        t0 = time.perf_counter()
+                        rows = asyncio.run(clone_projection(urls["reporting"], round_no))
+                        contacts = rows["rpt_contacts"]
+                        log(
+                            f"  cloned round {round_no}: {contacts:,} contacts "
+                            f"({time.perf_counter() - t0:.0f}s)"
+                        )
+                    log(f"  reports at {contacts:,} contacts")
+                    sizes.append(
+                        {
+                            "contacts": contacts,
+                            "cloned": round_no > 0,
+                            "rows": rows,
+                            "reports": time_reports(reporting.url, calls, repeats),
+                        }
+                    )
+                memory = {s.name: s.memory() for s in (referrals, supervision, reporting)}
+    finally:
+        asyncio.run(drop_service_databases(urls))
+    smallest, largest = sizes[0], sizes[-1]
+    growth = {
+        label: largest["reports"][label]["p95_ms"] / smallest["reports"][label]["p95_ms"]
+        for label in largest["reports"]
+        if label in smallest["reports"] and smallest["reports"][label]["p95_ms"] > 0
+    }
+    out = {
+        "settings": {"base_events": base, "checkpoints": checkpoints, "repeats": repeats, "range": RANGE},
+        "loaded": loaded,
+        "rebuild": rb,
+        "sizes": sizes,
+        "growth_p95": growth,
+        "memory": memory,
+        "targets": {"p95_ms_max": 100, "growth_max": 2.0, "rebuild_events_per_s_min": 20_000},
+    }
+    save("reports", out)
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", type=int, default=10_000, help="referrals events projected by the consumer")
+    default = [int(x) for x in os.environ.get("BENCH_CONTACTS", "200000 1000000").split()]
+    parser.add_argument("--contacts", type=int, nargs="+", default=default, help="contact checkpoints")
+    parser.add_argument("--repeats", type=int, default=20)
+    a = parser.parse_args()
+    main(a.base, a.contacts, a.repeats)

@@ -1,0 +1,119 @@
+"""Helpers shared by the drills: tokens, writing journey events, reading positions, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.common import Server
+from bench.generator import COLUMNS, journey
+from shared.auth import mint_token
+from shared.settings import ServiceSettings
+
+BACKEND = os.environ.get("FRONTDOOR_TEST_DB", "sqlite")
+PG_SERVER = os.environ.get("FRONTDOOR_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+ServerFactory = Callable[..., Server]
+
+
+def bearer(*roles: str, sub: str = "drill-user", team: str | None = "FD-WEST") -> dict[str, str]:
+    token = mint_token(ServiceSettings(), roles=list(roles), subject=sub, team=team)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def insert_events(url: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Write generated journey events straight into a producer's log (positions assigned by the DB)."""
+    from services.referrals.db import platform
+
+    table = platform.events
+    assert table is not None
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for start in range(0, len(rows), 2000):
+                chunk = [dict(zip(COLUMNS, r, strict=True)) for r in rows[start : start + 2000]]
+                await conn.execute(insert(table), chunk)
+    finally:
+        await engine.dispose()
+
+
+async def write_journeys(db_urls: dict[str, str], referrals_events: int, seed: int = 1) -> dict[str, int]:
+    """Generate journeys until about `referrals_events` referrals events; write both producers' logs."""
+    import random
+
+    rng = random.Random(seed)
+    ref: list[tuple[Any, ...]] = []
+    sup: list[tuple[Any, ...]] = []
+    index = seed * 1_000_000
+    while len(ref) < referrals_events:
+        r, s = journey(rng, index)
+        index += 1
+        ref.extend(r)
+        sup.extend(s)
+    await insert_events(db_urls["referrals"], ref)
+    if sup:
+        await insert_events(db_urls["supervision"], sup)
+    return {"referrals": len(ref), "supervision": len(sup)}
+
+
+async def scalar(url: str, sql: str, **params: Any) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text(sql), params)).scalar()
+    finally:
+        await engine.dispose()
+
+
+async def positions(url: str) -> dict[str, int]:
+    """Reporting's stored feed positions."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT feed, position FROM consumer_positions"))).all()
+            return {str(f): int(p) for f, p in rows}
+    finally:
+        await engine.dispose()
+
+
+async def head(url: str) -> int:
+    from services.referrals.db import platform
+
+    assert platform.events is not None
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(select(func.max(platform.events.c.position)))).scalar() or 0)
+    finally:
+        await engine.dispose()
+
+
+async def wait_for(predicate: Callable[[], Any], within: float, every: float = 0.1) -> Any:
+    """Poll an async predicate until it returns a truthy value; fail the test after `within` seconds."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    pytest.fail(f"condition not met within {within}s (last: {last!r})")
+
+
+def live(server: Server) -> bool:
+    try:
+        return httpx.get(f"{server.url}/health/live", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,152 @@
+"""Drill: the database drops every connection under write load.
+
+Restarting the shared PostgreSQL server would disturb other test runs on the machine, so this drill
+substitutes `pg_terminate_backend` for every backend connected to the referrals test database,
+repeatedly, while clients create contacts: to the service that is what a server restart looks like
+(every pooled and in-use connection dies mid-transaction). Clients must only ever see 201 or a 503
+problem (never a 500), and retrying with the same Idempotency-Key must leave exactly one contact and
+exactly one ContactReceived event per key, with an intact hash chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from drillkit import new_key
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import BACKEND, PG_SERVER
+
+MAX_ATTEMPTS = 300
+
+
+def contact_body(i: int) -> dict[str, Any]:
+    received = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)
+    return {
+        "new_children": [
+            {"given_name": "Drill", "family_name": f"Child{chr(65 + i % 26)}", "date_of_birth": "2016-04-02"}
+        ],
+        "received_at": received.isoformat(),
+        "source": "2A",
+        "channel": "phone",
+        "referrer": {"name": "Sam Example", "organisation": "Example Primary School"},
+        "concerns_summary": "Synthetic drill contact.",
+        "consent": {"status": "given"},
+        "urgency": "amber",
+    }
+
+
+def contact_ids(doc: Any) -> list[str]:
+    if isinstance(doc, list):
+        return [c["id"] for c in doc]
+    if isinstance(doc, dict) and "contacts" in doc:
+        return [c["id"] for c in doc["contacts"]]
+    return [doc["id"]]
+
+
+async def terminate_backends(db_name: str, stop: asyncio.Event, kills: list[int], restarts: int) -> None:
+    """`restarts` times, a short while apart, drop every connection to the database (as a restart would)."""
+    admin = create_async_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            for _ in range(restarts):
+                if stop.is_set():
+                    break
+                await asyncio.sleep(random.uniform(0.1, 0.4))
+                n = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = :db AND pid <> pg_backend_pid()"
+                        ),
+                        {"db": db_name},
+                    )
+                ).scalar()
+                kills.append(int(n or 0))
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.parametrize(
+    ("contacts", "restarts"),
+    [
+        pytest.param(40, 10, id="short"),
+        pytest.param(600, 100, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
+    ],
+)
+async def test_connections_killed_under_write_load_give_503_and_lose_nothing(
+    app_client: Any, token: Any, db_urls: dict[str, str], contacts: int, restarts: int
+) -> None:
+    if BACKEND != "postgres":
+        pytest.skip("needs PostgreSQL (pg_terminate_backend)")
+    client = await app_client("referrals")
+    headers = token("practitioner", sub="drill-p1", team="FD-WEST")
+    db_name = make_url(db_urls["referrals"]).database
+    assert db_name
+    stop = asyncio.Event()
+    kills: list[int] = []
+    statuses: dict[int, int] = {}
+    created: dict[str, list[str]] = {}
+    sem = asyncio.Semaphore(8)
+
+    async def create(i: int) -> None:
+        key = new_key()
+        body = contact_body(i)
+        async with sem:
+            for _ in range(MAX_ATTEMPTS):
+                r = await client.post("/contacts", json=body, headers={**headers, "Idempotency-Key": key})
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 201:
+                    created[key] = contact_ids(r.json())
+                    return
+                assert r.status_code == 503, r.text
+                assert r.headers["content-type"].startswith("application/problem+json")
+                await asyncio.sleep(random.uniform(0.02, 0.1))
+            pytest.fail(f"contact {i} not created after {MAX_ATTEMPTS} attempts")
+
+    killer = asyncio.create_task(terminate_backends(db_name, stop, kills, restarts))
+    try:
+        await asyncio.gather(*(create(i) for i in range(contacts)))
+    finally:
+        stop.set()
+        await killer
+
+    assert len(created) == contacts
+    assert sum(kills) > 0, "the drill never terminated a connection"
+    assert statuses.get(503, 0) > 0, "no request ever met a dead connection"
+    assert set(statuses) <= {201, 503}
+    ids = [cid for cids in created.values() for cid in cids]
+    assert len(ids) == len(set(ids)) == contacts
+
+    engine = create_async_engine(db_urls["referrals"])
+    try:
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT id FROM contacts"))).scalars().all()
+            events = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT payload->>'contact_id' FROM journey_events WHERE type = 'ContactReceived'"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            positions = (await conn.execute(text("SELECT position FROM journey_events"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert sorted(str(x) for x in stored) == sorted(ids)
+    # Exactly one ContactReceived per contact: none lost, none duplicated.
+    assert sorted(events) == sorted(ids)
+    assert len(positions) == len(set(positions))
+
+    verify = await client.get("/admin/verify", headers=token("admin", sub="drill-admin"))
+    assert verify.status_code == 200
+    assert verify.json()["ok"] is True
