@@ -1429,6 +1429,13 @@ def seed_command(
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="Print the plan's summary; write nothing.")
     ] = False,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up/--no-catch-up",
+            help="Bring the reporting service up to date at the end (else it catches up when started).",
+        ),
+    ] = True,
 ) -> None:
     """Generate a realistic, synthetic year at a large county's front door and write it through the
     services (in this process, on the databases their settings name); then print a JSON summary."""
@@ -1462,6 +1469,7 @@ def seed_command(
                 settings,
                 concurrency=concurrency,
                 on_progress=lambda n: progress.advance(task, n),
+                catch_up_reporting=catch_up,
             )
         )
     out = {
