@@ -5,8 +5,10 @@ Two halves:
 * ``make_plan(contacts, seed, until)`` is pure and deterministic: it scripts a year of contacts, threshold
   decisions, authorisations, allocations, transfers, closures and supervision as time-ordered steps about
   synthetic children. Same arguments, same plan (and the same ``Summary``).
-* a writer replays the plan through the services' own validation so that the same journey events are
-  written as in real use (see ``BulkWriter`` and the module docs in ``docs/walkthrough.md``).
+* ``run_seed`` replays the plan through the services' own HTTP APIs, in-process (``InProcess``,
+  ``Writer``, ``write_plan``), so every step passes the same validation, audit and journey-event writing
+  as in real use. How and why: the comment above ``Writer`` and "A busier picture" in
+  ``docs/walkthrough.md``.
 
 Everything is synthetic: children's names come from a short list of made-up names plus a number, and
 postcodes use the unused ``ZZ`` area, so nothing can be mistaken for a real child.
@@ -1427,6 +1429,13 @@ def seed_command(
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="Print the plan's summary; write nothing.")
     ] = False,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up/--no-catch-up",
+            help="Bring the reporting service up to date at the end (else it catches up when started).",
+        ),
+    ] = True,
 ) -> None:
     """Generate a realistic, synthetic year at a large county's front door and write it through the
     services (in this process, on the databases their settings name); then print a JSON summary."""
@@ -1460,6 +1469,7 @@ def seed_command(
                 settings,
                 concurrency=concurrency,
                 on_progress=lambda n: progress.advance(task, n),
+                catch_up_reporting=catch_up,
             )
         )
     out = {
