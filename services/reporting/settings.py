@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.policy import SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, SUPERVISION_INTERVAL_WORKING_DAYS
 from shared.settings import ServiceSettings
 from shared.working_days import Counting, WorkingCalendar
 
@@ -41,10 +42,10 @@ class Settings(ServiceSettings):
         description="A contact recorded more than this long after it was received counts as backdated.",
     )
     supervision_interval_working_days: dict[str, int] = Field(
-        default_factory=lambda: {"front_door": 20, "assessment": 20},
-        description="Local supervision policy interval per service type (mirrors the supervision service).",
+        default_factory=lambda: {k.value: v for k, v in SUPERVISION_INTERVAL_WORKING_DAYS.items()},
+        description="Local supervision policy interval per service type (the supervision service's policy).",
     )
-    supervision_default_interval_working_days: int = Field(20, ge=1)
+    supervision_default_interval_working_days: int = Field(SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, ge=1)
 
     @model_validator(mode="after")
     def _timescale_fits_counting(self) -> Self:
@@ -61,6 +62,7 @@ class Settings(ServiceSettings):
         )
 
     def supervision_interval(self, service_type: str | None) -> int:
+        # As the supervision service does: an unallocated journey takes the default interval.
         return self.supervision_interval_working_days.get(
-            service_type or "front_door", self.supervision_default_interval_working_days
+            service_type or "", self.supervision_default_interval_working_days
         )

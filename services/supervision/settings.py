@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.codes import ServiceType
+from shared.policy import SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, SUPERVISION_INTERVAL_WORKING_DAYS
 from shared.settings import ServiceSettings
 
 Interval = Annotated[int, Field(ge=1, le=260)]
@@ -23,10 +24,10 @@ class Settings(ServiceSettings):
     # Supervision policy. How often each journey must be supervised, in working days, by the current
     # team's service type; e.g. SUPERVISION_FREQUENCY_WORKING_DAYS='{"front_door": 15}' (JSON).
     frequency_working_days: dict[ServiceType, Interval] = Field(
-        default_factory=lambda: {ServiceType.front_door: 20, ServiceType.assessment: 20}
+        default_factory=lambda: dict(SUPERVISION_INTERVAL_WORKING_DAYS)
     )
     # Service types not in the mapping, and journeys not yet allocated to a service type.
-    default_frequency_working_days: Interval = 30
+    default_frequency_working_days: Interval = SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS
     # Workers on the newly-qualified register (PUT /workers/{id}) are supervised at this interval when
     # it is shorter than their team's.
     newly_qualified_frequency_working_days: Interval = 10

@@ -259,7 +259,9 @@ async def test_handovers_closure_and_reopening_are_separate_journeys(world_facto
 
 
 async def test_supervision_by_month_snapshots_and_overdue_list(world_factory, token):
-    w = await scenario(world_factory)
+    # The figures below assume a 20-working-day interval for every team (the default policy gives
+    # early help 30), so the policy is set explicitly.
+    w = await scenario(world_factory, supervision_default_interval_working_days=20)
     r = await w.reporting.get(
         "/reports/supervision",
         params={"from": "2022-06-01", "to": "2022-08-31", "group_by": "month"},
