@@ -6,6 +6,7 @@ import asyncio
 import itertools
 
 from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
+from platform_kit import postgres_only
 
 
 async def test_two_decisions_racing_on_one_contact(fd: FrontDoor):
@@ -41,6 +42,43 @@ async def test_two_managers_authorising_at_once(fd: FrontDoor):
     url = f"/decisions/{d['id']}/authorise"
     results = await asyncio.gather(fd.client.post(url, headers=fd.mgr), fd.client.post(url, headers=fd.mgr2))
     assert sorted(r.status_code for r in results) == [200, 409]
+    authorised = [e for e in await fd.events(c["journey_id"]) if e["type"] == "ThresholdDecisionAuthorised"]
+    assert len(authorised) == 1
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_authorising_rereads_the_decision_under_the_journey_lock(fd: FrontDoor, monkeypatch):
+    """The second manager read the decision before the first committed and reaches the journey after:
+    under READ COMMITTED it would see the new journey version yet a stale decision, and authorise twice."""
+    import services.referrals.decisions.service as decisions
+
+    c = await fd.contact((await fd.child())["id"])
+    d = await fd.decide(c["id"], **referral_body())
+    url = f"/decisions/{d['id']}/authorise"
+    real_open_journey = decisions.open_journey
+    first_committed = asyncio.Event()
+    calls = 0
+
+    async def gated(session, journey_id):
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the second manager's request, paused after it has read the decision
+            await first_committed.wait()
+        return await real_open_journey(session, journey_id)
+
+    monkeypatch.setattr(decisions, "open_journey", gated)
+    late = asyncio.create_task(fd.client.post(url, headers=fd.mgr2))
+    for _ in range(500):
+        if calls:
+            break
+        await asyncio.sleep(0.01)
+    assert calls == 1
+    first = await fd.client.post(url, headers=fd.mgr)
+    assert first.status_code == 200, first.text
+    first_committed.set()
+    second = await late
+    assert second.status_code == 409, second.text
+    assert second.json()["code"] == "already_authorised"
     authorised = [e for e in await fd.events(c["journey_id"]) if e["type"] == "ThresholdDecisionAuthorised"]
     assert len(authorised) == 1
 

@@ -186,8 +186,12 @@ async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
 
 
 async def open_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
-    """The journey, refusing any change once it is closed (census 2990: no activity after closure)."""
-    journey = await session.get(Journey, journey_id)
+    """The journey, locked for this change, refusing any change once it is closed (census 2990).
+
+    The row lock serialises every change to one journey on PostgreSQL, so what a writer reads after it
+    (decisions, allocations) is what the previous writer committed; SQLite serialises writers anyway.
+    """
+    journey = await session.get(Journey, journey_id, with_for_update=True, populate_existing=True)
     if journey is None:
         raise NotFound("No journey with this id.")
     if journey.status != JourneyStatus.open.value:

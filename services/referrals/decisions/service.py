@@ -154,6 +154,7 @@ async def get_decision(session: AsyncSession, decision_id: uuid.UUID) -> Decisio
 
 async def authorise(session: AsyncSession, decision: Decision, principal: Principal) -> Pending:
     journey = await open_journey(session, decision.journey_id)
+    await session.refresh(decision)  # read before the journey lock: another manager may have acted since
     if decision.status == DecisionStatus.superseded.value:
         raise Conflict("This decision has been superseded.", code="decision_superseded")
     if not decision.requires_authorisation:
@@ -184,6 +185,7 @@ async def supersede(
     session: AsyncSession, old: Decision, data: SupersedeIn, principal: Principal, settings: Settings
 ) -> tuple[Decision, Pending]:
     journey = await open_journey(session, old.journey_id)
+    await session.refresh(old)  # read before the journey lock: it may have been superseded since
     if old.status == DecisionStatus.superseded.value:
         raise Conflict("This decision has already been superseded.", code="decision_superseded")
     contact = await session.get(Contact, old.contact_id)
