@@ -281,3 +281,9 @@ class Schema(BaseModel):
     """Base of the referrals API bodies: fills in field descriptions from FIELD_DOCS."""
 
     model_config = ConfigDict(json_schema_extra=_describe)
+
+
+def team_claim(principal: Principal) -> str | None:
+    """The caller's team claim when it is a well-formed team code; anything else is not recorded."""
+    team = principal.team
+    return team if team is not None and re.fullmatch(TEAM_ID_PATTERN, team) else None

@@ -76,6 +76,8 @@ async def test_multi_child_contact_creates_one_contact_per_child_sharing_a_group
     new_child = created["contacts"][2]["child_id"]
     r = await fd.client.get(f"/children/{new_child}", headers=fd.pract)
     assert r.json()["given_name"] == "Cal"
+    audit = (await fd.client.get("/audit", params={"child_id": new_child}, headers=fd.admin)).json()["items"]
+    assert ("create", "child") in {(a["action"], a["resource"]) for a in audit}
     # Each child's journey is its own stream starting at version 1.
     for c in created["contacts"]:
         events = await fd.events(c["journey_id"])
@@ -261,3 +263,11 @@ async def test_backdated_repeat_contact_moves_the_journey_start_back(fd: FrontDo
     await fd.contact(child["id"], received_at=earlier, backdating_reason="Letter opened late")
     journey = (await fd.client.get(f"/journeys/{first['journey_id']}", headers=fd.pract)).json()
     assert journey["opened_at"][:19] == earlier[:19]
+
+
+async def test_malformed_team_claim_is_not_recorded(fd: FrontDoor, token):
+    child = await fd.child()
+    odd = token("practitioner", sub="p9", team="not a team code " * 5)
+    r = await fd.client.post("/contacts", json=contact_body([child["id"]]), headers=odd)
+    assert r.status_code == 201, r.text
+    assert r.json()["contacts"][0]["team_id"] is None

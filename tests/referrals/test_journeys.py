@@ -225,6 +225,8 @@ async def test_nothing_after_closure_and_a_new_contact_opens_a_new_journey(fd: F
         ("post", f"/journeys/{jid}/closure", {"reason": "RC7"}),
         ("post", f"/journeys/{jid}/transfers", {"team_id": "FD-EAST", "reason": "MANAGE"}),
         ("post", f"/journeys/{jid}/allocation", {"team_id": "FD-EAST"}),
+        ("post", f"/contacts/{c['id']}/decisions", decision_body()),
+        ("post", f"/decisions/{d['id']}/authorise", None),
         (
             "post",
             f"/decisions/{d['id']}/supersede",

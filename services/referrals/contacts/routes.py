@@ -54,6 +54,11 @@ async def create_contacts(
         session, data, principal, settings_of(request)
     )
     auditor = request.app.state.service.auditor
+    # Children created inline come after the existing ones, in order.
+    for contact in contacts[len(data.child_ids) :]:
+        await auditor.record(
+            session, principal, "create", "child", resource_id=contact.child_id, child_id=contact.child_id
+        )
     for contact in contacts:
         await auditor.record(
             session,

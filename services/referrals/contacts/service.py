@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from services.referrals.children.models import Child
 from services.referrals.children.service import create_child
-from services.referrals.common import Pending
+from services.referrals.common import Pending, team_claim
 from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import ContactReceived, ReferrerFeedbackSent
@@ -81,7 +81,8 @@ async def receive_contacts(
     for i, new in enumerate(data.new_children):
         children.append(await create_child(session, new, principal, prefix=f"new_children.{i}."))
     group_id = uuid.uuid4() if len(children) > 1 else None
-    team = await session.get(Team, principal.team) if principal.team else None
+    team_id = team_claim(principal)
+    team = await session.get(Team, team_id) if team_id else None
     partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
     referrer = data.referrer
     contacts: list[Contact] = []
@@ -129,7 +130,7 @@ async def receive_contacts(
             repeat_contact=not opens,
             recorded_by=principal.subject,
             partner_system=partner,
-            team_id=principal.team,
+            team_id=team_id,
         )
         session.add(contact)
         contacts.append(contact)
@@ -145,7 +146,7 @@ async def receive_contacts(
             opens_journey=opens,
             repeat_contact=not opens,
             partner_system=partner,
-            team_id=principal.team,
+            team_id=team_id,
             area=team.area if team else None,
         )
         pending.append(Pending(journey, [(event, data.received_at)]))

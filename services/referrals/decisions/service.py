@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.referrals.common import Pending
+from services.referrals.common import Pending, team_claim
 from services.referrals.contacts.models import Contact
 from services.referrals.contacts.service import open_decision_of, open_journey
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionStatus, SupersedeIn
@@ -89,7 +89,8 @@ async def _new_decision(
     supersedes: uuid.UUID | None,
 ) -> tuple[Decision, ThresholdDecisionRecorded]:
     needs_authorisation = data.outcome in REFERRAL_OUTCOMES
-    team = await session.get(Team, principal.team) if principal.team else None
+    team_id = team_claim(principal)
+    team = await session.get(Team, team_id) if team_id else None
     decision = Decision(
         contact_id=contact.id,
         journey_id=contact.journey_id,
@@ -102,7 +103,7 @@ async def _new_decision(
         rationale=data.rationale,
         decided_at=data.decided_at,
         decided_by=principal.subject,
-        decided_by_team=principal.team,
+        decided_by_team=team_id,
         requires_authorisation=needs_authorisation,
         status=(
             DecisionStatus.awaiting_authorisation if needs_authorisation else DecisionStatus.current
@@ -124,7 +125,7 @@ async def _new_decision(
         decided_at=data.decided_at,
         requires_authorisation=needs_authorisation,
         supersedes_decision_id=supersedes,
-        decided_by_team=principal.team,
+        decided_by_team=team_id,
         decided_by_area=team.area if team else None,
     )
     return decision, event
