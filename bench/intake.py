@@ -104,14 +104,14 @@ def main(
                 if r % 2:
                     order.reverse()
                 this: dict[str, dict[str, Any]] = {}
-                for name, server in order:
+                for app, server in order:
                     result = run_wrk(server.url, script, connections=connections, seconds=seconds)
                     log(
-                        f"round {r + 1} {name}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.1f} ms "
+                        f"round {r + 1} {app}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.1f} ms "
                         f"p99 {result['p99_ms']:.1f} ms errors {result['errors']}"
                     )
-                    runs[name].append(result)
-                    this[name] = result
+                    runs[app].append(result)
+                    this[app] = result
                 ratios.append(this["frontdoor"]["rps"] / this["baseline"]["rps"])
             memory = {"referrals": referrals.memory(), "baseline": baseline.memory()}
         contacts = asyncio.run(count_rows(urls["referrals"].rsplit("/", 1)[1], "contacts"))
@@ -119,8 +119,8 @@ def main(
         asyncio.run(drop_service_databases(urls))
         asyncio.run(drop_database(baseline_db))
 
-    def figures(name: str) -> dict[str, Any]:
-        rs = runs[name]
+    def figures(app: str) -> dict[str, Any]:
+        rs = runs[app]
         return {
             "rps": summary([x["rps"] for x in rs]),
             "p50_ms": summary([x["p50_ms"] for x in rs]),

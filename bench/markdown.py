@@ -107,6 +107,15 @@ def reports(r: dict[str, Any]) -> list[str]:
         "projected by reporting's own consumer; larger sizes clone those projected rows with fresh ids "
         "(md5 of id and round, so joins hold), doubling until each checkpoint",
         "",
+        *(
+            [
+                "- **Partial run**: stopped before every report finished at the largest checkpoint "
+                "(deadline); a `-` means not measured.",
+            ]
+            if r.get("partial")
+            else []
+        ),
+        "",
         "p50 / p95 ms per report, by contacts in the projection (n = samples when a report's 20 s "
         "budget cut the repeats short; with n <= 20 the p95 is the slowest sample):",
         "",

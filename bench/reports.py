@@ -267,16 +267,32 @@ def main(base: int, checkpoints: list[int], repeats: int) -> dict[str, Any]:
                             "reports": time_reports(reporting.url, calls, repeats),
                         }
                     )
-                memory = {s.name: s.memory() for s in (referrals, supervision, reporting)}
+                    # Saved after every checkpoint, so a run cut short still leaves its figures.
+                    memory = {s.name: s.memory() for s in (referrals, supervision, reporting)}
+                    out = _result(base, checkpoints, repeats, loaded, rb, sizes, memory)
+                    out["partial"] = target != targets[-1]
+                    save("reports", out)
     finally:
         asyncio.run(drop_service_databases(urls))
+    return out
+
+
+def _result(
+    base: int,
+    checkpoints: list[int],
+    repeats: int,
+    loaded: dict[str, Any],
+    rb: dict[str, Any],
+    sizes: list[dict[str, Any]],
+    memory: dict[str, Any],
+) -> dict[str, Any]:
     smallest, largest = sizes[0], sizes[-1]
     growth = {
         label: largest["reports"][label]["p95_ms"] / smallest["reports"][label]["p95_ms"]
         for label in largest["reports"]
         if label in smallest["reports"] and smallest["reports"][label]["p95_ms"] > 0
     }
-    out = {
+    return {
         "settings": {"base_events": base, "checkpoints": checkpoints, "repeats": repeats, "range": RANGE},
         "loaded": loaded,
         "rebuild": rb,
@@ -285,8 +301,6 @@ def main(base: int, checkpoints: list[int], repeats: int) -> dict[str, Any]:
         "memory": memory,
         "targets": {"p95_ms_max": 100, "growth_max": 2.0, "rebuild_events_per_s_min": 20_000},
     }
-    save("reports", out)
-    return out
 
 
 if __name__ == "__main__":

@@ -91,7 +91,10 @@ def audit_router(db: Database, auditor: Auditor) -> APIRouter:
         admin: Annotated[Principal, Depends(require_roles(Role.admin))],
         page: Annotated[PageParams, Depends(page_params)],
         child_id: uuid.UUID | None = None,
-        actor: str | None = None,
+        # No control characters: PostgreSQL refuses NUL in text, which would otherwise be a 500.
+        actor: Annotated[
+            str | None, Query(max_length=120, pattern=r"^[^\x00-\x1f]*$", description="Staff or system id.")
+        ] = None,
         since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
         until: Annotated[datetime | None, Query(description="Before this time.")] = None,
     ) -> Page[AuditEntry]:

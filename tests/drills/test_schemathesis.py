@@ -78,6 +78,7 @@ def _run(service: str, method: str, path: str, settings_for: Any, examples: int)
         response = loop.run_until_complete(_send(client, case, headers))
         assert response.status_code < 500 or response.status_code == 503, (
             response.status_code,
+            str(response.request.url),
             response.text,
         )
         case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
