@@ -167,20 +167,26 @@ async def append_events(
     """The last writes of a request: append to each journey's stream at the version we hold, so a
     concurrent change to the same journey makes this a 409 and the whole request rolls back."""
     log = event_log(request)
+    appends = []
     for item in pending:
         if not item.events:
             continue
         journey = item.journey
+        appends.append((journey, journey.stream_version, item.events))
+        journey.stream_version += len(item.events)
+        session.add(journey)
+    # Version bumps are written first: the append takes the feed's ordering lock, which is held until
+    # commit, so no other statement should run after it.
+    await session.flush()
+    for journey, expected_version, events in appends:
         await log.append(
             session,
             journey.id,
-            [NewEvent(payload, occurred_at) for payload, occurred_at in item.events],
-            expected_version=journey.stream_version,
+            [NewEvent(payload, occurred_at) for payload, occurred_at in events],
+            expected_version=expected_version,
             actor=principal.subject,
             correlation_id=request_id_var.get(),
         )
-        journey.stream_version += len(item.events)
-        session.add(journey)
 
 
 # --- API schemas: every field described ---------------------------------------------------------------

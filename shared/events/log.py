@@ -212,12 +212,11 @@ class EventLog:
             fields["hash"] = prev_hash = envelope_hash(fields, prev_hash)
             rows.append(fields)
         try:
-            # A savepoint keeps a lost race from poisoning the caller's transaction on PostgreSQL.
-            async with session.begin_nested():
-                result = await session.execute(
-                    insert(t).returning(t.c.position, sort_by_parameter_order=True), rows
-                )
-                positions = [r[0] for r in result]
+            # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
+            # savepoint would add two round trips while the ordering lock is held.
+            statement = insert(t).returning(t.c.position, sort_by_parameter_order=True)
+            result = await session.execute(statement, rows)
+            positions = [r[0] for r in result]
         except IntegrityError:
             raise Conflict(
                 f"journey {journey_id} was changed by someone else (expected version {expected_version})",
