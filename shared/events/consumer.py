@@ -47,6 +47,13 @@ class Projection(Protocol):
         """Delete everything this projection derived from the feed (for a rebuild)."""
 
 
+class BatchProjection(Projection, Protocol):
+    """Optional: a projection that applies a whole batch at once (the consumer prefers it)."""
+
+    async def apply_batch(self, session: AsyncSession, events: list[Envelope]) -> list[bool]:
+        """Apply events in order; one result per event, as `apply` would return it."""
+
+
 class ConsumerStatus(BaseModel):
     feed: str
     position: int = 0
@@ -183,16 +190,25 @@ class FeedConsumer:
             stored = await self._locked_position(session)
             position = stored
             seen: set[str] = set()
+            fresh: list[Envelope] = []
             for event in events:
                 key = str(event.event_id)
                 if event.position <= position or key in seen:
                     continue  # a repeat delivery: already applied, so a no-op
                 seen.add(key)
-                if await self.projection.apply(session, event):
+                fresh.append(event)
+                position = event.position
+            batch = getattr(self.projection, "apply_batch", None)
+            if batch is not None and fresh:
+                # A projection that can apply many events at once (fewer round trips) does so.
+                results: list[bool] = await batch(session, fresh)
+            else:
+                results = [await self.projection.apply(session, event) for event in fresh]
+            for event, ok in zip(fresh, results, strict=True):
+                if ok:
                     applied += 1
                 else:
                     self.metrics.consumer_skipped.labels(self.feed, event.type).inc()
-                position = event.position
             if position != stored:
                 await session.execute(
                     update(self.positions)

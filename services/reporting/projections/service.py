@@ -3,15 +3,22 @@
 Order between the feeds does not matter: every row is keyed by the id it describes and every
 derived figure is recomputed from the stored facts, so a supervision that arrives before its
 journey's first contact is simply joined when the contact arrives (or at query time).
+
+A batch of events is applied in memory: the rows it touches are loaded with one `IN (...)` query
+per table, the events are applied in order to those objects, each touched contact and journey is
+recomputed once at the end, and everything is written back in one flush (timeline rows as one
+multi-row insert). One event is just a batch of one, so there is a single code path.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -31,6 +38,9 @@ from shared.events.contract import Envelope
 REFERRALS_FEED = "referrals"
 SUPERVISION_FEED = "supervision"
 
+Item = tuple[Envelope, r.Reader]
+_TIMELINE: Table = TimelineEntry.__table__  # type: ignore[attr-defined]  # Core: no ORM bulk bookkeeping
+
 
 class _Projection:
     feed: str
@@ -43,53 +53,169 @@ class _Projection:
         self.local = calendar.local()
 
     async def apply(self, session: AsyncSession, event: Envelope) -> bool:
+        return (await self.apply_batch(session, [event]))[0]
+
+    async def apply_batch(self, session: AsyncSession, events: list[Envelope]) -> list[bool]:
+        """Apply events in order; one result per event, False for one skipped (unknown or unreadable)."""
         state = await session.get(FeedState, self.feed)
         if state is None:
             state = FeedState(feed=self.feed)
             session.add(state)
-        if state.latest_occurred_at is None or event.occurred_at > state.latest_occurred_at:
-            state.latest_occurred_at = event.occurred_at
-        if state.latest_recorded_at is None or event.recorded_at > state.latest_recorded_at:
-            state.latest_recorded_at = event.recorded_at
-        reader = self.readers.get(event.type)
-        payload: r.Reader | None = None
-        if reader is not None:
-            try:
-                payload = reader.model_validate(event.payload)
-            except ValidationError:
-                # A payload this reader cannot understand is skipped and counted, never retried
-                # forever: a poison event must not stop the front-door measures.
-                payload = None
-        if payload is None:
-            state.skipped += 1
-            return False
-        await self.handle(session, event, payload)
-        state.applied += 1
-        return True
+        results: list[bool] = []
+        items: list[Item] = []
+        for event in events:
+            if state.latest_occurred_at is None or event.occurred_at > state.latest_occurred_at:
+                state.latest_occurred_at = event.occurred_at
+            if state.latest_recorded_at is None or event.recorded_at > state.latest_recorded_at:
+                state.latest_recorded_at = event.recorded_at
+            payload = self._read(event)
+            if payload is None:
+                state.skipped += 1
+                results.append(False)
+            else:
+                items.append((event, payload))
+                state.applied += 1
+                results.append(True)
+        if items:
+            timeline = await self.handle_batch(session, items)
+            if timeline:
+                # Core multi-row insert: timeline rows are only ever inserted, never read back here.
+                await session.execute(insert(_TIMELINE), timeline)
+        return results
 
-    async def handle(self, session: AsyncSession, event: Envelope, payload: r.Reader) -> None:
+    def _read(self, event: Envelope) -> r.Reader | None:
+        reader = self.readers.get(event.type)
+        if reader is None:
+            return None
+        try:
+            return reader.model_validate(event.payload)
+        except ValidationError:
+            # A payload this reader cannot understand is skipped and counted, never retried
+            # forever: a poison event must not stop the front-door measures.
+            return None
+
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+        """Apply the readable events of a batch; return their timeline rows."""
         raise NotImplementedError
 
-    async def _timeline(
-        self, session: AsyncSession, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None
-    ) -> None:
-        session.add(
-            TimelineEntry(
-                event_id=event.event_id,
-                feed=self.feed,
-                position=event.position,
-                journey_id=event.journey_id,
-                child_id=child_id,
-                type=event.type,
-                occurred_at=event.occurred_at,
-                recorded_at=event.recorded_at,
-                codes=payload.model_dump(mode="json", exclude_none=True),
-            )
-        )
+    def _timeline(self, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None) -> dict[str, Any]:
+        return {
+            "event_id": event.event_id,
+            "feed": self.feed,
+            "position": event.position,
+            "journey_id": event.journey_id,
+            "child_id": child_id,
+            "type": event.type,
+            "occurred_at": event.occurred_at,
+            "recorded_at": event.recorded_at,
+            "codes": payload.model_dump(mode="json", exclude_none=True),
+        }
 
     async def _reset_common(self, session: AsyncSession) -> None:
         await session.execute(delete(TimelineEntry).where(col(TimelineEntry.feed) == self.feed))
         await session.execute(delete(FeedState).where(col(FeedState.feed) == self.feed))
+
+
+class _Fact:
+    """A fact row held in memory for one batch: plain attributes, because an ORM instance costs more
+    per attribute set than the round trips batching saves."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+class _Store:
+    """One table's rows for one batch: loaded with `IN (...)`, then one multi-row INSERT of the new
+    rows and one executemany UPDATE of the loaded rows that changed."""
+
+    def __init__(self, model: Any) -> None:
+        self.table: Table = model.__table__
+        self.key: str = next(iter(self.table.primary_key.columns)).name
+        self.columns = [c.name for c in self.table.columns]
+        self.defaults = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in model.model_fields.items()
+            if not field.is_required()
+        }
+        self.loaded: dict[Any, tuple[Any, dict[str, Any]]] = {}
+        self.new: list[Any] = []
+
+    async def load(self, session: AsyncSession, column: str, ids: set[uuid.UUID]) -> list[Any]:
+        """The rows whose `column` is one of `ids` (each row once per batch, however often asked)."""
+        rows: list[Any] = []
+        for chunk in _chunks(ids):
+            query = select(self.table).where(self.table.c[column].in_(chunk))
+            for mapping in (await session.execute(query)).mappings():
+                key = mapping[self.key]
+                if key not in self.loaded:
+                    values = dict(mapping)
+                    self.loaded[key] = (_Fact(values), dict(values))
+                rows.append(self.loaded[key][0])
+        return rows
+
+    def create(self, **values: Any) -> Any:
+        row = _Fact({**self.defaults, **values})
+        self.new.append(row)
+        return row
+
+    async def write(self, session: AsyncSession) -> None:
+        if self.new:
+            await session.execute(
+                insert(self.table), [{c: getattr(r, c) for c in self.columns} for r in self.new]
+            )
+        changed = []
+        for row, before in self.loaded.values():
+            after = {c: getattr(row, c) for c in self.columns}
+            if after != before:
+                changed.append({f"v_{c}": v for c, v in after.items()})
+        if changed:
+            statement = (
+                update(self.table)
+                .where(self.table.c[self.key] == bindparam(f"v_{self.key}"))
+                .values({c: bindparam(f"v_{c}") for c in self.columns if c != self.key})
+            )
+            await session.execute(statement, changed)
+
+
+class _Rows:
+    """The referrals facts one batch touches, keyed as the recomputations read them.
+
+    `decisions_by_contact` is complete for every contact an event of the batch names, and
+    `contacts_by_journey` / `allocations_by_journey` for every journey an event belongs to: those
+    are exactly the keys the recomputations look up.
+    """
+
+    def __init__(self) -> None:
+        self.contact_store = _Store(ContactFact)
+        self.decision_store = _Store(DecisionFact)
+        self.journey_store = _Store(JourneyFact)
+        self.allocation_store = _Store(AllocationFact)
+        self.contacts: dict[uuid.UUID, Any] = {}
+        self.decisions: dict[uuid.UUID, Any] = {}
+        self.journeys: dict[uuid.UUID, Any] = {}
+        self.decisions_by_contact: dict[uuid.UUID, list[Any]] = defaultdict(list)
+        self.contacts_by_journey: dict[uuid.UUID, list[Any]] = defaultdict(list)
+        self.allocations_by_journey: dict[uuid.UUID, list[Any]] = defaultdict(list)
+
+    def add_contact(self, contact: Any) -> None:
+        if contact.contact_id not in self.contacts:
+            self.contacts[contact.contact_id] = contact
+            self.contacts_by_journey[contact.journey_id].append(contact)
+
+    def add_decision(self, decision: Any) -> None:
+        if decision.decision_id not in self.decisions:
+            self.decisions[decision.decision_id] = decision
+            self.decisions_by_contact[decision.contact_id].append(decision)
+
+    async def write(self, session: AsyncSession) -> None:
+        for store in (self.contact_store, self.decision_store, self.journey_store, self.allocation_store):
+            await store.write(session)
+
+
+def _chunks(ids: set[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:
+    """Bound each IN (...) list (SQLite and asyncpg cap the parameters of one statement)."""
+    ordered = list(ids)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
 class ReferralsProjection(_Projection):
@@ -101,41 +227,88 @@ class ReferralsProjection(_Projection):
             await session.execute(delete(table))
         await self._reset_common(session)
 
-    async def handle(self, session: AsyncSession, event: Envelope, payload: r.Reader) -> None:
-        child_id: uuid.UUID | None = getattr(payload, "child_id", None)
-        contact_id: uuid.UUID | None = getattr(payload, "contact_id", None)
-        match payload:
-            case r.ContactReceived():
-                await self._contact(session, event, payload)
-            case r.ThresholdDecisionRecorded():
-                await self._decision(session, payload)
-            case r.ThresholdDecisionAuthorised():
-                decision = await session.get(DecisionFact, payload.decision_id)
-                if decision is not None:
-                    decision.authorised_at = payload.authorised_at
-            case r.ThresholdDecisionSuperseded():
-                decision = await session.get(DecisionFact, payload.decision_id)
-                if decision is not None:
-                    decision.superseded_by_decision_id = payload.superseded_by_decision_id
-            case r.JourneyAllocated() | r.JourneyTransferred():
-                self._allocation(session, event, payload)
-            case r.JourneyClosed():
-                journey = await self._journey(session, event.journey_id)
-                journey.closed_at = payload.closed_at
-                journey.closure_reason = payload.closure_reason
-            case _:
-                pass
-        if contact_id is not None:
-            contact = await self.refresh_contact(session, contact_id)
-            if child_id is None and contact is not None:
-                child_id = contact.child_id
-        await self.refresh_journey(session, event.journey_id)
-        await self._timeline(session, event, payload, child_id)
+    async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
+        contact_ids: set[uuid.UUID] = set()
+        decision_ids: set[uuid.UUID] = set()
+        journey_ids: set[uuid.UUID] = set()
+        for event, p in items:
+            journey_ids.add(event.journey_id)
+            for name in ("contact_id",):
+                if (value := getattr(p, name, None)) is not None:
+                    contact_ids.add(value)
+            for name in ("decision_id", "supersedes_decision_id"):
+                if (value := getattr(p, name, None)) is not None:
+                    decision_ids.add(value)
+        rows = _Rows()
+        for journey in await rows.journey_store.load(session, "journey_id", journey_ids):
+            rows.journeys[journey.journey_id] = journey
+        for allocation in await rows.allocation_store.load(session, "journey_id", journey_ids):
+            rows.allocations_by_journey[allocation.journey_id].append(allocation)
+        for contact in await rows.contact_store.load(session, "journey_id", journey_ids):
+            rows.add_contact(contact)
+        for contact in await rows.contact_store.load(
+            session, "contact_id", contact_ids - rows.contacts.keys()
+        ):
+            rows.add_contact(contact)
+        for decision in await rows.decision_store.load(session, "contact_id", contact_ids):
+            rows.add_decision(decision)
+        for decision in await rows.decision_store.load(
+            session, "decision_id", decision_ids - rows.decisions.keys()
+        ):
+            rows.add_decision(decision)
+        return rows
 
-    async def _contact(self, session: AsyncSession, event: Envelope, p: r.ContactReceived) -> None:
-        contact = await session.get(ContactFact, p.contact_id)
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+        rows = await self._load(session, items)
+        timeline: list[dict[str, Any]] = []
+        touched_contacts: dict[uuid.UUID, None] = {}
+        touched_journeys: dict[uuid.UUID, None] = {}
+        for event, payload in items:
+            child_id: uuid.UUID | None = getattr(payload, "child_id", None)
+            contact_id: uuid.UUID | None = getattr(payload, "contact_id", None)
+            match payload:
+                case r.ContactReceived():
+                    self._contact(rows, event, payload)
+                case r.ThresholdDecisionRecorded():
+                    self._decision(rows, payload)
+                case r.ThresholdDecisionAuthorised():
+                    decision = rows.decisions.get(payload.decision_id)
+                    if decision is not None:
+                        decision.authorised_at = payload.authorised_at
+                case r.ThresholdDecisionSuperseded():
+                    decision = rows.decisions.get(payload.decision_id)
+                    if decision is not None:
+                        decision.superseded_by_decision_id = payload.superseded_by_decision_id
+                case r.JourneyAllocated() | r.JourneyTransferred():
+                    self._allocation(rows, event, payload)
+                case r.JourneyClosed():
+                    journey = self._journey(rows, event.journey_id)
+                    journey.closed_at = payload.closed_at
+                    journey.closure_reason = payload.closure_reason
+                case _:
+                    pass
+            if contact_id is not None:
+                touched_contacts[contact_id] = None
+                contact = rows.contacts.get(contact_id)
+                if child_id is None and contact is not None:
+                    child_id = contact.child_id
+            self._journey(rows, event.journey_id)
+            touched_journeys[event.journey_id] = None
+            timeline.append(self._timeline(event, payload, child_id))
+        # Derived figures depend only on the stored facts, so recomputing each once, after the
+        # whole batch, leaves what recomputing after every event would (contacts before journeys:
+        # a journey reads its first contact's current outcome).
+        for contact_id in touched_contacts:
+            self.refresh_contact(rows, contact_id)
+        for journey_id in touched_journeys:
+            self.refresh_journey(rows, journey_id)
+        await rows.write(session)
+        return timeline
+
+    def _contact(self, rows: _Rows, event: Envelope, p: r.ContactReceived) -> None:
+        contact = rows.contacts.get(p.contact_id)
         if contact is None:
-            contact = ContactFact(
+            contact = rows.contact_store.create(
                 contact_id=p.contact_id,
                 journey_id=event.journey_id,
                 child_id=p.child_id,
@@ -143,7 +316,7 @@ class ReferralsProjection(_Projection):
                 recorded_at=event.recorded_at,
                 decision_due_at=p.received_at,
             )
-            session.add(contact)
+            rows.add_contact(contact)
         lag = event.recorded_at - p.received_at
         contact.backdated = lag > timedelta(hours=self.settings.backdate_threshold_hours)
         contact.source = p.source
@@ -157,13 +330,13 @@ class ReferralsProjection(_Projection):
             p.received_at, self.settings.decision_within_working_days
         )
 
-    async def _decision(self, session: AsyncSession, p: r.ThresholdDecisionRecorded) -> None:
-        decision = await session.get(DecisionFact, p.decision_id)
+    def _decision(self, rows: _Rows, p: r.ThresholdDecisionRecorded) -> None:
+        decision = rows.decisions.get(p.decision_id)
         if decision is None:
-            decision = DecisionFact(
+            decision = rows.decision_store.create(
                 decision_id=p.decision_id, contact_id=p.contact_id, outcome=p.outcome, decided_at=p.decided_at
             )
-            session.add(decision)
+            rows.add_decision(decision)
         decision.outcome = p.outcome
         decision.decided_at = p.decided_at
         decision.requires_authorisation = p.requires_authorisation
@@ -171,15 +344,13 @@ class ReferralsProjection(_Projection):
         decision.team_id = p.decided_by_team
         decision.area = p.decided_by_area
         if p.supersedes_decision_id is not None:
-            previous = await session.get(DecisionFact, p.supersedes_decision_id)
+            previous = rows.decisions.get(p.supersedes_decision_id)
             if previous is not None:
                 previous.superseded_by_decision_id = p.decision_id
 
-    def _allocation(
-        self, session: AsyncSession, event: Envelope, p: r.JourneyAllocated | r.JourneyTransferred
-    ) -> None:
+    def _allocation(self, rows: _Rows, event: Envelope, p: r.JourneyAllocated | r.JourneyTransferred) -> None:
         if isinstance(p, r.JourneyAllocated):
-            row = AllocationFact(
+            row = rows.allocation_store.create(
                 event_id=event.event_id,
                 journey_id=event.journey_id,
                 position=event.position,
@@ -191,7 +362,7 @@ class ReferralsProjection(_Projection):
                 worker_id=p.worker_id,
             )
         else:
-            row = AllocationFact(
+            row = rows.allocation_store.create(
                 event_id=event.event_id,
                 journey_id=event.journey_id,
                 position=event.position,
@@ -205,32 +376,26 @@ class ReferralsProjection(_Projection):
                 worker_changed=p.worker_changed,
                 reason=p.reason,
             )
-        session.add(row)
+        rows.allocations_by_journey[row.journey_id].append(row)
 
-    async def _journey(self, session: AsyncSession, journey_id: uuid.UUID) -> JourneyFact:
-        journey = await session.get(JourneyFact, journey_id)
+    def _journey(self, rows: _Rows, journey_id: uuid.UUID) -> Any:
+        journey = rows.journeys.get(journey_id)
         if journey is None:
-            journey = JourneyFact(journey_id=journey_id)
-            session.add(journey)
+            journey = rows.journey_store.create(journey_id=journey_id)
+            rows.journeys[journey_id] = journey
         return journey
 
-    async def refresh_contact(self, session: AsyncSession, contact_id: uuid.UUID) -> ContactFact | None:
+    def refresh_contact(self, rows: _Rows, contact_id: uuid.UUID) -> Any:
         """Recompute a contact's decision summary and durations from its stored decisions.
 
         Timeliness is measured to the FIRST decision (a later correction does not restart the
         clock); the outcome and the authorisation are those of the CURRENT (non-superseded) one.
         """
-        contact = await session.get(ContactFact, contact_id)
+        contact = rows.contacts.get(contact_id)
         if contact is None:
             return None  # its decisions wait in rpt_decisions until the contact arrives
-        decisions = list(
-            (
-                await session.execute(
-                    select(DecisionFact)
-                    .where(col(DecisionFact.contact_id) == contact_id)
-                    .order_by(col(DecisionFact.decided_at), col(DecisionFact.decision_id))
-                )
-            ).scalars()
+        decisions = sorted(
+            rows.decisions_by_contact.get(contact_id, ()), key=lambda d: (d.decided_at, d.decision_id)
         )
         contact.decisions = len(decisions)
         if not decisions:
@@ -266,30 +431,18 @@ class ReferralsProjection(_Projection):
             contact.calendar_hours_to_authorisation = None
         return contact
 
-    async def refresh_journey(self, session: AsyncSession, journey_id: uuid.UUID) -> JourneyFact:
+    def refresh_journey(self, rows: _Rows, journey_id: uuid.UUID) -> Any:
         """Recompute a journey's first contact, handovers and unallocated spells from its facts.
 
         A journey is *allocated* while a named worker holds it; it is unallocated from its first
         contact until then, and again whenever a handover leaves it without a worker.
         """
-        journey = await self._journey(session, journey_id)
-        contacts = list(
-            (
-                await session.execute(
-                    select(ContactFact)
-                    .where(col(ContactFact.journey_id) == journey_id)
-                    .order_by(col(ContactFact.received_at), col(ContactFact.contact_id))
-                )
-            ).scalars()
+        journey = self._journey(rows, journey_id)
+        contacts = sorted(
+            rows.contacts_by_journey.get(journey_id, ()), key=lambda c: (c.received_at, c.contact_id)
         )
-        allocations = list(
-            (
-                await session.execute(
-                    select(AllocationFact)
-                    .where(col(AllocationFact.journey_id) == journey_id)
-                    .order_by(col(AllocationFact.effective_at), col(AllocationFact.position))
-                )
-            ).scalars()
+        allocations = sorted(
+            rows.allocations_by_journey.get(journey_id, ()), key=lambda a: (a.effective_at, a.position)
         )
         if contacts:
             first = contacts[0]
@@ -313,7 +466,7 @@ class ReferralsProjection(_Projection):
         self._unallocated(journey, allocations)
         return journey
 
-    def _unallocated(self, journey: JourneyFact, allocations: list[AllocationFact]) -> None:
+    def _unallocated(self, journey: Any, allocations: list[Any]) -> None:
         hours, days = 0.0, 0
         gap_start: datetime | None = journey.opened_at
         if gap_start is not None:
@@ -343,26 +496,35 @@ class SupervisionProjection(_Projection):
         await session.execute(delete(SupervisionFact))
         await self._reset_common(session)
 
-    async def handle(self, session: AsyncSession, event: Envelope, payload: r.Reader) -> None:
-        child_id: uuid.UUID | None = None
-        if isinstance(payload, r.SupervisionRecorded):
-            row = await session.get(SupervisionFact, payload.supervision_id)
-            if row is None:
-                row = SupervisionFact(
-                    supervision_id=payload.supervision_id,
-                    journey_id=event.journey_id,
-                    held_at=payload.held_at,
-                )
-                session.add(row)
-            row.child_id = payload.child_id
-            row.team_id = payload.team_id
-            row.held_at = payload.held_at
-            row.kind = payload.kind
-            row.next_due_on = payload.next_due_on
-            child_id = payload.child_id
-        else:
-            supervision_id: uuid.UUID | None = getattr(payload, "supervision_id", None)
-            if supervision_id is not None:
-                parent = await session.get(SupervisionFact, supervision_id)
-                child_id = parent.child_id if parent is not None else None
-        await self._timeline(session, event, payload, child_id)
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+        ids = {sid for _, p in items if (sid := getattr(p, "supervision_id", None)) is not None}
+        store = _Store(SupervisionFact)
+        known: dict[uuid.UUID, Any] = {
+            row.supervision_id: row for row in await store.load(session, "supervision_id", ids)
+        }
+        timeline: list[dict[str, Any]] = []
+        for event, payload in items:
+            child_id: uuid.UUID | None = None
+            if isinstance(payload, r.SupervisionRecorded):
+                row = known.get(payload.supervision_id)
+                if row is None:
+                    row = store.create(
+                        supervision_id=payload.supervision_id,
+                        journey_id=event.journey_id,
+                        held_at=payload.held_at,
+                    )
+                    known[row.supervision_id] = row
+                row.child_id = payload.child_id
+                row.team_id = payload.team_id
+                row.held_at = payload.held_at
+                row.kind = payload.kind
+                row.next_due_on = payload.next_due_on
+                child_id = payload.child_id
+            else:
+                supervision_id: uuid.UUID | None = getattr(payload, "supervision_id", None)
+                if supervision_id is not None:
+                    parent = known.get(supervision_id)
+                    child_id = parent.child_id if parent is not None else None
+            timeline.append(self._timeline(event, payload, child_id))
+        await store.write(session)
+        return timeline

@@ -1,0 +1,128 @@
+"""Rebuild speed of the reporting projections alone, on PostgreSQL and on SQLite.
+
+The generator (bench.generator) produces about `--events` referrals events (plus the supervision
+events of those journeys); an in-memory feed (an httpx MockTransport answering `GET /events` like the
+producers do, pages of `limit` after `after`) serves them, and both reporting consumers rebuild from
+position 0 through the normal `FeedConsumer.rebuild`, timed, with the SQL statements counted. The
+producers' own feed queries are left out on purpose: this measures what reporting spends per event.
+
+    python -m bench.rebuild [--events 20000] [--backend postgres sqlite] [--batch-size 500]
+
+Run it on a checkout of main for the "before" figure (the file has no dependency on the change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench.generator import COLUMNS, batches
+
+PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_rebuild_reporting"
+
+
+def feed_pages(referrals_events: int) -> dict[str, list[dict[str, Any]]]:
+    """The generated events as the two feeds publish them (JSON-ready envelopes, positions from 1)."""
+    feeds: dict[str, list[dict[str, Any]]] = {"referrals": [], "supervision": []}
+    for ref_rows, sup_rows, _ in batches(referrals_events):
+        for name, rows in (("referrals", ref_rows), ("supervision", sup_rows)):
+            for row in rows:
+                envelope = dict(zip(COLUMNS, row, strict=True))
+                envelope["position"] = len(feeds[name]) + 1
+                feeds[name].append(json.loads(json.dumps(envelope, default=str)))
+    return feeds
+
+
+def transport(events: list[dict[str, Any]]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        after = int(request.url.params.get("after", 0))
+        limit = int(request.url.params.get("limit", 500))
+        return httpx.Response(200, json={"events": events[after : after + limit], "head": len(events)})
+
+    return httpx.MockTransport(handle)
+
+
+async def fresh_database(url: str) -> None:
+    from shared.db import Database
+    from shared.migrations import ensure_database, upgrade
+
+    if url.startswith("postgresql"):
+        admin = sa.ext.asyncio.create_async_engine(
+            url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
+        )
+        async with admin.connect() as conn:
+            await conn.execute(sa.text('DROP DATABASE IF EXISTS "bench_rebuild_reporting" WITH (FORCE)'))
+        await admin.dispose()
+    await ensure_database(url)
+    database = Database(url)
+    try:
+        await upgrade("reporting", database.engine)
+    finally:
+        await database.dispose()
+
+
+async def rebuild(url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: int) -> dict[str, Any]:
+    from services.reporting.main import build_service
+    from services.reporting.settings import Settings
+
+    await fresh_database(url)
+    settings = Settings(database_url=url, environment="test")
+    service = build_service(settings)
+    statements = [0]
+
+    @sa.event.listens_for(service.db.engine.sync_engine, "after_cursor_execute")
+    def _count(*_: Any) -> None:
+        statements[0] += 1
+
+    result: dict[str, Any] = {}
+    try:
+        for consumer in service.consumers:
+            consumer.transport = transport(feeds[consumer.feed])
+            consumer.batch_size = batch_size
+            before = statements[0]
+            t0 = time.perf_counter()
+            await consumer.rebuild()
+            seconds = time.perf_counter() - t0
+            events = consumer.status.position
+            result[consumer.feed] = {
+                "events": events,
+                "seconds": round(seconds, 2),
+                "events_per_s": round(events / seconds),
+                "statements": statements[0] - before,
+            }
+    finally:
+        for consumer in service.consumers:
+            await consumer.close()
+        await service.db.dispose()
+    events = sum(f["events"] for f in result.values())
+    seconds = sum(f["seconds"] for f in result.values())
+    result["total"] = {
+        "events": events,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(events / seconds),
+    }
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000, help="referrals events (supervision follows)")
+    parser.add_argument("--backend", nargs="+", default=["postgres", "sqlite"])
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args()
+    feeds = feed_pages(args.events)
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backend:
+            url = PG if backend == "postgres" else f"sqlite+aiosqlite:///{tmp}/reporting.db"
+            print(backend, json.dumps(await rebuild(url, feeds, args.batch_size)), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
