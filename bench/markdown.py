@@ -184,6 +184,30 @@ def reports(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def rebuild(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 4b. Rebuild, projection only",
+        "",
+        *machine_block(r["machine"]),
+        f"- Command: `{r['command']}` — generated referrals and supervision events served from memory in "
+        f"feed pages (the producers' own feed queries are left out), replayed by both reporting consumers' "
+        f"`rebuild()` with batches of {r['batch_size']}; this measures what reporting spends per event",
+        "",
+        "| backend | feed | events | seconds | events/s | SQL statements |",
+        "|---|---|---|---|---|---|",
+    ]
+    for backend, feeds in r["backends"].items():
+        for feed, f in feeds.items():
+            statements = f.get("statements", "—")
+            lines.append(
+                f"| {backend} | {feed} | {f['events']:,} | {f['seconds']:.2f} | {f['events_per_s']:,} | "
+                f"{statements if isinstance(statements, str) else f'{statements:,}'} |"
+            )
+    best = max(feeds["total"]["events_per_s"] for feeds in r["backends"].values())
+    lines += ["", f"- Target >= 20,000 events/s: {_yes(best >= 20_000)}"]
+    return lines
+
+
 def render() -> str:
     parts = [
         "# Benchmarks",
@@ -198,7 +222,8 @@ def render() -> str:
         "loop is bounded.",
         "",
     ]
-    for name, fn in (("intake", intake), ("freshness", freshness), ("reports", reports)):
+    sections = (("intake", intake), ("freshness", freshness), ("reports", reports), ("rebuild", rebuild))
+    for name, fn in sections:
         r = load(name)
         parts += fn(r) if r else [f"## {name}", "", "Not run yet.", ""]
         parts.append("")

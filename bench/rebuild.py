@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bench.common import save
 from bench.generator import COLUMNS, batches
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_rebuild_reporting"
@@ -111,18 +112,22 @@ async def rebuild(url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: 
     return result
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000, help="referrals events (supervision follows)")
     parser.add_argument("--backend", nargs="+", default=["postgres", "sqlite"])
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
     feeds = feed_pages(args.events)
+    backends: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backend:
             url = PG if backend == "postgres" else f"sqlite+aiosqlite:///{tmp}/reporting.db"
-            print(backend, json.dumps(await rebuild(url, feeds, args.batch_size)), flush=True)
+            backends[backend] = asyncio.run(rebuild(url, feeds, args.batch_size))
+            print(backend, json.dumps(backends[backend]), flush=True)
+    # Outside any event loop: recording the machine asks PostgreSQL its version with its own loop.
+    save("rebuild", {"batch_size": args.batch_size, "backends": backends})
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
