@@ -221,43 +221,39 @@ class Reports:
         return case((or_(column.is_(None), column == ""), literal(default)), else_=column)
 
     async def _nearest_ranks(
-        self,
-        where: list[Any],
-        group: Any | None,
-        metrics: dict[str, Any],
-        ps: Sequence[int],
-    ) -> dict[str, dict[str, dict[int, float]]]:
-        """Nearest-rank percentiles of each metric per group, in SQL: rank ceil(p/100 x n) is
-        (p*n + 99) / 100 in integer arithmetic (equal to the float ceil for every n tested up to
-        3 million), and only the rows at those ranks are returned."""
-        grp = (group if group is not None else literal(ALL)).label("grp")
-        partition = [group] if group is not None else []
-        inner_cols: list[Any] = [grp, func.count().over(partition_by=partition).label("n")]
-        for name, value in metrics.items():
-            inner_cols.append(value.label(f"v_{name}"))
-            inner_cols.append(
-                func.row_number().over(partition_by=partition, order_by=value).label(f"rn_{name}")
-            )
+        self, where: list[Any], group: Any, metrics: dict[str, Any], ps: Sequence[int]
+    ) -> tuple[dict[str, dict[int, float]], dict[str, dict[str, dict[int, float]]]]:
+        """Nearest-rank percentiles of each metric, overall and per group, in one SQL scan: rank
+        ceil(p/100 x n) is (p*n + 99) / 100 in integer arithmetic (equal to the float ceil for every
+        n tested up to 3 million), and only the rows at those ranks are returned."""
+        scopes = {"all": [], "grp": [group]}
+        inner_cols: list[Any] = [group.label("grp")]
+        for scope, partition in scopes.items():
+            inner_cols.append(func.count().over(partition_by=partition).label(f"n_{scope}"))
+            for name, value in metrics.items():
+                inner_cols.append(
+                    func.row_number().over(partition_by=partition, order_by=value).label(f"rn_{scope}_{name}")
+                )
+        inner_cols += [value.label(f"v_{name}") for name, value in metrics.items()]
         inner = select(*inner_cols).where(*where).subquery()
-        conditions = [inner.c[f"rn_{name}"] == (p * inner.c.n + 99) // 100 for name in metrics for p in ps]
-        rows = await self.session.execute(
-            select(
-                inner.c.grp,
-                inner.c.n,
-                *[inner.c[f"v_{m}"] for m in metrics],
-                *[inner.c[f"rn_{m}"] for m in metrics],
-            ).where(or_(*conditions))
-        )
-        out: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-        k = len(metrics)
+        conditions = [
+            inner.c[f"rn_{scope}_{name}"] == (p * inner.c[f"n_{scope}"] + 99) // 100
+            for scope in scopes
+            for name in metrics
+            for p in ps
+        ]
+        rows = (await self.session.execute(select(inner).where(or_(*conditions)))).mappings()
+        overall: dict[str, dict[int, float]] = defaultdict(dict)
+        groups: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
         for row in rows:
-            g, n = row[0], int(row[1])
-            for i, name in enumerate(metrics):
-                value, rn = row[2 + i], int(row[2 + k + i])
-                for p in ps:
-                    if rn == max(1, math.ceil(p / 100 * n)):
-                        out[g][name][p] = _r(value)
-        return out
+            for scope, into in (("all", overall), ("grp", groups[row["grp"]])):
+                n = int(row[f"n_{scope}"])
+                for name in metrics:
+                    rn = int(row[f"rn_{scope}_{name}"])
+                    for p in ps:
+                        if rn == max(1, math.ceil(p / 100 * n)):
+                            into[name][p] = _r(row[f"v_{name}"])
+        return overall, groups
 
     # -- a. contact to outcome ------------------------------------------------------------------
 
@@ -318,14 +314,14 @@ class Reports:
             totals[row["grp"]] = row
         ps = (50, 90)
         # Percentiles of the whole range (one partition) and of each group.
-        overall_ranks: dict[str, dict[str, dict[int, float]]] = {}
+        overall_ranks: dict[str, dict[int, float]] = {}
         ranks: dict[str, dict[str, dict[int, float]]] = {}
         if overall["contacts"]:
-            for g, into in ((None, overall_ranks), (group, ranks)):
-                for where, metrics in ((decided, decision), (authorised, authorisation)):
-                    found = await self._nearest_ranks([*in_range, where], g, metrics, ps)
-                    for key, figures in found.items():
-                        into.setdefault(key, {}).update(figures)
+            for where, metrics in ((decided, decision), (authorised, authorisation)):
+                whole, by_group = await self._nearest_ranks([*in_range, where], group, metrics, ps)
+                overall_ranks.update(whole)
+                for key, figures in by_group.items():
+                    ranks.setdefault(key, {}).update(figures)
         n = self.settings.decision_within_working_days
         return ContactToOutcomeReport(
             **self._base("contact-to-outcome", from_date, to_date, group_by),
@@ -345,7 +341,7 @@ class Reports:
                 "backdated": f"Recorded more than {self.settings.backdate_threshold_hours:g} hours after "
                 "received_at; still measured from received_at.",
             },
-            overall=self._c2o_row(ALL, overall, overall_ranks.get(ALL, {})),
+            overall=self._c2o_row(ALL, overall, overall_ranks),
             groups=[self._c2o_row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
         )
 
