@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.reporting.projections.models import (
@@ -191,13 +192,136 @@ class Reports:
         }[group_by]
         return lambda c: attribute_key(getattr(c, attr), group_by)
 
+    # -- SQL aggregation ------------------------------------------------------------------------
+
+    @staticmethod
+    def _contact_group_sql(group_by: GroupBy, from_date: date, to_date: date) -> Any:
+        """The grouping key as a SQL expression, equal to `_contact_key` for rows in the range.
+
+        Time keys are London periods: a CASE over the UTC instants where the period changes, worked
+        out here with `period_of`, so both backends agree with Python exactly (DST included)."""
+        if group_by in TIME_GROUPS:
+            received = col(ContactFact.received_at)
+            day, key = from_date, period_of(group_by, from_date)
+            whens: list[tuple[Any, str]] = []
+            while day < to_date:
+                day += timedelta(days=1)
+                next_key = period_of(group_by, day)
+                if next_key != key:
+                    whens.append((received < window(day, day)[0], key))
+                    key = next_key
+            return case(*whens, else_=literal(key)) if whens else literal(key)
+        column = {
+            GroupBy.area: col(ContactFact.area),
+            GroupBy.team: col(ContactFact.team_id),
+            GroupBy.source: col(ContactFact.source),
+            GroupBy.outcome: col(ContactFact.current_outcome),
+        }[group_by]
+        default = "undecided" if group_by is GroupBy.outcome else "unknown"
+        return case((or_(column.is_(None), column == ""), literal(default)), else_=column)
+
+    async def _nearest_ranks(
+        self, where: list[Any], group: Any, metrics: dict[str, Any], ps: Sequence[int]
+    ) -> tuple[dict[str, dict[int, float]], dict[str, dict[str, dict[int, float]]]]:
+        """Nearest-rank percentiles of each metric, overall and per group, in one SQL scan: rank
+        ceil(p/100 x n) is (p*n + 99) / 100 in integer arithmetic (equal to the float ceil for every
+        n tested up to 3 million), and only the rows at those ranks are returned."""
+        scopes = {"all": [], "grp": [group]}
+        inner_cols: list[Any] = [group.label("grp")]
+        for scope, partition in scopes.items():
+            inner_cols.append(func.count().over(partition_by=partition).label(f"n_{scope}"))
+            for name, value in metrics.items():
+                inner_cols.append(
+                    func.row_number().over(partition_by=partition, order_by=value).label(f"rn_{scope}_{name}")
+                )
+        inner_cols += [value.label(f"v_{name}") for name, value in metrics.items()]
+        inner = select(*inner_cols).where(*where).subquery()
+        conditions = [
+            inner.c[f"rn_{scope}_{name}"] == (p * inner.c[f"n_{scope}"] + 99) // 100
+            for scope in scopes
+            for name in metrics
+            for p in ps
+        ]
+        rows = (await self.session.execute(select(inner).where(or_(*conditions)))).mappings()
+        overall: dict[str, dict[int, float]] = defaultdict(dict)
+        groups: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+        for row in rows:
+            for scope, into in (("all", overall), ("grp", groups[row["grp"]])):
+                n = int(row[f"n_{scope}"])
+                for name in metrics:
+                    rn = int(row[f"rn_{scope}_{name}"])
+                    for p in ps:
+                        if rn == max(1, math.ceil(p / 100 * n)):
+                            into[name][p] = _r(row[f"v_{name}"])
+        return overall, groups
+
     # -- a. contact to outcome ------------------------------------------------------------------
 
     async def contact_to_outcome(
         self, from_date: date, to_date: date, group_by: GroupBy, now: datetime
     ) -> ContactToOutcomeReport:
-        contacts = await self._contacts(from_date, to_date)
-        groups = grouped(contacts, self._contact_key(group_by))
+        start, end = window(from_date, to_date)
+        in_range = [col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end]
+        group = self._contact_group_sql(group_by, from_date, to_date)
+        decided = col(ContactFact.first_decided_at).is_not(None)
+        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
+
+        in_time: Any = ContactFact.decided_within_timescale  # nullable: col() won't type it
+
+        def count_if(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        decision = {
+            "decision_working_hours": func.coalesce(col(ContactFact.working_hours_to_decision), 0.0),
+            "decision_working_days": func.coalesce(col(ContactFact.working_days_to_decision), 0),
+            "decision_calendar_hours": func.coalesce(col(ContactFact.calendar_hours_to_decision), 0.0),
+        }
+        authorisation = {
+            "authorisation_working_hours": func.coalesce(
+                col(ContactFact.working_hours_to_authorisation), 0.0
+            ),
+            "authorisation_working_days": func.coalesce(col(ContactFact.working_days_to_authorisation), 0),
+            "authorisation_calendar_hours": func.coalesce(
+                col(ContactFact.calendar_hours_to_authorisation), 0.0
+            ),
+        }
+        counts = [
+            func.count().label("contacts"),
+            count_if(col(ContactFact.backdated)).label("backdated"),
+            count_if(decided).label("decided"),
+            count_if(col(ContactFact.decisions) > 1).label("with_superseded_decision"),
+            count_if(and_(~decided, col(ContactFact.decision_due_at) < now)).label("overdue"),
+            count_if(and_(decided, in_time.is_(True))).label("within"),
+            count_if(authorised).label("authorised"),
+            count_if(
+                and_(
+                    decided,
+                    col(ContactFact.requires_authorisation),
+                    col(ContactFact.authorised_at).is_(None),
+                )
+            ).label("awaiting_authorisation"),
+            *[func.sum(case((decided, v), else_=None)).label(f"sum_{k}") for k, v in decision.items()],
+            *[
+                func.sum(case((authorised, v), else_=None)).label(f"sum_{k}")
+                for k, v in authorisation.items()
+            ],
+        ]
+        overall = (await self.session.execute(select(*counts).where(*in_range))).mappings().one()
+        totals: dict[str, Any] = {}
+        for row in (
+            await self.session.execute(select(group.label("grp"), *counts).where(*in_range).group_by(group))
+        ).mappings():
+            totals[row["grp"]] = row
+        ps = (50, 90)
+        # Percentiles of the whole range (one partition) and of each group.
+        overall_ranks: dict[str, dict[int, float]] = {}
+        ranks: dict[str, dict[str, dict[int, float]]] = {}
+        if overall["contacts"]:
+            for where, metrics in ((decided, decision), (authorised, authorisation)):
+                whole, by_group = await self._nearest_ranks([*in_range, where], group, metrics, ps)
+                overall_ranks.update(whole)
+                for key, figures in by_group.items():
+                    ranks.setdefault(key, {}).update(figures)
         n = self.settings.decision_within_working_days
         return ContactToOutcomeReport(
             **self._base("contact-to-outcome", from_date, to_date, group_by),
@@ -217,54 +341,46 @@ class Reports:
                 "backdated": f"Recorded more than {self.settings.backdate_threshold_hours:g} hours after "
                 "received_at; still measured from received_at.",
             },
-            overall=self._c2o_row(ALL, contacts, now),
-            groups=[self._c2o_row(k, v, now) for k, v in groups.items()],
+            overall=self._c2o_row(ALL, overall, overall_ranks),
+            groups=[self._c2o_row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
         )
 
     @staticmethod
-    def _c2o_row(group: str, contacts: list[ContactFact], now: datetime) -> ContactToOutcomeRow:
-        decided = [c for c in contacts if c.first_decided_at is not None]
-        authorised = [c for c in decided if c.working_hours_to_authorisation is not None]
-        due = len(decided) + sum(
-            1 for c in contacts if c.first_decided_at is None and c.decision_due_at < now
-        )
+    def _c2o_row(group: str, t: Any, ranks: dict[str, dict[int, float]]) -> ContactToOutcomeRow:
+        contacts = int(t["contacts"] or 0)
+        decided = int(t["decided"] or 0)
+        authorised = int(t["authorised"] or 0)
+        due = decided + int(t["overdue"] or 0)
+        within = int(t["within"] or 0)
 
-        def figures(prefix: str, values: list[float]) -> dict[str, float | None]:
+        def figures(prefix: str, count: int) -> dict[str, float | None]:
+            if not count:
+                return {f"{prefix}_median": None, f"{prefix}_p90": None, f"{prefix}_mean": None}
+            metric = ranks.get(prefix, {})
             return {
-                f"{prefix}_median": nearest_rank(values, 50),
-                f"{prefix}_p90": nearest_rank(values, 90),
-                f"{prefix}_mean": mean(values),
+                f"{prefix}_median": metric.get(50),
+                f"{prefix}_p90": metric.get(90),
+                f"{prefix}_mean": _r(float(t[f"sum_{prefix}"]) / count),
             }
 
-        within = sum(1 for c in decided if c.decided_within_timescale)
         return ContactToOutcomeRow(
             group=group,
-            contacts=len(contacts),
-            backdated=sum(1 for c in contacts if c.backdated),
-            decided=len(decided),
-            undecided=len(contacts) - len(decided),
-            with_superseded_decision=sum(1 for c in contacts if c.decisions > 1),
+            contacts=contacts,
+            backdated=int(t["backdated"] or 0),
+            decided=decided,
+            undecided=contacts - decided,
+            with_superseded_decision=int(t["with_superseded_decision"] or 0),
             due=due,
             decided_within_timescale=within,
             pct_decided_within_timescale=pct(within, due),
-            **figures("decision_working_hours", [c.working_hours_to_decision or 0.0 for c in decided]),
-            **figures("decision_working_days", [float(c.working_days_to_decision or 0) for c in decided]),
-            **figures("decision_calendar_hours", [c.calendar_hours_to_decision or 0.0 for c in decided]),
-            authorised=len(authorised),
-            awaiting_authorisation=sum(
-                1 for c in decided if c.requires_authorisation and c.authorised_at is None
-            ),
-            **figures(
-                "authorisation_working_hours", [c.working_hours_to_authorisation or 0.0 for c in authorised]
-            ),
-            **figures(
-                "authorisation_working_days",
-                [float(c.working_days_to_authorisation or 0) for c in authorised],
-            ),
-            **figures(
-                "authorisation_calendar_hours",
-                [c.calendar_hours_to_authorisation or 0.0 for c in authorised],
-            ),
+            **figures("decision_working_hours", decided),
+            **figures("decision_working_days", decided),
+            **figures("decision_calendar_hours", decided),
+            authorised=authorised,
+            awaiting_authorisation=int(t["awaiting_authorisation"] or 0),
+            **figures("authorisation_working_hours", authorised),
+            **figures("authorisation_working_days", authorised),
+            **figures("authorisation_calendar_hours", authorised),
         )
 
     # -- b. awaiting decision -------------------------------------------------------------------
@@ -568,64 +684,92 @@ class Reports:
     # -- e. conversion and repeats --------------------------------------------------------------
 
     async def conversion(self, from_date: date, to_date: date, group_by: GroupBy) -> ConversionReport:
-        contacts = await self._contacts(from_date, to_date)
-        referrals = [c for c in contacts if c.current_outcome in REFERRAL_OUTCOMES]
-        re_referred: set[uuid.UUID] = set()
-        if referrals:
-            # Earlier referrals of the same children, from 12 months before the first referral in the
-            # range: a range scan on received_at, so the cost follows the referrals in that window.
-            earliest = one_year_before(referrals[0].received_at)
-            history = (
-                await self.session.execute(
-                    select(
-                        col(ContactFact.child_id), col(ContactFact.received_at), col(ContactFact.contact_id)
-                    ).where(
-                        col(ContactFact.received_at) >= earliest,
-                        col(ContactFact.received_at) <= referrals[-1].received_at,
-                        col(ContactFact.current_outcome).in_(sorted(REFERRAL_OUTCOMES)),
-                    )
-                )
-            ).all()
-            children = {c.child_id for c in referrals}
-            previous: dict[uuid.UUID, list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
-            for child_id, received_at, contact_id in history:
-                if child_id in children:
-                    previous[child_id].append((received_at, contact_id))
-            for c in referrals:
-                since = one_year_before(c.received_at)
-                if any(
-                    since <= at < c.received_at or (at == c.received_at and cid < c.contact_id)
-                    for at, cid in previous[c.child_id]
-                    if cid != c.contact_id
-                ):
-                    re_referred.add(c.contact_id)
+        start, end = window(from_date, to_date)
+        in_range = [col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end]
+        group = self._contact_group_sql(group_by, from_date, to_date)
+        outcome = col(ContactFact.current_outcome)
+        referral_codes = sorted(str(o) for o in REFERRAL_OUTCOMES)
 
-        def row(group: str, rows: list[ContactFact]) -> ConversionRow:
-            outcomes: dict[str, int] = defaultdict(int)
-            for c in rows:
-                if c.current_outcome:
-                    outcomes[c.current_outcome] += 1
-            refs = [c for c in rows if c.current_outcome in REFERRAL_OUTCOMES]
-            re = sum(1 for c in refs if c.contact_id in re_referred)
+        def count_if(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        outcome_names = {
+            "nfa": "NFA",
+            "info_advice": "INFO_ADVICE",
+            "early_help": "EARLY_HELP",
+            "cin_assessment": "CIN_ASSESSMENT",
+            "strategy_s47": "STRATEGY_S47",
+            "existing_open_case": "EXISTING_OPEN_CASE",
+            "other": "OTHER",
+        }
+        counts = [
+            func.count().label("contacts"),
+            count_if(col(ContactFact.repeat_contact)).label("repeat_contacts"),
+            count_if(and_(outcome.is_not(None), outcome != "")).label("decided"),
+            *[count_if(outcome == code).label(name) for name, code in outcome_names.items()],
+            count_if(outcome.in_(referral_codes)).label("referrals"),
+        ]
+        overall = (await self.session.execute(select(*counts).where(*in_range))).mappings().one()
+        totals = {
+            row["grp"]: row
+            for row in (
+                await self.session.execute(
+                    select(group.label("grp"), *counts).where(*in_range).group_by(group)
+                )
+            ).mappings()
+        }
+
+        # Re-referrals: only pairs of referrals of the same child, the earlier one no earlier than a
+        # year before the range, cross the wire (a superset); the exact 12-month rule is applied here.
+        re_referred: dict[str, int] = defaultdict(int)
+        re_total = 0
+        if overall["referrals"]:
+            earlier = aliased(ContactFact)
+            pairs = await self.session.execute(
+                select(
+                    group.label("grp"),
+                    col(ContactFact.contact_id),
+                    col(ContactFact.received_at),
+                    col(earlier.contact_id),
+                    col(earlier.received_at),
+                )
+                .join(earlier, col(earlier.child_id) == col(ContactFact.child_id))
+                .where(
+                    *in_range,
+                    outcome.in_(referral_codes),
+                    col(earlier.current_outcome).in_(referral_codes),
+                    col(earlier.contact_id) != col(ContactFact.contact_id),
+                    col(earlier.received_at) >= one_year_before(start),
+                    col(earlier.received_at) <= col(ContactFact.received_at),
+                )
+            )
+            found: dict[uuid.UUID, str] = {}
+            for grp, contact_id, received_at, cid, at in pairs:
+                if contact_id in found:
+                    continue
+                if one_year_before(received_at) <= at < received_at or (
+                    at == received_at and cid < contact_id
+                ):
+                    found[contact_id] = grp
+            for grp in found.values():
+                re_referred[grp] += 1
+            re_total = len(found)
+
+        def row(group: str, t: Any, re: int) -> ConversionRow:
+            contacts = int(t["contacts"] or 0)
+            referrals = int(t["referrals"] or 0)
             return ConversionRow(
                 group=group,
-                contacts=len(rows),
-                repeat_contacts=sum(1 for c in rows if c.repeat_contact),
-                decided=sum(1 for c in rows if c.current_outcome),
-                nfa=outcomes["NFA"],
-                info_advice=outcomes["INFO_ADVICE"],
-                early_help=outcomes["EARLY_HELP"],
-                cin_assessment=outcomes["CIN_ASSESSMENT"],
-                strategy_s47=outcomes["STRATEGY_S47"],
-                existing_open_case=outcomes["EXISTING_OPEN_CASE"],
-                other=outcomes["OTHER"],
-                referrals=len(refs),
-                pct_contacts_to_referral=pct(len(refs), len(rows)),
+                contacts=contacts,
+                repeat_contacts=int(t["repeat_contacts"] or 0),
+                decided=int(t["decided"] or 0),
+                **{name: int(t[name] or 0) for name in outcome_names},
+                referrals=referrals,
+                pct_contacts_to_referral=pct(referrals, contacts),
                 re_referrals=re,
-                pct_re_referrals=pct(re, len(refs)),
+                pct_re_referrals=pct(re, referrals),
             )
 
-        groups = grouped(contacts, self._contact_key(group_by))
         return ConversionReport(
             **self._base("conversion", from_date, to_date, group_by),
             definitions={
@@ -637,8 +781,8 @@ class Reports:
                 "before it (same date a year earlier, inclusive), in any journey.",
                 "repeat_contacts": "Contacts received while the child's journey was already open.",
             },
-            overall=row(ALL, contacts),
-            groups=[row(k, v) for k, v in groups.items()],
+            overall=row(ALL, overall, re_total),
+            groups=[row(k, totals[k], re_referred[k]) for k in sorted(totals)],
         )
 
     # -- f. timeline ----------------------------------------------------------------------------
