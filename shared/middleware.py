@@ -3,47 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import OrderedDict
-from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PROBLEM_BASE, PROBLEM_JSON
+from shared.errors import problem_response
 
 
 async def _send_problem(
     scope: Scope,
+    receive: Receive,
     send: Send,
     status: int,
     detail: str,
     code: str,
-    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+    headers: dict[str, str] | None = None,
 ) -> None:
-    body = json.dumps(
-        {
-            "type": PROBLEM_BASE + code.replace("_", "-"),
-            "title": HTTPStatus(status).phrase,
-            "status": status,
-            "detail": detail,
-            "instance": scope.get("path", ""),
-            "code": code,
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                *extra_headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    """Answer before the app runs, with the same problem document the exception handlers give."""
+    response = problem_response(Request(scope), status, detail, code=code, headers=headers)
+    await response(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:
@@ -63,12 +44,17 @@ class BodySizeLimitMiddleware:
                     declared = int(value)
                 except ValueError:
                     await _send_problem(
-                        scope, send, 400, "Content-Length is not a number.", "bad_content_length"
+                        scope, receive, send, 400, "Content-Length is not a number.", "bad_content_length"
                     )
                     return
                 if declared > self.max_bytes:
                     await _send_problem(
-                        scope, send, 413, f"The body is larger than {self.max_bytes} bytes.", "body_too_large"
+                        scope,
+                        receive,
+                        send,
+                        413,
+                        f"The body is larger than {self.max_bytes} bytes.",
+                        "body_too_large",
                     )
                     return
         # Chunked bodies have no declared length: count as they arrive.
@@ -94,9 +80,8 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _send_problem(
-                    scope, send, 413, f"The body is larger than {self.max_bytes} bytes.", "body_too_large"
-                )
+                too_large = f"The body is larger than {self.max_bytes} bytes."
+                await _send_problem(scope, receive, send, 413, too_large, "body_too_large")
 
 
 class _BodyTooLarge(HTTPException):
@@ -147,11 +132,12 @@ class RateLimitMiddleware:
             retry = max(1, int((1.0 - tokens) / self.rate) + 1)
             await _send_problem(
                 scope,
+                receive,
                 send,
                 429,
                 "Too many requests; slow down.",
                 "rate_limited",
-                ((b"retry-after", str(retry).encode()),),
+                headers={"Retry-After": str(retry)},
             )
             return
         self.buckets[caller] = (tokens - 1.0, now)
