@@ -2,7 +2,7 @@
 subprocesses, the wrk load generator, statistics and result files.
 
 Every benchmark is a bounded loop: fixed durations or fixed counts, then it stops and cleans up.
-Load goes only to 127.0.0.1. Each benchmark writes `bench/results/<name>.json`; `bench.report`
+Load goes only to 127.0.0.1. Each benchmark writes `bench/results/<name>.json`; `bench.markdown`
 renders BENCHMARKS.md from whatever results exist.
 """
 

@@ -214,7 +214,8 @@ def render() -> str:
         "",
         "Written by `python -m bench` (all) or one benchmark alone: `python -m bench.intake`, "
         "`python -m bench.freshness`, `python -m bench.reports` (reports at scale, rebuild speed and peak "
-        "memory). Each writes `bench/results/<name>.json`; this file is rendered from those results "
+        "memory), `python -m bench.rebuild`. Each writes `bench/results/<name>.json`, committed with the "
+        "code it measured; this file is rendered from those results "
         "(`python -m bench.markdown`). Benchmarks are not tests and do not run in CI.",
         "",
         f"Set-up: `make install` and `{INSTALL}`; PostgreSQL on 127.0.0.1:5432 (trust, user postgres) — "
