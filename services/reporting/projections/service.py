@@ -13,14 +13,17 @@ multi-row insert). One event is just a batch of one, so there is a single code p
 from __future__ import annotations
 
 import json
+import operator
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, Table, bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from services.reporting.projections import readers as r
@@ -42,6 +45,9 @@ SUPERVISION_FEED = "supervision"
 
 Item = tuple[Envelope, r.Reader]
 _TIMELINE: Table = TimelineEntry.__table__  # type: ignore[attr-defined]  # Core: no ORM bulk bookkeeping
+_TIMELINE_COLUMNS = (
+    "event_id", "feed", "position", "journey_id", "child_id", "type", "occurred_at", "recorded_at", "codes"
+)  # fmt: skip
 
 
 class _Projection:
@@ -53,6 +59,7 @@ class _Projection:
         calendar = settings.calendar()
         self.statutory = calendar.statutory()
         self.local = calendar.local()
+        self.statistics = _Statistics()
         # The holiday package imports every country's rules on first use (about a second): pay that
         # when the service starts, not inside the first batch it applies.
         self.statutory.is_working_day(utcnow().date())
@@ -89,7 +96,7 @@ class _Projection:
         if items:
             timeline = await self.handle_batch(session, items)
             # Timeline rows are only ever inserted, never read back here.
-            await _insert_many(session, _TIMELINE, timeline)
+            await _insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
         return results
 
     def _read(self, event: Envelope) -> r.Reader | None:
@@ -103,22 +110,23 @@ class _Projection:
             # forever: a poison event must not stop the front-door measures.
             return None
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
         """Apply the readable events of a batch; return their timeline rows."""
         raise NotImplementedError
 
-    def _timeline(self, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None) -> dict[str, Any]:
-        return {
-            "event_id": event.event_id,
-            "feed": self.feed,
-            "position": event.position,
-            "journey_id": event.journey_id,
-            "child_id": child_id,
-            "type": event.type,
-            "occurred_at": event.occurred_at,
-            "recorded_at": event.recorded_at,
-            "codes": payload.model_dump(mode="json", exclude_none=True),
-        }
+    def _timeline(self, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None) -> tuple[Any, ...]:
+        """A timeline row, as values of `_TIMELINE_COLUMNS`."""
+        return (
+            event.event_id,
+            self.feed,
+            event.position,
+            event.journey_id,
+            child_id,
+            event.type,
+            event.occurred_at,
+            event.recorded_at,
+            payload.model_dump(mode="json", exclude_none=True),
+        )
 
     async def _reset_common(self, session: AsyncSession) -> None:
         await session.execute(delete(TimelineEntry).where(col(TimelineEntry.feed) == self.feed))
@@ -149,11 +157,22 @@ class _Store:
         self.loaded: dict[Any, tuple[Any, dict[str, Any]]] = {}
         self.new: list[Any] = []
 
-    async def load(self, session: AsyncSession, column: str, ids: set[uuid.UUID]) -> list[Any]:
-        """The rows whose `column` is one of `ids` (each row once per batch, however often asked)."""
+    async def load(self, session: AsyncSession, **where: set[uuid.UUID]) -> list[Any]:
+        """The rows whose column `name` is one of `ids`, for any `name=ids` given (one query per
+        chunk of ids; each row once per batch, however often asked)."""
         rows: list[Any] = []
-        for chunk in _chunks(ids):
-            query = select(self.table).where(self.table.c[column].in_(chunk))
+        postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+        for chunks in _chunked(where):
+            conditions = []
+            for column, chunk in chunks.items():
+                target = self.table.c[column]
+                if postgres:
+                    # `= ANY(array)`: one statement text whatever the number of ids, so PostgreSQL
+                    # prepares it once, where each length of an IN (...) list is a new statement.
+                    conditions.append(target == any_(bindparam(column, chunk, type_=ARRAY(target.type))))
+                else:
+                    conditions.append(target.in_(chunk))
+            query = select(self.table).where(or_(*conditions))
             for mapping in (await session.execute(query)).mappings():
                 key = mapping[self.key]
                 if key not in self.loaded:
@@ -167,8 +186,10 @@ class _Store:
         self.new.append(row)
         return row
 
-    async def write(self, session: AsyncSession) -> None:
-        await _insert_many(session, self.table, [r.__dict__ for r in self.new])
+    async def write(self, session: AsyncSession, statistics: _Statistics) -> None:
+        values = operator.itemgetter(*self.columns)
+        new = [values(r.__dict__) for r in self.new]
+        await _insert_many(session, self.table, self.columns, new, statistics)
         changed = []
         for row, before in self.loaded.values():
             after = {c: getattr(row, c) for c in self.columns}
@@ -213,13 +234,43 @@ class _Rows:
             self.decisions[decision.decision_id] = decision
             self.decisions_by_contact[decision.contact_id].append(decision)
 
-    async def write(self, session: AsyncSession) -> None:
+    async def write(self, session: AsyncSession, statistics: _Statistics) -> None:
         for store in (self.contact_store, self.decision_store, self.journey_store, self.allocation_store):
-            await store.write(session)
+            await store.write(session, statistics)
 
 
-async def _insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts holding every column of `table`) in bulk.
+class _Statistics:
+    """Keeps PostgreSQL's planner statistics in step with the tables this projection fills.
+
+    A rebuild fills the tables from empty far faster than autovacuum re-analyses them, and with
+    the stale figures (a near-empty table) the planner answers each batch's look-ups with a scan of
+    the whole table: time quadratic in the feed's length. So each table is analysed once this
+    process has inserted 1,000 rows into it, and again each time that count doubles: a handful of
+    ANALYZEs (each reads a bounded sample) over a whole rebuild, none in a quiet steady state.
+    """
+
+    FIRST = 1000
+
+    def __init__(self) -> None:
+        self.inserted: dict[str, int] = {}
+        self.next_at: dict[str, int] = {}
+
+    async def grew(self, connection: AsyncConnection, table: Table, rows: int) -> None:
+        total = self.inserted[table.name] = self.inserted.get(table.name, 0) + rows
+        if total >= self.next_at.get(table.name, self.FIRST):
+            self.next_at[table.name] = 2 * total
+            # Inside the batch's transaction: ANALYZE samples its own uncommitted rows too.
+            await connection.execute(text(f'ANALYZE "{table.name}"'))
+
+
+async def _insert_many(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    records: list[tuple[Any, ...]],
+    statistics: _Statistics | None,
+) -> None:
+    """Insert rows (tuples of `columns`' values, Python types as the ORM holds them) in bulk.
 
     On PostgreSQL this is a binary COPY on the session's own connection, so inside the batch's
     transaction: per row it costs a fraction of an executemany INSERT, whose per-row parameter
@@ -227,27 +278,31 @@ async def _insert_many(session: AsyncSession, table: Table, rows: list[dict[str,
     are (aware datetimes, UUIDs); JSON columns as the text SQLAlchemy itself would send (json.dumps).
     Elsewhere, one executemany INSERT.
     """
-    if not rows:
+    if not records:
         return
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
-        await connection.execute(insert(table), rows)
+        await connection.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in records])
         return
-    columns = [c.name for c in table.columns]
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = [
-        tuple(json.dumps(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns)
-        for row in rows
-    ]
+    for i, name in enumerate(columns):
+        if isinstance(table.c[name].type, JSON):
+            records = [(*r[:i], None if r[i] is None else json.dumps(r[i]), *r[i + 1 :]) for r in records]
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
-    await driver.copy_records_to_table(table.name, columns=columns, records=records)
+    await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
+    if statistics is not None:  # a table the projection reads back, by the look-ups of `_Store.load`
+        await statistics.grew(connection, table, len(records))
 
 
-def _chunks(ids: set[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:
-    """Bound each IN (...) list (SQLite and asyncpg cap the parameters of one statement)."""
-    ordered = list(ids)
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+def _chunked(where: dict[str, set[uuid.UUID]], size: int = 1000) -> list[dict[str, list[uuid.UUID]]]:
+    """Split each id set into lists of at most `size`, one query's worth per element (SQLite and
+    asyncpg cap the parameters of one statement); no element for nothing to look up."""
+    ordered = {column: list(ids) for column, ids in where.items() if ids}
+    longest = max((len(ids) for ids in ordered.values()), default=0)
+    return [
+        {column: ids[i : i + size] for column, ids in ordered.items() if ids[i : i + size]}
+        for i in range(0, longest, size)
+    ]
 
 
 class ReferralsProjection(_Projection):
@@ -272,27 +327,22 @@ class ReferralsProjection(_Projection):
                 if (value := fields.get(name)) is not None:
                     decision_ids.add(value)
         rows = _Rows()
-        for journey in await rows.journey_store.load(session, "journey_id", journey_ids):
+        # One query per table: a round trip costs more than the few rows an OR brings in twice.
+        for journey in await rows.journey_store.load(session, journey_id=journey_ids):
             rows.journeys[journey.journey_id] = journey
-        for allocation in await rows.allocation_store.load(session, "journey_id", journey_ids):
+        for allocation in await rows.allocation_store.load(session, journey_id=journey_ids):
             rows.allocations_by_journey[allocation.journey_id].append(allocation)
-        for contact in await rows.contact_store.load(session, "journey_id", journey_ids):
+        for contact in await rows.contact_store.load(session, journey_id=journey_ids, contact_id=contact_ids):
             rows.add_contact(contact)
-        for contact in await rows.contact_store.load(
-            session, "contact_id", contact_ids - rows.contacts.keys()
-        ):
-            rows.add_contact(contact)
-        for decision in await rows.decision_store.load(session, "contact_id", contact_ids):
-            rows.add_decision(decision)
         for decision in await rows.decision_store.load(
-            session, "decision_id", decision_ids - rows.decisions.keys()
+            session, contact_id=contact_ids, decision_id=decision_ids
         ):
             rows.add_decision(decision)
         return rows
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
         rows = await self._load(session, items)
-        timeline: list[dict[str, Any]] = []
+        timeline: list[tuple[Any, ...]] = []
         touched_contacts: dict[uuid.UUID, None] = {}
         touched_journeys: dict[uuid.UUID, None] = {}
         for event, payload in items:
@@ -334,7 +384,7 @@ class ReferralsProjection(_Projection):
             self.refresh_contact(rows, contact_id)
         for journey_id in touched_journeys:
             self.refresh_journey(rows, journey_id)
-        await rows.write(session)
+        await rows.write(session, self.statistics)
         return timeline
 
     def _contact(self, rows: _Rows, event: Envelope, p: r.ContactReceived) -> None:
@@ -528,13 +578,13 @@ class SupervisionProjection(_Projection):
         await session.execute(delete(SupervisionFact))
         await self._reset_common(session)
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
         ids = {sid for _, p in items if (sid := p.__dict__.get("supervision_id")) is not None}
         store = _Store(SupervisionFact)
         known: dict[uuid.UUID, Any] = {
-            row.supervision_id: row for row in await store.load(session, "supervision_id", ids)
+            row.supervision_id: row for row in await store.load(session, supervision_id=ids)
         }
-        timeline: list[dict[str, Any]] = []
+        timeline: list[tuple[Any, ...]] = []
         for event, payload in items:
             child_id: uuid.UUID | None = None
             if isinstance(payload, r.SupervisionRecorded):
@@ -558,5 +608,5 @@ class SupervisionProjection(_Projection):
                     parent = known.get(supervision_id)
                     child_id = parent.child_id if parent is not None else None
             timeline.append(self._timeline(event, payload, child_id))
-        await store.write(session)
+        await store.write(session, self.statistics)
         return timeline
