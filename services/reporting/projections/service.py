@@ -125,7 +125,7 @@ class _Projection:
             event.type,
             event.occurred_at,
             event.recorded_at,
-            payload.model_dump(mode="json", exclude_none=True),
+            payload.model_dump_json(exclude_none=True),  # JSON text, as `_insert_many` takes it
         )
 
     async def _reset_common(self, session: AsyncSession) -> None:
@@ -270,23 +270,24 @@ async def _insert_many(
     records: list[tuple[Any, ...]],
     statistics: _Statistics | None,
 ) -> None:
-    """Insert rows (tuples of `columns`' values, Python types as the ORM holds them) in bulk.
+    """Insert rows (tuples of `columns`' values) in bulk: values as the ORM holds them, except that
+    JSON columns hold JSON text (pydantic's `model_dump_json` makes it in one step).
 
     On PostgreSQL this is a binary COPY on the session's own connection, so inside the batch's
     transaction: per row it costs a fraction of an executemany INSERT, whose per-row parameter
     processing in SQLAlchemy was the largest part of writing a batch. Values go to asyncpg as they
-    are (aware datetimes, UUIDs); JSON columns as the text SQLAlchemy itself would send (json.dumps).
-    Elsewhere, one executemany INSERT.
+    are (aware datetimes, UUIDs, JSON text). Elsewhere, one executemany INSERT (JSON parsed back for
+    SQLAlchemy's JSON type to encode).
     """
     if not records:
         return
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
+        for i, name in enumerate(columns):
+            if isinstance(table.c[name].type, JSON):
+                records = [(*r[:i], None if r[i] is None else json.loads(r[i]), *r[i + 1 :]) for r in records]
         await connection.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in records])
         return
-    for i, name in enumerate(columns):
-        if isinstance(table.c[name].type, JSON):
-            records = [(*r[:i], None if r[i] is None else json.dumps(r[i]), *r[i + 1 :]) for r in records]
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
