@@ -198,13 +198,12 @@ class FeedConsumer:
         async with self.db.unit_of_work() as session:
             stored = await self._locked_position(session)
             position = stored
-            seen: set[str] = set()
+            seen: set[uuid.UUID] = set()
             fresh: list[Envelope] = []
             for event in events:
-                key = str(event.event_id)
-                if event.position <= position or key in seen:
+                if event.position <= position or event.event_id in seen:
                     continue  # a repeat delivery: already applied, so a no-op
-                seen.add(key)
+                seen.add(event.event_id)
                 fresh.append(event)
                 position = event.position
             batch = getattr(self.projection, "apply_batch", None)

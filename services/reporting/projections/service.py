@@ -12,6 +12,7 @@ multi-row insert). One event is just a batch of one, so there is a single code p
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import uuid
@@ -69,14 +70,13 @@ class _Projection:
 
     async def apply_batch(self, session: AsyncSession, events: list[Envelope]) -> list[bool]:
         """Apply events in order; one result per event, False for one skipped (unknown or unreadable)."""
-        state = await session.get(FeedState, self.feed)
-        if state is None:
-            state = FeedState(feed=self.feed)
-            session.add(state)
+        # A plain row like the facts' (not an ORM instance: its get and flush cost more than the rest
+        # of a batch's bookkeeping), and its figures kept in locals while the events are read.
+        states = _Store(FeedState)
+        loaded = await states.load(session, feed={self.feed})
+        state = loaded[0] if loaded else states.create(feed=self.feed)
         results: list[bool] = []
         items: list[Item] = []
-        # Plain locals, written to the ORM row once: an attribute set on it costs more than the rest
-        # of this loop's work per event.
         occurred, recorded = state.latest_occurred_at, state.latest_recorded_at
         for event in events:
             if event.occurred_at.tzinfo is None or event.recorded_at.tzinfo is None:
@@ -93,6 +93,7 @@ class _Projection:
         state.latest_occurred_at, state.latest_recorded_at = occurred, recorded
         state.applied += len(items)
         state.skipped += len(events) - len(items)
+        await states.write(session, None)
         if items:
             timeline = await self.handle_batch(session, items)
             # Timeline rows are only ever inserted, never read back here.
@@ -149,15 +150,11 @@ class _Store:
         self.table: Table = model.__table__
         self.key: str = next(iter(self.table.primary_key.columns)).name
         self.columns = [c.name for c in self.table.columns]
-        self.defaults = {
-            name: field.get_default(call_default_factory=True)
-            for name, field in model.model_fields.items()
-            if not field.is_required()
-        }
+        self.defaults = _defaults(model)
         self.loaded: dict[Any, tuple[Any, dict[str, Any]]] = {}
         self.new: list[Any] = []
 
-    async def load(self, session: AsyncSession, **where: set[uuid.UUID]) -> list[Any]:
+    async def load(self, session: AsyncSession, **where: set[Any]) -> list[Any]:
         """The rows whose column `name` is one of `ids`, for any `name=ids` given (one query per
         chunk of ids; each row once per batch, however often asked)."""
         rows: list[Any] = []
@@ -186,7 +183,7 @@ class _Store:
         self.new.append(row)
         return row
 
-    async def write(self, session: AsyncSession, statistics: _Statistics) -> None:
+    async def write(self, session: AsyncSession, statistics: _Statistics | None) -> None:
         values = operator.itemgetter(*self.columns)
         new = [values(r.__dict__) for r in self.new]
         await _insert_many(session, self.table, self.columns, new, statistics)
@@ -196,12 +193,28 @@ class _Store:
             if after != before:
                 changed.append({f"v_{c}": v for c, v in after.items()})
         if changed:
-            statement = (
-                update(self.table)
-                .where(self.table.c[self.key] == bindparam(f"v_{self.key}"))
-                .values({c: bindparam(f"v_{c}") for c in self.columns if c != self.key})
-            )
-            await session.execute(statement, changed)
+            await session.execute(_update_by_key(self.table), changed)
+
+
+@functools.cache
+def _defaults(model: Any) -> dict[str, Any]:
+    """A model's column defaults, shared by every batch (the fact models' defaults are immutable)."""
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    }
+
+
+@functools.cache
+def _update_by_key(table: Table) -> Any:
+    """UPDATE every column of one row by its key, from parameters named `v_<column>`."""
+    key = next(iter(table.primary_key.columns)).name
+    return (
+        update(table)
+        .where(table.c[key] == bindparam(f"v_{key}"))
+        .values({c.name: bindparam(f"v_{c.name}") for c in table.columns if c.name != key})
+    )
 
 
 class _Rows:
@@ -295,7 +308,7 @@ async def _insert_many(
         await statistics.grew(connection, table, len(records))
 
 
-def _chunked(where: dict[str, set[uuid.UUID]], size: int = 1000) -> list[dict[str, list[uuid.UUID]]]:
+def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, list[Any]]]:
     """Split each id set into lists of at most `size`, one query's worth per element (SQLite and
     asyncpg cap the parameters of one statement); no element for nothing to look up."""
     ordered = {column: list(ids) for column, ids in where.items() if ids}
