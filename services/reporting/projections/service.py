@@ -13,7 +13,6 @@ multi-row insert). One event is just a batch of one, so there is a single code p
 from __future__ import annotations
 
 import functools
-import json
 import operator
 import uuid
 from collections import defaultdict
@@ -24,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
@@ -197,6 +197,22 @@ class _Store:
 
 
 @functools.cache
+def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
+    """The dialect's INSERT of `columns` as driver SQL (positional placeholders, in column order),
+    and per column the bind processor to apply (None: the value goes as it is)."""
+    compiled = insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=dialect)
+    if list(compiled.positiontup or ()) != list(columns):
+        raise RuntimeError(f"{table.name}: {dialect.name} placeholders are not the columns in order")
+    processors = [
+        None
+        if isinstance(table.c[c].type, JSON)
+        else table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+        for c in columns
+    ]
+    return str(compiled), processors
+
+
+@functools.cache
 def _defaults(model: Any) -> dict[str, Any]:
     """A model's column defaults, shared by every batch (the fact models' defaults are immutable)."""
     return {
@@ -286,20 +302,20 @@ async def _insert_many(
     """Insert rows (tuples of `columns`' values) in bulk: values as the ORM holds them, except that
     JSON columns hold JSON text (pydantic's `model_dump_json` makes it in one step).
 
-    On PostgreSQL this is a binary COPY on the session's own connection, so inside the batch's
-    transaction: per row it costs a fraction of an executemany INSERT, whose per-row parameter
-    processing in SQLAlchemy was the largest part of writing a batch. Values go to asyncpg as they
-    are (aware datetimes, UUIDs, JSON text). Elsewhere, one executemany INSERT (JSON parsed back for
-    SQLAlchemy's JSON type to encode).
+    SQLAlchemy's per-row parameter handling of an executemany INSERT was the largest part of
+    writing a batch, so it is bypassed. On PostgreSQL: a binary COPY on the session's own
+    connection (inside the batch's transaction); values go to asyncpg as they are (aware datetimes,
+    UUIDs, JSON text). Elsewhere: one executemany of the driver's own INSERT, each value put through
+    its column type's bind processor, the very conversion SQLAlchemy would apply (JSON text is
+    already what the JSON type would store).
     """
     if not records:
         return
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
-        for i, name in enumerate(columns):
-            if isinstance(table.c[name].type, JSON):
-                records = [(*r[:i], None if r[i] is None else json.loads(r[i]), *r[i + 1 :]) for r in records]
-        await connection.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in records])
+        sql, processors = _driver_insert(table, tuple(columns), connection.dialect)
+        rows = [tuple(v if f is None else f(v) for f, v in zip(processors, r, strict=True)) for r in records]
+        await connection.exec_driver_sql(sql, rows)
         return
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
