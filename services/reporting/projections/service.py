@@ -4,10 +4,11 @@ Order between the feeds does not matter: every row is keyed by the id it describ
 derived figure is recomputed from the stored facts, so a supervision that arrives before its
 journey's first contact is simply joined when the contact arrives (or at query time).
 
-A batch of events is applied in memory: the rows it touches are loaded with one `IN (...)` query
-per table, the events are applied in order to those objects, each touched contact and journey is
-recomputed once at the end, and everything is written back in one flush (timeline rows as one
-multi-row insert). One event is just a batch of one, so there is a single code path.
+A batch of events is applied in memory: the rows it touches are loaded with one key look-up per
+table, the events are applied in order to those plain rows, each touched contact and journey is
+recomputed once at the end, and everything is written back in bulk (new rows by `_insert_many`,
+changed ones by one executemany UPDATE per table). One event is just a batch of one, so there is a
+single code path.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class _Fact:
 
 
 class _Store:
-    """One table's rows for one batch: loaded with `IN (...)`, then one bulk insert of the new rows
+    """One table's rows for one batch: loaded by key look-ups, then one bulk insert of the new rows
     (`_insert_many`) and one executemany UPDATE of the loaded rows that changed."""
 
     def __init__(self, model: Any) -> None:
@@ -275,7 +276,7 @@ class _Statistics:
     the stale figures (a near-empty table) the planner answers each batch's look-ups with a scan of
     the whole table: time quadratic in the feed's length. So each table is analysed once this
     process has inserted 1,000 rows into it, and again each time that count doubles: a handful of
-    ANALYZEs (each reads a bounded sample) over a whole rebuild, none in a quiet steady state.
+    ANALYZEs (each reads a bounded sample) over a whole rebuild, ever rarer as a process runs on.
     """
 
     FIRST = 1000
