@@ -113,10 +113,28 @@ class WorkingCalendar:
     ``extra_closures`` are remembered whatever ``include_local_closures`` says,
     so ``statutory()`` and ``local()`` can switch between the two views of the
     same configuration. Instances are immutable and safe to share across threads
-    (the per-year cache may be filled twice in a race, with identical values).
+    (the per-year and per-day caches may be filled twice in a race, with identical
+    values).
+
+    Results that depend only on a London date (is it a working day, its office
+    opening and closing instants, the next working day, the n-th working day
+    after it) are memoised per date: projections compute several durations per
+    contact, and recomputing zone conversions and holiday look-ups for the same
+    few hundred dates dominated their cost. The caches grow with the distinct
+    dates seen (a few hundred a year), so they stay small.
     """
 
-    __slots__ = ("_cache", "_closures", "_counting", "_include_local", "_office_end", "_office_start")
+    __slots__ = (
+        "_add_cache",
+        "_cache",
+        "_closures",
+        "_counting",
+        "_day_cache",
+        "_include_local",
+        "_next_cache",
+        "_office_end",
+        "_office_start",
+    )
 
     def __init__(
         self,
@@ -142,6 +160,12 @@ class WorkingCalendar:
         self._office_end = office_end
         # year -> (set for O(1) membership, sorted tuple for bisect range counts)
         self._cache: dict[int, tuple[frozenset[date], tuple[date, ...]]] = {}
+        # date -> (working day?, office opening UTC, office closing UTC)
+        self._day_cache: dict[date, tuple[bool, datetime, datetime]] = {}
+        # date -> first working day strictly after it
+        self._next_cache: dict[date, date] = {}
+        # (start, n) -> add_working_days(start, n)
+        self._add_cache: dict[tuple[date, int], date] = {}
 
     # -- configuration -------------------------------------------------------------
 
@@ -234,7 +258,10 @@ class WorkingCalendar:
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after ``d``."""
-        return self._nth_after(d, 1)
+        found = self._next_cache.get(d)
+        if found is None:
+            found = self._next_cache[d] = self._nth_after(d, 1)
+        return found
 
     def add_working_days(self, start: date, n: int) -> date:
         """The n-th working day counted from ``start`` under ``self.counting``.
@@ -246,6 +273,13 @@ class WorkingCalendar:
           instead give the same date for n=1 and n=2 from a non-working start;
           clock starts are always working days, so deadlines never hit this).
         """
+        key = (start, n)
+        found = self._add_cache.get(key)
+        if found is None:
+            found = self._add_cache[key] = self._add_working_days(start, n)
+        return found
+
+    def _add_working_days(self, start: date, n: int) -> date:
         if self._counting is Counting.DAY_AFTER_IS_DAY_1:
             if n < 0:
                 raise ValueError("n must be >= 0")
@@ -261,6 +295,32 @@ class WorkingCalendar:
     def _at_office(self, d: date, t: time) -> datetime:
         return datetime.combine(d, t, tzinfo=LONDON).astimezone(UTC)
 
+    def _day(self, d: date) -> tuple[bool, datetime, datetime]:
+        """(working day?, office opening, office closing) of London date ``d``, memoised."""
+        found = self._day_cache.get(d)
+        if found is None:
+            found = (
+                self.is_working_day(d),
+                self._at_office(d, self._office_start),
+                self._at_office(d, self._office_end),
+            )
+            self._day_cache[d] = found
+        return found
+
+    def _clock(self, at: datetime) -> tuple[datetime, date]:
+        """``clock_start(at)`` and its London date."""
+        day = _as_london(at, "at").date()
+        working, open_at, close_at = self._day(day)
+        if working:
+            # Comparing instants equals comparing London wall-clock times here: clocks change
+            # on Sunday nights, never during a working day's office hours.
+            if at < open_at:
+                return open_at, day
+            if at < close_at:
+                return at.astimezone(UTC), day
+        day = self.next_working_day(day)
+        return self._day(day)[1], day
+
     def clock_start(self, at: datetime) -> datetime:
         """When a contact received at ``at`` starts its clock (UTC-aware).
 
@@ -268,15 +328,7 @@ class WorkingCalendar:
         office start if earlier on a working day; otherwise the office start of
         the next working day.
         """
-        local = _as_london(at, "at")
-        day = local.date()
-        if self.is_working_day(day):
-            now = local.time()
-            if now < self._office_start:
-                return self._at_office(day, self._office_start)
-            if now < self._office_end:
-                return at.astimezone(UTC)
-        return self._at_office(self.next_working_day(day), self._office_start)
+        return self._clock(at)[0]
 
     def deadline(self, received_at: datetime, n: int) -> datetime:
         """UTC instant at office close (London) on the n-th working day of the clock.
@@ -286,8 +338,8 @@ class WorkingCalendar:
         1 working day" of a Monday 10:00 contact is Tuesday 17:00; with ``day_1``
         it is Monday 17:00.
         """
-        start_day = self.clock_start(received_at).astimezone(LONDON).date()
-        return self._at_office(self.add_working_days(start_day, n), self._office_end)
+        start_day = self._clock(received_at)[1]
+        return self._day(self.add_working_days(start_day, n))[2]
 
     def within_working_days(self, received_at: datetime, decided_at: datetime, n: int) -> bool:
         """True if ``decided_at`` is at or before ``deadline(received_at, n)``."""
@@ -305,10 +357,11 @@ class WorkingCalendar:
         return self.count_working_days(start_day, end_day)
 
     def _office_overlap_seconds(self, day: date, start: datetime, end: datetime) -> float:
-        if not self.is_working_day(day):
+        working, open_at, close_at = self._day(day)
+        if not working:
             return 0.0
-        open_at = max(self._at_office(day, self._office_start), start)
-        close_at = min(self._at_office(day, self._office_end), end)
+        open_at = max(open_at, start)
+        close_at = min(close_at, end)
         return max((close_at - open_at).total_seconds(), 0.0)
 
     def working_hours_between(self, start: datetime, end: datetime) -> float:

@@ -54,6 +54,13 @@ class BatchProjection(Projection, Protocol):
         """Apply events in order; one result per event, as `apply` would return it."""
 
 
+class _Page(BaseModel):
+    """The part of a feed page the consumer reads (other fields are ignored)."""
+
+    events: list[Envelope]
+    head: int
+
+
 class ConsumerStatus(BaseModel):
     feed: str
     position: int = 0
@@ -129,8 +136,10 @@ class FeedConsumer:
             raise UpstreamError(f"{type(exc).__name__} reaching {self.feed}") from exc
         if response.status_code != 200:
             raise UpstreamError(f"{self.feed} answered {response.status_code}")
-        body = response.json()
-        return [Envelope.model_validate(e) for e in body["events"]], int(body["head"])
+        # One validation of the raw body (JSON parsed and checked in pydantic-core), not json.loads
+        # then a Python-level validation per envelope: this was a large share of a rebuild's time.
+        page = _Page.model_validate_json(response.content)
+        return page.events, page.head
 
     async def _unless_stopped(self, request: Awaitable[httpx.Response]) -> httpx.Response:
         """Await an upstream call, abandoning it when the consumer is told to stop.
@@ -189,13 +198,12 @@ class FeedConsumer:
         async with self.db.unit_of_work() as session:
             stored = await self._locked_position(session)
             position = stored
-            seen: set[str] = set()
+            seen: set[uuid.UUID] = set()
             fresh: list[Envelope] = []
             for event in events:
-                key = str(event.event_id)
-                if event.position <= position or key in seen:
+                if event.position <= position or event.event_id in seen:
                     continue  # a repeat delivery: already applied, so a no-op
-                seen.add(key)
+                seen.add(event.event_id)
                 fresh.append(event)
                 position = event.position
             batch = getattr(self.projection, "apply_batch", None)

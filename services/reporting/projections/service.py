@@ -4,22 +4,28 @@ Order between the feeds does not matter: every row is keyed by the id it describ
 derived figure is recomputed from the stored facts, so a supervision that arrives before its
 journey's first contact is simply joined when the contact arrives (or at query time).
 
-A batch of events is applied in memory: the rows it touches are loaded with one `IN (...)` query
-per table, the events are applied in order to those objects, each touched contact and journey is
-recomputed once at the end, and everything is written back in one flush (timeline rows as one
-multi-row insert). One event is just a batch of one, so there is a single code path.
+A batch of events is applied in memory: the rows it touches are loaded with one key look-up per
+table, the events are applied in order to those plain rows, each touched contact and journey is
+recomputed once at the end, and everything is written back in bulk (new rows by `_insert_many`,
+changed ones by one executemany UPDATE per table). One event is just a batch of one, so there is a
+single code path.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from services.reporting.projections import readers as r
@@ -34,12 +40,16 @@ from services.reporting.projections.models import (
 )
 from services.reporting.settings import Settings
 from shared.events.contract import Envelope
+from shared.types import utcnow
 
 REFERRALS_FEED = "referrals"
 SUPERVISION_FEED = "supervision"
 
 Item = tuple[Envelope, r.Reader]
 _TIMELINE: Table = TimelineEntry.__table__  # type: ignore[attr-defined]  # Core: no ORM bulk bookkeeping
+_TIMELINE_COLUMNS = (
+    "event_id", "feed", "position", "journey_id", "child_id", "type", "occurred_at", "recorded_at", "codes"
+)  # fmt: skip
 
 
 class _Projection:
@@ -51,36 +61,44 @@ class _Projection:
         calendar = settings.calendar()
         self.statutory = calendar.statutory()
         self.local = calendar.local()
+        self.statistics = _Statistics()
+        # The holiday package imports every country's rules on first use (about a second): pay that
+        # when the service starts, not inside the first batch it applies.
+        self.statutory.is_working_day(utcnow().date())
 
     async def apply(self, session: AsyncSession, event: Envelope) -> bool:
         return (await self.apply_batch(session, [event]))[0]
 
     async def apply_batch(self, session: AsyncSession, events: list[Envelope]) -> list[bool]:
         """Apply events in order; one result per event, False for one skipped (unknown or unreadable)."""
-        state = await session.get(FeedState, self.feed)
-        if state is None:
-            state = FeedState(feed=self.feed)
-            session.add(state)
+        # A plain row like the facts' (not an ORM instance: its get and flush cost more than the rest
+        # of a batch's bookkeeping), and its figures kept in locals while the events are read.
+        states = _Store(FeedState)
+        loaded = await states.load(session, feed={self.feed})
+        state = loaded[0] if loaded else states.create(feed=self.feed)
         results: list[bool] = []
         items: list[Item] = []
+        occurred, recorded = state.latest_occurred_at, state.latest_recorded_at
         for event in events:
-            if state.latest_occurred_at is None or event.occurred_at > state.latest_occurred_at:
-                state.latest_occurred_at = event.occurred_at
-            if state.latest_recorded_at is None or event.recorded_at > state.latest_recorded_at:
-                state.latest_recorded_at = event.recorded_at
+            if event.occurred_at.tzinfo is None or event.recorded_at.tzinfo is None:
+                # As UTCDateTime refuses them on write (a bulk COPY would not): the batch fails.
+                raise ValueError("naive datetime refused: store timezone-aware times")
+            if occurred is None or event.occurred_at > occurred:
+                occurred = event.occurred_at
+            if recorded is None or event.recorded_at > recorded:
+                recorded = event.recorded_at
             payload = self._read(event)
-            if payload is None:
-                state.skipped += 1
-                results.append(False)
-            else:
+            results.append(payload is not None)
+            if payload is not None:
                 items.append((event, payload))
-                state.applied += 1
-                results.append(True)
+        state.latest_occurred_at, state.latest_recorded_at = occurred, recorded
+        state.applied += len(items)
+        state.skipped += len(events) - len(items)
+        await states.write(session, None)
         if items:
             timeline = await self.handle_batch(session, items)
-            if timeline:
-                # Core multi-row insert: timeline rows are only ever inserted, never read back here.
-                await session.execute(insert(_TIMELINE), timeline)
+            # Timeline rows are only ever inserted, never read back here.
+            await _insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
         return results
 
     def _read(self, event: Envelope) -> r.Reader | None:
@@ -94,22 +112,23 @@ class _Projection:
             # forever: a poison event must not stop the front-door measures.
             return None
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
         """Apply the readable events of a batch; return their timeline rows."""
         raise NotImplementedError
 
-    def _timeline(self, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None) -> dict[str, Any]:
-        return {
-            "event_id": event.event_id,
-            "feed": self.feed,
-            "position": event.position,
-            "journey_id": event.journey_id,
-            "child_id": child_id,
-            "type": event.type,
-            "occurred_at": event.occurred_at,
-            "recorded_at": event.recorded_at,
-            "codes": payload.model_dump(mode="json", exclude_none=True),
-        }
+    def _timeline(self, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None) -> tuple[Any, ...]:
+        """A timeline row, as values of `_TIMELINE_COLUMNS`."""
+        return (
+            event.event_id,
+            self.feed,
+            event.position,
+            event.journey_id,
+            child_id,
+            event.type,
+            event.occurred_at,
+            event.recorded_at,
+            payload.model_dump_json(exclude_none=True),  # JSON text, as `_insert_many` takes it
+        )
 
     async def _reset_common(self, session: AsyncSession) -> None:
         await session.execute(delete(TimelineEntry).where(col(TimelineEntry.feed) == self.feed))
@@ -125,26 +144,33 @@ class _Fact:
 
 
 class _Store:
-    """One table's rows for one batch: loaded with `IN (...)`, then one multi-row INSERT of the new
-    rows and one executemany UPDATE of the loaded rows that changed."""
+    """One table's rows for one batch: loaded by key look-ups, then one bulk insert of the new rows
+    (`_insert_many`) and one executemany UPDATE of the loaded rows that changed."""
 
     def __init__(self, model: Any) -> None:
         self.table: Table = model.__table__
         self.key: str = next(iter(self.table.primary_key.columns)).name
         self.columns = [c.name for c in self.table.columns]
-        self.defaults = {
-            name: field.get_default(call_default_factory=True)
-            for name, field in model.model_fields.items()
-            if not field.is_required()
-        }
+        self.defaults = _defaults(model)
         self.loaded: dict[Any, tuple[Any, dict[str, Any]]] = {}
         self.new: list[Any] = []
 
-    async def load(self, session: AsyncSession, column: str, ids: set[uuid.UUID]) -> list[Any]:
-        """The rows whose `column` is one of `ids` (each row once per batch, however often asked)."""
+    async def load(self, session: AsyncSession, **where: set[Any]) -> list[Any]:
+        """The rows whose column `name` is one of `ids`, for any `name=ids` given (one query per
+        chunk of ids; each row once per batch, however often asked)."""
         rows: list[Any] = []
-        for chunk in _chunks(ids):
-            query = select(self.table).where(self.table.c[column].in_(chunk))
+        postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+        for chunks in _chunked(where):
+            conditions = []
+            for column, chunk in chunks.items():
+                target = self.table.c[column]
+                if postgres:
+                    # `= ANY(array)`: one statement text whatever the number of ids, so PostgreSQL
+                    # prepares it once, where each length of an IN (...) list is a new statement.
+                    conditions.append(target == any_(bindparam(column, chunk, type_=ARRAY(target.type))))
+                else:
+                    conditions.append(target.in_(chunk))
+            query = select(self.table).where(or_(*conditions))
             for mapping in (await session.execute(query)).mappings():
                 key = mapping[self.key]
                 if key not in self.loaded:
@@ -158,23 +184,54 @@ class _Store:
         self.new.append(row)
         return row
 
-    async def write(self, session: AsyncSession) -> None:
-        if self.new:
-            await session.execute(
-                insert(self.table), [{c: getattr(r, c) for c in self.columns} for r in self.new]
-            )
+    async def write(self, session: AsyncSession, statistics: _Statistics | None) -> None:
+        values = operator.itemgetter(*self.columns)
+        new = [values(r.__dict__) for r in self.new]
+        await _insert_many(session, self.table, self.columns, new, statistics)
         changed = []
         for row, before in self.loaded.values():
             after = {c: getattr(row, c) for c in self.columns}
             if after != before:
                 changed.append({f"v_{c}": v for c, v in after.items()})
         if changed:
-            statement = (
-                update(self.table)
-                .where(self.table.c[self.key] == bindparam(f"v_{self.key}"))
-                .values({c: bindparam(f"v_{c}") for c in self.columns if c != self.key})
-            )
-            await session.execute(statement, changed)
+            await session.execute(_update_by_key(self.table), changed)
+
+
+@functools.cache
+def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
+    """The dialect's INSERT of `columns` as driver SQL (positional placeholders, in column order),
+    and per column the bind processor to apply (None: the value goes as it is)."""
+    compiled = insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=dialect)
+    if list(compiled.positiontup or ()) != list(columns):
+        raise RuntimeError(f"{table.name}: {dialect.name} placeholders are not the columns in order")
+    processors = [
+        None
+        if isinstance(table.c[c].type, JSON)
+        else table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+        for c in columns
+    ]
+    return str(compiled), processors
+
+
+@functools.cache
+def _defaults(model: Any) -> dict[str, Any]:
+    """A model's column defaults, shared by every batch (the fact models' defaults are immutable)."""
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    }
+
+
+@functools.cache
+def _update_by_key(table: Table) -> Any:
+    """UPDATE every column of one row by its key, from parameters named `v_<column>`."""
+    key = next(iter(table.primary_key.columns)).name
+    return (
+        update(table)
+        .where(table.c[key] == bindparam(f"v_{key}"))
+        .values({c.name: bindparam(f"v_{c.name}") for c in table.columns if c.name != key})
+    )
 
 
 class _Rows:
@@ -207,15 +264,76 @@ class _Rows:
             self.decisions[decision.decision_id] = decision
             self.decisions_by_contact[decision.contact_id].append(decision)
 
-    async def write(self, session: AsyncSession) -> None:
+    async def write(self, session: AsyncSession, statistics: _Statistics) -> None:
         for store in (self.contact_store, self.decision_store, self.journey_store, self.allocation_store):
-            await store.write(session)
+            await store.write(session, statistics)
 
 
-def _chunks(ids: set[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:
-    """Bound each IN (...) list (SQLite and asyncpg cap the parameters of one statement)."""
-    ordered = list(ids)
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+class _Statistics:
+    """Keeps PostgreSQL's planner statistics in step with the tables this projection fills.
+
+    A rebuild fills the tables from empty far faster than autovacuum re-analyses them, and with
+    the stale figures (a near-empty table) the planner answers each batch's look-ups with a scan of
+    the whole table: time quadratic in the feed's length. So each table is analysed once this
+    process has inserted 1,000 rows into it, and again each time that count doubles: a handful of
+    ANALYZEs (each reads a bounded sample) over a whole rebuild, ever rarer as a process runs on.
+    """
+
+    FIRST = 1000
+
+    def __init__(self) -> None:
+        self.inserted: dict[str, int] = {}
+        self.next_at: dict[str, int] = {}
+
+    async def grew(self, connection: AsyncConnection, table: Table, rows: int) -> None:
+        total = self.inserted[table.name] = self.inserted.get(table.name, 0) + rows
+        if total >= self.next_at.get(table.name, self.FIRST):
+            self.next_at[table.name] = 2 * total
+            # Inside the batch's transaction: ANALYZE samples its own uncommitted rows too.
+            await connection.execute(text(f'ANALYZE "{table.name}"'))
+
+
+async def _insert_many(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    records: list[tuple[Any, ...]],
+    statistics: _Statistics | None,
+) -> None:
+    """Insert rows (tuples of `columns`' values) in bulk: values as the ORM holds them, except that
+    JSON columns hold JSON text (pydantic's `model_dump_json` makes it in one step).
+
+    SQLAlchemy's per-row parameter handling of an executemany INSERT was the largest part of
+    writing a batch, so it is bypassed. On PostgreSQL: a binary COPY on the session's own
+    connection (inside the batch's transaction); values go to asyncpg as they are (aware datetimes,
+    UUIDs, JSON text). Elsewhere: one executemany of the driver's own INSERT, each value put through
+    its column type's bind processor, the very conversion SQLAlchemy would apply (JSON text is
+    already what the JSON type would store).
+    """
+    if not records:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        sql, processors = _driver_insert(table, tuple(columns), connection.dialect)
+        rows = [tuple(v if f is None else f(v) for f, v in zip(processors, r, strict=True)) for r in records]
+        await connection.exec_driver_sql(sql, rows)
+        return
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
+    if statistics is not None:  # a table the projection reads back, by the look-ups of `_Store.load`
+        await statistics.grew(connection, table, len(records))
+
+
+def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, list[Any]]]:
+    """Split each id set into lists of at most `size`, one query's worth per element (SQLite and
+    asyncpg cap the parameters of one statement); no element for nothing to look up."""
+    ordered = {column: list(ids) for column, ids in where.items() if ids}
+    longest = max((len(ids) for ids in ordered.values()), default=0)
+    return [
+        {column: ids[i : i + size] for column, ids in ordered.items() if ids[i : i + size]}
+        for i in range(0, longest, size)
+    ]
 
 
 class ReferralsProjection(_Projection):
@@ -233,39 +351,34 @@ class ReferralsProjection(_Projection):
         journey_ids: set[uuid.UUID] = set()
         for event, p in items:
             journey_ids.add(event.journey_id)
-            for name in ("contact_id",):
-                if (value := getattr(p, name, None)) is not None:
-                    contact_ids.add(value)
+            fields = p.__dict__  # a reader's fields; a plain look-up, not pydantic's __getattr__
+            if (value := fields.get("contact_id")) is not None:
+                contact_ids.add(value)
             for name in ("decision_id", "supersedes_decision_id"):
-                if (value := getattr(p, name, None)) is not None:
+                if (value := fields.get(name)) is not None:
                     decision_ids.add(value)
         rows = _Rows()
-        for journey in await rows.journey_store.load(session, "journey_id", journey_ids):
+        # One query per table: a round trip costs more than the few rows an OR brings in twice.
+        for journey in await rows.journey_store.load(session, journey_id=journey_ids):
             rows.journeys[journey.journey_id] = journey
-        for allocation in await rows.allocation_store.load(session, "journey_id", journey_ids):
+        for allocation in await rows.allocation_store.load(session, journey_id=journey_ids):
             rows.allocations_by_journey[allocation.journey_id].append(allocation)
-        for contact in await rows.contact_store.load(session, "journey_id", journey_ids):
+        for contact in await rows.contact_store.load(session, journey_id=journey_ids, contact_id=contact_ids):
             rows.add_contact(contact)
-        for contact in await rows.contact_store.load(
-            session, "contact_id", contact_ids - rows.contacts.keys()
-        ):
-            rows.add_contact(contact)
-        for decision in await rows.decision_store.load(session, "contact_id", contact_ids):
-            rows.add_decision(decision)
         for decision in await rows.decision_store.load(
-            session, "decision_id", decision_ids - rows.decisions.keys()
+            session, contact_id=contact_ids, decision_id=decision_ids
         ):
             rows.add_decision(decision)
         return rows
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
         rows = await self._load(session, items)
-        timeline: list[dict[str, Any]] = []
+        timeline: list[tuple[Any, ...]] = []
         touched_contacts: dict[uuid.UUID, None] = {}
         touched_journeys: dict[uuid.UUID, None] = {}
         for event, payload in items:
-            child_id: uuid.UUID | None = getattr(payload, "child_id", None)
-            contact_id: uuid.UUID | None = getattr(payload, "contact_id", None)
+            child_id: uuid.UUID | None = payload.__dict__.get("child_id")
+            contact_id: uuid.UUID | None = payload.__dict__.get("contact_id")
             match payload:
                 case r.ContactReceived():
                     self._contact(rows, event, payload)
@@ -302,7 +415,7 @@ class ReferralsProjection(_Projection):
             self.refresh_contact(rows, contact_id)
         for journey_id in touched_journeys:
             self.refresh_journey(rows, journey_id)
-        await rows.write(session)
+        await rows.write(session, self.statistics)
         return timeline
 
     def _contact(self, rows: _Rows, event: Envelope, p: r.ContactReceived) -> None:
@@ -496,13 +609,13 @@ class SupervisionProjection(_Projection):
         await session.execute(delete(SupervisionFact))
         await self._reset_common(session)
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[dict[str, Any]]:
-        ids = {sid for _, p in items if (sid := getattr(p, "supervision_id", None)) is not None}
+    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
+        ids = {sid for _, p in items if (sid := p.__dict__.get("supervision_id")) is not None}
         store = _Store(SupervisionFact)
         known: dict[uuid.UUID, Any] = {
-            row.supervision_id: row for row in await store.load(session, "supervision_id", ids)
+            row.supervision_id: row for row in await store.load(session, supervision_id=ids)
         }
-        timeline: list[dict[str, Any]] = []
+        timeline: list[tuple[Any, ...]] = []
         for event, payload in items:
             child_id: uuid.UUID | None = None
             if isinstance(payload, r.SupervisionRecorded):
@@ -521,10 +634,10 @@ class SupervisionProjection(_Projection):
                 row.next_due_on = payload.next_due_on
                 child_id = payload.child_id
             else:
-                supervision_id: uuid.UUID | None = getattr(payload, "supervision_id", None)
+                supervision_id: uuid.UUID | None = payload.__dict__.get("supervision_id")
                 if supervision_id is not None:
                     parent = known.get(supervision_id)
                     child_id = parent.child_id if parent is not None else None
             timeline.append(self._timeline(event, payload, child_id))
-        await store.write(session)
+        await store.write(session, self.statistics)
         return timeline
