@@ -49,14 +49,23 @@ Grouping = Annotated[GroupBy, Query(description="How to group the figures.")]
 # Lists that grow with the data (the awaiting queue, per-journey handovers, the overdue list) are
 # cut to `limit` items; each report also gives the full count.
 DEFAULT_LIMIT, MAX_LIMIT = 200, 5000
-Limit = Annotated[
-    int,
-    Query(
-        ge=1,
-        le=MAX_LIMIT,
-        description="The most items of the report's list returned (its total is given alongside).",
-    ),
-]
+
+
+def _limit(
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_LIMIT,
+            description="The most items of the report's list returned (its total is given alongside).",
+        ),
+    ] = DEFAULT_LIMIT,
+) -> int:
+    return limit
+
+
+# A dependency rather than a plain parameter so it follows from/to/group_by in the OpenAPI.
+Limit = Annotated[int, Depends(_limit)]
 
 
 # Reports cover the working lives of front doors, not all of time: also keeps date arithmetic in range.
@@ -121,6 +130,23 @@ def _compare_query(
 
 
 Compared = Annotated[CompareQuery, Depends(_compare_query)]
+
+
+def _as_of(
+    as_of: Annotated[
+        datetime | None, Query(description="Show the queue as it stood then (timezone-aware); default now.")
+    ] = None,
+) -> datetime | None:
+    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+        raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
+    if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
+        raise Unprocessable(
+            f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
+        )
+    return as_of
+
+
+AsOf = Annotated[datetime | None, Depends(_as_of)]
 
 
 def _wants_csv(request: Request) -> bool:
@@ -192,17 +218,9 @@ async def awaiting_decision(
     principal: Reader,
     reports: ReportsDep,
     query: ByTeam,
-    as_of: Annotated[
-        datetime | None, Query(description="Show the queue as it stood then (timezone-aware); default now.")
-    ] = None,
-    limit: Limit = DEFAULT_LIMIT,
+    as_of: AsOf,
+    limit: Limit,
 ) -> Response:
-    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
-        raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
-    if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
-        raise Unprocessable(
-            f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
-        )
     report = await reports.awaiting(query.from_date, query.to_date, query.group_by, as_of or utcnow(), limit)
     await _audit(request, session, principal, report.measure)
     # CSV: the queue itself, one contact per line.
@@ -221,7 +239,7 @@ async def handovers(
     principal: Reader,
     reports: ReportsDep,
     query: ByMonth,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: Limit,
 ) -> Response:
     report = await reports.handovers(query.from_date, query.to_date, query.group_by, utcnow(), limit)
     await _audit(request, session, principal, report.measure)
@@ -240,7 +258,7 @@ async def supervision(
     principal: Reader,
     reports: ReportsDep,
     query: ByTeam,
-    limit: Limit = DEFAULT_LIMIT,
+    limit: Limit,
 ) -> Response:
     today = utcnow().astimezone(LONDON).date()
     report = await reports.supervision(query.from_date, query.to_date, query.group_by, today, limit)

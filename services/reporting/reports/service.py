@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -94,6 +94,19 @@ def _r_or_none(value: float | None) -> float | None:
 
 def pct(part: int, whole: int) -> float | None:
     return _r(100 * part / whole) if whole else None
+
+
+def nearest_rank_of(counts: Counter[int], p: int) -> int | None:
+    """The nearest-rank percentile of values given as value -> how many."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    rank, seen = max(1, math.ceil(p / 100 * n)), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return value
+    raise AssertionError("unreachable: rank <= n")
 
 
 def one_year_before(at: datetime) -> datetime:
@@ -222,6 +235,22 @@ class Reports:
                     for p in ps:
                         if rn == max(1, math.ceil(p / 100 * n)):
                             into[name][p] = row[f"v_{name}"]
+        return overall, groups
+
+    async def _histogram(
+        self, where: list[Any], group: Any, value: Any
+    ) -> tuple[Counter[int], dict[str, Counter[int]]]:
+        """How many rows have each whole-number value: overall, and per group."""
+        query = (
+            select(group.label("grp"), value.label("value"), func.count().label("n"))
+            .where(*where)
+            .group_by(group, value)
+        )
+        overall: Counter[int] = Counter()
+        groups: dict[str, Counter[int]] = defaultdict(Counter)
+        for grp, v, n in await self.session.execute(query):
+            groups[grp][int(v)] += int(n)
+            overall[int(v)] += int(n)
         return overall, groups
 
     # -- a. contact to outcome ------------------------------------------------------------------
@@ -484,10 +513,9 @@ class Reports:
         in_range = [col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end]
         group = self._journey_group_sql(group_by, from_date, to_date)
         hours, working_days = self._unallocated_sql(now)
-        metrics = {
+        counted = {
             "team_transfers": col(JourneyFact.team_transfers),
             "worker_changes": col(JourneyFact.worker_changes),
-            "hours": hours,
             "working_days": working_days,
         }
 
@@ -497,44 +525,43 @@ class Reports:
         counts = [
             func.count().label("journeys"),
             count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
+            func.sum(hours).label("sum_hours"),
+            func.max(hours).label("max_hours"),
         ]
-        for name in ("team_transfers", "worker_changes"):
-            value = metrics[name]
-            counts += [count_if(value == bucket).label(f"{name}_{bucket}") for bucket in range(5)]
-            counts.append(count_if(value >= 5).label(f"{name}_5_plus"))
-        for name, value in metrics.items():
-            counts += [func.sum(value).label(f"sum_{name}"), func.max(value).label(f"max_{name}")]
         overall = (await self.session.execute(select(*counts).where(*in_range))).mappings().one()
         totals: dict[str, Any] = {}
         whole: dict[str, dict[int, Any]] = {}
         ranks: dict[str, dict[str, dict[int, Any]]] = {}
+        # Whole-number figures by their distribution (one hash aggregate each, no sort): buckets,
+        # mean, nearest-rank median and max all follow from value counts.
+        histograms: dict[str, tuple[Counter[int], dict[str, Counter[int]]]] = {}
         if overall["journeys"]:
             query = select(group.label("grp"), *counts).where(*in_range).group_by(group)
             totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
-            whole, ranks = await self._nearest_ranks(in_range, group, metrics, (50,))
+            whole, ranks = await self._nearest_ranks(in_range, group, {"hours": hours}, (50,))
+            for name, value in counted.items():
+                histograms[name] = await self._histogram(in_range, group, value)
 
-        def row(key: str, t: Any, figures: dict[str, dict[int, Any]]) -> HandoverRow:
+        def row(key: str | None, t: Any, hours_median: Any) -> HandoverRow:
+            """Figures of one group, or overall when `key` is None."""
             n = int(t["journeys"] or 0)
-            result: dict[str, Any] = {"group": key, "journeys": n, "closed": int(t["closed"] or 0)}
-
-            def median(name: str) -> Any:
-                return figures.get(name, {}).get(50) if n else None
-
-            for name in ("team_transfers", "worker_changes"):
-                for bucket in (*range(5), "5_plus"):
-                    result[f"{name}_{bucket}"] = int(t[f"{name}_{bucket}"] or 0)
-                result[f"{name}_mean"] = _r(t[f"sum_{name}"] / n) if n else None
-                result[f"{name}_median"] = _r_or_none(median(name))
-                result[f"{name}_max"] = t[f"max_{name}"] if n else None
+            result: dict[str, Any] = {"group": key or ALL, "journeys": n, "closed": int(t["closed"] or 0)}
+            for name in counted:
+                whole_counts, by_group = histograms.get(name, (Counter(), {}))
+                values = whole_counts if key is None else by_group.get(key, Counter())
+                prefix = "unallocated_working_days" if name == "working_days" else name
+                if name != "working_days":
+                    for bucket in range(5):
+                        result[f"{name}_{bucket}"] = values[bucket]
+                    result[f"{name}_5_plus"] = sum(c for v, c in values.items() if v >= 5)
+                result[f"{prefix}_mean"] = _r(sum(v * c for v, c in values.items()) / n) if n else None
+                result[f"{prefix}_median"] = _r_or_none(nearest_rank_of(values, 50))
+                result[f"{prefix}_max"] = max(values) if values else None
             # Days are rounded per journey: rounding is monotone, so the median and the max of the
             # rounded values are the rounded median and max.
-            middle = median("hours")
             result["unallocated_days_mean"] = _r(t["sum_hours"] / 24 / n) if n else None
-            result["unallocated_days_median"] = None if middle is None else _r(middle / 24)
+            result["unallocated_days_median"] = None if hours_median is None else _r(hours_median / 24)
             result["unallocated_days_max"] = _r(t["max_hours"] / 24) if n else None
-            result["unallocated_working_days_mean"] = _r(t["sum_working_days"] / n) if n else None
-            result["unallocated_working_days_median"] = _r_or_none(median("working_days"))
-            result["unallocated_working_days_max"] = t["max_working_days"] if n else None
             return HandoverRow(**result)
 
         reasons: list[HandoverReason] = []
@@ -606,8 +633,8 @@ class Reports:
                 "are rounded per journey; the mean is of the unrounded values.",
                 "journeys": "The first `limit` journeys by first contact; journeys_total counts them all.",
             },
-            overall=row(ALL, overall, whole),
-            groups=[row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
+            overall=row(None, overall, whole.get("hours", {}).get(50)),
+            groups=[row(k, totals[k], ranks.get(k, {}).get("hours", {}).get(50)) for k in sorted(totals)],
             reasons=reasons,
             journeys=journeys,
             journeys_total=int(overall["journeys"] or 0),
