@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -138,6 +138,30 @@ async def freshness(session: AsyncSession, consumers: Sequence[FeedConsumer]) ->
     return Freshness(latest_event_at=max(times) if times else None, feeds=feeds)
 
 
+SUPERVISION_COUNTS = ("open_journeys", "supervised", "overdue")
+
+
+class _Tally:
+    """One group's handover figures, added up from aggregate cells."""
+
+    def __init__(self) -> None:
+        self.journeys = 0
+        self.closed = 0
+        self.sum_hours = 0.0
+        self.max_hours: float | None = None
+        self.values: dict[str, Counter[int]] = defaultdict(Counter)
+
+    def add(self, cell: Any, names: Iterable[str]) -> None:
+        n = int(cell["n"])
+        self.journeys += n
+        self.closed += int(cell["closed"] or 0)
+        self.sum_hours += float(cell["sum_hours"])
+        top = float(cell["max_hours"])
+        self.max_hours = top if self.max_hours is None else max(self.max_hours, top)
+        for name in names:
+            self.values[name][int(cell[name])] += n
+
+
 class Reports:
     """The measures over one session, with the service's calendar settings."""
 
@@ -235,22 +259,6 @@ class Reports:
                     for p in ps:
                         if rn == max(1, math.ceil(p / 100 * n)):
                             into[name][p] = row[f"v_{name}"]
-        return overall, groups
-
-    async def _histogram(
-        self, where: list[Any], group: Any, value: Any
-    ) -> tuple[Counter[int], dict[str, Counter[int]]]:
-        """How many rows have each whole-number value: overall, and per group."""
-        query = (
-            select(group.label("grp"), value.label("value"), func.count().label("n"))
-            .where(*where)
-            .group_by(group, value)
-        )
-        overall: Counter[int] = Counter()
-        groups: dict[str, Counter[int]] = defaultdict(Counter)
-        for grp, v, n in await self.session.execute(query):
-            groups[grp][int(v)] += int(n)
-            overall[int(v)] += int(n)
         return overall, groups
 
     # -- a. contact to outcome ------------------------------------------------------------------
@@ -522,33 +530,36 @@ class Reports:
         def count_if(condition: Any) -> Any:
             return func.sum(case((condition, 1), else_=0))
 
-        counts = [
-            func.count().label("journeys"),
-            count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
-            func.sum(hours).label("sum_hours"),
-            func.max(hours).label("max_hours"),
-        ]
-        overall = (await self.session.execute(select(*counts).where(*in_range))).mappings().one()
-        totals: dict[str, Any] = {}
+        # One hash aggregate (no sort) by group and by the value of each whole-number figure: the
+        # value counts give those figures' buckets, means, medians and maxima; the cells' sums
+        # give each group's journeys, closures and unallocated hours, and the groups' the overall.
+        cells = (
+            select(
+                group.label("grp"),
+                *[value.label(name) for name, value in counted.items()],
+                func.count().label("n"),
+                count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
+                func.sum(hours).label("sum_hours"),
+                func.max(hours).label("max_hours"),
+            )
+            .where(*in_range)
+            .group_by(group, *counted.values())
+        )
+        overall = _Tally()
+        totals: dict[str, _Tally] = defaultdict(_Tally)
+        for cell in (await self.session.execute(cells)).mappings():
+            for tally in (overall, totals[cell["grp"]]):
+                tally.add(cell, counted)
         whole: dict[str, dict[int, Any]] = {}
         ranks: dict[str, dict[str, dict[int, Any]]] = {}
-        # Whole-number figures by their distribution (one hash aggregate each, no sort): buckets,
-        # mean, nearest-rank median and max all follow from value counts.
-        histograms: dict[str, tuple[Counter[int], dict[str, Counter[int]]]] = {}
-        if overall["journeys"]:
-            query = select(group.label("grp"), *counts).where(*in_range).group_by(group)
-            totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
+        if overall.journeys:
             whole, ranks = await self._nearest_ranks(in_range, group, {"hours": hours}, (50,))
-            for name, value in counted.items():
-                histograms[name] = await self._histogram(in_range, group, value)
 
-        def row(key: str | None, t: Any, hours_median: Any) -> HandoverRow:
-            """Figures of one group, or overall when `key` is None."""
-            n = int(t["journeys"] or 0)
-            result: dict[str, Any] = {"group": key or ALL, "journeys": n, "closed": int(t["closed"] or 0)}
+        def row(key: str, t: _Tally, hours_median: Any) -> HandoverRow:
+            n = t.journeys
+            result: dict[str, Any] = {"group": key, "journeys": n, "closed": t.closed}
             for name in counted:
-                whole_counts, by_group = histograms.get(name, (Counter(), {}))
-                values = whole_counts if key is None else by_group.get(key, Counter())
+                values = t.values[name]
                 prefix = "unallocated_working_days" if name == "working_days" else name
                 if name != "working_days":
                     for bucket in range(5):
@@ -559,42 +570,40 @@ class Reports:
                 result[f"{prefix}_max"] = max(values) if values else None
             # Days are rounded per journey: rounding is monotone, so the median and the max of the
             # rounded values are the rounded median and max.
-            result["unallocated_days_mean"] = _r(t["sum_hours"] / 24 / n) if n else None
+            result["unallocated_days_mean"] = _r(t.sum_hours / 24 / n) if n else None
             result["unallocated_days_median"] = None if hours_median is None else _r(hours_median / 24)
-            result["unallocated_days_max"] = _r(t["max_hours"] / 24) if n else None
+            result["unallocated_days_max"] = _r(t.max_hours / 24) if t.max_hours is not None else None
             return HandoverRow(**result)
 
-        reasons: list[HandoverReason] = []
-        if overall["journeys"]:
+        by_reason: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        if overall.journeys:
             reason_column = col(AllocationFact.reason)
             reason = case(
                 (and_(reason_column.is_not(None), reason_column != ""), reason_column),
                 else_=literal("unknown"),
             )
-            reason_counts = [
-                func.count().label("handovers"),
-                count_if(col(AllocationFact.team_changed)).label("team_transfers"),
-                count_if(col(AllocationFact.worker_changed)).label("worker_changes"),
-            ]
-            for key in (None, group):
-                keys = [reason.label("reason")] if key is None else [key.label("grp"), reason.label("reason")]
-                query = (
-                    select(*keys, *reason_counts)
-                    .join(JourneyFact, col(JourneyFact.journey_id) == col(AllocationFact.journey_id))
-                    .where(col(AllocationFact.kind) == "transferred", *in_range)
-                    .group_by(*[k for k in (key, reason) if k is not None])
+            query = (
+                select(
+                    group.label("grp"),
+                    reason.label("reason"),
+                    func.count().label("handovers"),
+                    count_if(col(AllocationFact.team_changed)).label("team_transfers"),
+                    count_if(col(AllocationFact.worker_changed)).label("worker_changes"),
                 )
-                for r in (await self.session.execute(query)).mappings():
-                    reasons.append(
-                        HandoverReason(
-                            group=ALL if key is None else r["grp"],
-                            reason=r["reason"],
-                            handovers=int(r["handovers"]),
-                            team_transfers=int(r["team_transfers"] or 0),
-                            worker_changes=int(r["worker_changes"] or 0),
-                        )
-                    )
-        reasons.sort(key=lambda x: (x.group != ALL, x.group, x.reason))
+                .join(JourneyFact, col(JourneyFact.journey_id) == col(AllocationFact.journey_id))
+                .where(col(AllocationFact.kind) == "transferred", *in_range)
+                .group_by(group, reason)
+            )
+            for r in (await self.session.execute(query)).mappings():
+                for key in (ALL, r["grp"]):
+                    counts = by_reason[(key, r["reason"])]
+                    counts[0] += int(r["handovers"])
+                    counts[1] += int(r["team_transfers"] or 0)
+                    counts[2] += int(r["worker_changes"] or 0)
+        reasons = [
+            HandoverReason(group=g, reason=reason, handovers=c[0], team_transfers=c[1], worker_changes=c[2])
+            for (g, reason), c in sorted(by_reason.items(), key=lambda kv: (kv[0][0] != ALL, kv[0]))
+        ]
 
         listed = (
             await self.session.execute(
@@ -633,11 +642,11 @@ class Reports:
                 "are rounded per journey; the mean is of the unrounded values.",
                 "journeys": "The first `limit` journeys by first contact; journeys_total counts them all.",
             },
-            overall=row(None, overall, whole.get("hours", {}).get(50)),
+            overall=row(ALL, overall, whole.get("hours", {}).get(50)),
             groups=[row(k, totals[k], ranks.get(k, {}).get("hours", {}).get(50)) for k in sorted(totals)],
             reasons=reasons,
             journeys=journeys,
-            journeys_total=int(overall["journeys"] or 0),
+            journeys_total=overall.journeys,
             limit=limit,
         )
 
@@ -736,9 +745,9 @@ class Reports:
                 pct_within_interval=pct(n - overdue, n),
             )
 
-        final = (await self._supervision_counts(last_day))[ALL]
         groups: list[SupervisionRow] = []
         if group_by in TIME_GROUPS:
+            final = (await self._supervision_counts(last_day))[ALL]
             # One snapshot per period, at the period's last day (or the end of the range).
             day = from_date
             seen: dict[str, date] = {}
@@ -758,6 +767,8 @@ class Reports:
             group = self._group_sql(group_by, from_date, to_date, col(JourneyFact.opened_at), attributes)
             by_group = await self._supervision_counts(last_day, group)
             groups = [row(k, last_day, by_group[k]) for k in sorted(by_group)]
+            # The groups partition the open journeys, so their counts add up to the whole.
+            final = {name: sum(int(t[name] or 0) for t in by_group.values()) for name in SUPERVISION_COUNTS}
 
         joined, open_then, x = self._supervision_sql(last_day)
         tie = case((x["due_half"] % 2 == 0, x["next_due_on"]), else_=None)
