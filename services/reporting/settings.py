@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -11,6 +11,10 @@ from pydantic_settings import SettingsConfigDict
 from shared.policy import SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, SUPERVISION_INTERVAL_WORKING_DAYS
 from shared.settings import ServiceSettings
 from shared.working_days import Counting, WorkingCalendar
+
+# As the supervision service bounds its policy: reports count due dates as working days after a
+# start day (projections/day_index.py), which needs at least one.
+Interval = Annotated[int, Field(ge=1, le=260)]
 
 
 class Settings(ServiceSettings):
@@ -41,11 +45,11 @@ class Settings(ServiceSettings):
         gt=0,
         description="A contact recorded more than this long after it was received counts as backdated.",
     )
-    supervision_interval_working_days: dict[str, int] = Field(
+    supervision_interval_working_days: dict[str, Interval] = Field(
         default_factory=lambda: {k.value: v for k, v in SUPERVISION_INTERVAL_WORKING_DAYS.items()},
         description="Local supervision policy interval per service type (the supervision service's policy).",
     )
-    supervision_default_interval_working_days: int = Field(SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, ge=1)
+    supervision_default_interval_working_days: Interval = SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS
 
     @model_validator(mode="after")
     def _timescale_fits_counting(self) -> Self:

@@ -92,6 +92,14 @@ class JourneyFact(Base, table=True):
     unallocated_hours_closed: float = 0.0
     unallocated_working_days_closed: int = 0
     unallocated_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Working-day positions for reports' SQL arithmetic (projections/day_index.py).
+    unallocated_since_day: int | None = Field(default=None, description="Day index of unallocated_since.")
+    unallocated_since_us: int | None = Field(
+        default=None, sa_type=BigInteger, description="unallocated_since in microseconds since 1970."
+    )
+    due_base_day: int | None = Field(
+        default=None, description="Supervision due base from the first contact (never supervised)."
+    )
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     closure_reason: str | None = Field(default=None, max_length=20)
 
@@ -125,6 +133,9 @@ class SupervisionFact(Base, table=True):
     held_at: datetime = Field(sa_type=UTCDateTime)
     kind: str | None = Field(default=None, max_length=40)
     next_due_on: date | None = None
+    # Working-day positions for reports' SQL arithmetic (projections/day_index.py).
+    due_base_day: int = Field(0, description="Due = working day of index due_base_day + interval.")
+    next_due_half_day: int | None = Field(default=None, description="Half index of next_due_on.")
 
 
 class TimelineEntry(Base, table=True):

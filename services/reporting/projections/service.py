@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from services.reporting.projections import readers as r
+from services.reporting.projections.day_index import index_journey, index_supervision
 from services.reporting.projections.models import (
     AllocationFact,
     ContactFact,
@@ -577,6 +578,7 @@ class ReferralsProjection(_Projection):
             journey.current_service_type = last.service_type
         journey.first_allocated_at = next((a.effective_at for a in allocations if a.worker_id), None)
         self._unallocated(journey, allocations)
+        index_journey(self.local, journey)
         return journey
 
     def _unallocated(self, journey: Any, allocations: list[Any]) -> None:
@@ -632,6 +634,7 @@ class SupervisionProjection(_Projection):
                 row.held_at = payload.held_at
                 row.kind = payload.kind
                 row.next_due_on = payload.next_due_on
+                index_supervision(self.local, row)
                 child_id = payload.child_id
             else:
                 supervision_id: uuid.UUID | None = payload.__dict__.get("supervision_id")

@@ -123,7 +123,13 @@ class AwaitingReport(ReportBase):
     as_of: datetime
     overall: AwaitingRow
     groups: list[AwaitingRow]
-    contacts: list[AwaitingContact] = Field(description="The queue, oldest first.")
+    contacts: list[AwaitingContact] = Field(
+        description="The queue, oldest first: its first `limit` contacts."
+    )
+    contacts_total: int = Field(
+        description="Contacts in the whole queue (the length of `contacts` unlimited)."
+    )
+    limit: int = Field(description="The most contacts listed.")
 
 
 # -- handovers ------------------------------------------------------------------------------------
@@ -183,7 +189,11 @@ class HandoverReport(ReportBase):
     overall: HandoverRow
     groups: list[HandoverRow]
     reasons: list[HandoverReason]
-    journeys: list[JourneyHandovers]
+    journeys: list[JourneyHandovers] = Field(
+        description="Each journey's figures, by first contact (then id): the first `limit` journeys."
+    )
+    journeys_total: int = Field(description="Journeys in the range (the length of `journeys` unlimited).")
+    limit: int = Field(description="The most journeys listed.")
 
 
 # -- supervision ----------------------------------------------------------------------------------
@@ -212,7 +222,11 @@ class OverdueJourney(BaseModel):
 class SupervisionReport(ReportBase):
     overall: SupervisionRow
     groups: list[SupervisionRow]
-    overdue: list[OverdueJourney] = Field(description="Open journeys overdue at the end of the range.")
+    overdue: list[OverdueJourney] = Field(
+        description="Open journeys overdue at the end of the range, by due date (then id): the first `limit`."
+    )
+    overdue_total: int = Field(description="Overdue journeys in all (the length of `overdue` unlimited).")
+    limit: int = Field(description="The most overdue journeys listed.")
 
 
 # -- conversion -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -45,6 +46,27 @@ FromDate = Annotated[date, Query(alias="from", description="First London date of
 ToDate = Annotated[date, Query(alias="to", description="Last London date of the range (inclusive).")]
 Grouping = Annotated[GroupBy, Query(description="How to group the figures.")]
 
+# Lists that grow with the data (the awaiting queue, per-journey handovers, the overdue list) are
+# cut to `limit` items; each report also gives the full count.
+DEFAULT_LIMIT, MAX_LIMIT = 200, 5000
+
+
+def _limit(
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_LIMIT,
+            description="The most items of the report's list returned (its total is given alongside).",
+        ),
+    ] = DEFAULT_LIMIT,
+) -> int:
+    return limit
+
+
+# A dependency rather than a plain parameter so it follows from/to/group_by in the OpenAPI.
+Limit = Annotated[int, Depends(_limit)]
+
 
 # Reports cover the working lives of front doors, not all of time: also keeps date arithmetic in range.
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
@@ -58,6 +80,73 @@ def _check_range(from_date: date, to_date: date, field: str = "from", to_field: 
             )
     if from_date > to_date:
         raise Unprocessable("The range starts after it ends.", field=field, location="query")
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """The date range and grouping every report takes, checked."""
+
+    from_date: date
+    to_date: date
+    group_by: GroupBy
+
+
+def _report_query(default: GroupBy) -> Callable[..., ReportQuery]:
+    """The `from`/`to`/`group_by` query parameters as one dependency; reports differ only in their
+    default grouping, which stays in each operation's OpenAPI."""
+
+    def report_query(from_date: FromDate, to_date: ToDate, group_by: Grouping = default) -> ReportQuery:
+        _check_range(from_date, to_date)
+        return ReportQuery(from_date, to_date, group_by)
+
+    return report_query
+
+
+ByMonth = Annotated[ReportQuery, Depends(_report_query(GroupBy.month))]
+ByTeam = Annotated[ReportQuery, Depends(_report_query(GroupBy.team))]
+BySource = Annotated[ReportQuery, Depends(_report_query(GroupBy.source))]
+
+
+@dataclass(frozen=True)
+class CompareQuery:
+    """One measure over two ranges (a before, b after), grouped alike."""
+
+    measure: Measure
+    a: ReportQuery
+    b: ReportQuery
+
+
+def _compare_query(
+    measure: Annotated[Measure, Query(description="The measure to compare.")],
+    a_from: Annotated[date, Query(description="First day of range a (before).")],
+    a_to: Annotated[date, Query(description="Last day of range a.")],
+    b_from: Annotated[date, Query(description="First day of range b (after).")],
+    b_to: Annotated[date, Query(description="Last day of range b.")],
+    group_by: Grouping = GroupBy.month,
+) -> CompareQuery:
+    _check_range(a_from, a_to, "a_from", "a_to")
+    _check_range(b_from, b_to, "b_from", "b_to")
+    return CompareQuery(measure, ReportQuery(a_from, a_to, group_by), ReportQuery(b_from, b_to, group_by))
+
+
+Compared = Annotated[CompareQuery, Depends(_compare_query)]
+
+
+def _as_of(
+    as_of: Annotated[
+        datetime | None, Query(description="Show the queue as it stood then (timezone-aware); default now.")
+    ] = None,
+) -> datetime | None:
+    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+        raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
+    if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
+        raise Unprocessable(
+            f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
+        )
+    return as_of
+
+
+AsOf = Annotated[datetime | None, Depends(_as_of)]
 
 
 def _wants_csv(request: Request) -> bool:
@@ -110,12 +199,9 @@ async def contact_to_outcome(
     session: SessionDep,
     principal: Reader,
     reports: ReportsDep,
-    from_date: FromDate,
-    to_date: ToDate,
-    group_by: Grouping = GroupBy.month,
+    query: ByMonth,
 ) -> Response:
-    _check_range(from_date, to_date)
-    report = await reports.contact_to_outcome(from_date, to_date, group_by, utcnow())
+    report = await reports.contact_to_outcome(query.from_date, query.to_date, query.group_by, utcnow())
     await _audit(request, session, principal, report.measure)
     return _respond(request, report, [report.overall, *report.groups], reports.fresh)
 
@@ -131,21 +217,11 @@ async def awaiting_decision(
     session: SessionDep,
     principal: Reader,
     reports: ReportsDep,
-    from_date: FromDate,
-    to_date: ToDate,
-    group_by: Grouping = GroupBy.team,
-    as_of: Annotated[
-        datetime | None, Query(description="Show the queue as it stood then (timezone-aware); default now.")
-    ] = None,
+    query: ByTeam,
+    as_of: AsOf,
+    limit: Limit,
 ) -> Response:
-    _check_range(from_date, to_date)
-    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
-        raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
-    if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
-        raise Unprocessable(
-            f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
-        )
-    report = await reports.awaiting(from_date, to_date, group_by, as_of or utcnow())
+    report = await reports.awaiting(query.from_date, query.to_date, query.group_by, as_of or utcnow(), limit)
     await _audit(request, session, principal, report.measure)
     # CSV: the queue itself, one contact per line.
     return _respond(request, report, report.contacts, reports.fresh)
@@ -162,12 +238,10 @@ async def handovers(
     session: SessionDep,
     principal: Reader,
     reports: ReportsDep,
-    from_date: FromDate,
-    to_date: ToDate,
-    group_by: Grouping = GroupBy.month,
+    query: ByMonth,
+    limit: Limit,
 ) -> Response:
-    _check_range(from_date, to_date)
-    report = await reports.handovers(from_date, to_date, group_by, utcnow())
+    report = await reports.handovers(query.from_date, query.to_date, query.group_by, utcnow(), limit)
     await _audit(request, session, principal, report.measure)
     return _respond(request, report, [report.overall, *report.groups], reports.fresh)
 
@@ -183,12 +257,11 @@ async def supervision(
     session: SessionDep,
     principal: Reader,
     reports: ReportsDep,
-    from_date: FromDate,
-    to_date: ToDate,
-    group_by: Grouping = GroupBy.team,
+    query: ByTeam,
+    limit: Limit,
 ) -> Response:
-    _check_range(from_date, to_date)
-    report = await reports.supervision(from_date, to_date, group_by, utcnow().astimezone(LONDON).date())
+    today = utcnow().astimezone(LONDON).date()
+    report = await reports.supervision(query.from_date, query.to_date, query.group_by, today, limit)
     await _audit(request, session, principal, report.measure)
     return _respond(request, report, [report.overall, *report.groups], reports.fresh)
 
@@ -204,27 +277,25 @@ async def conversion(
     session: SessionDep,
     principal: Reader,
     reports: ReportsDep,
-    from_date: FromDate,
-    to_date: ToDate,
-    group_by: Grouping = GroupBy.source,
+    query: BySource,
 ) -> Response:
-    _check_range(from_date, to_date)
-    report = await reports.conversion(from_date, to_date, group_by)
+    report = await reports.conversion(query.from_date, query.to_date, query.group_by)
     await _audit(request, session, principal, report.measure)
     return _respond(request, report, [report.overall, *report.groups], reports.fresh)
 
 
-async def _measure(reports: Reports, measure: Measure, a: date, b: date, group_by: GroupBy) -> BaseModel:
+async def _measure(reports: Reports, measure: Measure, q: ReportQuery) -> BaseModel:
     now = utcnow()
     match measure:
         case Measure.contact_to_outcome:
-            return await reports.contact_to_outcome(a, b, group_by, now)
+            return await reports.contact_to_outcome(q.from_date, q.to_date, q.group_by, now)
         case Measure.handovers:
-            return await reports.handovers(a, b, group_by, now)
+            return await reports.handovers(q.from_date, q.to_date, q.group_by, now, DEFAULT_LIMIT)
         case Measure.supervision:
-            return await reports.supervision(a, b, group_by, now.astimezone(LONDON).date())
+            today = now.astimezone(LONDON).date()
+            return await reports.supervision(q.from_date, q.to_date, q.group_by, today, DEFAULT_LIMIT)
         case Measure.conversion:
-            return await reports.conversion(a, b, group_by)
+            return await reports.conversion(q.from_date, q.to_date, q.group_by)
 
 
 def _numbers(row: dict[str, Any]) -> dict[str, float]:
@@ -263,18 +334,12 @@ async def compare(
     session: SessionDep,
     principal: Reader,
     reports: ReportsDep,
-    measure: Annotated[Measure, Query(description="The measure to compare.")],
-    a_from: Annotated[date, Query(description="First day of range a (before).")],
-    a_to: Annotated[date, Query(description="Last day of range a.")],
-    b_from: Annotated[date, Query(description="First day of range b (after).")],
-    b_to: Annotated[date, Query(description="Last day of range b.")],
-    group_by: Grouping = GroupBy.month,
+    query: Compared,
 ) -> Response:
-    _check_range(a_from, a_to, "a_from", "a_to")
-    _check_range(b_from, b_to, "b_from", "b_to")
-    a = (await _measure(reports, measure, a_from, a_to, group_by)).model_dump(mode="json")
-    b = (await _measure(reports, measure, b_from, b_to, group_by)).model_dump(mode="json")
-    report = CompareReport(measure=measure, group_by=group_by, a=a, b=b, difference=difference(a, b))
+    measure = query.measure
+    a = (await _measure(reports, measure, query.a)).model_dump(mode="json")
+    b = (await _measure(reports, measure, query.b)).model_dump(mode="json")
+    report = CompareReport(measure=measure, group_by=query.a.group_by, a=a, b=b, difference=difference(a, b))
     await _audit(request, session, principal, f"compare:{measure.value}")
     if _wants_csv(request):
         # CSV: one line per group and figure: a, b and the difference.

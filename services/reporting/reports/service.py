@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import BigInteger, Float, Integer, and_, case, cast, func, literal, or_, outerjoin, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
 from services.reporting.projections.models import (
     AllocationFact,
     ContactFact,
@@ -54,7 +55,6 @@ from shared.events.consumer import FeedConsumer
 from shared.working_days import LONDON, WorkingCalendar
 
 ALL = "ALL"
-T = TypeVar("T")
 
 DEFINITIONS_COMMON = {
     "date_range": "from/to are London dates, inclusive.",
@@ -72,11 +72,6 @@ def window(from_date: date, to_date: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-def period_key(group_by: GroupBy, at: datetime) -> str:
-    d = at.astimezone(LONDON).date()
-    return period_of(group_by, d)
-
-
 def period_of(group_by: GroupBy, d: date) -> str:
     if group_by is GroupBy.week:
         year, week, _ = d.isocalendar()
@@ -89,37 +84,29 @@ def period_of(group_by: GroupBy, d: date) -> str:
 TIME_GROUPS = (GroupBy.week, GroupBy.month, GroupBy.quarter)
 
 
-def attribute_key(value: str | None, group_by: GroupBy) -> str:
-    if value:
-        return value
-    return "undecided" if group_by is GroupBy.outcome else "unknown"
-
-
-def nearest_rank(values: Sequence[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return _r(ordered[rank - 1])
-
-
-def mean(values: Sequence[float]) -> float | None:
-    return _r(sum(values) / len(values)) if values else None
-
-
 def _r(value: float) -> float:
     return round(float(value), 2)
+
+
+def _r_or_none(value: float | None) -> float | None:
+    return None if value is None else _r(value)
 
 
 def pct(part: int, whole: int) -> float | None:
     return _r(100 * part / whole) if whole else None
 
 
-def grouped(items: Iterable[T], key: Callable[[T], str]) -> dict[str, list[T]]:
-    groups: dict[str, list[T]] = defaultdict(list)
-    for item in items:
-        groups[key(item)].append(item)
-    return dict(sorted(groups.items()))
+def nearest_rank_of(counts: Counter[int], p: int) -> int | None:
+    """The nearest-rank percentile of values given as value -> how many."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    rank, seen = max(1, math.ceil(p / 100 * n)), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return value
+    raise AssertionError("unreachable: rank <= n")
 
 
 def one_year_before(at: datetime) -> datetime:
@@ -151,6 +138,30 @@ async def freshness(session: AsyncSession, consumers: Sequence[FeedConsumer]) ->
     return Freshness(latest_event_at=max(times) if times else None, feeds=feeds)
 
 
+SUPERVISION_COUNTS = ("open_journeys", "supervised", "overdue")
+
+
+class _Tally:
+    """One group's handover figures, added up from aggregate cells."""
+
+    def __init__(self) -> None:
+        self.journeys = 0
+        self.closed = 0
+        self.sum_hours = 0.0
+        self.max_hours: float | None = None
+        self.values: dict[str, Counter[int]] = defaultdict(Counter)
+
+    def add(self, cell: Any, names: Iterable[str]) -> None:
+        n = int(cell["n"])
+        self.journeys += n
+        self.closed += int(cell["closed"] or 0)
+        self.sum_hours += float(cell["sum_hours"])
+        top = float(cell["max_hours"])
+        self.max_hours = top if self.max_hours is None else max(self.max_hours, top)
+        for name in names:
+            self.values[name][int(cell[name])] += n
+
+
 class Reports:
     """The measures over one session, with the service's calendar settings."""
 
@@ -171,68 +182,62 @@ class Reports:
             "freshness": self.fresh,
         }
 
-    async def _contacts(self, from_date: date, to_date: date) -> list[ContactFact]:
-        start, end = window(from_date, to_date)
-        query = (
-            select(ContactFact)
-            .where(col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end)
-            .order_by(col(ContactFact.received_at), col(ContactFact.contact_id))
-        )
-        return list((await self.session.execute(query)).scalars())
-
-    @staticmethod
-    def _contact_key(group_by: GroupBy) -> Callable[[ContactFact], str]:
-        if group_by in TIME_GROUPS:
-            return lambda c: period_key(group_by, c.received_at)
-        attr = {
-            GroupBy.area: "area",
-            GroupBy.team: "team_id",
-            GroupBy.source: "source",
-            GroupBy.outcome: "current_outcome",
-        }[group_by]
-        return lambda c: attribute_key(getattr(c, attr), group_by)
-
     # -- SQL aggregation ------------------------------------------------------------------------
 
     @staticmethod
-    def _contact_group_sql(group_by: GroupBy, from_date: date, to_date: date) -> Any:
-        """The grouping key as a SQL expression, equal to `_contact_key` for rows in the range.
+    def _group_sql(
+        group_by: GroupBy, from_date: date, to_date: date, at: Any, attributes: dict[GroupBy, Any]
+    ) -> Any:
+        """The grouping key as a SQL expression: the London period of `at` for time groupings,
+        else the first non-blank of the attribute's column(s), or 'unknown' ('undecided' for outcome).
 
-        Time keys are London periods: a CASE over the UTC instants where the period changes, worked
-        out here with `period_of`, so both backends agree with Python exactly (DST included)."""
+        Time keys are a CASE over the UTC instants where the period changes, worked out here with
+        `period_of`, so both backends agree with Python exactly (DST included) for rows in the range."""
         if group_by in TIME_GROUPS:
-            received = col(ContactFact.received_at)
             day, key = from_date, period_of(group_by, from_date)
             whens: list[tuple[Any, str]] = []
             while day < to_date:
                 day += timedelta(days=1)
                 next_key = period_of(group_by, day)
                 if next_key != key:
-                    whens.append((received < window(day, day)[0], key))
+                    whens.append((at < window(day, day)[0], key))
                     key = next_key
             return case(*whens, else_=literal(key)) if whens else literal(key)
-        column = {
+        column = attributes[group_by]
+        columns = column if isinstance(column, tuple) else (column,)
+        default = literal("undecided" if group_by is GroupBy.outcome else "unknown")
+        return case(*[(and_(c.is_not(None), c != ""), c) for c in columns], else_=default)
+
+    @classmethod
+    def _contact_group_sql(cls, group_by: GroupBy, from_date: date, to_date: date) -> Any:
+        attributes = {
             GroupBy.area: col(ContactFact.area),
             GroupBy.team: col(ContactFact.team_id),
             GroupBy.source: col(ContactFact.source),
             GroupBy.outcome: col(ContactFact.current_outcome),
-        }[group_by]
-        default = "undecided" if group_by is GroupBy.outcome else "unknown"
-        return case((or_(column.is_(None), column == ""), literal(default)), else_=column)
+        }
+        return cls._group_sql(group_by, from_date, to_date, col(ContactFact.received_at), attributes)
 
     async def _nearest_ranks(
-        self, where: list[Any], group: Any, metrics: dict[str, Any], ps: Sequence[int]
-    ) -> tuple[dict[str, dict[int, float]], dict[str, dict[str, dict[int, float]]]]:
-        """Nearest-rank percentiles of each metric, overall and per group, in one SQL scan: rank
-        ceil(p/100 x n) is (p*n + 99) / 100 in integer arithmetic (equal to the float ceil for every
-        n tested up to 3 million), and only the rows at those ranks are returned."""
-        scopes = {"all": [], "grp": [group]}
-        inner_cols: list[Any] = [group.label("grp")]
+        self,
+        where: list[Any],
+        group: Any,
+        metrics: dict[str, Any],
+        ps: Sequence[int],
+        descending: bool = False,
+    ) -> tuple[dict[str, dict[int, Any]], dict[str, dict[str, dict[int, Any]]]]:
+        """Nearest-rank percentiles of each metric (unrounded), overall and per group (none when
+        `group` is None), in one SQL scan: rank ceil(p/100 x n) is (p*n + 99) / 100 in integer
+        arithmetic (equal to the float ceil for every n tested up to 3 million), and only the rows
+        at those ranks are returned. `descending` ranks from the largest value."""
+        scopes: dict[str, list[Any]] = {"all": []} if group is None else {"all": [], "grp": [group]}
+        inner_cols: list[Any] = [] if group is None else [group.label("grp")]
         for scope, partition in scopes.items():
             inner_cols.append(func.count().over(partition_by=partition).label(f"n_{scope}"))
             for name, value in metrics.items():
+                order = value.desc() if descending else value
                 inner_cols.append(
-                    func.row_number().over(partition_by=partition, order_by=value).label(f"rn_{scope}_{name}")
+                    func.row_number().over(partition_by=partition, order_by=order).label(f"rn_{scope}_{name}")
                 )
         inner_cols += [value.label(f"v_{name}") for name, value in metrics.items()]
         inner = select(*inner_cols).where(*where).subquery()
@@ -243,16 +248,17 @@ class Reports:
             for p in ps
         ]
         rows = (await self.session.execute(select(inner).where(or_(*conditions)))).mappings()
-        overall: dict[str, dict[int, float]] = defaultdict(dict)
-        groups: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+        overall: dict[str, dict[int, Any]] = defaultdict(dict)
+        groups: dict[str, dict[str, dict[int, Any]]] = defaultdict(lambda: defaultdict(dict))
         for row in rows:
-            for scope, into in (("all", overall), ("grp", groups[row["grp"]])):
+            for scope in scopes:
+                into = overall if scope == "all" else groups[row["grp"]]
                 n = int(row[f"n_{scope}"])
                 for name in metrics:
                     rn = int(row[f"rn_{scope}_{name}"])
                     for p in ps:
                         if rn == max(1, math.ceil(p / 100 * n)):
-                            into[name][p] = _r(row[f"v_{name}"])
+                            into[name][p] = row[f"v_{name}"]
         return overall, groups
 
     # -- a. contact to outcome ------------------------------------------------------------------
@@ -314,8 +320,8 @@ class Reports:
             totals[row["grp"]] = row
         ps = (50, 90)
         # Percentiles of the whole range (one partition) and of each group.
-        overall_ranks: dict[str, dict[int, float]] = {}
-        ranks: dict[str, dict[str, dict[int, float]]] = {}
+        overall_ranks: dict[str, dict[int, Any]] = {}
+        ranks: dict[str, dict[str, dict[int, Any]]] = {}
         if overall["contacts"]:
             for where, metrics in ((decided, decision), (authorised, authorisation)):
                 whole, by_group = await self._nearest_ranks([*in_range, where], group, metrics, ps)
@@ -346,7 +352,7 @@ class Reports:
         )
 
     @staticmethod
-    def _c2o_row(group: str, t: Any, ranks: dict[str, dict[int, float]]) -> ContactToOutcomeRow:
+    def _c2o_row(group: str, t: Any, ranks: dict[str, dict[int, Any]]) -> ContactToOutcomeRow:
         contacts = int(t["contacts"] or 0)
         decided = int(t["decided"] or 0)
         authorised = int(t["authorised"] or 0)
@@ -358,8 +364,8 @@ class Reports:
                 return {f"{prefix}_median": None, f"{prefix}_p90": None, f"{prefix}_mean": None}
             metric = ranks.get(prefix, {})
             return {
-                f"{prefix}_median": metric.get(50),
-                f"{prefix}_p90": metric.get(90),
+                f"{prefix}_median": _r_or_none(metric.get(50)),
+                f"{prefix}_p90": _r_or_none(metric.get(90)),
                 f"{prefix}_mean": _r(float(t[f"sum_{prefix}"]) / count),
             }
 
@@ -386,55 +392,57 @@ class Reports:
     # -- b. awaiting decision -------------------------------------------------------------------
 
     async def awaiting(
-        self, from_date: date, to_date: date, group_by: GroupBy, as_of: datetime
+        self, from_date: date, to_date: date, group_by: GroupBy, as_of: datetime, limit: int
     ) -> AwaitingReport:
         start, end = window(from_date, to_date)
-        query = (
-            select(ContactFact)
-            .where(
-                col(ContactFact.received_at) >= start,
-                col(ContactFact.received_at) < end,
-                col(ContactFact.received_at) <= as_of,
-                or_(
-                    col(ContactFact.first_decided_at).is_(None),
-                    col(ContactFact.first_decided_at) > as_of,
-                ),
-            )
-            .order_by(col(ContactFact.received_at), col(ContactFact.contact_id))
-        )
-        waiting = list((await self.session.execute(query)).scalars())
-        items = [
-            AwaitingContact(
-                contact_id=c.contact_id,
-                child_id=c.child_id,
-                journey_id=c.journey_id,
-                received_at=c.received_at,
-                source=c.source,
-                urgency=c.urgency,
-                team_id=c.team_id,
-                area=c.area,
-                decision_due_at=c.decision_due_at,
-                age_working_hours=_r(self.statutory.working_hours_between(c.received_at, as_of)),
-                age_calendar_hours=_r(self.statutory.calendar_hours_between(c.received_at, as_of)),
-                breached=as_of > c.decision_due_at,
-            )
-            for c in waiting
+        received = col(ContactFact.received_at)
+        where = [
+            received >= start,
+            received < end,
+            received <= as_of,
+            or_(col(ContactFact.first_decided_at).is_(None), col(ContactFact.first_decided_at) > as_of),
         ]
-        by_id = {i.contact_id: i for i in items}
+        counts = [
+            func.count().label("waiting"),
+            func.sum(case((col(ContactFact.decision_due_at) < as_of, 1), else_=0)).label("breached"),
+            func.min(received).label("oldest"),
+        ]
+        overall = (await self.session.execute(select(*counts).where(*where))).mappings().one()
         # Every contact in the queue was undecided at as_of, whatever was decided later.
-        key = (lambda _c: "undecided") if group_by is GroupBy.outcome else self._contact_key(group_by)
+        by_outcome = group_by is GroupBy.outcome
+        group: Any = None if by_outcome else self._contact_group_sql(group_by, from_date, to_date)
+        totals: dict[str, Any] = {}
+        if by_outcome:
+            totals = {"undecided": overall} if overall["waiting"] else {}
+        elif overall["waiting"]:
+            query = select(group.label("grp"), *counts).where(*where).group_by(group)
+            totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
+        # A contact's age falls as its received_at rises, so the median age is the age of the
+        # contact at the median rank by received_at, newest first, and the oldest is the max.
+        whole: dict[str, dict[int, Any]] = {}
+        ranks: dict[str, dict[str, dict[int, Any]]] = {}
+        if overall["waiting"]:
+            whole, ranks = await self._nearest_ranks(where, group, {"received": received}, (50,), True)
+        if by_outcome:
+            ranks = {"undecided": whole}
 
-        def row(group: str, rows: list[AwaitingContact]) -> AwaitingRow:
-            ages = [i.age_working_hours for i in rows]
+        def age(at: datetime | None) -> float | None:
+            return None if at is None else _r(self.statutory.working_hours_between(at, as_of))
+
+        def row(key: str, t: Any, figures: dict[str, dict[int, Any]]) -> AwaitingRow:
             return AwaitingRow(
-                group=group,
-                waiting=len(rows),
-                breached=sum(1 for i in rows if i.breached),
-                age_working_hours_median=nearest_rank(ages, 50),
-                age_working_hours_max=max(ages) if ages else None,
+                group=key,
+                waiting=int(t["waiting"] or 0),
+                breached=int(t["breached"] or 0),
+                age_working_hours_median=age(figures.get("received", {}).get(50)),
+                age_working_hours_max=age(t["oldest"]),
             )
 
-        groups = grouped(waiting, key)
+        queue = (
+            await self.session.execute(
+                select(ContactFact).where(*where).order_by(received, col(ContactFact.contact_id)).limit(limit)
+            )
+        ).scalars()
         return AwaitingReport(
             **self._base("awaiting-decision", from_date, to_date, group_by),
             definitions={
@@ -442,101 +450,185 @@ class Reports:
                 "population": "Contacts received in the range and by as_of with no decision by as_of.",
                 "age": "Working hours (statutory calendar) from received_at to as_of.",
                 "breached": "as_of is after the statutory decision deadline.",
+                "contacts": "The oldest `limit` contacts of the queue; contacts_total counts them all.",
             },
             as_of=as_of,
-            overall=row(ALL, items),
-            groups=[row(k, [by_id[c.contact_id] for c in v]) for k, v in groups.items()],
-            contacts=items,
+            overall=row(ALL, overall, whole),
+            groups=[row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
+            contacts=[
+                AwaitingContact(
+                    contact_id=c.contact_id,
+                    child_id=c.child_id,
+                    journey_id=c.journey_id,
+                    received_at=c.received_at,
+                    source=c.source,
+                    urgency=c.urgency,
+                    team_id=c.team_id,
+                    area=c.area,
+                    decision_due_at=c.decision_due_at,
+                    age_working_hours=_r(self.statutory.working_hours_between(c.received_at, as_of)),
+                    age_calendar_hours=_r(self.statutory.calendar_hours_between(c.received_at, as_of)),
+                    breached=as_of > c.decision_due_at,
+                )
+                for c in queue
+            ],
+            contacts_total=int(overall["waiting"] or 0),
+            limit=limit,
         )
 
     # -- c. handovers ---------------------------------------------------------------------------
 
-    def _journey_key(self, group_by: GroupBy) -> Callable[[JourneyFact], str]:
-        if group_by in TIME_GROUPS:
-            return lambda j: period_key(group_by, j.opened_at) if j.opened_at else "unknown"
-        attr = {
-            GroupBy.area: "area",
-            GroupBy.team: "team_id",
-            GroupBy.source: "source",
-            GroupBy.outcome: "outcome",
-        }[group_by]
-        return lambda j: attribute_key(getattr(j, attr), group_by)
+    @classmethod
+    def _journey_group_sql(cls, group_by: GroupBy, from_date: date, to_date: date) -> Any:
+        attributes = {
+            GroupBy.area: col(JourneyFact.area),
+            GroupBy.team: col(JourneyFact.team_id),
+            GroupBy.source: col(JourneyFact.source),
+            GroupBy.outcome: col(JourneyFact.outcome),
+        }
+        return cls._group_sql(group_by, from_date, to_date, col(JourneyFact.opened_at), attributes)
 
-    async def _journeys(self, from_date: date, to_date: date) -> list[JourneyFact]:
-        start, end = window(from_date, to_date)
-        query = (
-            select(JourneyFact)
-            .where(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
-            .order_by(col(JourneyFact.opened_at), col(JourneyFact.journey_id))
+    def _unallocated(self, j: JourneyFact, now: datetime) -> tuple[float, int]:
+        """Hours and working days without a named worker up to `now` (Python, for listed rows)."""
+        hours, days = j.unallocated_hours_closed, j.unallocated_working_days_closed
+        if j.unallocated_since is not None and j.closed_at is None:
+            hours += self.local.calendar_hours_between(j.unallocated_since, now)
+            days += self.local.working_days_between(j.unallocated_since, now)
+        return hours, days
+
+    def _unallocated_sql(self, now: datetime) -> tuple[Any, Any]:
+        """`_unallocated` as SQL expressions: the open spell is the difference of two stored
+        positions (microseconds, day indices) and the same ones of `now`, in the same floating-point
+        operations as Python, so the figures agree exactly."""
+        since_us: Any = JourneyFact.unallocated_since_us  # nullable: col() won't type them
+        since_day: Any = JourneyFact.unallocated_since_day
+        live = and_(since_us.is_not(None), col(JourneyFact.closed_at).is_(None))
+        now_us = literal(microseconds(now), BigInteger)
+        now_day = literal(day_index(self.local, london_date(now)), Integer)
+        seconds = cast(now_us - since_us, Float) / literal(1_000_000.0, Float)
+        hours = col(JourneyFact.unallocated_hours_closed) + case(
+            (and_(live, since_us < now_us), seconds / literal(3600.0, Float)), else_=literal(0.0, Float)
         )
-        return list((await self.session.execute(query)).scalars())
+        days = col(JourneyFact.unallocated_working_days_closed) + case(
+            (and_(live, since_day < now_day), now_day - since_day), else_=literal(0, Integer)
+        )
+        return hours, days
 
     async def handovers(
-        self, from_date: date, to_date: date, group_by: GroupBy, now: datetime
+        self, from_date: date, to_date: date, group_by: GroupBy, now: datetime, limit: int
     ) -> HandoverReport:
-        journeys = await self._journeys(from_date, to_date)
-        per_journey: dict[uuid.UUID, JourneyHandovers] = {}
-        for j in journeys:
-            hours, days = j.unallocated_hours_closed, j.unallocated_working_days_closed
-            if j.unallocated_since is not None and j.closed_at is None:
-                hours += self.local.calendar_hours_between(j.unallocated_since, now)
-                days += self.local.working_days_between(j.unallocated_since, now)
-            per_journey[j.journey_id] = JourneyHandovers(
-                journey_id=j.journey_id,
-                child_id=j.child_id,
-                opened_at=j.opened_at,
-                closed_at=j.closed_at,
-                handovers=j.transfers,
-                team_transfers=j.team_transfers,
-                worker_changes=j.worker_changes,
-                unallocated_days=_r(hours / 24),
-                unallocated_working_days=days,
-            )
-        key = self._journey_key(group_by)
-        groups = grouped(journeys, key)
         start, end = window(from_date, to_date)
-        transfers = (
-            await self.session.execute(
-                select(AllocationFact, JourneyFact)
+        in_range = [col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end]
+        group = self._journey_group_sql(group_by, from_date, to_date)
+        hours, working_days = self._unallocated_sql(now)
+        counted = {
+            "team_transfers": col(JourneyFact.team_transfers),
+            "worker_changes": col(JourneyFact.worker_changes),
+            "working_days": working_days,
+        }
+
+        def count_if(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        # One hash aggregate (no sort) by group and by the value of each whole-number figure: the
+        # value counts give those figures' buckets, means, medians and maxima; the cells' sums
+        # give each group's journeys, closures and unallocated hours, and the groups' the overall.
+        cells = (
+            select(
+                group.label("grp"),
+                *[value.label(name) for name, value in counted.items()],
+                func.count().label("n"),
+                count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
+                func.sum(hours).label("sum_hours"),
+                func.max(hours).label("max_hours"),
+            )
+            .where(*in_range)
+            .group_by(group, *counted.values())
+        )
+        overall = _Tally()
+        totals: dict[str, _Tally] = defaultdict(_Tally)
+        for cell in (await self.session.execute(cells)).mappings():
+            for tally in (overall, totals[cell["grp"]]):
+                tally.add(cell, counted)
+        whole: dict[str, dict[int, Any]] = {}
+        ranks: dict[str, dict[str, dict[int, Any]]] = {}
+        if overall.journeys:
+            whole, ranks = await self._nearest_ranks(in_range, group, {"hours": hours}, (50,))
+
+        def row(key: str, t: _Tally, hours_median: Any) -> HandoverRow:
+            n = t.journeys
+            result: dict[str, Any] = {"group": key, "journeys": n, "closed": t.closed}
+            for name in counted:
+                values = t.values[name]
+                prefix = "unallocated_working_days" if name == "working_days" else name
+                if name != "working_days":
+                    for bucket in range(5):
+                        result[f"{name}_{bucket}"] = values[bucket]
+                    result[f"{name}_5_plus"] = sum(c for v, c in values.items() if v >= 5)
+                result[f"{prefix}_mean"] = _r(sum(v * c for v, c in values.items()) / n) if n else None
+                result[f"{prefix}_median"] = _r_or_none(nearest_rank_of(values, 50))
+                result[f"{prefix}_max"] = max(values) if values else None
+            # Days are rounded per journey: rounding is monotone, so the median and the max of the
+            # rounded values are the rounded median and max.
+            result["unallocated_days_mean"] = _r(t.sum_hours / 24 / n) if n else None
+            result["unallocated_days_median"] = None if hours_median is None else _r(hours_median / 24)
+            result["unallocated_days_max"] = _r(t.max_hours / 24) if t.max_hours is not None else None
+            return HandoverRow(**result)
+
+        by_reason: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        if overall.journeys:
+            reason_column = col(AllocationFact.reason)
+            reason = case(
+                (and_(reason_column.is_not(None), reason_column != ""), reason_column),
+                else_=literal("unknown"),
+            )
+            query = (
+                select(
+                    group.label("grp"),
+                    reason.label("reason"),
+                    func.count().label("handovers"),
+                    count_if(col(AllocationFact.team_changed)).label("team_transfers"),
+                    count_if(col(AllocationFact.worker_changed)).label("worker_changes"),
+                )
                 .join(JourneyFact, col(JourneyFact.journey_id) == col(AllocationFact.journey_id))
-                .where(
-                    col(AllocationFact.kind) == "transferred",
-                    col(JourneyFact.opened_at) >= start,
-                    col(JourneyFact.opened_at) < end,
+                .where(col(AllocationFact.kind) == "transferred", *in_range)
+                .group_by(group, reason)
+            )
+            for r in (await self.session.execute(query)).mappings():
+                for key in (ALL, r["grp"]):
+                    counts = by_reason[(key, r["reason"])]
+                    counts[0] += int(r["handovers"])
+                    counts[1] += int(r["team_transfers"] or 0)
+                    counts[2] += int(r["worker_changes"] or 0)
+        reasons = [
+            HandoverReason(group=g, reason=reason, handovers=c[0], team_transfers=c[1], worker_changes=c[2])
+            for (g, reason), c in sorted(by_reason.items(), key=lambda kv: (kv[0][0] != ALL, kv[0]))
+        ]
+
+        listed = (
+            await self.session.execute(
+                select(JourneyFact)
+                .where(*in_range)
+                .order_by(col(JourneyFact.opened_at), col(JourneyFact.journey_id))
+                .limit(limit)
+            )
+        ).scalars()
+        journeys = []
+        for j in listed:
+            spell_hours, spell_days = self._unallocated(j, now)
+            journeys.append(
+                JourneyHandovers(
+                    journey_id=j.journey_id,
+                    child_id=j.child_id,
+                    opened_at=j.opened_at,
+                    closed_at=j.closed_at,
+                    handovers=j.transfers,
+                    team_transfers=j.team_transfers,
+                    worker_changes=j.worker_changes,
+                    unallocated_days=_r(spell_hours / 24),
+                    unallocated_working_days=spell_days,
                 )
             )
-        ).all()
-        reasons: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        for allocation, journey in transfers:
-            reason = allocation.reason or "unknown"
-            for group in (ALL, key(journey)):
-                counts = reasons[(group, reason)]
-                counts[0] += 1
-                counts[1] += int(allocation.team_changed)
-                counts[2] += int(allocation.worker_changed)
-
-        def row(group: str, rows: list[JourneyHandovers]) -> HandoverRow:
-            figures: dict[str, Any] = {"group": group, "journeys": len(rows)}
-            figures["closed"] = sum(1 for r in rows if r.closed_at is not None)
-            for name in ("team_transfers", "worker_changes"):
-                values = [getattr(r, name) for r in rows]
-                for bucket in range(5):
-                    figures[f"{name}_{bucket}"] = sum(1 for v in values if v == bucket)
-                figures[f"{name}_5_plus"] = sum(1 for v in values if v >= 5)
-                figures[f"{name}_mean"] = mean(values)
-                figures[f"{name}_median"] = nearest_rank(values, 50)
-                figures[f"{name}_max"] = max(values) if values else None
-            calendar_days = [r.unallocated_days for r in rows]
-            working_days = [r.unallocated_working_days for r in rows]
-            figures["unallocated_days_mean"] = mean(calendar_days)
-            figures["unallocated_days_median"] = nearest_rank(calendar_days, 50)
-            figures["unallocated_days_max"] = max(calendar_days) if calendar_days else None
-            figures["unallocated_working_days_mean"] = mean(working_days)
-            figures["unallocated_working_days_median"] = nearest_rank(working_days, 50)
-            figures["unallocated_working_days_max"] = max(working_days) if working_days else None
-            return HandoverRow(**figures)
-
-        ordered_reasons = sorted(reasons.items(), key=lambda kv: (kv[0][0] != ALL, kv[0][0], kv[0][1]))
         return HandoverReport(
             **self._base("handovers", from_date, to_date, group_by),
             definitions={
@@ -546,122 +638,166 @@ class Reports:
                 "worker_changes": "Handovers that changed the worker; the first allocation is not one.",
                 "unallocated": "Time without a named worker: from the first contact to the first "
                 "allocation to a worker, plus any later spell a handover left without one, up to "
-                "closure or now. Working days use the local calendar (closure days excluded).",
+                "closure or now. Working days use the local calendar (closure days excluded). Days "
+                "are rounded per journey; the mean is of the unrounded values.",
+                "journeys": "The first `limit` journeys by first contact; journeys_total counts them all.",
             },
-            overall=row(ALL, list(per_journey.values())),
-            groups=[row(k, [per_journey[j.journey_id] for j in v]) for k, v in groups.items()],
-            reasons=[
-                HandoverReason(
-                    group=g, reason=reason, handovers=c[0], team_transfers=c[1], worker_changes=c[2]
-                )
-                for (g, reason), c in ordered_reasons
-            ],
-            journeys=list(per_journey.values()),
+            overall=row(ALL, overall, whole.get("hours", {}).get(50)),
+            groups=[row(k, totals[k], ranks.get(k, {}).get("hours", {}).get(50)) for k in sorted(totals)],
+            reasons=reasons,
+            journeys=journeys,
+            journeys_total=overall.journeys,
+            limit=limit,
         )
 
     # -- d. supervision -------------------------------------------------------------------------
 
+    def _supervision_sql(self, day: date) -> tuple[Any, list[Any], dict[str, Any]]:
+        """Journeys open at the end of `day` joined to their latest supervision by then: the join,
+        its conditions, and SQL expressions for whether each is supervised and overdue and for the
+        position of its due date (a half index, see projections/day_index.py)."""
+        _, day_end = window(day, day)
+        s = SupervisionFact
+        latest = (
+            select(
+                col(s.journey_id),
+                col(s.held_at),
+                col(s.next_due_on),
+                col(s.next_due_half_day),
+                col(s.due_base_day),
+                func.row_number()
+                .over(
+                    partition_by=col(s.journey_id),
+                    order_by=(col(s.held_at).desc(), col(s.supervision_id).desc()),
+                )
+                .label("rn"),
+            )
+            .where(col(s.held_at) < day_end)
+            .subquery()
+        )
+        joined = outerjoin(
+            JourneyFact,
+            latest,
+            and_(latest.c.journey_id == col(JourneyFact.journey_id), latest.c.rn == 1),
+        )
+        open_then = [
+            col(JourneyFact.opened_at) < day_end,
+            or_(col(JourneyFact.closed_at).is_(None), col(JourneyFact.closed_at) >= day_end),
+        ]
+        service_type = func.coalesce(col(JourneyFact.current_service_type), "")
+        default = self.settings.supervision_default_interval_working_days
+        policy = self.settings.supervision_interval_working_days
+        interval: Any = (
+            case(*[(service_type == k, v) for k, v in policy.items()], else_=literal(default, Integer))
+            if policy
+            else literal(default, Integer)
+        )
+        journey_base: Any = JourneyFact.due_base_day  # nullable: col() won't type it
+        explicit = latest.c.next_due_on.is_not(None)
+        # Policy due dates are working days: working day index b + n has half index 2(b + n) - 1.
+        policy_half = 2 * (func.coalesce(latest.c.due_base_day, journey_base) + interval) - 1
+        due_half = case((explicit, latest.c.next_due_half_day), else_=policy_half)
+        overdue = or_(
+            and_(explicit, latest.c.next_due_on < day),
+            and_(~explicit, policy_half < half_index(self.local, day)),
+        )
+        return (
+            joined,
+            open_then,
+            {
+                "supervised": latest.c.journey_id.is_not(None),
+                "overdue": overdue,
+                "due_half": due_half,
+                "held_at": latest.c.held_at,
+                "next_due_on": latest.c.next_due_on,
+            },
+        )
+
+    async def _supervision_counts(self, day: date, group: Any = None) -> dict[str, Any]:
+        joined, open_then, x = self._supervision_sql(day)
+        counts = [
+            func.count().label("open_journeys"),
+            func.sum(case((x["supervised"], 1), else_=0)).label("supervised"),
+            func.sum(case((x["overdue"], 1), else_=0)).label("overdue"),
+        ]
+        if group is None:
+            query = select(*counts).select_from(joined).where(*open_then)
+            return {ALL: (await self.session.execute(query)).mappings().one()}
+        query = select(group.label("grp"), *counts).select_from(joined).where(*open_then).group_by(group)
+        return {r["grp"]: r for r in (await self.session.execute(query)).mappings()}
+
     async def supervision(
-        self, from_date: date, to_date: date, group_by: GroupBy, today: date
+        self, from_date: date, to_date: date, group_by: GroupBy, today: date, limit: int
     ) -> SupervisionReport:
         # The last snapshot is the range's last day, but never in the future.
         last_day = max(from_date, min(to_date, today))
-        start, end = window(from_date, last_day)
-        journeys = list(
-            (
-                await self.session.execute(
-                    select(JourneyFact).where(
-                        col(JourneyFact.opened_at) < end,
-                        or_(
-                            col(JourneyFact.closed_at).is_(None),
-                            col(JourneyFact.closed_at) >= start,
-                        ),
-                    )
-                )
-            ).scalars()
-        )
-        held: dict[uuid.UUID, list[SupervisionFact]] = defaultdict(list)
-        if journeys:
-            rows = await self.session.execute(
-                select(SupervisionFact)
-                .join(JourneyFact, col(JourneyFact.journey_id) == col(SupervisionFact.journey_id))
-                .where(
-                    col(SupervisionFact.held_at) < end,
-                    col(JourneyFact.opened_at) < end,
-                    or_(col(JourneyFact.closed_at).is_(None), col(JourneyFact.closed_at) >= start),
-                )
-                .order_by(col(SupervisionFact.held_at))
-            )
-            for s in rows.scalars():
-                held[s.journey_id].append(s)
 
-        def snapshot(day: date) -> list[tuple[JourneyFact, OverdueJourney, bool]]:
-            """Journeys open at the end of `day`, each with its due date and whether supervised."""
-            _, day_end = window(day, day)
-            result = []
-            for j in journeys:
-                if j.opened_at is None or j.opened_at >= day_end:
-                    continue
-                if j.closed_at is not None and j.closed_at < day_end:
-                    continue
-                latest = next((s for s in reversed(held[j.journey_id]) if s.held_at < day_end), None)
-                interval = self.settings.supervision_interval(j.current_service_type)
-                if latest is not None and latest.next_due_on is not None:
-                    due = latest.next_due_on
-                else:
-                    since = latest.held_at if latest is not None else j.opened_at
-                    due = self.local.add_working_days(since.astimezone(LONDON).date(), interval)
-                overdue_days = self.local.count_working_days(due, day) if day > due else 0
-                result.append(
-                    (
-                        j,
-                        OverdueJourney(
-                            journey_id=j.journey_id,
-                            child_id=j.child_id,
-                            team_id=j.current_team_id or j.team_id,
-                            service_type=j.current_service_type or "front_door",
-                            last_supervised_at=latest.held_at if latest else None,
-                            due_on=due,
-                            working_days_overdue=overdue_days,
-                        ),
-                        latest is not None,
-                    )
-                )
-            return result
-
-        def row(
-            group: str, day: date, entries: list[tuple[JourneyFact, OverdueJourney, bool]]
-        ) -> SupervisionRow:
-            overdue = sum(1 for _, o, _s in entries if day > o.due_on)
+        def row(group: str, day: date, t: Any) -> SupervisionRow:
+            n = int(t["open_journeys"] or 0) if t else 0
+            overdue = int(t["overdue"] or 0) if t else 0
             return SupervisionRow(
                 group=group,
                 as_of=day,
-                open_journeys=len(entries),
-                supervised=sum(1 for *_, s in entries if s),
-                within_interval=len(entries) - overdue,
+                open_journeys=n,
+                supervised=int(t["supervised"] or 0) if t else 0,
+                within_interval=n - overdue,
                 overdue=overdue,
-                pct_within_interval=pct(len(entries) - overdue, len(entries)),
+                pct_within_interval=pct(n - overdue, n),
             )
 
-        final = snapshot(last_day)
         groups: list[SupervisionRow] = []
         if group_by in TIME_GROUPS:
+            final = (await self._supervision_counts(last_day))[ALL]
             # One snapshot per period, at the period's last day (or the end of the range).
             day = from_date
             seen: dict[str, date] = {}
             while day <= last_day:
                 seen[period_of(group_by, day)] = day
                 day += timedelta(days=1)
-            groups = [row(label, d, snapshot(d)) for label, d in seen.items()]
+            for label, d in seen.items():
+                t = final if d == last_day else (await self._supervision_counts(d))[ALL]
+                groups.append(row(label, d, t))
         else:
-            attr = {
-                GroupBy.area: lambda j: j.current_area or j.area,
-                GroupBy.team: lambda j: j.current_team_id or j.team_id,
-                GroupBy.source: lambda j: j.source,
-                GroupBy.outcome: lambda j: j.outcome,
-            }[group_by]
-            by_group = grouped(final, lambda e: attribute_key(attr(e[0]), group_by))
-            groups = [row(k, last_day, v) for k, v in by_group.items()]
+            attributes = {
+                GroupBy.area: (col(JourneyFact.current_area), col(JourneyFact.area)),
+                GroupBy.team: (col(JourneyFact.current_team_id), col(JourneyFact.team_id)),
+                GroupBy.source: col(JourneyFact.source),
+                GroupBy.outcome: col(JourneyFact.outcome),
+            }
+            group = self._group_sql(group_by, from_date, to_date, col(JourneyFact.opened_at), attributes)
+            by_group = await self._supervision_counts(last_day, group)
+            groups = [row(k, last_day, by_group[k]) for k in sorted(by_group)]
+            # The groups partition the open journeys, so their counts add up to the whole.
+            final = {name: sum(int(t[name] or 0) for t in by_group.values()) for name in SUPERVISION_COUNTS}
+
+        joined, open_then, x = self._supervision_sql(last_day)
+        tie = case((x["due_half"] % 2 == 0, x["next_due_on"]), else_=None)
+        listed = await self.session.execute(
+            select(JourneyFact, x["held_at"], x["next_due_on"])
+            .select_from(joined)
+            .where(*open_then, x["overdue"])
+            .order_by(x["due_half"], tie, col(JourneyFact.journey_id))
+            .limit(limit)
+        )
+        overdue: list[OverdueJourney] = []
+        for j, held_at, next_due_on in listed:
+            if next_due_on is not None:
+                due = next_due_on
+            else:
+                since = held_at if held_at is not None else j.opened_at
+                interval = self.settings.supervision_interval(j.current_service_type)
+                due = self.local.add_working_days(london_date(since), interval)
+            overdue.append(
+                OverdueJourney(
+                    journey_id=j.journey_id,
+                    child_id=j.child_id,
+                    team_id=j.current_team_id or j.team_id,
+                    service_type=j.current_service_type or "front_door",
+                    last_supervised_at=held_at,
+                    due_on=due,
+                    working_days_overdue=self.local.count_working_days(due, last_day),
+                )
+            )
         return SupervisionReport(
             **self._base("supervision", from_date, to_date, group_by),
             definitions={
@@ -672,13 +808,13 @@ class Reports:
                 "(working days, local calendar, per service type) after the latest supervision, or "
                 "after the first contact when never supervised.",
                 "within_interval": "Open journeys whose due date has not passed.",
+                "overdue": "The first `limit` overdue journeys by due date; overdue_total counts them all.",
             },
             overall=row(ALL, last_day, final),
             groups=groups,
-            overdue=sorted(
-                (o for _, o, _s in final if last_day > o.due_on),
-                key=lambda o: (o.due_on, str(o.journey_id)),
-            ),
+            overdue=overdue,
+            overdue_total=int(final["overdue"] or 0),
+            limit=limit,
         )
 
     # -- e. conversion and repeats --------------------------------------------------------------
