@@ -51,6 +51,16 @@ class AuditEntry(BaseModel):
     request_id: str | None
 
 
+# session.info key: what this transaction audited, so an idempotency record can replay it as reads.
+_AUDITED = "frontdoor.audited"
+
+
+def audited_in(session: AsyncSession) -> list[tuple[str, str | None, uuid.UUID | None]]:
+    """(resource, resource_id, child_id) of each audit row written so far in this session."""
+    entries: list[tuple[str, str | None, uuid.UUID | None]] = session.info.get(_AUDITED, [])
+    return entries
+
+
 class Auditor:
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -67,6 +77,8 @@ class Auditor:
         reason: str | None = None,
     ) -> None:
         """Written in the caller's transaction: an audited write and its audit row land together."""
+        rid = str(resource_id) if resource_id is not None else None
+        session.info.setdefault(_AUDITED, []).append((resource, rid, child_id))
         await session.execute(
             self.table.insert().values(
                 at=utcnow(),
@@ -74,7 +86,7 @@ class Auditor:
                 roles=",".join(sorted(principal.roles)),
                 action=action,
                 resource=resource,
-                resource_id=str(resource_id) if resource_id is not None else None,
+                resource_id=rid,
                 child_id=child_id,
                 reason=reason,
                 request_id=request_id_var.get(),

@@ -38,14 +38,14 @@ async def create_child(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     child = await service.create_child(session, data, principal)
     auditor = request.app.state.service.auditor
     await auditor.record(session, principal, "create", "child", resource_id=child.id, child_id=child.id)
     body = ChildOut.of(child)
-    await idem.remember(session, 201, body)
     set_etag(response, child_etag(child.id, child.version))
+    await idem.remember(session, 201, body, response)
     return body
 
 

@@ -48,7 +48,7 @@ def contact_etag(contact_id: uuid.UUID, version: int) -> str:
 async def create_contacts(
     request: Request, data: ContactIn, principal: ContactWriter, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     group_id, contacts, pending = await service.receive_contacts(
         session, data, principal, settings_of(request)
@@ -196,7 +196,7 @@ async def record_feedback(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     contact = await service.get_contact(session, contact_id)
     feedback, pending = await service.record_feedback(session, contact, data, principal, settings_of(request))

@@ -38,7 +38,7 @@ async def record_decision(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     contact = await get_contact(session, contact_id)
     decision, pending = await service.record_decision(session, contact, data, principal, settings_of(request))
@@ -46,9 +46,9 @@ async def record_decision(
         session, principal, "create", "decision", resource_id=decision.id, child_id=decision.child_id
     )
     body = DecisionOut.of(decision)
-    await idem.remember(session, 201, body)
-    await append_events(request, session, principal, [pending])
     set_etag(response, decision_etag(decision.id, decision.version))
+    await idem.remember(session, 201, body, response)
+    await append_events(request, session, principal, [pending])
     return body
 
 
@@ -122,7 +122,7 @@ async def supersede_decision(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     old = await service.get_decision(session, decision_id)
     check_if_match(request, decision_etag(old.id, old.version))
@@ -137,7 +137,7 @@ async def supersede_decision(
         reason=f"{data.reason.value}: {data.note}"[:500],
     )
     body = DecisionOut.of(new)
-    await idem.remember(session, 201, body)
-    await append_events(request, session, principal, [pending])
     set_etag(response, decision_etag(new.id, new.version))
+    await idem.remember(session, 201, body, response)
+    await append_events(request, session, principal, [pending])
     return body

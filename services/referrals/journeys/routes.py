@@ -117,7 +117,7 @@ async def allocate(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
@@ -146,7 +146,7 @@ async def transfer(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
