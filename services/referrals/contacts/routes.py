@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from services.referrals.common import ContactWriter, Instant, Staff, append_events, settings_of
+from services.referrals.common import ContactWriter, Instant, Staff, append_events, read_one, settings_of
 from services.referrals.contacts import service
 from services.referrals.contacts.models import (
     Contact,
@@ -26,14 +26,14 @@ from services.referrals.contacts.models import (
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
-from shared.http import Page, PageParams, make_etag, page_params, set_etag
+from shared.http import Page, PageParams, make_etag, page_params
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["contacts"], responses=problem_responses(401, 403, 429))
 
 
-def contact_etag(contact_id: uuid.UUID, version: int) -> str:
-    return make_etag("contact", contact_id, version)
+def contact_etag(contact: Contact) -> str:
+    return make_etag("contact", contact.id, contact.version)
 
 
 @router.post(
@@ -97,11 +97,17 @@ async def create_contacts(
 async def get_contact(
     request: Request, response: Response, contact_id: uuid.UUID, principal: Staff, session: SessionDep
 ) -> ContactOut:
-    contact = await service.get_contact(session, contact_id)
-    await request.app.state.service.auditor.record(
-        session, principal, "read", "contact", resource_id=contact.id, child_id=contact.child_id
+    contact = await read_one(
+        request,
+        response,
+        session,
+        principal,
+        Contact,
+        contact_id,
+        resource="contact",
+        child_id=lambda c: c.child_id,
+        etag=contact_etag,
     )
-    set_etag(response, contact_etag(contact.id, contact.version))
     return ContactOut.of(contact)
 
 

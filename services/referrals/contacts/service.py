@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from services.referrals.children.models import Child
 from services.referrals.children.service import create_child
-from services.referrals.common import Pending, team_claim
+from services.referrals.common import Pending, get_or_404, team_claim
 from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import ContactReceived, ReferrerFeedbackSent
@@ -179,10 +179,7 @@ async def receive_contacts(
 
 
 async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
-        raise NotFound("No contact with this id.")
-    return contact
+    return await get_or_404(session, Contact, contact_id, "contact")
 
 
 async def open_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
