@@ -200,6 +200,9 @@ class Pending:
 
     journey: Journey
     events: list[tuple[EventPayload, datetime]] = field(default_factory=list)
+    # The journey was inserted by this request with its stream version already counting these events
+    # (one statement instead of an insert and an update).
+    opened: bool = False
 
 
 async def append_events(
@@ -213,6 +216,9 @@ async def append_events(
         if not item.events:
             continue
         journey = item.journey
+        if item.opened:
+            appends.append((journey, journey.stream_version - len(item.events), item.events))
+            continue
         appends.append((journey, journey.stream_version, item.events))
         journey.stream_version += len(item.events)
         session.add(journey)

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from services.referrals.common import ContactWriter, Instant, Staff, append_events, read_one, settings_of
+from services.referrals.common import (
+    ContactWriter,
+    Instant,
+    Staff,
+    append_events,
+    auditor_of,
+    read_one,
+    settings_of,
+)
 from services.referrals.contacts import service
 from services.referrals.contacts.models import (
     Contact,
@@ -23,6 +31,7 @@ from services.referrals.contacts.models import (
     PartnerContactReceipt,
     PartnerContactsReceipt,
 )
+from shared.audit import Audited
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
@@ -53,22 +62,23 @@ async def create_contacts(
     group_id, contacts, pending = await service.receive_contacts(
         session, data, principal, settings_of(request)
     )
-    auditor = request.app.state.service.auditor
     # Children created inline come after the existing ones, in order.
-    for contact in contacts[len(data.child_ids) :]:
-        await auditor.record(
-            session, principal, "create", "child", resource_id=contact.child_id, child_id=contact.child_id
-        )
-    for contact in contacts:
-        await auditor.record(
-            session,
-            principal,
-            "create",
-            "contact",
-            resource_id=contact.id,
-            child_id=contact.child_id,
-            reason=f"backdated: {contact.backdating_reason}"[:500] if contact.backdating_reason else None,
-        )
+    created = [Audited("create", "child", c.child_id, c.child_id) for c in contacts[len(data.child_ids) :]]
+    await auditor_of(request).record_all(
+        session,
+        principal,
+        created
+        + [
+            Audited(
+                "create",
+                "contact",
+                c.id,
+                c.child_id,
+                f"backdated: {c.backdating_reason}"[:500] if c.backdating_reason else None,
+            )
+            for c in contacts
+        ],
+    )
     body: ContactsCreated | PartnerContactsReceipt
     if principal.has(Role.practitioner, Role.manager, Role.admin):
         body = ContactsCreated(contact_group_id=group_id, contacts=[ContactOut.of(c) for c in contacts])
