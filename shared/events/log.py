@@ -41,13 +41,12 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     Uuid,
-    column,
+    bindparam,
     event,
     func,
     insert,
     select,
-    true,
-    values,
+    union_all,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -146,6 +145,7 @@ class EventLog:
         self.table = table
         self.catalogue = catalogue
         self.metrics = metrics
+        self._locked_inserts: dict[int, Any] = {}
 
     async def current_version(self, session: AsyncSession, journey_id: uuid.UUID) -> int:
         t = self.table
@@ -219,7 +219,8 @@ class EventLog:
             # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
             # savepoint would add two round trips while the ordering lock is held.
             if session.bind is not None and session.bind.dialect.name == "postgresql":
-                result = await session.execute(self._locked_insert(rows))
+                params = {f"{name}_{i}": value for i, r in enumerate(rows) for name, value in r.items()}
+                result = await session.execute(self._locked_insert(len(rows)), params)
                 by_id = {event_id: position for event_id, position in result}
                 positions = [by_id[r["event_id"]] for r in rows]
             else:
@@ -235,22 +236,32 @@ class EventLog:
             _count_on_commit(session, self.metrics, [r["type"] for r in rows])
         return [Envelope(position=p, **r) for p, r in zip(positions, rows, strict=True)]
 
-    def _locked_insert(self, rows: list[dict[str, Any]]) -> Any:
-        """PostgreSQL: INSERT ... SELECT from the rows joined to a MATERIALIZED CTE that takes the append
-        lock. A row (and its position default, nextval) is only produced once the CTE has returned, that
-        is once the lock is granted."""
-        t = self.table
-        columns = [c for c in t.columns if c.name != "position"]
-        lock = (
-            select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY).label("locked"))
-            .cte("append_lock")
-            .prefix_with("MATERIALIZED")
-        )
-        data = values(*[column(c.name, c.type) for c in columns], name="new_events").data(
-            [tuple(r[c.name] for c in columns) for r in rows]
-        )
-        source = select(*data.c).select_from(data.join(lock, true()))
-        return insert(t).from_select([c.name for c in columns], source).returning(t.c.event_id, t.c.position)
+    def _locked_insert(self, count: int) -> Any:
+        """PostgreSQL: INSERT ... SELECT of `count` rows of bound parameters (`<column>_<i>`), each row
+        selected from a MATERIALIZED CTE that takes the append lock. A row (and its position default,
+        nextval) is only produced once the CTE has returned, that is once the lock is granted. Built once
+        per row count: the statement holds no values, so SQLAlchemy's compiled cache serves it."""
+        statement = self._locked_inserts.get(count)
+        if statement is None:
+            t = self.table
+            columns = [c for c in t.columns if c.name != "position"]
+            lock = (
+                select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY).label("locked"))
+                .cte("append_lock")
+                .prefix_with("MATERIALIZED")
+            )
+            selects = [
+                select(
+                    *[bindparam(f"{c.name}_{i}", type_=c.type).label(c.name) for c in columns]
+                ).select_from(lock)
+                for i in range(count)
+            ]
+            source = selects[0] if count == 1 else union_all(*selects)
+            statement = (
+                insert(t).from_select([c.name for c in columns], source).returning(t.c.event_id, t.c.position)
+            )
+            self._locked_inserts[count] = statement
+        return statement
 
     async def read(self, session: AsyncSession, *, after: int, limit: int) -> list[Envelope]:
         t = self.table
