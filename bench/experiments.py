@@ -17,16 +17,20 @@ from fastapi import FastAPI
 
 
 def referrals_without_append_lock() -> FastAPI:
+    import sqlalchemy
+
     import shared.events.log as log_module
 
-    original = log_module.text
+    class _FuncWithoutLock:
+        """`sqlalchemy.func`, except that the append lock becomes a plain value."""
 
-    def text(sql: str, *args: Any, **kwargs: Any) -> Any:
-        if "pg_advisory_xact_lock" in sql:
-            return original("SELECT CAST(:k AS bigint)")
-        return original(sql, *args, **kwargs)
+        def __getattr__(self, name: str) -> Any:
+            if name == "pg_advisory_xact_lock":
+                return lambda key: sqlalchemy.cast(sqlalchemy.literal(key), sqlalchemy.BigInteger)
+            return getattr(sqlalchemy.func, name)
 
-    log_module.text = text  # type: ignore[assignment]
+    # The lock is taken inside the event INSERT (a CTE calling pg_advisory_xact_lock).
+    log_module.func = _FuncWithoutLock()  # type: ignore[assignment]
     from services.referrals.main import create
 
     return create()

@@ -481,6 +481,35 @@ def make_plan(
             steps.append(Step(at=at, kind=kind, child=child, journey=journey, actor=actor, data=data))
             stats[kind] += 1
 
+    def transfer(
+        at: datetime,
+        child: int,
+        journey: int,
+        by: str,
+        src: Team,
+        dest: Team,
+        from_worker: str,
+        to_worker: str,
+        reason: WorkerChangeReason,
+    ) -> None:
+        """A handover between teams (or a worker change within one), counted by its reason."""
+        add(
+            at,
+            "transfer",
+            child,
+            journey,
+            by,
+            from_team_id=src.id,
+            to_team_id=dest.id,
+            to_area=dest.area,
+            to_service_type=dest.service_type,
+            from_worker_id=from_worker,
+            to_worker_id=to_worker,
+            reason=reason,
+        )
+        if at < end_at:
+            reasons[reason.value] += 1
+
     for contact_no, (received_at, ooh) in enumerate(arrivals):
         # Which child? Most contacts are about a child new to the front door this year. Some are about
         # a child open to an assessment or family safeguarding team (a repeat contact), some about a
@@ -687,22 +716,8 @@ def make_plan(
         moved_at = clock.add_working_days(authorised_at, rng.choice([0, 1, 1, 1, 2, 2, 3, 5]), 10.5)
         moved_at = max(moved_at, authorised_at + timedelta(minutes=30))
         dest_worker = rng.choice(dest.practitioners)
-        add(
-            moved_at,
-            "transfer",
-            child,
-            jkey,
-            rng.choice(dest.managers),
-            from_team_id=fd.id,
-            to_team_id=dest.id,
-            to_area=dest.area,
-            to_service_type=dest.service_type,
-            from_worker_id=worker,
-            to_worker_id=dest_worker,
-            reason=WorkerChangeReason.TSPROC,
-        )
-        if moved_at < end_at:
-            reasons[WorkerChangeReason.TSPROC.value] += 1
+        by = rng.choice(dest.managers)
+        transfer(moved_at, child, jkey, by, fd, dest, worker, dest_worker, WorkerChangeReason.TSPROC)
         journey.team, journey.worker = dest, dest_worker
         journey.post_referral_from = moved_at
 
@@ -726,22 +741,18 @@ def make_plan(
             if cur_team.service_type is ServiceType.assessment:
                 fs = team("FS", cur_team.area)
                 fs_worker = rng.choice(fs.practitioners)
-                add(
+                by = rng.choice(fs.managers)
+                transfer(
                     assessed_at,
-                    "transfer",
                     child,
                     jkey,
-                    rng.choice(fs.managers),
-                    from_team_id=cur_team.id,
-                    to_team_id=fs.id,
-                    to_area=fs.area,
-                    to_service_type=fs.service_type,
-                    from_worker_id=cur_worker,
-                    to_worker_id=fs_worker,
-                    reason=WorkerChangeReason.TSPROC,
+                    by,
+                    cur_team,
+                    fs,
+                    cur_worker,
+                    fs_worker,
+                    WorkerChangeReason.TSPROC,
                 )
-                if assessed_at < end_at:
-                    reasons[WorkerChangeReason.TSPROC.value] += 1
                 cur_team, cur_worker = fs, fs_worker
             plan_days = int(rng.uniform(60, 260))
             ends = (
@@ -757,22 +768,8 @@ def make_plan(
                     [WorkerChangeReason.MANAGE, WorkerChangeReason.LEFTRL, WorkerChangeReason.ABSENC],
                     weights=[5, 3, 2],
                 )[0]
-                add(
-                    change_at,
-                    "transfer",
-                    child,
-                    jkey,
-                    rng.choice(cur_team.managers),
-                    from_team_id=cur_team.id,
-                    to_team_id=cur_team.id,
-                    to_area=cur_team.area,
-                    to_service_type=cur_team.service_type,
-                    from_worker_id=cur_worker,
-                    to_worker_id=new_worker,
-                    reason=reason,
-                )
-                if change_at < end_at:
-                    reasons[reason.value] += 1
+                by = rng.choice(cur_team.managers)
+                transfer(change_at, child, jkey, by, cur_team, cur_team, cur_worker, new_worker, reason)
                 prev_worker, cur_worker, worker_changed_at = cur_worker, new_worker, change_at
 
         close_reason, close_at = ends

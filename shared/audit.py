@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -51,6 +53,27 @@ class AuditEntry(BaseModel):
     request_id: str | None
 
 
+# session.info key: what this transaction audited, so an idempotency record can replay it as reads.
+_AUDITED = "frontdoor.audited"
+
+
+def audited_in(session: AsyncSession) -> list[tuple[str, str | None, uuid.UUID | None]]:
+    """(resource, resource_id, child_id) of each audit row written so far in this session."""
+    entries: list[tuple[str, str | None, uuid.UUID | None]] = session.info.get(_AUDITED, [])
+    return entries
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One audit row's own part: what was done to which record of which child, and why."""
+
+    action: str
+    resource: str
+    resource_id: object | None = None
+    child_id: uuid.UUID | None = None
+    reason: str | None = None
+
+
 class Auditor:
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -67,19 +90,35 @@ class Auditor:
         reason: str | None = None,
     ) -> None:
         """Written in the caller's transaction: an audited write and its audit row land together."""
-        await session.execute(
-            self.table.insert().values(
-                at=utcnow(),
-                actor=principal.subject,
-                roles=",".join(sorted(principal.roles)),
-                action=action,
-                resource=resource,
-                resource_id=str(resource_id) if resource_id is not None else None,
-                child_id=child_id,
-                reason=reason,
-                request_id=request_id_var.get(),
+        await self.record_all(session, principal, [Audited(action, resource, resource_id, child_id, reason)])
+
+    async def record_all(
+        self, session: AsyncSession, principal: Principal, entries: Sequence[Audited]
+    ) -> None:
+        """Several audit rows in one statement (one round trip), in the caller's transaction."""
+        if not entries:
+            return
+        at, actor, roles = utcnow(), principal.subject, ",".join(sorted(principal.roles))
+        request_id = request_id_var.get()
+        audited = session.info.setdefault(_AUDITED, [])
+        rows = []
+        for e in entries:
+            rid = str(e.resource_id) if e.resource_id is not None else None
+            audited.append((e.resource, rid, e.child_id))
+            rows.append(
+                {
+                    "at": at,
+                    "actor": actor,
+                    "roles": roles,
+                    "action": e.action,
+                    "resource": e.resource,
+                    "resource_id": rid,
+                    "child_id": e.child_id,
+                    "reason": e.reason,
+                    "request_id": request_id,
+                }
             )
-        )
+        await session.execute(self.table.insert(), rows)
 
 
 def audit_router(db: Database, auditor: Auditor) -> APIRouter:

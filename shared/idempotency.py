@@ -1,28 +1,35 @@
 """Idempotency-Key for creating POSTs: a retry replays the first answer and creates nothing.
 
-The key record is written in the same transaction as the write it guards. A concurrent retry is refused
-with 409: across processes by a transaction-scoped advisory lock on PostgreSQL, within a process by an
-in-flight set (SQLite runs in one process).
+The key record is written in the same transaction as the write it guards. It keeps the first answer's
+status, body and the headers a client acts on (Location, ETag), and which records the first request
+audited: a replay hands those records out again, so it is audited as a read of each. A concurrent retry
+is refused with 409: across processes by a transaction-scoped advisory lock on PostgreSQL, within a
+process by an in-flight set (SQLite runs in one process).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 import zlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import JSON, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.audit import Auditor, audited_in
+from shared.auth import Principal
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
 HEADER = "Idempotency-Key"
+# The first answer's headers a retry must see again (where the record is, and its version).
+REPLAYED_HEADERS = ("Location", "ETag")
 
 
 def idempotency_keys_table(metadata: MetaData) -> Table:
@@ -34,6 +41,9 @@ def idempotency_keys_table(metadata: MetaData) -> Table:
         Column("request_hash", String(64), nullable=False),
         Column("status_code", Integer, nullable=False),
         Column("response_body", JSON, nullable=False),
+        Column("response_headers", JSON, nullable=True),
+        # [[resource, resource_id, child_id], ...] the first request audited; null on older rows.
+        Column("audited", JSON, nullable=True),
         Column("created_at", UTCDateTime, nullable=False),
         PrimaryKeyConstraint("caller", "key"),
     )
@@ -65,10 +75,12 @@ class Idempotency:
         table: Table = self.request.app.state.idempotency_table
         return table
 
-    async def replay(self, session: AsyncSession, caller: str) -> JSONResponse | None:
-        """Call first in the route: the stored answer for a retry, or None to go ahead."""
+    async def replay(self, session: AsyncSession, principal: Principal) -> JSONResponse | None:
+        """Call first in the route: the stored answer for a retry (audited as a read of the records it
+        returns), or None to go ahead."""
         if self.key is None:
             return None
+        caller = principal.subject
         self.caller = caller
         self._hash = _request_hash(self.request.method, self.request.url.path, await self.request.body())
         inflight: set[tuple[str, str]] = self.request.app.state.idempotency_inflight
@@ -91,9 +103,9 @@ class Idempotency:
         t = self.table
         row = (
             await session.execute(
-                select(t.c.request_hash, t.c.status_code, t.c.response_body).where(
-                    t.c.caller == caller, t.c.key == self.key
-                )
+                select(
+                    t.c.request_hash, t.c.status_code, t.c.response_body, t.c.response_headers, t.c.audited
+                ).where(t.c.caller == caller, t.c.key == self.key)
             )
         ).first()
         if row is None:
@@ -105,14 +117,37 @@ class Idempotency:
                 location="header",
                 code="idempotency_key_reused",
             )
+        auditor: Auditor = self.request.app.state.auditor
+        for resource, resource_id, child_id in row.audited or ():
+            await auditor.record(
+                session,
+                principal,
+                "read",
+                resource,
+                resource_id=resource_id,
+                child_id=uuid.UUID(child_id) if child_id else None,
+                reason="idempotent replay",
+            )
         return JSONResponse(
-            row.response_body, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+            row.response_body,
+            status_code=row.status_code,
+            headers={**(row.response_headers or {}), "Idempotent-Replayed": "true"},
         )
 
-    async def remember(self, session: AsyncSession, status_code: int, body: Any) -> None:
-        """Call in the same transaction as the write, with the answer the client will get."""
+    async def remember(
+        self, session: AsyncSession, status_code: int, body: Any, response: Response | None = None
+    ) -> None:
+        """Call in the same transaction as the write, after its audit rows, with the answer the client
+        will get: its status, body and (set them first) the Location and ETag headers of `response`."""
         if self.key is None:
             return
+        headers = {}
+        if response is not None:
+            headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
+        audited = [
+            [resource, resource_id, str(child_id) if child_id else None]
+            for resource, resource_id, child_id in dict.fromkeys(audited_in(session))
+        ]
         await session.execute(
             self.table.insert().values(
                 caller=self.caller,
@@ -120,6 +155,8 @@ class Idempotency:
                 request_hash=self._hash,
                 status_code=status_code,
                 response_body=jsonable_encoder(body),
+                response_headers=headers or None,
+                audited=audited or None,
                 created_at=utcnow(),
             )
         )

@@ -193,7 +193,7 @@ def things_router() -> APIRouter:
     async def create_thing(
         request: Request, body: ThingIn, session: SessionDep, idem: IdempotencyDep, who: Writer
     ) -> JSONResponse:
-        replayed = await idem.replay(session, who.subject)
+        replayed = await idem.replay(session, who)
         if replayed is not None:
             return replayed
         hooks = _hooks(request)
@@ -215,10 +215,13 @@ def things_router() -> APIRouter:
             actor=who.subject,
         )
         out = {"id": str(thing_id), "label": body.label, "version": 1}
-        await idem.remember(session, 201, out)
+        response = JSONResponse(
+            out, status_code=201, headers={"ETag": etag_for(1), "Location": f"/things/{thing_id}"}
+        )
+        await idem.remember(session, 201, out, response)
         if hooks.fail_after_write:
             raise RuntimeError("failed after writing")
-        return JSONResponse(out, status_code=201, headers={"ETag": etag_for(1)})
+        return response
 
     @router.get("/{thing_id}")
     async def read_thing(thing_id: uuid.UUID, session: SessionDep, who: Reader) -> JSONResponse:

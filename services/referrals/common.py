@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.settings import Settings
+from shared.audit import Auditor
 from shared.auth import Principal, Role, require_roles
-from shared.errors import Unprocessable
+from shared.errors import NotFound, Unprocessable
 from shared.events.contract import EventPayload
 from shared.events.log import EventLog, NewEvent
+from shared.http import set_etag
 from shared.observability import request_id_var
 from shared.types import utcnow
 
@@ -147,6 +150,44 @@ def not_future(request: Request, value: datetime, field: str) -> None:
         raise Unprocessable("This time is in the future.", field=field, code="time_in_future")
 
 
+def auditor_of(request: Request) -> Auditor:
+    auditor = request.app.state.auditor
+    assert isinstance(auditor, Auditor)
+    return auditor
+
+
+R = TypeVar("R")
+
+
+async def get_or_404(session: AsyncSession, model: type[R], record_id: uuid.UUID, what: str) -> R:
+    record = await session.get(model, record_id)
+    if record is None:
+        raise NotFound(f"No {what} with this id.")
+    return record
+
+
+async def read_one(
+    request: Request,
+    response: Response,
+    session: AsyncSession,
+    principal: Principal,
+    model: type[R],
+    record_id: uuid.UUID,
+    *,
+    resource: str,
+    child_id: Callable[[R], uuid.UUID],
+    etag: Callable[[R], str],
+) -> R:
+    """What every read of one record shares: load it (404 when missing), audit the read of the child's
+    record, and answer with its ETag."""
+    record = await get_or_404(session, model, record_id, resource)
+    await auditor_of(request).record(
+        session, principal, "read", resource, resource_id=record_id, child_id=child_id(record)
+    )
+    set_etag(response, etag(record))
+    return record
+
+
 def event_log(request: Request) -> EventLog:
     log = request.app.state.service.event_log
     assert isinstance(log, EventLog)
@@ -159,6 +200,9 @@ class Pending:
 
     journey: Journey
     events: list[tuple[EventPayload, datetime]] = field(default_factory=list)
+    # The journey was inserted by this request with its stream version already counting these events
+    # (one statement instead of an insert and an update).
+    opened: bool = False
 
 
 async def append_events(
@@ -172,6 +216,9 @@ async def append_events(
         if not item.events:
             continue
         journey = item.journey
+        if item.opened:
+            appends.append((journey, journey.stream_version - len(item.events), item.events))
+            continue
         appends.append((journey, journey.stream_version, item.events))
         journey.stream_version += len(item.events)
         session.add(journey)

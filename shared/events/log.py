@@ -3,13 +3,15 @@
 Gap safety (a reader that has seen position P never later finds a new event at or below P):
 
 - PostgreSQL: every append takes one transaction-scoped advisory lock (APPEND_LOCK_KEY) *before* it
-  draws positions from the sequence, and holds it to commit or rollback. At commit PostgreSQL makes the
-  transaction visible (ProcArrayEndTransaction) before it releases its locks, so the next appender,
-  which can only draw positions once it holds the lock, draws higher positions than every event already
-  visible and becomes visible after them. Positions therefore become visible in increasing order; an
-  aborted append leaves a gap that no later commit fills. The lock serialises all appending
-  transactions of a database from the append to their end: append as the last step before commit, and
-  never insert into the table other than through `append`.
+  draws positions from the sequence, and holds it to commit or rollback. The lock is taken inside the
+  INSERT itself (a MATERIALIZED CTE every inserted row is joined to, so no row, and so no position
+  default, is computed before the lock is granted): one round trip less while the lock is held. At
+  commit PostgreSQL makes the transaction visible (ProcArrayEndTransaction) before it releases its
+  locks, so the next appender, which can only draw positions once it holds the lock, draws higher
+  positions than every event already visible and becomes visible after them. Positions therefore
+  become visible in increasing order; an aborted append leaves a gap that no later commit fills. The
+  lock serialises all appending transactions of a database from the append to their end: append as
+  the last step before commit, and never insert into the table other than through `append`.
 - SQLite: writers are serialised by BEGIN IMMEDIATE and the position (the rowid) is chosen under that
   lock, so the same holds; readers use `Database.read_session` (a WAL snapshot, no lock). Positions
   are max(rowid) + 1, so deleting the newest event (which nothing should do) would let it be reused.
@@ -39,11 +41,12 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     Uuid,
+    bindparam,
     event,
     func,
     insert,
     select,
-    text,
+    union_all,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -142,6 +145,7 @@ class EventLog:
         self.table = table
         self.catalogue = catalogue
         self.metrics = metrics
+        self._locked_inserts: dict[int, Any] = {}
 
     async def current_version(self, session: AsyncSession, journey_id: uuid.UUID) -> int:
         t = self.table
@@ -176,8 +180,8 @@ class EventLog:
             model.model_validate_json(json.dumps(payload))
             payloads.append(payload)
         t = self.table
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+        # Read before the append lock (the event at `expected_version` never changes once committed): the
+        # lock is then held for the insert and the commit only.
         prev_hash: str | None = None
         if expected_version > 0:
             row = (
@@ -214,9 +218,15 @@ class EventLog:
         try:
             # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
             # savepoint would add two round trips while the ordering lock is held.
-            statement = insert(t).returning(t.c.position, sort_by_parameter_order=True)
-            result = await session.execute(statement, rows)
-            positions = [r[0] for r in result]
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                params = {f"{name}_{i}": value for i, r in enumerate(rows) for name, value in r.items()}
+                result = await session.execute(self._locked_insert(len(rows)), params)
+                by_id = {event_id: position for event_id, position in result}
+                positions = [by_id[r["event_id"]] for r in rows]
+            else:
+                statement = insert(t).returning(t.c.position, sort_by_parameter_order=True)
+                result = await session.execute(statement, rows)
+                positions = [r[0] for r in result]
         except IntegrityError:
             raise Conflict(
                 f"journey {journey_id} was changed by someone else (expected version {expected_version})",
@@ -225,6 +235,33 @@ class EventLog:
         if self.metrics is not None:
             _count_on_commit(session, self.metrics, [r["type"] for r in rows])
         return [Envelope(position=p, **r) for p, r in zip(positions, rows, strict=True)]
+
+    def _locked_insert(self, count: int) -> Any:
+        """PostgreSQL: INSERT ... SELECT of `count` rows of bound parameters (`<column>_<i>`), each row
+        selected from a MATERIALIZED CTE that takes the append lock. A row (and its position default,
+        nextval) is only produced once the CTE has returned, that is once the lock is granted. Built once
+        per row count: the statement holds no values, so SQLAlchemy's compiled cache serves it."""
+        statement = self._locked_inserts.get(count)
+        if statement is None:
+            t = self.table
+            columns = [c for c in t.columns if c.name != "position"]
+            lock = (
+                select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY).label("locked"))
+                .cte("append_lock")
+                .prefix_with("MATERIALIZED")
+            )
+            selects = [
+                select(
+                    *[bindparam(f"{c.name}_{i}", type_=c.type).label(c.name) for c in columns]
+                ).select_from(lock)
+                for i in range(count)
+            ]
+            source = selects[0] if count == 1 else union_all(*selects)
+            statement = (
+                insert(t).from_select([c.name for c in columns], source).returning(t.c.event_id, t.c.position)
+            )
+            self._locked_inserts[count] = statement
+        return statement
 
     async def read(self, session: AsyncSession, *, after: int, limit: int) -> list[Envelope]:
         t = self.table

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from platform_kit import BACKEND, Producer, ThingCreated, eventually
+import pytest
+from platform_kit import BACKEND, Producer, ThingCreated, eventually, postgres_only
 from sqlalchemy import select, text
 
-from shared.events.log import NewEvent
+from shared.events.log import APPEND_LOCK_KEY, NewEvent
 from shared.types import utcnow
 
 WRITERS = 24
@@ -151,3 +152,51 @@ async def test_an_open_earlier_append_holds_back_later_ones(producer) -> None:
             task_b.cancel()
         await asyncio.gather(task_b, return_exceptions=True)
         await session_a.close()
+
+
+async def _positions_drawn(p: Producer) -> tuple[int, bool]:
+    """The position sequence's state: it moves on every nextval, committed or not, in any session."""
+    async with p.service.db.read_session() as session:
+        name = (
+            await session.execute(text("SELECT pg_get_serial_sequence('journey_events', 'position')"))
+        ).scalar_one()
+        row = (await session.execute(text(f"SELECT last_value, is_called FROM {name}"))).one()
+        return int(row[0]), bool(row[1])
+
+
+@pytest.mark.postgres
+@postgres_only("the append lock and the position sequence are PostgreSQL's")
+async def test_an_append_draws_no_position_until_it_holds_the_append_lock(producer) -> None:
+    """The lock is taken inside the INSERT: while another transaction holds it, the waiting append must
+    not have drawn a position yet (else a later appender could commit a higher one first, and a reader
+    move past the waiting one's)."""
+    p = await producer()
+    log, db = p.service.event_log, p.service.db
+    assert log is not None
+    appended: list[int] = []
+
+    async def append() -> None:
+        async with db.sessionmaker() as session, session.begin():
+            [e] = await log.append(
+                session,
+                uuid.uuid4(),
+                [NewEvent(ThingCreated(label="w", size=1), utcnow())],
+                expected_version=0,
+                actor="writer",
+            )
+            appended.append(e.position)
+
+    await append()  # a first event, so the sequence has a value to compare with
+    async with db.sessionmaker() as holder, holder.begin():
+        await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+        drawn = await _positions_drawn(p)
+        waiting = asyncio.create_task(append())
+        try:
+            await eventually(lambda: _advisory_waiters(p), within=10)
+            await asyncio.sleep(0.2)
+            assert await _positions_drawn(p) == drawn, "a position was drawn before the lock was held"
+            assert len(appended) == 1
+        finally:
+            await holder.commit()
+            await asyncio.wait_for(waiting, 10)
+    assert appended[1] > appended[0] and await _positions_drawn(p) != drawn

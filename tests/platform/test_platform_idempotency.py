@@ -39,7 +39,32 @@ async def test_a_retry_replays_the_first_answer_and_creates_nothing(producer) ->
     assert again.status_code == 201
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
+    # The headers a client acts on come back as first sent: where the record is, and its version.
+    assert first.headers["location"] == f"/things/{first.json()['id']}"
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
     assert await _counts(p) == (1, 1, 1)
+
+
+async def test_a_replay_is_audited_as_a_read_of_what_the_first_request_audited(producer) -> None:
+    p = await producer()
+    headers = with_key(p.auth("practitioner", sub="u1"), "key-1")
+    first = await p.client.post("/things", json=BODY, headers=headers)
+    for _ in range(2):
+        assert (await p.client.post("/things", json=BODY, headers=headers)).status_code == 201
+    t = p.service.tables.audit
+    async with p.service.db.read_session() as session:
+        rows = (
+            await session.execute(
+                select(t.c.action, t.c.resource, t.c.resource_id, t.c.actor, t.c.reason).order_by(t.c.id)
+            )
+        ).all()
+    thing = first.json()["id"]
+    assert [tuple(r) for r in rows] == [
+        ("create", "thing", thing, "u1", None),
+        ("read", "thing", thing, "u1", "idempotent replay"),
+        ("read", "thing", thing, "u1", "idempotent replay"),
+    ]
 
 
 async def test_without_a_key_each_post_creates(producer) -> None:

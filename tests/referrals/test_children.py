@@ -188,3 +188,23 @@ async def test_correction_rules(fd: FrontDoor):
     )
     assert r.status_code == 200, r.text
     assert r.json()["unborn"] is True
+
+
+async def test_a_replayed_child_creation_has_the_first_etag_and_is_audited_as_a_read(fd: FrontDoor):
+    h = {**fd.pract, "Idempotency-Key": "child-1"}
+    first = await fd.client.post("/children", json=child_body(given_name="Etag"), headers=h)
+    again = await fd.client.post("/children", json=child_body(given_name="Etag"), headers=h)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    child = first.json()
+    read = await fd.client.get(f"/children/{child['id']}", headers=fd.pract)
+    # The replay names the same version as the first answer, which a read of the record confirms.
+    assert again.headers["ETag"] == first.headers["ETag"] == read.headers["ETag"]
+    assert again.json() == child
+    audit = await fd.client.get("/audit", params={"child_id": child["id"]}, headers=fd.admin)
+    rows = [(a["action"], a["reason"] or "") for a in audit.json()["items"] if a["resource"] == "child"]
+    assert sorted(rows) == [
+        ("create", ""),
+        ("read", ""),  # the GET above
+        ("read", "idempotent replay"),
+    ]

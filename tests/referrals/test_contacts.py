@@ -193,6 +193,35 @@ async def test_idempotency_key_replays_and_creates_nothing_new(fd: FrontDoor):
     assert r3.status_code == 422
 
 
+async def test_a_replayed_contact_is_audited_as_a_read_of_the_child_and_contact(fd: FrontDoor):
+    """The retry hands the child's records out again: audited like any read (who, which, when)."""
+    body = contact_body(new_children=[child_body(given_name="Replay")])
+    h = {**fd.pract, "Idempotency-Key": "k-audit"}
+    first = await fd.client.post("/contacts", json=body, headers=h)
+    assert first.status_code == 201
+    contact = first.json()["contacts"][0]
+    child_id = contact["child_id"]
+
+    async def audit() -> list[tuple[str, str, str | None, str, str | None]]:
+        r = await fd.client.get("/audit", params={"child_id": child_id}, headers=fd.admin)
+        return sorted(
+            (a["action"], a["resource"], a["resource_id"], a["actor"], a["reason"])
+            for a in r.json()["items"]
+            if a["resource"] != "audit"  # the admin's own reads of this audit trail
+        )
+
+    written = [("create", "child", child_id, "p1", None), ("create", "contact", contact["id"], "p1", None)]
+    assert await audit() == written
+    again = await fd.client.post("/contacts", json=body, headers=h)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    replay_reads = [
+        ("read", "child", child_id, "p1", "idempotent replay"),
+        ("read", "contact", contact["id"], "p1", "idempotent replay"),
+    ]
+    assert await audit() == sorted(written + replay_reads)
+
+
 async def test_contact_read_has_etag_and_is_audited(fd: FrontDoor):
     child = await fd.child()
     c = await fd.contact(child["id"])

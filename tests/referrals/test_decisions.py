@@ -219,3 +219,24 @@ async def test_supersede_cannot_predate_the_decision_it_replaces(fd: FrontDoor):
         headers=fd.pract,
     )
     assert r.status_code == 422 and "decision.decided_at" in names(r.json())
+
+
+async def test_a_replayed_decision_has_the_first_etag_and_is_audited_as_a_read(fd: FrontDoor):
+    c = await _contact(fd)
+    h = {**fd.pract, "Idempotency-Key": "decide-1"}
+    body = decision_body()
+    first = await fd.client.post(f"/contacts/{c['id']}/decisions", json=body, headers=h)
+    again = await fd.client.post(f"/contacts/{c['id']}/decisions", json=body, headers=h)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert again.headers["ETag"] == first.headers["ETag"]
+    decision = first.json()
+    audit = await fd.client.get("/audit", params={"child_id": c["child_id"]}, headers=fd.admin)
+    decision_rows = [
+        (a["action"], a["actor"], a["reason"]) for a in audit.json()["items"] if a["resource"] == "decision"
+    ]
+    assert sorted(decision_rows) == [("create", "p1", None), ("read", "p1", "idempotent replay")]
+    assert {a["resource_id"] for a in audit.json()["items"] if a["resource"] == "decision"} == {
+        decision["id"]
+    }
+    assert len(await fd.events(c["journey_id"])) == 2  # ContactReceived, ThresholdDecisionRecorded

@@ -59,7 +59,7 @@ async def test_second_supervision_continues_the_journey_stream(h) -> None:
 
 
 async def test_idempotency_key_replays_and_refuses_a_different_body(h) -> None:
-    journey_id, _ = await h.journey()
+    journey_id, child_id = await h.journey()
     # "k-2" with caller m1: its crc32 fits PostgreSQL's int4 advisory-lock key. Keys that don't fail on
     # PostgreSQL until the shared/idempotency.py signed-int fix (in the platform worktree) lands.
     headers = {**h.manager(), "Idempotency-Key": "k-2"}
@@ -67,7 +67,18 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(h) -> None:
     again = await h.record(journey_id, headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    # The first answer's headers too: where the record is and which version it was.
+    assert again.headers["Location"] == first.headers["Location"] == f"/supervisions/{first.json()['id']}"
+    assert again.headers["ETag"] == first.headers["ETag"]
     assert await h.count("supervisions") == 1 and len(await h.own_events()) == 3
+    # The replay handed the child's record out again: audited as a read.
+    audit = await h.client.get(f"/audit?child_id={child_id}", headers=h.token("admin", sub="a1"))
+    assert sorted(
+        (e["action"], e["resource"], e["resource_id"], e["actor"], e["reason"]) for e in audit.json()["items"]
+    ) == [
+        ("create", "supervision", first.json()["id"], "m1", None),
+        ("read", "supervision", first.json()["id"], "m1", "idempotent replay"),
+    ]
     other = await h.record(journey_id, headers, decisions="Something else.")
     assert other.status_code == 422
     assert other.json()["invalid-params"][0]["name"] == "Idempotency-Key"

@@ -9,8 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.referrals.children import service
-from services.referrals.children.models import ChildCorrectionIn, ChildIn, ChildMatch, ChildOut, CorrectionOut
-from services.referrals.common import QUERY_TEXT_PATTERN, Staff, nhs_number_valid
+from services.referrals.children.models import (
+    Child,
+    ChildCorrectionIn,
+    ChildIn,
+    ChildMatch,
+    ChildOut,
+    CorrectionOut,
+)
+from services.referrals.common import QUERY_TEXT_PATTERN, Staff, nhs_number_valid, read_one
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
 from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
@@ -19,8 +26,8 @@ from shared.idempotency import IdempotencyDep
 router = APIRouter(tags=["children"], responses=problem_responses(401, 403, 429))
 
 
-def child_etag(child_id: uuid.UUID, version: int) -> str:
-    return make_etag("child", child_id, version)
+def child_etag(child: Child) -> str:
+    return make_etag("child", child.id, child.version)
 
 
 @router.post(
@@ -38,14 +45,14 @@ async def create_child(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     child = await service.create_child(session, data, principal)
     auditor = request.app.state.service.auditor
     await auditor.record(session, principal, "create", "child", resource_id=child.id, child_id=child.id)
     body = ChildOut.of(child)
-    await idem.remember(session, 201, body)
-    set_etag(response, child_etag(child.id, child.version))
+    set_etag(response, child_etag(child))
+    await idem.remember(session, 201, body, response)
     return body
 
 
@@ -115,11 +122,17 @@ async def search_children(
 async def get_child(
     request: Request, response: Response, child_id: uuid.UUID, principal: Staff, session: SessionDep
 ) -> ChildOut:
-    child = await service.get_child(session, child_id)
-    await request.app.state.service.auditor.record(
-        session, principal, "read", "child", resource_id=child.id, child_id=child.id
+    child = await read_one(
+        request,
+        response,
+        session,
+        principal,
+        Child,
+        child_id,
+        resource="child",
+        child_id=lambda c: c.id,
+        etag=child_etag,
     )
-    set_etag(response, child_etag(child.id, child.version))
     return ChildOut.of(child)
 
 
@@ -138,7 +151,7 @@ async def correct_child(
     session: SessionDep,
 ) -> ChildOut:
     child = await service.get_child(session, child_id)
-    check_if_match(request, child_etag(child.id, child.version), required=True)
+    check_if_match(request, child_etag(child), required=True)
     corrections = await service.correct_child(session, child, data, principal)
     fields = ",".join(c.field for c in corrections)
     await request.app.state.service.auditor.record(
@@ -150,7 +163,7 @@ async def correct_child(
         child_id=child.id,
         reason=f"{data.reason} [{fields}]"[:500],
     )
-    set_etag(response, child_etag(child.id, child.version))
+    set_etag(response, child_etag(child))
     return ChildOut.of(child)
 
 

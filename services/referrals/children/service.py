@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.models import Child, ChildCorrection, ChildCorrectionIn, ChildIn
+from services.referrals.common import get_or_404
 from shared.auth import Principal
-from shared.errors import NotFound, Unprocessable
+from shared.errors import Unprocessable
 from shared.http import PageParams
 
 
@@ -52,10 +53,7 @@ async def create_child(session: AsyncSession, data: ChildIn, principal: Principa
 
 
 async def get_child(session: AsyncSession, child_id: uuid.UUID) -> Child:
-    child = await session.get(Child, child_id)
-    if child is None:
-        raise NotFound("No child with this id.")
-    return child
+    return await get_or_404(session, Child, child_id, "child")
 
 
 async def search_children(

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from services.referrals.common import ContactWriter, Instant, Staff, append_events, settings_of
+from services.referrals.common import (
+    ContactWriter,
+    Instant,
+    Staff,
+    append_events,
+    auditor_of,
+    read_one,
+    settings_of,
+)
 from services.referrals.contacts import service
 from services.referrals.contacts.models import (
     Contact,
@@ -23,17 +31,18 @@ from services.referrals.contacts.models import (
     PartnerContactReceipt,
     PartnerContactsReceipt,
 )
+from shared.audit import Audited
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
-from shared.http import Page, PageParams, make_etag, page_params, set_etag
+from shared.http import Page, PageParams, make_etag, page_params
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["contacts"], responses=problem_responses(401, 403, 429))
 
 
-def contact_etag(contact_id: uuid.UUID, version: int) -> str:
-    return make_etag("contact", contact_id, version)
+def contact_etag(contact: Contact) -> str:
+    return make_etag("contact", contact.id, contact.version)
 
 
 @router.post(
@@ -48,27 +57,28 @@ def contact_etag(contact_id: uuid.UUID, version: int) -> str:
 async def create_contacts(
     request: Request, data: ContactIn, principal: ContactWriter, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     group_id, contacts, pending = await service.receive_contacts(
         session, data, principal, settings_of(request)
     )
-    auditor = request.app.state.service.auditor
     # Children created inline come after the existing ones, in order.
-    for contact in contacts[len(data.child_ids) :]:
-        await auditor.record(
-            session, principal, "create", "child", resource_id=contact.child_id, child_id=contact.child_id
-        )
-    for contact in contacts:
-        await auditor.record(
-            session,
-            principal,
-            "create",
-            "contact",
-            resource_id=contact.id,
-            child_id=contact.child_id,
-            reason=f"backdated: {contact.backdating_reason}"[:500] if contact.backdating_reason else None,
-        )
+    created = [Audited("create", "child", c.child_id, c.child_id) for c in contacts[len(data.child_ids) :]]
+    await auditor_of(request).record_all(
+        session,
+        principal,
+        created
+        + [
+            Audited(
+                "create",
+                "contact",
+                c.id,
+                c.child_id,
+                f"backdated: {c.backdating_reason}"[:500] if c.backdating_reason else None,
+            )
+            for c in contacts
+        ],
+    )
     body: ContactsCreated | PartnerContactsReceipt
     if principal.has(Role.practitioner, Role.manager, Role.admin):
         body = ContactsCreated(contact_group_id=group_id, contacts=[ContactOut.of(c) for c in contacts])
@@ -97,11 +107,17 @@ async def create_contacts(
 async def get_contact(
     request: Request, response: Response, contact_id: uuid.UUID, principal: Staff, session: SessionDep
 ) -> ContactOut:
-    contact = await service.get_contact(session, contact_id)
-    await request.app.state.service.auditor.record(
-        session, principal, "read", "contact", resource_id=contact.id, child_id=contact.child_id
+    contact = await read_one(
+        request,
+        response,
+        session,
+        principal,
+        Contact,
+        contact_id,
+        resource="contact",
+        child_id=lambda c: c.child_id,
+        etag=contact_etag,
     )
-    set_etag(response, contact_etag(contact.id, contact.version))
     return ContactOut.of(contact)
 
 
@@ -196,7 +212,7 @@ async def record_feedback(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     contact = await service.get_contact(session, contact_id)
     feedback, pending = await service.record_feedback(session, contact, data, principal, settings_of(request))

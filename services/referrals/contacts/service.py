@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col
 
 from services.referrals.children.models import Child
 from services.referrals.children.service import create_child
-from services.referrals.common import Pending, team_claim
+from services.referrals.common import Pending, get_or_404, team_claim
 from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import ContactReceived, ReferrerFeedbackSent
@@ -58,22 +60,64 @@ def _check_contact(data: ContactIn, settings: Settings, now: datetime) -> bool:
     return backdated
 
 
-async def open_journey_of(session: AsyncSession, child_id: uuid.UUID) -> Journey | None:
-    result = await session.execute(
-        select(Journey).where(
-            col(Journey.child_id) == child_id, col(Journey.status) == JourneyStatus.open.value
-        )
-    )
-    return result.scalars().first()
+_JOURNEYS = Journey.__table__
+_CLOSED = col(Journey.status) == JourneyStatus.closed.value
+_OPEN = col(Journey.status) == JourneyStatus.open.value
 
 
-async def last_closure_of(session: AsyncSession, child_id: uuid.UUID) -> datetime | None:
-    result = await session.execute(
-        select(func.max(Journey.closed_at)).where(
-            col(Journey.child_id) == child_id, col(Journey.status) == JourneyStatus.closed.value
-        )
+async def journey_state_of(
+    session: AsyncSession, child_id: uuid.UUID
+) -> tuple[Journey | None, datetime | None]:
+    """The child's open journey and when its last closed journey closed, in one query: the open journey
+    and the latest closed one(s)."""
+    last_closed = (
+        select(func.max(Journey.closed_at))
+        .where(col(Journey.child_id) == child_id, _CLOSED)
+        .scalar_subquery()
     )
-    return result.scalar()
+    rows = (
+        await session.execute(
+            select(Journey).where(
+                col(Journey.child_id) == child_id, or_(_OPEN, col(Journey.closed_at) == last_closed)
+            )
+        )
+    ).scalars()
+    open_journey: Journey | None = None
+    closed_at: datetime | None = None
+    for journey in rows:
+        if journey.status == JourneyStatus.open.value:
+            open_journey = journey
+        elif journey.closed_at is not None and (closed_at is None or journey.closed_at > closed_at):
+            closed_at = journey.closed_at
+    return open_journey, closed_at
+
+
+async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
+    """Insert the child's one open journey; 409 when a concurrent contact opened it first.
+
+    INSERT ... ON CONFLICT DO NOTHING on the one-open-journey index instead of a savepoint: a lost race
+    returns no row (after waiting for the other transaction, on PostgreSQL) without aborting anything.
+    The journey then joins the session as already persistent, so later changes are UPDATEs.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    values = {c.name: getattr(journey, c.name) for c in _JOURNEYS.columns}
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(_JOURNEYS)
+        .values(values)
+        .on_conflict_do_nothing(
+            # The predicate of uq_journeys_open_child, as a literal: a bound parameter would not match it.
+            index_elements=[_JOURNEYS.c.child_id],
+            index_where=text("status = 'open'"),
+        )
+        .returning(_JOURNEYS.c.id)
+    )
+    if (await session.execute(statement)).first() is None:
+        raise Conflict(
+            "Another contact opened this child's journey at the same moment; retry.", code="journey_race"
+        )
+    make_transient_to_detached(journey)
+    session.add(journey)
 
 
 async def receive_contacts(
@@ -82,13 +126,17 @@ async def receive_contacts(
     now = utcnow()
     backdated = _check_contact(data, settings, now)
     children: list[Child] = []
+    # Children created by this contact have no journeys yet: nothing to look up for them.
+    created: set[uuid.UUID] = set()
     for i, child_id in enumerate(data.child_ids):
         child = await session.get(Child, child_id)
         if child is None:
             raise Unprocessable("No child with this id.", field=f"child_ids.{i}", code="unknown_child")
         children.append(child)
     for i, new in enumerate(data.new_children):
-        children.append(await create_child(session, new, principal, prefix=f"new_children.{i}."))
+        child = await create_child(session, new, principal, prefix=f"new_children.{i}.")
+        children.append(child)
+        created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
     team_id = team_claim(principal)
     team = await session.get(Team, team_id) if team_id else None
@@ -97,7 +145,9 @@ async def receive_contacts(
     contacts: list[Contact] = []
     pending: list[Pending] = []
     for i, child in enumerate(children):
-        closed_at = await last_closure_of(session, child.id)
+        journey, closed_at = (
+            (None, None) if child.id in created else await journey_state_of(session, child.id)
+        )
         if closed_at is not None and data.received_at < closed_at:
             # It arrived while the earlier journey was open, so it belongs to that journey, which is closed.
             raise Conflict(
@@ -112,24 +162,15 @@ async def receive_contacts(
                     )
                 ],
             )
-        journey = await open_journey_of(session, child.id)
         opens = journey is None
         if journey is not None and data.received_at < journey.opened_at:
             # A backdated repeat contact: the journey began when the earliest of its contacts arrived.
             journey.opened_at = data.received_at
             session.add(journey)
         if journey is None:
-            journey = Journey(child_id=child.id, opened_at=data.received_at)
-            try:
-                # A savepoint: a lost race for the child's one open journey must not poison the transaction.
-                async with session.begin_nested():
-                    session.add(journey)
-                    await session.flush()
-            except IntegrityError:
-                raise Conflict(
-                    "Another contact opened this child's journey at the same moment; retry.",
-                    code="journey_race",
-                ) from None
+            # Inserted at the version its ContactReceived gives it (see Pending.opened).
+            journey = Journey(child_id=child.id, opened_at=data.received_at, stream_version=1)
+            await open_new_journey(session, journey)
         contact = Contact(
             child_id=child.id,
             journey_id=journey.id,
@@ -173,16 +214,13 @@ async def receive_contacts(
             team_id=team_id,
             area=team.area if team else None,
         )
-        pending.append(Pending(journey, [(event, data.received_at)]))
+        pending.append(Pending(journey, [(event, data.received_at)], opened=opens))
     await session.flush()
     return group_id, contacts, pending
 
 
 async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
-        raise NotFound("No contact with this id.")
-    return contact
+    return await get_or_404(session, Contact, contact_id, "contact")
 
 
 async def open_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:

@@ -6,10 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from services.referrals.common import Manager, Staff, append_events, settings_of
+from services.referrals.common import Manager, Staff, append_events, read_one, settings_of
 from services.referrals.contacts.service import get_contact
 from services.referrals.decisions import service
-from services.referrals.decisions.models import DecisionIn, DecisionOut, SupersedeIn
+from services.referrals.decisions.models import Decision, DecisionIn, DecisionOut, SupersedeIn
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.http import check_if_match, make_etag, set_etag
@@ -18,8 +18,8 @@ from shared.idempotency import IdempotencyDep
 router = APIRouter(tags=["threshold decisions"], responses=problem_responses(401, 403, 429))
 
 
-def decision_etag(decision_id: uuid.UUID, version: int) -> str:
-    return make_etag("decision", decision_id, version)
+def decision_etag(decision: Decision) -> str:
+    return make_etag("decision", decision.id, decision.version)
 
 
 @router.post(
@@ -38,7 +38,7 @@ async def record_decision(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     contact = await get_contact(session, contact_id)
     decision, pending = await service.record_decision(session, contact, data, principal, settings_of(request))
@@ -46,9 +46,9 @@ async def record_decision(
         session, principal, "create", "decision", resource_id=decision.id, child_id=decision.child_id
     )
     body = DecisionOut.of(decision)
-    await idem.remember(session, 201, body)
+    set_etag(response, decision_etag(decision))
+    await idem.remember(session, 201, body, response)
     await append_events(request, session, principal, [pending])
-    set_etag(response, decision_etag(decision.id, decision.version))
     return body
 
 
@@ -78,11 +78,17 @@ async def list_contact_decisions(
 async def get_decision(
     request: Request, response: Response, decision_id: uuid.UUID, principal: Staff, session: SessionDep
 ) -> DecisionOut:
-    decision = await service.get_decision(session, decision_id)
-    await request.app.state.service.auditor.record(
-        session, principal, "read", "decision", resource_id=decision.id, child_id=decision.child_id
+    decision = await read_one(
+        request,
+        response,
+        session,
+        principal,
+        Decision,
+        decision_id,
+        resource="decision",
+        child_id=lambda d: d.child_id,
+        etag=decision_etag,
     )
-    set_etag(response, decision_etag(decision.id, decision.version))
     return DecisionOut.of(decision)
 
 
@@ -96,13 +102,13 @@ async def authorise_decision(
     request: Request, response: Response, decision_id: uuid.UUID, principal: Manager, session: SessionDep
 ) -> DecisionOut:
     decision = await service.get_decision(session, decision_id)
-    check_if_match(request, decision_etag(decision.id, decision.version))
+    check_if_match(request, decision_etag(decision))
     pending = await service.authorise(session, decision, principal)
     await request.app.state.service.auditor.record(
         session, principal, "authorise", "decision", resource_id=decision.id, child_id=decision.child_id
     )
     await append_events(request, session, principal, [pending])
-    set_etag(response, decision_etag(decision.id, decision.version))
+    set_etag(response, decision_etag(decision))
     return DecisionOut.of(decision)
 
 
@@ -122,10 +128,10 @@ async def supersede_decision(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     old = await service.get_decision(session, decision_id)
-    check_if_match(request, decision_etag(old.id, old.version))
+    check_if_match(request, decision_etag(old))
     new, pending = await service.supersede(session, old, data, principal, settings_of(request))
     await request.app.state.service.auditor.record(
         session,
@@ -137,7 +143,7 @@ async def supersede_decision(
         reason=f"{data.reason.value}: {data.note}"[:500],
     )
     body = DecisionOut.of(new)
-    await idem.remember(session, 201, body)
+    set_etag(response, decision_etag(new))
+    await idem.remember(session, 201, body, response)
     await append_events(request, session, principal, [pending])
-    set_etag(response, decision_etag(new.id, new.version))
     return body

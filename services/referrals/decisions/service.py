@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.referrals.common import Pending, team_claim
+from services.referrals.common import Pending, get_or_404, team_claim
 from services.referrals.contacts.models import Contact
 from services.referrals.contacts.service import open_decision_of, open_journey
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionStatus, SupersedeIn
@@ -23,7 +23,7 @@ from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from shared.auth import Principal, Role
 from shared.codes import REFERRAL_OUTCOMES, AssessmentFactor, DecisionOutcome
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, Forbidden, Unprocessable
 from shared.types import utcnow
 
 
@@ -146,10 +146,7 @@ async def record_decision(
 
 
 async def get_decision(session: AsyncSession, decision_id: uuid.UUID) -> Decision:
-    decision = await session.get(Decision, decision_id)
-    if decision is None:
-        raise NotFound("No decision with this id.")
-    return decision
+    return await get_or_404(session, Decision, decision_id, "decision")
 
 
 async def authorise(session: AsyncSession, decision: Decision, principal: Principal) -> Pending:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from services.referrals.common import TEAM_ID_PATTERN, Manager, Staff, append_events, settings_of
+from services.referrals.common import TEAM_ID_PATTERN, Manager, Staff, append_events, read_one, settings_of
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut
 from services.referrals.journeys import service
@@ -78,7 +78,17 @@ async def list_journeys(
 async def get_journey(
     request: Request, response: Response, journey_id: uuid.UUID, principal: Staff, session: SessionDep
 ) -> JourneyDetail:
-    journey = await service.get_journey(session, journey_id)
+    journey = await read_one(
+        request,
+        response,
+        session,
+        principal,
+        Journey,
+        journey_id,
+        resource="journey",
+        child_id=lambda j: j.child_id,
+        etag=journey_etag,
+    )
     contacts = (
         await session.execute(
             select(Contact).where(col(Contact.journey_id) == journey.id).order_by(col(Contact.received_at))
@@ -90,10 +100,6 @@ async def get_journey(
         )
     ).scalars()
     allocations = await service.allocations_of(session, journey.id)
-    await request.app.state.service.auditor.record(
-        session, principal, "read", "journey", resource_id=journey.id, child_id=journey.child_id
-    )
-    set_etag(response, journey_etag(journey))
     return JourneyDetail(
         **JourneySummary.of(journey).model_dump(),
         contacts=[ContactOut.of(c) for c in contacts],
@@ -117,7 +123,7 @@ async def allocate(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
@@ -146,7 +152,7 @@ async def transfer(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))

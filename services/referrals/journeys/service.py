@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.referrals.common import Pending
+from services.referrals.common import Pending, get_or_404
 from services.referrals.contacts.models import Contact
 from services.referrals.contacts.service import open_journey
 from services.referrals.decisions.models import Decision, DecisionStatus
@@ -27,7 +27,7 @@ from services.referrals.teams.models import Team
 from services.referrals.teams.service import team_for
 from shared.auth import Principal
 from shared.codes import REFERRAL_OUTCOMES, ClosureReason, DecisionOutcome, FrontDoorClosure, ServiceType
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, Unprocessable
 from shared.http import PageParams
 from shared.types import utcnow
 
@@ -50,10 +50,7 @@ def _when(value: datetime | None, field: str, settings: Settings) -> datetime:
 
 
 async def get_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
-    journey = await session.get(Journey, journey_id)
-    if journey is None:
-        raise NotFound("No journey with this id.")
-    return journey
+    return await get_or_404(session, Journey, journey_id, "journey")
 
 
 async def current_allocation(session: AsyncSession, journey_id: uuid.UUID) -> Allocation | None:

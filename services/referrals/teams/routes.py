@@ -28,7 +28,7 @@ router = APIRouter(tags=["teams"], responses=problem_responses(401, 403, 429))
 async def create_team(
     request: Request, data: TeamIn, principal: Manager, session: SessionDep, idem: IdempotencyDep
 ) -> object:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     team = await service.create_team(session, data, settings_of(request).areas, principal)
     body = TeamOut.of(team)

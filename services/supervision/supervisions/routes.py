@@ -82,12 +82,12 @@ async def record_supervision(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> SupervisionOut | Response:
-    if (replay := await idem.replay(session, principal.subject)) is not None:
+    if (replay := await idem.replay(session, principal)) is not None:
         return replay
     out = await service.record_supervision(session, _ctx(request, principal), body)
-    await idem.remember(session, 201, jsonable_encoder(out))
     set_etag(response, make_etag(out.id, out.version))
     response.headers["Location"] = f"/supervisions/{out.id}"
+    await idem.remember(session, 201, jsonable_encoder(out), response)
     return out
 
 
