@@ -1,7 +1,7 @@
 """idempotency keys keep the first answer's headers and audited records
 
 Revision ID: a1581f496910
-Revises: f198e3768860
+Revises: f3e61638657c
 Create Date: 2026-11-27 11:51:31.081656
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a1581f496910"
-down_revision: str | None = "f198e3768860"
+down_revision: str | None = "f3e61638657c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
