@@ -22,7 +22,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy frontdoor shared services
+	$(VENV)/bin/mypy frontdoor shared services bench
 
 test-sqlite: install
 	FRONTDOOR_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from bench import freshness, intake, markdown, reports
+from bench import freshness, intake, markdown, rebuild, reports
 from bench.common import log
 
 
@@ -21,6 +21,8 @@ def main() -> None:
     freshness.main()
     log("reports, rebuild, memory")
     reports.main(base, checkpoints, repeats=20)
+    log("rebuild, projection only")
+    rebuild.run()
     markdown.write()
     log("wrote BENCHMARKS.md")
 

@@ -23,10 +23,12 @@ import gc
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import save
 from bench.generator import COLUMNS, batches
@@ -63,9 +65,7 @@ async def fresh_database(url: str) -> None:
     from shared.migrations import ensure_database, upgrade
 
     if url.startswith("postgresql"):
-        admin = sa.ext.asyncio.create_async_engine(
-            url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
-        )
+        admin = create_async_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
         async with admin.connect() as conn:
             await conn.execute(sa.text('DROP DATABASE IF EXISTS "bench_rebuild_reporting" WITH (FORCE)'))
         await admin.dispose()
@@ -124,21 +124,27 @@ async def rebuild(url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: 
     return result
 
 
+def run(
+    events: int = 20_000, backends: Sequence[str] = ("postgres", "sqlite"), batch_size: int = 500
+) -> None:
+    feeds = feed_pages(events)
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            url = PG if backend == "postgres" else f"sqlite+aiosqlite:///{tmp}/reporting.db"
+            results[backend] = asyncio.run(rebuild(url, feeds, batch_size))
+            print(backend, json.dumps(results[backend]), flush=True)
+    # Outside any event loop: recording the machine asks PostgreSQL its version with its own loop.
+    save("rebuild", {"batch_size": batch_size, "backends": results})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000, help="referrals events (supervision follows)")
     parser.add_argument("--backend", nargs="+", default=["postgres", "sqlite"])
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
-    feeds = feed_pages(args.events)
-    backends: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backend:
-            url = PG if backend == "postgres" else f"sqlite+aiosqlite:///{tmp}/reporting.db"
-            backends[backend] = asyncio.run(rebuild(url, feeds, args.batch_size))
-            print(backend, json.dumps(backends[backend]), flush=True)
-    # Outside any event loop: recording the machine asks PostgreSQL its version with its own loop.
-    save("rebuild", {"batch_size": args.batch_size, "backends": backends})
+    run(args.events, args.backend, args.batch_size)
 
 
 if __name__ == "__main__":
