@@ -65,7 +65,8 @@ def intake(r: dict[str, Any]) -> list[str]:
             "the journey log's global append lock replaced by a no-op — "
             f"{_spread(v['rps'])} requests/s, p99 {_spread(v['p99_ms'], '{:.1f}')} ms, ratio "
             f"{_spread(variant['ratio'], '{:.2f}')} (run {variant['machine']['date']}). "
-            "The lock is not what limits intake here; see the hot spots below.",
+            "It was run at another moment than the table above, so compare ratios, not requests/s; see "
+            "the hot spots below.",
         ]
     return lines
 
@@ -158,7 +159,7 @@ def reports(r: dict[str, Any]) -> list[str]:
         "from position 0 through the normal feed consumer (`FeedConsumer.rebuild`, what "
         "`frontdoor rebuild -s reporting` runs), referrals and supervision serving their feeds over HTTP",
         "",
-        "| events replayed | seconds | events/s | SQL statements per event |",
+        "| events replayed | seconds | events/s | SQL statements per event (PostgreSQL `COPY` not counted) |",
         "|---|---|---|---|",
         f"| {rb['events']:,} | {rb['seconds']:.1f} | {rb['events_per_s']:,.0f} | "
         f"{rb['statements_per_event']:.1f} |",
@@ -193,7 +194,7 @@ def rebuild(r: dict[str, Any]) -> list[str]:
         f"feed pages (the producers' own feed queries are left out), replayed by both reporting consumers' "
         f"`rebuild()` with batches of {r['batch_size']}; this measures what reporting spends per event",
         "",
-        "| backend | feed | events | seconds | events/s | SQL statements |",
+        "| backend | feed | events | seconds | events/s | SQL statements (PostgreSQL `COPY` not counted) |",
         "|---|---|---|---|---|---|",
     ]
     for backend, feeds in r["backends"].items():
