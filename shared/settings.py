@@ -44,6 +44,11 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWT_JWKS_CACHE_SECONDS")
     jwt_leeway_seconds: int = 30
 
+    # Feed consumers (supervision, reporting): events per page near the head, and while well behind it
+    # (start-up after downtime, a rebuild), where bigger pages spread each batch's fixed cost.
+    consumer_batch_size: int = Field(default=500, ge=1, le=5000)
+    consumer_catch_up_batch_size: int = Field(default=2000, ge=1, le=5000)
+
     max_body_bytes: int = 256 * 1024
     # Per-caller request budget per minute; 0 disables (bulk loaders, tests).
     rate_limit_per_minute: int = 600

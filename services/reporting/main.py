@@ -32,6 +32,8 @@ def build_service(settings: Settings | None = None) -> Service:
             projection=ReferralsProjection(settings),
             token=token,
             metrics=service.metrics,
+            batch_size=settings.consumer_batch_size,
+            catch_up_batch_size=settings.consumer_catch_up_batch_size,
         ),
         FeedConsumer(
             feed=SUPERVISION_FEED,
@@ -41,6 +43,8 @@ def build_service(settings: Settings | None = None) -> Service:
             projection=SupervisionProjection(settings),
             token=token,
             metrics=service.metrics,
+            batch_size=settings.consumer_batch_size,
+            catch_up_batch_size=settings.consumer_catch_up_batch_size,
         ),
     ]
     return service

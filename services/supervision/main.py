@@ -29,6 +29,8 @@ def build_service(settings: Settings | None = None) -> Service:
             projection=JourneyProjection(),
             token=service_token_provider(settings),
             metrics=service.metrics,
+            batch_size=settings.consumer_batch_size,
+            catch_up_batch_size=settings.consumer_catch_up_batch_size,
         )
     )
     return service

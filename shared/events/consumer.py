@@ -92,6 +92,7 @@ class FeedConsumer:
         token: Callable[[], str],
         metrics: Metrics,
         batch_size: int = 500,
+        catch_up_batch_size: int | None = None,
         long_poll_seconds: float = 5.0,
         min_backoff: float = 0.2,
         max_backoff: float = 15.0,
@@ -106,6 +107,7 @@ class FeedConsumer:
         self.token = token
         self.metrics = metrics
         self.batch_size = batch_size
+        self.catch_up_batch_size: int = catch_up_batch_size or batch_size
         self.long_poll_seconds = long_poll_seconds
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -125,11 +127,18 @@ class FeedConsumer:
             )
         return self._client
 
+    def page_size(self) -> int:
+        """Bigger pages while the last poll left us well behind the head (fewer, larger batches catch up
+        faster); near the head, small pages keep each batch's transaction short."""
+        if (self.status.lag_events or 0) > self.batch_size:
+            return max(self.batch_size, self.catch_up_batch_size)
+        return self.batch_size
+
     async def fetch(self, after: int, wait: float) -> tuple[list[Envelope], int]:
         headers = {"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
         try:
             request = self._http().get(
-                "/events", params={"after": after, "limit": self.batch_size, "wait": wait}, headers=headers
+                "/events", params={"after": after, "limit": self.page_size(), "wait": wait}, headers=headers
             )
             response = await self._unless_stopped(request)
         except httpx.HTTPError as exc:

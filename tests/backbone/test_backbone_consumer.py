@@ -325,3 +325,36 @@ async def test_stop_does_not_wait_out_a_long_poll(consumer_side) -> None:
     await asyncio.wait_for(task, 20)
     assert upstream.cancelled
     assert not consumer.status.active
+
+
+class LimitRecorder(httpx.AsyncBaseTransport):
+    """Passes requests on, remembering the page size (`limit`) each feed request asked for."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.limits: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.limits.append(int(request.url.params["limit"]))
+        return await self.inner.handle_async_request(request)
+
+
+async def test_pages_grow_while_well_behind_the_head_and_shrink_near_it(producer, consumer_side) -> None:
+    p = await producer()
+    top = await write_events(p, things=6, renames=3, archive=False)  # 24 events
+    assert top == 24
+    service = consumer_side()
+    transport = LimitRecorder(httpx.ASGITransport(app=p.app))
+    consumer = make_consumer(service, transport, batch_size=3, catch_up_batch_size=8)
+    await consumer.catch_up()
+    # Unknown lag at first: a small page (to 3, lag 21); then big pages while more than a small page
+    # is left (to 11, lag 13; to 19, lag 5; to 24, lag 0).
+    assert transport.limits == [3, 8, 8, 8]
+    assert await consumer.position() == top
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+
+    await write_events(p, things=2, renames=1, archive=False)  # 4 more: at most a small page behind
+    assert await consumer.poll_once() == 3
+    assert await consumer.poll_once() == 1
+    assert transport.limits[-2:] == [3, 3]  # near the head: small pages
+    await consumer.close()
