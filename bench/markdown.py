@@ -192,7 +192,9 @@ def rebuild(r: dict[str, Any]) -> list[str]:
         *machine_block(r["machine"]),
         f"- Command: `{r['command']}` — generated referrals and supervision events served from memory in "
         f"feed pages (the producers' own feed queries are left out), replayed by both reporting consumers' "
-        f"`rebuild()` with batches of {r['batch_size']}; this measures what reporting spends per event",
+        f"`rebuild()` with pages of {r['batch_size']} events "
+        f"({r.get('catch_up_batch_size', r['batch_size'])} while well behind the head); this measures what "
+        "reporting spends per event",
         "",
         "| backend | feed | events | seconds | events/s | SQL statements (PostgreSQL `COPY` not counted) |",
         "|---|---|---|---|---|---|",

@@ -77,7 +77,9 @@ async def fresh_database(url: str) -> None:
         await database.dispose()
 
 
-async def rebuild(url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: int) -> dict[str, Any]:
+async def rebuild(
+    url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: int, catch_up_batch_size: int
+) -> dict[str, Any]:
     from services.reporting.main import build_service
     from services.reporting.settings import Settings
 
@@ -98,6 +100,7 @@ async def rebuild(url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: 
         for consumer in service.consumers:
             consumer.transport = transports[consumer.feed]
             consumer.batch_size = batch_size
+            consumer.catch_up_batch_size = catch_up_batch_size
             before = statements[0]
             t0 = time.perf_counter()
             await consumer.rebuild()
@@ -125,26 +128,33 @@ async def rebuild(url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: 
 
 
 def run(
-    events: int = 20_000, backends: Sequence[str] = ("postgres", "sqlite"), batch_size: int = 500
+    events: int = 20_000,
+    backends: Sequence[str] = ("postgres", "sqlite"),
+    batch_size: int = 500,
+    catch_up_batch_size: int = 2000,
 ) -> None:
     feeds = feed_pages(events)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             url = PG if backend == "postgres" else f"sqlite+aiosqlite:///{tmp}/reporting.db"
-            results[backend] = asyncio.run(rebuild(url, feeds, batch_size))
+            results[backend] = asyncio.run(rebuild(url, feeds, batch_size, catch_up_batch_size))
             print(backend, json.dumps(results[backend]), flush=True)
     # Outside any event loop: recording the machine asks PostgreSQL its version with its own loop.
-    save("rebuild", {"batch_size": batch_size, "backends": results})
+    save(
+        "rebuild",
+        {"batch_size": batch_size, "catch_up_batch_size": catch_up_batch_size, "backends": results},
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000, help="referrals events (supervision follows)")
     parser.add_argument("--backend", nargs="+", default=["postgres", "sqlite"])
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=500, help="page size near the head")
+    parser.add_argument("--catch-up-batch-size", type=int, default=2000, help="page size while behind")
     args = parser.parse_args()
-    run(args.events, args.backend, args.batch_size)
+    run(args.events, args.backend, args.batch_size, args.catch_up_batch_size)
 
 
 if __name__ == "__main__":
