@@ -123,7 +123,6 @@ def create_app(
     app.state.metrics = service.metrics
     app.state.token_verifier = TokenVerifier(settings)
     app.state.idempotency_table = service.tables.idempotency
-    app.state.auditor = service.auditor
     app.state.idempotency_inflight = set()
 
     install_error_handlers(app)  # first: its catch-all middleware must be the innermost

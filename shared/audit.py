@@ -121,6 +121,13 @@ class Auditor:
         await session.execute(self.table.insert(), rows)
 
 
+def auditor_of(request: Request) -> Auditor:
+    """The auditor of the service this request reached."""
+    auditor = request.app.state.service.auditor
+    assert isinstance(auditor, Auditor)
+    return auditor
+
+
 def audit_router(db: Database, auditor: Auditor) -> APIRouter:
     router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422, 429))
 

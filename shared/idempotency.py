@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import JSON, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.audit import Auditor, audited_in
+from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
@@ -117,17 +117,16 @@ class Idempotency:
                 location="header",
                 code="idempotency_key_reused",
             )
-        auditor: Auditor = self.request.app.state.auditor
-        for resource, resource_id, child_id in row.audited or ():
-            await auditor.record(
-                session,
-                principal,
-                "read",
-                resource,
-                resource_id=resource_id,
-                child_id=uuid.UUID(child_id) if child_id else None,
-                reason="idempotent replay",
-            )
+        await auditor_of(self.request).record_all(
+            session,
+            principal,
+            [
+                Audited(
+                    "read", resource, resource_id, uuid.UUID(child) if child else None, "idempotent replay"
+                )
+                for resource, resource_id, child in row.audited or ()
+            ],
+        )
         return JSONResponse(
             row.response_body,
             status_code=row.status_code,

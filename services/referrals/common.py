@@ -15,7 +15,7 @@ from pydantic.config import JsonDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.settings import Settings
-from shared.audit import Auditor
+from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.errors import NotFound, Unprocessable
 from shared.events.contract import EventPayload
@@ -148,12 +148,6 @@ def not_future(request: Request, value: datetime, field: str) -> None:
     tolerance = timedelta(seconds=settings_of(request).future_tolerance_seconds)
     if value > utcnow() + tolerance:
         raise Unprocessable("This time is in the future.", field=field, code="time_in_future")
-
-
-def auditor_of(request: Request) -> Auditor:
-    auditor = request.app.state.auditor
-    assert isinstance(auditor, Auditor)
-    return auditor
 
 
 R = TypeVar("R")

@@ -18,6 +18,7 @@ from services.referrals.children.models import (
     CorrectionOut,
 )
 from services.referrals.common import QUERY_TEXT_PATTERN, Staff, nhs_number_valid, read_one
+from shared.audit import auditor_of
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
 from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
@@ -48,7 +49,7 @@ async def create_child(
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
     child = await service.create_child(session, data, principal)
-    auditor = request.app.state.service.auditor
+    auditor = auditor_of(request)
     await auditor.record(session, principal, "create", "child", resource_id=child.id, child_id=child.id)
     body = ChildOut.of(child)
     set_etag(response, child_etag(child))
@@ -106,7 +107,7 @@ async def search_children(
         nhs_number=number,
         page=page,
     )
-    auditor = request.app.state.service.auditor
+    auditor = auditor_of(request)
     for child, _ in found:
         await auditor.record(session, principal, "search", "child", resource_id=child.id, child_id=child.id)
     items = [ChildMatch(child=ChildOut.of(c), matched_on=how) for c, how in found]
@@ -154,7 +155,7 @@ async def correct_child(
     check_if_match(request, child_etag(child), required=True)
     corrections = await service.correct_child(session, child, data, principal)
     fields = ",".join(c.field for c in corrections)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session,
         principal,
         "correct",
@@ -182,7 +183,7 @@ async def list_corrections(
 ) -> Page[CorrectionOut]:
     await service.get_child(session, child_id)
     rows, total = await service.corrections_of(session, child_id, page)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "child_corrections", resource_id=child_id, child_id=child_id
     )
     return Page[CorrectionOut](

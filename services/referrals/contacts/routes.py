@@ -14,7 +14,6 @@ from services.referrals.common import (
     Instant,
     Staff,
     append_events,
-    auditor_of,
     read_one,
     settings_of,
 )
@@ -31,7 +30,7 @@ from services.referrals.contacts.models import (
     PartnerContactReceipt,
     PartnerContactsReceipt,
 )
-from shared.audit import Audited
+from shared.audit import Audited, auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
@@ -136,7 +135,7 @@ async def get_contact_status(
         # Object-level check: another partner's contact is indistinguishable from a missing one.
         raise NotFound("No contact with this id.")
     status, outcome = await service.contact_status(session, contact)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "contact_status", resource_id=contact.id, child_id=contact.child_id
     )
     return ContactStatusOut(
@@ -178,7 +177,7 @@ async def list_partner_contacts(
         )
     ).scalars()
     items = []
-    auditor = request.app.state.service.auditor
+    auditor = auditor_of(request)
     for contact in rows:
         status, outcome = await service.contact_status(session, contact)
         items.append(
@@ -216,7 +215,7 @@ async def record_feedback(
         return replay
     contact = await service.get_contact(session, contact_id)
     feedback, pending = await service.record_feedback(session, contact, data, principal, settings_of(request))
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "create", "referrer_feedback", resource_id=feedback.id, child_id=contact.child_id
     )
     body = FeedbackOut.of(feedback)
@@ -236,7 +235,7 @@ async def list_feedback(
 ) -> list[FeedbackOut]:
     contact = await service.get_contact(session, contact_id)
     rows = await service.feedback_of(session, contact.id)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "referrer_feedback", resource_id=contact.id, child_id=contact.child_id
     )
     return [FeedbackOut.of(f) for f in rows]

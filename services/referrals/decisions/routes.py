@@ -10,6 +10,7 @@ from services.referrals.common import Manager, Staff, append_events, read_one, s
 from services.referrals.contacts.service import get_contact
 from services.referrals.decisions import service
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionOut, SupersedeIn
+from shared.audit import auditor_of
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.http import check_if_match, make_etag, set_etag
@@ -42,7 +43,7 @@ async def record_decision(
         return replay
     contact = await get_contact(session, contact_id)
     decision, pending = await service.record_decision(session, contact, data, principal, settings_of(request))
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "create", "decision", resource_id=decision.id, child_id=decision.child_id
     )
     body = DecisionOut.of(decision)
@@ -63,7 +64,7 @@ async def list_contact_decisions(
 ) -> list[DecisionOut]:
     contact = await get_contact(session, contact_id)
     rows = await service.decisions_of_contact(session, contact.id)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "decisions", resource_id=contact.id, child_id=contact.child_id
     )
     return [DecisionOut.of(d) for d in rows]
@@ -104,7 +105,7 @@ async def authorise_decision(
     decision = await service.get_decision(session, decision_id)
     check_if_match(request, decision_etag(decision))
     pending = await service.authorise(session, decision, principal)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "authorise", "decision", resource_id=decision.id, child_id=decision.child_id
     )
     await append_events(request, session, principal, [pending])
@@ -133,7 +134,7 @@ async def supersede_decision(
     old = await service.get_decision(session, decision_id)
     check_if_match(request, decision_etag(old))
     new, pending = await service.supersede(session, old, data, principal, settings_of(request))
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session,
         principal,
         "supersede",

@@ -22,6 +22,7 @@ from services.referrals.journeys.models import (
     JourneySummary,
     TransferIn,
 )
+from shared.audit import auditor_of
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
@@ -61,7 +62,7 @@ async def list_journeys(
     rows, total = await service.list_journeys(
         session, page, team_id=team_id, status=status, unallocated=unallocated, child_id=child_id
     )
-    auditor = request.app.state.service.auditor
+    auditor = auditor_of(request)
     for j in rows:
         await auditor.record(session, principal, "list", "journey", resource_id=j.id, child_id=j.child_id)
     return Page[JourneySummary](
@@ -128,7 +129,7 @@ async def allocate(
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
     allocation, pending = await service.allocate(session, journey_id, data, principal, settings_of(request))
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "allocate", "journey", resource_id=journey_id, child_id=allocation.child_id
     )
     body = AllocationOut.of(allocation)
@@ -157,7 +158,7 @@ async def transfer(
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
     allocation, pending = await service.transfer(session, journey_id, data, principal, settings_of(request))
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session,
         principal,
         "transfer",
@@ -189,7 +190,7 @@ async def close(
     journey = await service.get_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
     pending = await service.close(session, journey_id, data, principal, settings_of(request))
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session,
         principal,
         "close",

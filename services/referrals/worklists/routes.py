@@ -17,6 +17,7 @@ from services.referrals.common import TEAM_ID_PATTERN, Schema, Staff, settings_o
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut, DecisionStatus
 from services.referrals.journeys.models import Allocation, AllocationOut, Journey, JourneyStatus
+from shared.audit import auditor_of
 from shared.codes import ReferralSource, Urgency
 from shared.db import SessionDep
 from shared.errors import problem_responses
@@ -80,7 +81,7 @@ async def contacts_awaiting_decision(
     now = utcnow()
     days = settings_of(request).decision_deadline_working_days
     items = []
-    auditor = request.app.state.service.auditor
+    auditor = auditor_of(request)
     for c in rows:
         due = STATUTORY.deadline(c.received_at, days)
         items.append(
@@ -120,7 +121,7 @@ async def decisions_awaiting_authorisation(
     if team_id is not None:
         query = query.where(col(Decision.decided_by_team) == team_id)
     rows, total = await _page(session, query.order_by(col(Decision.decided_at), col(Decision.id)), page)
-    auditor = request.app.state.service.auditor
+    auditor = auditor_of(request)
     for d in rows:
         await auditor.record(session, principal, "list", "decision", resource_id=d.id, child_id=d.child_id)
     return Page[DecisionOut](
@@ -144,7 +145,7 @@ async def child_contacts(
         .order_by(col(Contact.received_at).desc(), col(Contact.id))
     )
     rows, total = await _page(session, query, page)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "contacts", resource_id=child_id, child_id=child_id
     )
     return Page[ContactOut](
@@ -173,7 +174,7 @@ async def child_decisions(
     rows, total = await _page(
         session, query.order_by(col(Decision.recorded_at).desc(), col(Decision.id)), page
     )
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "decisions", resource_id=child_id, child_id=child_id
     )
     return Page[DecisionOut](
@@ -197,7 +198,7 @@ async def child_allocations(
         .order_by(col(Allocation.started_at), col(Allocation.recorded_at))
     )
     rows, total = await _page(session, query, page)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "allocations", resource_id=child_id, child_id=child_id
     )
     return Page[AllocationOut](

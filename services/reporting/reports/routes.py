@@ -29,6 +29,7 @@ from services.reporting.reports.models import (
 )
 from services.reporting.reports.service import ALL, Reports, freshness
 from services.reporting.settings import Settings
+from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
@@ -185,7 +186,7 @@ ReportsDep = Annotated[Reports, Depends(_reports)]
 
 
 async def _audit(request: Request, session: SessionDep, principal: Principal, measure: str) -> None:
-    await request.app.state.service.auditor.record(session, principal, "read", "report", resource_id=measure)
+    await auditor_of(request).record(session, principal, "read", "report", resource_id=measure)
 
 
 @router.get(
@@ -385,7 +386,7 @@ async def timeline(
     child_id: Annotated[uuid.UUID, Path(description="The child's pseudonymous id.")],
 ) -> Response:
     result = await reports.timeline(child_id)
-    await request.app.state.service.auditor.record(
+    await auditor_of(request).record(
         session, principal, "read", "timeline", resource_id=child_id, child_id=child_id
     )
     if result is None:
