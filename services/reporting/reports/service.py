@@ -96,6 +96,11 @@ def pct(part: int, whole: int) -> float | None:
     return _r(100 * part / whole) if whole else None
 
 
+def count_if(condition: Any) -> Any:
+    """SQL: how many rows of the group meet `condition`."""
+    return func.sum(case((condition, 1), else_=0))
+
+
 def nearest_rank_of(counts: Counter[int], p: int) -> int | None:
     """The nearest-rank percentile of values given as value -> how many."""
     n = sum(counts.values())
@@ -274,9 +279,6 @@ class Reports:
 
         in_time: Any = ContactFact.decided_within_timescale  # nullable: col() won't type it
 
-        def count_if(condition: Any) -> Any:
-            return func.sum(case((condition, 1), else_=0))
-
         decision = {
             "decision_working_hours": func.coalesce(col(ContactFact.working_hours_to_decision), 0.0),
             "decision_working_days": func.coalesce(col(ContactFact.working_days_to_decision), 0),
@@ -404,7 +406,7 @@ class Reports:
         ]
         counts = [
             func.count().label("waiting"),
-            func.sum(case((col(ContactFact.decision_due_at) < as_of, 1), else_=0)).label("breached"),
+            count_if(col(ContactFact.decision_due_at) < as_of).label("breached"),
             func.min(received).label("oldest"),
         ]
         overall = (await self.session.execute(select(*counts).where(*where))).mappings().one()
@@ -526,9 +528,6 @@ class Reports:
             "worker_changes": col(JourneyFact.worker_changes),
             "working_days": working_days,
         }
-
-        def count_if(condition: Any) -> Any:
-            return func.sum(case((condition, 1), else_=0))
 
         # One hash aggregate (no sort) by group and by the value of each whole-number figure: the
         # value counts give those figures' buckets, means, medians and maxima; the cells' sums
@@ -717,8 +716,8 @@ class Reports:
         joined, open_then, x = self._supervision_sql(day)
         counts = [
             func.count().label("open_journeys"),
-            func.sum(case((x["supervised"], 1), else_=0)).label("supervised"),
-            func.sum(case((x["overdue"], 1), else_=0)).label("overdue"),
+            count_if(x["supervised"]).label("supervised"),
+            count_if(x["overdue"]).label("overdue"),
         ]
         if group is None:
             query = select(*counts).select_from(joined).where(*open_then)
@@ -825,9 +824,6 @@ class Reports:
         group = self._contact_group_sql(group_by, from_date, to_date)
         outcome = col(ContactFact.current_outcome)
         referral_codes = sorted(str(o) for o in REFERRAL_OUTCOMES)
-
-        def count_if(condition: Any) -> Any:
-            return func.sum(case((condition, 1), else_=0))
 
         outcome_names = {
             "nfa": "NFA",
