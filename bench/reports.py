@@ -218,7 +218,7 @@ async def projected_contacts(url: str) -> int:
         await conn.close()
 
 
-def main(base: int, checkpoints: list[int], repeats: int) -> dict[str, Any]:
+def main(base: int, checkpoints: list[int], repeats: int, name: str = "reports") -> dict[str, Any]:
     log(f"base {base:,} referrals events: creating databases")
     urls = asyncio.run(fresh_service_databases("reports"))
     sizes: list[dict[str, Any]] = []
@@ -271,7 +271,7 @@ def main(base: int, checkpoints: list[int], repeats: int) -> dict[str, Any]:
                     memory = {s.name: s.memory() for s in (referrals, supervision, reporting)}
                     out = _result(base, checkpoints, repeats, loaded, rb, sizes, memory)
                     out["partial"] = target != targets[-1]
-                    save("reports", out)
+                    save(name, out)
     finally:
         asyncio.run(drop_service_databases(urls))
     return out
@@ -309,5 +309,6 @@ if __name__ == "__main__":
     default = [int(x) for x in os.environ.get("BENCH_CONTACTS", "200000 1000000").split()]
     parser.add_argument("--contacts", type=int, nargs="+", default=default, help="contact checkpoints")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--name", default="reports", help="result name (bench/results/<name>.json)")
     a = parser.parse_args()
-    main(a.base, a.contacts, a.repeats)
+    main(a.base, a.contacts, a.repeats, a.name)
