@@ -45,6 +45,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal_column,
     select,
     union_all,
 )
@@ -223,6 +224,8 @@ class EventLog:
                 result = await session.execute(self._locked_insert(len(rows)), params)
                 by_id = {event_id: position for event_id, position in result}
                 positions = [by_id[r["event_id"]] for r in rows]
+                if positions != sorted(positions):  # the ORDER BY above should make this impossible
+                    raise RuntimeError(f"journey {journey_id}: positions {positions} out of stream order")
             else:
                 statement = insert(t).returning(t.c.position, sort_by_parameter_order=True)
                 result = await session.execute(statement, rows)
@@ -250,13 +253,17 @@ class EventLog:
                 .cte("append_lock")
                 .prefix_with("MATERIALIZED")
             )
-            selects = [
-                select(
-                    *[bindparam(f"{c.name}_{i}", type_=c.type).label(c.name) for c in columns]
-                ).select_from(lock)
-                for i in range(count)
-            ]
-            source = selects[0] if count == 1 else union_all(*selects)
+
+            def row(i: int) -> Any:
+                values = [bindparam(f"{c.name}_{i}", type_=c.type).label(c.name) for c in columns]
+                return select(*values, literal_column(str(i), Integer).label("ordinal")).select_from(lock)
+
+            source: Any = select(*[bindparam(f"{c.name}_0", type_=c.type) for c in columns]).select_from(lock)
+            if count > 1:
+                # Positions (nextval) are drawn as rows leave the sort, so ORDER BY numbers the events
+                # in the order given, not in whatever order the UNION ALL happens to yield them.
+                rows = union_all(*[row(i) for i in range(count)]).subquery("new_events")
+                source = select(*[rows.c[c.name] for c in columns]).order_by(rows.c.ordinal)
             statement = (
                 insert(t).from_select([c.name for c in columns], source).returning(t.c.event_id, t.c.position)
             )

@@ -141,17 +141,19 @@ async def test_several_events_in_one_append_get_consecutive_versions(producer) -
             journey,
             [
                 NewEvent(ThingCreated(label="a", size=1), utcnow()),
-                NewEvent(ThingRenamed(label="b"), utcnow()),
+                *[NewEvent(ThingRenamed(label=f"b{i}"), utcnow()) for i in range(11)],
             ],
             expected_version=0,
             actor="x",
             correlation_id="corr-1",
         )
-    assert [e.stream_version for e in envelopes] == [1, 2]
-    assert envelopes[1].position > envelopes[0].position
+    assert [e.stream_version for e in envelopes] == list(range(1, 13))
+    # Positions follow the order the events were given (on PostgreSQL, the ORDER BY of the append).
+    positions = [e.position for e in envelopes]
+    assert positions == sorted(positions) and len(set(positions)) == 12
     assert envelopes[1].prev_hash == envelopes[0].hash and envelopes[0].prev_hash is None
     async with p.service.db.read_session() as session:
-        assert await log.current_version(session, journey) == 2
+        assert await log.current_version(session, journey) == 12
         stored = await log.read_stream(session, journey)
     assert [e.model_dump() for e in stored] == [e.model_dump() for e in envelopes]
 
