@@ -138,6 +138,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return True  # every pooled connection is busy
     if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
         return True  # drivers raise these raw while connecting (refused, unreachable, DNS, timeout)
+    if isinstance(exc, FileNotFoundError) and exc.filename is None:
+        return True  # a Unix-socket connect while the server is down (no socket file); a missing
+        # file opened by name carries its filename, and stays a 500
     orig: Any = exc
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -117,3 +122,68 @@ def live(server: Server) -> bool:
 
 def new_key() -> str:
     return uuid.uuid4().hex
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster of this run (initdb in a temporary directory), so a drill can
+    really stop and restart the server without touching the shared one. It listens only on a Unix
+    socket in that directory: no other process can take its address while it is down between a stop
+    and a start (the port only names the socket file).
+
+    As root, the server runs as the `postgres` OS user (PostgreSQL refuses to run as root). fsync is
+    off: an immediate (crash) shutdown kills the server, not the OS, so written WAL survives it."""
+
+    def __init__(self) -> None:
+        self.bindir = self._bindir()
+        self.port = 5432
+        self.dir = Path(tempfile.mkdtemp(prefix="fd-drill-pg-"))
+        self.data = self.dir / "data"
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    @staticmethod
+    def _bindir() -> Path:
+        config = shutil.which("pg_config")
+        if config:
+            found = Path(subprocess.run([config, "--bindir"], capture_output=True, text=True).stdout.strip())
+            if (found / "initdb").exists():
+                return found
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not candidates:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed here")
+        return candidates[-1].parent
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bindir / tool), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            log = self.dir / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {result.stderr or result.stdout}\n{tail}")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.dir}&port={self.port}"
+
+    def init(self) -> PrivateCluster:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        return self.start()
+
+    def start(self) -> PrivateCluster:
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses='' -c fsync=off "
+            "-c max_connections=40 -c shared_buffers=32MB"
+        )
+        log = str(self.dir / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,26 +1,31 @@
-"""Drill: the database drops every connection under write load.
+"""Drills: PostgreSQL goes away under write load, two ways.
 
-Restarting the shared PostgreSQL server would disturb other test runs on the machine, so this drill
-substitutes `pg_terminate_backend` for every backend connected to the referrals test database,
-repeatedly, while clients create contacts: to the service that is what a server restart looks like
-(every pooled and in-use connection dies mid-transaction). Clients must only ever see 201 or a 503
-problem (never a 500), and retrying with the same Idempotency-Key must leave exactly one contact and
-exactly one ContactReceived event per key, with an intact hash chain.
+1. A real restart, on a private cluster this test creates (`drillkit.PrivateCluster`), so the shared
+   server other test runs use is never touched: stopped (clean or crash) and started again, repeatedly.
+2. `pg_terminate_backend` of every backend connected to the run's referrals test database, repeatedly,
+   at moments when some request holds a transaction open: the same kill of every pooled and in-use
+   connection, but many more times per second of test.
+
+Either way clients must only ever see 201 or a 503 problem (never a 500), and retrying with the same
+Idempotency-Key must leave exactly one contact and exactly one ContactReceived event per key, with an
+intact hash chain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from drillkit import new_key
+from drillkit import PrivateCluster, new_key
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.migrations import upgrade
 from tests.conftest import BACKEND, PG_SERVER
 
 MAX_ATTEMPTS = 300
@@ -85,23 +90,16 @@ async def terminate_backends(db_name: str, done: asyncio.Event, kills: list[int]
         await admin.dispose()
 
 
-@pytest.mark.parametrize(
-    ("contacts", "restarts"),
-    [
-        pytest.param(40, 10, id="short"),
-        pytest.param(600, 100, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
-    ],
-)
-async def test_connections_killed_under_write_load_give_503_and_lose_nothing(
-    app_client: Any, token: Any, db_urls: dict[str, str], contacts: int, restarts: int
-) -> None:
-    if BACKEND != "postgres":
-        pytest.skip("needs PostgreSQL (pg_terminate_backend)")
-    client = await app_client("referrals")
+Disruption = Callable[[asyncio.Event, list[int]], Awaitable[None]]
+
+
+async def contacts_survive(
+    client: Any, token: Any, db_url: str, contacts: int, disrupt: Disruption
+) -> dict[int, int]:
+    """Eight writers create contacts, retrying each with its Idempotency-Key on 503, while `disrupt`
+    runs (it sets the event when done and records its kills); then nothing may be lost or doubled."""
     headers = token("practitioner", sub="drill-p1", team="FD-WEST")
-    db_name = make_url(db_urls["referrals"]).database
-    assert db_name
-    killer_done = asyncio.Event()
+    disrupted = asyncio.Event()
     kills: list[int] = []
     statuses: dict[int, int] = {}
     created: dict[str, list[str]] = {}
@@ -122,25 +120,25 @@ async def test_connections_killed_under_write_load_give_503_and_lose_nothing(
         pytest.fail(f"contact {i} not created after {MAX_ATTEMPTS} attempts")
 
     async def writer() -> None:
-        # Load lasts until every restart has happened and at least `contacts` exist, however fast the
-        # machine: a run that finished before the first kill would test nothing.
-        while not (killer_done.is_set() and len(created) >= contacts):
+        # Load lasts until every disruption has happened and at least `contacts` exist, however fast
+        # the machine: a run that finished before the first one would test nothing.
+        while not (disrupted.is_set() and len(created) >= contacts):
             await create(next(numbers))
 
-    killer = asyncio.create_task(terminate_backends(db_name, killer_done, kills, restarts))
+    disruptor = asyncio.create_task(disrupt(disrupted, kills))
     try:
         await asyncio.gather(*(writer() for _ in range(8)))
     finally:
-        await killer
+        await disruptor
 
     assert len(created) >= contacts
-    assert sum(kills) > 0, "the drill never terminated a connection"
+    assert sum(kills) > 0, "the drill never disrupted a connection"
     assert statuses.get(503, 0) > 0, "no request ever met a dead connection"
     assert set(statuses) <= {201, 503}
     ids = [cid for cids in created.values() for cid in cids]
     assert len(ids) == len(set(ids)) == len(created)
 
-    engine = create_async_engine(db_urls["referrals"])
+    engine = create_async_engine(db_url)
     try:
         async with engine.connect() as conn:
             stored = (await conn.execute(text("SELECT id FROM contacts"))).scalars().all()
@@ -166,3 +164,75 @@ async def test_connections_killed_under_write_load_give_503_and_lose_nothing(
     verify = await client.get("/admin/verify", headers=token("admin", sub="drill-admin"))
     assert verify.status_code == 200
     assert verify.json()["ok"] is True
+    return statuses
+
+
+@pytest.mark.parametrize(
+    ("contacts", "restarts"),
+    [
+        pytest.param(40, 10, id="short"),
+        pytest.param(600, 100, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
+    ],
+)
+async def test_connections_killed_under_write_load_give_503_and_lose_nothing(
+    app_client: Any, token: Any, db_urls: dict[str, str], contacts: int, restarts: int
+) -> None:
+    if BACKEND != "postgres":
+        pytest.skip("needs PostgreSQL (pg_terminate_backend)")
+    client = await app_client("referrals")
+    db_name = make_url(db_urls["referrals"]).database
+    assert db_name
+
+    async def disrupt(done: asyncio.Event, kills: list[int]) -> None:
+        await terminate_backends(db_name, done, kills, restarts)
+
+    await contacts_survive(client, token, db_urls["referrals"], contacts, disrupt)
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivateCluster]:
+    cluster = PrivateCluster()
+    try:
+        yield cluster.init()
+    finally:
+        cluster.destroy()
+
+
+@pytest.mark.parametrize(
+    ("contacts", "restarts"),
+    [
+        pytest.param(30, 3, id="short"),
+        pytest.param(600, 30, id="long", marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
+    ],
+)
+async def test_postgresql_restarted_under_write_load_gives_503_and_loses_nothing(
+    app_client: Any, token: Any, private_cluster: PrivateCluster, contacts: int, restarts: int
+) -> None:
+    """The real thing, on a private cluster: the server is stopped (alternately a clean fast shutdown
+    and an immediate one, which is a crash needing WAL recovery) and started again, under load."""
+    if BACKEND != "postgres":
+        pytest.skip("needs PostgreSQL")
+    admin = create_async_engine(private_cluster.url("postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text('CREATE DATABASE "referrals"'))
+    await admin.dispose()
+    url = private_cluster.url("referrals")
+    engine = create_async_engine(url)
+    await upgrade("referrals", engine)
+    await engine.dispose()
+    client = await app_client("referrals", database_url=url)
+
+    async def disrupt(done: asyncio.Event, restarted: list[int]) -> None:
+        try:
+            for n in range(restarts):
+                await asyncio.sleep(random.uniform(0.3, 0.8))
+                mode = "fast" if n % 2 == 0 else "immediate"
+                await asyncio.to_thread(private_cluster.stop, mode)
+                await asyncio.sleep(random.uniform(0.1, 0.5))  # requests meet a server that is down
+                await asyncio.to_thread(private_cluster.start)
+                restarted.append(1)
+        finally:
+            done.set()
+
+    statuses = await contacts_survive(client, token, url, contacts, disrupt)
+    assert statuses.get(201, 0) >= contacts

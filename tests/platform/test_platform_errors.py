@@ -10,7 +10,7 @@ import httpx
 from platform_kit import SECRET_MARKER, things
 from sqlalchemy import func, select
 
-from shared.errors import PROBLEM_BASE, PROBLEM_JSON
+from shared.errors import PROBLEM_BASE, PROBLEM_JSON, is_database_unavailable
 
 CLOSED_PORT_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/frontdoor_nowhere"
 
@@ -225,6 +225,19 @@ async def test_503_when_postgresql_is_unreachable(producer) -> None:
     assert body["code"] == "database_unavailable"
     assert int(r.headers["retry-after"]) >= 1
     assert "127.0.0.1" not in r.text and "refused" not in r.text.lower()
+
+
+async def test_503_when_postgresql_has_no_unix_socket(producer, tmp_path) -> None:
+    """A server reached over a Unix socket is down: the socket file is missing (FileNotFoundError)."""
+    p = await producer(database_url=f"postgresql+asyncpg://postgres@/test?host={tmp_path}&port=5432")
+    r = await p.client.get(f"/things/{uuid.uuid4()}", headers=p.auth("manager"))
+    assert assert_problem(r, 503)["code"] == "database_unavailable"
+    assert str(tmp_path) not in r.text
+
+
+def test_a_missing_file_opened_by_name_is_a_bug_not_an_outage() -> None:
+    assert is_database_unavailable(FileNotFoundError(2, "No such file or directory"))
+    assert not is_database_unavailable(FileNotFoundError(2, "No such file or directory", "/srv/x.json"))
 
 
 async def test_503_when_the_sqlite_file_cannot_be_opened(producer, tmp_path) -> None:
