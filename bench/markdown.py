@@ -117,12 +117,13 @@ def report_table(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def projected_at_scale(r: dict[str, Any]) -> list[str]:
+def projected_at_scale(r: dict[str, Any], section: str) -> list[str]:
     """A reports run whose base is large: the events themselves went through the consumer."""
     ld, rb = r["loaded"], r["rebuild"]
     rss = r["memory"]
+    millions = round(r["settings"]["base_events"] / 1_000_000)
     return [
-        "## 3b. Reports, rebuild and memory with 1 M events projected through the consumer",
+        f"## {section}. Reports, rebuild and memory with {millions} M events projected through the consumer",
         "",
         *machine_block(r["machine"]),
         f"- Command: `{r['command']}` — as section 3, but the base itself is large: "
@@ -262,9 +263,10 @@ def render() -> str:
         r = load(name)
         parts += fn(r) if r else [f"## {name}", "", "Not run yet.", ""]
         parts.append("")
-    projected = load("reports-1m-events")
-    if projected:
-        parts += projected_at_scale(projected)
+    for section, name in (("3b", "reports-1m-events"), ("3c", "reports-10m-events")):
+        projected = load(name)
+        if projected:
+            parts += projected_at_scale(projected, section)
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         parts += [notes.read_text().strip(), ""]
