@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import uuid
@@ -118,6 +119,8 @@ class FeedConsumer:
         self._client: httpx.AsyncClient | None = None
         self._stop: asyncio.Event | None = None
         self._lock_conn: AsyncConnection | None = None
+        # The next page, fetched while the current one is applied: (its `after`, the fetch).
+        self._prefetch: tuple[int, asyncio.Task[tuple[list[Envelope], int]]] | None = None
 
     # -- upstream ---------------------------------------------------------------------------------
     def _http(self) -> httpx.AsyncClient:
@@ -127,18 +130,23 @@ class FeedConsumer:
             )
         return self._client
 
-    def page_size(self) -> int:
-        """Bigger pages while the last poll left us well behind the head (fewer, larger batches catch up
-        faster); near the head, small pages keep each batch's transaction short."""
-        if (self.status.lag_events or 0) > self.batch_size:
+    def page_size(self, lag: int | None = None) -> int:
+        """Bigger pages while well behind the head (`lag` events; by default as the last poll left us):
+        fewer, larger batches catch up faster; near the head, small pages keep each batch's transaction
+        short."""
+        if lag is None:
+            lag = self.status.lag_events or 0
+        if lag > self.batch_size:
             return max(self.batch_size, self.catch_up_batch_size)
         return self.batch_size
 
-    async def fetch(self, after: int, wait: float) -> tuple[list[Envelope], int]:
+    async def fetch(self, after: int, wait: float, limit: int | None = None) -> tuple[list[Envelope], int]:
         headers = {"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
         try:
             request = self._http().get(
-                "/events", params={"after": after, "limit": self.page_size(), "wait": wait}, headers=headers
+                "/events",
+                params={"after": after, "limit": limit or self.page_size(), "wait": wait},
+                headers=headers,
             )
             response = await self._unless_stopped(request)
         except httpx.HTTPError as exc:
@@ -274,15 +282,47 @@ class FeedConsumer:
         after = await self.position()
         self.status.position = after
         try:
-            events, head = await self.fetch(after, wait)
+            events, head = await self._next_page(after, wait)
         except UpstreamError as exc:
             self._record_outage(str(exc))
             raise
         self.status.upstream_ok = True
         self.status.last_error = None
-        applied = await self.apply_batch(events) if events else 0
+        if events and head > events[-1].position:
+            # More is waiting: fetch the next page while this one is applied (the producer builds it,
+            # and it travels, meanwhile). It is only used if this batch does end at that position.
+            self._start_prefetch(events[-1].position, head - events[-1].position)
+        try:
+            applied = await self.apply_batch(events) if events else 0
+        except BaseException:
+            await self._drop_prefetch()
+            raise
         self._record_lag(head)
         return applied
+
+    async def _next_page(self, after: int, wait: float) -> tuple[list[Envelope], int]:
+        """The prefetched page if it was fetched after `after` (the stored position), else a fresh fetch.
+        Every page starts at the stored position, so a prefetch can neither skip nor repeat events."""
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            fetched_after, task = prefetch
+            if fetched_after == after:
+                return await task
+            await _cancel(task)
+        return await self.fetch(after, wait)
+
+    def _start_prefetch(self, after: int, lag: int) -> None:
+        # Its own request id, as a poll of its own would have (see `poll_once`); its page size for the
+        # lag this batch will leave (`status` still holds the last one's).
+        context = contextvars.copy_context()
+        context.run(request_id_var.set, f"{self.feed}-{uuid.uuid4().hex[:16]}")
+        task = asyncio.create_task(self.fetch(after, 0.0, self.page_size(lag)), context=context)
+        self._prefetch = (after, task)
+
+    async def _drop_prefetch(self) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            await _cancel(prefetch[1])
 
     async def catch_up(self) -> int:
         """Apply until the stored position reaches the head seen at the last poll."""
@@ -392,6 +432,7 @@ class FeedConsumer:
             await self.close()
 
     async def close(self) -> None:
+        await self._drop_prefetch()
         await self._release_leadership()
         self.status.active = False
         if self._client is not None:
@@ -402,3 +443,11 @@ class FeedConsumer:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _cancel(task: asyncio.Task[tuple[list[Envelope], int]]) -> None:
+    """Cancel a fetch nobody will use, and absorb its outcome (an error it met is no one's concern:
+    the page will be fetched again)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

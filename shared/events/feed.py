@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from shared.auth import Principal, Role, require_roles
@@ -49,17 +49,30 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         wait: Annotated[
             float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for new events when none.")
         ] = 0,
-    ) -> FeedPage:
+    ) -> FeedPage | Response:
         deadline = time.monotonic() + wait
+        postgres = not db.is_sqlite
         while True:
             # A short read-only transaction per poll: nothing is held open while we wait, and on SQLite
             # it takes no write lock, so polling readers never queue behind (or hold up) writers.
             async with db.read_session() as session:
-                events = await log.read(session, after=after, limit=limit)
-                head = await log.head(session)
-            if events or time.monotonic() >= deadline:
+                if postgres:
+                    # The page's JSON is built by PostgreSQL (see `EventLog.read_page_json`).
+                    body, last, head = await log.read_page_json(session, after=after, limit=limit)
+                    found = last > after
+                else:
+                    events = await log.read(session, after=after, limit=limit)
+                    head = await log.head(session)
+                    found = bool(events)
+            if found or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(POLL_INTERVAL)
+        if postgres:
+            # As FeedPage would serialise it; returned as it is (the response model only documents it).
+            return Response(
+                content=f'{{"events":[{body}],"next_after":{last},"head":{max(head, last)}}}',
+                media_type="application/json",
+            )
         next_after = events[-1].position if events else after
         return FeedPage(events=events, next_after=next_after, head=max(head, next_after))
 

@@ -27,6 +27,7 @@ from platform_kit import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.app import Service, create_app
+from shared.events.consumer import UpstreamError
 
 
 async def write_events(p: Producer, things: int = 3, renames: int = 2, archive: bool = True) -> int:
@@ -357,4 +358,95 @@ async def test_pages_grow_while_well_behind_the_head_and_shrink_near_it(producer
     assert await consumer.poll_once() == 3
     assert await consumer.poll_once() == 1
     assert transport.limits[-2:] == [3, 3]  # near the head: small pages
+    await consumer.close()
+
+
+class FeedRecorder(httpx.AsyncBaseTransport):
+    """Passes feed requests on, remembering each one's `after`; answers 503 to the requests whose
+    numbers (from 1) are in `fail`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, fail: set[int] | None = None) -> None:
+        self.inner = inner
+        self.fail = fail or set()
+        self.afters: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.afters.append(int(request.url.params["after"]))
+        if len(self.afters) in self.fail:
+            return httpx.Response(503, json={"status": 503}, request=request)
+        return await self.inner.handle_async_request(request)
+
+
+class Committed:
+    """A before_commit hook that records the positions of each committed batch (and how many pages
+    had been requested by then); it crashes the batches whose numbers (from 1) are in `kill`."""
+
+    def __init__(self, transport: FeedRecorder, kill: set[int] | None = None) -> None:
+        self.transport = transport
+        self.kill = kill or set()
+        self.calls = 0
+        self.positions: list[int] = []
+        self.requested: list[int] = []
+
+    async def __call__(self, events: list) -> None:
+        self.calls += 1
+        if self.calls in self.kill:
+            raise RuntimeError("killed before commit")
+        self.positions.extend(e.position for e in events)
+        self.requested.append(len(self.transport.afters))
+
+
+async def test_the_next_page_is_fetched_while_a_batch_is_applied(producer, consumer_side) -> None:
+    p = await producer()
+    top = await write_events(p, archive=False)  # 9 events
+    service = consumer_side()
+    transport = FeedRecorder(httpx.ASGITransport(app=p.app))
+    hook = Committed(transport)
+    consumer = make_consumer(service, transport, batch_size=4, before_commit=hook)
+    await consumer.catch_up()
+    assert transport.afters == [0, 4, 8]  # one request per page: none wasted
+    # The pages after 4 and 8 were already requested when the batch before each committed; the last
+    # page reached the head, so nothing was fetched ahead of it.
+    assert hook.requested == [2, 3, 3]
+    assert hook.positions == list(range(1, top + 1))  # in order, each once
+    assert consumer.status.lag_events == 0 and await consumer.position() == top
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
+
+
+async def test_a_failed_prefetch_neither_skips_nor_repeats_events(producer, consumer_side) -> None:
+    p = await producer()
+    top = await write_events(p, archive=False)
+    service = consumer_side()
+    transport = FeedRecorder(httpx.ASGITransport(app=p.app), fail={2})  # the first page fetched ahead
+    hook = Committed(transport)
+    consumer = make_consumer(service, transport, batch_size=4, before_commit=hook)
+    with pytest.raises(UpstreamError, match="503"):
+        await consumer.catch_up()
+    assert await consumer.position() == 4  # the first batch stands; nothing of the failed page
+    assert consumer.status.upstream_ok is False and "503" in (consumer.status.last_error or "")
+    await consumer.catch_up()
+    assert transport.afters == [0, 4, 4, 8]  # the failed page asked for again, from the stored position
+    assert hook.positions == list(range(1, top + 1))
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
+
+
+async def test_a_batch_that_fails_drops_the_page_fetched_ahead(producer, consumer_side) -> None:
+    p = await producer()
+    top = await write_events(p, archive=False)
+    service = consumer_side()
+    transport = FeedRecorder(httpx.ASGITransport(app=p.app))
+    hook = Committed(transport, kill={2})
+    consumer = make_consumer(service, transport, batch_size=4, before_commit=hook)
+    assert await consumer.poll_once() == 4
+    with pytest.raises(RuntimeError, match="killed"):
+        await consumer.poll_once()  # the page after 4, fetched ahead, fails to apply
+    assert await consumer.position() == 4
+    await consumer.catch_up()
+    # The page after 8, fetched while the killed batch was applied, was not used: the batch after 4
+    # is read again, then the rest.
+    assert transport.afters == [0, 4, 8, 4, 8]
+    assert hook.positions == list(range(1, top + 1))
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
     await consumer.close()

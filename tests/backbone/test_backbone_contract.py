@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from platform_kit import (
@@ -19,6 +21,7 @@ from sqlalchemy import select
 
 from shared.errors import PROBLEM_JSON, Conflict, Unprocessable
 from shared.events.contract import Catalogue, EventPayload
+from shared.events.feed import FeedPage
 from shared.events.log import NewEvent
 from shared.types import utcnow
 
@@ -257,6 +260,42 @@ async def test_a_page_has_the_next_cursor_and_the_head(producer) -> None:
     first = page["events"][0]
     assert first["producer"] == PRODUCER and first["type"] == ThingCreated.event_type
     assert first["stream_version"] == 1 and first["actor"] == "staff-1" and first["hash"]
+
+
+async def test_a_page_is_what_the_feed_page_model_publishes(producer) -> None:
+    """On PostgreSQL the database builds the page's JSON: it must carry the very values (and the very
+    strings for times) that serialising the stored envelopes as `FeedPage` gives."""
+    p = await producer()
+    log = p.service.event_log
+    assert log is not None
+    times = [
+        datetime(2025, 3, 30, 0, 59, 59, tzinfo=UTC),  # no microseconds: pydantic writes none
+        datetime(2025, 10, 26, 1, 0, 0, 120000, tzinfo=UTC),  # trailing zeros are kept
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        utcnow(),
+    ]
+    labels = ['quote " and \\ back', "line\nbreak\ttab", "é ü 名前 😀", ""]
+    for n, (at, label) in enumerate(zip(times, labels, strict=True)):
+        async with p.service.db.unit_of_work() as session:
+            await log.append(
+                session,
+                uuid.uuid4(),
+                [NewEvent(ThingCreated(label=label, size=n - 1), at), NewEvent(ThingRenamed(label="b"), at)],
+                expected_version=0,
+                actor="staff-ü",
+                correlation_id=None if n % 2 else f"corr-{n}",
+            )
+    service = p.auth("service")
+    for after, limit in ((0, 500), (2, 3), (8, 5)):
+        response = await p.client.get("/events", params={"after": after, "limit": limit}, headers=service)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        async with p.service.db.read_session() as session:
+            events = await log.read(session, after=after, limit=limit)
+        next_after = events[-1].position if events else after
+        expected = FeedPage(events=events, next_after=next_after, head=8)
+        assert json.loads(response.content) == json.loads(expected.model_dump_json())
+        assert FeedPage.model_validate_json(response.content) == expected
 
 
 async def test_long_poll_returns_as_soon_as_an_event_is_committed(producer) -> None:
