@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import col
 
 from services.reporting.projections.models import ContactFact
@@ -113,3 +113,29 @@ async def test_sql_percentiles_are_nearest_rank(app_client: Any) -> None:
             nothing = [col(ContactFact.received_at) < BASE]
             overall, totals, whole, ranks = await reports._figures(nothing, source, counts, metrics, PS)
             assert (overall["contacts"], totals, whole, ranks) == (0, {}, {}, {})
+
+
+async def test_report_transactions_get_the_configured_work_mem(
+    app_client: Any, token: Any, monkeypatch: Any
+) -> None:
+    client = await app_client("reporting", report_work_mem_mb=48)
+    service = client.app.state.service
+    async with service.db.unit_of_work() as session:
+        reports = Reports(session, service.settings, await freshness(session, []))
+        await reports.set_work_mem()  # a no-op on SQLite
+        if BACKEND == "postgres":
+            assert (await session.execute(text("SHOW work_mem"))).scalar_one() == "48MB"
+    # Every report route sets it.
+    calls: list[Reports] = []
+    set_work_mem = Reports.set_work_mem
+
+    async def recorded(self: Reports) -> None:
+        calls.append(self)
+        await set_work_mem(self)
+
+    monkeypatch.setattr(Reports, "set_work_mem", recorded)
+    r = await client.get(
+        "/reports/conversion", params={"from": "2025-01-01", "to": "2025-01-31"}, headers=token("analyst")
+    )
+    assert r.status_code == 200, r.text
+    assert len(calls) == 1

@@ -179,7 +179,9 @@ async def _reports(request: Request, session: SessionDep) -> Reports:
     service = request.app.state.service
     settings: Settings = service.settings
     fresh = await freshness(session, service.consumers)
-    return Reports(session, settings, fresh)
+    reports = Reports(session, settings, fresh)
+    await reports.set_work_mem()
+    return reports
 
 
 ReportsDep = Annotated[Reports, Depends(_reports)]

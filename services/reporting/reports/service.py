@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     outerjoin,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,6 +193,12 @@ class Reports:
         self.fresh = fresh
         # PostgreSQL has ordered-set aggregates and grouping sets; SQLite gets window functions.
         self.postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+
+    async def set_work_mem(self) -> None:
+        """Give this transaction's sorts the configured memory (PostgreSQL; SET LOCAL ends with it)."""
+        if self.postgres:
+            mb = int(self.settings.report_work_mem_mb)  # an int, validated: safe to inline
+            await self.session.execute(text(f"SET LOCAL work_mem = '{mb}MB'"))
 
     def _base(self, measure: str, from_date: date, to_date: date, group_by: GroupBy) -> dict[str, Any]:
         return {
