@@ -261,8 +261,9 @@ class Reports:
 
         PostgreSQL does it in one scan: GROUPING SETS ((group), ()) gives the groups and the whole,
         and percentile_disc(p/100) takes the value at row ceil(p/100 x n) of the sorted values (the
-        same float8 arithmetic as nearest_rank_of), one shared sort per metric; SQLite runs the
-        aggregates, then `_nearest_ranks` once per condition."""
+        same float8 arithmetic as nearest_rank_of), a metric's percentiles sharing one sort per group
+        (percentile_disc's state is shareable). SQLite runs the aggregates, then `_nearest_ranks`
+        once per condition."""
         if self.postgres:
             return await self._figures_pg(where, group, counts, metrics, ps, descending)
         rows = func.count().label("_rows")
