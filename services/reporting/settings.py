@@ -50,6 +50,13 @@ class Settings(ServiceSettings):
         description="Local supervision policy interval per service type (the supervision service's policy).",
     )
     supervision_default_interval_working_days: Interval = SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS
+    report_work_mem_mb: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="PostgreSQL work_mem (MiB) of a report's transaction: percentiles and groupings "
+        "sort every row in range, in memory when it fits rather than in temporary files.",
+    )
 
     @model_validator(mode="after")
     def _timescale_fits_counting(self) -> Self:

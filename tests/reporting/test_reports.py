@@ -11,6 +11,8 @@ import io
 
 from reporting_kit import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
 
+from services.reporting.reports.service import Reports
+
 ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
 
 
@@ -421,6 +423,30 @@ async def test_compare_two_ranges(world_factory, token):
     referrals = next(x for x in rows if x["group"] == "ALL" and x["figure"] == "referrals")
     # 2022: C2 is a referral; 2023: C6.
     assert (referrals["a"], referrals["b"], referrals["difference"]) == ("1", "1", "0.0")
+
+
+async def test_compare_one_range_with_itself_measures_it_once(world_factory, token, monkeypatch):
+    w = await scenario(world_factory)
+    calls = []
+    measure = Reports.contact_to_outcome
+
+    async def counted(self, *args):
+        calls.append(args[:3])
+        return await measure(self, *args)
+
+    monkeypatch.setattr(Reports, "contact_to_outcome", counted)
+    r = await w.reporting.get(
+        "/reports/compare",
+        params={"measure": "contact-to-outcome", "a_from": "2022-01-01", "a_to": "2023-12-31",
+                "b_from": "2022-01-01", "b_to": "2023-12-31", "group_by": "source"},
+        headers=token("analyst"),
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(calls) == 1
+    assert body["a"] == body["b"]
+    assert body["a"]["overall"]["contacts"] > 0
+    assert all(v in (0, 0.0, None) for d in body["difference"] for v in d["values"].values())
 
 
 async def test_csv_report(world_factory, token):

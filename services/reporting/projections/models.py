@@ -10,7 +10,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger
+from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field
 
 from services.reporting.db import Base
@@ -125,9 +125,20 @@ class AllocationFact(Base, table=True):
 
 class SupervisionFact(Base, table=True):
     __tablename__ = "rpt_supervisions"
+    __table_args__ = (
+        # A journey's latest supervision (the supervision report) in index order, without a sort
+        # or a visit to the table on PostgreSQL; it also serves lookups by journey.
+        Index(
+            "ix_rpt_supervisions_latest",
+            "journey_id",
+            "held_at",
+            "supervision_id",
+            postgresql_include=["next_due_on", "next_due_half_day", "due_base_day"],
+        ),
+    )
 
     supervision_id: uuid.UUID = Field(primary_key=True)
-    journey_id: uuid.UUID = Field(index=True)
+    journey_id: uuid.UUID
     child_id: uuid.UUID | None = Field(default=None, index=True)
     team_id: str | None = Field(default=None, max_length=80)
     held_at: datetime = Field(sa_type=UTCDateTime)

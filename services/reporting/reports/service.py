@@ -14,7 +14,21 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, and_, case, cast, func, literal, or_, outerjoin, select
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    outerjoin,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -177,6 +191,14 @@ class Reports:
         self.statutory: WorkingCalendar = calendar.statutory()
         self.local: WorkingCalendar = calendar.local()
         self.fresh = fresh
+        # PostgreSQL has ordered-set aggregates and grouping sets; SQLite gets window functions.
+        self.postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+
+    async def set_work_mem(self) -> None:
+        """Give this transaction's sorts the configured memory (PostgreSQL; SET LOCAL ends with it)."""
+        if self.postgres:
+            mb = int(self.settings.report_work_mem_mb)  # an int, validated: safe to inline
+            await self.session.execute(text(f"SET LOCAL work_mem = '{mb}MB'"))
 
     def _base(self, measure: str, from_date: date, to_date: date, group_by: GroupBy) -> dict[str, Any]:
         return {
@@ -223,6 +245,91 @@ class Reports:
         }
         return cls._group_sql(group_by, from_date, to_date, col(ContactFact.received_at), attributes)
 
+    async def _figures(
+        self,
+        where: list[Any],
+        group: Any,
+        counts: list[Any],
+        metrics: dict[str, tuple[Any, Any]],
+        ps: Sequence[int] = (),
+        descending: bool = False,
+    ) -> tuple[Any, dict[str, Any], dict[str, dict[int, Any]], dict[str, dict[str, dict[int, Any]]]]:
+        """The labelled aggregates `counts` and the nearest-rank percentiles `ps` of each metric
+        (value, condition or None: the rows it is taken over), over the rows meeting `where`, as
+        (overall row, {group: row}, overall percentiles, {group: percentiles}); no groups when
+        `group` is None. Percentiles are unrounded and only computed when some row meets `where`.
+
+        PostgreSQL does it in one scan: GROUPING SETS ((group), ()) gives the groups and the whole,
+        and percentile_disc(p/100) takes the value at row ceil(p/100 x n) of the sorted values (the
+        same float8 arithmetic as nearest_rank_of), a metric's percentiles sharing one sort per group
+        (percentile_disc's state is shareable). SQLite runs the aggregates, then `_nearest_ranks`
+        once per condition."""
+        if self.postgres:
+            return await self._figures_pg(where, group, counts, metrics, ps, descending)
+        rows = func.count().label("_rows")
+        overall = (await self.session.execute(select(*counts, rows).where(*where))).mappings().one()
+        totals: dict[str, Any] = {}
+        whole: dict[str, dict[int, Any]] = {}
+        ranks: dict[str, dict[str, dict[int, Any]]] = {}
+        if not overall["_rows"]:
+            return overall, totals, whole, ranks
+        if group is not None:
+            query = select(group.label("grp"), *counts).where(*where).group_by(group)
+            totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
+        by_condition: dict[int, tuple[Any, dict[str, Any]]] = {}
+        for name, (value, condition) in metrics.items():
+            by_condition.setdefault(id(condition), (condition, {}))[1][name] = value
+        for condition, values in by_condition.values():
+            scope = where if condition is None else [*where, condition]
+            some, by_group = await self._nearest_ranks(scope, group, values, ps, descending)
+            whole.update(some)
+            for key, figures in by_group.items():
+                ranks.setdefault(key, {}).update(figures)
+        return overall, totals, whole, ranks
+
+    async def _figures_pg(
+        self,
+        where: list[Any],
+        group: Any,
+        counts: list[Any],
+        metrics: dict[str, tuple[Any, Any]],
+        ps: Sequence[int],
+        descending: bool,
+    ) -> tuple[Any, dict[str, Any], dict[str, dict[int, Any]], dict[str, dict[str, dict[int, Any]]]]:
+        percentiles: list[Any] = []
+        for name, (value, condition) in metrics.items():
+            for p in ps:
+                ranked = func.percentile_disc(p / 100).within_group(value.desc() if descending else value)
+                percentiles.append(
+                    (ranked if condition is None else ranked.filter(condition)).label(f"p{p}_{name}")
+                )
+        columns = [*counts, *percentiles]
+        if group is None:
+            query = select(literal(1).label("_whole"), *columns).where(*where)
+        else:
+            query = (
+                select(group.label("grp"), func.grouping(group).label("_whole"), *columns)
+                .where(*where)
+                .group_by(func.grouping_sets(tuple_(group), tuple_()))
+            )
+        overall: Any = None
+        totals: dict[str, Any] = {}
+        whole: dict[str, dict[int, Any]] = {}
+        ranks: dict[str, dict[str, dict[int, Any]]] = {}
+        for row in (await self.session.execute(query)).mappings():
+            into: dict[str, dict[int, Any]] = defaultdict(dict)
+            for name in metrics:
+                for p in ps:
+                    if row[f"p{p}_{name}"] is not None:
+                        into[name][p] = row[f"p{p}_{name}"]
+            if row["_whole"]:
+                overall, whole = row, dict(into)
+            else:
+                totals[row["grp"]] = row
+                if into:
+                    ranks[row["grp"]] = dict(into)
+        return overall, totals, whole, ranks
+
     async def _nearest_ranks(
         self,
         where: list[Any],
@@ -235,6 +342,11 @@ class Reports:
         `group` is None), in one SQL scan: rank ceil(p/100 x n) is (p*n + 99) / 100 in integer
         arithmetic (equal to the float ceil for every n tested up to 3 million), and only the rows
         at those ranks are returned. `descending` ranks from the largest value."""
+        if self.postgres:
+            _, _, whole, ranks = await self._figures_pg(
+                where, group, [], {name: (value, None) for name, value in metrics.items()}, ps, descending
+            )
+            return whole, ranks
         scopes: dict[str, list[Any]] = {"all": []} if group is None else {"all": [], "grp": [group]}
         inner_cols: list[Any] = [] if group is None else [group.label("grp")]
         for scope, partition in scopes.items():
@@ -314,22 +426,14 @@ class Reports:
                 for k, v in authorisation.items()
             ],
         ]
-        overall = (await self.session.execute(select(*counts).where(*in_range))).mappings().one()
-        totals: dict[str, Any] = {}
-        for row in (
-            await self.session.execute(select(group.label("grp"), *counts).where(*in_range).group_by(group))
-        ).mappings():
-            totals[row["grp"]] = row
-        ps = (50, 90)
-        # Percentiles of the whole range (one partition) and of each group.
-        overall_ranks: dict[str, dict[int, Any]] = {}
-        ranks: dict[str, dict[str, dict[int, Any]]] = {}
-        if overall["contacts"]:
-            for where, metrics in ((decided, decision), (authorised, authorisation)):
-                whole, by_group = await self._nearest_ranks([*in_range, where], group, metrics, ps)
-                overall_ranks.update(whole)
-                for key, figures in by_group.items():
-                    ranks.setdefault(key, {}).update(figures)
+        # Decision times are taken over decided contacts, authorisation times over authorised ones.
+        metrics = {
+            **{name: (value, decided) for name, value in decision.items()},
+            **{name: (value, authorised) for name, value in authorisation.items()},
+        }
+        overall, totals, overall_ranks, ranks = await self._figures(
+            in_range, group, counts, metrics, (50, 90)
+        )
         n = self.settings.decision_within_working_days
         return ContactToOutcomeReport(
             **self._base("contact-to-outcome", from_date, to_date, group_by),
@@ -409,23 +513,16 @@ class Reports:
             count_if(col(ContactFact.decision_due_at) < as_of).label("breached"),
             func.min(received).label("oldest"),
         ]
-        overall = (await self.session.execute(select(*counts).where(*where))).mappings().one()
         # Every contact in the queue was undecided at as_of, whatever was decided later.
         by_outcome = group_by is GroupBy.outcome
         group: Any = None if by_outcome else self._contact_group_sql(group_by, from_date, to_date)
-        totals: dict[str, Any] = {}
-        if by_outcome:
-            totals = {"undecided": overall} if overall["waiting"] else {}
-        elif overall["waiting"]:
-            query = select(group.label("grp"), *counts).where(*where).group_by(group)
-            totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
         # A contact's age falls as its received_at rises, so the median age is the age of the
         # contact at the median rank by received_at, newest first, and the oldest is the max.
-        whole: dict[str, dict[int, Any]] = {}
-        ranks: dict[str, dict[str, dict[int, Any]]] = {}
-        if overall["waiting"]:
-            whole, ranks = await self._nearest_ranks(where, group, {"received": received}, (50,), True)
+        overall, totals, whole, ranks = await self._figures(
+            where, group, counts, {"received": (received, None)}, (50,), descending=True
+        )
         if by_outcome:
+            totals = {"undecided": overall} if overall["waiting"] else {}
             ranks = {"undecided": whole}
 
         def age(at: datetime | None) -> float | None:
@@ -841,15 +938,11 @@ class Reports:
             *[count_if(outcome == code).label(name) for name, code in outcome_names.items()],
             count_if(outcome.in_(referral_codes)).label("referrals"),
         ]
-        overall = (await self.session.execute(select(*counts).where(*in_range))).mappings().one()
-        totals = {
-            row["grp"]: row
-            for row in (
-                await self.session.execute(
-                    select(group.label("grp"), *counts).where(*in_range).group_by(group)
-                )
-            ).mappings()
-        }
+        # Every figure is a count and the groups partition the contacts, so the whole is their sum:
+        # one hash aggregate (parallel on PostgreSQL) rather than a second scan or grouping sets.
+        query = select(group.label("grp"), *counts).where(*in_range).group_by(group)
+        totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
+        overall = {c.name: sum(int(t[c.name] or 0) for t in totals.values()) for c in counts}
 
         # Re-referrals: only pairs of referrals of the same child, the earlier one no earlier than a
         # year before the range, cross the wire (a superset); the exact 12-month rule is applied here.
