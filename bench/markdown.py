@@ -91,15 +91,28 @@ def freshness(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def report_table(r: dict[str, Any]) -> list[str]:
-    """p50/p95 of every report at each size of one reports run."""
+def report_table(r: dict[str, Any], smallest: dict[str, Any] | None = None) -> list[str]:
+    """p50/p95 of every report at each size of one reports run; `smallest`, a size from another run
+    (the 10 k-event base of section 3), is shown first and growth is measured from it."""
     sizes, st = r["sizes"], r["settings"]
+    growth = r["growth_p95"]
+    if smallest is not None:
+        sizes = [smallest, *sizes]
+        growth = {
+            label: x["p95_ms"] / smallest["reports"][label]["p95_ms"]
+            for label, x in sizes[-1]["reports"].items()
+            if label in smallest["reports"] and smallest["reports"][label]["p95_ms"] > 0
+        }
+    elif len(sizes) == 1:
+        growth = {}
     labels = sorted({label for s in sizes for label in s["reports"]})
     lines = [
         "p50 / p95 ms per report, by contacts in the projection (n = samples when a report's 20 s "
         "budget cut the repeats short; with n <= 20 the p95 is the slowest sample):",
         "",
-        "| report | " + " | ".join(f"{s['contacts']:,} contacts" for s in sizes) + " | growth of p95 |",
+        "| report | "
+        + " | ".join(f"{s['contacts']:,} contacts{' (section 3)' if s is smallest else ''}" for s in sizes)
+        + " | growth of p95 |",
         "|---|" + "---|" * (len(sizes) + 1),
     ]
     for label in labels:
@@ -112,16 +125,18 @@ def report_table(r: dict[str, Any]) -> list[str]:
             status = "" if x["status"] == 200 else f" (HTTP {x['status']})"
             n = "" if x.get("n", st["repeats"]) >= st["repeats"] else f" (n={x['n']})"
             cells.append(f"{x['p50_ms']:,.0f} / {x['p95_ms']:,.0f}{n}{status}")
-        g = r["growth_p95"].get(label)
+        g = growth.get(label)
         lines.append(f"| `{label}` | " + " | ".join(cells) + f" | {'-' if g is None else f'{g:.1f}x'} |")
     return lines
 
 
-def projected_at_scale(r: dict[str, Any], section: str) -> list[str]:
-    """A reports run whose base is large: the events themselves went through the consumer."""
+def projected_at_scale(r: dict[str, Any], section: str, small: dict[str, Any] | None) -> list[str]:
+    """A reports run whose base is large: the events themselves went through the consumer. `small`
+    is section 3's run: its 10 k-event size is the first column, from which growth is measured."""
     ld, rb = r["loaded"], r["rebuild"]
     rss = r["memory"]
     millions = round(r["settings"]["base_events"] / 1_000_000)
+    cloned = "; then cloned as in section 3"
     return [
         f"## {section}. Reports, rebuild and memory with {millions} M events projected through the consumer",
         "",
@@ -129,13 +144,14 @@ def projected_at_scale(r: dict[str, Any], section: str) -> list[str]:
         f"- Command: `{r['command']}` — as section 3, but the base itself is large: "
         f"{ld['referrals']:,} referrals + {ld['supervision']:,} supervision events ({ld['journeys']:,} "
         f"journeys, {ld['contacts']:,} contacts) loaded into the producers' logs and projected by "
-        "reporting's own consumer over HTTP; then cloned as in section 3",
+        "reporting's own consumer over HTTP" + (cloned if len(r["sizes"]) > 1 else ""),
+        *([f"- Note: {r['note']}"] if r.get("note") else []),
         f"- Rebuild of all {rb['events']:,} events from zero through the feeds: {rb['seconds']:.0f} s, "
         f"**{rb['events_per_s']:,.0f} events/s** (target >= 20,000: {_yes(rb['events_per_s'] >= 20_000)})",
         "- Peak RSS (MiB) at the end: "
         + ", ".join(f"{n} {rss[n].get('peak_rss_mib')}" for n in ("referrals", "supervision", "reporting")),
         "",
-        *report_table(r),
+        *report_table(r, small["sizes"][0] if small else None),
         "",
     ]
 
@@ -266,7 +282,7 @@ def render() -> str:
     for section, name in (("3b", "reports-1m-events"), ("3c", "reports-10m-events")):
         projected = load(name)
         if projected:
-            parts += projected_at_scale(projected, section)
+            parts += projected_at_scale(projected, section, load("reports"))
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         parts += [notes.read_text().strip(), ""]
