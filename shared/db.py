@@ -25,6 +25,11 @@ NAMING_CONVENTION = {
 }
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether this session talks to PostgreSQL (else SQLite): for the few statements that differ."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
 def make_base(name: str) -> type[SQLModel]:
     """A declarative base with its own metadata, so each service's schema is managed separately."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
+from shared.db import on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
@@ -91,7 +92,7 @@ class Idempotency:
             )
         inflight.add(marker)
         self._holding = True
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
+        if on_postgresql(session):
             lock = _int4(zlib.crc32(f"{caller}\x00{self.key}".encode()))
             got = (
                 await session.execute(text("SELECT pg_try_advisory_xact_lock(1, :k)"), {"k": lock})

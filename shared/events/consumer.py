@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from shared.db import Database
+from shared.db import Database, on_postgresql
 from shared.events.contract import Envelope
 from shared.observability import Metrics, outgoing_headers, request_id_var
 from shared.types import UTCDateTime, utcnow
@@ -182,7 +182,7 @@ class FeedConsumer:
     async def _locked_position(self, session: AsyncSession) -> int:
         """The stored position, row-locked on PostgreSQL until this batch commits."""
         p = self.positions
-        postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+        postgres = on_postgresql(session)
         query = select(p.c.position).where(p.c.feed == self.feed)
         if postgres:
             query = query.with_for_update()

@@ -54,6 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from shared.db import on_postgresql
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
 from shared.observability import Metrics
@@ -221,7 +222,7 @@ class EventLog:
         try:
             # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
             # savepoint would add two round trips while the ordering lock is held.
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
+            if on_postgresql(session):
                 params = {f"{name}_{i}": value for i, r in enumerate(rows) for name, value in r.items()}
                 result = await session.execute(self._locked_insert(len(rows)), params)
                 by_id = {event_id: position for event_id, position in result}

@@ -23,6 +23,7 @@ from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from shared.auth import Principal, Role
 from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralSource
+from shared.db import on_postgresql
 from shared.errors import Conflict, InvalidParam, NotFound, Unprocessable
 from shared.types import utcnow
 
@@ -99,9 +100,8 @@ async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
     returns no row (after waiting for the other transaction, on PostgreSQL) without aborting anything.
     The journey then joins the session as already persistent, so later changes are UPDATEs.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else ""
     values = {c.name: getattr(journey, c.name) for c in _JOURNEYS.columns}
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
     statement = (
         insert(_JOURNEYS)
         .values(values)

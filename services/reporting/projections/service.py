@@ -40,6 +40,7 @@ from services.reporting.projections.models import (
     TimelineEntry,
 )
 from services.reporting.settings import Settings
+from shared.db import on_postgresql
 from shared.events.contract import Envelope
 from shared.types import utcnow
 
@@ -160,7 +161,7 @@ class _Store:
         """The rows whose column `name` is one of `ids`, for any `name=ids` given (one query per
         chunk of ids; each row once per batch, however often asked)."""
         rows: list[Any] = []
-        postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+        postgres = on_postgresql(session)
         for chunks in _chunked(where):
             conditions = []
             for column, chunk in chunks.items():

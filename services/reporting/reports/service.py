@@ -65,6 +65,7 @@ from services.reporting.reports.models import (
 )
 from services.reporting.settings import Settings
 from shared.codes import REFERRAL_OUTCOMES
+from shared.db import on_postgresql
 from shared.events.consumer import FeedConsumer
 from shared.working_days import LONDON, WorkingCalendar
 
@@ -192,7 +193,7 @@ class Reports:
         self.local: WorkingCalendar = calendar.local()
         self.fresh = fresh
         # PostgreSQL has ordered-set aggregates and grouping sets; SQLite gets window functions.
-        self.postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+        self.postgres = on_postgresql(session)
 
     async def set_work_mem(self) -> None:
         """Give this transaction's sorts the configured memory (PostgreSQL; SET LOCAL ends with it)."""
