@@ -257,15 +257,20 @@ class EventLog:
                 .prefix_with("MATERIALIZED")
             )
 
-            def row(i: int) -> Any:
-                values = [bindparam(f"{c.name}_{i}", type_=c.type).label(c.name) for c in columns]
-                return select(*values, literal_column(str(i), Integer).label("ordinal")).select_from(lock)
+            def values(i: int) -> list[Any]:
+                return [bindparam(f"{c.name}_{i}", type_=c.type).label(c.name) for c in columns]
 
-            source: Any = select(*[bindparam(f"{c.name}_0", type_=c.type) for c in columns]).select_from(lock)
-            if count > 1:
+            source: Any
+            if count == 1:
+                source = select(*values(0)).select_from(lock)
+            else:
                 # Positions (nextval) are drawn as rows leave the sort, so ORDER BY numbers the events
                 # in the order given, not in whatever order the UNION ALL happens to yield them.
-                rows = union_all(*[row(i) for i in range(count)]).subquery("new_events")
+                numbered = [
+                    select(*values(i), literal_column(str(i), Integer).label("ordinal")).select_from(lock)
+                    for i in range(count)
+                ]
+                rows = union_all(*numbered).subquery("new_events")
                 source = select(*[rows.c[c.name] for c in columns]).order_by(rows.c.ordinal)
             statement = (
                 insert(t).from_select([c.name for c in columns], source).returning(t.c.event_id, t.c.position)
