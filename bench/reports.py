@@ -43,6 +43,7 @@ from bench.common import (
 from bench.generator import load
 
 RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-06 and span < 1 year
+COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31")}
 SKIP_TAGS = {"operations", "journey events", "admin", "audit"}
 
 
@@ -103,7 +104,9 @@ def _param_value(param: dict[str, Any], schema: dict[str, Any], ids: dict[str, s
     if "enum" in s:
         return s["enum"][0]
     if s.get("format") == "date":
-        return RANGE[1] if name.endswith("to") or name.endswith("end") else RANGE[0]
+        # A comparison gets two different periods (the halves of the range), so both are computed.
+        first, last = COMPARED.get(name[:2], RANGE)
+        return last if name.endswith("to") or name.endswith("end") else first
     if s.get("format") == "uuid" or name.endswith("_id"):
         return ids.get(name, next(iter(ids.values())))
     if s.get("type") == "integer":
@@ -293,7 +296,13 @@ def _result(
         if label in smallest["reports"] and smallest["reports"][label]["p95_ms"] > 0
     }
     return {
-        "settings": {"base_events": base, "checkpoints": checkpoints, "repeats": repeats, "range": RANGE},
+        "settings": {
+            "base_events": base,
+            "checkpoints": checkpoints,
+            "repeats": repeats,
+            "range": RANGE,
+            "compared": COMPARED,
+        },
         "loaded": loaded,
         "rebuild": rb,
         "sizes": sizes,
