@@ -10,7 +10,8 @@ and the generated feeds are moved out of the garbage collector's sight (`gc.free
 data that lives in the producers' processes, and scanning them would bill reporting's collections for
 the producers' memory.
 
-    python -m bench.rebuild [--events 20000] [--backend postgres sqlite] [--batch-size 500]
+    python -m bench.rebuild [--events 20000] [--backend postgres sqlite]
+        [--batch-size 500] [--catch-up-batch-size 5000]
 
 Run it on a checkout of main for the "before" figure (the file has no dependency on the change).
 """
@@ -32,6 +33,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import save
 from bench.generator import COLUMNS, batches
+from shared.settings import ServiceSettings
+
+# The consumers' own page sizes unless told otherwise.
+BATCH_SIZE: int = ServiceSettings.model_fields["consumer_batch_size"].default
+CATCH_UP_BATCH_SIZE: int = ServiceSettings.model_fields["consumer_catch_up_batch_size"].default
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_rebuild_reporting"
 
@@ -130,8 +136,8 @@ async def rebuild(
 def run(
     events: int = 20_000,
     backends: Sequence[str] = ("postgres", "sqlite"),
-    batch_size: int = 500,
-    catch_up_batch_size: int = 2000,
+    batch_size: int = BATCH_SIZE,
+    catch_up_batch_size: int = CATCH_UP_BATCH_SIZE,
 ) -> None:
     feeds = feed_pages(events)
     results: dict[str, Any] = {}
@@ -151,8 +157,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000, help="referrals events (supervision follows)")
     parser.add_argument("--backend", nargs="+", default=["postgres", "sqlite"])
-    parser.add_argument("--batch-size", type=int, default=500, help="page size near the head")
-    parser.add_argument("--catch-up-batch-size", type=int, default=2000, help="page size while behind")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="page size near the head")
+    parser.add_argument(
+        "--catch-up-batch-size", type=int, default=CATCH_UP_BATCH_SIZE, help="page size while behind"
+    )
     args = parser.parse_args()
     run(args.events, args.backend, args.batch_size, args.catch_up_batch_size)
 
