@@ -53,6 +53,14 @@ def london_date(at: datetime) -> date:
     return at.astimezone(LONDON).date()
 
 
+def one_year_before(at: datetime) -> datetime:
+    """The same date and time a year earlier (28 February for 29 February)."""
+    try:
+        return at.replace(year=at.year - 1)
+    except ValueError:  # 29 February
+        return at.replace(year=at.year - 1, day=28)
+
+
 def index_supervision(calendar: WorkingCalendar, row: Any) -> None:
     """Set a supervision row's due base (from the day it was held) and next-due half index."""
     row.due_base_day = due_base(calendar, london_date(row.held_at))

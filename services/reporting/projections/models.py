@@ -51,6 +51,38 @@ class ContactFact(Base, table=True):
     working_hours_to_authorisation: float | None = None
     working_days_to_authorisation: int | None = None
     calendar_hours_to_authorisation: float | None = None
+    # Recomputed for all of a child's contacts whenever one of them changes (contact_days.py).
+    re_referral: bool = Field(
+        default=False, description="A referral with another referral of the child in the 12 months before."
+    )
+
+
+class ContactDay(Base, table=True):
+    """The conversion figures of the contacts received on one London day, for one grouping key.
+
+    Kept by the projection as it applies events (a contact's old contribution taken off, its new
+    one added), so the conversion report reads a row per day and key, not every contact; the
+    figures are counts, so the sums are exact. `dimension` is `all` (key `ALL`) or the attribute
+    grouped by (area, team, source, outcome) with the key the report shows for it.
+    """
+
+    __tablename__ = "rpt_contact_days"
+
+    day: date = Field(primary_key=True, description="London date of received_at.")
+    dimension: str = Field(primary_key=True, max_length=10)
+    key: str = Field(primary_key=True, max_length=80)
+    contacts: int = 0
+    repeat_contacts: int = 0
+    decided: int = 0
+    nfa: int = 0
+    info_advice: int = 0
+    early_help: int = 0
+    cin_assessment: int = 0
+    strategy_s47: int = 0
+    existing_open_case: int = 0
+    other: int = 0
+    referrals: int = 0
+    re_referrals: int = 0
 
 
 class DecisionFact(Base, table=True):

@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from services.reporting.projections import readers as r
+from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals
 from services.reporting.projections.day_index import index_journey, index_supervision
 from services.reporting.projections.models import (
     AllocationFact,
+    ContactDay,
     ContactFact,
     DecisionFact,
     FeedState,
@@ -239,9 +241,10 @@ def _update_by_key(table: Table) -> Any:
 class _Rows:
     """The referrals facts one batch touches, keyed as the recomputations read them.
 
-    `decisions_by_contact` is complete for every contact an event of the batch names, and
-    `contacts_by_journey` / `allocations_by_journey` for every journey an event belongs to: those
-    are exactly the keys the recomputations look up.
+    `decisions_by_contact` is complete for every contact an event of the batch names,
+    `contacts_by_journey` / `allocations_by_journey` for every journey an event belongs to, and
+    `contacts_by_child` for the child of every such contact: those are exactly the keys the
+    recomputations look up.
     """
 
     def __init__(self) -> None:
@@ -254,12 +257,14 @@ class _Rows:
         self.journeys: dict[uuid.UUID, Any] = {}
         self.decisions_by_contact: dict[uuid.UUID, list[Any]] = defaultdict(list)
         self.contacts_by_journey: dict[uuid.UUID, list[Any]] = defaultdict(list)
+        self.contacts_by_child: dict[uuid.UUID, list[Any]] = defaultdict(list)
         self.allocations_by_journey: dict[uuid.UUID, list[Any]] = defaultdict(list)
 
     def add_contact(self, contact: Any) -> None:
         if contact.contact_id not in self.contacts:
             self.contacts[contact.contact_id] = contact
             self.contacts_by_journey[contact.journey_id].append(contact)
+            self.contacts_by_child[contact.child_id].append(contact)
 
     def add_decision(self, decision: Any) -> None:
         if decision.decision_id not in self.decisions:
@@ -343,7 +348,7 @@ class ReferralsProjection(_Projection):
     readers = r.REFERRALS
 
     async def reset(self, session: AsyncSession) -> None:
-        for table in (ContactFact, DecisionFact, JourneyFact, AllocationFact):
+        for table in (ContactFact, DecisionFact, JourneyFact, AllocationFact, ContactDay):
             await session.execute(delete(table))
         await self._reset_common(session)
 
@@ -351,11 +356,14 @@ class ReferralsProjection(_Projection):
         contact_ids: set[uuid.UUID] = set()
         decision_ids: set[uuid.UUID] = set()
         journey_ids: set[uuid.UUID] = set()
+        child_ids: set[uuid.UUID] = set()
         for event, p in items:
             journey_ids.add(event.journey_id)
             fields = p.__dict__  # a reader's fields; a plain look-up, not pydantic's __getattr__
             if (value := fields.get("contact_id")) is not None:
                 contact_ids.add(value)
+                if isinstance(p, r.ContactReceived):
+                    child_ids.add(p.child_id)
             for name in ("decision_id", "supersedes_decision_id"):
                 if (value := fields.get(name)) is not None:
                     decision_ids.add(value)
@@ -365,7 +373,13 @@ class ReferralsProjection(_Projection):
             rows.journeys[journey.journey_id] = journey
         for allocation in await rows.allocation_store.load(session, journey_id=journey_ids):
             rows.allocations_by_journey[allocation.journey_id].append(allocation)
-        for contact in await rows.contact_store.load(session, journey_id=journey_ids, contact_id=contact_ids):
+        for contact in await rows.contact_store.load(
+            session, journey_id=journey_ids, contact_id=contact_ids, child_id=child_ids
+        ):
+            rows.add_contact(contact)
+        # Re-referrals look at all of a child's contacts, in any journey.
+        other_children = {c.child_id for c in rows.contacts.values()} - child_ids
+        for contact in await rows.contact_store.load(session, child_id=other_children):
             rows.add_contact(contact)
         for decision in await rows.decision_store.load(
             session, contact_id=contact_ids, decision_id=decision_ids
@@ -413,11 +427,21 @@ class ReferralsProjection(_Projection):
         # Derived figures depend only on the stored facts, so recomputing each once, after the
         # whole batch, leaves what recomputing after every event would (contacts before journeys:
         # a journey reads its first contact's current outcome).
+        children: dict[uuid.UUID, None] = {}
         for contact_id in touched_contacts:
-            self.refresh_contact(rows, contact_id)
+            if (contact := self.refresh_contact(rows, contact_id)) is not None:
+                children[contact.child_id] = None
+        for child_id in children:
+            mark_re_referrals(rows.contacts_by_child[child_id])
         for journey_id in touched_journeys:
             self.refresh_journey(rows, journey_id)
+        days = ContactDayChanges()
+        for contact, before in rows.contact_store.loaded.values():
+            days.change(before, contact.__dict__)
+        for contact in rows.contact_store.new:
+            days.change(None, contact.__dict__)
         await rows.write(session, self.statistics)
+        await days.write(session)
         return timeline
 
     def _contact(self, rows: _Rows, event: Envelope, p: r.ContactReceived) -> None:

@@ -30,12 +30,14 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from services.reporting.projections.contact_days import COUNTS as DAY_COUNTS
+from services.reporting.projections.contact_days import OUTCOME_COLUMNS
 from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
 from services.reporting.projections.models import (
     AllocationFact,
+    ContactDay,
     ContactFact,
     FeedState,
     JourneyFact,
@@ -64,7 +66,6 @@ from services.reporting.reports.models import (
     TimelineItem,
 )
 from services.reporting.settings import Settings
-from shared.codes import REFERRAL_OUTCOMES
 from shared.db import on_postgresql
 from shared.events.consumer import FeedConsumer
 from shared.working_days import LONDON, WorkingCalendar
@@ -127,13 +128,6 @@ def nearest_rank_of(counts: Counter[int], p: int) -> int | None:
         if seen >= rank:
             return value
     raise AssertionError("unreachable: rank <= n")
-
-
-def one_year_before(at: datetime) -> datetime:
-    try:
-        return at.replace(year=at.year - 1)
-    except ValueError:  # 29 February
-        return at.replace(year=at.year - 1, day=28)
 
 
 async def freshness(session: AsyncSession, consumers: Sequence[FeedConsumer]) -> Freshness:
@@ -917,79 +911,36 @@ class Reports:
     # -- e. conversion and repeats --------------------------------------------------------------
 
     async def conversion(self, from_date: date, to_date: date, group_by: GroupBy) -> ConversionReport:
-        start, end = window(from_date, to_date)
-        in_range = [col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end]
-        group = self._contact_group_sql(group_by, from_date, to_date)
-        outcome = col(ContactFact.current_outcome)
-        referral_codes = sorted(str(o) for o in REFERRAL_OUTCOMES)
-
-        outcome_names = {
-            "nfa": "NFA",
-            "info_advice": "INFO_ADVICE",
-            "early_help": "EARLY_HELP",
-            "cin_assessment": "CIN_ASSESSMENT",
-            "strategy_s47": "STRATEGY_S47",
-            "existing_open_case": "EXISTING_OPEN_CASE",
-            "other": "OTHER",
-        }
-        counts = [
-            func.count().label("contacts"),
-            count_if(col(ContactFact.repeat_contact)).label("repeat_contacts"),
-            count_if(and_(outcome.is_not(None), outcome != "")).label("decided"),
-            *[count_if(outcome == code).label(name) for name, code in outcome_names.items()],
-            count_if(outcome.in_(referral_codes)).label("referrals"),
-        ]
-        # Every figure is a count and the groups partition the contacts, so the whole is their sum:
-        # one hash aggregate (parallel on PostgreSQL) rather than a second scan or grouping sets.
-        query = select(group.label("grp"), *counts).where(*in_range).group_by(group)
-        totals = {row["grp"]: row for row in (await self.session.execute(query)).mappings()}
-        overall = {c.name: sum(int(t[c.name] or 0) for t in totals.values()) for c in counts}
-
-        # Re-referrals: only pairs of referrals of the same child, the earlier one no earlier than a
-        # year before the range, cross the wire (a superset); the exact 12-month rule is applied here.
-        re_referred: dict[str, int] = defaultdict(int)
-        re_total = 0
-        if overall["referrals"]:
-            earlier = aliased(ContactFact)
-            pairs = await self.session.execute(
-                select(
-                    group.label("grp"),
-                    col(ContactFact.contact_id),
-                    col(ContactFact.received_at),
-                    col(earlier.contact_id),
-                    col(earlier.received_at),
-                )
-                .join(earlier, col(earlier.child_id) == col(ContactFact.child_id))
-                .where(
-                    *in_range,
-                    outcome.in_(referral_codes),
-                    col(earlier.current_outcome).in_(referral_codes),
-                    col(earlier.contact_id) != col(ContactFact.contact_id),
-                    col(earlier.received_at) >= one_year_before(start),
-                    col(earlier.received_at) <= col(ContactFact.received_at),
-                )
+        # Counts the projection keeps per London day and key (contact_days.py): a row per day and key
+        # in range is read, not every contact. Time groupings fold the whole's days into periods.
+        by_time = group_by in TIME_GROUPS
+        grouped = col(ContactDay.day) if by_time else col(ContactDay.key)
+        sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in DAY_COUNTS]
+        query: Any = (
+            select(grouped.label("grp"), *sums)
+            .where(
+                col(ContactDay.dimension) == ("all" if by_time else group_by.value),
+                col(ContactDay.day) >= from_date,
+                col(ContactDay.day) <= to_date,
             )
-            found: dict[uuid.UUID, str] = {}
-            for grp, contact_id, received_at, cid, at in pairs:
-                if contact_id in found:
-                    continue
-                if one_year_before(received_at) <= at < received_at or (
-                    at == received_at and cid < contact_id
-                ):
-                    found[contact_id] = grp
-            for grp in found.values():
-                re_referred[grp] += 1
-            re_total = len(found)
+            .group_by(grouped)
+        )
+        totals: dict[str, Counter[str]] = defaultdict(Counter)
+        for found in (await self.session.execute(query)).mappings():
+            key = period_of(group_by, found["grp"]) if by_time else found["grp"]
+            totals[key].update({c: int(found[c] or 0) for c in DAY_COUNTS})
+        # A key whose contacts all moved to another (an outcome changed) keeps a row of zeros.
+        totals = {key: t for key, t in totals.items() if t["contacts"]}
+        overall: Counter[str] = sum(totals.values(), Counter())
 
-        def row(group: str, t: Any, re: int) -> ConversionRow:
-            contacts = int(t["contacts"] or 0)
-            referrals = int(t["referrals"] or 0)
+        def row(group: str, t: Counter[str]) -> ConversionRow:
+            contacts, referrals, re = t["contacts"], t["referrals"], t["re_referrals"]
             return ConversionRow(
                 group=group,
                 contacts=contacts,
-                repeat_contacts=int(t["repeat_contacts"] or 0),
-                decided=int(t["decided"] or 0),
-                **{name: int(t[name] or 0) for name in outcome_names},
+                repeat_contacts=t["repeat_contacts"],
+                decided=t["decided"],
+                **{name: t[name] for name in OUTCOME_COLUMNS},
                 referrals=referrals,
                 pct_contacts_to_referral=pct(referrals, contacts),
                 re_referrals=re,
@@ -1007,8 +958,8 @@ class Reports:
                 "before it (same date a year earlier, inclusive), in any journey.",
                 "repeat_contacts": "Contacts received while the child's journey was already open.",
             },
-            overall=row(ALL, overall, re_total),
-            groups=[row(k, totals[k], re_referred[k]) for k in sorted(totals)],
+            overall=row(ALL, overall),
+            groups=[row(k, totals[k]) for k in sorted(totals)],
         )
 
     # -- f. timeline ----------------------------------------------------------------------------

@@ -1,0 +1,140 @@
+"""The conversion report's figures, kept per London day and grouping key (`ContactDay` rows).
+
+A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
+keys) on the London date it was received. When a batch changes contacts, each one's previous
+contribution is taken off and its new one added, and the net change of every row touched is
+written as increments (an upsert), so the rows always equal counting the contacts themselves.
+A contact's re-referral flag depends on the child's other contacts, in any journey, so it is
+recomputed for all of a child's contacts whenever one of them changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.projections.day_index import london_date, one_year_before
+from services.reporting.projections.models import ContactDay
+from shared.codes import REFERRAL_OUTCOMES
+from shared.db import on_postgresql
+
+# Report column -> the national outcome code it counts.
+OUTCOME_COLUMNS = {
+    "nfa": "NFA",
+    "info_advice": "INFO_ADVICE",
+    "early_help": "EARLY_HELP",
+    "cin_assessment": "CIN_ASSESSMENT",
+    "strategy_s47": "STRATEGY_S47",
+    "existing_open_case": "EXISTING_OPEN_CASE",
+    "other": "OTHER",
+}
+COUNTS = ("contacts", "repeat_contacts", "decided", *OUTCOME_COLUMNS, "referrals", "re_referrals")
+REFERRAL_CODES = frozenset(str(o) for o in REFERRAL_OUTCOMES)
+_TABLE: Table = ContactDay.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
+
+Cell = tuple[date, str, str]
+
+
+def _key(value: str | None, blank: str = "unknown") -> str:
+    """The group a value falls in, as the reports name it (`Reports._group_sql` in SQL): blank
+    values are `blank`."""
+    return blank if value is None or value == "" else value
+
+
+def group_keys(contact: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(dimension, key) of every row a contact counts in."""
+    return (
+        ("all", "ALL"),
+        ("area", _key(contact["area"])),
+        ("team", _key(contact["team_id"])),
+        ("source", _key(contact["source"])),
+        ("outcome", _key(contact["current_outcome"], "undecided")),
+    )
+
+
+def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
+    """A contact's contribution to each of `COUNTS`."""
+    outcome = contact["current_outcome"]
+    return (
+        1,
+        int(bool(contact["repeat_contact"])),
+        int(outcome is not None and outcome != ""),
+        *(int(outcome == code) for code in OUTCOME_COLUMNS.values()),
+        int(outcome in REFERRAL_CODES),
+        int(bool(contact["re_referral"])),
+    )
+
+
+def mark_re_referrals(contacts: Sequence[Any]) -> None:
+    """Set `re_referral` on every contact of one child: a referral (current outcome) with another
+    referral of the child received in the 12 months before it (the same date a year earlier
+    included), or at the same instant with a lower contact id. Only the latest earlier referral
+    need be looked at: if it is older than a year, every other one is too."""
+    referrals = sorted(
+        (c for c in contacts if c.current_outcome in REFERRAL_CODES),
+        key=lambda c: (c.received_at, c.contact_id),
+    )
+    for contact in contacts:
+        contact.re_referral = False
+    for previous, contact in itertools.pairwise(referrals):
+        contact.re_referral = previous.received_at >= one_year_before(contact.received_at)
+
+
+# What a contact's rows and counts depend on: a contact whose values of these are unchanged
+# contributes exactly what it did.
+_INPUTS = ("received_at", "area", "team_id", "source", "current_outcome", "repeat_contact", "re_referral")
+
+
+class ContactDayChanges:
+    """The net change to each `ContactDay` row from one batch's contacts."""
+
+    def __init__(self) -> None:
+        self.net: dict[Cell, list[int]] = {}
+
+    def add(self, contact: Mapping[str, Any], sign: int) -> None:
+        """Count a contact in (sign 1) or out (sign -1) of its rows."""
+        day = london_date(contact["received_at"])
+        values = [sign * v for v in counts(contact)]
+        for dimension, key in group_keys(contact):
+            cell = self.net.get((day, dimension, key))
+            if cell is None:
+                self.net[(day, dimension, key)] = list(values)
+            else:
+                cell[:] = [a + b for a, b in zip(cell, values, strict=True)]
+
+    def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
+        """A contact as it was (None: new in this batch) and as it is now."""
+        if before is not None:
+            if all(before[name] == after[name] for name in _INPUTS):
+                return
+            self.add(before, -1)
+        self.add(after, 1)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Add the net changes to the stored rows (created at zero when absent), in one statement."""
+        rows = [
+            {"day": day, "dimension": dimension, "key": key, **dict(zip(COUNTS, cell, strict=True))}
+            for (day, dimension, key), cell in sorted(self.net.items())
+            if any(cell)
+        ]
+        if rows:
+            await session.execute(_upsert(on_postgresql(session)), rows)
+
+
+@functools.cache
+def _upsert(postgres: bool) -> Any:
+    """INSERT of a row's increments that adds them to the row when it exists (built once per
+    backend, not per batch)."""
+    insert = (pg_insert if postgres else sqlite_insert)(_TABLE)
+    return insert.on_conflict_do_update(
+        index_elements=[_TABLE.c.day, _TABLE.c.dimension, _TABLE.c.key],
+        set_={name: _TABLE.c[name] + insert.excluded[name] for name in COUNTS},
+    )

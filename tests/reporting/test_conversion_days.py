@@ -1,0 +1,137 @@
+"""The conversion counts kept per London day and key (rpt_contact_days) always equal counting the
+contacts, re-referral flags included, however the events are split into batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from reporting_kit import contact, decision, utc
+from sqlalchemy import select
+
+from services.referrals import events as rev
+from services.reporting.projections.contact_days import COUNTS, counts, group_keys
+from services.reporting.projections.day_index import london_date, one_year_before
+from services.reporting.projections.models import ContactDay, ContactFact
+
+ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
+REFERRALS = {"CIN_ASSESSMENT", "STRATEGY_S47"}
+
+
+async def assert_days_match_contacts(w) -> None:
+    """Recount the stored contacts by the report's definitions and compare with the kept rows."""
+    async with w.consumer("referrals").db.read_session() as session:
+        contacts = [dict(row) for row in (await session.execute(select(ContactFact.__table__))).mappings()]
+        kept = (await session.execute(select(ContactDay.__table__))).mappings().all()
+    for c in contacts:
+        # Brute force: any other referral of the child in [a year before, received), or at the same
+        # instant with a lower id.
+        c["re_referral"] = c["current_outcome"] in REFERRALS and any(
+            o["child_id"] == c["child_id"]
+            and o["contact_id"] != c["contact_id"]
+            and o["current_outcome"] in REFERRALS
+            and (
+                one_year_before(c["received_at"]) <= o["received_at"] < c["received_at"]
+                or (o["received_at"] == c["received_at"] and o["contact_id"] < c["contact_id"])
+            )
+            for o in contacts
+        )
+    expected: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(COUNTS))
+    for c in contacts:
+        for dimension, key in group_keys(c):
+            cell = expected[(london_date(c["received_at"]), dimension, key)]
+            for i, value in enumerate(counts(c)):
+                cell[i] += value
+    stored = {
+        (row["day"], row["dimension"], row["key"]): [row[name] for name in COUNTS]
+        for row in kept
+        if any(row[name] for name in COUNTS)
+    }
+    assert stored == dict(expected)
+
+
+async def conversion(w, token, **params: str) -> dict:
+    r = await w.reporting.get("/reports/conversion", params={**ALL_TIME, **params}, headers=token("analyst"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def supersede(w, journey: uuid.UUID, contact_id: uuid.UUID, child: uuid.UUID, old: uuid.UUID,
+                    outcome: str, at: datetime) -> None:  # fmt: skip
+    new = uuid.uuid4()
+    await w.ref(journey, decision(new, contact_id, child, outcome, at, supersedes=old), at)
+    await w.ref(
+        journey,
+        rev.ThresholdDecisionSuperseded(
+            decision_id=old, contact_id=contact_id, superseded_by_decision_id=new, reason="new_information"
+        ),
+        at,
+    )
+
+
+async def test_re_referrals_follow_a_childs_outcomes_across_journeys(world_factory, token):
+    w = await world_factory()
+    consumer = w.consumer("referrals")
+    consumer.batch_size = consumer.catch_up_batch_size = 1  # every event its own batch: all deltas
+    child = uuid.uuid4()
+    received = [utc(2024, 1, 10, 9), utc(2024, 3, 1, 9), utc(2024, 6, 1, 9)]
+    outcomes = ["CIN_ASSESSMENT", "STRATEGY_S47", "CIN_ASSESSMENT"]
+    journeys = [uuid.uuid4() for _ in received]
+    contacts = [uuid.uuid4() for _ in received]
+    decisions = [uuid.uuid4() for _ in received]
+    for journey, contact_id, decision_id, at, outcome in zip(
+        journeys, contacts, decisions, received, outcomes, strict=True
+    ):
+        await w.ref(journey, contact(contact_id, child, at, "6"), at)
+        await w.ref(journey, decision(decision_id, contact_id, child, outcome, at.replace(hour=12)), at)
+    await w.catch_up("referrals")
+    await assert_days_match_contacts(w)
+    o = (await conversion(w, token))["overall"]
+    assert (o["contacts"], o["referrals"], o["re_referrals"]) == (3, 3, 2)
+
+    # The first referral becomes NFA: the second has no referral before it any more.
+    await supersede(w, journeys[0], contacts[0], child, decisions[0], "NFA", utc(2024, 6, 10, 9))
+    await w.catch_up("referrals")
+    await assert_days_match_contacts(w)
+    o = (await conversion(w, token))["overall"]
+    assert (o["nfa"], o["referrals"], o["re_referrals"]) == (1, 2, 1)
+
+    # The second becomes early help: the third has none either.
+    await supersede(w, journeys[1], contacts[1], child, decisions[1], "EARLY_HELP", utc(2024, 6, 11, 9))
+    await w.catch_up("referrals")
+    await assert_days_match_contacts(w)
+    body = await conversion(w, token, group_by="outcome")
+    assert (body["overall"]["referrals"], body["overall"]["re_referrals"]) == (1, 0)
+    # The outcome groups follow the current decisions; the emptied S47 row is not a group.
+    groups = {g["group"]: g["contacts"] for g in body["groups"]}
+    assert groups == {"NFA": 1, "EARLY_HELP": 1, "CIN_ASSESSMENT": 1}
+
+    # A rebuild in one batch keeps the same rows and the same report.
+    months = await conversion(w, token, group_by="month")
+    consumer.batch_size = consumer.catch_up_batch_size = 500
+    await consumer.rebuild()
+    await assert_days_match_contacts(w)
+    assert await conversion(w, token, group_by="month") == months
+    assert [g["group"] for g in months["groups"]] == ["2024-01", "2024-03", "2024-06"]
+
+
+async def test_a_new_contact_of_a_known_child_is_counted_against_the_childs_earlier_referrals(
+    world_factory, token
+):
+    w = await world_factory()
+    child = uuid.uuid4()
+    first, second = utc(2024, 2, 1, 9), utc(2024, 9, 1, 9)
+    j1, c1 = uuid.uuid4(), uuid.uuid4()
+    await w.ref(j1, contact(c1, child, first, "6"), first)
+    await w.ref(j1, decision(uuid.uuid4(), c1, child, "STRATEGY_S47", first.replace(hour=12)), first)
+    await w.catch_up("referrals")
+    # The later journey arrives in a batch of its own: the earlier referral is only in the database.
+    j2, c2 = uuid.uuid4(), uuid.uuid4()
+    await w.ref(j2, contact(c2, child, second, "2A"), second)
+    await w.ref(j2, decision(uuid.uuid4(), c2, child, "CIN_ASSESSMENT", second.replace(hour=12)), second)
+    await w.catch_up("referrals")
+    await assert_days_match_contacts(w)
+    body = await conversion(w, token, group_by="source")
+    assert (body["overall"]["referrals"], body["overall"]["re_referrals"]) == (2, 1)
+    assert {g["group"]: g["re_referrals"] for g in body["groups"]} == {"2A": 1, "6": 0}
