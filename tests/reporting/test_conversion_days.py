@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 
+from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
 from sqlalchemy import select
 
@@ -135,3 +136,25 @@ async def test_a_new_contact_of_a_known_child_is_counted_against_the_childs_earl
     body = await conversion(w, token, group_by="source")
     assert (body["overall"]["referrals"], body["overall"]["re_referrals"]) == (2, 1)
     assert {g["group"]: g["re_referrals"] for g in body["groups"]} == {"2A": 1, "6": 0}
+
+
+@postgres_only("the reports benchmark clones PostgreSQL projections")
+async def test_the_benchmarks_clone_keeps_the_kept_counts_equal_to_the_contacts(world_factory, token):
+    """bench/reports.py doubles the projection with fresh ids; the per-day counts must double with it,
+    or the benchmark would time a report on rows that disagree with the contacts."""
+    from bench.reports import clone_projection
+
+    w = await world_factory()
+    child = uuid.uuid4()
+    for at in (utc(2024, 2, 1, 9), utc(2024, 5, 1, 9)):
+        journey, contact_id = uuid.uuid4(), uuid.uuid4()
+        await w.ref(journey, contact(contact_id, child, at, "6"), at)
+        await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", at), at)
+    await w.catch_up("referrals")
+    before = (await conversion(w, token))["overall"]
+    assert (before["contacts"], before["re_referrals"]) == (2, 1)
+
+    await clone_projection(w.consumer("referrals").db.url, 1)
+    await assert_days_match_contacts(w)
+    after = (await conversion(w, token))["overall"]
+    assert (after["contacts"], after["referrals"], after["re_referrals"]) == (4, 4, 2)
