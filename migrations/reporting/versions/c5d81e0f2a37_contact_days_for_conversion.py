@@ -21,6 +21,7 @@ down_revision: str | None = "b7c4e2a91d05"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Listed here rather than imported (as in f3e61638657c): a migration must not change when later code does.
 PROJECTION_TABLES = (
     "rpt_contacts",
     "rpt_decisions",
