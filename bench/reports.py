@@ -196,25 +196,19 @@ async def clone_projection(url: str, round_no: int) -> dict[str, int]:
         for table in metadata.sorted_tables:
             if not table.name.startswith("rpt_") or table.name == "rpt_feed_state":
                 continue
-            if not any(isinstance(c.type, sa.Uuid) for c in table.columns):
+            if any(isinstance(c.type, sa.Uuid) for c in table.columns):
+                cols = [
+                    f"md5({c.name}::text || ':{round_no}')::uuid" if isinstance(c.type, sa.Uuid) else c.name
+                    for c in table.columns
+                ]
+                names = ", ".join(c.name for c in table.columns)
+                statement = f"INSERT INTO {table.name} ({names}) SELECT {', '.join(cols)} FROM {table.name}"
+            else:
                 # Counts kept per day and key (rpt_contact_days): the clones fall on the same days
                 # and keys, so each count doubles.
-                counted = [c.name for c in table.columns if not c.primary_key]
-                await conn.execute(
-                    f"UPDATE {table.name} SET {', '.join(f'{name} = 2 * {name}' for name in counted)}"
-                )
-                counts[table.name] = int(await conn.fetchval(f"SELECT count(*) FROM {table.name}"))
-                continue
-            cols = []
-            for c in table.columns:
-                if isinstance(c.type, sa.Uuid):
-                    cols.append(f"md5({c.name}::text || ':{round_no}')::uuid")
-                else:
-                    cols.append(c.name)
-            names = ", ".join(c.name for c in table.columns)
-            await conn.execute(
-                f"INSERT INTO {table.name} ({names}) SELECT {', '.join(cols)} FROM {table.name}"
-            )
+                doubled = [f"{c.name} = 2 * {c.name}" for c in table.columns if not c.primary_key]
+                statement = f"UPDATE {table.name} SET {', '.join(doubled)}"
+            await conn.execute(statement)
             counts[table.name] = int(await conn.fetchval(f"SELECT count(*) FROM {table.name}"))
         await conn.execute("ANALYZE")
     finally:

@@ -23,18 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.projections.day_index import london_date, one_year_before
 from services.reporting.projections.models import ContactDay
-from shared.codes import REFERRAL_OUTCOMES
+from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
 from shared.db import on_postgresql
 
 # Report column -> the national outcome code it counts.
 OUTCOME_COLUMNS = {
-    "nfa": "NFA",
-    "info_advice": "INFO_ADVICE",
-    "early_help": "EARLY_HELP",
-    "cin_assessment": "CIN_ASSESSMENT",
-    "strategy_s47": "STRATEGY_S47",
-    "existing_open_case": "EXISTING_OPEN_CASE",
-    "other": "OTHER",
+    "nfa": DecisionOutcome.NFA,
+    "info_advice": DecisionOutcome.INFO_ADVICE,
+    "early_help": DecisionOutcome.EARLY_HELP,
+    "cin_assessment": DecisionOutcome.CIN_ASSESSMENT,
+    "strategy_s47": DecisionOutcome.STRATEGY_S47,
+    "existing_open_case": DecisionOutcome.EXISTING_OPEN_CASE,
+    "other": DecisionOutcome.OTHER,
 }
 COUNTS = ("contacts", "repeat_contacts", "decided", *OUTCOME_COLUMNS, "referrals", "re_referrals")
 REFERRAL_CODES = frozenset(str(o) for o in REFERRAL_OUTCOMES)
