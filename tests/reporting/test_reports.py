@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, date, datetime
+from typing import Any
 
+from platform_kit import postgres_only
 from reporting_kit import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
+from sqlalchemy import event, text
 
-from services.reporting.reports.service import Reports
+from services.reporting.reports.models import GroupBy
+from services.reporting.reports.service import Reports, freshness
 
 ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
 
@@ -470,3 +475,24 @@ async def test_csv_report(world_factory, token):
     )
     lines = list(csv.DictReader(io.StringIO(queue.text)))
     assert [(x["contact_id"], x["breached"]) for x in lines] == [(str(C7), "True")]
+
+
+@postgres_only("a PostgreSQL query plan")
+async def test_awaiting_figures_can_read_the_undecided_contacts_index_alone(world_factory):
+    """The queue's figures are taken over two disjoint parts, not an OR, so the part not decided yet
+    is one range of the partial index ix_rpt_contacts_undecided, which also covers every column read."""
+    w = await scenario(world_factory)
+    service = w.reporting.app.state.service
+    seen: list[Any] = []
+    async with service.db.unit_of_work() as session:
+        event.listen(session.sync_session, "do_orm_execute", lambda state: seen.append(state.statement))
+        reports = Reports(session, service.settings, await freshness(session, []))
+        as_of = datetime(2023, 5, 30, 9, tzinfo=UTC)
+        report = await reports.awaiting(date(2023, 5, 1), date(2023, 6, 30), GroupBy.team, as_of, 200)
+        assert report.overall.waiting == 1
+        [figures] = [s for s in seen if "percentile_disc" in str(s)]
+        sql = str(figures.compile(dialect=session.bind.dialect, compile_kwargs={"literal_binds": True}))
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join((await session.execute(text(f"EXPLAIN {sql}"))).scalars())
+    assert "ix_rpt_contacts_undecided" in plan, plan
+    assert "Bitmap" not in plan, plan

@@ -28,7 +28,9 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -231,14 +233,16 @@ class Reports:
         return case(*[(and_(c.is_not(None), c != ""), c) for c in columns], else_=default)
 
     @classmethod
-    def _contact_group_sql(cls, group_by: GroupBy, from_date: date, to_date: date) -> Any:
-        attributes = {
-            GroupBy.area: col(ContactFact.area),
-            GroupBy.team: col(ContactFact.team_id),
-            GroupBy.source: col(ContactFact.source),
-            GroupBy.outcome: col(ContactFact.current_outcome),
-        }
-        return cls._group_sql(group_by, from_date, to_date, col(ContactFact.received_at), attributes)
+    def _contact_group_sql(
+        cls, group_by: GroupBy, from_date: date, to_date: date, contacts: Any = None
+    ) -> Any:
+        """The grouping key of contacts: over rpt_contacts' columns, or over `contacts`, a subquery's
+        columns of the same names (those it lacks cannot be grouped by)."""
+        c = sa_inspect(ContactFact).columns if contacts is None else contacts
+        names = {GroupBy.area: "area", GroupBy.team: "team_id", GroupBy.source: "source"}
+        names[GroupBy.outcome] = "current_outcome"
+        attributes = {group: c[name] for group, name in names.items() if name in c}
+        return cls._group_sql(group_by, from_date, to_date, c.received_at, attributes)
 
     async def _figures(
         self,
@@ -497,24 +501,28 @@ class Reports:
     ) -> AwaitingReport:
         start, end = window(from_date, to_date)
         received = col(ContactFact.received_at)
-        where = [
-            received >= start,
-            received < end,
-            received <= as_of,
-            or_(col(ContactFact.first_decided_at).is_(None), col(ContactFact.first_decided_at) > as_of),
-        ]
+        decided_at = col(ContactFact.first_decided_at)
+        arrived = [received >= start, received < end, received <= as_of]
+        # Undecided at as_of: not decided yet, or decided after as_of. The figures read the two as
+        # disjoint parts, not one OR, so PostgreSQL reads the first from ix_rpt_contacts_undecided alone.
+        read = [received, *(col(c) for c in (ContactFact.team_id, ContactFact.area, ContactFact.source))]
+        read.append(col(ContactFact.decision_due_at))
+        waiting = union_all(
+            select(*read).where(*arrived, decided_at.is_(None)),
+            select(*read).where(*arrived, decided_at > as_of),
+        ).subquery("waiting")
         counts = [
             func.count().label("waiting"),
-            count_if(col(ContactFact.decision_due_at) < as_of).label("breached"),
-            func.min(received).label("oldest"),
+            count_if(waiting.c.decision_due_at < as_of).label("breached"),
+            func.min(waiting.c.received_at).label("oldest"),
         ]
         # Every contact in the queue was undecided at as_of, whatever was decided later.
         by_outcome = group_by is GroupBy.outcome
-        group: Any = None if by_outcome else self._contact_group_sql(group_by, from_date, to_date)
+        group: Any = None if by_outcome else self._contact_group_sql(group_by, from_date, to_date, waiting.c)
         # A contact's age falls as its received_at rises, so the median age is the age of the
         # contact at the median rank by received_at, newest first, and the oldest is the max.
         overall, totals, whole, ranks = await self._figures(
-            where, group, counts, {"received": (received, None)}, (50,), descending=True
+            [], group, counts, {"received": (waiting.c.received_at, None)}, (50,), descending=True
         )
         if by_outcome:
             totals = {"undecided": overall} if overall["waiting"] else {}
@@ -534,7 +542,10 @@ class Reports:
 
         queue = (
             await self.session.execute(
-                select(ContactFact).where(*where).order_by(received, col(ContactFact.contact_id)).limit(limit)
+                select(ContactFact)
+                .where(*arrived, or_(decided_at.is_(None), decided_at > as_of))
+                .order_by(received, col(ContactFact.contact_id))
+                .limit(limit)
             )
         ).scalars()
         return AwaitingReport(
