@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -303,3 +304,18 @@ async def test_spans_for_a_request_include_sqlalchemy(producer) -> None:
         assert SECRET_MARKER not in _attributes_text(spans)
     finally:
         teardown_tracing(p.app)
+
+
+# -- start-up -------------------------------------------------------------------------------------
+async def test_start_up_freezes_what_lives_as_long_as_the_process(app_client) -> None:
+    """Once a service has started, the collector's full passes skip everything built before it."""
+    client = await app_client("reporting")
+    app = client.app  # type: ignore[attr-defined]
+    gc.unfreeze()
+    try:
+        async with app.router.lifespan_context(app):
+            # The calendars and code tables the reports read were built before start-up.
+            assert gc.get_freeze_count() > 10_000
+            assert gc.is_tracked(app.state.service) and app.state.service not in gc.get_objects(2)
+    finally:
+        gc.unfreeze()
