@@ -505,8 +505,9 @@ class Reports:
         arrived = [received >= start, received < end, received <= as_of]
         # Undecided at as_of: not decided yet, or decided after as_of. The figures read the two as
         # disjoint parts, not one OR, so PostgreSQL reads the first from ix_rpt_contacts_undecided alone.
-        read = [received, *(col(c) for c in (ContactFact.team_id, ContactFact.area, ContactFact.source))]
-        read.append(col(ContactFact.decision_due_at))
+        # What the figures read: the columns the index covers.
+        c = sa_inspect(ContactFact).columns
+        read = [c.received_at, c.team_id, c.area, c.source, c.decision_due_at]
         waiting = union_all(
             select(*read).where(*arrived, decided_at.is_(None)),
             select(*read).where(*arrived, decided_at > as_of),
