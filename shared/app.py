@@ -97,8 +97,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # What exists by now (modules, the app, calendars, code tables) lives as long as the process:
-        # frozen, the collector's full passes stop walking it. Unfrozen, each pass took ~90 ms in the
-        # reporting service, a pause on whichever request set it off.
+        # frozen, the collector's full passes stop walking it. Unfrozen, each pass took 90-120 ms in
+        # the reporting service, a pause on whichever request set it off.
         gc.collect()
         gc.freeze()
         stop = asyncio.Event()

@@ -239,8 +239,12 @@ class Reports:
         """The grouping key of contacts: over rpt_contacts' columns, or over `contacts`, a subquery's
         columns of the same names (those it lacks cannot be grouped by)."""
         c = sa_inspect(ContactFact).columns if contacts is None else contacts
-        names = {GroupBy.area: "area", GroupBy.team: "team_id", GroupBy.source: "source"}
-        names[GroupBy.outcome] = "current_outcome"
+        names = {
+            GroupBy.area: "area",
+            GroupBy.team: "team_id",
+            GroupBy.source: "source",
+            GroupBy.outcome: "current_outcome",
+        }
         attributes = {group: c[name] for group, name in names.items() if name in c}
         return cls._group_sql(group_by, from_date, to_date, c.received_at, attributes)
 
@@ -504,8 +508,8 @@ class Reports:
         decided_at = col(ContactFact.first_decided_at)
         arrived = [received >= start, received < end, received <= as_of]
         # Undecided at as_of: not decided yet, or decided after as_of. The figures read the two as
-        # disjoint parts, not one OR, so PostgreSQL reads the first from ix_rpt_contacts_undecided alone.
-        # What the figures read: the columns the index covers.
+        # disjoint parts, not one OR, so PostgreSQL reads the first from ix_rpt_contacts_undecided
+        # alone; they read only the columns that index covers.
         c = sa_inspect(ContactFact).columns
         read = [c.received_at, c.team_id, c.area, c.source, c.decision_due_at]
         waiting = union_all(
