@@ -38,6 +38,7 @@ from services.reporting.projections.contact_days import COUNTS as DAY_COUNTS
 from services.reporting.projections.contact_days import OUTCOME_COLUMNS
 from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
 from services.reporting.projections.models import (
+    AWAITING_COLUMNS,
     AllocationFact,
     ContactDay,
     ContactFact,
@@ -510,8 +511,7 @@ class Reports:
         # Undecided at as_of: not decided yet, or decided after as_of. The figures read the two as
         # disjoint parts, not one OR, so PostgreSQL reads the first from ix_rpt_contacts_undecided
         # alone; they read only the columns that index covers.
-        c = sa_inspect(ContactFact).columns
-        read = [c.received_at, c.team_id, c.area, c.source, c.decision_due_at]
+        read = [sa_inspect(ContactFact).columns[name] for name in AWAITING_COLUMNS]
         waiting = union_all(
             select(*read).where(*arrived, decided_at.is_(None)),
             select(*read).where(*arrived, decided_at > as_of),
