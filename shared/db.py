@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
@@ -108,6 +108,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    async def vacuum_analyze(self, tables: Iterable[str]) -> None:
+        """VACUUM (ANALYZE) each table on PostgreSQL, outside any transaction as VACUUM must run.
+
+        For tables just written in bulk: until VACUUM marks their pages all-visible, an index-only
+        scan still visits the table for every row, and autovacuum may take minutes to get there.
+        Nothing on SQLite, which keeps no visibility map."""
+        if self.is_sqlite:
+            return
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            quote = autocommit.dialect.identifier_preparer.quote
+            for name in tables:
+                await autocommit.execute(text(f"VACUUM (ANALYZE) {quote(name)}"))
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

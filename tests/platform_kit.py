@@ -397,6 +397,8 @@ class ThingView:
             )
         return True
 
+    tables = (thing_view.name,)
+
     async def reset(self, session: AsyncSession) -> None:
         await session.execute(delete(thing_view))
 

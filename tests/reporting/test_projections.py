@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from platform_kit import postgres_only
 from reporting_kit import J3, build_scenario, closed, contact, decision, uid
+from sqlalchemy import text
 
 from shared.events.contract import Envelope
 
@@ -449,3 +451,37 @@ async def test_reports_run_a_fixed_number_of_queries_whatever_the_volume(world_f
     await add_children(20)
     many = await _statements(w, path, params, headers)
     assert few == many
+
+
+async def test_the_projections_name_every_table_they_fill(world_factory):
+    """The tables vacuumed after a rebuild: every reporting table but the platform's own."""
+    from services.reporting.db import metadata
+
+    w = await world_factory()
+    named = {t for c in w.reporting.app.state.service.consumers for t in c.projection.tables}
+    assert named == {t for t in metadata.tables if t.startswith("rpt_")}
+
+
+@postgres_only("VACUUM and the visibility map")
+async def test_a_rebuild_leaves_its_tables_vacuumed(world_factory):
+    """Right after a rebuild every page is new; VACUUM marks them all-visible, so index-only scans
+    (the reports' covering indexes) need not read the table until autovacuum comes round."""
+    w = await world_factory()
+    await build_scenario(w)
+    service = w.reporting.app.state.service
+    for consumer in service.consumers:
+        await consumer.rebuild()
+    tables = [t for c in service.consumers for t in c.projection.tables]
+    async with service.db.read_session() as session:
+        rows = await session.execute(
+            text(
+                "SELECT relname, pg_relation_size(oid) / current_setting('block_size')::int, relallvisible"
+                " FROM pg_class WHERE relname = ANY(:names) AND relkind = 'r'"
+            ),
+            {"names": tables},
+        )
+        pages = {name: (total, visible) for name, total, visible in rows}
+    assert set(pages) == set(tables)
+    filled = {name: v for name, v in pages.items() if v[0] > 0}
+    assert {"rpt_contacts", "rpt_journeys", "rpt_timeline"} <= set(filled)
+    assert all(visible == total for total, visible in filled.values()), pages

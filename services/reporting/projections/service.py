@@ -26,7 +26,7 @@ from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from services.reporting.projections import readers as r
 from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals
@@ -59,6 +59,7 @@ _TIMELINE_COLUMNS = (
 class _Projection:
     feed: str
     readers: dict[str, type[r.Reader]]
+    facts: tuple[type[SQLModel], ...]  # the tables only this projection fills: emptied on reset
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -134,9 +135,17 @@ class _Projection:
             payload.model_dump_json(exclude_none=True),  # JSON text, as `_insert_many` takes it
         )
 
-    async def _reset_common(self, session: AsyncSession) -> None:
+    async def reset(self, session: AsyncSession) -> None:
+        for table in self.facts:
+            await session.execute(delete(table))
+        # Tables both projections fill: only this feed's rows.
         await session.execute(delete(TimelineEntry).where(col(TimelineEntry.feed) == self.feed))
         await session.execute(delete(FeedState).where(col(FeedState.feed) == self.feed))
+
+    @property
+    def tables(self) -> list[str]:
+        shared: tuple[type[SQLModel], ...] = (TimelineEntry, FeedState)
+        return [str(t.__tablename__) for t in (*self.facts, *shared)]
 
 
 class _Fact:
@@ -346,11 +355,7 @@ def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, lis
 class ReferralsProjection(_Projection):
     feed = REFERRALS_FEED
     readers = r.REFERRALS
-
-    async def reset(self, session: AsyncSession) -> None:
-        for table in (ContactFact, DecisionFact, JourneyFact, AllocationFact, ContactDay):
-            await session.execute(delete(table))
-        await self._reset_common(session)
+    facts = (ContactFact, DecisionFact, JourneyFact, AllocationFact, ContactDay)
 
     async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
         contact_ids: set[uuid.UUID] = set()
@@ -631,10 +636,7 @@ class ReferralsProjection(_Projection):
 class SupervisionProjection(_Projection):
     feed = SUPERVISION_FEED
     readers = r.SUPERVISION
-
-    async def reset(self, session: AsyncSession) -> None:
-        await session.execute(delete(SupervisionFact))
-        await self._reset_common(session)
+    facts = (SupervisionFact,)
 
     async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
         ids = {sid for _, p in items if (sid := p.__dict__.get("supervision_id")) is not None}

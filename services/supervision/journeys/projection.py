@@ -116,5 +116,7 @@ class JourneyProjection:
         # Tolerance for a feed that starts mid-journey: the earliest time we know of is the start.
         return Journey(journey_id=event.journey_id, child_id=child_id, started_at=at)
 
+    tables = (str(Journey.__tablename__),)
+
     async def reset(self, session: AsyncSession) -> None:
         await session.execute(delete(Journey))
