@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.projections.day_index import london_date, one_year_before
-from services.reporting.projections.models import ContactDay
+from services.reporting.projections.models import CONTACT_GROUP_COLUMNS, ContactDay, blank_group_key
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
 from shared.db import on_postgresql
 
@@ -43,20 +43,16 @@ _TABLE: Table = ContactDay.__table__  # type: ignore[attr-defined]  # Core upser
 Cell = tuple[date, str, str]
 
 
-def _key(value: str | None, blank: str = "unknown") -> str:
-    """The group a value falls in, as the reports name it (`Reports._group_sql` in SQL): blank
-    values are `blank`."""
-    return blank if value is None or value == "" else value
+# (dimension, contact column, key of a blank value) of each grouping the rows are kept for.
+_GROUPINGS = tuple((d, column, blank_group_key(d)) for d, column in CONTACT_GROUP_COLUMNS.items())
 
 
 def group_keys(contact: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """(dimension, key) of every row a contact counts in."""
+    """(dimension, key) of every row a contact counts in: blank values are grouped as the reports'
+    SQL groups them (`Reports._group_sql`)."""
     return (
         ("all", "ALL"),
-        ("area", _key(contact["area"])),
-        ("team", _key(contact["team_id"])),
-        ("source", _key(contact["source"])),
-        ("outcome", _key(contact["current_outcome"], "undecided")),
+        *[(d, blank if (v := contact[column]) is None or v == "" else v) for d, column, blank in _GROUPINGS],
     )
 
 

@@ -20,6 +20,15 @@ from shared.types import UTCDateTime
 # first and covers the rest, so those figures need no visit to the table (PostgreSQL).
 AWAITING_COLUMNS = ("received_at", "team_id", "area", "source", "decision_due_at")
 
+# The column each grouping of contacts reads, for the reports' SQL (`Reports._contact_group_sql`)
+# and for the conversion counts kept per day (`contact_days.group_keys`): one rule for both.
+CONTACT_GROUP_COLUMNS = {"area": "area", "team": "team_id", "source": "source", "outcome": "current_outcome"}
+
+
+def blank_group_key(dimension: str) -> str:
+    """The group of rows with no value for a grouping (the reports' rule, in SQL and in Python)."""
+    return "undecided" if dimension == "outcome" else "unknown"
+
 
 class ContactFact(Base, table=True):
     """One row per contact: when it arrived, its decisions summarised, and precomputed durations."""

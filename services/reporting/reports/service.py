@@ -39,6 +39,7 @@ from services.reporting.projections.contact_days import OUTCOME_COLUMNS
 from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
 from services.reporting.projections.models import (
     AWAITING_COLUMNS,
+    CONTACT_GROUP_COLUMNS,
     AllocationFact,
     ContactDay,
     ContactFact,
@@ -46,6 +47,7 @@ from services.reporting.projections.models import (
     JourneyFact,
     SupervisionFact,
     TimelineEntry,
+    blank_group_key,
 )
 from services.reporting.reports.models import (
     AwaitingContact,
@@ -230,7 +232,7 @@ class Reports:
             return case(*whens, else_=literal(key)) if whens else literal(key)
         column = attributes[group_by]
         columns = column if isinstance(column, tuple) else (column,)
-        default = literal("undecided" if group_by is GroupBy.outcome else "unknown")
+        default = literal(blank_group_key(group_by))
         return case(*[(and_(c.is_not(None), c != ""), c) for c in columns], else_=default)
 
     @classmethod
@@ -240,13 +242,7 @@ class Reports:
         """The grouping key of contacts: over rpt_contacts' columns, or over `contacts`, a subquery's
         columns of the same names (those it lacks cannot be grouped by)."""
         c = sa_inspect(ContactFact).columns if contacts is None else contacts
-        names = {
-            GroupBy.area: "area",
-            GroupBy.team: "team_id",
-            GroupBy.source: "source",
-            GroupBy.outcome: "current_outcome",
-        }
-        attributes = {group: c[name] for group, name in names.items() if name in c}
+        attributes = {GroupBy(group): c[name] for group, name in CONTACT_GROUP_COLUMNS.items() if name in c}
         return cls._group_sql(group_by, from_date, to_date, c.received_at, attributes)
 
     async def _figures(
