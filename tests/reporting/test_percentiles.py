@@ -12,10 +12,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from platform_kit import postgres_only
 from sqlalchemy import func, text
 from sqlmodel import col
 
 from services.reporting.projections.models import ContactFact
+from services.reporting.reports.models import GroupBy
 from services.reporting.reports.service import Reports, count_if, freshness, nearest_rank_of
 
 BACKEND = os.environ.get("FRONTDOOR_TEST_DB", "sqlite")
@@ -115,27 +118,60 @@ async def test_sql_percentiles_are_nearest_rank(app_client: Any) -> None:
             assert (overall["contacts"], totals, whole, ranks) == (0, {}, {}, {})
 
 
-async def test_report_transactions_get_the_configured_work_mem(
+async def test_report_transactions_get_the_configured_work_mem_and_custom_plans(
     app_client: Any, token: Any, monkeypatch: Any
 ) -> None:
     client = await app_client("reporting", report_work_mem_mb=48)
     service = client.app.state.service
     async with service.db.unit_of_work() as session:
         reports = Reports(session, service.settings, await freshness(session, []))
-        await reports.set_work_mem()  # a no-op on SQLite
+        await reports.configure_transaction()  # a no-op on SQLite
         if BACKEND == "postgres":
             assert (await session.execute(text("SHOW work_mem"))).scalar_one() == "48MB"
+            assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "force_custom_plan"
     # Every report route sets it.
     calls: list[Reports] = []
-    set_work_mem = Reports.set_work_mem
+    configure_transaction = Reports.configure_transaction
 
     async def recorded(self: Reports) -> None:
         calls.append(self)
-        await set_work_mem(self)
+        await configure_transaction(self)
 
-    monkeypatch.setattr(Reports, "set_work_mem", recorded)
+    monkeypatch.setattr(Reports, "configure_transaction", recorded)
     r = await client.get(
         "/reports/conversion", params={"from": "2025-01-01", "to": "2025-01-31"}, headers=token("analyst")
     )
     assert r.status_code == 200, r.text
     assert len(calls) == 1
+
+
+@postgres_only("PostgreSQL's plan cache")
+@pytest.mark.parametrize("configured", [True, False])
+async def test_a_report_run_many_times_on_one_connection_is_planned_for_its_values(
+    app_client: Any, configured: bool
+) -> None:
+    """The driver prepares a statement once per connection; from its sixth run PostgreSQL may use a
+    generic plan, made without the date range's values. Report transactions ask for custom plans.
+    (Unconfigured, the same runs do get a generic plan: the check below can fail.)"""
+    client = await app_client("reporting")
+    service = client.app.state.service
+    async with service.db.unit_of_work() as session:
+        reports = Reports(session, service.settings, await freshness(session, []))
+        if configured:
+            await reports.configure_transaction()
+        as_of = datetime(2025, 3, 1, tzinfo=UTC)
+        for _ in range(8):
+            await reports.awaiting(BASE.date(), as_of.date(), GroupBy.team, as_of, 200)
+        plans = (
+            await session.execute(
+                text(
+                    "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%rpt_contacts%' AND statement NOT LIKE '%pg_prepared%'"
+                )
+            )
+        ).all()
+    generic = sum(p[0] for p in plans)
+    if configured:
+        assert generic == 0 and all(p[1] >= 8 for p in plans), plans
+    else:
+        assert generic > 0, plans

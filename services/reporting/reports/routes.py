@@ -180,7 +180,7 @@ async def _reports(request: Request, session: SessionDep) -> Reports:
     settings: Settings = service.settings
     fresh = await freshness(session, service.consumers)
     reports = Reports(session, settings, fresh)
-    await reports.set_work_mem()
+    await reports.configure_transaction()
     return reports
 
 
