@@ -67,6 +67,8 @@ READERS: dict[str, type[_Reader]] = {
 class JourneyProjection:
     """Applies referrals events to the `journeys` table (a `shared.events.consumer.Projection`)."""
 
+    tables = (str(Journey.__tablename__),)
+
     async def apply(self, session: AsyncSession, event: Envelope) -> bool:
         reader = READERS.get(event.type)
         if reader is None:
@@ -115,8 +117,6 @@ class JourneyProjection:
     def _new(event: Envelope, child_id: uuid.UUID, at: datetime) -> Journey:
         # Tolerance for a feed that starts mid-journey: the earliest time we know of is the start.
         return Journey(journey_id=event.journey_id, child_id=child_id, started_at=at)
-
-    tables = (str(Journey.__tablename__),)
 
     async def reset(self, session: AsyncSession) -> None:
         await session.execute(delete(Journey))
