@@ -359,8 +359,7 @@ class FeedConsumer:
         self.status.position = 0
         applied = await self.catch_up()
         # Every row is new: index-only scans (the reports' covering indexes) read the table too until
-        # VACUUM has marked its pages all-visible (awaiting-decision took 2x as long right after a
-        # 1 M-event rebuild), and autovacuum gets there only minutes later.
+        # VACUUM has marked its pages all-visible, and autovacuum gets there only minutes later.
         await self.db.vacuum_analyze(self.projection.tables)
         return applied
 
