@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from bench.reports import COMPARED, RANGE, report_calls
+from bench.reports import COMPARED, OTHER_SHAPES, RANGE, report_calls
 from services.reporting.main import create
 from services.reporting.settings import Settings
 
@@ -24,3 +24,9 @@ def test_every_report_is_called_and_compare_gets_two_different_periods() -> None
     assert a != b
     assert (a, b) == (COMPARED["a_"], COMPARED["b_"])
     assert calls["GET /children/{child_id}/timeline"][0] == f"/children/{journey}/timeline"
+    # Contact to outcome is also timed where it sorts the contacts: another grouping, and a range
+    # that is not whole months.
+    for label, query in OTHER_SHAPES.items():
+        assert calls[label] == ("/reports/contact-to-outcome", query)
+    assert {q.get("group_by") for q in OTHER_SHAPES.values()} == {"team", None}
+    assert any(q["from"][-2:] != "01" for q in OTHER_SHAPES.values())

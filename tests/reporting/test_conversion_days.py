@@ -1,5 +1,6 @@
-"""The conversion counts kept per London day and key (rpt_contact_days) always equal counting the
-contacts, re-referral flags included, however the events are split into batches."""
+"""The counts kept per London day and key (rpt_contact_days) and the durations counted per London
+month (rpt_contact_duration_months) always equal counting the contacts, re-referral flags included,
+however the events are split into batches."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from reporting_kit import contact, decision, utc
 from sqlalchemy import select
 
 from services.referrals import events as rev
-from services.reporting.projections.contact_days import COUNTS, counts, group_keys
+from services.reporting.projections.contact_days import COUNTS, counts, duration_step, durations, group_keys
 from services.reporting.projections.day_index import london_date, one_year_before
-from services.reporting.projections.models import ContactDay, ContactFact
+from services.reporting.projections.models import ContactDay, ContactDurationMonth, ContactFact
 
 ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
 REFERRALS = {"CIN_ASSESSMENT", "STRATEGY_S47"}
@@ -25,6 +26,7 @@ async def assert_days_match_contacts(w) -> None:
     async with w.consumer("referrals").db.read_session() as session:
         contacts = [dict(row) for row in (await session.execute(select(ContactFact.__table__))).mappings()]
         kept = (await session.execute(select(ContactDay.__table__))).mappings().all()
+        kept_months = (await session.execute(select(ContactDurationMonth.__table__))).all()
     for c in contacts:
         # Brute force: any other referral of the child in [a year before, received), or at the same
         # instant with a lower id.
@@ -50,6 +52,11 @@ async def assert_days_match_contacts(w) -> None:
         if any(row[name] for name in COUNTS)
     }
     assert stored == dict(expected)
+    months: dict[tuple, int] = defaultdict(int)
+    for c in contacts:
+        for name, value in durations(c):
+            months[(london_date(c["received_at"]).replace(day=1), name, duration_step(name, value))] += 1
+    assert {(m, name, value): n for m, name, value, n in kept_months if n} == dict(months)
 
 
 async def conversion(w, token, **params: str) -> dict:
@@ -158,3 +165,19 @@ async def test_the_benchmarks_clone_keeps_the_kept_counts_equal_to_the_contacts(
     await assert_days_match_contacts(w)
     after = (await conversion(w, token))["overall"]
     assert (after["contacts"], after["referrals"], after["re_referrals"]) == (4, 4, 2)
+
+
+@postgres_only("the reports benchmark pads PostgreSQL projections")
+async def test_the_benchmarks_padding_counts_every_tenth_of_an_hour_in_every_month(world_factory, token):
+    """bench/reports.py times contact to outcome again with the durations counted per month padded
+    to a worst case: every value up to its bounds, once more, in each month of its range."""
+    from bench.reports import PADDED_DAYS, PADDED_HOURS, RANGE, pad_duration_months
+
+    w = await world_factory()
+    rows = await pad_duration_months(w.consumer("referrals").db.url)
+    assert RANGE == ("2025-01-01", "2025-12-31")
+    assert rows == 12 * (4 * (PADDED_HOURS * 10 + 1) + 2 * (PADDED_DAYS + 1))
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome", params={"from": RANGE[0], "to": RANGE[1]}, headers=token("analyst")
+    )
+    assert r.status_code == 200, r.text

@@ -1,17 +1,21 @@
-"""The conversion report's figures, kept per London day and grouping key (`ContactDay` rows).
+"""The conversion and contact-to-outcome figures, kept per London day and grouping key
+(`ContactDay` rows), and the contact-to-outcome durations counted per London month
+(`ContactDurationMonth` rows).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
-keys) on the London date it was received. When a batch changes contacts, each one's previous
-contribution is taken off and its new one added, and the net change of every row touched is
-written as increments (an upsert), so the rows always equal counting the contacts themselves.
-A contact's re-referral flag depends on the child's other contacts, in any journey, so it is
-recomputed for all of a child's contacts whenever one of them changes.
+keys) on the London date it was received, and each of its durations once in its month's row for
+that duration. When a batch changes contacts, each one's previous contribution is taken off and its
+new one added, and the net change of every row touched is written as increments (an upsert), so the
+rows always equal counting the contacts themselves. A contact's re-referral flag depends on the
+child's other contacts, in any journey, so it is recomputed for all of a child's contacts whenever
+one of them changes.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -22,7 +26,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.projections.day_index import london_date, one_year_before
-from services.reporting.projections.models import CONTACT_GROUP_COLUMNS, ContactDay, blank_group_key
+from services.reporting.projections.models import (
+    CONTACT_GROUP_COLUMNS,
+    ContactDay,
+    ContactDurationMonth,
+    blank_group_key,
+)
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
 from shared.db import on_postgresql
 
@@ -36,11 +45,63 @@ OUTCOME_COLUMNS = {
     "existing_open_case": DecisionOutcome.EXISTING_OPEN_CASE,
     "other": DecisionOutcome.OTHER,
 }
-COUNTS = ("contacts", "repeat_contacts", "decided", *OUTCOME_COLUMNS, "referrals", "re_referrals")
+CONVERSION_COUNTS = ("contacts", "repeat_contacts", "decided", *OUTCOME_COLUMNS, "referrals", "re_referrals")
 REFERRAL_CODES = frozenset(str(o) for o in REFERRAL_OUTCOMES)
+
+# The contact-to-outcome report's durations: its name for each -> the contact's column. Decision
+# times are taken over decided contacts, authorisation times over authorised ones.
+DURATIONS = {
+    "decision_working_hours": "working_hours_to_decision",
+    "decision_working_days": "working_days_to_decision",
+    "decision_calendar_hours": "calendar_hours_to_decision",
+    "authorisation_working_hours": "working_hours_to_authorisation",
+    "authorisation_working_days": "working_days_to_authorisation",
+    "authorisation_calendar_hours": "calendar_hours_to_authorisation",
+}
+HOUR_DURATIONS = frozenset(name for name in DURATIONS if name.endswith("_hours"))
+US_PER_HOUR = 3_600_000_000
+# Each duration's sum, for the mean: hours in whole microseconds, so sums add and subtract exactly.
+DURATION_SUMS = {name: f"sum_{name}_us" if name in HOUR_DURATIONS else f"sum_{name}" for name in DURATIONS}
+OUTCOME_TIME_COUNTS = (
+    "first_decided",
+    "backdated",
+    "with_superseded_decision",
+    "decided_within_timescale",
+    "authorised",
+    "awaiting_authorisation",
+    *DURATION_SUMS.values(),
+)
+COUNTS = (*CONVERSION_COUNTS, *OUTCOME_TIME_COUNTS)
 _TABLE: Table = ContactDay.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
+_MONTHS: Table = ContactDurationMonth.__table__  # type: ignore[attr-defined]
 
 Cell = tuple[date, str, str]
+MonthCell = tuple[date, str, int]
+
+
+def duration_step(name: str, value: float | None) -> int:
+    """A duration as it is counted: tenths of an hour (halves rounded up) for hours, whole days for
+    working days. Rounding is monotone, so the nearest-rank percentile of the counted values is
+    the counted value of the exact percentile (what the reports' scan gives, `step_value`d)."""
+    v = value or 0
+    return math.floor(v * 10 + 0.5) if name in HOUR_DURATIONS else int(v)
+
+
+def step_value(name: str, step: int) -> float:
+    """The duration a counted step stands for, in the report's unit (hours or working days)."""
+    return step / 10 if name in HOUR_DURATIONS else float(step)
+
+
+def durations(contact: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(name, value) of each duration the contact-to-outcome report takes over this contact; a
+    missing value is 0, as the report's SQL coalesces it."""
+    decided = contact["first_decided_at"] is not None
+    authorised = decided and contact["working_hours_to_authorisation"] is not None
+    return [
+        (name, contact[column] or 0)
+        for name, column in DURATIONS.items()
+        if (decided if name.startswith("decision") else authorised)
+    ]
 
 
 # (dimension, contact column, key of a blank value) of each grouping the rows are kept for.
@@ -59,6 +120,10 @@ def group_keys(contact: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
     """A contact's contribution to each of `COUNTS`."""
     outcome = contact["current_outcome"]
+    decided = contact["first_decided_at"] is not None
+    sums = dict.fromkeys(DURATION_SUMS.values(), 0)
+    for name, value in durations(contact):
+        sums[DURATION_SUMS[name]] = round(value * US_PER_HOUR) if name in HOUR_DURATIONS else int(value)
     return (
         1,
         int(bool(contact["repeat_contact"])),
@@ -66,6 +131,13 @@ def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
         *(int(outcome == code) for code in OUTCOME_COLUMNS.values()),
         int(outcome in REFERRAL_CODES),
         int(bool(contact["re_referral"])),
+        int(decided),
+        int(bool(contact["backdated"])),
+        int(contact["decisions"] > 1),
+        int(decided and contact["decided_within_timescale"] is True),
+        int(decided and contact["working_hours_to_authorisation"] is not None),
+        int(decided and bool(contact["requires_authorisation"]) and contact["authorised_at"] is None),
+        *sums.values(),
     )
 
 
@@ -86,14 +158,30 @@ def mark_re_referrals(contacts: Sequence[Any]) -> None:
 
 # What a contact's rows and counts depend on: a contact whose values of these are unchanged
 # contributes exactly what it did.
-_INPUTS = ("received_at", "area", "team_id", "source", "current_outcome", "repeat_contact", "re_referral")
+_INPUTS = (
+    "received_at",
+    "area",
+    "team_id",
+    "source",
+    "current_outcome",
+    "repeat_contact",
+    "re_referral",
+    "backdated",
+    "decisions",
+    "first_decided_at",
+    "decided_within_timescale",
+    "requires_authorisation",
+    "authorised_at",
+    *DURATIONS.values(),
+)
 
 
 class ContactDayChanges:
-    """The net change to each `ContactDay` row from one batch's contacts."""
+    """The net change to each `ContactDay` and `ContactDurationMonth` row from one batch's contacts."""
 
     def __init__(self) -> None:
         self.net: dict[Cell, list[int]] = {}
+        self.months: dict[MonthCell, int] = {}
 
     def add(self, contact: Mapping[str, Any], sign: int) -> None:
         """Count a contact in (sign 1) or out (sign -1) of its rows."""
@@ -105,6 +193,10 @@ class ContactDayChanges:
                 self.net[(day, dimension, key)] = list(values)
             else:
                 cell[:] = [a + b for a, b in zip(cell, values, strict=True)]
+        month = day.replace(day=1)
+        for name, value in durations(contact):
+            at = (month, name, duration_step(name, value))
+            self.months[at] = self.months.get(at, 0) + sign
 
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """A contact as it was (None: new in this batch) and as it is now."""
@@ -115,22 +207,31 @@ class ContactDayChanges:
         self.add(after, 1)
 
     async def write(self, session: AsyncSession) -> None:
-        """Add the net changes to the stored rows (created at zero when absent), in one statement."""
-        rows = [
+        """Add the net changes to the stored rows (created at zero when absent), one statement per
+        table."""
+        postgres = on_postgresql(session)
+        days = [
             {"day": day, "dimension": dimension, "key": key, **dict(zip(COUNTS, cell, strict=True))}
             for (day, dimension, key), cell in sorted(self.net.items())
             if any(cell)
         ]
-        if rows:
-            await session.execute(_upsert(on_postgresql(session)), rows)
+        if days:
+            await session.execute(_upsert(_TABLE, COUNTS, postgres), days)
+        months = [
+            {"month": month, "metric": name, "value": step, "contacts": n}
+            for (month, name, step), n in sorted(self.months.items())
+            if n
+        ]
+        if months:
+            await session.execute(_upsert(_MONTHS, ("contacts",), postgres), months)
 
 
 @functools.cache
-def _upsert(postgres: bool) -> Any:
+def _upsert(table: Table, counts: tuple[str, ...], postgres: bool) -> Any:
     """INSERT of a row's increments that adds them to the row when it exists (built once per
-    backend, not per batch)."""
-    insert = (pg_insert if postgres else sqlite_insert)(_TABLE)
+    table and backend, not per batch)."""
+    insert = (pg_insert if postgres else sqlite_insert)(table)
     return insert.on_conflict_do_update(
-        index_elements=[_TABLE.c.day, _TABLE.c.dimension, _TABLE.c.key],
-        set_={name: _TABLE.c[name] + insert.excluded[name] for name in COUNTS},
+        index_elements=list(table.primary_key.columns),
+        set_={name: table.c[name] + insert.excluded[name] for name in counts},
     )

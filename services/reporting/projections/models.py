@@ -83,12 +83,13 @@ class ContactFact(Base, table=True):
 
 
 class ContactDay(Base, table=True):
-    """The conversion figures of the contacts received on one London day, for one grouping key.
+    """The conversion and contact-to-outcome counts of the contacts received on one London day, for
+    one grouping key.
 
     Kept by the projection as it applies events (a contact's old contribution taken off, its new
-    one added), so the conversion report reads a row per day and key, not every contact; the
-    figures are counts, so the sums are exact. `dimension` is `all` (key `ALL`) or the attribute
-    grouped by (area, team, source, outcome) with the key the report shows for it.
+    one added), so those reports read a row per day and key, not every contact; the figures are
+    counts and whole-number sums, so they add up exactly. `dimension` is `all` (key `ALL`) or the
+    attribute grouped by (area, team, source, outcome) with the key the report shows for it.
     """
 
     __tablename__ = "rpt_contact_days"
@@ -108,6 +109,38 @@ class ContactDay(Base, table=True):
     other: int = 0
     referrals: int = 0
     re_referrals: int = 0
+    # Contact to outcome: contacts with a first decision, and the other counts it shows.
+    first_decided: int = 0
+    backdated: int = 0
+    with_superseded_decision: int = 0
+    decided_within_timescale: int = 0
+    authorised: int = 0
+    awaiting_authorisation: int = 0
+    # Sums of the durations behind the means: hours in microseconds, so that taking a contact off
+    # restores the sum exactly (floats would drift).
+    sum_decision_working_hours_us: int = Field(0, sa_type=BigInteger)
+    sum_decision_working_days: int = 0
+    sum_decision_calendar_hours_us: int = Field(0, sa_type=BigInteger)
+    sum_authorisation_working_hours_us: int = Field(0, sa_type=BigInteger)
+    sum_authorisation_working_days: int = 0
+    sum_authorisation_calendar_hours_us: int = Field(0, sa_type=BigInteger)
+
+
+class ContactDurationMonth(Base, table=True):
+    """How many contacts received in one London month took each duration to decision or to
+    authorisation, over all contacts (no grouping key).
+
+    The contact-to-outcome percentiles of whole months are read from these counts instead of
+    sorting every contact. Hours are counted in tenths of an hour (the precision the report gives
+    its hour percentiles), working days in whole days; so the number of rows is bounded by the
+    durations that occur in a month, not by the number of contacts."""
+
+    __tablename__ = "rpt_contact_duration_months"
+
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    contacts: int = 0
 
 
 class DecisionFact(Base, table=True):

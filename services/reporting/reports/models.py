@@ -66,25 +66,41 @@ class ContactToOutcomeRow(BaseModel):
     due: int = Field(description="Contacts decided, or past their decision deadline undecided.")
     decided_within_timescale: int
     pct_decided_within_timescale: float | None = Field(description="decided_within_timescale / due x 100.")
-    decision_working_hours_median: float | None
-    decision_working_hours_p90: float | None
+    decision_working_hours_median: float | None = Field(
+        description="Median working hours to the first decision, to 0.1 h."
+    )
+    decision_working_hours_p90: float | None = Field(
+        description="90th percentile (nearest rank) of working hours to the first decision, to 0.1 h."
+    )
     decision_working_hours_mean: float | None
     decision_working_days_median: float | None
     decision_working_days_p90: float | None
     decision_working_days_mean: float | None
-    decision_calendar_hours_median: float | None
-    decision_calendar_hours_p90: float | None
+    decision_calendar_hours_median: float | None = Field(
+        description="Median calendar hours to the first decision, to 0.1 h."
+    )
+    decision_calendar_hours_p90: float | None = Field(
+        description="90th percentile (nearest rank) of calendar hours to the first decision, to 0.1 h."
+    )
     decision_calendar_hours_mean: float | None
     authorised: int
     awaiting_authorisation: int = Field(description="Current decision needs authorisation; none yet.")
-    authorisation_working_hours_median: float | None
-    authorisation_working_hours_p90: float | None
+    authorisation_working_hours_median: float | None = Field(
+        description="Median working hours to authorisation, to 0.1 h."
+    )
+    authorisation_working_hours_p90: float | None = Field(
+        description="90th percentile (nearest rank) of working hours to authorisation, to 0.1 h."
+    )
     authorisation_working_hours_mean: float | None
     authorisation_working_days_median: float | None
     authorisation_working_days_p90: float | None
     authorisation_working_days_mean: float | None
-    authorisation_calendar_hours_median: float | None
-    authorisation_calendar_hours_p90: float | None
+    authorisation_calendar_hours_median: float | None = Field(
+        description="Median calendar hours to authorisation, to 0.1 h."
+    )
+    authorisation_calendar_hours_p90: float | None = Field(
+        description="90th percentile (nearest rank) of calendar hours to authorisation, to 0.1 h."
+    )
     authorisation_calendar_hours_mean: float | None
 
 

@@ -34,14 +34,24 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.reporting.projections.contact_days import COUNTS as DAY_COUNTS
-from services.reporting.projections.contact_days import OUTCOME_COLUMNS
+from services.reporting.projections.contact_days import (
+    CONVERSION_COUNTS,
+    DURATION_SUMS,
+    DURATIONS,
+    HOUR_DURATIONS,
+    OUTCOME_COLUMNS,
+    OUTCOME_TIME_COUNTS,
+    US_PER_HOUR,
+    duration_step,
+    step_value,
+)
 from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
 from services.reporting.projections.models import (
     AWAITING_COLUMNS,
     CONTACT_GROUP_COLUMNS,
     AllocationFact,
     ContactDay,
+    ContactDurationMonth,
     ContactFact,
     FeedState,
     JourneyFact,
@@ -158,6 +168,9 @@ async def freshness(session: AsyncSession, consumers: Sequence[FeedConsumer]) ->
 
 
 SUPERVISION_COUNTS = ("open_journeys", "supervised", "overdue")
+
+# Percentiles of each metric: {metric: {p: value}}.
+Ranks = dict[str, dict[int, Any]]
 
 
 class _Tally:
@@ -391,57 +404,28 @@ class Reports:
     async def contact_to_outcome(
         self, from_date: date, to_date: date, group_by: GroupBy, now: datetime
     ) -> ContactToOutcomeReport:
+        # Counts and sums are read from the rows kept per London day and key (contact_days.py);
+        # only the overdue count, which depends on `now`, reads contacts: the undecided ones.
+        totals = await self._day_totals(from_date, to_date, group_by, ("contacts", *OUTCOME_TIME_COUNTS))
         start, end = window(from_date, to_date)
         in_range = [col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end]
         group = self._contact_group_sql(group_by, from_date, to_date)
-        decided = col(ContactFact.first_decided_at).is_not(None)
-        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
-
-        in_time: Any = ContactFact.decided_within_timescale  # nullable: col() won't type it
-
-        decision = {
-            "decision_working_hours": func.coalesce(col(ContactFact.working_hours_to_decision), 0.0),
-            "decision_working_days": func.coalesce(col(ContactFact.working_days_to_decision), 0),
-            "decision_calendar_hours": func.coalesce(col(ContactFact.calendar_hours_to_decision), 0.0),
-        }
-        authorisation = {
-            "authorisation_working_hours": func.coalesce(
-                col(ContactFact.working_hours_to_authorisation), 0.0
-            ),
-            "authorisation_working_days": func.coalesce(col(ContactFact.working_days_to_authorisation), 0),
-            "authorisation_calendar_hours": func.coalesce(
-                col(ContactFact.calendar_hours_to_authorisation), 0.0
-            ),
-        }
-        counts = [
-            func.count().label("contacts"),
-            count_if(col(ContactFact.backdated)).label("backdated"),
-            count_if(decided).label("decided"),
-            count_if(col(ContactFact.decisions) > 1).label("with_superseded_decision"),
-            count_if(and_(~decided, col(ContactFact.decision_due_at) < now)).label("overdue"),
-            count_if(and_(decided, in_time.is_(True))).label("within"),
-            count_if(authorised).label("authorised"),
-            count_if(
-                and_(
-                    decided,
-                    col(ContactFact.requires_authorisation),
-                    col(ContactFact.authorised_at).is_(None),
-                )
-            ).label("awaiting_authorisation"),
-            *[func.sum(case((decided, v), else_=None)).label(f"sum_{k}") for k, v in decision.items()],
-            *[
-                func.sum(case((authorised, v), else_=None)).label(f"sum_{k}")
-                for k, v in authorisation.items()
-            ],
-        ]
-        # Decision times are taken over decided contacts, authorisation times over authorised ones.
-        metrics = {
-            **{name: (value, decided) for name, value in decision.items()},
-            **{name: (value, authorised) for name, value in authorisation.items()},
-        }
-        overall, totals, overall_ranks, ranks = await self._figures(
-            in_range, group, counts, metrics, (50, 90)
+        overdue = (
+            select(group.label("grp"), func.count().label("n"))
+            .where(
+                *in_range,
+                col(ContactFact.first_decided_at).is_(None),
+                col(ContactFact.decision_due_at) < now,
+            )
+            .group_by(group)
         )
+        for found in (await self.session.execute(overdue)).mappings():
+            totals[found["grp"]]["overdue"] += int(found["n"])
+        overall: Counter[str] = sum(totals.values(), Counter())
+        whole: Ranks = {}
+        ranks: dict[str, Ranks] = {}
+        if overall["first_decided"]:
+            whole, ranks = await self._c2o_percentiles(from_date, to_date, group_by, in_range, group)
         n = self.settings.decision_within_working_days
         return ContactToOutcomeReport(
             **self._base("contact-to-outcome", from_date, to_date, group_by),
@@ -454,6 +438,8 @@ class Reports:
                 "working_hours": "Office hours on England & Wales working days (statutory calendar).",
                 "working_days": "Working days from the clock start (the next office opening when received "
                 "out of hours) to the decision.",
+                "hour_percentiles": "Medians and 90th percentiles of hours are given to a tenth of an "
+                "hour (the exact nearest-rank value, halves rounded up); means to 2 places.",
                 "decided_within_timescale": f"Decided by office close on working day {n} of the clock "
                 f"({self.settings.counting.value} counting), statutory calendar.",
                 "due": "Denominator of the percentage: decided contacts plus undecided ones already past "
@@ -461,35 +447,120 @@ class Reports:
                 "backdated": f"Recorded more than {self.settings.backdate_threshold_hours:g} hours after "
                 "received_at; still measured from received_at.",
             },
-            overall=self._c2o_row(ALL, overall, overall_ranks),
+            overall=self._c2o_row(ALL, overall, whole),
             groups=[self._c2o_row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
         )
 
     @staticmethod
-    def _c2o_row(group: str, t: Any, ranks: dict[str, dict[int, Any]]) -> ContactToOutcomeRow:
-        contacts = int(t["contacts"] or 0)
-        decided = int(t["decided"] or 0)
-        authorised = int(t["authorised"] or 0)
-        due = decided + int(t["overdue"] or 0)
-        within = int(t["within"] or 0)
+    def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
+        """Whether the range and each of its groups are whole London months."""
+        whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
+        return whole and group_by in (GroupBy.month, GroupBy.quarter)
+
+    async def _kept_percentiles(
+        self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
+    ) -> tuple[Ranks, dict[str, Ranks]]:
+        """`_c2o_percentiles` from the durations counted per month, for whole months. In SQL, so
+        that only the rows at the ranks leave the database: the counts per period (and for the
+        whole) and value, a running total over the values in order, and the rows where it first
+        reaches rank ceil(p/100 x n), as (p*n + 99) / 100 in integer arithmetic."""
+        m = ContactDurationMonth
+        month, metric, value = col(m.month), col(m.metric), col(m.value)
+        labels, first = {}, from_date
+        while first <= to_date:
+            labels[first] = period_of(group_by, first)
+            first = (first + timedelta(days=32)).replace(day=1)
+        period = case(labels, value=month)
+        kept = [month >= from_date, month <= to_date, col(m.contacts) > 0]
+        counted = func.sum(col(m.contacts)).label("n")
+        cells = union_all(
+            select(period.label("grp"), metric, value, counted).where(*kept).group_by(period, metric, value),
+            select(literal(ALL).label("grp"), metric, value, counted).where(*kept).group_by(metric, value),
+        ).subquery()
+        within = (cells.c.grp, cells.c.metric)
+        ranked = select(
+            cells,
+            cast(func.sum(cells.c.n).over(partition_by=within, order_by=cells.c.value), BigInteger).label(
+                "upto"
+            ),
+            cast(func.sum(cells.c.n).over(partition_by=within), BigInteger).label("total"),
+        ).subquery()
+        at_rank = [
+            and_(
+                ranked.c.upto >= (p * ranked.c.total + 99) // 100,
+                ranked.c.upto - ranked.c.n < (p * ranked.c.total + 99) // 100,
+            )
+            for p in ps
+        ]
+        whole: Ranks = defaultdict(dict)
+        groups: dict[str, Ranks] = defaultdict(lambda: defaultdict(dict))
+        for row in (await self.session.execute(select(ranked).where(or_(*at_rank)))).mappings():
+            into = whole if row["grp"] == ALL else groups[row["grp"]]
+            total, upto, n = int(row["total"]), int(row["upto"]), int(row["n"])
+            for p in ps:
+                if upto - n < max(1, math.ceil(p / 100 * total)) <= upto:
+                    into[row["metric"]][p] = step_value(row["metric"], int(row["value"]))
+        return whole, groups
+
+    async def _c2o_percentiles(
+        self, from_date: date, to_date: date, group_by: GroupBy, in_range: list[Any], group: Any
+    ) -> tuple[Ranks, dict[str, Ranks]]:
+        """({duration: {p: value}} overall, the same per group) for p 50 and 90, each the counted
+        value (`duration_step`) of the exact nearest-rank percentile.
+
+        A range of whole London months, grouped by month or quarter, is answered from the counts
+        kept per month and duration (a row per duration value that occurs, whatever the number of
+        contacts); any other range or grouping sorts the contacts in range."""
+        ps = (50, 90)
+        if self._whole_months(from_date, to_date, group_by):
+            return await self._kept_percentiles(from_date, to_date, group_by, ps)
+        decided = col(ContactFact.first_decided_at).is_not(None)
+        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
+        metrics = {
+            name: (
+                func.coalesce(getattr(ContactFact, column), 0),
+                decided if name.startswith("decision") else authorised,
+            )
+            for name, column in DURATIONS.items()
+        }
+        _, _, whole, by_group = await self._figures(in_range, group, [], metrics, ps)
+
+        def stepped(figures: Ranks) -> Ranks:
+            return {
+                name: {p: step_value(name, duration_step(name, v)) for p, v in values.items()}
+                for name, values in figures.items()
+            }
+
+        return stepped(whole), {key: stepped(figures) for key, figures in by_group.items()}
+
+    @staticmethod
+    def _c2o_row(group: str, t: Counter[str], ranks: dict[str, dict[int, Any]]) -> ContactToOutcomeRow:
+        contacts = t["contacts"]
+        decided = t["first_decided"]
+        authorised = t["authorised"]
+        due = decided + t["overdue"]
+        within = t["decided_within_timescale"]
 
         def figures(prefix: str, count: int) -> dict[str, float | None]:
             if not count:
                 return {f"{prefix}_median": None, f"{prefix}_p90": None, f"{prefix}_mean": None}
             metric = ranks.get(prefix, {})
+            total = t[DURATION_SUMS[prefix]]
             return {
                 f"{prefix}_median": _r_or_none(metric.get(50)),
                 f"{prefix}_p90": _r_or_none(metric.get(90)),
-                f"{prefix}_mean": _r(float(t[f"sum_{prefix}"]) / count),
+                f"{prefix}_mean": _r(
+                    (total / US_PER_HOUR if prefix in HOUR_DURATIONS else float(total)) / count
+                ),
             }
 
         return ContactToOutcomeRow(
             group=group,
             contacts=contacts,
-            backdated=int(t["backdated"] or 0),
+            backdated=t["backdated"],
             decided=decided,
             undecided=contacts - decided,
-            with_superseded_decision=int(t["with_superseded_decision"] or 0),
+            with_superseded_decision=t["with_superseded_decision"],
             due=due,
             decided_within_timescale=within,
             pct_decided_within_timescale=pct(within, due),
@@ -497,7 +568,7 @@ class Reports:
             **figures("decision_working_days", decided),
             **figures("decision_calendar_hours", decided),
             authorised=authorised,
-            awaiting_authorisation=int(t["awaiting_authorisation"] or 0),
+            awaiting_authorisation=t["awaiting_authorisation"],
             **figures("authorisation_working_hours", authorised),
             **figures("authorisation_working_days", authorised),
             **figures("authorisation_calendar_hours", authorised),
@@ -930,12 +1001,16 @@ class Reports:
 
     # -- e. conversion and repeats --------------------------------------------------------------
 
-    async def conversion(self, from_date: date, to_date: date, group_by: GroupBy) -> ConversionReport:
-        # Counts the projection keeps per London day and key (contact_days.py): a row per day and key
-        # in range is read, not every contact. Time groupings fold the whole's days into periods.
+    async def _day_totals(
+        self, from_date: date, to_date: date, group_by: GroupBy, names: Sequence[str]
+    ) -> dict[str, Counter[str]]:
+        """The counts `names` kept per London day and key (contact_days.py), added up per group: a
+        row per day and key in range is read, not every contact. Time groupings fold the whole's
+        days into periods. A key whose contacts all moved to another (an outcome changed) keeps a
+        row of zeros, and is left out."""
         by_time = group_by in TIME_GROUPS
         grouped = col(ContactDay.day) if by_time else col(ContactDay.key)
-        sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in DAY_COUNTS]
+        sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in names]
         query: Any = (
             select(grouped.label("grp"), *sums)
             .where(
@@ -948,9 +1023,11 @@ class Reports:
         totals: dict[str, Counter[str]] = defaultdict(Counter)
         for found in (await self.session.execute(query)).mappings():
             key = period_of(group_by, found["grp"]) if by_time else found["grp"]
-            totals[key].update({c: int(found[c] or 0) for c in DAY_COUNTS})
-        # A key whose contacts all moved to another (an outcome changed) keeps a row of zeros.
-        totals = {key: t for key, t in totals.items() if t["contacts"]}
+            totals[key].update({c: int(found[c] or 0) for c in names})
+        return defaultdict(Counter, {key: t for key, t in totals.items() if t["contacts"]})
+
+    async def conversion(self, from_date: date, to_date: date, group_by: GroupBy) -> ConversionReport:
+        totals = await self._day_totals(from_date, to_date, group_by, CONVERSION_COUNTS)
         overall: Counter[str] = sum(totals.values(), Counter())
 
         def row(group: str, t: Counter[str]) -> ConversionRow:

@@ -1,0 +1,198 @@
+"""Contact to outcome from the kept counts: every figure equals the report's definitions applied to
+the contacts themselves (recounted here in Python), for every grouping and for ranges of whole
+months or not; whole months read the durations counted per month, other ranges sort the contacts,
+and both give the same percentiles."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from reporting_kit import authorised, contact, decision, utc
+from sqlalchemy import select
+from test_conversion_days import assert_days_match_contacts, supersede
+
+from services.reporting.projections.contact_days import DURATIONS, US_PER_HOUR, duration_step, step_value
+from services.reporting.projections.day_index import london_date
+from services.reporting.projections.models import ContactFact
+from services.reporting.reports.models import GroupBy
+from services.reporting.reports.service import Reports, period_of
+
+SOURCES = ("1A", "2A", "6")
+AREAS = ("West", "East", "")
+
+
+async def build_contacts(w, seed: int = 7, n: int = 60) -> None:
+    """`n` contacts over January to June 2024 (London), times to the second: decided (some twice,
+    the first decision superseded), authorised or not, undecided, backdated."""
+    rng = random.Random(seed)
+    for i in range(n):
+        journey, contact_id, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        received = utc(2024, 1, 1) + timedelta(seconds=rng.randrange(182 * 86400))
+        recorded = received + timedelta(hours=rng.choice((0, 0, 0, 30)))  # some backdated
+        await w.ref(
+            journey,
+            contact(contact_id, child, received, rng.choice(SOURCES), area=AREAS[i % 3], team=f"T{i % 4}"),
+            recorded,
+        )
+        if rng.random() < 0.15:
+            continue  # never decided: overdue by now
+        first = uuid.uuid4()
+        outcome = rng.choice(("NFA", "EARLY_HELP", "CIN_ASSESSMENT", "STRATEGY_S47"))
+        decided = received + timedelta(seconds=rng.randrange(1, 120 * 3600))
+        await w.ref(journey, decision(first, contact_id, child, outcome, decided), decided)
+        current = first
+        if rng.random() < 0.2:
+            later = decided + timedelta(hours=rng.randrange(1, 48))
+            await supersede(w, journey, contact_id, child, first, "CIN_ASSESSMENT", later)
+            continue  # the superseding decision (a referral) stays unauthorised
+        if outcome in ("CIN_ASSESSMENT", "STRATEGY_S47") and rng.random() < 0.7:
+            at = decided + timedelta(seconds=rng.randrange(60, 72 * 3600))
+            await w.ref(journey, authorised(current, contact_id, at), at)
+
+
+def nearest_rank(values: list[float], p: int) -> float:
+    return sorted(values)[max(1, math.ceil(p / 100 * len(values))) - 1]
+
+
+def expected_report(
+    contacts: list[dict[str, Any]], group_by: GroupBy, first: str, last: str, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """The report's rows by group (and ALL), by its definitions, from the contacts' stored columns."""
+    start, end = (datetime.fromisoformat(d).date() for d in (first, last))
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in contacts:
+        day = london_date(c["received_at"])
+        if not start <= day <= end:
+            continue
+        if group_by in (GroupBy.week, GroupBy.month, GroupBy.quarter):
+            key = period_of(group_by, day)
+        else:
+            column = {"source": "source", "area": "area", "team": "team_id", "outcome": "current_outcome"}
+            value = c[column[group_by.value]]
+            key = value or ("undecided" if group_by is GroupBy.outcome else "unknown")
+        groups[key].append(c)
+        groups["ALL"].append(c)
+    rows = {}
+    for key, members in groups.items():
+        decided = [c for c in members if c["first_decided_at"] is not None]
+        auth = [c for c in decided if c["working_hours_to_authorisation"] is not None]
+        overdue = sum(1 for c in members if c["first_decided_at"] is None and c["decision_due_at"] < now)
+        within = sum(1 for c in decided if c["decided_within_timescale"])
+        row: dict[str, Any] = {
+            "contacts": len(members),
+            "backdated": sum(1 for c in members if c["backdated"]),
+            "decided": len(decided),
+            "undecided": len(members) - len(decided),
+            "with_superseded_decision": sum(1 for c in members if c["decisions"] > 1),
+            "due": len(decided) + overdue,
+            "decided_within_timescale": within,
+            "pct_decided_within_timescale": round(100 * within / (len(decided) + overdue), 2)
+            if decided or overdue
+            else None,
+            "authorised": len(auth),
+            "awaiting_authorisation": sum(
+                1 for c in decided if c["requires_authorisation"] and c["authorised_at"] is None
+            ),
+        }
+        for name, column in DURATIONS.items():
+            over = decided if name.startswith("decision") else auth
+            values = [c[column] or 0 for c in over]
+            if not values:
+                row.update({f"{name}_median": None, f"{name}_p90": None, f"{name}_mean": None})
+                continue
+            hours = name.endswith("_hours")
+            total = sum(round(v * US_PER_HOUR) for v in values) / US_PER_HOUR if hours else sum(values)
+            row[f"{name}_median"] = step_value(name, duration_step(name, nearest_rank(values, 50)))
+            row[f"{name}_p90"] = step_value(name, duration_step(name, nearest_rank(values, 90)))
+            row[f"{name}_mean"] = round(total / len(values), 2)
+        rows[key] = row
+    return rows
+
+
+async def report(w, token, **params: str) -> dict[str, Any]:
+    r = await w.reporting.get("/reports/contact-to-outcome", params=params, headers=token("analyst"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+RANGES = [("2024-01-01", "2024-06-30"), ("2024-02-01", "2024-03-31"), ("2024-01-15", "2024-05-20")]
+
+
+async def test_every_figure_follows_the_definitions_for_every_grouping_and_range(world_factory, token):
+    w = await world_factory()
+    consumer = w.consumer("referrals")
+    consumer.batch_size = consumer.catch_up_batch_size = 7  # contacts change across batches
+    await build_contacts(w)
+    await w.catch_up("referrals")
+    await assert_days_match_contacts(w)
+    async with consumer.db.read_session() as session:
+        contacts = [dict(r) for r in (await session.execute(select(ContactFact.__table__))).mappings()]
+    assert any(c["decisions"] > 1 for c in contacts) and any(c["backdated"] for c in contacts)
+    now = datetime.now(UTC)
+    for first, last in RANGES:
+        for group_by in GroupBy:
+            body = await report(w, token, **{"from": first, "to": last, "group_by": group_by.value})
+            expected = expected_report(contacts, group_by, first, last, now)
+            got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
+            assert set(got) == set(expected), (first, last, group_by)
+            for key, row in expected.items():
+                assert {k: got[key][k] for k in row} == row, (first, last, group_by, key)
+
+    # A rebuild in one batch gives the same reports.
+    before = await report(w, token, **{"from": "2024-01-01", "to": "2024-06-30"})
+    consumer.batch_size = consumer.catch_up_batch_size = 500
+    await consumer.rebuild()
+    await assert_days_match_contacts(w)
+    assert await report(w, token, **{"from": "2024-01-01", "to": "2024-06-30"}) == before
+
+
+@pytest.mark.parametrize("group_by", ["month", "quarter"])
+async def test_whole_months_read_the_kept_durations_and_agree_with_sorting_the_contacts(
+    world_factory, token, monkeypatch, group_by
+):
+    w = await world_factory()
+    await build_contacts(w, seed=11, n=80)
+    await w.catch_up("referrals")
+    params = {"from": "2024-01-01", "to": "2024-06-30", "group_by": group_by}
+    used: list[bool] = []
+    real = Reports._whole_months
+
+    def spy(from_date: Any, to_date: Any, grouping: GroupBy) -> bool:
+        used.append(real(from_date, to_date, grouping))
+        return used[-1]
+
+    monkeypatch.setattr(Reports, "_whole_months", staticmethod(spy))
+    kept = await report(w, token, **params)
+    assert used == [True]
+    monkeypatch.setattr(Reports, "_whole_months", staticmethod(lambda *_: False))
+    assert await report(w, token, **params) == kept
+    # Not whole months, or another grouping: the contacts are sorted.
+    used.clear()
+    monkeypatch.setattr(Reports, "_whole_months", staticmethod(spy))
+    await report(w, token, **{**params, "to": "2024-06-29"})
+    await report(w, token, **{**params, "group_by": "week"})
+    assert used == [False, False]
+
+
+async def test_hour_percentiles_are_given_to_a_tenth_of_an_hour(world_factory, token):
+    w = await world_factory()
+    # Received 09:00 on a working day; decided 1 h 14 min 59 s and 1 h 15 min later (London, GMT).
+    for minutes, seconds in ((74, 59), (75, 0)):
+        journey, contact_id, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        received = utc(2024, 1, 9, 9)
+        decided = received + timedelta(minutes=minutes, seconds=seconds)
+        await w.ref(journey, contact(contact_id, child, received, "6"), received)
+        await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "NFA", decided), decided)
+    await w.catch_up("referrals")
+    for to in ("2024-01-31", "2024-01-30"):  # the kept counts, then the sorted contacts
+        o = (await report(w, token, **{"from": "2024-01-01", "to": to}))["overall"]
+        # 1.2497 h rounds to 1.2, 1.25 h (a half) up to 1.3; the mean keeps 2 places.
+        assert (o["decision_calendar_hours_median"], o["decision_calendar_hours_p90"]) == (1.2, 1.3)
+        assert (o["decision_working_hours_median"], o["decision_working_hours_p90"]) == (1.2, 1.3)
+        assert o["decision_calendar_hours_mean"] == 1.25
