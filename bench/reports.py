@@ -50,9 +50,10 @@ COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31
 # contacts in range: a grouping by team, and a range that is not whole months.
 OTHER_SHAPES = {
     "GET /reports/contact-to-outcome?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
-    "GET /reports/contact-to-outcome?from=2025-01-15&to=2025-12-14": {
-        "from": "2025-01-15",
-        "to": "2025-12-14",
+    # Not whole months, but every contact of the data (whose first journeys open on 2025-01-06).
+    "GET /reports/contact-to-outcome?from=2025-01-02&to=2025-12-30": {
+        "from": "2025-01-02",
+        "to": "2025-12-30",
     },
 }
 # The worst case for the durations counted per month: in the clone, a month has the durations the
@@ -242,26 +243,33 @@ async def clone_projection(url: str, round_no: int) -> dict[str, int]:
 
 async def pad_duration_months(url: str) -> int:
     """Count every tenth of an hour up to PADDED_HOURS and every working day up to PADDED_DAYS once
-    more in each month of RANGE, for each duration; returns the rows the table then holds."""
-    from services.reporting.projections.contact_days import DURATIONS, HOUR_DURATIONS
+    more in each month of RANGE, for each duration (and in its band of ten values); returns the
+    value rows the table then holds."""
+    from services.reporting.projections.contact_days import BAND, DURATIONS, HOUR_DURATIONS
 
+    months = "generate_series($2::date, $3::date, interval '1 month') AS m"
     conn = await pg_connect(db_name(url))
     try:
         for name in DURATIONS:
             top = PADDED_HOURS * 10 if name in HOUR_DURATIONS else PADDED_DAYS
+            args = (name, date.fromisoformat(RANGE[0]), date.fromisoformat(RANGE[1]), top)
             await conn.execute(
-                "INSERT INTO rpt_contact_duration_months (month, metric, value, contacts)"
-                " SELECT m::date, $1, v, 1"
-                " FROM generate_series($2::date, $3::date, interval '1 month') AS m,"
-                " generate_series(0, $4) AS v"
-                " ON CONFLICT (month, metric, value)"
+                "INSERT INTO rpt_contact_duration_months (metric, value, month, contacts)"
+                f" SELECT $1, v, m::date, 1 FROM {months}, generate_series(0, $4) AS v"
+                " ON CONFLICT (metric, value, month)"
                 " DO UPDATE SET contacts = rpt_contact_duration_months.contacts + 1",
-                name,
-                date.fromisoformat(RANGE[0]),
-                date.fromisoformat(RANGE[1]),
-                top,
+                *args,
             )
-        await conn.execute(f"{AFTER_CLONE} rpt_contact_duration_months")
+            await conn.execute(
+                "INSERT INTO rpt_contact_duration_bands (month, metric, band, contacts)"
+                f" SELECT m::date, $1, v / {BAND}, count(*) FROM {months}, generate_series(0, $4) AS v"
+                " GROUP BY 1, 3"
+                " ON CONFLICT (month, metric, band)"
+                " DO UPDATE SET contacts = rpt_contact_duration_bands.contacts + excluded.contacts",
+                *args,
+            )
+        for table in ("rpt_contact_duration_months", "rpt_contact_duration_bands"):
+            await conn.execute(f"{AFTER_CLONE} {table}")
         return int(await conn.fetchval("SELECT count(*) FROM rpt_contact_duration_months"))
     finally:
         await conn.close()

@@ -10,12 +10,24 @@ from datetime import datetime
 
 from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.referrals import events as rev
-from services.reporting.projections.contact_days import COUNTS, counts, duration_step, durations, group_keys
+from services.reporting.projections.contact_days import (
+    BAND,
+    COUNTS,
+    counts,
+    duration_step,
+    durations,
+    group_keys,
+)
 from services.reporting.projections.day_index import london_date, one_year_before
-from services.reporting.projections.models import ContactDay, ContactDurationMonth, ContactFact
+from services.reporting.projections.models import (
+    ContactDay,
+    ContactDurationBand,
+    ContactDurationMonth,
+    ContactFact,
+)
 
 ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
 REFERRALS = {"CIN_ASSESSMENT", "STRATEGY_S47"}
@@ -26,7 +38,8 @@ async def assert_days_match_contacts(w) -> None:
     async with w.consumer("referrals").db.read_session() as session:
         contacts = [dict(row) for row in (await session.execute(select(ContactFact.__table__))).mappings()]
         kept = (await session.execute(select(ContactDay.__table__))).mappings().all()
-        kept_months = (await session.execute(select(ContactDurationMonth.__table__))).all()
+        kept_months = (await session.execute(select(ContactDurationMonth.__table__))).mappings().all()
+        kept_bands = (await session.execute(select(ContactDurationBand.__table__))).mappings().all()
     for c in contacts:
         # Brute force: any other referral of the child in [a year before, received), or at the same
         # instant with a lower id.
@@ -53,10 +66,15 @@ async def assert_days_match_contacts(w) -> None:
     }
     assert stored == dict(expected)
     months: dict[tuple, int] = defaultdict(int)
+    bands: dict[tuple, int] = defaultdict(int)
     for c in contacts:
         for name, value in durations(c):
-            months[(london_date(c["received_at"]).replace(day=1), name, duration_step(name, value))] += 1
-    assert {(m, name, value): n for m, name, value, n in kept_months if n} == dict(months)
+            month, step = london_date(c["received_at"]).replace(day=1), duration_step(name, value)
+            months[(month, name, step)] += 1
+            bands[(month, name, step // BAND)] += 1
+    for rows, column, recounted in ((kept_months, "value", months), (kept_bands, "band", bands)):
+        stored_counts = {(r["month"], r["metric"], r[column]): r["contacts"] for r in rows if r["contacts"]}
+        assert stored_counts == dict(recounted)
 
 
 async def conversion(w, token, **params: str) -> dict:
@@ -174,9 +192,22 @@ async def test_the_benchmarks_padding_counts_every_tenth_of_an_hour_in_every_mon
     from bench.reports import PADDED_DAYS, PADDED_HOURS, RANGE, pad_duration_months
 
     w = await world_factory()
-    rows = await pad_duration_months(w.consumer("referrals").db.url)
+    consumer = w.consumer("referrals")
+    rows = await pad_duration_months(consumer.db.url)
     assert RANGE == ("2025-01-01", "2025-12-31")
     assert rows == 12 * (4 * (PADDED_HOURS * 10 + 1) + 2 * (PADDED_DAYS + 1))
+    # The bands count the same values: per month and duration, their totals agree.
+    totals = []
+    async with consumer.db.read_session() as session:
+        for table in (ContactDurationMonth.__table__, ContactDurationBand.__table__):
+            query = select(table.c.month, table.c.metric, func.sum(table.c.contacts))
+            totals.append(
+                dict(
+                    ((m, k), n)
+                    for m, k, n in await session.execute(query.group_by(table.c.month, table.c.metric))
+                )
+            )
+    assert totals[0] == totals[1] and len(totals[0]) == 12 * 6
     r = await w.reporting.get(
         "/reports/contact-to-outcome", params={"from": RANGE[0], "to": RANGE[1]}, headers=token("analyst")
     )

@@ -1,7 +1,8 @@
 """contact to outcome kept counts
 
 The contact-to-outcome counts and duration sums kept per London day and grouping key (new columns
-of rpt_contact_days), and its durations counted per London month (rpt_contact_duration_months).
+of rpt_contact_days), and its durations counted per London month (rpt_contact_duration_months,
+and in bands of ten values, rpt_contact_duration_bands).
 The projection derives both from every contact, so the projections are emptied and their feed
 positions set to 0: the consumers replay both feeds on start-up, as `frontdoor rebuild -s
 reporting` would.
@@ -64,15 +65,24 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column(name, sa.BigInteger(), nullable=False, server_default="0"))
     op.create_table(
         "rpt_contact_duration_months",
-        sa.Column("month", sa.Date(), nullable=False),
         sa.Column("metric", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
         sa.Column("contacts", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("month", "metric", "value", name=op.f("pk_rpt_contact_duration_months")),
+        sa.PrimaryKeyConstraint("metric", "value", "month", name=op.f("pk_rpt_contact_duration_months")),
+    )
+    op.create_table(
+        "rpt_contact_duration_bands",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("metric", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("band", sa.Integer(), nullable=False),
+        sa.Column("contacts", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "metric", "band", name=op.f("pk_rpt_contact_duration_bands")),
     )
 
 
 def downgrade() -> None:
+    op.drop_table("rpt_contact_duration_bands")
     op.drop_table("rpt_contact_duration_months")
     with op.batch_alter_table("rpt_contact_days", schema=None) as batch_op:
         for name in (*MICROSECOND_SUMS, *COUNTS):

@@ -1,6 +1,6 @@
 """The conversion and contact-to-outcome figures, kept per London day and grouping key
 (`ContactDay` rows), and the contact-to-outcome durations counted per London month
-(`ContactDurationMonth` rows).
+(`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
 keys) on the London date it was received, and each of its durations once in its month's row for
@@ -29,6 +29,7 @@ from services.reporting.projections.day_index import london_date, one_year_befor
 from services.reporting.projections.models import (
     CONTACT_GROUP_COLUMNS,
     ContactDay,
+    ContactDurationBand,
     ContactDurationMonth,
     blank_group_key,
 )
@@ -74,6 +75,8 @@ OUTCOME_TIME_COUNTS = (
 COUNTS = (*CONVERSION_COUNTS, *OUTCOME_TIME_COUNTS)
 _TABLE: Table = ContactDay.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
 _MONTHS: Table = ContactDurationMonth.__table__  # type: ignore[attr-defined]
+_BANDS: Table = ContactDurationBand.__table__  # type: ignore[attr-defined]
+BAND = 10  # counted values per band (ContactDurationBand)
 
 Cell = tuple[date, str, str]
 MonthCell = tuple[date, str, int]
@@ -182,6 +185,7 @@ class ContactDayChanges:
     def __init__(self) -> None:
         self.net: dict[Cell, list[int]] = {}
         self.months: dict[MonthCell, int] = {}
+        self.bands: dict[MonthCell, int] = {}
 
     def add(self, contact: Mapping[str, Any], sign: int) -> None:
         """Count a contact in (sign 1) or out (sign -1) of its rows."""
@@ -195,8 +199,10 @@ class ContactDayChanges:
                 cell[:] = [a + b for a, b in zip(cell, values, strict=True)]
         month = day.replace(day=1)
         for name, value in durations(contact):
-            at = (month, name, duration_step(name, value))
+            step = duration_step(name, value)
+            at, band = (month, name, step), (month, name, step // BAND)
             self.months[at] = self.months.get(at, 0) + sign
+            self.bands[band] = self.bands.get(band, 0) + sign
 
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """A contact as it was (None: new in this batch) and as it is now."""
@@ -217,13 +223,14 @@ class ContactDayChanges:
         ]
         if days:
             await session.execute(_upsert(_TABLE, COUNTS, postgres), days)
-        months = [
-            {"month": month, "metric": name, "value": step, "contacts": n}
-            for (month, name, step), n in sorted(self.months.items())
-            if n
-        ]
-        if months:
-            await session.execute(_upsert(_MONTHS, ("contacts",), postgres), months)
+        for table, net, column in ((_MONTHS, self.months, "value"), (_BANDS, self.bands, "band")):
+            rows = [
+                {"month": month, "metric": name, column: at, "contacts": n}
+                for (month, name, at), n in sorted(net.items())
+                if n
+            ]
+            if rows:
+                await session.execute(_upsert(table, ("contacts",), postgres), rows)
 
 
 @functools.cache

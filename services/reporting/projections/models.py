@@ -137,9 +137,23 @@ class ContactDurationMonth(Base, table=True):
 
     __tablename__ = "rpt_contact_duration_months"
 
-    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    # Keyed by duration and value first: a percentile reads the values of one band in every month.
     metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
     value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    contacts: int = 0
+
+
+class ContactDurationBand(Base, table=True):
+    """`ContactDurationMonth` counted in bands of ten values (whole hours, or ten working days), so
+    that a percentile is found by reading the bands, then the values of the one band it falls in,
+    not every value that occurs."""
+
+    __tablename__ = "rpt_contact_duration_bands"
+
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    band: int = Field(primary_key=True, description="value // 10 of the values counted.")
     contacts: int = 0
 
 

@@ -34,6 +34,7 @@ from services.reporting.projections.day_index import index_journey, index_superv
 from services.reporting.projections.models import (
     AllocationFact,
     ContactDay,
+    ContactDurationBand,
     ContactDurationMonth,
     ContactFact,
     DecisionFact,
@@ -356,7 +357,15 @@ def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, lis
 class ReferralsProjection(_Projection):
     feed = REFERRALS_FEED
     readers = r.REFERRALS
-    facts = (ContactFact, DecisionFact, JourneyFact, AllocationFact, ContactDay, ContactDurationMonth)
+    facts = (
+        ContactFact,
+        DecisionFact,
+        JourneyFact,
+        AllocationFact,
+        ContactDay,
+        ContactDurationMonth,
+        ContactDurationBand,
+    )
 
     async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
         contact_ids: set[uuid.UUID] = set()

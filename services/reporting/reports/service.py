@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     Float,
     Integer,
     and_,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     or_,
     outerjoin,
     select,
@@ -35,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.reporting.projections.contact_days import (
+    BAND,
     CONVERSION_COUNTS,
     DURATION_SUMS,
     DURATIONS,
@@ -51,6 +54,7 @@ from services.reporting.projections.models import (
     CONTACT_GROUP_COLUMNS,
     AllocationFact,
     ContactDay,
+    ContactDurationBand,
     ContactDurationMonth,
     ContactFact,
     FeedState,
@@ -137,9 +141,14 @@ def nearest_rank_of(counts: Counter[int], p: int) -> int | None:
     n = sum(counts.values())
     if not n:
         return None
-    rank, seen = max(1, math.ceil(p / 100 * n)), 0
-    for value in sorted(counts):
-        seen += counts[value]
+    return nearest_value(sorted(counts.items()), max(1, math.ceil(p / 100 * n)))
+
+
+def nearest_value(counted: Iterable[tuple[int, int]], rank: int) -> int:
+    """The value at `rank` (1-based) of values given in order as (value, how many)."""
+    seen = 0
+    for value, n in counted:
+        seen += n
         if seen >= rank:
             return value
     raise AssertionError("unreachable: rank <= n")
@@ -460,47 +469,88 @@ class Reports:
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
     ) -> tuple[Ranks, dict[str, Ranks]]:
-        """`_c2o_percentiles` from the durations counted per month, for whole months. In SQL, so
-        that only the rows at the ranks leave the database: the counts per period (and for the
-        whole) and value, a running total over the values in order, and the rows where it first
-        reaches rank ceil(p/100 x n), as (p*n + 99) / 100 in integer arithmetic."""
-        m = ContactDurationMonth
-        month, metric, value = col(m.month), col(m.metric), col(m.value)
-        labels, first = {}, from_date
+        """`_c2o_percentiles` from the durations counted per month, for whole months, reading
+        neither every contact nor every value that occurs: first the bands of ten values (a
+        running total over them, per period and for the whole, in SQL; only the band where it
+        first reaches rank ceil(p/100 x n) comes back), then the values of those bands alone."""
+        b = ContactDurationBand
+        month, metric = col(b.month), col(b.metric)
+        # Each month of the range -> the first month of its period (the month, or its quarter's).
+        period_of_month: dict[date, date] = {}
+        first = from_date
         while first <= to_date:
-            labels[first] = period_of(group_by, first)
+            quarter = first.replace(month=(first.month - 1) // 3 * 3 + 1)
+            period_of_month[first] = first if group_by is GroupBy.month else quarter
             first = (first + timedelta(days=32)).replace(day=1)
-        period = case(labels, value=month)
-        kept = [month >= from_date, month <= to_date, col(m.contacts) > 0]
-        counted = func.sum(col(m.contacts)).label("n")
-        cells = union_all(
-            select(period.label("grp"), metric, value, counted).where(*kept).group_by(period, metric, value),
-            select(literal(ALL).label("grp"), metric, value, counted).where(*kept).group_by(metric, value),
-        ).subquery()
-        within = (cells.c.grp, cells.c.metric)
-        ranked = select(
-            cells,
-            cast(func.sum(cells.c.n).over(partition_by=within, order_by=cells.c.value), BigInteger).label(
-                "upto"
-            ),
-            cast(func.sum(cells.c.n).over(partition_by=within), BigInteger).label("total"),
-        ).subquery()
-        at_rank = [
-            and_(
-                ranked.c.upto >= (p * ranked.c.total + 99) // 100,
-                ranked.c.upto - ranked.c.n < (p * ranked.c.total + 99) // 100,
+        kept = [month >= from_date, month <= to_date, col(b.contacts) > 0]
+        band, counted = col(b.band), func.sum(col(b.contacts)).label("n")
+        periods: Any
+        if group_by is GroupBy.month:
+            # A row per month, duration and band already: in key order, the running totals need no sort.
+            periods = select(month.label("period"), metric, band, col(b.contacts).label("n")).where(*kept)
+        else:
+            period = case(period_of_month, value=month)
+            periods = (
+                select(period.label("period"), metric, band, counted)
+                .where(*kept)
+                .group_by(period, metric, band)
             )
-            for p in ps
-        ]
-        whole: Ranks = defaultdict(dict)
-        groups: dict[str, Ranks] = defaultdict(lambda: defaultdict(dict))
-        for row in (await self.session.execute(select(ranked).where(or_(*at_rank)))).mappings():
-            into = whole if row["grp"] == ALL else groups[row["grp"]]
-            total, upto, n = int(row["total"]), int(row["upto"]), int(row["n"])
+        nothing = cast(null(), Date).label("period")
+        whole = select(nothing, metric, band, counted).where(*kept).group_by(metric, band)
+
+        def ranked(cells: Any) -> Any:
+            """The rows of `cells` where a running total over the bands first reaches a rank."""
+            c = cells.subquery()
+            within = (c.c.period, c.c.metric)
+            totals = select(
+                c,
+                cast(func.sum(c.c.n).over(partition_by=within, order_by=c.c.band), BigInteger).label("upto"),
+                cast(func.sum(c.c.n).over(partition_by=within), BigInteger).label("total"),
+            ).subquery()
+            rank = [(p * totals.c.total + 99) // 100 for p in ps]
+            return select(totals).where(
+                or_(*[and_(totals.c.upto >= k, totals.c.upto - totals.c.n < k) for k in rank])
+            )
+
+        # (period or None for the whole, duration, band) -> [(p, rank within the band)]
+        wanted: dict[tuple[date | None, str, int], list[tuple[int, int]]] = defaultdict(list)
+        for row in (await self.session.execute(union_all(ranked(periods), ranked(whole)))).mappings():
+            total, below = int(row["total"]), int(row["upto"]) - int(row["n"])
             for p in ps:
-                if upto - n < max(1, math.ceil(p / 100 * total)) <= upto:
-                    into[row["metric"]][p] = step_value(row["metric"], int(row["value"]))
-        return whole, groups
+                rank = max(1, math.ceil(p / 100 * total))
+                if below < rank <= int(row["upto"]):
+                    wanted[(row["period"], row["metric"], int(row["band"]))].append((p, rank - below))
+        overall: Ranks = defaultdict(dict)
+        groups: dict[str, Ranks] = defaultdict(lambda: defaultdict(dict))
+        if not wanted:
+            return overall, groups
+        v = ContactDurationMonth
+        bands = {(name, k) for _, name, k in wanted}
+        values = await self.session.execute(
+            select(col(v.month), col(v.metric), col(v.value), col(v.contacts)).where(
+                col(v.month) >= from_date,
+                col(v.month) <= to_date,
+                col(v.contacts) > 0,
+                or_(
+                    *[
+                        and_(col(v.metric) == name, col(v.value).between(k * BAND, k * BAND + BAND - 1))
+                        for name, k in sorted(bands)
+                    ]
+                ),
+            )
+        )
+        in_band: dict[tuple[date | None, str, int], Counter[int]] = defaultdict(Counter)
+        for found_month, name, value, n in values:
+            for start in (None, period_of_month[found_month]):
+                if (key := (start, name, value // BAND)) in wanted:
+                    in_band[key][value] += n
+        for key, targets in wanted.items():
+            start, name, _ = key
+            into = overall if start is None else groups[period_of(group_by, start)]
+            ordered = sorted(in_band[key].items())
+            for p, rank in targets:
+                into[name][p] = step_value(name, nearest_value(ordered, rank))
+        return overall, groups
 
     async def _c2o_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, in_range: list[Any], group: Any
