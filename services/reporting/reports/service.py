@@ -413,23 +413,34 @@ class Reports:
     async def contact_to_outcome(
         self, from_date: date, to_date: date, group_by: GroupBy, now: datetime
     ) -> ContactToOutcomeReport:
-        # Counts and sums are read from the rows kept per London day and key (contact_days.py);
-        # only the overdue count, which depends on `now`, reads contacts: the undecided ones.
+        # Counts and sums are read from the rows kept per London day and key (contact_days.py).
         totals = await self._day_totals(from_date, to_date, group_by, ("contacts", *OUTCOME_TIME_COUNTS))
         start, end = window(from_date, to_date)
         in_range = [col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end]
         group = self._contact_group_sql(group_by, from_date, to_date)
-        overdue = (
-            select(group.label("grp"), func.count().label("n"))
-            .where(
-                *in_range,
-                col(ContactFact.first_decided_at).is_(None),
-                col(ContactFact.decision_due_at) < now,
+        # Overdue (undecided and past the deadline) depends on `now`. Every contact received before
+        # `settled` is past its deadline, so there it is the undecided count kept per day; only the
+        # undecided contacts received since are read.
+        settled = self._past_deadline_before(now)
+        if from_date < settled:
+            last = min(to_date, settled - timedelta(days=1))
+            undecided = await self._day_totals(from_date, last, group_by, ("contacts", "first_decided"))
+            for key, t in undecided.items():
+                totals[key]["overdue"] += t["contacts"] - t["first_decided"]
+        if settled <= to_date:
+            recent = window(max(from_date, settled), to_date)[0]
+            overdue = (
+                select(group.label("grp"), func.count().label("n"))
+                .where(
+                    *in_range,
+                    col(ContactFact.received_at) >= recent,
+                    col(ContactFact.first_decided_at).is_(None),
+                    col(ContactFact.decision_due_at) < now,
+                )
+                .group_by(group)
             )
-            .group_by(group)
-        )
-        for found in (await self.session.execute(overdue)).mappings():
-            totals[found["grp"]]["overdue"] += int(found["n"])
+            for found in (await self.session.execute(overdue)).mappings():
+                totals[found["grp"]]["overdue"] += int(found["n"])
         overall: Counter[str] = sum(totals.values(), Counter())
         whole: Ranks = {}
         ranks: dict[str, Ranks] = {}
@@ -459,6 +470,19 @@ class Reports:
             overall=self._c2o_row(ALL, overall, whole),
             groups=[self._c2o_row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
         )
+
+    def _past_deadline_before(self, now: datetime) -> date:
+        """The first London day not all of whose contacts are past their decision deadline at `now`:
+        deadlines never fall earlier for a contact received later, so every contact received
+        before that day is past its deadline."""
+        n = self.settings.decision_within_working_days
+        day = london_date(now)
+        while True:
+            previous = day - timedelta(days=1)
+            latest = window(previous, previous)[1] - timedelta(microseconds=1)
+            if self.statutory.deadline(latest, n) < now:
+                return day
+            day = previous
 
     @staticmethod
     def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
