@@ -90,6 +90,16 @@ def duration_step(name: str, value: float | None) -> int:
     return math.floor(v * 10 + 0.5) if name in HOUR_DURATIONS else int(v)
 
 
+def sum_units(name: str, value: float) -> int:
+    """A duration as its sum column adds it up: whole microseconds for hours, working days as they are."""
+    return round(value * US_PER_HOUR) if name in HOUR_DURATIONS else int(value)
+
+
+def from_sum_units(name: str, total: int) -> float:
+    """A sum column's total in the report's unit (hours or working days): `sum_units` undone."""
+    return total / US_PER_HOUR if name in HOUR_DURATIONS else float(total)
+
+
 def step_value(name: str, step: int) -> float:
     """The duration a counted step stands for, in the report's unit (hours or working days)."""
     return step / 10 if name in HOUR_DURATIONS else float(step)
@@ -126,7 +136,7 @@ def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
     decided = contact["first_decided_at"] is not None
     sums = dict.fromkeys(DURATION_SUMS.values(), 0)
     for name, value in durations(contact):
-        sums[DURATION_SUMS[name]] = round(value * US_PER_HOUR) if name in HOUR_DURATIONS else int(value)
+        sums[DURATION_SUMS[name]] = sum_units(name, value)
     return (
         1,
         int(bool(contact["repeat_contact"])),
@@ -180,7 +190,8 @@ _INPUTS = (
 
 
 class ContactDayChanges:
-    """The net change to each `ContactDay` and `ContactDurationMonth` row from one batch's contacts."""
+    """The net change to each `ContactDay`, `ContactDurationMonth` and `ContactDurationBand` row from
+    one batch's contacts."""
 
     def __init__(self) -> None:
         self.net: dict[Cell, list[int]] = {}

@@ -41,11 +41,10 @@ from services.reporting.projections.contact_days import (
     CONVERSION_COUNTS,
     DURATION_SUMS,
     DURATIONS,
-    HOUR_DURATIONS,
     OUTCOME_COLUMNS,
     OUTCOME_TIME_COUNTS,
-    US_PER_HOUR,
     duration_step,
+    from_sum_units,
     step_value,
 )
 from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
@@ -619,13 +618,10 @@ class Reports:
             if not count:
                 return {f"{prefix}_median": None, f"{prefix}_p90": None, f"{prefix}_mean": None}
             metric = ranks.get(prefix, {})
-            total = t[DURATION_SUMS[prefix]]
             return {
                 f"{prefix}_median": _r_or_none(metric.get(50)),
                 f"{prefix}_p90": _r_or_none(metric.get(90)),
-                f"{prefix}_mean": _r(
-                    (total / US_PER_HOUR if prefix in HOUR_DURATIONS else float(total)) / count
-                ),
+                f"{prefix}_mean": _r(from_sum_units(prefix, t[DURATION_SUMS[prefix]]) / count),
             }
 
         return ContactToOutcomeRow(
