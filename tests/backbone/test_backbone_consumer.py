@@ -8,6 +8,7 @@ table on the reporting database. These tests commit for real.
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 
 import httpx
@@ -27,7 +28,7 @@ from platform_kit import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.app import Service, create_app
-from shared.events.consumer import UpstreamError
+from shared.events.consumer import UpstreamError, collector_paused
 
 
 async def write_events(p: Producer, things: int = 3, renames: int = 2, archive: bool = True) -> int:
@@ -450,3 +451,43 @@ async def test_a_batch_that_fails_drops_the_page_fetched_ahead(producer, consume
     assert hook.positions == list(range(1, top + 1))
     assert as_view(await view_snapshot(service.db)) == await expected_view(p)
     await consumer.close()
+
+
+async def test_the_collector_is_off_while_a_batch_is_applied_and_back_on_after(
+    producer, consumer_side
+) -> None:
+    p = await producer()
+    await write_events(p, archive=False)
+    service = consumer_side()
+    seen: list[bool] = []
+    killer = Killer(batch=2)
+
+    async def hook(events: list) -> None:
+        seen.append(gc.isenabled())
+        await killer(events)
+
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app), batch_size=4, before_commit=hook)
+    assert gc.isenabled()
+    assert await consumer.poll_once() == 4
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="killed"):
+        await consumer.poll_once()
+    assert gc.isenabled()  # a failed batch turns it back on too
+    assert seen == [False, False]
+    await consumer.close()
+
+
+def test_collector_pauses_nest_and_leave_a_collector_turned_off_elsewhere_off() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():  # the other consumer's batch, or the page fetched ahead
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first pause is still on
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
