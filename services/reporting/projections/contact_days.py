@@ -201,13 +201,14 @@ class ContactDayChanges:
     def add(self, contact: Mapping[str, Any], sign: int) -> None:
         """Count a contact in (sign 1) or out (sign -1) of its rows."""
         day = london_date(contact["received_at"])
-        values = [sign * v for v in counts(contact)]
+        # Most of a contact's counts are 0: only the others are added to each of its rows.
+        given = [(i, sign * v) for i, v in enumerate(counts(contact)) if v]
         for dimension, key in group_keys(contact):
             cell = self.net.get((day, dimension, key))
             if cell is None:
-                self.net[(day, dimension, key)] = list(values)
-            else:
-                cell[:] = [a + b for a, b in zip(cell, values, strict=True)]
+                cell = self.net[(day, dimension, key)] = [0] * len(COUNTS)
+            for i, v in given:
+                cell[i] += v
         month = day.replace(day=1)
         for name, value in durations(contact):
             step = duration_step(name, value)
