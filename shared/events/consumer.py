@@ -463,11 +463,11 @@ def collector_paused() -> Iterator[None]:
     """Keep the cyclic garbage collector off while a page is validated or a batch applied.
 
     A batch holds tens of thousands of new objects (envelopes, payloads, rows) until it commits, and
-    the collector's passes set off by their allocation walked them again and again: a fifth to a
-    third of a rebuild's CPU. What the batch leaves is freed by reference counting as usual; any
-    cycles wait for the first pass after the batch, so memory stays bounded by one batch. Counted,
-    because both consumers (and the page fetched ahead) run in one process: the last to finish turns
-    it back on, and a collector someone else turned off is left off.
+    the collector's passes set off by their allocation walked them again and again (a rebuild's
+    client CPU fell by ~15% with this pause; bench/NOTES.md). What the batch leaves is freed by
+    reference counting as usual; any cycles wait for the first pass after the batch, so memory stays
+    bounded by one batch. Counted, because both consumers (and the page fetched ahead) run in one
+    process: the last to finish turns it back on, and a collector someone else turned off stays off.
     """
     global _collector_pauses
     if _collector_pauses == 0 and not gc.isenabled():
