@@ -131,9 +131,10 @@ class ContactDurationMonth(Base, table=True):
     authorisation, over all contacts (no grouping key).
 
     The contact-to-outcome percentiles by month or quarter are read from these counts (corrected by
-    the contacts of the range's partial edge months) instead of sorting every contact. Hours are counted in tenths of an hour (the precision the report gives
-    its hour percentiles), working days in whole days; so the number of rows is bounded by the
-    durations that occur in a month, not by the number of contacts."""
+    the contacts of the range's partial edge months) instead of sorting every contact. Hours are
+    counted in tenths of an hour (the precision the report gives its hour percentiles), working days
+    in whole days; so the number of rows is bounded by the durations that occur in a month, not by
+    the number of contacts."""
 
     __tablename__ = "rpt_contact_duration_months"
 
