@@ -45,15 +45,21 @@ from bench.generator import load
 
 RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-06 and span < 1 year
 COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31")}
-# Contact to outcome takes its percentiles from durations counted per month only for whole months
-# grouped by month or quarter (the default grouping); these calls time the other way, a sort of the
-# contacts in range: a grouping by team, and a range that is not whole months.
+# Contact to outcome takes its percentiles from durations counted per month when grouped by month
+# or quarter (the default grouping), reading the contacts of the days that make up the range's
+# partial edge months; these calls time a grouping that sorts the contacts in range (team), and
+# ranges that are not whole months: one day off each end, and mid-month to mid-month (about half
+# a month read at each edge, the most the kept counts read).
 OTHER_SHAPES = {
     "GET /reports/contact-to-outcome?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
     # Not whole months, but every contact of the data (whose first journeys open on 2025-01-06).
     "GET /reports/contact-to-outcome?from=2025-01-02&to=2025-12-30": {
         "from": "2025-01-02",
         "to": "2025-12-30",
+    },
+    "GET /reports/contact-to-outcome?from=2025-01-16&to=2025-12-15": {
+        "from": "2025-01-16",
+        "to": "2025-12-15",
     },
 }
 # The worst case for the durations counted per month: in the clone, a month has the durations the

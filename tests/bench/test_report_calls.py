@@ -24,8 +24,8 @@ def test_every_report_is_called_and_compare_gets_two_different_periods() -> None
     assert a != b
     assert (a, b) == (COMPARED["a_"], COMPARED["b_"])
     assert calls["GET /children/{child_id}/timeline"][0] == f"/children/{journey}/timeline"
-    # Contact to outcome is also timed where it sorts the contacts: another grouping, and a range
-    # that is not whole months.
+    # Contact to outcome is also timed where it sorts the contacts (another grouping) and over
+    # ranges that are not whole months (edge months partly read from the contacts).
     for label, query in OTHER_SHAPES.items():
         assert calls[label] == ("/reports/contact-to-outcome", query)
     assert {q.get("group_by") for q in OTHER_SHAPES.values()} == {"team", None}

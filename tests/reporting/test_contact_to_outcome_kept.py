@@ -1,15 +1,16 @@
 """Contact to outcome from the kept counts: every figure equals the report's definitions applied to
 the contacts themselves (recounted here in Python), for every grouping and for ranges of whole
-months or not; whole months read the durations counted per month, other ranges sort the contacts,
-and both give the same percentiles."""
+months or not. Groupings by month and quarter read the durations counted per month (the contacts
+of a range's partial edge months added or taken off), other groupings sort the contacts, and both
+give the same percentiles."""
 
 from __future__ import annotations
 
 import math
 import random
 import uuid
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,13 +29,14 @@ SOURCES = ("1A", "2A", "6")
 AREAS = ("West", "East", "")
 
 
-async def build_contacts(w, seed: int = 7, n: int = 60) -> None:
-    """`n` contacts over January to June 2024 (London), times to the second: decided (some twice,
-    the first decision superseded), authorised or not, undecided, backdated."""
+async def build_contacts(w, seed: int = 7, n: int = 60, start: datetime | None = None) -> None:
+    """`n` contacts over the 182 days from `start` (January to June 2024, London, by default), times
+    to the second: decided (some twice, the first decision superseded), authorised or not,
+    undecided, backdated."""
     rng = random.Random(seed)
     for i in range(n):
         journey, contact_id, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        received = utc(2024, 1, 1) + timedelta(seconds=rng.randrange(182 * 86400))
+        received = (start or utc(2024, 1, 1)) + timedelta(seconds=rng.randrange(182 * 86400))
         recorded = received + timedelta(hours=rng.choice((0, 0, 0, 30)))  # some backdated
         await w.ref(
             journey,
@@ -153,31 +155,82 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_and_range
     assert await report(w, token, **{"from": "2024-01-01", "to": "2024-06-30"}) == before
 
 
+# Ranges over October 2023 to March 2024: whole months; one day off each end; mid-month to
+# mid-month; edges in adjacent months; within one month (its days added, or the month taken whole
+# and the days around them taken off); a single day; across the year end.
+KEPT_RANGES = [
+    ("2023-11-01", "2024-02-29"),
+    ("2023-11-02", "2024-02-28"),
+    ("2023-10-14", "2024-03-17"),
+    ("2023-10-25", "2024-02-05"),
+    ("2023-12-20", "2024-01-10"),
+    ("2024-01-05", "2024-01-25"),
+    ("2024-01-10", "2024-01-12"),
+    ("2023-12-31", "2023-12-31"),
+]
+
+
+def test_edge_months_read_the_fewer_days():
+    """Each month the range covers in part is either its days in range, added, or the whole month
+    less the days outside the range, whichever reads fewer days; together they cover the range."""
+    for first, last in [*KEPT_RANGES, *RANGES]:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+        kept, spans = Reports._kept_months(start, end)
+        counted: Counter[date] = Counter()
+        for month in kept:
+            day = month
+            while day.month == month.month:
+                counted[day] += 1
+                day += timedelta(days=1)
+        for a, b, sign in spans:
+            assert a.replace(day=1) == b.replace(day=1) and a <= b, (first, last)
+            assert (b - a).days + 1 <= 16, (first, last)  # at most about half a month
+            for i in range((b - a).days + 1):
+                counted[a + timedelta(days=i)] += sign
+        in_range = {start + timedelta(days=i) for i in range((end - start).days + 1)}
+        assert +counted == Counter(in_range), (first, last)
+    kept, spans = Reports._kept_months(date(2024, 1, 2), date(2024, 3, 30))
+    assert kept == [date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)]
+    assert spans == [(date(2024, 1, 1), date(2024, 1, 1), -1), (date(2024, 3, 31), date(2024, 3, 31), -1)]
+    kept, spans = Reports._kept_months(date(2024, 1, 25), date(2024, 1, 27))
+    assert (kept, spans) == ([], [(date(2024, 1, 25), date(2024, 1, 27), 1)])
+
+
 @pytest.mark.parametrize("group_by", ["month", "quarter"])
-async def test_whole_months_read_the_kept_durations_and_agree_with_sorting_the_contacts(
+async def test_month_and_quarter_groupings_read_the_kept_durations_and_agree_with_sorting_the_contacts(
     world_factory, token, monkeypatch, group_by
 ):
     w = await world_factory()
-    await build_contacts(w, seed=11, n=80)
+    await build_contacts(w, seed=11, n=120, start=utc(2023, 10, 1))
     await w.catch_up("referrals")
-    params = {"from": "2024-01-01", "to": "2024-06-30", "group_by": group_by}
+    async with w.consumer("referrals").db.read_session() as session:
+        contacts = [dict(r) for r in (await session.execute(select(ContactFact.__table__))).mappings()]
     used: list[bool] = []
-    real = Reports._whole_months
+    real = Reports._reads_kept_durations
 
-    def spy(from_date: Any, to_date: Any, grouping: GroupBy) -> bool:
-        used.append(real(from_date, to_date, grouping))
+    def spy(grouping: GroupBy) -> bool:
+        used.append(real(grouping))
         return used[-1]
 
-    monkeypatch.setattr(Reports, "_whole_months", staticmethod(spy))
-    kept = await report(w, token, **params)
-    assert used == [True]
-    monkeypatch.setattr(Reports, "_whole_months", staticmethod(lambda *_: False))
-    assert await report(w, token, **params) == kept
-    # Not whole months, or another grouping: the contacts are sorted.
+    now = datetime.now(UTC)
+    for first, last in KEPT_RANGES:
+        params = {"from": first, "to": last, "group_by": group_by}
+        used.clear()
+        monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(spy))
+        kept = await report(w, token, **params)
+        assert used == [True], (first, last)
+        expected = expected_report(contacts, GroupBy(group_by), first, last, now)
+        got = {kept["overall"]["group"]: kept["overall"]} | {g["group"]: g for g in kept["groups"]}
+        assert set(got) == set(expected), (first, last)
+        for key, row in expected.items():
+            assert {k: got[key][k] for k in row} == row, (first, last, key)
+        monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(lambda _: False))
+        assert await report(w, token, **params) == kept, (first, last)
+    # Another grouping: the contacts are sorted.
     used.clear()
-    monkeypatch.setattr(Reports, "_whole_months", staticmethod(spy))
-    await report(w, token, **{**params, "to": "2024-06-29"})
-    await report(w, token, **{**params, "group_by": "week"})
+    monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(spy))
+    await report(w, token, **{"from": "2023-11-01", "to": "2024-02-29", "group_by": "week"})
+    await report(w, token, **{"from": "2023-11-01", "to": "2024-02-29", "group_by": "team"})
     assert used == [False, False]
 
 
@@ -191,8 +244,16 @@ async def test_hour_percentiles_are_given_to_a_tenth_of_an_hour(world_factory, t
         await w.ref(journey, contact(contact_id, child, received, "6"), received)
         await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "NFA", decided), decided)
     await w.catch_up("referrals")
-    for to in ("2024-01-31", "2024-01-30"):  # the kept counts, then the sorted contacts
-        o = (await report(w, token, **{"from": "2024-01-01", "to": to}))["overall"]
+    # The kept counts for a whole month, less the days after; the contacts' day added to the kept
+    # counts (no month whole); then the sorted contacts.
+    ways = [
+        ("2024-01-01", "2024-01-31", "month"),
+        ("2024-01-01", "2024-01-30", "month"),
+        ("2024-01-09", "2024-01-09", "month"),
+        ("2024-01-01", "2024-01-31", "week"),
+    ]
+    for first, last, group_by in ways:
+        o = (await report(w, token, **{"from": first, "to": last, "group_by": group_by}))["overall"]
         # 1.2497 h rounds to 1.2, 1.25 h (a half) up to 1.3; the mean keeps 2 places.
         assert (o["decision_calendar_hours_median"], o["decision_calendar_hours_p90"]) == (1.2, 1.3)
         assert (o["decision_working_hours_median"], o["decision_working_hours_p90"]) == (1.2, 1.3)

@@ -130,10 +130,11 @@ class ContactDurationMonth(Base, table=True):
     """How many contacts received in one London month took each duration to decision or to
     authorisation, over all contacts (no grouping key).
 
-    The contact-to-outcome percentiles of whole months are read from these counts instead of
-    sorting every contact. Hours are counted in tenths of an hour (the precision the report gives
-    its hour percentiles), working days in whole days; so the number of rows is bounded by the
-    durations that occur in a month, not by the number of contacts."""
+    The contact-to-outcome percentiles by month or quarter are read from these counts (corrected by
+    the contacts of the range's partial edge months) instead of sorting every contact. Hours are
+    counted in tenths of an hour (the precision the report gives its hour percentiles), working days
+    in whole days; so the number of rows is bounded by the durations that occur in a month, not by
+    the number of contacts."""
 
     __tablename__ = "rpt_contact_duration_months"
 

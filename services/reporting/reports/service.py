@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    false,
     func,
     literal,
     null,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     outerjoin,
     select,
     text,
+    true,
     tuple_,
     union_all,
 )
@@ -41,6 +43,7 @@ from services.reporting.projections.contact_days import (
     CONVERSION_COUNTS,
     DURATION_SUMS,
     DURATIONS,
+    HOUR_DURATIONS,
     OUTCOME_COLUMNS,
     OUTCOME_TIME_COUNTS,
     duration_step,
@@ -484,42 +487,110 @@ class Reports:
             day = previous
 
     @staticmethod
-    def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
-        """Whether the range and each of its groups are whole London months."""
-        whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
-        return whole and group_by in (GroupBy.month, GroupBy.quarter)
+    def _reads_kept_durations(group_by: GroupBy) -> bool:
+        """Whether the percentiles come from the durations counted per month: each group is then
+        whole months, but for the range's edges (`_kept_months`)."""
+        return group_by in (GroupBy.month, GroupBy.quarter)
+
+    @staticmethod
+    def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
+        """The months whose kept counts are taken whole, and the spans of days (first, last, sign)
+        whose contacts' durations are added (1) to them or taken off (-1), so that together they
+        count the range's days. Only a month the range covers in part has a span: either its days
+        in range are added, or it is taken whole and its days outside the range taken off,
+        whichever reads fewer days (at most about half a month at each edge)."""
+        kept: list[date] = []
+        spans: list[tuple[date, date, int]] = []
+        month = from_date.replace(day=1)
+        while month <= to_date:
+            following = (month + timedelta(days=32)).replace(day=1)
+            first, last = max(from_date, month), min(to_date, following - timedelta(days=1))
+            inside = (last - first).days + 1
+            if inside * 2 <= (following - month).days:
+                spans.append((first, last, 1))
+            else:
+                kept.append(month)
+                if month < first:
+                    spans.append((month, first - timedelta(days=1), -1))
+                if last < following - timedelta(days=1):
+                    spans.append((last + timedelta(days=1), following - timedelta(days=1), -1))
+            month = following
+        return kept, spans
+
+    @staticmethod
+    def _counted_steps(spans: Sequence[tuple[date, date, int]]) -> Any:
+        """(month, metric, value, n) of the contacts received in each span, counted as the
+        projection counts them (`durations`, `duration_step`), n negative for a span taken off:
+        one scan of a span's contacts for the six durations."""
+        decided = col(ContactFact.first_decided_at).is_not(None)
+        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
+        names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
+        steps: dict[str, Any] = {}
+        for name, column in DURATIONS.items():
+            value = func.coalesce(col(getattr(ContactFact, column)), 0)
+            # The same float8 arithmetic as duration_step: floor(v x 10 + 0.5) for tenths of an hour.
+            steps[name] = func.floor(value * 10 + 0.5) if name in HOUR_DURATIONS else value
+        step = cast(case(steps, value=names.c.metric), BigInteger)
+        over = or_(
+            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("decision")]), decided),
+            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("authorisation")]), authorised),
+        )
+        counted = []
+        for first, last, sign in spans:
+            start, end = window(first, last)
+            counted.append(
+                select(
+                    literal(first.replace(day=1), Date).label("month"),
+                    names.c.metric,
+                    step.label("value"),
+                    (func.count() * sign).label("n"),
+                )
+                .select_from(ContactFact)
+                .join(names, true())
+                .where(col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end, over)
+                .group_by(names.c.metric, step)
+            )
+        return union_all(*counted).subquery()
 
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
     ) -> tuple[Ranks, dict[str, Ranks]]:
-        """`_c2o_percentiles` from the durations counted per month, for whole months, reading
-        neither every contact nor every value that occurs: first the bands of ten values (a
-        running total over them, per period and for the whole, in SQL; only the band where it
-        first reaches rank ceil(p/100 x n) comes back), then the values of those bands alone."""
+        """`_c2o_percentiles` from the durations counted per month, reading neither every contact
+        nor every value that occurs: first the bands of ten values (a running total over them, per
+        period and for the whole, in SQL; only the band where it first reaches rank ceil(p/100 x n)
+        comes back), then the values of those bands alone. A month the range covers in part has the
+        durations of the contacts of some of its days added or taken off (`_kept_months`), per band
+        in the first step and per value in the second."""
         b = ContactDurationBand
-        month, metric = col(b.month), col(b.metric)
+        kept_months, spans = self._kept_months(from_date, to_date)
         # Each month of the range -> the first month of its period (the month, or its quarter's).
-        period_of_month: dict[date, date] = {}
-        first = from_date
-        while first <= to_date:
-            quarter = first.replace(month=(first.month - 1) // 3 * 3 + 1)
-            period_of_month[first] = first if group_by is GroupBy.month else quarter
-            first = (first + timedelta(days=32)).replace(day=1)
-        kept = [month >= from_date, month <= to_date, col(b.contacts) > 0]
-        band, counted = col(b.band), func.sum(col(b.contacts)).label("n")
-        periods: Any
-        if group_by is GroupBy.month:
-            # A row per month, duration and band already: in key order, the running totals need no sort.
-            periods = select(month.label("period"), metric, band, col(b.contacts).label("n")).where(*kept)
+        period_of_month = {
+            month: month if group_by is GroupBy.month else month.replace(month=(month.month - 1) // 3 * 3 + 1)
+            for month in [*kept_months, *(first.replace(day=1) for first, _, _ in spans)]
+        }
+
+        def months_kept(month: Any) -> Any:
+            return month.between(kept_months[0], kept_months[-1]) if kept_months else false()
+
+        kept = [months_kept(col(b.month)), col(b.contacts) > 0]
+        cells: Any = select(col(b.month), col(b.metric), col(b.band), col(b.contacts).label("n")).where(*kept)
+        counted = self._counted_steps(spans) if spans else None
+        if counted is None:
+            c = cells.subquery()
         else:
-            period = case(period_of_month, value=month)
-            periods = (
-                select(period.label("period"), metric, band, counted)
-                .where(*kept)
-                .group_by(period, metric, band)
-            )
+            band_of = cast(func.floor(counted.c.value / 10.0), BigInteger)  # value // BAND, as in Python
+            # A CTE, so that PostgreSQL reads the edges' contacts once for the periods and the whole.
+            c = union_all(cells, select(counted.c.month, counted.c.metric, band_of, counted.c.n)).cte("cells")
+        month, metric, band, counted_n = c.c.month, c.c.metric, c.c.band, func.sum(c.c.n).label("n")
+        periods: Any
+        if group_by is GroupBy.month and counted is None:
+            # A row per month, duration and band already: in key order, the running totals need no sort.
+            periods = select(month.label("period"), metric, band, c.c.n)
+        else:
+            period = month if group_by is GroupBy.month else case(period_of_month, value=month)
+            periods = select(period.label("period"), metric, band, counted_n).group_by(period, metric, band)
         nothing = cast(null(), Date).label("period")
-        whole = select(nothing, metric, band, counted).where(*kept).group_by(metric, band)
+        whole = select(nothing, metric, band, counted_n).group_by(metric, band)
 
         def ranked(cells: Any) -> Any:
             """The rows of `cells` where a running total over the bands first reaches a rank."""
@@ -548,29 +619,33 @@ class Reports:
         if not wanted:
             return overall, groups
         v = ContactDurationMonth
-        bands = {(name, k) for _, name, k in wanted}
-        values = await self.session.execute(
-            select(col(v.month), col(v.metric), col(v.value), col(v.contacts)).where(
-                col(v.month) >= from_date,
-                col(v.month) <= to_date,
-                col(v.contacts) > 0,
-                or_(
-                    *[
-                        and_(col(v.metric) == name, col(v.value).between(k * BAND, k * BAND + BAND - 1))
-                        for name, k in sorted(bands)
-                    ]
-                ),
+
+        def in_bands(metric: Any, value: Any, periods: Iterable[date | None]) -> Any:
+            """The values of the bands wanted for any of `periods`."""
+            bands = sorted({(name, k) for start, name, k in wanted if start in periods})
+            return or_(
+                *[and_(metric == name, value.between(k * BAND, k * BAND + BAND - 1)) for name, k in bands]
             )
+
+        values: Any = select(col(v.month), col(v.metric), col(v.value), col(v.contacts)).where(
+            months_kept(col(v.month)),
+            col(v.contacts) > 0,
+            in_bands(col(v.metric), col(v.value), {None, *period_of_month.values()}),
         )
+        if counted is not None:
+            # An edge's contacts count only in the whole and in their own period.
+            edge_periods = {None, *(period_of_month[first.replace(day=1)] for first, _, _ in spans)}
+            edges = select(counted.c.month, counted.c.metric, counted.c.value, counted.c.n)
+            values = union_all(values, edges.where(in_bands(counted.c.metric, counted.c.value, edge_periods)))
         in_band: dict[tuple[date | None, str, int], Counter[int]] = defaultdict(Counter)
-        for found_month, name, value, n in values:
+        for found_month, name, value, n in await self.session.execute(values):
             for start in (None, period_of_month[found_month]):
                 if (key := (start, name, value // BAND)) in wanted:
                     in_band[key][value] += n
         for key, targets in wanted.items():
             start, name, _ = key
             into = overall if start is None else groups[period_of(group_by, start)]
-            ordered = sorted(in_band[key].items())
+            ordered = sorted((value, n) for value, n in in_band[key].items() if n)
             for p, rank in targets:
                 into[name][p] = step_value(name, nearest_value(ordered, rank))
         return overall, groups
@@ -581,11 +656,12 @@ class Reports:
         """({duration: {p: value}} overall, the same per group) for p 50 and 90, each the counted
         value (`duration_step`) of the exact nearest-rank percentile.
 
-        A range of whole London months, grouped by month or quarter, is answered from the counts
-        kept per month and duration (a row per duration value that occurs, whatever the number of
-        contacts); any other range or grouping sorts the contacts in range."""
+        Grouped by month or quarter, they are answered from the counts kept per month and duration
+        (a row per duration value that occurs, whatever the number of contacts), corrected by the
+        contacts of at most about half a month at each edge of the range; any other grouping sorts
+        the contacts in range."""
         ps = (50, 90)
-        if self._whole_months(from_date, to_date, group_by):
+        if self._reads_kept_durations(group_by):
             return await self._kept_percentiles(from_date, to_date, group_by, ps)
         decided = col(ContactFact.first_decided_at).is_not(None)
         authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
