@@ -46,10 +46,9 @@ from bench.generator import load
 RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-06 and span < 1 year
 COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31")}
 # Contact to outcome takes its percentiles from durations counted per month when grouped by month
-# or quarter (the default grouping), reading the contacts of the days that make up the range's
-# partial edge months; these calls time a grouping that sorts the contacts in range (team), and
-# ranges that are not whole months: one day off each end, and mid-month to mid-month (about half
-# a month read at each edge, the most the kept counts read).
+# or quarter (the default grouping), reading the contacts of the fewer days of each partial edge
+# month; these calls time a grouping that sorts the contacts in range (team), and ranges that are
+# not whole months: one day off each end, and one whose edge reads about half of the contacts.
 OTHER_SHAPES = {
     "GET /reports/contact-to-outcome?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
     # Not whole months, but every contact of the data (whose first journeys open on 2025-01-06).
@@ -57,9 +56,11 @@ OTHER_SHAPES = {
         "from": "2025-01-02",
         "to": "2025-12-30",
     },
-    "GET /reports/contact-to-outcome?from=2025-01-16&to=2025-12-15": {
-        "from": "2025-01-16",
-        "to": "2025-12-15",
+    # The data's contacts are received from 6 to 15 January: January is taken whole and its 1st to
+    # 10th taken off: about half of all contacts are read (an edge month reads at most half its days).
+    "GET /reports/contact-to-outcome?from=2025-01-11&to=2025-12-20": {
+        "from": "2025-01-11",
+        "to": "2025-12-20",
     },
 }
 # The worst case for the durations counted per month: in the clone, a month has the durations the
