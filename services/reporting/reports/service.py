@@ -29,6 +29,7 @@ from sqlalchemy import (
     outerjoin,
     select,
     text,
+    true,
     tuple_,
     union_all,
 )
@@ -765,15 +766,16 @@ class Reports:
             days += self.local.working_days_between(j.unallocated_since, now)
         return hours, days
 
-    def _unallocated_sql(self, now: datetime) -> tuple[Any, Any, Any]:
+    def _unallocated_sql(self, now: datetime, live_only: bool = False) -> tuple[Any, Any, Any]:
         """`_unallocated` as SQL expressions (hours, working days, and the hours in whole
         microseconds): the open spell is the difference of two stored positions (microseconds, day
         indices) and the same ones of `now`, in the same floating-point operations as Python, so
         the figures agree exactly. The microseconds are summed for the mean, exactly, as the kept
-        sums of settled journeys are (journey_months.py)."""
+        sums of settled journeys are (journey_months.py). `live_only`: for rows known to be live,
+        whose reading then needs no column outside ix_rpt_journeys_live."""
         since_us: Any = JourneyFact.unallocated_since_us  # nullable: col() won't type them
         since_day: Any = JourneyFact.unallocated_since_day
-        live = and_(since_us.is_not(None), col(JourneyFact.closed_at).is_(None))
+        live = true() if live_only else and_(since_us.is_not(None), col(JourneyFact.closed_at).is_(None))
         now_us = literal(microseconds(now), BigInteger)
         now_day = literal(day_index(self.local, london_date(now)), Integer)
         seconds = cast(now_us - since_us, Float) / literal(1_000_000.0, Float)
@@ -806,7 +808,7 @@ class Reports:
         by_reason: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         if self._whole_months(from_date, to_date, group_by):
             overall, totals = await self._kept_handovers(
-                from_date, to_date, group_by, in_range, group, hours, working_days, us, medians, by_reason
+                from_date, to_date, group_by, in_range, group, now, medians, by_reason
             )
         else:
             overall, totals = await self._handover_tallies(in_range, group, counted, hours, us, medians)
@@ -954,9 +956,7 @@ class Reports:
         group_by: GroupBy,
         in_range: list[Any],
         group: Any,
-        hours: Any,
-        working_days: Any,
-        us: Any,
+        now: datetime,
         medians: dict[str | None, float],
         by_reason: dict[tuple[str, str], list[int]],
     ) -> tuple[_Tally, dict[str, _Tally]]:
@@ -990,27 +990,36 @@ class Reports:
         for month, name, value, n in await self.session.execute(values):
             for t in tallies(month):
                 t.values[name][value] += n
+        hours, working_days, us = self._unallocated_sql(now, live_only=True)
         live = [
             col(JourneyFact.unallocated_since_us).is_not(None),
             col(JourneyFact.closed_at).is_(None),
             *in_range,
         ]
+        # One scan of the live journeys, by group, working days and whole-day band (few cells: both
+        # follow from the day the spell began): the working days' values, the sums and maxima, and
+        # the band counts the medians start from.
+        band = self._day_band_sql(hours)
         spells = (
             select(
                 group.label("grp"),
                 working_days.label("days"),
+                band.label("band"),
                 func.count().label("n"),
                 func.sum(us).label("sum_us"),
                 func.max(hours).label("max_hours"),
             )
             .where(*live)
-            .group_by(group, working_days)
+            .group_by(group, working_days, band)
         )
+        live_bands: dict[str | None, Counter[int]] = defaultdict(Counter)
         for cell in (await self.session.execute(spells)).mappings():
-            for t in (overall, totals[cell["grp"]]):
-                t.values["unallocated_working_days"][int(cell["days"])] += int(cell["n"])
+            n = int(cell["n"])
+            for key, t in ((None, overall), (cell["grp"], totals[cell["grp"]])):
+                t.values["unallocated_working_days"][int(cell["days"])] += n
                 t.sum_us += int(cell["sum_us"])
                 t.top(_r(float(cell["max_hours"]) / 24))
+                live_bands[key][int(cell["band"])] += n
         totals = defaultdict(_Tally, {key: t for key, t in totals.items() if t.journeys})
         if not overall.journeys:
             return overall, totals
@@ -1039,7 +1048,7 @@ class Reports:
                 for t in tallies(month):
                     t.top(value / 100)
         await self._kept_day_medians(
-            period_of_month, overall, totals, live, group, hours, kept_bands, medians
+            period_of_month, overall, totals, live, live_bands, group, hours, kept_bands, medians
         )
         reasons = select(
             col(r.month), col(r.reason), col(r.handovers), col(r.team_transfers), col(r.worker_changes)
@@ -1053,6 +1062,12 @@ class Reports:
         return overall, totals
 
     @staticmethod
+    def _day_band_sql(hours: Any) -> Any:
+        """The whole-day band of unallocated hours rounded to hundredths of a day, in SQL: within
+        one of `hundredths_of_day(hours) // DAY_BAND` (equal but within a float's error of an edge)."""
+        return cast(func.floor(hours / literal(24.0, Float) + literal(0.005, Float)), Integer)
+
+    @staticmethod
     def _in_day_band(value: Any, band: int) -> Any:
         return value.between(band * DAY_BAND, band * DAY_BAND + DAY_BAND - 1)
 
@@ -1062,6 +1077,7 @@ class Reports:
         overall: _Tally,
         totals: dict[str, _Tally],
         live: list[Any],
+        live_bands: dict[str | None, Counter[int]],
         group: Any,
         hours: Any,
         kept_bands: list[Any],
@@ -1077,18 +1093,13 @@ class Reports:
         each rounded as `_r` rounds it. If the rank turns out to fall outside that band (only by
         such an edge), the next band that way is read instead."""
         b, v = JourneyMonthBand, JourneyMonthValue
-        band_sql = cast(func.floor(hours / literal(24.0, Float) + literal(0.005, Float)), Integer)
+        band_sql = self._day_band_sql(hours)
         settled: dict[str | None, Counter[int]] = defaultdict(Counter)
         for month, band, n in await self.session.execute(
             select(col(b.month), col(b.band), col(b.journeys)).where(*kept_bands)
         ):
             for key in (None, period_of_month[month]):
                 settled[key][band] += n
-        live_bands: dict[str | None, Counter[int]] = defaultdict(Counter)
-        counts = select(group.label("grp"), band_sql.label("band"), func.count().label("n"))
-        for grp, band, n in await self.session.execute(counts.where(*live).group_by(group, band_sql)):
-            for key in (None, grp):
-                live_bands[key][int(band)] += n
         # (period or None for the whole) -> (rank of the median, band read)
         wanted: dict[str | None, tuple[int, int]] = {}
         for key, t in [(None, overall), *totals.items()]:
