@@ -25,6 +25,16 @@ AWAITING_COLUMNS = ("received_at", "team_id", "area", "source", "decision_due_at
 CONTACT_GROUP_COLUMNS = {"area": "area", "team": "team_id", "source": "source", "outcome": "current_outcome"}
 
 
+# A journey whose unallocated time depends on the time of the request (Reports._unallocated_sql).
+LIVE_JOURNEY = "unallocated_since_us IS NOT NULL AND closed_at IS NULL"
+LIVE_JOURNEY_COLUMNS = (
+    "unallocated_since_us",
+    "unallocated_since_day",
+    "unallocated_hours_closed",
+    "unallocated_working_days_closed",
+)
+
+
 def blank_group_key(dimension: str) -> str:
     """The group of rows with no value for a grouping (the reports' rule, in SQL and in Python)."""
     return "undecided" if dimension == "outcome" else "unknown"
@@ -158,6 +168,60 @@ class ContactDurationBand(Base, table=True):
     contacts: int = 0
 
 
+class JourneyMonth(Base, table=True):
+    """The handover counts of the journeys opened (first contact received) in one London month, over
+    all journeys (no grouping key): kept like `ContactDay` (journey_months.py).
+
+    The unallocated sum is over *settled* journeys only: those not live (a live journey is open
+    and without a named worker now, so its unallocated time grows with the time of the request
+    and is read from `ix_rpt_journeys_live` instead)."""
+
+    __tablename__ = "rpt_journey_months"
+
+    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
+    journeys: int = 0
+    closed: int = 0
+    sum_settled_unallocated_us: int = Field(0, sa_type=BigInteger)
+
+
+class JourneyMonthValue(Base, table=True):
+    """How many journeys opened in one London month had each value of a handover figure: team
+    transfers and worker changes over every journey, unallocated working days and unallocated
+    days (in hundredths of a day, as the report rounds them) over settled journeys."""
+
+    __tablename__ = "rpt_journey_month_values"
+
+    # Keyed by figure and value first: the values of one band are read across the months.
+    metric: str = Field(primary_key=True, max_length=40)
+    value: int = Field(primary_key=True)
+    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
+    journeys: int = 0
+
+
+class JourneyMonthBand(Base, table=True):
+    """Settled journeys' unallocated days counted in bands of whole days (100 hundredths), so a
+    median or maximum reads the bands, then the values of one band."""
+
+    __tablename__ = "rpt_journey_month_bands"
+
+    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
+    metric: str = Field(primary_key=True, max_length=40)
+    band: int = Field(primary_key=True, description="value // 100 of the values counted.")
+    journeys: int = 0
+
+
+class JourneyMonthReason(Base, table=True):
+    """The handovers of journeys opened in one London month, by reason (RIIA code or `unknown`)."""
+
+    __tablename__ = "rpt_journey_month_reasons"
+
+    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
+    reason: str = Field(primary_key=True, max_length=20)
+    handovers: int = 0
+    team_transfers: int = 0
+    worker_changes: int = 0
+
+
 class DecisionFact(Base, table=True):
     __tablename__ = "rpt_decisions"
 
@@ -177,6 +241,19 @@ class JourneyFact(Base, table=True):
     """One row per journey (first contact to closure): handovers and unallocated time."""
 
     __tablename__ = "rpt_journeys"
+    __table_args__ = (
+        # The live journeys (open and without a named worker: their unallocated time grows with
+        # `now`) by first contact, holding what the handovers report reads of them: the other
+        # journeys' figures are kept per month (JourneyMonth), so these are all it reads of the
+        # table, index-only on PostgreSQL.
+        Index(
+            "ix_rpt_journeys_live",
+            "opened_at",
+            postgresql_include=list(LIVE_JOURNEY_COLUMNS),
+            postgresql_where=text(LIVE_JOURNEY),
+            sqlite_where=text(LIVE_JOURNEY),
+        ),
+    )
 
     journey_id: uuid.UUID = Field(primary_key=True)
     child_id: uuid.UUID | None = Field(default=None, index=True)

@@ -31,6 +31,7 @@ from sqlmodel import SQLModel, col
 from services.reporting.projections import readers as r
 from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals
 from services.reporting.projections.day_index import index_journey, index_supervision
+from services.reporting.projections.journey_months import JourneyMonthChanges
 from services.reporting.projections.models import (
     AllocationFact,
     ContactDay,
@@ -40,6 +41,10 @@ from services.reporting.projections.models import (
     DecisionFact,
     FeedState,
     JourneyFact,
+    JourneyMonth,
+    JourneyMonthBand,
+    JourneyMonthReason,
+    JourneyMonthValue,
     SupervisionFact,
     TimelineEntry,
 )
@@ -365,6 +370,10 @@ class ReferralsProjection(_Projection):
         ContactDay,
         ContactDurationMonth,
         ContactDurationBand,
+        JourneyMonth,
+        JourneyMonthValue,
+        JourneyMonthBand,
+        JourneyMonthReason,
     )
 
     async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
@@ -455,8 +464,16 @@ class ReferralsProjection(_Projection):
             days.change(before, contact.__dict__)
         for contact in rows.contact_store.new:
             days.change(None, contact.__dict__)
+        journey_months = JourneyMonthChanges()
+        journey_months.batch(
+            rows.journey_store.loaded.values(),
+            rows.journey_store.new,
+            (before for _, before in rows.allocation_store.loaded.values()),
+            rows.allocations_by_journey,
+        )
         await rows.write(session, self.statistics)
         await days.write(session)
+        await journey_months.write(session)
         return timeline
 
     def _contact(self, rows: _Rows, event: Envelope, p: r.ContactReceived) -> None:

@@ -46,11 +46,18 @@ from services.reporting.projections.contact_days import (
     HOUR_DURATIONS,
     OUTCOME_COLUMNS,
     OUTCOME_TIME_COUNTS,
+    US_PER_HOUR,
     duration_step,
     from_sum_units,
     step_value,
 )
 from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
+from services.reporting.projections.journey_months import (
+    DAY_BAND,
+    UNALLOCATED_DAYS,
+    VALUE_COLUMNS,
+    hundredths_of_day,
+)
 from services.reporting.projections.models import (
     AWAITING_COLUMNS,
     CONTACT_GROUP_COLUMNS,
@@ -61,6 +68,10 @@ from services.reporting.projections.models import (
     ContactFact,
     FeedState,
     JourneyFact,
+    JourneyMonth,
+    JourneyMonthBand,
+    JourneyMonthReason,
+    JourneyMonthValue,
     SupervisionFact,
     TimelineEntry,
     blank_group_key,
@@ -185,22 +196,25 @@ Ranks = dict[str, dict[int, Any]]
 
 
 class _Tally:
-    """One group's handover figures, added up from aggregate cells."""
+    """One group's handover figures, added up from aggregate cells or kept rows."""
 
     def __init__(self) -> None:
         self.journeys = 0
         self.closed = 0
-        self.sum_hours = 0.0
-        self.max_hours: float | None = None
+        self.sum_us = 0  # unallocated time, in whole microseconds: sums add up exactly
+        self.max_days: float | None = None  # rounded per journey, as the report gives them
         self.values: dict[str, Counter[int]] = defaultdict(Counter)
+
+    def top(self, days: float) -> None:
+        self.max_days = days if self.max_days is None else max(self.max_days, days)
 
     def add(self, cell: Any, names: Iterable[str]) -> None:
         n = int(cell["n"])
         self.journeys += n
         self.closed += int(cell["closed"] or 0)
-        self.sum_hours += float(cell["sum_hours"])
-        top = float(cell["max_hours"])
-        self.max_hours = top if self.max_hours is None else max(self.max_hours, top)
+        self.sum_us += int(cell["sum_us"])
+        # Rounding is monotone: the largest rounded value is the rounded largest.
+        self.top(_r(float(cell["max_hours"]) / 24))
         for name in names:
             self.values[name][int(cell[name])] += n
 
@@ -827,23 +841,30 @@ class Reports:
             days += self.local.working_days_between(j.unallocated_since, now)
         return hours, days
 
-    def _unallocated_sql(self, now: datetime) -> tuple[Any, Any]:
-        """`_unallocated` as SQL expressions: the open spell is the difference of two stored
-        positions (microseconds, day indices) and the same ones of `now`, in the same floating-point
-        operations as Python, so the figures agree exactly."""
+    def _unallocated_sql(self, now: datetime, live_only: bool = False) -> tuple[Any, Any, Any]:
+        """`_unallocated` as SQL expressions (hours, working days, and the hours in whole
+        microseconds): the open spell is the difference of two stored positions (microseconds, day
+        indices) and the same ones of `now`, in the same floating-point operations as Python, so
+        the figures agree exactly. The microseconds are summed for the mean, exactly, as the kept
+        sums of settled journeys are (journey_months.py). `live_only`: for rows known to be live,
+        whose reading then needs no column outside ix_rpt_journeys_live."""
         since_us: Any = JourneyFact.unallocated_since_us  # nullable: col() won't type them
         since_day: Any = JourneyFact.unallocated_since_day
-        live = and_(since_us.is_not(None), col(JourneyFact.closed_at).is_(None))
+        live = true() if live_only else and_(since_us.is_not(None), col(JourneyFact.closed_at).is_(None))
         now_us = literal(microseconds(now), BigInteger)
         now_day = literal(day_index(self.local, london_date(now)), Integer)
         seconds = cast(now_us - since_us, Float) / literal(1_000_000.0, Float)
-        hours = col(JourneyFact.unallocated_hours_closed) + case(
+        closed_hours = col(JourneyFact.unallocated_hours_closed)
+        hours = closed_hours + case(
             (and_(live, since_us < now_us), seconds / literal(3600.0, Float)), else_=literal(0.0, Float)
         )
         days = col(JourneyFact.unallocated_working_days_closed) + case(
             (and_(live, since_day < now_day), now_day - since_day), else_=literal(0, Integer)
         )
-        return hours, days
+        us = cast(func.round(closed_hours * literal(float(US_PER_HOUR), Float)), BigInteger) + case(
+            (and_(live, since_us < now_us), now_us - since_us), else_=literal(0, BigInteger)
+        )
+        return hours, days, us
 
     async def handovers(
         self, from_date: date, to_date: date, group_by: GroupBy, now: datetime, limit: int
@@ -851,83 +872,41 @@ class Reports:
         start, end = window(from_date, to_date)
         in_range = [col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end]
         group = self._journey_group_sql(group_by, from_date, to_date)
-        hours, working_days = self._unallocated_sql(now)
+        hours, working_days, us = self._unallocated_sql(now)
         counted = {
             "team_transfers": col(JourneyFact.team_transfers),
             "worker_changes": col(JourneyFact.worker_changes),
-            "working_days": working_days,
+            "unallocated_working_days": working_days,
         }
-
-        # One hash aggregate (no sort) by group and by the value of each whole-number figure: the
-        # value counts give those figures' buckets, means, medians and maxima; the cells' sums
-        # give each group's journeys, closures and unallocated hours, and the groups' the overall.
-        cells = (
-            select(
-                group.label("grp"),
-                *[value.label(name) for name, value in counted.items()],
-                func.count().label("n"),
-                count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
-                func.sum(hours).label("sum_hours"),
-                func.max(hours).label("max_hours"),
+        # {group or None for the whole: median unallocated days, rounded}
+        medians: dict[str | None, float] = {}
+        by_reason: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        if self._whole_months(from_date, to_date, group_by):
+            overall, totals = await self._kept_handovers(
+                from_date, to_date, group_by, in_range, group, now, medians, by_reason
             )
-            .where(*in_range)
-            .group_by(group, *counted.values())
-        )
-        overall = _Tally()
-        totals: dict[str, _Tally] = defaultdict(_Tally)
-        for cell in (await self.session.execute(cells)).mappings():
-            for tally in (overall, totals[cell["grp"]]):
-                tally.add(cell, counted)
-        whole: dict[str, dict[int, Any]] = {}
-        ranks: dict[str, dict[str, dict[int, Any]]] = {}
-        if overall.journeys:
-            whole, ranks = await self._nearest_ranks(in_range, group, {"hours": hours}, (50,))
+        else:
+            overall, totals = await self._handover_tallies(in_range, group, counted, hours, us, medians)
+            if overall.journeys:
+                await self._handover_reasons(in_range, group, by_reason)
 
-        def row(key: str, t: _Tally, hours_median: Any) -> HandoverRow:
+        def row(key: str, t: _Tally, days_median: float | None) -> HandoverRow:
             n = t.journeys
             result: dict[str, Any] = {"group": key, "journeys": n, "closed": t.closed}
             for name in counted:
                 values = t.values[name]
-                prefix = "unallocated_working_days" if name == "working_days" else name
-                if name != "working_days":
+                if name != "unallocated_working_days":
                     for bucket in range(5):
                         result[f"{name}_{bucket}"] = values[bucket]
                     result[f"{name}_5_plus"] = sum(c for v, c in values.items() if v >= 5)
-                result[f"{prefix}_mean"] = _r(sum(v * c for v, c in values.items()) / n) if n else None
-                result[f"{prefix}_median"] = _r_or_none(nearest_rank_of(values, 50))
-                result[f"{prefix}_max"] = max(values) if values else None
-            # Days are rounded per journey: rounding is monotone, so the median and the max of the
-            # rounded values are the rounded median and max.
-            result["unallocated_days_mean"] = _r(t.sum_hours / 24 / n) if n else None
-            result["unallocated_days_median"] = None if hours_median is None else _r(hours_median / 24)
-            result["unallocated_days_max"] = _r(t.max_hours / 24) if t.max_hours is not None else None
+                result[f"{name}_mean"] = _r(sum(v * c for v, c in values.items()) / n) if n else None
+                result[f"{name}_median"] = _r_or_none(nearest_rank_of(values, 50))
+                result[f"{name}_max"] = max(values) if values else None
+            result["unallocated_days_mean"] = _r(t.sum_us / US_PER_HOUR / 24 / n) if n else None
+            result["unallocated_days_median"] = days_median
+            result["unallocated_days_max"] = t.max_days
             return HandoverRow(**result)
 
-        by_reason: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        if overall.journeys:
-            reason_column = col(AllocationFact.reason)
-            reason = case(
-                (and_(reason_column.is_not(None), reason_column != ""), reason_column),
-                else_=literal("unknown"),
-            )
-            query = (
-                select(
-                    group.label("grp"),
-                    reason.label("reason"),
-                    func.count().label("handovers"),
-                    count_if(col(AllocationFact.team_changed)).label("team_transfers"),
-                    count_if(col(AllocationFact.worker_changed)).label("worker_changes"),
-                )
-                .join(JourneyFact, col(JourneyFact.journey_id) == col(AllocationFact.journey_id))
-                .where(col(AllocationFact.kind) == "transferred", *in_range)
-                .group_by(group, reason)
-            )
-            for r in (await self.session.execute(query)).mappings():
-                for key in (ALL, r["grp"]):
-                    counts = by_reason[(key, r["reason"])]
-                    counts[0] += int(r["handovers"])
-                    counts[1] += int(r["team_transfers"] or 0)
-                    counts[2] += int(r["worker_changes"] or 0)
         reasons = [
             HandoverReason(group=g, reason=reason, handovers=c[0], team_transfers=c[1], worker_changes=c[2])
             for (g, reason), c in sorted(by_reason.items(), key=lambda kv: (kv[0][0] != ALL, kv[0]))
@@ -970,13 +949,288 @@ class Reports:
                 "are rounded per journey; the mean is of the unrounded values.",
                 "journeys": "The first `limit` journeys by first contact; journeys_total counts them all.",
             },
-            overall=row(ALL, overall, whole.get("hours", {}).get(50)),
-            groups=[row(k, totals[k], ranks.get(k, {}).get("hours", {}).get(50)) for k in sorted(totals)],
+            overall=row(ALL, overall, medians.get(None)),
+            groups=[row(k, totals[k], medians.get(k)) for k in sorted(totals)],
             reasons=reasons,
             journeys=journeys,
             journeys_total=overall.journeys,
             limit=limit,
         )
+
+    async def _handover_tallies(
+        self,
+        in_range: list[Any],
+        group: Any,
+        counted: dict[str, Any],
+        hours: Any,
+        us: Any,
+        medians: dict[str | None, float],
+    ) -> tuple[_Tally, dict[str, _Tally]]:
+        """The figures of every journey in range, read from the journeys (any range or grouping)."""
+        # One hash aggregate (no sort) by group and by the value of each whole-number figure: the
+        # value counts give those figures' buckets, means, medians and maxima; the cells' sums
+        # give each group's journeys, closures and unallocated time, and the groups' the overall.
+        cells = (
+            select(
+                group.label("grp"),
+                *[value.label(name) for name, value in counted.items()],
+                func.count().label("n"),
+                count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
+                func.sum(us).label("sum_us"),
+                func.max(hours).label("max_hours"),
+            )
+            .where(*in_range)
+            .group_by(group, *counted.values())
+        )
+        overall = _Tally()
+        totals: dict[str, _Tally] = defaultdict(_Tally)
+        for cell in (await self.session.execute(cells)).mappings():
+            for tally in (overall, totals[cell["grp"]]):
+                tally.add(cell, counted)
+        if overall.journeys:
+            whole, ranks = await self._nearest_ranks(in_range, group, {"hours": hours}, (50,))
+            # Days are rounded per journey: rounding is monotone, so the median of the rounded
+            # values is the rounded median.
+            for key, figures in [(None, whole), *ranks.items()]:
+                if (median := figures.get("hours", {}).get(50)) is not None:
+                    medians[key] = _r(median / 24)
+        return overall, totals
+
+    async def _handover_reasons(
+        self, in_range: list[Any], group: Any, by_reason: dict[tuple[str, str], list[int]]
+    ) -> None:
+        """Handovers by reason, overall and per group, read from the allocations and journeys."""
+        reason_column = col(AllocationFact.reason)
+        reason = case(
+            (and_(reason_column.is_not(None), reason_column != ""), reason_column),
+            else_=literal("unknown"),
+        )
+        query = (
+            select(
+                group.label("grp"),
+                reason.label("reason"),
+                func.count().label("handovers"),
+                count_if(col(AllocationFact.team_changed)).label("team_transfers"),
+                count_if(col(AllocationFact.worker_changed)).label("worker_changes"),
+            )
+            .join(JourneyFact, col(JourneyFact.journey_id) == col(AllocationFact.journey_id))
+            .where(col(AllocationFact.kind) == "transferred", *in_range)
+            .group_by(group, reason)
+        )
+        for r in (await self.session.execute(query)).mappings():
+            for key in (ALL, r["grp"]):
+                counts = by_reason[(key, r["reason"])]
+                counts[0] += int(r["handovers"])
+                counts[1] += int(r["team_transfers"] or 0)
+                counts[2] += int(r["worker_changes"] or 0)
+
+    async def _kept_handovers(
+        self,
+        from_date: date,
+        to_date: date,
+        group_by: GroupBy,
+        in_range: list[Any],
+        group: Any,
+        now: datetime,
+        medians: dict[str | None, float],
+        by_reason: dict[tuple[str, str], list[int]],
+    ) -> tuple[_Tally, dict[str, _Tally]]:
+        """`_handover_tallies` and `_handover_reasons` for whole months grouped by month or
+        quarter: settled journeys' figures from the rows kept per month (journey_months.py), live
+        journeys' unallocated time from their own rows (ix_rpt_journeys_live)."""
+        period_of_month: dict[date, str] = {}
+        first = from_date
+        while first <= to_date:
+            period_of_month[first] = period_of(group_by, first)
+            first = (first + timedelta(days=32)).replace(day=1)
+        overall = _Tally()
+        totals: dict[str, _Tally] = defaultdict(_Tally)
+
+        def tallies(month: date) -> tuple[_Tally, _Tally]:
+            return overall, totals[period_of_month[month]]
+
+        m, v, r = JourneyMonth, JourneyMonthValue, JourneyMonthReason
+        months = select(
+            col(m.month), col(m.journeys), col(m.closed), col(m.sum_settled_unallocated_us)
+        ).where(col(m.month) >= from_date, col(m.month) <= to_date, col(m.journeys) > 0)
+        for month, journeys, closed, sum_us in await self.session.execute(months):
+            for t in tallies(month):
+                t.journeys += journeys
+                t.closed += closed
+                t.sum_us += int(sum_us)
+        kept_values = [col(v.month) >= from_date, col(v.month) <= to_date, col(v.journeys) > 0]
+        values = select(col(v.month), col(v.metric), col(v.value), col(v.journeys)).where(
+            *kept_values, col(v.metric).in_(VALUE_COLUMNS)
+        )
+        for month, name, value, n in await self.session.execute(values):
+            for t in tallies(month):
+                t.values[name][value] += n
+        hours, working_days, us = self._unallocated_sql(now, live_only=True)
+        live = [
+            col(JourneyFact.unallocated_since_us).is_not(None),
+            col(JourneyFact.closed_at).is_(None),
+            *in_range,
+        ]
+        # One scan of the live journeys, by group, working days and whole-day band (few cells: both
+        # follow from the day the spell began): the working days' values, the sums and maxima, and
+        # the band counts the medians start from.
+        band = self._day_band_sql(hours)
+        spells = (
+            select(
+                group.label("grp"),
+                working_days.label("days"),
+                band.label("band"),
+                func.count().label("n"),
+                func.sum(us).label("sum_us"),
+                func.max(hours).label("max_hours"),
+            )
+            .where(*live)
+            .group_by(group, working_days, band)
+        )
+        live_bands: dict[str | None, Counter[int]] = defaultdict(Counter)
+        for cell in (await self.session.execute(spells)).mappings():
+            n = int(cell["n"])
+            for key, t in ((None, overall), (cell["grp"], totals[cell["grp"]])):
+                t.values["unallocated_working_days"][int(cell["days"])] += n
+                t.sum_us += int(cell["sum_us"])
+                t.top(_r(float(cell["max_hours"]) / 24))
+                live_bands[key][int(cell["band"])] += n
+        totals = defaultdict(_Tally, {key: t for key, t in totals.items() if t.journeys})
+        if not overall.journeys:
+            return overall, totals
+        # The settled maxima: each month's top band, then the top value in it.
+        b = JourneyMonthBand
+        kept_bands = [
+            col(b.metric) == UNALLOCATED_DAYS,
+            col(b.month) >= from_date,
+            col(b.month) <= to_date,
+            col(b.journeys) > 0,
+        ]
+        top_bands = select(col(b.month), func.max(col(b.band))).where(*kept_bands).group_by(col(b.month))
+        tops = list(await self.session.execute(top_bands))
+        if tops:
+            highest = select(col(v.month), func.max(col(v.value))).where(
+                *kept_values,
+                col(v.metric) == UNALLOCATED_DAYS,
+                or_(
+                    *[
+                        and_(col(v.month) == month, self._in_day_band(col(v.value), top))
+                        for month, top in tops
+                    ]
+                ),
+            )
+            for month, value in await self.session.execute(highest.group_by(col(v.month))):
+                for t in tallies(month):
+                    t.top(value / 100)
+        await self._kept_day_medians(
+            period_of_month, overall, totals, live, live_bands, group, hours, kept_bands, medians
+        )
+        reasons = select(
+            col(r.month), col(r.reason), col(r.handovers), col(r.team_transfers), col(r.worker_changes)
+        ).where(col(r.month) >= from_date, col(r.month) <= to_date, col(r.handovers) > 0)
+        for month, reason, handovers, team_transfers, worker_changes in await self.session.execute(reasons):
+            for key in (ALL, period_of_month[month]):
+                counts = by_reason[(key, reason)]
+                counts[0] += handovers
+                counts[1] += team_transfers
+                counts[2] += worker_changes
+        return overall, totals
+
+    @staticmethod
+    def _day_band_sql(hours: Any) -> Any:
+        """The whole-day band of unallocated hours rounded to hundredths of a day, in SQL: within
+        one of `hundredths_of_day(hours) // DAY_BAND` (equal but within a float's error of an edge)."""
+        return cast(func.floor(hours / literal(24.0, Float) + literal(0.005, Float)), Integer)
+
+    @staticmethod
+    def _in_day_band(value: Any, band: int) -> Any:
+        return value.between(band * DAY_BAND, band * DAY_BAND + DAY_BAND - 1)
+
+    async def _kept_day_medians(
+        self,
+        period_of_month: dict[date, str],
+        overall: _Tally,
+        totals: dict[str, _Tally],
+        live: list[Any],
+        live_bands: dict[str | None, Counter[int]],
+        group: Any,
+        hours: Any,
+        kept_bands: list[Any],
+        medians: dict[str | None, float],
+    ) -> None:
+        """The median unallocated days of the whole and of each period, over the settled journeys'
+        kept values and the live journeys' values now, reading few of either.
+
+        Both are counted in whole-day bands: the settled exactly (kept), the live in SQL, where a
+        value's band may be one out of the band of its rounding in Python (a value within a float's
+        error of a band's edge). The band where the running count first reaches the median's rank
+        is then read: the settled values in it, and the live values of the bands either side too,
+        each rounded as `_r` rounds it. If the rank turns out to fall outside that band (only by
+        such an edge), the next band that way is read instead."""
+        b, v = JourneyMonthBand, JourneyMonthValue
+        band_sql = self._day_band_sql(hours)
+        settled: dict[str | None, Counter[int]] = defaultdict(Counter)
+        for month, band, n in await self.session.execute(
+            select(col(b.month), col(b.band), col(b.journeys)).where(*kept_bands)
+        ):
+            for key in (None, period_of_month[month]):
+                settled[key][band] += n
+        # (period or None for the whole) -> (rank of the median, band read)
+        wanted: dict[str | None, tuple[int, int]] = {}
+        for key, t in [(None, overall), *totals.items()]:
+            rank = max(1, math.ceil(50 / 100 * t.journeys))
+            wanted[key] = (rank, nearest_value(sorted((settled[key] + live_bands[key]).items()), rank))
+        periods: dict[str, list[date]] = defaultdict(list)
+        for month, period in period_of_month.items():
+            periods[period].append(month)
+        while wanted:
+            near = []
+            for key, (_, band) in wanted.items():
+                edges: Any = band_sql.between(band - 1, band + 1)
+                if key is not None:
+                    first, last = min(periods[key]), max(periods[key])
+                    start, end = window(first, (last + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+                    edges = and_(edges, col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
+                near.append(edges)
+            read = select(group.label("grp"), band_sql.label("band"), hours.label("hours"))
+            live_values: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+            for grp, band, value in await self.session.execute(read.where(*live, or_(*near))):
+                for key in (None, grp):
+                    live_values[key].append((int(band), hundredths_of_day(float(value))))
+            settled_values = select(col(v.month), col(v.value), col(v.journeys)).where(
+                col(v.metric) == UNALLOCATED_DAYS,
+                col(v.journeys) > 0,
+                or_(
+                    *[
+                        and_(
+                            col(v.month).in_(periods[key] if key else period_of_month),
+                            self._in_day_band(col(v.value), band),
+                        )
+                        for key, (_, band) in wanted.items()
+                    ]
+                ),
+            )
+            in_band: dict[str | None, Counter[int]] = defaultdict(Counter)
+            for month, value, n in await self.session.execute(settled_values):
+                for key in (None, period_of_month[month]):
+                    if key in wanted and value // DAY_BAND == wanted[key][1]:
+                        in_band[key][value] += n
+            for key, (rank, band) in list(wanted.items()):
+                below = sum(n for k, n in settled[key].items() if k < band)
+                below += sum(n for k, n in live_bands[key].items() if k < band - 1)
+                for approximate, value in live_values[key]:
+                    if band - 1 <= approximate <= band + 1:
+                        if value // DAY_BAND < band:
+                            below += 1
+                        elif value // DAY_BAND == band:
+                            in_band[key][value] += 1
+                if rank <= below:
+                    wanted[key] = (rank, band - 1)
+                elif rank > below + in_band[key].total():
+                    wanted[key] = (rank, band + 1)
+                else:
+                    medians[key] = nearest_value(sorted(in_band[key].items()), rank - below) / 100
+                    del wanted[key]
 
     # -- d. supervision -------------------------------------------------------------------------
 

@@ -1,0 +1,195 @@
+"""The handovers report's figures of journeys, kept per London month of the journey's first contact
+(`JourneyMonth`, `JourneyMonthValue`, `JourneyMonthBand` and `JourneyMonthReason` rows).
+
+A journey counts once in its month: its journey and closure counts, the value of its team
+transfers and worker changes, and its handovers by reason. Its unallocated time is kept only when
+it is *settled*: a *live* journey (open and without a named worker) has unallocated time that
+grows with the time of the request, so the report reads those few columns of the live journeys
+themselves, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys,
+each one's previous contribution is taken off and its new one added, and the net change of every
+row touched is written as increments (`contact_days._upsert`), so the rows always equal counting
+the journeys themselves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.projections.contact_days import US_PER_HOUR, _upsert
+from services.reporting.projections.day_index import london_date
+from services.reporting.projections.models import (
+    JourneyMonth,
+    JourneyMonthBand,
+    JourneyMonthReason,
+    JourneyMonthValue,
+    blank_group_key,
+)
+from shared.db import on_postgresql
+
+MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
+REASON_COUNTS = ("handovers", "team_transfers", "worker_changes")
+# The value-counted figures: the report's name for each (its `counted` keys) -> the journey's column.
+VALUE_COLUMNS = {
+    "team_transfers": "team_transfers",
+    "worker_changes": "worker_changes",
+    "unallocated_working_days": "unallocated_working_days_closed",
+}
+UNALLOCATED_DAYS = "unallocated_days"  # the hundredths-of-a-day metric of values and bands
+DAY_BAND = 100  # hundredths of a day per band: whole days
+_MONTHS: Table = JourneyMonth.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
+_VALUES: Table = JourneyMonthValue.__table__  # type: ignore[attr-defined]
+_BANDS: Table = JourneyMonthBand.__table__  # type: ignore[attr-defined]
+_REASONS: Table = JourneyMonthReason.__table__  # type: ignore[attr-defined]
+
+# What a journey's contribution depends on: a journey whose values of these are unchanged (and
+# whose handovers are then the same ones) contributes exactly what it did.
+_INPUTS = (
+    "opened_at",
+    "closed_at",
+    "transfers",
+    "team_transfers",
+    "worker_changes",
+    "unallocated_since",
+    "unallocated_hours_closed",
+    "unallocated_working_days_closed",
+)
+
+
+def is_live(journey: Mapping[str, Any]) -> bool:
+    """Open and without a named worker: its unallocated time is still growing."""
+    return journey["unallocated_since"] is not None and journey["closed_at"] is None
+
+
+def hundredths_of_day(hours: float) -> int:
+    """Unallocated hours as the report gives them, days to 2 places (`round(hours / 24, 2)`), in
+    hundredths: the nearest float to k/100, so k exactly."""
+    return round(round(hours / 24, 2) * 100)
+
+
+def reason_key(reason: str | None) -> str:
+    """A handover's reason as the report groups it (blank: `unknown`, as its SQL does)."""
+    return blank_group_key("reason") if reason is None or reason == "" else reason
+
+
+class JourneyMonthChanges:
+    """The net change to each kept row from one batch's journeys."""
+
+    def __init__(self) -> None:
+        self.months: dict[date, list[int]] = {}
+        self.values: dict[tuple[str, int, date], int] = {}
+        self.bands: dict[tuple[date, str, int], int] = {}
+        self.reasons: dict[tuple[date, str], list[int]] = {}
+
+    def add(self, journey: Mapping[str, Any], handovers: Iterable[Mapping[str, Any]], sign: int) -> None:
+        """Count a journey (with its transferred allocations) in (sign 1) or out (sign -1)."""
+        if journey["opened_at"] is None:
+            return  # no first contact yet: in no report's range
+        month = london_date(journey["opened_at"]).replace(day=1)
+        settled = not is_live(journey)
+        hours = journey["unallocated_hours_closed"]
+        added = (1, int(journey["closed_at"] is not None), round(hours * US_PER_HOUR) if settled else 0)
+        cell = self.months.setdefault(month, [0, 0, 0])
+        cell[:] = [a + sign * b for a, b in zip(cell, added, strict=True)]
+        values = [(name, journey[column]) for name, column in VALUE_COLUMNS.items()]
+        if not settled:
+            values = values[:2]  # a live journey's working days grow: read at request time
+        else:
+            k = hundredths_of_day(hours)
+            values.append((UNALLOCATED_DAYS, k))
+            band = (month, UNALLOCATED_DAYS, k // DAY_BAND)
+            self.bands[band] = self.bands.get(band, 0) + sign
+        for name, value in values:
+            at = (name, int(value), month)
+            self.values[at] = self.values.get(at, 0) + sign
+        for handover in handovers:
+            counts = self.reasons.setdefault((month, reason_key(handover["reason"])), [0, 0, 0])
+            counts[0] += sign
+            counts[1] += sign * int(bool(handover["team_changed"]))
+            counts[2] += sign * int(bool(handover["worker_changed"]))
+
+    def change(
+        self,
+        before: Mapping[str, Any] | None,
+        handovers_before: Iterable[Mapping[str, Any]],
+        after: Mapping[str, Any],
+        handovers_after: Iterable[Mapping[str, Any]],
+    ) -> None:
+        """A journey as it was (None: new in this batch) and as it is now, each with its handovers."""
+        if before is not None:
+            if all(before[name] == after[name] for name in _INPUTS):
+                return
+            self.add(before, handovers_before, -1)
+        self.add(after, handovers_after, 1)
+
+    def batch(
+        self,
+        loaded: Iterable[tuple[Any, Mapping[str, Any]]],
+        new: Iterable[Any],
+        allocations_before: Iterable[Mapping[str, Any]],
+        allocations: Mapping[Any, Sequence[Any]],
+    ) -> None:
+        """Every journey of a batch: those loaded as (row, values before), the new rows, the
+        allocations as they were before, and every allocation now by journey id."""
+        before: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+        for a in allocations_before:
+            if a["kind"] == "transferred":
+                before[a["journey_id"]].append(a)
+
+        def handovers(journey_id: Any) -> list[Mapping[str, Any]]:
+            return [a.__dict__ for a in allocations.get(journey_id, ()) if a.kind == "transferred"]
+
+        for row, values in loaded:
+            self.change(values, before[row.journey_id], row.__dict__, handovers(row.journey_id))
+        for row in new:
+            self.change(None, (), row.__dict__, handovers(row.journey_id))
+
+    async def write(self, session: AsyncSession) -> None:
+        """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
+        postgres = on_postgresql(session)
+        writes: list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]] = [
+            (
+                _MONTHS,
+                MONTH_COUNTS,
+                [
+                    {"month": month, **dict(zip(MONTH_COUNTS, cell, strict=True))}
+                    for month, cell in sorted(self.months.items())
+                    if any(cell)
+                ],
+            ),
+            (
+                _VALUES,
+                ("journeys",),
+                [
+                    {"metric": name, "value": value, "month": month, "journeys": n}
+                    for (name, value, month), n in sorted(self.values.items())
+                    if n
+                ],
+            ),
+            (
+                _BANDS,
+                ("journeys",),
+                [
+                    {"month": month, "metric": name, "band": band, "journeys": n}
+                    for (month, name, band), n in sorted(self.bands.items())
+                    if n
+                ],
+            ),
+            (
+                _REASONS,
+                REASON_COUNTS,
+                [
+                    {"month": month, "reason": reason, **dict(zip(REASON_COUNTS, cell, strict=True))}
+                    for (month, reason), cell in sorted(self.reasons.items())
+                    if any(cell)
+                ],
+            ),
+        ]
+        for table, counts, rows in writes:
+            if rows:
+                await session.execute(_upsert(table, counts, postgres), rows)
