@@ -298,3 +298,26 @@ async def test_a_referrals_batch_and_a_supervision_batch_of_one_journey_at_once(
     # 31 Jan: open, supervised 20 Jan (due 3 Feb), so not overdue; 28 Feb: closed on the 20th.
     months = {g.group: (g.open_journeys, g.supervised, g.overdue) for g in (await kept_report(w)).groups}
     assert months == {"2025-01": (1, 1, 0), "2025-02": (0, 0, 0), "2025-03": (0, 0, 0)}
+
+
+@postgres_only("the reports benchmark clones PostgreSQL projections")
+async def test_the_benchmarks_clone_keeps_the_kept_counts_equal_to_a_recount(world_factory):
+    """bench/reports.py doubles the projection with fresh ids: the per-day changes (no uuid column)
+    double in place, the overdue spells are copied with their journeys' new ids, so the benchmark
+    times the report on rows that agree with the journeys."""
+    from bench.reports import clone_projection
+
+    w = await world_factory(**SETTINGS)
+    referrals, supervisions = write_world(seed=10, journeys=12, policy_dues=False)
+    await append_referrals(w, referrals)
+    await append_supervisions(w, supervisions)
+    await w.catch_up()
+    before = await kept_report(w)
+    assert before.overdue_total > 0
+
+    await clone_projection(w.consumer("referrals").db.url, 1)
+    await assert_kept_equal_recount(w)
+    after = await kept_report(w)
+    assert after.overdue_total == 2 * before.overdue_total
+    assert [g.open_journeys for g in after.groups] == [2 * g.open_journeys for g in before.groups]
+    await assert_report_equals_scan(w)
