@@ -64,7 +64,6 @@ def upgrade() -> None:
         sa.Column("due_tie", sa.Date(), nullable=True),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column("held_at", shared.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_due_on", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("journey_id", "overdue_from", name=op.f("pk_rpt_supervision_overdue")),
     )
     op.create_index(
@@ -72,7 +71,7 @@ def upgrade() -> None:
         "rpt_supervision_overdue",
         ["due_half", "due_tie", "journey_id"],
         unique=False,
-        postgresql_include=["overdue_from", "overdue_until"],
+        postgresql_include=["overdue_from", "overdue_until", "due_on", "held_at"],
     )
 
 

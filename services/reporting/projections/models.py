@@ -187,14 +187,14 @@ class SupervisionOverdueSpell(Base, table=True):
 
     __tablename__ = "rpt_supervision_overdue"
     __table_args__ = (
-        # The list's order; the spell's days are included so spells not covering the day are
-        # passed over without a visit to the table (PostgreSQL).
+        # The list's order, holding every other column it reads: an index-only scan in due order
+        # that passes over the spells not covering the day without visiting the table (PostgreSQL).
         Index(
             "ix_rpt_supervision_overdue_due",
             "due_half",
             "due_tie",
             "journey_id",
-            postgresql_include=["overdue_from", "overdue_until"],
+            postgresql_include=["overdue_from", "overdue_until", "due_on", "held_at"],
         ),
     )
 
@@ -205,7 +205,6 @@ class SupervisionOverdueSpell(Base, table=True):
     due_tie: date | None = Field(default=None, description="The due date when it is a closed day.")
     due_on: date
     held_at: datetime | None = Field(default=None, sa_type=UTCDateTime, description="Latest supervision.")
-    next_due_on: date | None = None
 
 
 class DecisionFact(Base, table=True):

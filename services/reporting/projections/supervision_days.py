@@ -163,7 +163,6 @@ def contribution(
                     due_on if due_half % 2 == 0 else None,
                     due_on,
                     None if latest is None else latest["held_at"],
-                    None if latest is None else latest["next_due_on"],
                 )
             )
     return found
