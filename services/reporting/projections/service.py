@@ -382,6 +382,12 @@ class ReferralsProjection(_Projection):
         SupervisionOverdueSpell,
     )
 
+    async def reset(self, session: AsyncSession) -> None:
+        # Under the supervision counts' lock: a supervision batch committing its changes meanwhile
+        # would leave rows this DELETE's snapshot did not see, for journeys no longer there.
+        await lock(session)
+        await super().reset(session)
+
     async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
         contact_ids: set[uuid.UUID] = set()
         decision_ids: set[uuid.UUID] = set()
