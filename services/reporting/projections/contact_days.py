@@ -234,7 +234,7 @@ class ContactDayChanges:
             if any(cell)
         ]
         if days:
-            await session.execute(_upsert(_TABLE, COUNTS, postgres), days)
+            await session.execute(upsert_increments(_TABLE, COUNTS, postgres), days)
         for table, net, column in ((_MONTHS, self.months, "value"), (_BANDS, self.bands, "band")):
             rows = [
                 {"month": month, "metric": name, column: at, "contacts": n}
@@ -242,11 +242,11 @@ class ContactDayChanges:
                 if n
             ]
             if rows:
-                await session.execute(_upsert(table, ("contacts",), postgres), rows)
+                await session.execute(upsert_increments(table, ("contacts",), postgres), rows)
 
 
 @functools.cache
-def _upsert(table: Table, counts: tuple[str, ...], postgres: bool) -> Any:
+def upsert_increments(table: Table, counts: tuple[str, ...], postgres: bool) -> Any:
     """INSERT of a row's increments that adds them to the row when it exists (built once per
     table and backend, not per batch)."""
     insert = (pg_insert if postgres else sqlite_insert)(table)

@@ -222,6 +222,56 @@ class JourneyMonthReason(Base, table=True):
     worker_changes: int = 0
 
 
+class SupervisionDay(Base, table=True):
+    """The change, on one London day, in the supervision report's counts for one grouping key.
+
+    A journey is open, supervised and overdue on whole London days (supervision_days.py), so it adds
+    1 to a count on the first day of each such spell and -1 on the day after its last: a count at a
+    day is the sum of its key's changes up to that day. Kept by the projection as journeys and their
+    supervisions change (a journey's old changes taken off, its new ones added), so the report reads
+    a row per day and key, not every journey. `dimension` is `all` (key `ALL`) or the attribute
+    grouped by (area, team, source, outcome) with the key the report shows for it.
+    """
+
+    __tablename__ = "rpt_supervision_days"
+
+    # The dimension first: the whole's rows, read for the time groupings, lie together.
+    dimension: str = Field(primary_key=True, max_length=10)
+    day: date = Field(primary_key=True, description="London date the change takes effect.")
+    key: str = Field(primary_key=True, max_length=80)
+    open_journeys: int = 0
+    supervised: int = 0
+    overdue: int = 0
+
+
+class SupervisionOverdueSpell(Base, table=True):
+    """A whole-day spell in which an open journey is overdue for supervision: the days from
+    `overdue_from` to the day before `overdue_until` (none: still overdue), with the due date of its
+    latest supervision then. The supervision report's `overdue` list reads the spells covering its
+    day in due order, not every open journey."""
+
+    __tablename__ = "rpt_supervision_overdue"
+    __table_args__ = (
+        # The list's order, holding every other column it reads: an index-only scan in due order
+        # that passes over the spells not covering the day without visiting the table (PostgreSQL).
+        Index(
+            "ix_rpt_supervision_overdue_due",
+            "due_half",
+            "due_tie",
+            "journey_id",
+            postgresql_include=["overdue_from", "overdue_until", "due_on", "held_at"],
+        ),
+    )
+
+    journey_id: uuid.UUID = Field(primary_key=True)
+    overdue_from: date = Field(primary_key=True, description="First London day overdue.")
+    overdue_until: date | None = Field(default=None, description="First London day no longer overdue.")
+    due_half: int = Field(description="Half index of the due date (day_index.py).")
+    due_tie: date | None = Field(default=None, description="The due date when it is a closed day.")
+    due_on: date
+    held_at: datetime | None = Field(default=None, sa_type=UTCDateTime, description="Latest supervision.")
+
+
 class DecisionFact(Base, table=True):
     __tablename__ = "rpt_decisions"
 

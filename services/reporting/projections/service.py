@@ -45,8 +45,17 @@ from services.reporting.projections.models import (
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
+    SupervisionDay,
     SupervisionFact,
+    SupervisionOverdueSpell,
     TimelineEntry,
+)
+from services.reporting.projections.supervision_days import (
+    JOURNEY_INPUTS,
+    SUPERVISION_INPUTS,
+    SupervisionDayChanges,
+    contribution,
+    lock,
 )
 from services.reporting.settings import Settings
 from shared.db import on_postgresql
@@ -67,6 +76,8 @@ class _Projection:
     feed: str
     readers: dict[str, type[r.Reader]]
     facts: tuple[type[SQLModel], ...]  # the tables only this projection fills: emptied on reset
+    # Tables this projection changes but does not empty (the other one does), vacuumed after a rebuild.
+    derived: tuple[type[SQLModel], ...] = ()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -152,7 +163,7 @@ class _Projection:
     @property
     def tables(self) -> list[str]:
         shared: tuple[type[SQLModel], ...] = (TimelineEntry, FeedState)
-        return [str(t.__tablename__) for t in (*self.facts, *shared)]
+        return [str(t.__tablename__) for t in (*self.facts, *self.derived, *shared)]
 
 
 class _Fact:
@@ -374,7 +385,17 @@ class ReferralsProjection(_Projection):
         JourneyMonthValue,
         JourneyMonthBand,
         JourneyMonthReason,
+        # Kept from journeys and supervisions: a journey's contribution needs the journey, so none
+        # is left when the journeys are emptied (SupervisionProjection.reset takes off its part).
+        SupervisionDay,
+        SupervisionOverdueSpell,
     )
+
+    async def reset(self, session: AsyncSession) -> None:
+        # Under the supervision counts' lock: a supervision batch committing its changes meanwhile
+        # would leave rows this DELETE's snapshot did not see, for journeys no longer there.
+        await lock(session)
+        await super().reset(session)
 
     async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
         contact_ids: set[uuid.UUID] = set()
@@ -474,7 +495,33 @@ class ReferralsProjection(_Projection):
         await rows.write(session, self.statistics)
         await days.write(session)
         await journey_months.write(session)
+        await self._supervision_days(session, rows)
         return timeline
+
+    async def _supervision_days(self, session: AsyncSession, rows: _Rows) -> None:
+        """Take the changed journeys' old supervision contributions off and add their new ones, with
+        their supervisions as committed (read under the lock the supervision feed also takes)."""
+        changed: dict[uuid.UUID, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+        for journey, before in rows.journey_store.loaded.values():
+            if any(before[name] != getattr(journey, name) for name in JOURNEY_INPUTS):
+                changed[journey.journey_id] = (before, journey.__dict__)
+        for journey in rows.journey_store.new:
+            changed[journey.journey_id] = (None, journey.__dict__)
+        if not changed:
+            return
+        await lock(session)
+        supervisions: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+        for supervision in await _Store(SupervisionFact).load(session, journey_id=set(changed)):
+            supervisions[supervision.journey_id].append(supervision.__dict__)
+        kept = SupervisionDayChanges()
+        for journey_id, (was, now) in changed.items():
+            held = supervisions.get(journey_id, [])
+            kept.change(
+                journey_id,
+                contribution(self.local, self.settings, was, held),
+                contribution(self.local, self.settings, now, held),
+            )
+        await kept.write(session)
 
     def _contact(self, rows: _Rows, event: Envelope, p: r.ContactReceived) -> None:
         contact = rows.contacts.get(p.contact_id)
@@ -664,13 +711,67 @@ class SupervisionProjection(_Projection):
     feed = SUPERVISION_FEED
     readers = r.SUPERVISION
     facts = (SupervisionFact,)
+    derived = (SupervisionDay, SupervisionOverdueSpell)
+
+    async def reset(self, session: AsyncSession) -> None:
+        """Take every journey's supervisions out of its kept supervision counts (a journey then counts
+        as never supervised), a chunk of journeys at a time, then forget the supervisions."""
+        await lock(session)
+        query = select(col(SupervisionFact.journey_id)).distinct().order_by(col(SupervisionFact.journey_id))
+        supervised = list((await session.execute(query)).scalars())
+        for i in range(0, len(supervised), 1000):
+            chunk = set(supervised[i : i + 1000])
+            store = _Store(SupervisionFact)
+            await store.load(session, journey_id=chunk)
+            await self._supervision_days(session, store, chunk, cleared=True)
+        await super().reset(session)
+
+    async def _supervision_days(
+        self, session: AsyncSession, store: _Store, journey_ids: set[uuid.UUID], *, cleared: bool = False
+    ) -> None:
+        """Take the old supervision contributions of journeys whose supervisions changed (all of each
+        is in `store`) off and add their new ones (none left: `cleared`), with the journeys as
+        committed (read under the lock the referrals feed also takes)."""
+        before: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+        after: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+        for row, values in store.loaded.values():
+            before[row.journey_id].append(values)
+            after[row.journey_id].append(row.__dict__)
+        for row in store.new:
+            after[row.journey_id].append(row.__dict__)
+        changed = {
+            journey_id
+            for journey_id in journey_ids
+            if cleared
+            or [[s[n] for n in SUPERVISION_INPUTS] for s in before[journey_id]]
+            != [[s[n] for n in SUPERVISION_INPUTS] for s in after[journey_id]]
+        }
+        if not changed:
+            return
+        loaded = await _Store(JourneyFact).load(session, journey_id=changed)
+        journeys = {j.journey_id: j.__dict__ for j in loaded}
+        kept = SupervisionDayChanges()
+        for journey_id in sorted(changed):
+            journey = journeys.get(journey_id)
+            kept.change(
+                journey_id,
+                contribution(self.local, self.settings, journey, before[journey_id]),
+                contribution(self.local, self.settings, journey, [] if cleared else after[journey_id]),
+            )
+        await kept.write(session)
 
     async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
+        # Before reading the journeys (in `_supervision_days`) and the journeys' kept contributions.
+        await lock(session)
         ids = {sid for _, p in items if (sid := p.__dict__.get("supervision_id")) is not None}
+        journey_ids = {event.journey_id for event, _ in items}
         store = _Store(SupervisionFact)
-        known: dict[uuid.UUID, Any] = {
-            row.supervision_id: row for row in await store.load(session, supervision_id=ids)
-        }
+        # Every supervision of each journey the batch may change, for its contribution before and after.
+        loaded = await store.load(session, supervision_id=ids, journey_id=journey_ids)
+        if others := {row.journey_id for row in loaded} - journey_ids:
+            journey_ids |= others
+            await store.load(session, journey_id=others)
+        known: dict[uuid.UUID, Any] = {row.supervision_id: row for row, _ in store.loaded.values()}
         timeline: list[tuple[Any, ...]] = []
         for event, payload in items:
             child_id: uuid.UUID | None = None
@@ -697,4 +798,5 @@ class SupervisionProjection(_Projection):
                     child_id = parent.child_id if parent is not None else None
             timeline.append(self._timeline(event, payload, child_id))
         await store.write(session, self.statistics)
+        await self._supervision_days(session, store, journey_ids)
         return timeline

@@ -27,7 +27,6 @@ from sqlalchemy import (
     literal,
     null,
     or_,
-    outerjoin,
     select,
     text,
     true,
@@ -51,7 +50,7 @@ from services.reporting.projections.contact_days import (
     from_sum_units,
     step_value,
 )
-from services.reporting.projections.day_index import day_index, half_index, london_date, microseconds
+from services.reporting.projections.day_index import day_index, london_date, microseconds
 from services.reporting.projections.journey_months import (
     DAY_BAND,
     UNALLOCATED_DAYS,
@@ -72,7 +71,9 @@ from services.reporting.projections.models import (
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
+    SupervisionDay,
     SupervisionFact,
+    SupervisionOverdueSpell,
     TimelineEntry,
     blank_group_key,
 )
@@ -1234,79 +1235,42 @@ class Reports:
 
     # -- d. supervision -------------------------------------------------------------------------
 
-    def _supervision_sql(self, day: date) -> tuple[Any, list[Any], dict[str, Any]]:
-        """Journeys open at the end of `day` joined to their latest supervision by then: the join,
-        its conditions, and SQL expressions for whether each is supervised and overdue and for the
-        position of its due date (a half index, see projections/day_index.py)."""
-        _, day_end = window(day, day)
-        s = SupervisionFact
-        latest = (
-            select(
-                col(s.journey_id),
-                col(s.held_at),
-                col(s.next_due_on),
-                col(s.next_due_half_day),
-                col(s.due_base_day),
-                func.row_number()
-                .over(
-                    partition_by=col(s.journey_id),
-                    order_by=(col(s.held_at).desc(), col(s.supervision_id).desc()),
-                )
-                .label("rn"),
-            )
-            .where(col(s.held_at) < day_end)
-            .subquery()
+    async def _supervision_counts(
+        self, group_by: GroupBy, days: Sequence[date]
+    ) -> dict[str, dict[date, Any]]:
+        """The supervision counts at each of `days` (ascending), per key of `group_by` (time
+        groupings: the whole, under ALL): the sums of the changes kept per day and key
+        (supervision_days.py) up to each day, read a row per day and key."""
+        by_time = group_by in TIME_GROUPS
+        k = SupervisionDay
+        changes = [func.sum(col(getattr(k, c))).label(c) for c in SUPERVISION_COUNTS]
+        query: Any = (
+            select(col(k.key), col(k.day), *changes)
+            .where(col(k.dimension) == ("all" if by_time else group_by.value), col(k.day) <= days[-1])
+            .group_by(col(k.key), col(k.day))
+            .order_by(col(k.day))
         )
-        joined = outerjoin(
-            JourneyFact,
-            latest,
-            and_(latest.c.journey_id == col(JourneyFact.journey_id), latest.c.rn == 1),
-        )
-        open_then = [
-            col(JourneyFact.opened_at) < day_end,
-            or_(col(JourneyFact.closed_at).is_(None), col(JourneyFact.closed_at) >= day_end),
-        ]
-        service_type = func.coalesce(col(JourneyFact.current_service_type), "")
-        default = self.settings.supervision_default_interval_working_days
-        policy = self.settings.supervision_interval_working_days
-        interval: Any = (
-            case(*[(service_type == k, v) for k, v in policy.items()], else_=literal(default, Integer))
-            if policy
-            else literal(default, Integer)
-        )
-        journey_base: Any = JourneyFact.due_base_day  # nullable: col() won't type it
-        explicit = latest.c.next_due_on.is_not(None)
-        # Policy due dates are working days: working day index b + n has half index 2(b + n) - 1.
-        policy_half = 2 * (func.coalesce(latest.c.due_base_day, journey_base) + interval) - 1
-        due_half = case((explicit, latest.c.next_due_half_day), else_=policy_half)
-        overdue = or_(
-            and_(explicit, latest.c.next_due_on < day),
-            and_(~explicit, policy_half < half_index(self.local, day)),
-        )
-        return (
-            joined,
-            open_then,
-            {
-                "supervised": latest.c.journey_id.is_not(None),
-                "overdue": overdue,
-                "due_half": due_half,
-                "held_at": latest.c.held_at,
-                "next_due_on": latest.c.next_due_on,
-            },
-        )
+        running: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        found: dict[str, dict[date, Any]] = defaultdict(dict)
+        at = iter(days)
+        next_day: date | None = next(at)
 
-    async def _supervision_counts(self, day: date, group: Any = None) -> dict[str, Any]:
-        joined, open_then, x = self._supervision_sql(day)
-        counts = [
-            func.count().label("open_journeys"),
-            count_if(x["supervised"]).label("supervised"),
-            count_if(x["overdue"]).label("overdue"),
-        ]
-        if group is None:
-            query = select(*counts).select_from(joined).where(*open_then)
-            return {ALL: (await self.session.execute(query)).mappings().one()}
-        query = select(group.label("grp"), *counts).select_from(joined).where(*open_then).group_by(group)
-        return {r["grp"]: r for r in (await self.session.execute(query)).mappings()}
+        def read_off(until: date | None) -> date | None:
+            """Record the running counts at every snapshot day before `until` (None: all left)."""
+            nonlocal next_day
+            while next_day is not None and (until is None or next_day < until):
+                for key, values in running.items():
+                    found[key][next_day] = dict(zip(SUPERVISION_COUNTS, values, strict=True))
+                next_day = next(at, None)
+            return next_day
+
+        for change in (await self.session.execute(query)).mappings():
+            read_off(change["day"])
+            cell = running[change["key"]]
+            for i, name in enumerate(SUPERVISION_COUNTS):
+                cell[i] += int(change[name] or 0)
+        read_off(None)
+        return found
 
     async def supervision(
         self, from_date: date, to_date: date, group_by: GroupBy, today: date, limit: int
@@ -1329,57 +1293,54 @@ class Reports:
 
         groups: list[SupervisionRow] = []
         if group_by in TIME_GROUPS:
-            final = (await self._supervision_counts(last_day))[ALL]
             # One snapshot per period, at the period's last day (or the end of the range).
             day = from_date
             seen: dict[str, date] = {}
             while day <= last_day:
                 seen[period_of(group_by, day)] = day
                 day += timedelta(days=1)
-            for label, d in seen.items():
-                t = final if d == last_day else (await self._supervision_counts(d))[ALL]
-                groups.append(row(label, d, t))
+            counted = (await self._supervision_counts(group_by, sorted(seen.values()))).get(ALL, {})
+            groups = [row(label, d, counted.get(d)) for label, d in seen.items()]
+            final: Any = counted.get(last_day)
         else:
-            attributes = {
-                GroupBy.area: (col(JourneyFact.current_area), col(JourneyFact.area)),
-                GroupBy.team: (col(JourneyFact.current_team_id), col(JourneyFact.team_id)),
-                GroupBy.source: col(JourneyFact.source),
-                GroupBy.outcome: col(JourneyFact.outcome),
-            }
-            group = self._group_sql(group_by, from_date, to_date, col(JourneyFact.opened_at), attributes)
-            by_group = await self._supervision_counts(last_day, group)
+            by_key = await self._supervision_counts(group_by, [last_day])
+            # A key whose journeys all closed or moved keeps rows adding up to zero: left out, as
+            # counting the open journeys would not find it.
+            by_group = {k: t[last_day] for k, t in by_key.items() if t[last_day]["open_journeys"]}
             groups = [row(k, last_day, by_group[k]) for k in sorted(by_group)]
             # The groups partition the open journeys, so their counts add up to the whole.
             final = {name: sum(int(t[name] or 0) for t in by_group.values()) for name in SUPERVISION_COUNTS}
 
-        joined, open_then, x = self._supervision_sql(last_day)
-        tie = case((x["due_half"] % 2 == 0, x["next_due_on"]), else_=None)
+        spell = SupervisionOverdueSpell
+        until: Any = spell.overdue_until  # nullable: col() won't type it
+        tie: Any = spell.due_tie
         listed = await self.session.execute(
-            select(JourneyFact, x["held_at"], x["next_due_on"])
-            .select_from(joined)
-            .where(*open_then, x["overdue"])
-            .order_by(x["due_half"], tie, col(JourneyFact.journey_id))
+            select(
+                col(spell.journey_id),
+                col(spell.due_on),
+                col(spell.held_at),
+                col(JourneyFact.child_id),
+                col(JourneyFact.current_team_id),
+                col(JourneyFact.team_id),
+                col(JourneyFact.current_service_type),
+            )
+            .join(JourneyFact, col(JourneyFact.journey_id) == col(spell.journey_id))
+            .where(col(spell.overdue_from) <= last_day, or_(until.is_(None), until > last_day))
+            .order_by(col(spell.due_half), tie, col(spell.journey_id))
             .limit(limit)
         )
-        overdue: list[OverdueJourney] = []
-        for j, held_at, next_due_on in listed:
-            if next_due_on is not None:
-                due = next_due_on
-            else:
-                since = held_at if held_at is not None else j.opened_at
-                interval = self.settings.supervision_interval(j.current_service_type)
-                due = self.local.add_working_days(london_date(since), interval)
-            overdue.append(
-                OverdueJourney(
-                    journey_id=j.journey_id,
-                    child_id=j.child_id,
-                    team_id=j.current_team_id or j.team_id,
-                    service_type=j.current_service_type or "front_door",
-                    last_supervised_at=held_at,
-                    due_on=due,
-                    working_days_overdue=self.local.count_working_days(due, last_day),
-                )
+        overdue = [
+            OverdueJourney(
+                journey_id=j.journey_id,
+                child_id=j.child_id,
+                team_id=j.current_team_id or j.team_id,
+                service_type=j.current_service_type or "front_door",
+                last_supervised_at=j.held_at,
+                due_on=j.due_on,
+                working_days_overdue=self.local.count_working_days(j.due_on, last_day),
             )
+            for j in listed
+        ]
         return SupervisionReport(
             **self._base("supervision", from_date, to_date, group_by),
             definitions={
@@ -1395,7 +1356,7 @@ class Reports:
             overall=row(ALL, last_day, final),
             groups=groups,
             overdue=overdue,
-            overdue_total=int(final["overdue"] or 0),
+            overdue_total=int(final["overdue"] or 0) if final else 0,
             limit=limit,
         )
 
