@@ -7,7 +7,7 @@ it is *settled*: a *live* journey (open and without a named worker) has unalloca
 grows with the time of the request, so the report reads those few columns of the live journeys
 themselves, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys,
 each one's previous contribution is taken off and its new one added, and the net change of every
-row touched is written as increments (`contact_days._upsert`), so the rows always equal counting
+row touched is written as increments (`contact_days.upsert_increments`), so the rows always equal counting
 the journeys themselves.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import US_PER_HOUR, _upsert
+from services.reporting.projections.contact_days import US_PER_HOUR, upsert_increments
 from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import (
     JourneyMonth,
@@ -192,4 +192,4 @@ class JourneyMonthChanges:
         ]
         for table, counts, rows in writes:
             if rows:
-                await session.execute(_upsert(table, counts, postgres), rows)
+                await session.execute(upsert_increments(table, counts, postgres), rows)

@@ -501,6 +501,13 @@ class Reports:
                 return day
             day = previous
 
+    @classmethod
+    def _whole_months(cls, from_date: date, to_date: date, group_by: GroupBy) -> bool:
+        """Whether the range and each of its groups are whole London months (handovers' kept path
+        has no edge corrections)."""
+        whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
+        return whole and cls._reads_kept_durations(group_by)
+
     @staticmethod
     def _reads_kept_durations(group_by: GroupBy) -> bool:
         """Whether the percentiles come from the durations counted per month: each group is then
