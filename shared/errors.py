@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -141,6 +142,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, FileNotFoundError) and exc.filename is None:
         return True  # a Unix-socket connect while the server is down (no socket file); a missing
         # file opened by name carries its filename, and stays a 500
+    if isinstance(exc, asyncpg.InterfaceError) and str(exc) == "connection is closed":
+        return True  # the server closed a new connection while the pool was still setting it up
+        # (shutting down): raised raw by asyncpg, outside SQLAlchemy's disconnect handling
     orig: Any = exc
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

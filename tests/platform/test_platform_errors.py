@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 from platform_kit import SECRET_MARKER, things
 from sqlalchemy import func, select
@@ -238,6 +239,16 @@ async def test_503_when_postgresql_has_no_unix_socket(producer, tmp_path) -> Non
 def test_a_missing_file_opened_by_name_is_a_bug_not_an_outage() -> None:
     assert is_database_unavailable(FileNotFoundError(2, "No such file or directory"))
     assert not is_database_unavailable(FileNotFoundError(2, "No such file or directory", "/srv/x.json"))
+
+
+def test_a_connection_closed_while_being_set_up_is_an_outage() -> None:
+    """Seen in the PostgreSQL restart drill: the server shut down while the pool was setting up a new
+    connection, and asyncpg raised its own InterfaceError, not wrapped by SQLAlchemy."""
+    assert is_database_unavailable(asyncpg.InterfaceError("connection is closed"))
+    # Other interface errors are misuse of a connection: bugs.
+    assert not is_database_unavailable(
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
+    )
 
 
 async def test_503_when_the_sqlite_file_cannot_be_opened(producer, tmp_path) -> None:
