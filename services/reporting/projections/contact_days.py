@@ -189,6 +189,12 @@ _INPUTS = (
 )
 
 
+def unchanged(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """Whether a fact's inputs `names` are the same before and after a batch: then what it
+    contributes to kept counts is too."""
+    return all(before[name] == after[name] for name in names)
+
+
 class ContactDayChanges:
     """The net change to each `ContactDay`, `ContactDurationMonth` and `ContactDurationBand` row from
     one batch's contacts."""
@@ -219,7 +225,7 @@ class ContactDayChanges:
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """A contact as it was (None: new in this batch) and as it is now."""
         if before is not None:
-            if all(before[name] == after[name] for name in _INPUTS):
+            if unchanged(before, after, _INPUTS):
                 return
             self.add(before, -1)
         self.add(after, 1)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import US_PER_HOUR, upsert_increments
+from services.reporting.projections.contact_days import US_PER_HOUR, unchanged, upsert_increments
 from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import (
     JourneyMonth,
@@ -122,7 +122,7 @@ class JourneyMonthChanges:
     ) -> None:
         """A journey as it was (None: new in this batch) and as it is now, each with its handovers."""
         if before is not None:
-            if all(before[name] == after[name] for name in _INPUTS):
+            if unchanged(before, after, _INPUTS):
                 return
             self.add(before, handovers_before, -1)
         self.add(after, handovers_after, 1)

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.reporting.projections import readers as r
-from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals
+from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals, unchanged
 from services.reporting.projections.day_index import index_journey, index_supervision
 from services.reporting.projections.journey_months import JourneyMonthChanges
 from services.reporting.projections.models import (
@@ -503,7 +503,7 @@ class ReferralsProjection(_Projection):
         their supervisions as committed (read under the lock the supervision feed also takes)."""
         changed: dict[uuid.UUID, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
         for journey, before in rows.journey_store.loaded.values():
-            if any(before[name] != getattr(journey, name) for name in JOURNEY_INPUTS):
+            if not unchanged(before, journey.__dict__, JOURNEY_INPUTS):
                 changed[journey.journey_id] = (before, journey.__dict__)
         for journey in rows.journey_store.new:
             changed[journey.journey_id] = (None, journey.__dict__)

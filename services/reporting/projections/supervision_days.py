@@ -26,7 +26,7 @@ no two batches take off the same old contribution; SQLite serialises writers alr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -166,10 +166,6 @@ def contribution(
                 )
             )
     return found
-
-
-def unchanged(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequence[str]) -> bool:
-    return all(before[name] == after[name] for name in names)
 
 
 async def lock(session: AsyncSession) -> None:
