@@ -74,6 +74,7 @@ def test_microseconds_differences_are_timedeltas():
 class Row:
     opened_at: datetime | None = None
     unallocated_since: datetime | None = None
+    unallocated_hours_closed: float = 0.0
 
 
 def test_a_journey_without_a_contact_or_an_open_spell_has_no_indices():
@@ -82,8 +83,12 @@ def test_a_journey_without_a_contact_or_an_open_spell_has_no_indices():
     assert (row.due_base_day, row.unallocated_since_day, row.unallocated_since_us) == (None, None, None)  # type: ignore[attr-defined]
     # 23:30 UTC on 28 Dec is still 28 Dec in London (GMT), a local closure day.
     row.opened_at = row.unallocated_since = datetime(2022, 12, 28, 23, 30, tzinfo=UTC)
+    row.unallocated_hours_closed = 1.5
     index_journey(CALENDARS["local"], row)
     assert row.unallocated_since_day == day_index(CALENDARS["local"], date(2022, 12, 28))  # type: ignore[attr-defined]
+    # The origin of its unallocated time: the open spell's start less the 1.5 hours completed.
+    origin = microseconds(datetime(2022, 12, 28, 22, 0, tzinfo=UTC))
+    assert row.unallocated_origin_us == origin  # type: ignore[attr-defined]
 
 
 async def _indices(w) -> dict:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.day_index import london_date, one_year_before
+from services.reporting.projections.day_index import US_PER_HOUR, london_date, one_year_before
 from services.reporting.projections.models import (
     CONTACT_GROUP_COLUMNS,
     ContactDay,
@@ -60,7 +60,6 @@ DURATIONS = {
     "authorisation_calendar_hours": "calendar_hours_to_authorisation",
 }
 HOUR_DURATIONS = frozenset(name for name in DURATIONS if name.endswith("_hours"))
-US_PER_HOUR = 3_600_000_000
 # Each duration's sum, for the mean: hours in whole microseconds, so sums add and subtract exactly.
 DURATION_SUMS = {name: f"sum_{name}_us" if name in HOUR_DURATIONS else f"sum_{name}" for name in DURATIONS}
 OUTCOME_TIME_COUNTS = (

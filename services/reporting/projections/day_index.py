@@ -21,6 +21,8 @@ from shared.working_days import LONDON, Counting, WorkingCalendar
 
 EPOCH = date(2000, 1, 1)
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 24 * US_PER_HOUR
 
 
 @lru_cache(maxsize=8192)  # a feed's events fall on few distinct days
@@ -69,8 +71,16 @@ def index_supervision(calendar: WorkingCalendar, row: Any) -> None:
 
 def index_journey(calendar: WorkingCalendar, row: Any) -> None:
     """Set a journey's due base (from its first contact, for a journey never supervised) and the
-    position of its open unallocated spell, if any."""
+    position of its open unallocated spell, if any, with the origin of its unallocated time."""
     opened, since = row.opened_at, row.unallocated_since
     row.due_base_day = None if opened is None else due_base(calendar, london_date(opened))
     row.unallocated_since_day = None if since is None else day_index(calendar, london_date(since))
     row.unallocated_since_us = None if since is None else microseconds(since)
+    row.unallocated_origin_us = (
+        None if since is None else microseconds(since) - closed_microseconds(row.unallocated_hours_closed)
+    )
+
+
+def closed_microseconds(hours: float) -> int:
+    """Completed unallocated hours in whole microseconds, as the kept sums count them."""
+    return round(hours * US_PER_HOUR)

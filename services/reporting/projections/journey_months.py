@@ -1,11 +1,14 @@
 """The handovers report's figures of journeys, kept per London month of the journey's first contact
-(`JourneyMonth`, `JourneyMonthValue`, `JourneyMonthBand` and `JourneyMonthReason` rows).
+(`JourneyMonth`, `JourneyMonthValue`, `JourneyMonthBand`, `JourneyMonthReason` and `JourneyLiveDay`
+rows).
 
 A journey counts once in its month: its journey and closure counts, the value of its team
-transfers and worker changes, and its handovers by reason. Its unallocated time is kept only when
-it is *settled*: a *live* journey (open and without a named worker) has unallocated time that
-grows with the time of the request, so the report reads those few columns of the live journeys
-themselves, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys,
+transfers and worker changes, and its handovers by reason. Its unallocated time is kept by value
+only when it is *settled*: a *live* journey (open and without a named worker) has unallocated time
+that grows with the time of the request, so it is counted by what that time follows from (the day
+its open spell began, its completed working days, the day of its origin, and sums of its
+microseconds: `JourneyLiveDay`), and the report reads the live journeys themselves only near a
+median or a maximum, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys,
 each one's previous contribution is taken off and its new one added, and the net change of every
 row touched is written as increments (`contact_days.upsert_increments`), so the rows always equal counting
 the journeys themselves.
@@ -21,9 +24,10 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import US_PER_HOUR, unchanged, upsert_increments
-from services.reporting.projections.day_index import london_date
+from services.reporting.projections.contact_days import unchanged, upsert_increments
+from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds, london_date
 from services.reporting.projections.models import (
+    JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
@@ -34,6 +38,7 @@ from shared.db import on_postgresql
 
 MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
 REASON_COUNTS = ("handovers", "team_transfers", "worker_changes")
+LIVE_COUNTS = ("journeys", "sum_closed_us", "sum_since_offset_us")
 # The value-counted figures: the report's name for each (its `counted` keys) -> the journey's column.
 VALUE_COLUMNS = {
     "team_transfers": "team_transfers",
@@ -46,6 +51,7 @@ _MONTHS: Table = JourneyMonth.__table__  # type: ignore[attr-defined]  # Core up
 _VALUES: Table = JourneyMonthValue.__table__  # type: ignore[attr-defined]
 _BANDS: Table = JourneyMonthBand.__table__  # type: ignore[attr-defined]
 _REASONS: Table = JourneyMonthReason.__table__  # type: ignore[attr-defined]
+_LIVE: Table = JourneyLiveDay.__table__  # type: ignore[attr-defined]
 
 # What a journey's contribution depends on: a journey whose values of these are unchanged (and
 # whose handovers are then the same ones) contributes exactly what it did.
@@ -64,6 +70,12 @@ _INPUTS = (
 def is_live(journey: Mapping[str, Any]) -> bool:
     """Open and without a named worker: its unallocated time is still growing."""
     return journey["unallocated_since"] is not None and journey["closed_at"] is None
+
+
+def live_key(journey: Mapping[str, Any], month: date) -> tuple[date, int, int, int]:
+    """A live journey's `JourneyLiveDay` row: (month, since_day, closed_days, origin_day)."""
+    origin_day = journey["unallocated_origin_us"] // US_PER_DAY
+    return month, journey["unallocated_since_day"], journey["unallocated_working_days_closed"], origin_day
 
 
 def hundredths_of_day(hours: float) -> int:
@@ -85,6 +97,7 @@ class JourneyMonthChanges:
         self.values: dict[tuple[str, int, date], int] = {}
         self.bands: dict[tuple[date, str, int], int] = {}
         self.reasons: dict[tuple[date, str], list[int]] = {}
+        self.live: dict[tuple[date, int, int, int], list[int]] = {}
 
     def add(self, journey: Mapping[str, Any], handovers: Iterable[Mapping[str, Any]], sign: int) -> None:
         """Count a journey (with its transferred allocations) in (sign 1) or out (sign -1)."""
@@ -93,12 +106,17 @@ class JourneyMonthChanges:
         month = london_date(journey["opened_at"]).replace(day=1)
         settled = not is_live(journey)
         hours = journey["unallocated_hours_closed"]
-        added = (1, int(journey["closed_at"] is not None), round(hours * US_PER_HOUR) if settled else 0)
+        closed_us = closed_microseconds(hours)
+        added = (1, int(journey["closed_at"] is not None), closed_us if settled else 0)
         cell = self.months.setdefault(month, [0, 0, 0])
         cell[:] = [a + sign * b for a, b in zip(cell, added, strict=True)]
         values = [(name, journey[column]) for name, column in VALUE_COLUMNS.items()]
         if not settled:
-            values = values[:2]  # a live journey's working days grow: read at request time
+            values = values[:2]  # a live journey's working days grow: derived at request time
+            key = live_key(journey, month)
+            offset = journey["unallocated_since_us"] - key[3] * US_PER_DAY
+            live = self.live.setdefault(key, [0, 0, 0])
+            live[:] = [a + sign * b for a, b in zip(live, (1, closed_us, offset), strict=True)]
         else:
             k = hundredths_of_day(hours)
             values.append((UNALLOCATED_DAYS, k))
@@ -186,6 +204,18 @@ class JourneyMonthChanges:
                 [
                     {"month": month, "reason": reason, **dict(zip(REASON_COUNTS, cell, strict=True))}
                     for (month, reason), cell in sorted(self.reasons.items())
+                    if any(cell)
+                ],
+            ),
+            (
+                _LIVE,
+                LIVE_COUNTS,
+                [
+                    {
+                        **dict(zip(("month", "since_day", "closed_days", "origin_day"), key, strict=True)),
+                        **dict(zip(LIVE_COUNTS, cell, strict=True)),
+                    }
+                    for key, cell in sorted(self.live.items())
                     if any(cell)
                 ],
             ),

@@ -28,6 +28,7 @@ CONTACT_GROUP_COLUMNS = {"area": "area", "team": "team_id", "source": "source", 
 # A journey whose unallocated time depends on the time of the request (Reports._unallocated_sql).
 LIVE_JOURNEY = "unallocated_since_us IS NOT NULL AND closed_at IS NULL"
 LIVE_JOURNEY_COLUMNS = (
+    "opened_at",
     "unallocated_since_us",
     "unallocated_since_day",
     "unallocated_hours_closed",
@@ -174,7 +175,7 @@ class JourneyMonth(Base, table=True):
 
     The unallocated sum is over *settled* journeys only: those not live (a live journey is open
     and without a named worker now, so its unallocated time grows with the time of the request
-    and is read from `ix_rpt_journeys_live` instead)."""
+    and is counted in `JourneyLiveDay` instead)."""
 
     __tablename__ = "rpt_journey_months"
 
@@ -208,6 +209,32 @@ class JourneyMonthBand(Base, table=True):
     metric: str = Field(primary_key=True, max_length=40)
     band: int = Field(primary_key=True, description="value // 100 of the values counted.")
     journeys: int = 0
+
+
+class JourneyLiveDay(Base, table=True):
+    """The live journeys (open, without a named worker) opened in one London month, counted by the
+    day index their open spell began, their completed working days, and the UTC day of their
+    origin (`JourneyFact.unallocated_origin_us`). At any time `now` after the spell began's day,
+    the journeys of one row have the same unallocated working days, unallocated hours within one
+    day of each other, and unallocated microseconds summing to
+    sum_closed_us + journeys x now - (journeys x origin_day x 86,400,000,000 + sum_since_offset_us).
+
+    Kept like `JourneyMonth` (journey_months.py), so the handovers report reads these rows, not
+    every live journey, and only the live journeys of the origin days at a median or maximum."""
+
+    __tablename__ = "rpt_journey_live_days"
+
+    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
+    since_day: int = Field(primary_key=True, description="unallocated_since_day.")
+    closed_days: int = Field(primary_key=True, description="unallocated_working_days_closed.")
+    origin_day: int = Field(primary_key=True, description="unallocated_origin_us // 86,400,000,000.")
+    journeys: int = 0
+    sum_closed_us: int = Field(
+        0, sa_type=BigInteger, description="Sum of the completed spells' hours in whole microseconds."
+    )
+    sum_since_offset_us: int = Field(
+        0, sa_type=BigInteger, description="Sum of unallocated_since_us - origin_day x 86,400,000,000."
+    )
 
 
 class JourneyMonthReason(Base, table=True):
@@ -293,13 +320,22 @@ class JourneyFact(Base, table=True):
     __tablename__ = "rpt_journeys"
     __table_args__ = (
         # The live journeys (open and without a named worker: their unallocated time grows with
-        # `now`) by first contact, holding what the handovers report reads of them: the other
-        # journeys' figures are kept per month (JourneyMonth), so these are all it reads of the
-        # table, index-only on PostgreSQL.
+        # `now`) by the origin of their unallocated time, holding what the handovers report reads
+        # of them: their counts are kept per month and origin day (JourneyLiveDay), and the report
+        # reads the few live journeys whose origin puts them at a median or maximum, index-only on
+        # PostgreSQL.
         Index(
             "ix_rpt_journeys_live",
-            "opened_at",
+            "unallocated_origin_us",
             postgresql_include=list(LIVE_JOURNEY_COLUMNS),
+            postgresql_where=text(LIVE_JOURNEY),
+            sqlite_where=text(LIVE_JOURNEY),
+        ),
+        # ... and those whose open spell began on or after the day of the request (their time is
+        # read, not derived from the kept counts: the spell may not have begun by `now`).
+        Index(
+            "ix_rpt_journeys_live_since",
+            "unallocated_since_day",
             postgresql_where=text(LIVE_JOURNEY),
             sqlite_where=text(LIVE_JOURNEY),
         ),
@@ -328,6 +364,12 @@ class JourneyFact(Base, table=True):
     unallocated_since_day: int | None = Field(default=None, description="Day index of unallocated_since.")
     unallocated_since_us: int | None = Field(
         default=None, sa_type=BigInteger, description="unallocated_since in microseconds since 1970."
+    )
+    unallocated_origin_us: int | None = Field(
+        default=None,
+        sa_type=BigInteger,
+        description="unallocated_since_us less the completed spells (in whole microseconds): a live "
+        "journey's unallocated time at t is t less this.",
     )
     due_base_day: int | None = Field(
         default=None, description="Supervision due base from the first contact (never supervised)."

@@ -41,6 +41,7 @@ from services.reporting.projections.models import (
     DecisionFact,
     FeedState,
     JourneyFact,
+    JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
@@ -385,6 +386,7 @@ class ReferralsProjection(_Projection):
         JourneyMonthValue,
         JourneyMonthBand,
         JourneyMonthReason,
+        JourneyLiveDay,
         # Kept from journeys and supervisions: a journey's contribution needs the journey, so none
         # is left when the journeys are emptied (SupervisionProjection.reset takes off its part).
         SupervisionDay,

@@ -11,6 +11,7 @@ import math
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ from services.reporting.projections.contact_days import (
     from_sum_units,
     step_value,
 )
-from services.reporting.projections.day_index import day_index, london_date, microseconds
+from services.reporting.projections.day_index import US_PER_DAY, day_index, london_date, microseconds
 from services.reporting.projections.journey_months import (
     DAY_BAND,
     UNALLOCATED_DAYS,
@@ -67,6 +68,7 @@ from services.reporting.projections.models import (
     ContactFact,
     FeedState,
     JourneyFact,
+    JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
@@ -218,6 +220,22 @@ class _Tally:
         self.top(_r(float(cell["max_hours"]) / 24))
         for name in names:
             self.values[name][int(cell[name])] += n
+
+
+HUNDREDTH_US = US_PER_DAY // 100  # the unallocated days' unit, a hundredth of a day
+ORIGIN_MARGIN_US = 1_000  # far above a float's error on hours, far below a hundredth of a day
+
+
+@dataclass
+class _LiveSpells:
+    """What the handovers medians need of the live journeys, at `now_us`: the conditions reading the
+    live journeys whose spell began before the day of `now`, those journeys counted by origin day,
+    and the others' values (hundredths of a day), each by period and overall (None)."""
+
+    conditions: list[Any]
+    origins: dict[str | None, Counter[int]]
+    recent: dict[str | None, Counter[int]]
+    now_us: int
 
 
 class Reports:
@@ -1044,13 +1062,17 @@ class Reports:
         by_reason: dict[tuple[str, str], list[int]],
     ) -> tuple[_Tally, dict[str, _Tally]]:
         """`_handover_tallies` and `_handover_reasons` for whole months grouped by month or
-        quarter: settled journeys' figures from the rows kept per month (journey_months.py), live
-        journeys' unallocated time from their own rows (ix_rpt_journeys_live)."""
+        quarter: settled journeys' figures from the rows kept per month, live journeys' from the rows
+        kept per month and origin day (journey_months.py), reading only the live journeys at a
+        median or a maximum, and those whose spell began on the day of `now` or later."""
         period_of_month: dict[date, str] = {}
         first = from_date
         while first <= to_date:
             period_of_month[first] = period_of(group_by, first)
             first = (first + timedelta(days=32)).replace(day=1)
+        periods: dict[str, list[date]] = defaultdict(list)
+        for month, period in period_of_month.items():
+            periods[period].append(month)
         overall = _Tally()
         totals: dict[str, _Tally] = defaultdict(_Tally)
 
@@ -1079,30 +1101,57 @@ class Reports:
             col(JourneyFact.closed_at).is_(None),
             *in_range,
         ]
-        # One scan of the live journeys, by group, working days and whole-day band (few cells: both
-        # follow from the day the spell began): the working days' values, the sums and maxima, and
-        # the band counts the medians start from.
-        band = self._day_band_sql(hours)
-        spells = (
-            select(
-                group.label("grp"),
-                working_days.label("days"),
-                band.label("band"),
-                func.count().label("n"),
-                func.sum(us).label("sum_us"),
-                func.max(hours).label("max_hours"),
-            )
-            .where(*live)
-            .group_by(group, working_days, band)
+        now_us, now_day = microseconds(now), day_index(self.local, london_date(now))
+        # The live journeys whose open spell began before the day of `now`: their working days,
+        # sums and origin days follow from the rows kept per month (JourneyLiveDay), whatever `now`.
+        # {period or None for the whole: {origin day: journeys}}
+        origins: dict[str | None, Counter[int]] = defaultdict(Counter)
+        lv = JourneyLiveDay
+        kept_live = select(
+            col(lv.month),
+            col(lv.since_day),
+            col(lv.closed_days),
+            col(lv.origin_day),
+            col(lv.journeys),
+            col(lv.sum_closed_us),
+            col(lv.sum_since_offset_us),
+        ).where(
+            col(lv.month) >= from_date,
+            col(lv.month) <= to_date,
+            col(lv.journeys) > 0,
+            col(lv.since_day) < now_day,
         )
-        live_bands: dict[str | None, Counter[int]] = defaultdict(Counter)
-        for cell in (await self.session.execute(spells)).mappings():
-            n = int(cell["n"])
-            for key, t in ((None, overall), (cell["grp"], totals[cell["grp"]])):
-                t.values["unallocated_working_days"][int(cell["days"])] += n
-                t.sum_us += int(cell["sum_us"])
-                t.top(_r(float(cell["max_hours"]) / 24))
-                live_bands[key][int(cell["band"])] += n
+        for row in await self.session.execute(kept_live):
+            month, since_day, closed_days, origin_day, n, sum_closed_us, sum_offset_us = row
+            spells_us = int(sum_closed_us) + n * (now_us - origin_day * US_PER_DAY) - int(sum_offset_us)
+            for key, t in ((None, overall), (period_of_month[month], totals[period_of_month[month]])):
+                t.values["unallocated_working_days"][closed_days + now_day - since_day] += n
+                t.sum_us += spells_us
+                origins[key][origin_day] += n
+        # The others (a spell begun since the last working day, or after `now`): read, few.
+        # {period or None: their unallocated days in hundredths}
+        recent: dict[str | None, Counter[int]] = defaultdict(Counter)
+        spells = select(group.label("grp"), working_days, hours, us).where(
+            *live, col(JourneyFact.unallocated_since_day) >= now_day
+        )
+        for grp, days, spell_hours, spell_us in await self.session.execute(spells):
+            for key, t in ((None, overall), (grp, totals[grp])):
+                t.values["unallocated_working_days"][int(days)] += 1
+                t.sum_us += int(spell_us)
+                t.top(_r(float(spell_hours) / 24))
+                recent[key][hundredths_of_day(float(spell_hours))] += 1
+        live_before_today = [*live, col(JourneyFact.unallocated_since_day) < now_day]
+        # Each period's longest live spell is among the journeys of its oldest origin day.
+        oldest = [
+            and_(self._period_window(periods, key), self._origin_days(min(days), min(days)))
+            for key, days in origins.items()
+            if key is not None
+        ]
+        if oldest:
+            longest = select(group.label("grp"), func.max(hours)).where(*live_before_today, or_(*oldest))
+            for grp, max_hours in await self.session.execute(longest.group_by(group)):
+                for t in (overall, totals[grp]):
+                    t.top(_r(float(max_hours) / 24))
         totals = defaultdict(_Tally, {key: t for key, t in totals.items() if t.journeys})
         if not overall.journeys:
             return overall, totals
@@ -1131,7 +1180,15 @@ class Reports:
                 for t in tallies(month):
                     t.top(value / 100)
         await self._kept_day_medians(
-            period_of_month, overall, totals, live, live_bands, group, hours, kept_bands, medians
+            period_of_month,
+            periods,
+            overall,
+            totals,
+            _LiveSpells(live_before_today, origins, recent, now_us),
+            group,
+            hours,
+            kept_bands,
+            medians,
         )
         reasons = select(
             col(r.month), col(r.reason), col(r.handovers), col(r.team_transfers), col(r.worker_changes)
@@ -1145,22 +1202,46 @@ class Reports:
         return overall, totals
 
     @staticmethod
-    def _day_band_sql(hours: Any) -> Any:
-        """The whole-day band of unallocated hours rounded to hundredths of a day, in SQL: within
-        one of `hundredths_of_day(hours) // DAY_BAND` (equal but within a float's error of an edge)."""
-        return cast(func.floor(hours / literal(24.0, Float) + literal(0.005, Float)), Integer)
-
-    @staticmethod
     def _in_day_band(value: Any, band: int) -> Any:
         return value.between(band * DAY_BAND, band * DAY_BAND + DAY_BAND - 1)
+
+    @staticmethod
+    def _period_window(periods: dict[str, list[date]], period: str) -> Any:
+        """The journeys of one period (its months): opened in its window."""
+        first, last = min(periods[period]), max(periods[period])
+        start, end = window(first, (last + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        return and_(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
+
+    @staticmethod
+    def _origin_days(first: int, last: int) -> Any:
+        """The journeys whose unallocated time's origin falls on the UTC days `first` to `last`."""
+        origin = col(JourneyFact.unallocated_origin_us)
+        return and_(origin >= first * US_PER_DAY, origin < (last + 1) * US_PER_DAY)
+
+    @staticmethod
+    def _origin_band(now_us: int, origin_day: int) -> int:
+        """The whole-day band of unallocated days now of a live journey whose origin is mid-day on
+        `origin_day`: a first guess for the journeys of that day, which span two bands."""
+        mid_day = now_us - origin_day * US_PER_DAY - US_PER_DAY // 2
+        return (mid_day + HUNDREDTH_US // 2) // (DAY_BAND * HUNDREDTH_US)
+
+    @staticmethod
+    def _band_origin_days(now_us: int, band: int) -> tuple[int, int]:
+        """The origin days of the live journeys whose unallocated days now may fall in `band`: a
+        journey of an earlier day has more, of a later day fewer. A value is the nearest hundredth
+        of a day to now minus the origin; a millisecond either side covers the floating-point
+        operations that give it."""
+        first = now_us - (band + 1) * DAY_BAND * HUNDREDTH_US + HUNDREDTH_US // 2 - ORIGIN_MARGIN_US
+        last = now_us - band * DAY_BAND * HUNDREDTH_US + HUNDREDTH_US // 2 + ORIGIN_MARGIN_US
+        return first // US_PER_DAY, last // US_PER_DAY
 
     async def _kept_day_medians(
         self,
         period_of_month: dict[date, str],
+        periods: dict[str, list[date]],
         overall: _Tally,
         totals: dict[str, _Tally],
-        live: list[Any],
-        live_bands: dict[str | None, Counter[int]],
+        live: _LiveSpells,
         group: Any,
         hours: Any,
         kept_bands: list[Any],
@@ -1169,14 +1250,13 @@ class Reports:
         """The median unallocated days of the whole and of each period, over the settled journeys'
         kept values and the live journeys' values now, reading few of either.
 
-        Both are counted in whole-day bands: the settled exactly (kept), the live in SQL, where a
-        value's band may be one out of the band of its rounding in Python (a value within a float's
-        error of a band's edge). The band where the running count first reaches the median's rank
-        is then read: the settled values in it, and the live values of the bands either side too,
-        each rounded as `_r` rounds it. If the rank turns out to fall outside that band (only by
-        such an edge), the next band that way is read instead."""
+        Both are counted in whole-day bands: the settled exactly (kept); the live journeys read
+        (recent spells) exactly, the others by origin day, a day's journeys in one of two bands. A
+        first guess of the median's band is read: the settled values in it, and the live journeys
+        of the origin days that may fall in it (those of later days fall below it, of earlier days
+        above). If the median's rank turns out to fall outside the band, the next band that way is
+        read instead."""
         b, v = JourneyMonthBand, JourneyMonthValue
-        band_sql = self._day_band_sql(hours)
         settled: dict[str | None, Counter[int]] = defaultdict(Counter)
         for month, band, n in await self.session.execute(
             select(col(b.month), col(b.band), col(b.journeys)).where(*kept_bands)
@@ -1187,24 +1267,21 @@ class Reports:
         wanted: dict[str | None, tuple[int, int]] = {}
         for key, t in [(None, overall), *totals.items()]:
             rank = max(1, math.ceil(50 / 100 * t.journeys))
-            wanted[key] = (rank, nearest_value(sorted((settled[key] + live_bands[key]).items()), rank))
-        periods: dict[str, list[date]] = defaultdict(list)
-        for month, period in period_of_month.items():
-            periods[period].append(month)
+            guess = settled[key] + Counter({k // DAY_BAND: n for k, n in live.recent[key].items()})
+            for origin_day, n in live.origins[key].items():
+                guess[self._origin_band(live.now_us, origin_day)] += n
+            wanted[key] = (rank, nearest_value(sorted(guess.items()), rank))
         while wanted:
             near = []
             for key, (_, band) in wanted.items():
-                edges: Any = band_sql.between(band - 1, band + 1)
-                if key is not None:
-                    first, last = min(periods[key]), max(periods[key])
-                    start, end = window(first, (last + timedelta(days=32)).replace(day=1) - timedelta(days=1))
-                    edges = and_(edges, col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
-                near.append(edges)
-            read = select(group.label("grp"), band_sql.label("band"), hours.label("hours"))
+                days: Any = self._origin_days(*self._band_origin_days(live.now_us, band))
+                near.append(days if key is None else and_(days, self._period_window(periods, key)))
+            read = select(group.label("grp"), col(JourneyFact.unallocated_origin_us), hours.label("hours"))
+            # {period or None: [(origin day, value in hundredths)]}
             live_values: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
-            for grp, band, value in await self.session.execute(read.where(*live, or_(*near))):
+            for grp, origin_us, value in await self.session.execute(read.where(*live.conditions, or_(*near))):
                 for key in (None, grp):
-                    live_values[key].append((int(band), hundredths_of_day(float(value))))
+                    live_values[key].append((origin_us // US_PER_DAY, hundredths_of_day(float(value))))
             settled_values = select(col(v.month), col(v.value), col(v.journeys)).where(
                 col(v.metric) == UNALLOCATED_DAYS,
                 col(v.journeys) > 0,
@@ -1224,10 +1301,16 @@ class Reports:
                     if key in wanted and value // DAY_BAND == wanted[key][1]:
                         in_band[key][value] += n
             for key, (rank, band) in list(wanted.items()):
+                first, last = self._band_origin_days(live.now_us, band)
                 below = sum(n for k, n in settled[key].items() if k < band)
-                below += sum(n for k, n in live_bands[key].items() if k < band - 1)
-                for approximate, value in live_values[key]:
-                    if band - 1 <= approximate <= band + 1:
+                below += sum(n for day, n in live.origins[key].items() if day > last)
+                for value, n in live.recent[key].items():
+                    if value // DAY_BAND < band:
+                        below += n
+                    elif value // DAY_BAND == band:
+                        in_band[key][value] += n
+                for origin_day, value in live_values[key]:
+                    if first <= origin_day <= last:
                         if value // DAY_BAND < band:
                             below += 1
                         elif value // DAY_BAND == band:
