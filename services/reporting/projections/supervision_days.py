@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Table, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import upsert_increments
+from services.reporting.projections.contact_days import add_increments
 from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import SupervisionDay, SupervisionOverdueSpell, blank_group_key
 from services.reporting.settings import Settings
@@ -209,10 +209,11 @@ class SupervisionDayChanges:
             for (dimension, day, key), cell in sorted(self.net.items())
             if any(cell)
         ]
-        if rows:
-            await session.execute(upsert_increments(_TABLE, COUNTS, on_postgresql(session)), rows)
-            # A row whose changes cancel out is deleted, so the rows are exactly those a recount
-            # gives, however the events were split into batches (a rebuild equals a catch-up).
+        # A row whose changes cancel out is deleted, so the rows are exactly those a recount gives,
+        # however the events were split into batches (a rebuild equals a catch-up). PostgreSQL
+        # deletes just the rows the upsert left at zero (no other row is ever zero).
+        await add_increments(session, _TABLE, COUNTS, rows, drop_zeroed=True)
+        if rows and not on_postgresql(session):
             days = sorted({day for (_, day, _), cell in self.net.items() if any(cell)})
             for i in range(0, len(days), 1000):  # the drivers cap a statement's parameters
                 await session.execute(
