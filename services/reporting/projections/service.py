@@ -6,7 +6,7 @@ journey's first contact is simply joined when the contact arrives (or at query t
 
 A batch of events is applied in memory: the rows it touches are loaded with one key look-up per
 table, the events are applied in order to those plain rows, each touched contact and journey is
-recomputed once at the end, and everything is written back in bulk (new rows by `_insert_many`,
+recomputed once at the end, and everything is written back in bulk (new rows by `insert_many`,
 changed ones by one executemany UPDATE per table). One event is just a batch of one, so there is a
 single code path.
 """
@@ -17,18 +17,17 @@ import functools
 import operator
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Table, any_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.reporting.projections import readers as r
+from services.reporting.projections.bulk import Statistics, insert_many
 from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals, unchanged
 from services.reporting.projections.day_index import index_journey, index_supervision
 from services.reporting.projections.journey_months import JourneyMonthChanges
@@ -84,7 +83,7 @@ class _Projection:
         calendar = settings.calendar()
         self.statutory = calendar.statutory()
         self.local = calendar.local()
-        self.statistics = _Statistics()
+        self.statistics = Statistics()
         # The holiday package imports every country's rules on first use (about a second): pay that
         # when the service starts, not inside the first batch it applies.
         self.statutory.is_working_day(utcnow().date())
@@ -121,7 +120,7 @@ class _Projection:
         if items:
             timeline = await self.handle_batch(session, items)
             # Timeline rows are only ever inserted, never read back here.
-            await _insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
+            await insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
         return results
 
     def _read(self, event: Envelope) -> r.Reader | None:
@@ -150,7 +149,7 @@ class _Projection:
             event.type,
             event.occurred_at,
             event.recorded_at,
-            payload.model_dump_json(exclude_none=True),  # JSON text, as `_insert_many` takes it
+            payload.model_dump_json(exclude_none=True),  # JSON text, as `insert_many` takes it
         )
 
     async def reset(self, session: AsyncSession) -> None:
@@ -176,7 +175,7 @@ class _Fact:
 
 class _Store:
     """One table's rows for one batch: loaded by key look-ups, then one bulk insert of the new rows
-    (`_insert_many`) and one executemany UPDATE of the loaded rows that changed."""
+    (`insert_many`) and one executemany UPDATE of the loaded rows that changed."""
 
     def __init__(self, model: Any) -> None:
         self.table: Table = model.__table__
@@ -215,10 +214,10 @@ class _Store:
         self.new.append(row)
         return row
 
-    async def write(self, session: AsyncSession, statistics: _Statistics | None) -> None:
+    async def write(self, session: AsyncSession, statistics: Statistics | None) -> None:
         values = operator.itemgetter(*self.columns)
         new = [values(r.__dict__) for r in self.new]
-        await _insert_many(session, self.table, self.columns, new, statistics)
+        await insert_many(session, self.table, self.columns, new, statistics)
         changed = []
         for row, before in self.loaded.values():
             after = {c: getattr(row, c) for c in self.columns}
@@ -226,22 +225,6 @@ class _Store:
                 changed.append({f"v_{c}": v for c, v in after.items()})
         if changed:
             await session.execute(_update_by_key(self.table), changed)
-
-
-@functools.cache
-def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
-    """The dialect's INSERT of `columns` as driver SQL (positional placeholders, in column order),
-    and per column the bind processor to apply (None: the value goes as it is)."""
-    compiled = insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=dialect)
-    if list(compiled.positiontup or ()) != list(columns):
-        raise RuntimeError(f"{table.name}: {dialect.name} placeholders are not the columns in order")
-    processors = [
-        None
-        if isinstance(table.c[c].type, JSON)
-        else table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
-        for c in columns
-    ]
-    return str(compiled), processors
 
 
 @functools.cache
@@ -298,65 +281,9 @@ class _Rows:
             self.decisions[decision.decision_id] = decision
             self.decisions_by_contact[decision.contact_id].append(decision)
 
-    async def write(self, session: AsyncSession, statistics: _Statistics) -> None:
+    async def write(self, session: AsyncSession, statistics: Statistics) -> None:
         for store in (self.contact_store, self.decision_store, self.journey_store, self.allocation_store):
             await store.write(session, statistics)
-
-
-class _Statistics:
-    """Keeps PostgreSQL's planner statistics in step with the tables this projection fills.
-
-    A rebuild fills the tables from empty far faster than autovacuum re-analyses them, and with
-    the stale figures (a near-empty table) the planner answers each batch's look-ups with a scan of
-    the whole table: time quadratic in the feed's length. So each table is analysed once this
-    process has inserted 1,000 rows into it, and again each time that count doubles: a handful of
-    ANALYZEs (each reads a bounded sample) over a whole rebuild, ever rarer as a process runs on.
-    """
-
-    FIRST = 1000
-
-    def __init__(self) -> None:
-        self.inserted: dict[str, int] = {}
-        self.next_at: dict[str, int] = {}
-
-    async def grew(self, connection: AsyncConnection, table: Table, rows: int) -> None:
-        total = self.inserted[table.name] = self.inserted.get(table.name, 0) + rows
-        if total >= self.next_at.get(table.name, self.FIRST):
-            self.next_at[table.name] = 2 * total
-            # Inside the batch's transaction: ANALYZE samples its own uncommitted rows too.
-            await connection.execute(text(f'ANALYZE "{table.name}"'))
-
-
-async def _insert_many(
-    session: AsyncSession,
-    table: Table,
-    columns: Sequence[str],
-    records: list[tuple[Any, ...]],
-    statistics: _Statistics | None,
-) -> None:
-    """Insert rows (tuples of `columns`' values) in bulk: values as the ORM holds them, except that
-    JSON columns hold JSON text (pydantic's `model_dump_json` makes it in one step).
-
-    SQLAlchemy's per-row parameter handling of an executemany INSERT was the largest part of
-    writing a batch, so it is bypassed. On PostgreSQL: a binary COPY on the session's own
-    connection (inside the batch's transaction); values go to asyncpg as they are (aware datetimes,
-    UUIDs, JSON text). Elsewhere: one executemany of the driver's own INSERT, each value put through
-    its column type's bind processor, the very conversion SQLAlchemy would apply (JSON text is
-    already what the JSON type would store).
-    """
-    if not records:
-        return
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        sql, processors = _driver_insert(table, tuple(columns), connection.dialect)
-        rows = [tuple(v if f is None else f(v) for f, v in zip(processors, r, strict=True)) for r in records]
-        await connection.exec_driver_sql(sql, rows)
-        return
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
-    if statistics is not None:  # a table the projection reads back, by the look-ups of `_Store.load`
-        await statistics.grew(connection, table, len(records))
 
 
 def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, list[Any]]]:
