@@ -234,14 +234,13 @@ class ContactDayChanges:
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent), one statement per
         table."""
-        postgres = on_postgresql(session)
         days = [
             {"day": day, "dimension": dimension, "key": key, **dict(zip(COUNTS, cell, strict=True))}
             for (day, dimension, key), cell in sorted(self.net.items())
             if any(cell)
         ]
         if days:
-            await session.execute(upsert_increments(_TABLE, COUNTS, postgres), days)
+            await add_increments(session, _TABLE, COUNTS, days)
         for table, net, column in ((_MONTHS, self.months, "value"), (_BANDS, self.bands, "band")):
             rows = [
                 {"month": month, "metric": name, column: at, "contacts": n}
@@ -249,7 +248,7 @@ class ContactDayChanges:
                 if n
             ]
             if rows:
-                await session.execute(upsert_increments(table, ("contacts",), postgres), rows)
+                await add_increments(session, table, ("contacts",), rows)
 
 
 @functools.cache

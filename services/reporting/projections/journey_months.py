@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import US_PER_HOUR, unchanged, upsert_increments
+from services.reporting.projections.contact_days import US_PER_HOUR, add_increments, unchanged
 from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import (
     JourneyMonth,
@@ -30,7 +30,6 @@ from services.reporting.projections.models import (
     JourneyMonthValue,
     blank_group_key,
 )
-from shared.db import on_postgresql
 
 MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
 REASON_COUNTS = ("handovers", "team_transfers", "worker_changes")
@@ -151,7 +150,6 @@ class JourneyMonthChanges:
 
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
-        postgres = on_postgresql(session)
         writes: list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]] = [
             (
                 _MONTHS,
@@ -192,4 +190,4 @@ class JourneyMonthChanges:
         ]
         for table, counts, rows in writes:
             if rows:
-                await session.execute(upsert_increments(table, counts, postgres), rows)
+                await add_increments(session, table, counts, rows)
