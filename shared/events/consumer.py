@@ -345,7 +345,7 @@ class FeedConsumer:
 
     async def probe(self) -> int:
         """The upstream's head position; raises UpstreamError when the feed cannot be read."""
-        _, head = await self.fetch(0, 0)
+        _, head = await self.fetch(0, 0, 1)  # only the head is wanted: a page of one event
         return head
 
     async def rebuild(self) -> int:
@@ -354,7 +354,7 @@ class FeedConsumer:
         The upstream is probed first: wiping a projection that cannot then be refilled would leave
         reports empty until the upstream returns.
         """
-        await self.probe()
+        head = await self.probe()
         async with self.db.unit_of_work() as session:
             await self._locked_position(session)
             await self.projection.reset(session)
@@ -364,6 +364,8 @@ class FeedConsumer:
                 .values(position=0, updated_at=utcnow())
             )
         self.status.position = 0
+        # The whole feed is behind: from the first page on, pages of the catch-up size.
+        self._record_lag(head)
         applied = await self.catch_up()
         # Every row is new: index-only scans (the reports' covering indexes) read the table too until
         # VACUUM has marked its pages all-visible, and autovacuum gets there only minutes later.

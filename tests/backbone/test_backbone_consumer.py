@@ -359,6 +359,13 @@ async def test_pages_grow_while_well_behind_the_head_and_shrink_near_it(producer
     assert await consumer.poll_once() == 3
     assert await consumer.poll_once() == 1
     assert transport.limits[-2:] == [3, 3]  # near the head: small pages
+
+    # A rebuild knows the whole feed is behind from its probe (a page of one, for the head): big
+    # pages from the first (to 8, 16, 24, 28).
+    del transport.limits[:]
+    assert await consumer.rebuild() == 28
+    assert transport.limits == [1, 8, 8, 8, 8]
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
     await consumer.close()
 
 

@@ -321,3 +321,50 @@ async def test_the_benchmarks_clone_keeps_the_kept_counts_equal_to_a_recount(wor
     assert after.overdue_total == 2 * before.overdue_total
     assert [g.open_journeys for g in after.groups] == [2 * g.open_journeys for g in before.groups]
     await assert_report_equals_scan(w)
+
+
+async def test_a_batch_adds_its_net_changes_and_deletes_the_rows_they_bring_to_zero(world_factory):
+    """SupervisionDayChanges.write on either backend (PostgreSQL: one upsert of arrays that names
+    the rows it left at zero, then a delete of just those; SQLite: executemany, then a delete of
+    the zero rows on the days touched), and the overdue spells of the replaced journeys only."""
+    from services.reporting.projections.supervision_days import SupervisionDayChanges
+
+    w = await world_factory(**SETTINGS)
+    db = w.consumer("supervision").db
+    d1, d2 = date(2025, 3, 3), date(2025, 3, 4)
+    kept_journey, replaced_journey = uuid.uuid4(), uuid.uuid4()
+
+    def spell(journey: uuid.UUID, start: date) -> tuple[Any, ...]:
+        return (journey, start, None, 10, None, start - timedelta(days=1), utc(2025, 3, 1, 9))
+
+    first = SupervisionDayChanges()
+    first.net = {
+        ("all", d1, "ALL"): [1, 0, 0],
+        ("area", d1, "West"): [1, 1, 0],
+        ("team", d2, "T"): [0, 0, -1],
+    }
+    first.replaced = {kept_journey, replaced_journey}
+    first.spells = [spell(kept_journey, d1), spell(replaced_journey, d1)]
+    second = SupervisionDayChanges()
+    second.net = {
+        ("all", d1, "ALL"): [-1, 0, 0],  # to zero: deleted
+        ("area", d1, "West"): [0, -1, 0],
+        ("team", d2, "T"): [0, 0, 1],  # to zero: deleted
+        ("all", d2, "ALL"): [2, 0, 0],  # new
+        ("source", d2, "6"): [0, 0, 0],  # no change: no row
+    }
+    second.replaced = {replaced_journey}
+    second.spells = [spell(replaced_journey, d2)]
+    for batch in (first, second):
+        async with db.unit_of_work() as session:
+            await batch.write(session)
+    async with db.read_session() as session:
+        rows = (await session.execute(select(SupervisionDay.__table__))).mappings().all()
+        spells = (await session.execute(select(SupervisionOverdueSpell.__table__))).mappings().all()
+    assert {(r["dimension"], r["day"], r["key"]): [r[c] for c in COUNTS] for r in rows} == {
+        ("area", d1, "West"): [1, 0, 0],
+        ("all", d2, "ALL"): [2, 0, 0],
+    }
+    assert sorted((s["journey_id"], s["overdue_from"]) for s in spells) == sorted(
+        [(kept_journey, d1), (replaced_journey, d2)]
+    )

@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -232,14 +233,13 @@ class ContactDayChanges:
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent), one statement per
         table."""
-        postgres = on_postgresql(session)
         days = [
             {"day": day, "dimension": dimension, "key": key, **dict(zip(COUNTS, cell, strict=True))}
             for (day, dimension, key), cell in sorted(self.net.items())
             if any(cell)
         ]
         if days:
-            await session.execute(upsert_increments(_TABLE, COUNTS, postgres), days)
+            await add_increments(session, _TABLE, COUNTS, days)
         for table, net, column in ((_MONTHS, self.months, "value"), (_BANDS, self.bands, "band")):
             rows = [
                 {"month": month, "metric": name, column: at, "contacts": n}
@@ -247,7 +247,7 @@ class ContactDayChanges:
                 if n
             ]
             if rows:
-                await session.execute(upsert_increments(table, ("contacts",), postgres), rows)
+                await add_increments(session, table, ("contacts",), rows)
 
 
 @functools.cache
@@ -259,3 +259,60 @@ def upsert_increments(table: Table, counts: tuple[str, ...], postgres: bool) -> 
         index_elements=list(table.primary_key.columns),
         set_={name: table.c[name] + insert.excluded[name] for name in counts},
     )
+
+
+@functools.cache
+def _unnest_upsert(table: Table, counts: tuple[str, ...], zeroed: bool) -> tuple[str, str]:
+    """PostgreSQL: `upsert_increments` taking one array per column (in table order), so a batch's
+    rows are one execution, not one per row; with `zeroed`, it returns the keys of the rows it left
+    with every count 0. And the DELETE of the rows of given keys (one array per key column)."""
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
+    columns = [c.name for c in table.columns]
+    keys = [c.name for c in table.primary_key.columns]
+    key_list = ", ".join(map(quote, keys))
+
+    def unnest(names: list[str]) -> str:
+        types = [table.c[c].type.compile(dialect=dialect) for c in names]
+        return "unnest(" + ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1)) + ")"
+
+    added = ", ".join(f"{quote(c)} = {quote(table.name)}.{quote(c)} + excluded.{quote(c)}" for c in counts)
+    upsert = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) SELECT * FROM {unnest(columns)} "
+        f"ON CONFLICT ({key_list}) DO UPDATE SET {added}"
+    )
+    if zeroed:
+        returned = ", ".join(map(quote, (*keys, *counts)))
+        all_zero = " AND ".join(f"{quote(c)} = 0" for c in counts)
+        upsert = f"WITH added AS ({upsert} RETURNING {returned}) "
+        upsert += f"SELECT {key_list} FROM added WHERE {all_zero}"
+    delete = f"DELETE FROM {quote(table.name)} WHERE ({key_list}) IN (SELECT * FROM {unnest(keys)})"
+    return upsert, delete
+
+
+async def add_increments(
+    session: AsyncSession,
+    table: Table,
+    counts: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    *,
+    drop_zeroed: bool = False,
+) -> None:
+    """Add each row's increments to the stored row of its key (created at zero when absent); with
+    `drop_zeroed` on PostgreSQL, delete the rows that leaves with every count 0 (the caller does
+    that on SQLite, which gets no rows back from an executemany).
+
+    On PostgreSQL the rows go as one array per column (`unnest`): an executemany runs the statement
+    once per row on the server and builds SQLAlchemy's parameters per row, and was the largest
+    part of writing the kept counts."""
+    if not rows:
+        return
+    if not on_postgresql(session):
+        await session.execute(upsert_increments(table, counts, False), rows)
+        return
+    upsert, delete = _unnest_upsert(table, counts, drop_zeroed)
+    arrays = tuple([row[c.name] for row in rows] for c in table.columns)
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(upsert, arrays)
+    if drop_zeroed and (zeroed := result.all()):
+        await connection.exec_driver_sql(delete, tuple(list(column) for column in zip(*zeroed, strict=True)))

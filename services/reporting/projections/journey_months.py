@@ -10,7 +10,7 @@ its open spell began, its completed working days, the day of its origin, and sum
 microseconds: `JourneyLiveDay`), and the report reads the live journeys themselves only near a
 median or a maximum, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys,
 each one's previous contribution is taken off and its new one added, and the net change of every
-row touched is written as increments (`contact_days.upsert_increments`), so the rows always equal counting
+row touched is written as increments (`contact_days.add_increments`), so the rows always equal counting
 the journeys themselves.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import unchanged, upsert_increments
+from services.reporting.projections.contact_days import add_increments, unchanged
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds, london_date
 from services.reporting.projections.models import (
     JourneyLiveDay,
@@ -34,7 +34,6 @@ from services.reporting.projections.models import (
     JourneyMonthValue,
     blank_group_key,
 )
-from shared.db import on_postgresql
 
 MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
 REASON_COUNTS = ("handovers", "team_transfers", "worker_changes")
@@ -169,7 +168,6 @@ class JourneyMonthChanges:
 
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
-        postgres = on_postgresql(session)
         writes: list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]] = [
             (
                 _MONTHS,
@@ -222,4 +220,4 @@ class JourneyMonthChanges:
         ]
         for table, counts, rows in writes:
             if rows:
-                await session.execute(upsert_increments(table, counts, postgres), rows)
+                await add_increments(session, table, counts, rows)

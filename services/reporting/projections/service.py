@@ -6,7 +6,7 @@ journey's first contact is simply joined when the contact arrives (or at query t
 
 A batch of events is applied in memory: the rows it touches are loaded with one key look-up per
 table, the events are applied in order to those plain rows, each touched contact and journey is
-recomputed once at the end, and everything is written back in bulk (new rows by `_insert_many`,
+recomputed once at the end, and everything is written back in bulk (new rows by `insert_many`,
 changed ones by one executemany UPDATE per table). One event is just a batch of one, so there is a
 single code path.
 """
@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, Table, any_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Select, Table, any_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.reporting.projections import readers as r
+from services.reporting.projections.bulk import Statistics, insert_many
 from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals, unchanged
 from services.reporting.projections.day_index import index_journey, index_supervision
 from services.reporting.projections.journey_months import JourneyMonthChanges
@@ -85,7 +85,7 @@ class _Projection:
         calendar = settings.calendar()
         self.statutory = calendar.statutory()
         self.local = calendar.local()
-        self.statistics = _Statistics()
+        self.statistics = Statistics()
         # The holiday package imports every country's rules on first use (about a second): pay that
         # when the service starts, not inside the first batch it applies.
         self.statutory.is_working_day(utcnow().date())
@@ -122,7 +122,7 @@ class _Projection:
         if items:
             timeline = await self.handle_batch(session, items)
             # Timeline rows are only ever inserted, never read back here.
-            await _insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
+            await insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
         return results
 
     def _read(self, event: Envelope) -> r.Reader | None:
@@ -151,7 +151,7 @@ class _Projection:
             event.type,
             event.occurred_at,
             event.recorded_at,
-            payload.model_dump_json(exclude_none=True),  # JSON text, as `_insert_many` takes it
+            payload.model_dump_json(exclude_none=True),  # JSON text, as `insert_many` takes it
         )
 
     async def reset(self, session: AsyncSession) -> None:
@@ -177,7 +177,7 @@ class _Fact:
 
 class _Store:
     """One table's rows for one batch: loaded by key look-ups, then one bulk insert of the new rows
-    (`_insert_many`) and one executemany UPDATE of the loaded rows that changed."""
+    (`insert_many`) and one executemany UPDATE of the loaded rows that changed."""
 
     def __init__(self, model: Any) -> None:
         self.table: Table = model.__table__
@@ -191,18 +191,7 @@ class _Store:
         """The rows whose column `name` is one of `ids`, for any `name=ids` given (one query per
         chunk of ids; each row once per batch, however often asked)."""
         rows: list[Any] = []
-        postgres = on_postgresql(session)
-        for chunks in _chunked(where):
-            conditions = []
-            for column, chunk in chunks.items():
-                target = self.table.c[column]
-                if postgres:
-                    # `= ANY(array)`: one statement text whatever the number of ids, so PostgreSQL
-                    # prepares it once, where each length of an IN (...) list is a new statement.
-                    conditions.append(target == any_(bindparam(column, chunk, type_=ARRAY(target.type))))
-                else:
-                    conditions.append(target.in_(chunk))
-            query = select(self.table).where(or_(*conditions))
+        for query in _look_ups(session, self.table, select(self.table), where):
             for mapping in (await session.execute(query)).mappings():
                 key = mapping[self.key]
                 if key not in self.loaded:
@@ -216,10 +205,10 @@ class _Store:
         self.new.append(row)
         return row
 
-    async def write(self, session: AsyncSession, statistics: _Statistics | None) -> None:
+    async def write(self, session: AsyncSession, statistics: Statistics | None) -> None:
         values = operator.itemgetter(*self.columns)
         new = [values(r.__dict__) for r in self.new]
-        await _insert_many(session, self.table, self.columns, new, statistics)
+        await insert_many(session, self.table, self.columns, new, statistics)
         changed = []
         for row, before in self.loaded.values():
             after = {c: getattr(row, c) for c in self.columns}
@@ -227,22 +216,6 @@ class _Store:
                 changed.append({f"v_{c}": v for c, v in after.items()})
         if changed:
             await session.execute(_update_by_key(self.table), changed)
-
-
-@functools.cache
-def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Any]]:
-    """The dialect's INSERT of `columns` as driver SQL (positional placeholders, in column order),
-    and per column the bind processor to apply (None: the value goes as it is)."""
-    compiled = insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=dialect)
-    if list(compiled.positiontup or ()) != list(columns):
-        raise RuntimeError(f"{table.name}: {dialect.name} placeholders are not the columns in order")
-    processors = [
-        None
-        if isinstance(table.c[c].type, JSON)
-        else table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
-        for c in columns
-    ]
-    return str(compiled), processors
 
 
 @functools.cache
@@ -299,65 +272,9 @@ class _Rows:
             self.decisions[decision.decision_id] = decision
             self.decisions_by_contact[decision.contact_id].append(decision)
 
-    async def write(self, session: AsyncSession, statistics: _Statistics) -> None:
+    async def write(self, session: AsyncSession, statistics: Statistics) -> None:
         for store in (self.contact_store, self.decision_store, self.journey_store, self.allocation_store):
             await store.write(session, statistics)
-
-
-class _Statistics:
-    """Keeps PostgreSQL's planner statistics in step with the tables this projection fills.
-
-    A rebuild fills the tables from empty far faster than autovacuum re-analyses them, and with
-    the stale figures (a near-empty table) the planner answers each batch's look-ups with a scan of
-    the whole table: time quadratic in the feed's length. So each table is analysed once this
-    process has inserted 1,000 rows into it, and again each time that count doubles: a handful of
-    ANALYZEs (each reads a bounded sample) over a whole rebuild, ever rarer as a process runs on.
-    """
-
-    FIRST = 1000
-
-    def __init__(self) -> None:
-        self.inserted: dict[str, int] = {}
-        self.next_at: dict[str, int] = {}
-
-    async def grew(self, connection: AsyncConnection, table: Table, rows: int) -> None:
-        total = self.inserted[table.name] = self.inserted.get(table.name, 0) + rows
-        if total >= self.next_at.get(table.name, self.FIRST):
-            self.next_at[table.name] = 2 * total
-            # Inside the batch's transaction: ANALYZE samples its own uncommitted rows too.
-            await connection.execute(text(f'ANALYZE "{table.name}"'))
-
-
-async def _insert_many(
-    session: AsyncSession,
-    table: Table,
-    columns: Sequence[str],
-    records: list[tuple[Any, ...]],
-    statistics: _Statistics | None,
-) -> None:
-    """Insert rows (tuples of `columns`' values) in bulk: values as the ORM holds them, except that
-    JSON columns hold JSON text (pydantic's `model_dump_json` makes it in one step).
-
-    SQLAlchemy's per-row parameter handling of an executemany INSERT was the largest part of
-    writing a batch, so it is bypassed. On PostgreSQL: a binary COPY on the session's own
-    connection (inside the batch's transaction); values go to asyncpg as they are (aware datetimes,
-    UUIDs, JSON text). Elsewhere: one executemany of the driver's own INSERT, each value put through
-    its column type's bind processor, the very conversion SQLAlchemy would apply (JSON text is
-    already what the JSON type would store).
-    """
-    if not records:
-        return
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        sql, processors = _driver_insert(table, tuple(columns), connection.dialect)
-        rows = [tuple(v if f is None else f(v) for f, v in zip(processors, r, strict=True)) for r in records]
-        await connection.exec_driver_sql(sql, rows)
-        return
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
-    if statistics is not None:  # a table the projection reads back, by the look-ups of `_Store.load`
-        await statistics.grew(connection, table, len(records))
 
 
 def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, list[Any]]]:
@@ -368,6 +285,41 @@ def _chunked(where: dict[str, set[Any]], size: int = 1000) -> list[dict[str, lis
     return [
         {column: ids[i : i + size] for column, ids in ordered.items() if ids[i : i + size]}
         for i in range(0, longest, size)
+    ]
+
+
+def _look_ups(
+    session: AsyncSession, table: Table, query: Select[Any], where: dict[str, set[Any]]
+) -> list[Select[Any]]:
+    """`query` restricted to the rows of `table` whose column `name` is one of `ids`, for any
+    `name=ids` given: one query per chunk of ids."""
+    postgres = on_postgresql(session)
+    queries: list[Select[Any]] = []
+    for chunks in _chunked(where):
+        conditions = []
+        for column, chunk in chunks.items():
+            target = table.c[column]
+            if postgres:
+                # `= ANY(array)`: one statement text whatever the number of ids, so PostgreSQL
+                # prepares it once, where each length of an IN (...) list is a new statement.
+                conditions.append(target == any_(bindparam(column, chunk, type_=ARRAY(target.type))))
+            else:
+                conditions.append(target.in_(chunk))
+        queries.append(query.where(or_(*conditions)))
+    return queries
+
+
+async def _inputs(
+    session: AsyncSession, model: Any, names: Sequence[str], **where: set[Any]
+) -> list[dict[str, Any]]:
+    """Only the columns `names` of the rows `_Store.load` would give, read-only: what a kept count
+    needs of facts this batch does not change costs a fraction of reading (and copying) whole rows."""
+    table: Table = model.__table__
+    query = select(*(table.c[name] for name in names))
+    return [
+        dict(m)
+        for q in _look_ups(session, table, query, where)
+        for m in (await session.execute(q)).mappings()
     ]
 
 
@@ -750,8 +702,8 @@ class SupervisionProjection(_Projection):
         }
         if not changed:
             return
-        loaded = await _Store(JourneyFact).load(session, journey_id=changed)
-        journeys = {j.journey_id: j.__dict__ for j in loaded}
+        loaded = await _inputs(session, JourneyFact, ("journey_id", *JOURNEY_INPUTS), journey_id=changed)
+        journeys = {j["journey_id"]: j for j in loaded}
         kept = SupervisionDayChanges()
         for journey_id in sorted(changed):
             journey = journeys.get(journey_id)

@@ -25,16 +25,19 @@ no two batches take off the same old contribution; SQLite serialises writers alr
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, text
+from sqlalchemy import Table, any_, bindparam, delete, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import upsert_increments
+from services.reporting.projections.bulk import insert_many
+from services.reporting.projections.contact_days import add_increments
 from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import SupervisionDay, SupervisionOverdueSpell, blank_group_key
 from services.reporting.settings import Settings
@@ -209,10 +212,11 @@ class SupervisionDayChanges:
             for (dimension, day, key), cell in sorted(self.net.items())
             if any(cell)
         ]
-        if rows:
-            await session.execute(upsert_increments(_TABLE, COUNTS, on_postgresql(session)), rows)
-            # A row whose changes cancel out is deleted, so the rows are exactly those a recount
-            # gives, however the events were split into batches (a rebuild equals a catch-up).
+        # A row whose changes cancel out is deleted, so the rows are exactly those a recount gives,
+        # however the events were split into batches (a rebuild equals a catch-up). PostgreSQL
+        # deletes just the rows the upsert left at zero (no other row is ever zero).
+        await add_increments(session, _TABLE, COUNTS, rows, drop_zeroed=True)
+        if rows and not on_postgresql(session):
             days = sorted({day for (_, day, _), cell in self.net.items() if any(cell)})
             for i in range(0, len(days), 1000):  # the drivers cap a statement's parameters
                 await session.execute(
@@ -224,8 +228,19 @@ class SupervisionDayChanges:
                 )
         if self.replaced:
             replaced = sorted(self.replaced)
-            for i in range(0, len(replaced), 1000):  # the drivers cap a statement's parameters
-                await session.execute(delete(_SPELLS).where(_SPELLS.c.journey_id.in_(replaced[i : i + 1000])))
-        if self.spells:
-            spells = [dict(zip(SPELL_COLUMNS, s, strict=True)) for s in self.spells]
-            await session.execute(_SPELLS.insert(), spells)
+            if on_postgresql(session):
+                # `= ANY(array)`: one statement, prepared once, whatever the number of journeys.
+                await session.execute(_delete_spells(), {"ids": replaced})
+            else:
+                for i in range(0, len(replaced), 1000):  # the drivers cap a statement's parameters
+                    chunk = replaced[i : i + 1000]
+                    await session.execute(delete(_SPELLS).where(_SPELLS.c.journey_id.in_(chunk)))
+        # By COPY on PostgreSQL: an executemany INSERT costs a server execution per spell.
+        await insert_many(session, _SPELLS, SPELL_COLUMNS, self.spells, None)
+
+
+@functools.cache
+def _delete_spells() -> Any:
+    """PostgreSQL: DELETE the overdue spells of the journeys in the array `ids`."""
+    ids = bindparam("ids", type_=ARRAY(_SPELLS.c.journey_id.type))
+    return delete(_SPELLS).where(_SPELLS.c.journey_id == any_(ids))
