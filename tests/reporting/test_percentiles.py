@@ -118,31 +118,34 @@ async def test_sql_percentiles_are_nearest_rank(app_client: Any) -> None:
             assert (overall["contacts"], totals, whole, ranks) == (0, {}, {}, {})
 
 
-async def test_report_transactions_get_the_configured_work_mem_and_custom_plans(
+async def test_report_transactions_get_one_snapshot_the_configured_work_mem_and_custom_plans(
     app_client: Any, token: Any, monkeypatch: Any
 ) -> None:
     client = await app_client("reporting", report_work_mem_mb=48)
     service = client.app.state.service
     async with service.db.unit_of_work() as session:
-        reports = Reports(session, service.settings, await freshness(session, []))
-        await reports.configure_transaction()  # a no-op on SQLite
+        await Reports.configure_transaction(session, service.settings)  # a no-op on SQLite
         if BACKEND == "postgres":
+            isolation = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+            assert isolation == "repeatable read"
             assert (await session.execute(text("SHOW work_mem"))).scalar_one() == "48MB"
             assert (await session.execute(text("SHOW plan_cache_mode"))).scalar_one() == "force_custom_plan"
-    # Every report route sets it.
-    calls: list[Reports] = []
+    # Every report route sets it, before its first read.
+    calls: list[str] = []
     configure_transaction = Reports.configure_transaction
 
-    async def recorded(self: Reports) -> None:
-        calls.append(self)
-        await configure_transaction(self)
+    async def recorded(session: Any, settings: Any) -> None:
+        # SET TRANSACTION fails once the transaction has read anything: this is its first statement.
+        await configure_transaction(session, settings)
+        show = "SHOW transaction_isolation" if BACKEND == "postgres" else "SELECT 'snapshot'"
+        calls.append((await session.execute(text(show))).scalar_one())
 
-    monkeypatch.setattr(Reports, "configure_transaction", recorded)
+    monkeypatch.setattr(Reports, "configure_transaction", staticmethod(recorded))
     r = await client.get(
         "/reports/conversion", params={"from": "2025-01-01", "to": "2025-01-31"}, headers=token("analyst")
     )
     assert r.status_code == 200, r.text
-    assert len(calls) == 1
+    assert calls == ["repeatable read" if BACKEND == "postgres" else "snapshot"]
 
 
 @postgres_only("PostgreSQL's plan cache")
@@ -156,9 +159,9 @@ async def test_a_report_run_many_times_on_one_connection_is_planned_for_its_valu
     client = await app_client("reporting")
     service = client.app.state.service
     async with service.db.unit_of_work() as session:
-        reports = Reports(session, service.settings, await freshness(session, []))
         if configured:
-            await reports.configure_transaction()
+            await Reports.configure_transaction(session, service.settings)
+        reports = Reports(session, service.settings, await freshness(session, []))
         as_of = datetime(2025, 3, 1, tzinfo=UTC)
         for _ in range(8):
             await reports.awaiting(BASE.date(), as_of.date(), GroupBy.team, as_of, 200)

@@ -178,10 +178,8 @@ def _respond(request: Request, report: BaseModel, rows: Sequence[BaseModel], fre
 async def _reports(request: Request, session: SessionDep) -> Reports:
     service = request.app.state.service
     settings: Settings = service.settings
-    fresh = await freshness(session, service.consumers)
-    reports = Reports(session, settings, fresh)
-    await reports.configure_transaction()
-    return reports
+    await Reports.configure_transaction(session, settings)
+    return Reports(session, settings, await freshness(session, service.consumers))
 
 
 ReportsDep = Annotated[Reports, Depends(_reports)]

@@ -251,19 +251,27 @@ class Reports:
         # PostgreSQL has ordered-set aggregates and grouping sets; SQLite gets window functions.
         self.postgres = on_postgresql(session)
 
-    async def configure_transaction(self) -> None:
-        """Set up this transaction for reports (PostgreSQL; SET LOCAL ends with it): the configured
-        memory for sorts, and a plan made for each query's own values.
+    @staticmethod
+    async def configure_transaction(session: AsyncSession, settings: Settings) -> None:
+        """Set up a report's transaction before it reads anything (PostgreSQL; SET LOCAL ends with
+        it): one snapshot for all its statements, the configured memory for sorts, and a plan made
+        for each query's own values.
+
+        A report reads counts kept by the projection and then some of the rows they count (the
+        contacts of the day where a median falls, say): under PostgreSQL's default READ COMMITTED
+        each statement would see the commits made since the last, so a batch committing between
+        the two could leave a figure from neither state. (SQLite's read transaction is a snapshot.)
 
         The driver prepares each statement once per connection, and from a statement's sixth run
         PostgreSQL may switch to a generic plan made without the parameter values. For the reports'
         date ranges that plan was worse: measured at 231,080 contacts, awaiting-decision went from
         15 to 75 ms per call from the sixth call on, supervision from 164 to 214. Planning each
         time costs about a millisecond."""
-        if self.postgres:
-            mb = int(self.settings.report_work_mem_mb)  # an int, validated: safe to inline
-            await self.session.execute(text(f"SET LOCAL work_mem = '{mb}MB'"))
-            await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        if on_postgresql(session):
+            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            mb = int(settings.report_work_mem_mb)  # an int, validated: safe to inline
+            await session.execute(text(f"SET LOCAL work_mem = '{mb}MB'"))
+            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
     def _base(self, measure: str, from_date: date, to_date: date, group_by: GroupBy) -> dict[str, Any]:
         return {
@@ -785,11 +793,15 @@ class Reports:
         # Every contact in the queue was undecided at as_of, whatever was decided later.
         by_outcome = group_by is GroupBy.outcome
         group: Any = None if by_outcome else self._contact_group_sql(group_by, from_date, to_date, waiting.c)
-        # A contact's age falls as its received_at rises, so the median age is the age of the
-        # contact at the median rank by received_at, newest first, and the oldest is the max.
-        overall, totals, whole, ranks = await self._figures(
-            [], group, counts, {"received": (waiting.c.received_at, None)}, (50,), descending=True
-        )
+        kept = await self._kept_awaiting(from_date, to_date, group_by, as_of)
+        if kept is not None:
+            overall, totals, whole, ranks = kept
+        else:
+            # A contact's age falls as its received_at rises, so the median age is the age of the
+            # contact at the median rank by received_at, newest first, and the oldest is the max.
+            overall, totals, whole, ranks = await self._figures(
+                [], group, counts, {"received": (waiting.c.received_at, None)}, (50,), descending=True
+            )
         if by_outcome:
             totals = {"undecided": overall} if overall["waiting"] else {}
             ranks = {"undecided": whole}
@@ -846,6 +858,104 @@ class Reports:
             contacts_total=int(overall["waiting"] or 0),
             limit=limit,
         )
+
+    async def _kept_awaiting(
+        self, from_date: date, to_date: date, group_by: GroupBy, as_of: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any], Ranks, dict[str, Ranks]] | None:
+        """The awaiting figures as `_figures` gives them, from the undecided counts kept per London
+        day and key (contact_days.py), when no contact was decided after `as_of` (so the queue is
+        the contacts undecided now, as it is when as_of is now); None otherwise, or when no day can
+        be taken from the counts.
+
+        A contact received on a day before as_of's day and before the first day whose contacts are
+        not all past their deadline (`_past_deadline_before`) is waiting and breached: those days
+        are counted, not read. The undecided contacts received since are read, and so are, of the
+        earlier days, only those of the day where the median's rank falls (newest first: a later
+        contact is younger) and of the oldest day, per group."""
+        cut = min(self._past_deadline_before(as_of), london_date(as_of), to_date + timedelta(days=1))
+        if cut <= from_date:
+            return None
+        decided = col(ContactFact.first_decided_at)
+        if (await self.session.execute(select(literal(1)).where(decided > as_of).limit(1))).first():
+            return None
+        by_time = group_by in TIME_GROUPS
+        by_key = not by_time and group_by is not GroupBy.outcome
+        d = ContactDay
+        undecided = col(d.contacts) - col(d.first_decided)
+        kept = select(col(d.day), col(d.key), undecided).where(
+            col(d.dimension) == (group_by.value if by_key else "all"),
+            col(d.day) >= from_date,
+            col(d.day) < cut,
+            undecided > 0,
+        )
+
+        def keys(day: date, key: str | None) -> tuple[str | None, ...]:
+            """The whole (None) and the group a contact of `day` and `key` counts in."""
+            if by_time:
+                return None, period_of(group_by, day)
+            return (None, key) if by_key else (None,)
+
+        # {group or None for the whole: {day: undecided contacts}}
+        days: dict[str | None, Counter[date]] = defaultdict(Counter)
+        for day, key, n in await self.session.execute(kept):
+            for k in keys(day, key):
+                days[k][day] += n
+        group = self._contact_group_sql(group_by, from_date, to_date) if by_key else literal(None)
+        received = col(ContactFact.received_at)
+        end = window(from_date, to_date)[1]
+        recent_from = window(cut, cut)[0]
+        # {group or None: [(received_at, breached)]} of the contacts received since the cut
+        recent: dict[str | None, list[tuple[datetime, bool]]] = defaultdict(list)
+        since = select(group, received, col(ContactFact.decision_due_at)).where(
+            decided.is_(None), received >= recent_from, received < end, received <= as_of
+        )
+        for key, at, due in await self.session.execute(since):
+            for k in keys(london_date(at), key):
+                recent[k].append((at, due < as_of))
+        # The day (before the cut) each figure reads: the oldest, and the median's rank's, with
+        # that rank counted from the day's newest contact.
+        figures: dict[str | None, dict[str, Any]] = {}
+        wanted: dict[str | None, dict[str, tuple[date, int]]] = defaultdict(dict)
+        for k in {*days, *recent}:
+            newest = sorted((at for at, _ in recent[k]), reverse=True)
+            waiting = days[k].total() + len(newest)
+            figures[k] = {
+                "waiting": waiting,
+                "breached": days[k].total() + sum(1 for _, breached in recent[k] if breached),
+                "oldest": newest[-1] if newest else None,
+                "received": None,
+            }
+            rank = max(1, math.ceil(50 / 100 * waiting))
+            if days[k]:
+                wanted[k]["oldest"] = (min(days[k]), days[k][min(days[k])])
+            if rank <= len(newest):
+                figures[k]["received"] = newest[rank - 1]
+            else:
+                rank -= len(newest)
+                for day in sorted(days[k], reverse=True):
+                    if rank <= days[k][day]:
+                        wanted[k]["received"] = (day, rank)
+                        break
+                    rank -= days[k][day]
+        read = {day for cells in wanted.values() for day, _ in cells.values()}
+        if read:
+            in_days = or_(*[and_(received >= window(x, x)[0], received < window(x, x)[1]) for x in read])
+            # {(group or None, day): received_at of its undecided contacts}
+            on_day: dict[tuple[str | None, date], list[datetime]] = defaultdict(list)
+            contacts = select(group, received).where(decided.is_(None), in_days)
+            for key, at in await self.session.execute(contacts):
+                day = london_date(at)
+                for k in keys(day, key):
+                    on_day[(k, day)].append(at)
+            for k, cells in wanted.items():
+                for name, (day, rank) in cells.items():
+                    newest = sorted(on_day[(k, day)], reverse=True)
+                    figures[k][name] = newest[rank - 1] if name == "received" else newest[-1]
+        overall = figures.pop(None, {"waiting": 0, "breached": 0, "oldest": None, "received": None})
+        whole = {"received": {50: overall["received"]}} if overall["waiting"] else {}
+        ranks = {k: {"received": {50: f["received"]}} for k, f in figures.items() if k is not None}
+        totals = {k: f for k, f in figures.items() if k is not None}
+        return overall, totals, whole, ranks
 
     # -- c. handovers ---------------------------------------------------------------------------
 
