@@ -869,9 +869,9 @@ class Reports:
 
         A contact received on a day before as_of's day and before the first day whose contacts are
         not all past their deadline (`_past_deadline_before`) is waiting and breached: those days
-        are counted, not read. The undecided contacts received since are read, and so are, of the
-        earlier days, only those of the day where the median's rank falls (newest first: a later
-        contact is younger) and of the oldest day, per group."""
+        are counted, not read. The undecided contacts received since are read; of the earlier days,
+        only the contact at each group's median rank (newest first: a later contact is younger) is
+        picked from its day, and the first of its oldest day, through the undecided contacts' index."""
         cut = min(self._past_deadline_before(as_of), london_date(as_of), to_date + timedelta(days=1))
         if cut <= from_date:
             return None
@@ -937,20 +937,28 @@ class Reports:
                         wanted[k]["received"] = (day, rank)
                         break
                     rank -= days[k][day]
-        read = {day for cells in wanted.values() for day, _ in cells.values()}
-        if read:
-            in_days = or_(*[and_(received >= window(x, x)[0], received < window(x, x)[1]) for x in read])
-            # {(group or None, day): received_at of its undecided contacts}
-            on_day: dict[tuple[str | None, date], list[datetime]] = defaultdict(list)
-            contacts = select(group, received).where(decided.is_(None), in_days)
-            for key, at in await self.session.execute(contacts):
-                day = london_date(at)
-                for k in keys(day, key):
-                    on_day[(k, day)].append(at)
-            for k, cells in wanted.items():
-                for name, (day, rank) in cells.items():
-                    newest = sorted(on_day[(k, day)], reverse=True)
-                    figures[k][name] = newest[rank - 1] if name == "received" else newest[-1]
+        # One statement: per figure, the contact at its rank in its day (newest first), or the
+        # day's first, through the undecided contacts' index, which is ordered by received_at.
+        picks: list[Any] = []
+        cells = [
+            (k, name, day, rank) for k, by_name in wanted.items() for name, (day, rank) in by_name.items()
+        ]
+        for i, (k, name, day, rank) in enumerate(cells):
+            day_start, day_end = window(day, day)
+            pick: Any = select(literal(i).label("cell"), received.label("at")).where(
+                decided.is_(None), received >= day_start, received < day_end
+            )
+            if k is not None and by_key:
+                pick = pick.where(group == k)
+            if name == "received":
+                pick = pick.order_by(received.desc()).offset(rank - 1)
+            else:
+                pick = pick.order_by(received)
+            picks.append(select(pick.limit(1).subquery()))
+        if picks:
+            for i, at in await self.session.execute(union_all(*picks)):
+                k, name, _, _ = cells[i]
+                figures[k][name] = at
         overall = figures.pop(None, {"waiting": 0, "breached": 0, "oldest": None, "received": None})
         whole = {"received": {50: overall["received"]}} if overall["waiting"] else {}
         ranks = {k: {"received": {50: f["received"]}} for k, f in figures.items() if k is not None}
