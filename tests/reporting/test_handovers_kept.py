@@ -438,3 +438,27 @@ async def test_medians_hold_when_the_first_guess_of_a_live_band_is_out(
             got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
             for name in ("unallocated_days_median", "unallocated_days_max", "unallocated_days_mean"):
                 assert {k: got[k][name] for k in got} == {k: row[name] for k, row in expected.items()}
+
+
+async def test_a_live_median_half_way_between_two_hundredths_is_rounded_as_the_report_rounds(
+    world_factory, token
+):
+    """Live values are counted in SQL from whole microseconds, except within a millisecond of half a
+    hundredth of a day, where the hours are read and rounded in Python: the median journey here is
+    exactly half-way (2.375 days), and both its neighbours are a clear count away."""
+    w = await world_factory()
+    opened = utc(2024, 2, 5, 9, 0, 0)
+    for hours in (0, 5, 10):
+        contact_id, child = uuid.uuid4(), uuid.uuid4()
+        at = opened + timedelta(hours=hours)
+        await w.ref(uuid.uuid4(), contact(contact_id, child, at, "6"), at)
+    await w.catch_up("referrals")
+    journeys, allocations = await stored(w)
+    assert all(is_live(j) for j in journeys)
+    middle = sorted(j["unallocated_origin_us"] for j in journeys)[1]
+    now = datetime(1970, 1, 1, tzinfo=opened.tzinfo) + timedelta(
+        microseconds=middle + 237 * US_PER_DAY // 100 + US_PER_DAY // 200
+    )
+    expected, _ = expected_report(w, journeys, allocations, GroupBy.month, "2024-02-01", "2024-02-29", now)
+    body = await report(w, token, now, **{"from": "2024-02-01", "to": "2024-02-29"})
+    assert body["overall"]["unallocated_days_median"] == expected["ALL"]["unallocated_days_median"] == 2.38

@@ -26,6 +26,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    not_,
     null,
     or_,
     select,
@@ -1259,12 +1260,16 @@ class Reports:
                 t.top(_r(float(spell_hours) / 24))
                 recent[key][hundredths_of_day(float(spell_hours))] += 1
         live_before_today = [*live, col(JourneyFact.unallocated_since_day) < now_day]
-        # Each period's longest live spell is among the journeys of its oldest origin day.
-        oldest = [
-            and_(self._period_window(periods, key), self._origin_days(min(days), min(days)))
-            for key, days in origins.items()
-            if key is not None
-        ]
+        # Each period's longest live spell is that of its earliest origin, found in its oldest origin
+        # day: one microsecond later is far more than a float's error on the hours (journeys with
+        # the same origin may differ by one, so each is read).
+        origin = col(JourneyFact.unallocated_origin_us)
+        oldest = []
+        for key, days in origins.items():
+            if key is not None:
+                in_period = [*live_before_today, self._period_window(periods, key)]
+                earliest = select(func.min(origin)).where(*in_period, self._origin_days(min(days), min(days)))
+                oldest.append(and_(*in_period[-1:], origin == earliest.scalar_subquery()))
         if oldest:
             longest = select(group.label("grp"), func.max(hours)).where(*live_before_today, or_(*oldest))
             for grp, max_hours in await self.session.execute(longest.group_by(group)):
@@ -1353,6 +1358,31 @@ class Reports:
         last = now_us - band * DAY_BAND * HUNDREDTH_US + HUNDREDTH_US // 2 + ORIGIN_MARGIN_US
         return first // US_PER_DAY, last // US_PER_DAY
 
+    async def _live_values(
+        self, live: _LiveSpells, group: Any, hours: Any, where: Any
+    ) -> list[tuple[str, int, int, int]]:
+        """(period, origin day, unallocated days in hundredths, journeys) of the live journeys meeting
+        `where` (before the day of `now`), counted in SQL: a journey's value is now less its origin
+        in hundredths of a day, to the nearest, so whole numbers give it exactly (a quotient and a
+        remainder) unless the remainder lies within a millisecond of a half, where the hours are
+        read and rounded as the report rounds them."""
+        since_origin = literal(live.now_us, BigInteger) - col(JourneyFact.unallocated_origin_us)
+        whole, rest = since_origin // HUNDREDTH_US, since_origin % HUNDREDTH_US
+        half = HUNDREDTH_US // 2
+        value = whole + case((rest > half, 1), else_=0)
+        origin_day = col(JourneyFact.unallocated_origin_us) // US_PER_DAY
+        clear = or_(rest < half - ORIGIN_MARGIN_US, rest > half + ORIGIN_MARGIN_US)
+        counted = (
+            select(group, origin_day, value, func.count())
+            .where(*live.conditions, where, clear)
+            .group_by(group, origin_day, value)
+        )
+        found = [(grp, int(day), int(v), int(n)) for grp, day, v, n in await self.session.execute(counted)]
+        at_half = select(group, origin_day, hours).where(*live.conditions, where, not_(clear))
+        for grp, day, spell_hours in await self.session.execute(at_half):
+            found.append((grp, int(day), hundredths_of_day(float(spell_hours)), 1))
+        return found
+
     async def _kept_day_medians(
         self,
         period_of_month: dict[date, str],
@@ -1371,9 +1401,9 @@ class Reports:
         Both are counted in whole-day bands: the settled exactly (kept); the live journeys read
         (recent spells) exactly, the others by origin day, a day's journeys in one of two bands. A
         first guess of the median's band is read: the settled values in it, and the live journeys
-        of the origin days that may fall in it (those of later days fall below it, of earlier days
-        above). If the median's rank turns out to fall outside the band, the next band that way is
-        read instead."""
+        of the origin days that may fall in it, counted per value (`_live_values`; those of later
+        days fall below it, of earlier days above). If the median's rank turns out to fall outside
+        the band, the next band that way is read instead."""
         b, v = JourneyMonthBand, JourneyMonthValue
         settled: dict[str | None, Counter[int]] = defaultdict(Counter)
         for month, band, n in await self.session.execute(
@@ -1394,12 +1424,11 @@ class Reports:
             for key, (_, band) in wanted.items():
                 days: Any = self._origin_days(*self._band_origin_days(live.now_us, band))
                 near.append(days if key is None else and_(days, self._period_window(periods, key)))
-            read = select(group.label("grp"), col(JourneyFact.unallocated_origin_us), hours.label("hours"))
-            # {period or None: [(origin day, value in hundredths)]}
-            live_values: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
-            for grp, origin_us, value in await self.session.execute(read.where(*live.conditions, or_(*near))):
+            # {period or None: [(origin day, value in hundredths, journeys)]}
+            live_values: dict[str | None, list[tuple[int, int, int]]] = defaultdict(list)
+            for grp, origin_day, value, n in await self._live_values(live, group, hours, or_(*near)):
                 for key in (None, grp):
-                    live_values[key].append((origin_us // US_PER_DAY, hundredths_of_day(float(value))))
+                    live_values[key].append((origin_day, value, n))
             settled_values = select(col(v.month), col(v.value), col(v.journeys)).where(
                 col(v.metric) == UNALLOCATED_DAYS,
                 col(v.journeys) > 0,
@@ -1427,12 +1456,12 @@ class Reports:
                         below += n
                     elif value // DAY_BAND == band:
                         in_band[key][value] += n
-                for origin_day, value in live_values[key]:
+                for origin_day, value, n in live_values[key]:
                     if first <= origin_day <= last:
                         if value // DAY_BAND < band:
-                            below += 1
+                            below += n
                         elif value // DAY_BAND == band:
-                            in_band[key][value] += 1
+                            in_band[key][value] += n
                 if rank <= below:
                     wanted[key] = (rank, band - 1)
                 elif rank > below + in_band[key].total():
