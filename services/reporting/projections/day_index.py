@@ -75,9 +75,9 @@ def index_journey(calendar: WorkingCalendar, row: Any) -> None:
     opened, since = row.opened_at, row.unallocated_since
     row.due_base_day = None if opened is None else due_base(calendar, london_date(opened))
     row.unallocated_since_day = None if since is None else day_index(calendar, london_date(since))
-    row.unallocated_since_us = None if since is None else microseconds(since)
+    since_us = row.unallocated_since_us = None if since is None else microseconds(since)
     row.unallocated_origin_us = (
-        None if since is None else microseconds(since) - closed_microseconds(row.unallocated_hours_closed)
+        None if since_us is None else since_us - closed_microseconds(row.unallocated_hours_closed)
     )
 
 

@@ -7,6 +7,7 @@ count, the lower of the two middle values). Means are arithmetic. Figures are ro
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from collections import Counter, defaultdict
@@ -1267,9 +1268,10 @@ class Reports:
         oldest = []
         for key, days in origins.items():
             if key is not None:
-                in_period = [*live_before_today, self._period_window(periods, key)]
-                earliest = select(func.min(origin)).where(*in_period, self._origin_days(min(days), min(days)))
-                oldest.append(and_(*in_period[-1:], origin == earliest.scalar_subquery()))
+                period = self._period_window(periods, key)
+                oldest_day = self._origin_days(min(days), min(days))
+                earliest = select(func.min(origin)).where(*live_before_today, period, oldest_day)
+                oldest.append(and_(period, origin == earliest.scalar_subquery()))
         if oldest:
             longest = select(group.label("grp"), func.max(hours)).where(*live_before_today, or_(*oldest))
             for grp, max_hours in await self.session.execute(longest.group_by(group)):
@@ -1451,17 +1453,13 @@ class Reports:
                 first, last = self._band_origin_days(live.now_us, band)
                 below = sum(n for k, n in settled[key].items() if k < band)
                 below += sum(n for day, n in live.origins[key].items() if day > last)
-                for value, n in live.recent[key].items():
+                # The live values known exactly: the recent spells', and those of this band's days.
+                window_values = ((value, n) for day, value, n in live_values[key] if first <= day <= last)
+                for value, n in itertools.chain(live.recent[key].items(), window_values):
                     if value // DAY_BAND < band:
                         below += n
                     elif value // DAY_BAND == band:
                         in_band[key][value] += n
-                for origin_day, value, n in live_values[key]:
-                    if first <= origin_day <= last:
-                        if value // DAY_BAND < band:
-                            below += n
-                        elif value // DAY_BAND == band:
-                            in_band[key][value] += n
                 if rank <= below:
                     wanted[key] = (rank, band - 1)
                 elif rank > below + in_band[key].total():
