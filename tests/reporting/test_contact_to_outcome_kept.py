@@ -1,8 +1,8 @@
 """Contact to outcome from the kept counts: every figure equals the report's definitions applied to
 the contacts themselves (recounted here in Python), for every grouping and for ranges of whole
-months or not. Groupings by month and quarter read the durations counted per month (the contacts
-of a range's partial edge months added or taken off), other groupings sort the contacts, and both
-give the same percentiles."""
+months or not. Groupings by month and quarter read the durations counted per month (those counted
+per day on a range's partial edge months added or taken off), other groupings sort the contacts,
+and both give the same percentiles."""
 
 from __future__ import annotations
 
@@ -232,6 +232,32 @@ async def test_month_and_quarter_groupings_read_the_kept_durations_and_agree_wit
     await report(w, token, **{"from": "2023-11-01", "to": "2024-02-29", "group_by": "week"})
     await report(w, token, **{"from": "2023-11-01", "to": "2024-02-29", "group_by": "team"})
     assert used == [False, False]
+
+
+async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(world_factory, token):
+    """Grouped by month or quarter, no contact row is read for the percentiles, even where the range
+    covers months in part: with the contacts gone from the projection (the kept rows left as they
+    were), every ranged report is unchanged."""
+    from sqlalchemy import delete
+
+    w = await world_factory()
+    await build_contacts(w, seed=5, n=90, start=utc(2023, 10, 1))
+    await w.catch_up("referrals")
+    ranges = [("2023-10-14", "2024-03-17"), ("2023-12-20", "2024-01-10"), ("2024-01-05", "2024-01-25")]
+    before = {}
+    for first, last in ranges:
+        for group_by in ("month", "quarter"):
+            before[(first, last, group_by)] = await report(
+                w, token, **{"from": first, "to": last, "group_by": group_by}
+            )
+    assert all(b["overall"]["decision_working_hours_median"] is not None for b in before.values())
+    async with w.consumer("referrals").db.unit_of_work() as session:
+        await session.execute(delete(ContactFact))
+    for (first, last, group_by), body in before.items():
+        after = await report(w, token, **{"from": first, "to": last, "group_by": group_by})
+        assert {k: v for k, v in after.items() if k != "freshness"} == {
+            k: v for k, v in body.items() if k != "freshness"
+        }, (first, last, group_by)
 
 
 async def test_hour_percentiles_are_given_to_a_tenth_of_an_hour(world_factory, token):

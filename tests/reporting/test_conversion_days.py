@@ -1,6 +1,6 @@
 """The counts kept per London day and key (rpt_contact_days) and the durations counted per London
-month (rpt_contact_duration_months) always equal counting the contacts, re-referral flags included,
-however the events are split into batches."""
+month and day (rpt_contact_duration_months, rpt_contact_duration_days, and their bands) always equal
+counting the contacts, re-referral flags included, however the events are split into batches."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from services.reporting.projections.day_index import london_date, one_year_befor
 from services.reporting.projections.models import (
     ContactDay,
     ContactDurationBand,
+    ContactDurationDay,
+    ContactDurationDayBand,
     ContactDurationMonth,
     ContactFact,
 )
@@ -40,6 +42,8 @@ async def assert_days_match_contacts(w) -> None:
         kept = (await session.execute(select(ContactDay.__table__))).mappings().all()
         kept_months = (await session.execute(select(ContactDurationMonth.__table__))).mappings().all()
         kept_bands = (await session.execute(select(ContactDurationBand.__table__))).mappings().all()
+        kept_days = (await session.execute(select(ContactDurationDay.__table__))).mappings().all()
+        kept_day_bands = (await session.execute(select(ContactDurationDayBand.__table__))).mappings().all()
     for c in contacts:
         # Brute force: any other referral of the child in [a year before, received), or at the same
         # instant with a lower id.
@@ -67,13 +71,22 @@ async def assert_days_match_contacts(w) -> None:
     assert stored == dict(expected)
     months: dict[tuple, int] = defaultdict(int)
     bands: dict[tuple, int] = defaultdict(int)
+    days: dict[tuple, int] = defaultdict(int)
+    day_bands: dict[tuple, int] = defaultdict(int)
     for c in contacts:
         for name, value in durations(c):
-            month, step = london_date(c["received_at"]).replace(day=1), duration_step(name, value)
-            months[(month, name, step)] += 1
-            bands[(month, name, step // BAND)] += 1
-    for rows, column, recounted in ((kept_months, "value", months), (kept_bands, "band", bands)):
-        stored_counts = {(r["month"], r["metric"], r[column]): r["contacts"] for r in rows if r["contacts"]}
+            day, step = london_date(c["received_at"]), duration_step(name, value)
+            months[(day.replace(day=1), name, step)] += 1
+            bands[(day.replace(day=1), name, step // BAND)] += 1
+            days[(day, name, step)] += 1
+            day_bands[(day, name, step // BAND)] += 1
+    for rows, period, column, recounted in (
+        (kept_months, "month", "value", months),
+        (kept_bands, "month", "band", bands),
+        (kept_days, "day", "value", days),
+        (kept_day_bands, "day", "band", day_bands),
+    ):
+        stored_counts = {(r[period], r["metric"], r[column]): r["contacts"] for r in rows if r["contacts"]}
         assert stored_counts == dict(recounted)
 
 

@@ -1,14 +1,15 @@
 """The conversion and contact-to-outcome figures, kept per London day and grouping key
 (`ContactDay` rows), and the contact-to-outcome durations counted per London month
-(`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`).
+(`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`) and per London day
+(`ContactDurationDay`, `ContactDurationDayBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
-keys) on the London date it was received, and each of its durations once in its month's row for
-that duration. When a batch changes contacts, each one's previous contribution is taken off and its
-new one added, and the net change of every row touched is written as increments (an upsert), so the
-rows always equal counting the contacts themselves. A contact's re-referral flag depends on the
-child's other contacts, in any journey, so it is recomputed for all of a child's contacts whenever
-one of them changes.
+keys) on the London date it was received, and each of its durations once in its month's and its
+day's rows for that duration. When a batch changes contacts, each one's previous contribution is
+taken off and its new one added, and the net change of every row touched is written as increments
+(an upsert), so the rows always equal counting the contacts themselves. A contact's re-referral
+flag depends on the child's other contacts, in any journey, so it is recomputed for all of a
+child's contacts whenever one of them changes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from services.reporting.projections.models import (
     CONTACT_GROUP_COLUMNS,
     ContactDay,
     ContactDurationBand,
+    ContactDurationDay,
+    ContactDurationDayBand,
     ContactDurationMonth,
     blank_group_key,
 )
@@ -76,10 +79,19 @@ COUNTS = (*CONVERSION_COUNTS, *OUTCOME_TIME_COUNTS)
 _TABLE: Table = ContactDay.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
 _MONTHS: Table = ContactDurationMonth.__table__  # type: ignore[attr-defined]
 _BANDS: Table = ContactDurationBand.__table__  # type: ignore[attr-defined]
-BAND = 10  # counted values per band (ContactDurationBand)
+_DAYS: Table = ContactDurationDay.__table__  # type: ignore[attr-defined]
+_DAY_BANDS: Table = ContactDurationDayBand.__table__  # type: ignore[attr-defined]
+# Each table of durations counted -> (its period column, its column of the value or band counted).
+_DURATION_TABLES = (
+    (_MONTHS, "month", "value"),
+    (_BANDS, "month", "band"),
+    (_DAYS, "day", "value"),
+    (_DAY_BANDS, "day", "band"),
+)
+BAND = 10  # counted values per band (ContactDurationBand, ContactDurationDayBand)
 
 Cell = tuple[date, str, str]
-MonthCell = tuple[date, str, int]
+DurationCell = tuple[date, str, int]  # (month or day, duration, value or band)
 
 
 def duration_step(name: str, value: float | None) -> int:
@@ -196,13 +208,13 @@ def unchanged(before: Mapping[str, Any], after: Mapping[str, Any], names: Sequen
 
 
 class ContactDayChanges:
-    """The net change to each `ContactDay`, `ContactDurationMonth` and `ContactDurationBand` row from
-    one batch's contacts."""
+    """The net change to each `ContactDay` row and each row of durations counted from one batch's
+    contacts."""
 
     def __init__(self) -> None:
         self.net: dict[Cell, list[int]] = {}
-        self.months: dict[MonthCell, int] = {}
-        self.bands: dict[MonthCell, int] = {}
+        # One per table of `_DURATION_TABLES`, in its order.
+        self.durations: tuple[dict[DurationCell, int], ...] = tuple({} for _ in _DURATION_TABLES)
 
     def add(self, contact: Mapping[str, Any], sign: int) -> None:
         """Count a contact in (sign 1) or out (sign -1) of its rows."""
@@ -216,11 +228,16 @@ class ContactDayChanges:
             for i, v in given:
                 cell[i] += v
         month = day.replace(day=1)
+        months, bands, days, day_bands = self.durations
         for name, value in durations(contact):
             step = duration_step(name, value)
-            at, band = (month, name, step), (month, name, step // BAND)
-            self.months[at] = self.months.get(at, 0) + sign
-            self.bands[band] = self.bands.get(band, 0) + sign
+            for net, at in (
+                (months, (month, name, step)),
+                (bands, (month, name, step // BAND)),
+                (days, (day, name, step)),
+                (day_bands, (day, name, step // BAND)),
+            ):
+                net[at] = net.get(at, 0) + sign
 
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """A contact as it was (None: new in this batch) and as it is now."""
@@ -240,10 +257,10 @@ class ContactDayChanges:
         ]
         if days:
             await add_increments(session, _TABLE, COUNTS, days)
-        for table, net, column in ((_MONTHS, self.months, "value"), (_BANDS, self.bands, "band")):
+        for (table, period, column), net in zip(_DURATION_TABLES, self.durations, strict=True):
             rows = [
-                {"month": month, "metric": name, column: at, "contacts": n}
-                for (month, name, at), n in sorted(net.items())
+                {period: when, "metric": name, column: at, "contacts": n}
+                for (when, name, at), n in sorted(net.items())
                 if n
             ]
             if rows:

@@ -169,6 +169,30 @@ class ContactDurationBand(Base, table=True):
     contacts: int = 0
 
 
+class ContactDurationDay(Base, table=True):
+    """`ContactDurationMonth` per London day: a range that covers a month in part takes that
+    month's days from these rows (at most about half a month at each edge), not from the contacts."""
+
+    __tablename__ = "rpt_contact_duration_days"
+
+    # As the month rows: a percentile reads the values of one band, here on the edges' days.
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    day: date = Field(primary_key=True, description="London date of received_at.")
+    contacts: int = 0
+
+
+class ContactDurationDayBand(Base, table=True):
+    """`ContactDurationDay` counted in bands of ten values, as `ContactDurationBand` per month."""
+
+    __tablename__ = "rpt_contact_duration_day_bands"
+
+    day: date = Field(primary_key=True, description="London date of received_at.")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    band: int = Field(primary_key=True, description="value // 10 of the values counted.")
+    contacts: int = 0
+
+
 class JourneyMonth(Base, table=True):
     """The handover counts of the journeys opened (first contact received) in one London month, over
     all journeys (no grouping key): kept like `ContactDay` (journey_months.py).

@@ -45,7 +45,6 @@ from services.reporting.projections.contact_days import (
     CONVERSION_COUNTS,
     DURATION_SUMS,
     DURATIONS,
-    HOUR_DURATIONS,
     OUTCOME_COLUMNS,
     OUTCOME_TIME_COUNTS,
     US_PER_HOUR,
@@ -66,6 +65,8 @@ from services.reporting.projections.models import (
     AllocationFact,
     ContactDay,
     ContactDurationBand,
+    ContactDurationDay,
+    ContactDurationDayBand,
     ContactDurationMonth,
     ContactFact,
     FeedState,
@@ -545,8 +546,8 @@ class Reports:
     @staticmethod
     def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
         """The months whose kept counts are taken whole, and the spans of days (first, last, sign)
-        whose contacts' durations are added (1) to them or taken off (-1), so that together they
-        count the range's days. Only a month the range covers in part has a span: either its days
+        whose durations counted per day are added (1) to them or taken off (-1), so that together
+        they count the range's days. Only a month the range covers in part has a span: either its days
         in range are added, or it is taken whole and its days outside the range taken off,
         whichever reads fewer days (at most about half a month at each edge)."""
         kept: list[date] = []
@@ -568,39 +569,25 @@ class Reports:
         return kept, spans
 
     @staticmethod
-    def _counted_steps(spans: Sequence[tuple[date, date, int]]) -> Any:
-        """(month, metric, value, n) of the contacts received in each span, counted as the
-        projection counts them (`durations`, `duration_step`), n negative for a span taken off:
-        one scan of a span's contacts for the six durations."""
-        decided = col(ContactFact.first_decided_at).is_not(None)
-        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
-        names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
-        steps: dict[str, Any] = {}
-        for name, column in DURATIONS.items():
-            value = func.coalesce(col(getattr(ContactFact, column)), 0)
-            # The same float8 arithmetic as duration_step: floor(v x 10 + 0.5) for tenths of an hour.
-            steps[name] = func.floor(value * 10 + 0.5) if name in HOUR_DURATIONS else value
-        step = cast(case(steps, value=names.c.metric), BigInteger)
-        over = or_(
-            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("decision")]), decided),
-            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("authorisation")]), authorised),
-        )
-        counted = []
-        for first, last, sign in spans:
-            start, end = window(first, last)
-            counted.append(
+    def _counted_days(
+        spans: Sequence[tuple[date, date, int]],
+        table: type[ContactDurationDay] | type[ContactDurationDayBand],
+        column: str,
+    ) -> Any:
+        """(month, metric, `column`, n) of the durations counted on each span's days (`table`: the
+        values or the bands counted per day), n negative for a span taken off."""
+        t = table.__table__  # type: ignore[union-attr]
+        return union_all(
+            *[
                 select(
                     literal(first.replace(day=1), Date).label("month"),
-                    names.c.metric,
-                    step.label("value"),
-                    (func.count() * sign).label("n"),
-                )
-                .select_from(ContactFact)
-                .join(names, true())
-                .where(col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end, over)
-                .group_by(names.c.metric, step)
-            )
-        return union_all(*counted).subquery()
+                    t.c.metric,
+                    t.c[column],
+                    (t.c.contacts * sign).label("n"),
+                ).where(t.c.day.between(first, last), t.c.contacts != 0)
+                for first, last, sign in spans
+            ]
+        ).subquery()
 
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
@@ -609,8 +596,8 @@ class Reports:
         nor every value that occurs: first the bands of ten values (a running total over them, per
         period and for the whole, in SQL; only the band where it first reaches rank ceil(p/100 x n)
         comes back), then the values of those bands alone. A month the range covers in part has the
-        durations of the contacts of some of its days added or taken off (`_kept_months`), per band
-        in the first step and per value in the second."""
+        durations counted on some of its days added or taken off (`_kept_months`), per band in the
+        first step and per value in the second."""
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
         # Each month of the range -> the first month of its period (the month, or its quarter's).
@@ -624,16 +611,14 @@ class Reports:
 
         kept = [months_kept(col(b.month)), col(b.contacts) > 0]
         cells: Any = select(col(b.month), col(b.metric), col(b.band), col(b.contacts).label("n")).where(*kept)
-        counted = self._counted_steps(spans) if spans else None
-        if counted is None:
+        if not spans:
             c = cells.subquery()
         else:
-            band_of = cast(func.floor(counted.c.value / 10.0), BigInteger)  # value // BAND, as in Python
-            # A CTE, so that PostgreSQL reads the edges' contacts once for the periods and the whole.
-            c = union_all(cells, select(counted.c.month, counted.c.metric, band_of, counted.c.n)).cte("cells")
+            edge_bands = self._counted_days(spans, ContactDurationDayBand, "band")
+            c = union_all(cells, select(edge_bands)).subquery()
         month, metric, band, counted_n = c.c.month, c.c.metric, c.c.band, func.sum(c.c.n).label("n")
         periods: Any
-        if group_by is GroupBy.month and counted is None:
+        if group_by is GroupBy.month and not spans:
             # A row per month, duration and band already: in key order, the running totals need no sort.
             periods = select(month.label("period"), metric, band, c.c.n)
         else:
@@ -682,11 +667,13 @@ class Reports:
             col(v.contacts) > 0,
             in_bands(col(v.metric), col(v.value), {None, *period_of_month.values()}),
         )
-        if counted is not None:
-            # An edge's contacts count only in the whole and in their own period.
+        if spans:
+            # An edge's days count only in the whole and in their own period.
             edge_periods = {None, *(period_of_month[first.replace(day=1)] for first, _, _ in spans)}
-            edges = select(counted.c.month, counted.c.metric, counted.c.value, counted.c.n)
-            values = union_all(values, edges.where(in_bands(counted.c.metric, counted.c.value, edge_periods)))
+            edges = self._counted_days(spans, ContactDurationDay, "value")
+            values = union_all(
+                values, select(edges).where(in_bands(edges.c.metric, edges.c.value, edge_periods))
+            )
         in_band: dict[tuple[date | None, str, int], Counter[int]] = defaultdict(Counter)
         for found_month, name, value, n in await self.session.execute(values):
             for start in (None, period_of_month[found_month]):
@@ -708,8 +695,8 @@ class Reports:
 
         Grouped by month or quarter, they are answered from the counts kept per month and duration
         (a row per duration value that occurs, whatever the number of contacts), corrected by the
-        contacts of at most about half a month at each edge of the range; any other grouping sorts
-        the contacts in range."""
+        durations counted per day on at most about half a month at each edge of the range; any
+        other grouping sorts the contacts in range."""
         ps = (50, 90)
         if self._reads_kept_durations(group_by):
             return await self._kept_percentiles(from_date, to_date, group_by, ps)
