@@ -1,5 +1,5 @@
 """The counts kept per London day and key (rpt_contact_days) and the durations counted per London
-month and day (rpt_contact_duration_months, rpt_contact_duration_days, and their bands) always equal
+month, day and key (rpt_contact_duration_months, _days, _key_months, and their bands) always equal
 counting the contacts, re-referral flags included, however the events are split into batches."""
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from services.reporting.projections.models import (
     ContactDurationBand,
     ContactDurationDay,
     ContactDurationDayBand,
+    ContactDurationKeyBand,
+    ContactDurationKeyMonth,
     ContactDurationMonth,
     ContactFact,
 )
@@ -44,6 +46,8 @@ async def assert_days_match_contacts(w) -> None:
         kept_bands = (await session.execute(select(ContactDurationBand.__table__))).mappings().all()
         kept_days = (await session.execute(select(ContactDurationDay.__table__))).mappings().all()
         kept_day_bands = (await session.execute(select(ContactDurationDayBand.__table__))).mappings().all()
+        kept_key_months = (await session.execute(select(ContactDurationKeyMonth.__table__))).mappings().all()
+        kept_key_bands = (await session.execute(select(ContactDurationKeyBand.__table__))).mappings().all()
     for c in contacts:
         # Brute force: any other referral of the child in [a year before, received), or at the same
         # instant with a lower id.
@@ -73,6 +77,8 @@ async def assert_days_match_contacts(w) -> None:
     bands: dict[tuple, int] = defaultdict(int)
     days: dict[tuple, int] = defaultdict(int)
     day_bands: dict[tuple, int] = defaultdict(int)
+    key_months: dict[tuple, int] = defaultdict(int)
+    key_bands: dict[tuple, int] = defaultdict(int)
     for c in contacts:
         for name, value in durations(c):
             day, step = london_date(c["received_at"]), duration_step(name, value)
@@ -80,13 +86,18 @@ async def assert_days_match_contacts(w) -> None:
             bands[(day.replace(day=1), name, step // BAND)] += 1
             days[(day, name, step)] += 1
             day_bands[(day, name, step // BAND)] += 1
-    for rows, period, column, recounted in (
-        (kept_months, "month", "value", months),
-        (kept_bands, "month", "band", bands),
-        (kept_days, "day", "value", days),
-        (kept_day_bands, "day", "band", day_bands),
+            for dimension, key in group_keys(c)[1:]:
+                key_months[(dimension, key, day.replace(day=1), name, step)] += 1
+                key_bands[(dimension, key, day.replace(day=1), name, step // BAND)] += 1
+    for rows, columns, recounted in (
+        (kept_months, ("month", "metric", "value"), months),
+        (kept_bands, ("month", "metric", "band"), bands),
+        (kept_days, ("day", "metric", "value"), days),
+        (kept_day_bands, ("day", "metric", "band"), day_bands),
+        (kept_key_months, ("dimension", "key", "month", "metric", "value"), key_months),
+        (kept_key_bands, ("dimension", "key", "month", "metric", "band"), key_bands),
     ):
-        stored_counts = {(r[period], r["metric"], r[column]): r["contacts"] for r in rows if r["contacts"]}
+        stored_counts = {tuple(r[c] for c in columns): r["contacts"] for r in rows if r["contacts"]}
         assert stored_counts == dict(recounted)
 
 

@@ -1,11 +1,12 @@
 """The conversion and contact-to-outcome figures, kept per London day and grouping key
 (`ContactDay` rows), and the contact-to-outcome durations counted per London month
-(`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`) and per London day
-(`ContactDurationDay`, `ContactDurationDayBand`).
+(`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`), per London day
+(`ContactDurationDay`, `ContactDurationDayBand`) and per London month and grouping key
+(`ContactDurationKeyMonth`, `ContactDurationKeyBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
-keys) on the London date it was received, and each of its durations once in its month's and its
-day's rows for that duration. When a batch changes contacts, each one's previous contribution is
+keys) on the London date it was received, and each of its durations once in its month's, its day's
+and its keys' rows for that duration. When a batch changes contacts, each one's previous contribution is
 taken off and its new one added, and the net change of every row touched is written as increments
 (an upsert), so the rows always equal counting the contacts themselves. A contact's re-referral
 flag depends on the child's other contacts, in any journey, so it is recomputed for all of a
@@ -34,6 +35,8 @@ from services.reporting.projections.models import (
     ContactDurationBand,
     ContactDurationDay,
     ContactDurationDayBand,
+    ContactDurationKeyBand,
+    ContactDurationKeyMonth,
     ContactDurationMonth,
     blank_group_key,
 )
@@ -81,17 +84,21 @@ _MONTHS: Table = ContactDurationMonth.__table__  # type: ignore[attr-defined]
 _BANDS: Table = ContactDurationBand.__table__  # type: ignore[attr-defined]
 _DAYS: Table = ContactDurationDay.__table__  # type: ignore[attr-defined]
 _DAY_BANDS: Table = ContactDurationDayBand.__table__  # type: ignore[attr-defined]
-# Each table of durations counted -> (its period column, its column of the value or band counted).
+_KEY_MONTHS: Table = ContactDurationKeyMonth.__table__  # type: ignore[attr-defined]
+_KEY_BANDS: Table = ContactDurationKeyBand.__table__  # type: ignore[attr-defined]
+# Each table of durations counted -> its key columns, in the order of its cells in a batch's changes.
 _DURATION_TABLES = (
-    (_MONTHS, "month", "value"),
-    (_BANDS, "month", "band"),
-    (_DAYS, "day", "value"),
-    (_DAY_BANDS, "day", "band"),
+    (_MONTHS, ("month", "metric", "value")),
+    (_BANDS, ("month", "metric", "band")),
+    (_DAYS, ("day", "metric", "value")),
+    (_DAY_BANDS, ("day", "metric", "band")),
+    (_KEY_MONTHS, ("dimension", "key", "month", "metric", "value")),
+    (_KEY_BANDS, ("dimension", "key", "month", "metric", "band")),
 )
-BAND = 10  # counted values per band (ContactDurationBand, ContactDurationDayBand)
+BAND = 10  # counted values per band (the *Band tables)
 
 Cell = tuple[date, str, str]
-DurationCell = tuple[date, str, int]  # (month or day, duration, value or band)
+DurationCell = tuple[Any, ...]  # a duration table's key columns' values
 
 
 def duration_step(name: str, value: float | None) -> int:
@@ -221,22 +228,30 @@ class ContactDayChanges:
         day = london_date(contact["received_at"])
         # Most of a contact's counts are 0: only the others are added to each of its rows.
         given = [(i, sign * v) for i, v in enumerate(counts(contact)) if v]
-        for dimension, key in group_keys(contact):
+        keys = group_keys(contact)
+        for dimension, key in keys:
             cell = self.net.get((day, dimension, key))
             if cell is None:
                 cell = self.net[(day, dimension, key)] = [0] * len(COUNTS)
             for i, v in given:
                 cell[i] += v
         month = day.replace(day=1)
-        months, bands, days, day_bands = self.durations
+        months, bands, days, day_bands, key_months, key_bands = self.durations
         for name, value in durations(contact):
             step = duration_step(name, value)
-            for net, at in (
+            band = step // BAND
+            cells: list[tuple[dict[DurationCell, int], DurationCell]] = [
                 (months, (month, name, step)),
-                (bands, (month, name, step // BAND)),
+                (bands, (month, name, band)),
                 (days, (day, name, step)),
-                (day_bands, (day, name, step // BAND)),
-            ):
+                (day_bands, (day, name, band)),
+            ]
+            for dimension, key in keys[1:]:  # the whole is counted above
+                cells += [
+                    (key_months, (dimension, key, month, name, step)),
+                    (key_bands, (dimension, key, month, name, band)),
+                ]
+            for net, at in cells:
                 net[at] = net.get(at, 0) + sign
 
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
@@ -257,11 +272,9 @@ class ContactDayChanges:
         ]
         if days:
             await add_increments(session, _TABLE, COUNTS, days)
-        for (table, period, column), net in zip(_DURATION_TABLES, self.durations, strict=True):
+        for (table, columns), net in zip(_DURATION_TABLES, self.durations, strict=True):
             rows = [
-                {period: when, "metric": name, column: at, "contacts": n}
-                for (when, name, at), n in sorted(net.items())
-                if n
+                {**dict(zip(columns, at, strict=True)), "contacts": n} for at, n in sorted(net.items()) if n
             ]
             if rows:
                 await add_increments(session, table, ("contacts",), rows)

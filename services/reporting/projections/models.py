@@ -169,6 +169,35 @@ class ContactDurationBand(Base, table=True):
     contacts: int = 0
 
 
+class ContactDurationKeyMonth(Base, table=True):
+    """`ContactDurationMonth` per grouping key: how many contacts of one key (`dimension` area, team,
+    source or outcome, as in `ContactDay`) received in one London month took each duration, so that
+    the percentiles by key over whole months are read from counts, not by sorting the contacts."""
+
+    __tablename__ = "rpt_contact_duration_key_months"
+
+    # Keyed by key before value: a percentile reads the values of one band of one key.
+    dimension: str = Field(primary_key=True, max_length=10)
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    key: str = Field(primary_key=True, max_length=80)
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    contacts: int = 0
+
+
+class ContactDurationKeyBand(Base, table=True):
+    """`ContactDurationKeyMonth` counted in bands of ten values, as `ContactDurationBand`."""
+
+    __tablename__ = "rpt_contact_duration_key_bands"
+
+    dimension: str = Field(primary_key=True, max_length=10)
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    key: str = Field(primary_key=True, max_length=80)
+    band: int = Field(primary_key=True, description="value // 10 of the values counted.")
+    contacts: int = 0
+
+
 class ContactDurationDay(Base, table=True):
     """`ContactDurationMonth` per London day: a range that covers a month in part takes that
     month's days from these rows (at most about half a month at each edge), not from the contacts."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -67,6 +68,8 @@ from services.reporting.projections.models import (
     ContactDurationBand,
     ContactDurationDay,
     ContactDurationDayBand,
+    ContactDurationKeyBand,
+    ContactDurationKeyMonth,
     ContactDurationMonth,
     ContactFact,
     FeedState,
@@ -530,18 +533,22 @@ class Reports:
                 return day
             day = previous
 
-    @classmethod
-    def _whole_months(cls, from_date: date, to_date: date, group_by: GroupBy) -> bool:
+    @staticmethod
+    def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
         """Whether the range and each of its groups are whole London months (handovers' kept path
         has no edge corrections)."""
         whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
-        return whole and cls._reads_kept_durations(group_by)
+        return whole and group_by in (GroupBy.month, GroupBy.quarter)
 
     @staticmethod
-    def _reads_kept_durations(group_by: GroupBy) -> bool:
-        """Whether the percentiles come from the durations counted per month: each group is then
-        whole months, but for the range's edges (`_kept_months`)."""
-        return group_by in (GroupBy.month, GroupBy.quarter)
+    def _reads_kept_durations(group_by: GroupBy, from_date: date, to_date: date) -> bool:
+        """Whether the percentiles come from the durations counted per month: grouped by month or
+        quarter (each group is then whole months, but for the range's edges, `_kept_months`), or by
+        a key over whole months (the durations per key are counted per month only)."""
+        if group_by in (GroupBy.month, GroupBy.quarter):
+            return True
+        whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
+        return whole and group_by not in TIME_GROUPS
 
     @staticmethod
     def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
@@ -594,12 +601,17 @@ class Reports:
     ) -> tuple[Ranks, dict[str, Ranks]]:
         """`_c2o_percentiles` from the durations counted per month, reading neither every contact
         nor every value that occurs: first the bands of ten values (a running total over them, per
-        period and for the whole, in SQL; only the band where it first reaches rank ceil(p/100 x n)
-        comes back), then the values of those bands alone. A month the range covers in part has the
-        durations counted on some of its days added or taken off (`_kept_months`), per band in the
-        first step and per value in the second."""
+        group and for the whole, in SQL; only the band where it first reaches rank ceil(p/100 x n)
+        comes back), then the values of those bands alone.
+
+        Grouped by month or quarter, a group is the whole's months of its period; a month the range
+        covers in part has the durations counted on some of its days added or taken off
+        (`_kept_months`), per band in the first step and per value in the second. Grouped by a key
+        (area, team, source, outcome), a group is its key's months, counted apart; the range is
+        then whole months (`_reads_kept_durations`)."""
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
+        keyed = group_by not in TIME_GROUPS
         # Each month of the range -> the first month of its period (the month, or its quarter's).
         period_of_month = {
             month: month if group_by is GroupBy.month else month.replace(month=(month.month - 1) // 3 * 3 + 1)
@@ -617,20 +629,29 @@ class Reports:
             edge_bands = self._counted_days(spans, ContactDurationDayBand, "band")
             c = union_all(cells, select(edge_bands)).subquery()
         month, metric, band, counted_n = c.c.month, c.c.metric, c.c.band, func.sum(c.c.n).label("n")
-        periods: Any
-        if group_by is GroupBy.month and not spans:
+        groups_of: Any
+        if keyed:
+            k = ContactDurationKeyBand
+            groups_of = (
+                select(
+                    col(k.key).label("grp"), col(k.metric), col(k.band), func.sum(col(k.contacts)).label("n")
+                )
+                .where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
+                .group_by(col(k.key), col(k.metric), col(k.band))
+            )
+        elif group_by is GroupBy.month and not spans:
             # A row per month, duration and band already: in key order, the running totals need no sort.
-            periods = select(month.label("period"), metric, band, c.c.n)
+            groups_of = select(month.label("grp"), metric, band, c.c.n)
         else:
             period = month if group_by is GroupBy.month else case(period_of_month, value=month)
-            periods = select(period.label("period"), metric, band, counted_n).group_by(period, metric, band)
-        nothing = cast(null(), Date).label("period")
+            groups_of = select(period.label("grp"), metric, band, counted_n).group_by(period, metric, band)
+        nothing = cast(null(), String if keyed else Date).label("grp")
         whole = select(nothing, metric, band, counted_n).group_by(metric, band)
 
         def ranked(cells: Any) -> Any:
             """The rows of `cells` where a running total over the bands first reaches a rank."""
             c = cells.subquery()
-            within = (c.c.period, c.c.metric)
+            within = (c.c.grp, c.c.metric)
             totals = select(
                 c,
                 cast(func.sum(c.c.n).over(partition_by=within, order_by=c.c.band), BigInteger).label("upto"),
@@ -641,31 +662,39 @@ class Reports:
                 or_(*[and_(totals.c.upto >= k, totals.c.upto - totals.c.n < k) for k in rank])
             )
 
-        # (period or None for the whole, duration, band) -> [(p, rank within the band)]
-        wanted: dict[tuple[date | None, str, int], list[tuple[int, int]]] = defaultdict(list)
-        for row in (await self.session.execute(union_all(ranked(periods), ranked(whole)))).mappings():
+        # (group: its period's first month or its key, None for the whole; duration; band)
+        # -> [(p, rank within the band)]
+        wanted: dict[tuple[date | str | None, str, int], list[tuple[int, int]]] = defaultdict(list)
+        for row in (await self.session.execute(union_all(ranked(groups_of), ranked(whole)))).mappings():
             total, below = int(row["total"]), int(row["upto"]) - int(row["n"])
             for p in ps:
                 rank = max(1, math.ceil(p / 100 * total))
                 if below < rank <= int(row["upto"]):
-                    wanted[(row["period"], row["metric"], int(row["band"]))].append((p, rank - below))
+                    wanted[(row["grp"], row["metric"], int(row["band"]))].append((p, rank - below))
         overall: Ranks = defaultdict(dict)
         groups: dict[str, Ranks] = defaultdict(lambda: defaultdict(dict))
         if not wanted:
             return overall, groups
-        v = ContactDurationMonth
 
-        def in_bands(metric: Any, value: Any, periods: Iterable[date | None]) -> Any:
-            """The values of the bands wanted for any of `periods`."""
-            bands = sorted({(name, k) for start, name, k in wanted if start in periods})
+        def in_bands(metric: Any, value: Any, groups: Iterable[date | str | None], key: Any = None) -> Any:
+            """The values of the bands wanted for any of `groups` (of the group `key` names, if given)."""
+            bands = sorted({(g, name, k) for g, name, k in wanted if g in groups}, key=str)
             return or_(
-                *[and_(metric == name, value.between(k * BAND, k * BAND + BAND - 1)) for name, k in bands]
+                *[
+                    and_(
+                        metric == name,
+                        value.between(k * BAND, k * BAND + BAND - 1),
+                        true() if key is None else key == g,
+                    )
+                    for g, name, k in bands
+                ]
             )
 
+        v = ContactDurationMonth
         values: Any = select(col(v.month), col(v.metric), col(v.value), col(v.contacts)).where(
             months_kept(col(v.month)),
             col(v.contacts) > 0,
-            in_bands(col(v.metric), col(v.value), {None, *period_of_month.values()}),
+            in_bands(col(v.metric), col(v.value), {None} if keyed else {None, *period_of_month.values()}),
         )
         if spans:
             # An edge's days count only in the whole and in their own period.
@@ -674,15 +703,29 @@ class Reports:
             values = union_all(
                 values, select(edges).where(in_bands(edges.c.metric, edges.c.value, edge_periods))
             )
-        in_band: dict[tuple[date | None, str, int], Counter[int]] = defaultdict(Counter)
+        in_band: dict[tuple[date | str | None, str, int], Counter[int]] = defaultdict(Counter)
+
+        def count(found_in: Iterable[date | str | None], name: str, value: int, n: int) -> None:
+            for g in found_in:
+                if (at := (g, name, value // BAND)) in wanted:
+                    in_band[at][value] += n
+
         for found_month, name, value, n in await self.session.execute(values):
-            for start in (None, period_of_month[found_month]):
-                if (key := (start, name, value // BAND)) in wanted:
-                    in_band[key][value] += n
-        for key, targets in wanted.items():
-            start, name, _ = key
-            into = overall if start is None else groups[period_of(group_by, start)]
-            ordered = sorted((value, n) for value, n in in_band[key].items() if n)
+            count((None,) if keyed else (None, period_of_month[found_month]), name, value, n)
+        if keyed and (keys := {g for g, _, _ in wanted if g is not None}):
+            kv = ContactDurationKeyMonth
+            of_keys = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
+                col(kv.dimension) == group_by.value,
+                months_kept(col(kv.month)),
+                col(kv.contacts) > 0,
+                in_bands(col(kv.metric), col(kv.value), keys, key=col(kv.key)),
+            )
+            for key, name, value, n in await self.session.execute(of_keys):
+                count((key,), name, value, n)
+        for at, targets in wanted.items():
+            g, name, _ = at
+            into = overall if g is None else groups[g if isinstance(g, str) else period_of(group_by, g)]
+            ordered = sorted((value, n) for value, n in in_band[at].items() if n)
             for p, rank in targets:
                 into[name][p] = step_value(name, nearest_value(ordered, rank))
         return overall, groups
@@ -695,10 +738,11 @@ class Reports:
 
         Grouped by month or quarter, they are answered from the counts kept per month and duration
         (a row per duration value that occurs, whatever the number of contacts), corrected by the
-        durations counted per day on at most about half a month at each edge of the range; any
-        other grouping sorts the contacts in range."""
+        durations counted per day on at most about half a month at each edge of the range; grouped
+        by area, team, source or outcome over whole months, from those counts and the ones kept
+        per key and month. Any other grouping or range sorts the contacts in range."""
         ps = (50, 90)
-        if self._reads_kept_durations(group_by):
+        if self._reads_kept_durations(group_by, from_date, to_date):
             return await self._kept_percentiles(from_date, to_date, group_by, ps)
         decided = col(ContactFact.first_decided_at).is_not(None)
         authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
