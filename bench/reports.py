@@ -46,11 +46,19 @@ from bench.generator import load
 RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-06 and span < 1 year
 COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31")}
 # Contact to outcome takes its percentiles from durations counted per month when grouped by month
-# or quarter (the default grouping), reading the contacts of the fewer days of each partial edge
-# month; these calls time a grouping that sorts the contacts in range (team), and ranges that are
-# not whole months: one day off each end, and one whose edge reads about half of the contacts.
+# or quarter (the default grouping), reading those counted per day on the fewer days of each
+# partial edge month, and from those counted per key and month when grouped by a key over whole
+# months; these calls time a key (team) over whole months, ranges that are not whole months (one
+# day off each end, and one whose edge holds about half of the contacts), and the groupings that
+# still sort the contacts in range: week, and a key over a range that is not whole months.
 OTHER_SHAPES = {
     "GET /reports/contact-to-outcome?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
+    "GET /reports/contact-to-outcome?group_by=week": {"from": RANGE[0], "to": RANGE[1], "group_by": "week"},
+    "GET /reports/contact-to-outcome?group_by=team&from=2025-01-11&to=2025-12-20": {
+        "from": "2025-01-11",
+        "to": "2025-12-20",
+        "group_by": "team",
+    },
     # Not whole months, but every contact of the data (whose first journeys open on 2025-01-06).
     "GET /reports/contact-to-outcome?from=2025-01-02&to=2025-12-30": {
         "from": "2025-01-02",
@@ -248,13 +256,15 @@ async def clone_projection(url: str, round_no: int) -> dict[str, int]:
     return counts
 
 
-async def pad_duration_months(url: str) -> int:
+async def pad_duration_months(url: str) -> dict[str, int]:
     """Count every tenth of an hour up to PADDED_HOURS and every working day up to PADDED_DAYS once
-    more in each month of RANGE, for each duration (and in its band of ten values); returns the
-    value rows the table then holds."""
+    more in each month of RANGE, for each duration (and in its band of ten values), for the whole
+    and for each team key the data has; returns the value rows the whole's and the keys' tables then
+    hold."""
     from services.reporting.projections.contact_days import BAND, DURATIONS, HOUR_DURATIONS
 
     months = "generate_series($2::date, $3::date, interval '1 month') AS m"
+    teams = "(SELECT DISTINCT key FROM rpt_contact_days WHERE dimension = 'team') AS k"
     conn = await pg_connect(db_name(url))
     try:
         for name in DURATIONS:
@@ -275,9 +285,30 @@ async def pad_duration_months(url: str) -> int:
                 " DO UPDATE SET contacts = rpt_contact_duration_bands.contacts + excluded.contacts",
                 *args,
             )
-        for table in ("rpt_contact_duration_months", "rpt_contact_duration_bands"):
-            await conn.execute(f"{AFTER_CLONE} {table}")
-        return int(await conn.fetchval("SELECT count(*) FROM rpt_contact_duration_months"))
+            await conn.execute(
+                "INSERT INTO rpt_contact_duration_key_months (dimension, metric, key, value, month, contacts)"
+                f" SELECT 'team', $1, k.key, v, m::date, 1"
+                f" FROM {months}, {teams}, generate_series(0, $4) AS v"
+                " ON CONFLICT (dimension, metric, key, value, month)"
+                " DO UPDATE SET contacts = rpt_contact_duration_key_months.contacts + 1",
+                *args,
+            )
+            await conn.execute(
+                "INSERT INTO rpt_contact_duration_key_bands (dimension, month, metric, key, band, contacts)"
+                f" SELECT 'team', m::date, $1, k.key, v / {BAND}, count(*)"
+                f" FROM {months}, {teams}, generate_series(0, $4) AS v"
+                " GROUP BY 2, 4, 5"
+                " ON CONFLICT (dimension, month, metric, key, band)"
+                " DO UPDATE SET contacts = rpt_contact_duration_key_bands.contacts + excluded.contacts",
+                *args,
+            )
+        tables = ("months", "bands", "key_months", "key_bands")
+        for table in tables:
+            await conn.execute(f"{AFTER_CLONE} rpt_contact_duration_{table}")
+        return {
+            table: int(await conn.fetchval(f"SELECT count(*) FROM rpt_contact_duration_{table}"))
+            for table in ("months", "key_months")
+        }
     finally:
         await conn.close()
 
@@ -345,14 +376,22 @@ def main(base: int, checkpoints: list[int], repeats: int, name: str = "reports")
                     out["partial"] = target != targets[-1]
                     save(name, out)
                 rows_now = asyncio.run(pad_duration_months(urls["reporting"]))
-                log(f"  durations padded: {rows_now:,} month rows")
-                kept = ("GET /reports/contact-to-outcome", "GET /reports/compare")
+                log(
+                    f"  durations padded: {rows_now['months']:,} month rows,"
+                    f" {rows_now['key_months']:,} by key"
+                )
+                kept = (
+                    "GET /reports/contact-to-outcome",
+                    "GET /reports/compare",
+                    "GET /reports/contact-to-outcome?group_by=team",
+                )
                 padded = [c for c in calls if c[0] in kept]
                 out["padded"] = {
                     "contacts": contacts,
                     "hours": PADDED_HOURS,
                     "days": PADDED_DAYS,
-                    "duration_rows": rows_now,
+                    "duration_rows": rows_now["months"],
+                    "key_duration_rows": rows_now["key_months"],
                     "reports": time_reports(reporting.url, padded, repeats),
                 }
                 save(name, out)

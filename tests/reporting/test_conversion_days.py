@@ -212,27 +212,37 @@ async def test_the_benchmarks_clone_keeps_the_kept_counts_equal_to_the_contacts(
 @postgres_only("the reports benchmark pads PostgreSQL projections")
 async def test_the_benchmarks_padding_counts_every_tenth_of_an_hour_in_every_month(world_factory, token):
     """bench/reports.py times contact to outcome again with the durations counted per month padded
-    to a worst case: every value up to its bounds, once more, in each month of its range."""
+    to a worst case: every value up to its bounds, once more, in each month of its range, for the
+    whole and for each team key the data has."""
     from bench.reports import PADDED_DAYS, PADDED_HOURS, RANGE, pad_duration_months
 
     w = await world_factory()
+    # Two teams known from undecided contacts outside the range (so no durations of their own).
+    for team in ("T1", "T2"):
+        journey, contact_id, at = uuid.uuid4(), uuid.uuid4(), utc(2024, 3, 1, 9)
+        await w.ref(journey, contact(contact_id, uuid.uuid4(), at, "6", team=team), at)
+    await w.catch_up("referrals")
     consumer = w.consumer("referrals")
     rows = await pad_duration_months(consumer.db.url)
     assert RANGE == ("2025-01-01", "2025-12-31")
-    assert rows == 12 * (4 * (PADDED_HOURS * 10 + 1) + 2 * (PADDED_DAYS + 1))
-    # The bands count the same values: per month and duration, their totals agree.
-    totals = []
+    per_month = 4 * (PADDED_HOURS * 10 + 1) + 2 * (PADDED_DAYS + 1)
+    assert rows == {"months": 12 * per_month, "key_months": 2 * 12 * per_month}
+    # The bands count the same values: per month, key and duration, their totals agree.
     async with consumer.db.read_session() as session:
-        for table in (ContactDurationMonth.__table__, ContactDurationBand.__table__):
-            query = select(table.c.month, table.c.metric, func.sum(table.c.contacts))
-            totals.append(
-                dict(
-                    ((m, k), n)
-                    for m, k, n in await session.execute(query.group_by(table.c.month, table.c.metric))
-                )
-            )
-    assert totals[0] == totals[1] and len(totals[0]) == 12 * 6
-    r = await w.reporting.get(
-        "/reports/contact-to-outcome", params={"from": RANGE[0], "to": RANGE[1]}, headers=token("analyst")
-    )
-    assert r.status_code == 200, r.text
+        for values, bands, keys in (
+            (ContactDurationMonth, ContactDurationBand, ()),
+            (ContactDurationKeyMonth, ContactDurationKeyBand, ("dimension", "key")),
+        ):
+            totals = []
+            for table in (values.__table__, bands.__table__):
+                grouped = [table.c.month, table.c.metric, *(table.c[k] for k in keys)]
+                query = select(*grouped, func.sum(table.c.contacts)).group_by(*grouped)
+                totals.append({tuple(row[:-1]): row[-1] for row in await session.execute(query)})
+            assert totals[0] == totals[1] and len(totals[0]) == 12 * 6 * (2 if keys else 1)
+    for group_by in ("month", "team"):
+        r = await w.reporting.get(
+            "/reports/contact-to-outcome",
+            params={"from": RANGE[0], "to": RANGE[1], "group_by": group_by},
+            headers=token("analyst"),
+        )
+        assert r.status_code == 200, r.text

@@ -678,15 +678,19 @@ class Reports:
 
         def in_bands(metric: Any, value: Any, groups: Iterable[date | str | None], key: Any = None) -> Any:
             """The values of the bands wanted for any of `groups` (of the group `key` names, if given)."""
-            bands = sorted({(g, name, k) for g, name, k in wanted if g in groups}, key=str)
+            # A band wanted by several groups is read once (for those of them `key` names).
+            bands: dict[tuple[str, int], set[Any]] = defaultdict(set)
+            for g, name, k in wanted:
+                if g in groups:
+                    bands[(name, k)].add(g)
             return or_(
                 *[
                     and_(
                         metric == name,
                         value.between(k * BAND, k * BAND + BAND - 1),
-                        true() if key is None else key == g,
+                        true() if key is None else key.in_(sorted(bands[(name, k)])),
                     )
-                    for g, name, k in bands
+                    for name, k in sorted(bands)
                 ]
             )
 
