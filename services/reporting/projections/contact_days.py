@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -99,6 +100,9 @@ BAND = 10  # counted values per band (the *Band tables)
 
 Cell = tuple[date, str, str]
 DurationCell = tuple[Any, ...]  # a duration table's key columns' values
+# What places a contact's duration in every table of durations: (London day, the contact's keys but
+# the whole's, duration, counted value).
+Signature = tuple[date, tuple[tuple[str, str], ...], str, int]
 
 
 def duration_step(name: str, value: float | None) -> int:
@@ -124,16 +128,18 @@ def step_value(name: str, step: int) -> float:
     return step / 10 if name in HOUR_DURATIONS else float(step)
 
 
+# Decision times are taken over decided contacts, authorisation times over authorised ones.
+_ALL_DURATIONS = tuple(DURATIONS.items())
+_DECISION_DURATIONS = tuple((name, column) for name, column in _ALL_DURATIONS if name.startswith("decision"))
+
+
 def durations(contact: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """(name, value) of each duration the contact-to-outcome report takes over this contact; a
     missing value is 0, as the report's SQL coalesces it."""
-    decided = contact["first_decided_at"] is not None
-    authorised = decided and contact["working_hours_to_authorisation"] is not None
-    return [
-        (name, contact[column] or 0)
-        for name, column in DURATIONS.items()
-        if (decided if name.startswith("decision") else authorised)
-    ]
+    if contact["first_decided_at"] is None:
+        return []
+    taken = _DECISION_DURATIONS if contact["working_hours_to_authorisation"] is None else _ALL_DURATIONS
+    return [(name, contact[column] or 0) for name, column in taken]
 
 
 # (dimension, contact column, key of a blank value) of each grouping the rows are kept for.
@@ -220,47 +226,74 @@ class ContactDayChanges:
 
     def __init__(self) -> None:
         self.net: dict[Cell, list[int]] = {}
-        # One per table of `_DURATION_TABLES`, in its order.
-        self.durations: tuple[dict[DurationCell, int], ...] = tuple({} for _ in _DURATION_TABLES)
+        # Net contacts per signature: a contact taken off and added back with a duration unchanged
+        # cancels here, before it is spread over the six tables of durations (`duration_rows`).
+        self.durations: defaultdict[Signature, int] = defaultdict(int)
 
     def add(self, contact: Mapping[str, Any], sign: int) -> None:
         """Count a contact in (sign 1) or out (sign -1) of its rows."""
-        day = london_date(contact["received_at"])
-        # Most of a contact's counts are 0: only the others are added to each of its rows.
+        day, keys = london_date(contact["received_at"]), group_keys(contact)
         given = [(i, sign * v) for i, v in enumerate(counts(contact)) if v]
-        keys = group_keys(contact)
-        for dimension, key in keys:
-            cell = self.net.get((day, dimension, key))
-            if cell is None:
-                cell = self.net[(day, dimension, key)] = [0] * len(COUNTS)
-            for i, v in given:
-                cell[i] += v
-        month = day.replace(day=1)
-        months, bands, days, day_bands, key_months, key_bands = self.durations
+        for key in keys:
+            self._add_counts((day, *key), given)
+        self._add_durations(day, keys, contact, sign)
+
+    def _add_counts(self, at: Cell, given: list[tuple[int, int]]) -> None:
+        """Add (index, increment) pairs to the `ContactDay` row `at`."""
+        cell = self.net.get(at)
+        if cell is None:
+            cell = self.net[at] = [0] * len(COUNTS)
+        for i, v in given:
+            cell[i] += v
+
+    def _add_durations(
+        self, day: date, keys: tuple[tuple[str, str], ...], contact: Mapping[str, Any], sign: int
+    ) -> None:
+        keyed = keys[1:]  # the whole's durations have tables of their own
         for name, value in durations(contact):
-            step = duration_step(name, value)
-            band = step // BAND
-            cells: list[tuple[dict[DurationCell, int], DurationCell]] = [
-                (months, (month, name, step)),
-                (bands, (month, name, band)),
-                (days, (day, name, step)),
-                (day_bands, (day, name, band)),
-            ]
-            for dimension, key in keys[1:]:  # the whole is counted above
-                cells += [
-                    (key_months, (dimension, key, month, name, step)),
-                    (key_bands, (dimension, key, month, name, band)),
-                ]
-            for net, at in cells:
-                net[at] = net.get(at, 0) + sign
+            self.durations[(day, keyed, name, duration_step(name, value))] += sign
+
+    def duration_rows(self) -> tuple[dict[DurationCell, int], ...]:
+        """The net change to each row of each table of `_DURATION_TABLES`, in its order."""
+        tables: tuple[defaultdict[DurationCell, int], ...] = tuple(defaultdict(int) for _ in _DURATION_TABLES)
+        months, bands, days, day_bands, key_months, key_bands = tables
+        for (day, keyed, name, step), n in self.durations.items():
+            if not n:
+                continue
+            month, band = day.replace(day=1), step // BAND
+            months[(month, name, step)] += n
+            bands[(month, name, band)] += n
+            days[(day, name, step)] += n
+            day_bands[(day, name, band)] += n
+            for dimension, key in keyed:
+                key_months[(dimension, key, month, name, step)] += n
+                key_bands[(dimension, key, month, name, band)] += n
+        return tables
 
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
         """A contact as it was (None: new in this batch) and as it is now."""
-        if before is not None:
-            if unchanged(before, after, _INPUTS):
-                return
-            self.add(before, -1)
-        self.add(after, 1)
+        if before is None:
+            self.add(after, 1)
+            return
+        if unchanged(before, after, _INPUTS):
+            return
+        day_before, day_after = london_date(before["received_at"]), london_date(after["received_at"])
+        old, new = counts(before), counts(after)
+        keys_before, keys_after = group_keys(before), group_keys(after)
+        # A row the contact stays in takes only the counts that changed (a decision changes a few
+        # of a contact's counts, and its outcome key only); it leaves the others, joins the new.
+        changed = [(i, b - a) for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+        taken_off = [(i, -v) for i, v in enumerate(old) if v]
+        added = [(i, v) for i, v in enumerate(new) if v]
+        for key_before, key_after in zip(keys_before, keys_after, strict=True):
+            if day_before == day_after and key_before == key_after:
+                if changed:
+                    self._add_counts((day_after, *key_after), changed)
+            else:
+                self._add_counts((day_before, *key_before), taken_off)
+                self._add_counts((day_after, *key_after), added)
+        self._add_durations(day_before, keys_before, before, -1)
+        self._add_durations(day_after, keys_after, after, 1)
 
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent), one statement per
@@ -272,7 +305,7 @@ class ContactDayChanges:
         ]
         if days:
             await add_increments(session, _TABLE, COUNTS, days)
-        for (table, columns), net in zip(_DURATION_TABLES, self.durations, strict=True):
+        for (table, columns), net in zip(_DURATION_TABLES, self.duration_rows(), strict=True):
             rows = [
                 {**dict(zip(columns, at, strict=True)), "contacts": n} for at, n in sorted(net.items()) if n
             ]
