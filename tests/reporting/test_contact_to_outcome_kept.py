@@ -1,9 +1,9 @@
 """Contact to outcome from the kept counts: every figure equals the report's definitions applied to
 the contacts themselves (recounted here in Python), for every grouping and for ranges of whole
 months or not. Groupings by month and quarter read the durations counted per month (those counted
-per day on a range's partial edge months added or taken off), groupings by key over whole months
-those counted per key and month, other groupings and ranges sort the contacts, and all give the
-same percentiles."""
+per day on a range's partial edge months added or taken off), by week those counted per day, by
+key over whole months those counted per key and month; a key over other ranges sorts the contacts,
+and all give the same percentiles."""
 
 from __future__ import annotations
 
@@ -197,11 +197,11 @@ def test_edge_months_read_the_fewer_days():
     assert (kept, spans) == ([], [(date(2024, 1, 25), date(2024, 1, 27), 1)])
 
 
-@pytest.mark.parametrize("group_by", ["month", "quarter", "area", "team", "source", "outcome"])
+@pytest.mark.parametrize("group_by", ["week", "month", "quarter", "area", "team", "source", "outcome"])
 async def test_groupings_that_read_the_kept_durations_agree_with_sorting_the_contacts(
     world_factory, token, monkeypatch, group_by
 ):
-    """Month and quarter read the kept durations over any range; a key (area, team, source,
+    """Week, month and quarter read the kept durations over any range; a key (area, team, source,
     outcome) over whole months, and sorts the contacts otherwise."""
     w = await world_factory()
     await build_contacts(w, seed=11, n=120, start=utc(2023, 10, 1))
@@ -222,7 +222,7 @@ async def test_groupings_that_read_the_kept_durations_agree_with_sorting_the_con
         monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(spy))
         kept = await report(w, token, **params)
         whole_months = first.endswith("-01") and (date.fromisoformat(last) + timedelta(days=1)).day == 1
-        assert used == [group_by in ("month", "quarter") or whole_months], (first, last)
+        assert used == [group_by in ("week", "month", "quarter") or whole_months], (first, last)
         expected = expected_report(contacts, GroupBy(group_by), first, last, now)
         got = {kept["overall"]["group"]: kept["overall"]} | {g["group"]: g for g in kept["groups"]}
         assert set(got) == set(expected), (first, last)
@@ -230,11 +230,6 @@ async def test_groupings_that_read_the_kept_durations_agree_with_sorting_the_con
             assert {k: got[key][k] for k in row} == row, (first, last, key)
         monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(lambda *_: False))
         assert await report(w, token, **params) == kept, (first, last)
-    # The week's periods are not months: the contacts are sorted.
-    used.clear()
-    monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(spy))
-    await report(w, token, **{"from": "2023-11-01", "to": "2024-02-29", "group_by": "week"})
-    assert used == [False]
 
 
 async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(world_factory, token):
@@ -274,12 +269,14 @@ async def test_hour_percentiles_are_given_to_a_tenth_of_an_hour(world_factory, t
         await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "NFA", decided), decided)
     await w.catch_up("referrals")
     # The kept counts for a whole month, less the days after; the contacts' day added to the kept
-    # counts (no month whole); then the sorted contacts.
+    # counts (no month whole); the days' counts (week); the key's month; then the sorted contacts.
     ways = [
         ("2024-01-01", "2024-01-31", "month"),
         ("2024-01-01", "2024-01-30", "month"),
         ("2024-01-09", "2024-01-09", "month"),
         ("2024-01-01", "2024-01-31", "week"),
+        ("2024-01-01", "2024-01-31", "source"),
+        ("2024-01-01", "2024-01-30", "source"),
     ]
     for first, last, group_by in ways:
         o = (await report(w, token, **{"from": first, "to": last, "group_by": group_by}))["overall"]

@@ -11,7 +11,7 @@ import itertools
 import math
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -300,19 +300,25 @@ class Reports:
         Time keys are a CASE over the UTC instants where the period changes, worked out here with
         `period_of`, so both backends agree with Python exactly (DST included) for rows in the range."""
         if group_by in TIME_GROUPS:
-            day, key = from_date, period_of(group_by, from_date)
-            whens: list[tuple[Any, str]] = []
-            while day < to_date:
-                day += timedelta(days=1)
-                next_key = period_of(group_by, day)
-                if next_key != key:
-                    whens.append((at < window(day, day)[0], key))
-                    key = next_key
-            return case(*whens, else_=literal(key)) if whens else literal(key)
+            return Reports._period_sql(group_by, from_date, to_date, lambda day: at < window(day, day)[0])
         column = attributes[group_by]
         columns = column if isinstance(column, tuple) else (column,)
         default = literal(blank_group_key(group_by))
         return case(*[(and_(c.is_not(None), c != ""), c) for c in columns], else_=default)
+
+    @staticmethod
+    def _period_sql(group_by: GroupBy, from_date: date, to_date: date, before: Callable[[date], Any]) -> Any:
+        """The time period (`period_of`) of the days from..to as a SQL CASE: `before(day)` is the
+        condition that a row falls before London day `day`, tested at each day a period begins."""
+        day, key = from_date, period_of(group_by, from_date)
+        whens: list[tuple[Any, str]] = []
+        while day < to_date:
+            day += timedelta(days=1)
+            next_key = period_of(group_by, day)
+            if next_key != key:
+                whens.append((before(day), key))
+                key = next_key
+        return case(*whens, else_=literal(key)) if whens else literal(key)
 
     @classmethod
     def _contact_group_sql(
@@ -542,10 +548,11 @@ class Reports:
 
     @staticmethod
     def _reads_kept_durations(group_by: GroupBy, from_date: date, to_date: date) -> bool:
-        """Whether the percentiles come from the durations counted per month: grouped by month or
-        quarter (each group is then whole months, but for the range's edges, `_kept_months`), or by
-        a key over whole months (the durations per key are counted per month only)."""
-        if group_by in (GroupBy.month, GroupBy.quarter):
+        """Whether the percentiles come from the durations counted: grouped by time (by month or
+        quarter, each group is whole months but for the range's edges, `_kept_months`; by week, the
+        durations counted per day), or by a key over whole months (the durations per key are
+        counted per month only)."""
+        if group_by in TIME_GROUPS:
             return True
         whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
         return whole and group_by not in TIME_GROUPS
@@ -604,14 +611,16 @@ class Reports:
         group and for the whole, in SQL; only the band where it first reaches rank ceil(p/100 x n)
         comes back), then the values of those bands alone.
 
-        Grouped by month or quarter, a group is the whole's months of its period; a month the range
-        covers in part has the durations counted on some of its days added or taken off
-        (`_kept_months`), per band in the first step and per value in the second. Grouped by a key
-        (area, team, source, outcome), a group is its key's months, counted apart; the range is
-        then whole months (`_reads_kept_durations`)."""
+        The whole is the range's months; a month the range covers in part has the durations counted
+        on some of its days added or taken off (`_kept_months`), per band in the first step and per
+        value in the second. Grouped by month or quarter, a group is the whole's months of its
+        period (and their edges); by week, its days (the durations counted per day); by a key
+        (area, team, source, outcome), its key's months, counted apart, the range then being whole
+        months (`_reads_kept_durations`)."""
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
         keyed = group_by not in TIME_GROUPS
+        apart = keyed or group_by is GroupBy.week  # the groups are not made of the whole's months
         # Each month of the range -> the first month of its period (the month, or its quarter's).
         period_of_month = {
             month: month if group_by is GroupBy.month else month.replace(month=(month.month - 1) // 3 * 3 + 1)
@@ -630,7 +639,15 @@ class Reports:
             c = union_all(cells, select(edge_bands)).subquery()
         month, metric, band, counted_n = c.c.month, c.c.metric, c.c.band, func.sum(c.c.n).label("n")
         groups_of: Any
-        if keyed:
+        if group_by is GroupBy.week:
+            d = ContactDurationDayBand
+            week = self._period_sql(group_by, from_date, to_date, lambda day: col(d.day) < day)
+            groups_of = (
+                select(week.label("grp"), col(d.metric), col(d.band), func.sum(col(d.contacts)).label("n"))
+                .where(col(d.day).between(from_date, to_date), col(d.contacts) > 0)
+                .group_by(week, col(d.metric), col(d.band))
+            )
+        elif keyed:
             k = ContactDurationKeyBand
             groups_of = (
                 select(
@@ -645,7 +662,7 @@ class Reports:
         else:
             period = month if group_by is GroupBy.month else case(period_of_month, value=month)
             groups_of = select(period.label("grp"), metric, band, counted_n).group_by(period, metric, band)
-        nothing = cast(null(), String if keyed else Date).label("grp")
+        nothing = cast(null(), String if apart else Date).label("grp")
         whole = select(nothing, metric, band, counted_n).group_by(metric, band)
 
         def ranked(cells: Any) -> Any:
@@ -698,11 +715,13 @@ class Reports:
         values: Any = select(col(v.month), col(v.metric), col(v.value), col(v.contacts)).where(
             months_kept(col(v.month)),
             col(v.contacts) > 0,
-            in_bands(col(v.metric), col(v.value), {None} if keyed else {None, *period_of_month.values()}),
+            in_bands(col(v.metric), col(v.value), {None} if apart else {None, *period_of_month.values()}),
         )
         if spans:
             # An edge's days count only in the whole and in their own period.
-            edge_periods = {None, *(period_of_month[first.replace(day=1)] for first, _, _ in spans)}
+            edge_periods = (
+                {None} if apart else {None, *(period_of_month[first.replace(day=1)] for first, _, _ in spans)}
+            )
             edges = self._counted_days(spans, ContactDurationDay, "value")
             values = union_all(
                 values, select(edges).where(in_bands(edges.c.metric, edges.c.value, edge_periods))
@@ -715,14 +734,24 @@ class Reports:
                     in_band[at][value] += n
 
         for found_month, name, value, n in await self.session.execute(values):
-            count((None,) if keyed else (None, period_of_month[found_month]), name, value, n)
-        if keyed and (keys := {g for g, _, _ in wanted if g is not None}):
+            count((None,) if apart else (None, period_of_month[found_month]), name, value, n)
+        wanted_groups = {g for g, _, _ in wanted if g is not None}
+        if group_by is GroupBy.week and wanted_groups:
+            dv = ContactDurationDay
+            of_days = select(col(dv.day), col(dv.metric), col(dv.value), col(dv.contacts)).where(
+                col(dv.day).between(from_date, to_date),
+                col(dv.contacts) > 0,
+                in_bands(col(dv.metric), col(dv.value), wanted_groups),
+            )
+            for day, name, value, n in await self.session.execute(of_days):
+                count((period_of(group_by, day),), name, value, n)
+        if keyed and wanted_groups:
             kv = ContactDurationKeyMonth
             of_keys = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
                 col(kv.dimension) == group_by.value,
                 months_kept(col(kv.month)),
                 col(kv.contacts) > 0,
-                in_bands(col(kv.metric), col(kv.value), keys, key=col(kv.key)),
+                in_bands(col(kv.metric), col(kv.value), wanted_groups, key=col(kv.key)),
             )
             for key, name, value, n in await self.session.execute(of_keys):
                 count((key,), name, value, n)
@@ -743,8 +772,9 @@ class Reports:
         Grouped by month or quarter, they are answered from the counts kept per month and duration
         (a row per duration value that occurs, whatever the number of contacts), corrected by the
         durations counted per day on at most about half a month at each edge of the range; grouped
-        by area, team, source or outcome over whole months, from those counts and the ones kept
-        per key and month. Any other grouping or range sorts the contacts in range."""
+        by week, the weeks' from the durations counted per day; grouped by area, team, source or
+        outcome over whole months, the keys' from the durations counted per key and month. A key
+        over a range that is not whole months sorts the contacts in range."""
         ps = (50, 90)
         if self._reads_kept_durations(group_by, from_date, to_date):
             return await self._kept_percentiles(from_date, to_date, group_by, ps)
