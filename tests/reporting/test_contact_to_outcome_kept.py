@@ -1,9 +1,8 @@
 """Contact to outcome from the kept counts: every figure equals the report's definitions applied to
 the contacts themselves (recounted here in Python), for every grouping and for ranges of whole
-months or not. Groupings by month and quarter read the durations counted per month (those counted
-per day on a range's partial edge months added or taken off), by week those counted per day, by
-key over whole months those counted per key and month; a key over other ranges sorts the contacts,
-and all give the same percentiles."""
+months or not. The percentiles come from the durations counted: per month (those counted per day
+on a range's partial edge months added or taken off), per day for weeks, and per key and month for
+a key (its partial edge months' contacts read)."""
 
 from __future__ import annotations
 
@@ -198,44 +197,32 @@ def test_edge_months_read_the_fewer_days():
 
 
 @pytest.mark.parametrize("group_by", ["week", "month", "quarter", "area", "team", "source", "outcome"])
-async def test_groupings_that_read_the_kept_durations_agree_with_sorting_the_contacts(
-    world_factory, token, monkeypatch, group_by
+async def test_every_grouping_follows_the_definitions_over_whole_and_partial_months(
+    world_factory, token, group_by
 ):
-    """Week, month and quarter read the kept durations over any range; a key (area, team, source,
-    outcome) over whole months, and sorts the contacts otherwise."""
+    """Every grouping reads the durations counted: the range's partial edge months from the days'
+    counts (the whole, months, quarters, weeks) or, for a key, from its edge days' contacts."""
     w = await world_factory()
     await build_contacts(w, seed=11, n=120, start=utc(2023, 10, 1))
     await w.catch_up("referrals")
     async with w.consumer("referrals").db.read_session() as session:
         contacts = [dict(r) for r in (await session.execute(select(ContactFact.__table__))).mappings()]
-    used: list[bool] = []
-    real = Reports._reads_kept_durations
-
-    def spy(grouping: GroupBy, first: date, last: date) -> bool:
-        used.append(real(grouping, first, last))
-        return used[-1]
-
     now = datetime.now(UTC)
     for first, last in KEPT_RANGES:
-        params = {"from": first, "to": last, "group_by": group_by}
-        used.clear()
-        monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(spy))
-        kept = await report(w, token, **params)
-        whole_months = first.endswith("-01") and (date.fromisoformat(last) + timedelta(days=1)).day == 1
-        assert used == [group_by in ("week", "month", "quarter") or whole_months], (first, last)
+        got_report = await report(w, token, **{"from": first, "to": last, "group_by": group_by})
         expected = expected_report(contacts, GroupBy(group_by), first, last, now)
-        got = {kept["overall"]["group"]: kept["overall"]} | {g["group"]: g for g in kept["groups"]}
+        got = {got_report["overall"]["group"]: got_report["overall"]} | {
+            g["group"]: g for g in got_report["groups"]
+        }
         assert set(got) == set(expected), (first, last)
         for key, row in expected.items():
             assert {k: got[key][k] for k in row} == row, (first, last, key)
-        monkeypatch.setattr(Reports, "_reads_kept_durations", staticmethod(lambda *_: False))
-        assert await report(w, token, **params) == kept, (first, last)
 
 
 async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(world_factory, token):
-    """Grouped by month or quarter, no contact row is read for the percentiles, even where the range
-    covers months in part: with the contacts gone from the projection (the kept rows left as they
-    were), every ranged report is unchanged."""
+    """Grouped by week, month or quarter, no contact row is read for the percentiles, even where the
+    range covers months in part: with the contacts gone from the projection (the kept rows left as
+    they were), every ranged report is unchanged."""
     from sqlalchemy import delete
 
     w = await world_factory()
@@ -244,7 +231,7 @@ async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(w
     ranges = [("2023-10-14", "2024-03-17"), ("2023-12-20", "2024-01-10"), ("2024-01-05", "2024-01-25")]
     before = {}
     for first, last in ranges:
-        for group_by in ("month", "quarter"):
+        for group_by in ("week", "month", "quarter"):
             before[(first, last, group_by)] = await report(
                 w, token, **{"from": first, "to": last, "group_by": group_by}
             )
@@ -269,7 +256,8 @@ async def test_hour_percentiles_are_given_to_a_tenth_of_an_hour(world_factory, t
         await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "NFA", decided), decided)
     await w.catch_up("referrals")
     # The kept counts for a whole month, less the days after; the contacts' day added to the kept
-    # counts (no month whole); the days' counts (week); the key's month; then the sorted contacts.
+    # counts (no month whole); the days' counts (week); the key's month; the key's month less its
+    # last day's contacts.
     ways = [
         ("2024-01-01", "2024-01-31", "month"),
         ("2024-01-01", "2024-01-30", "month"),

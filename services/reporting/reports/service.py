@@ -46,10 +46,10 @@ from services.reporting.projections.contact_days import (
     CONVERSION_COUNTS,
     DURATION_SUMS,
     DURATIONS,
+    HOUR_DURATIONS,
     OUTCOME_COLUMNS,
     OUTCOME_TIME_COUNTS,
     US_PER_HOUR,
-    duration_step,
     from_sum_units,
     step_value,
 )
@@ -500,7 +500,7 @@ class Reports:
         whole: Ranks = {}
         ranks: dict[str, Ranks] = {}
         if overall["first_decided"]:
-            whole, ranks = await self._c2o_percentiles(from_date, to_date, group_by, in_range, group)
+            whole, ranks = await self._kept_percentiles(from_date, to_date, group_by, (50, 90))
         n = self.settings.decision_within_working_days
         return ContactToOutcomeReport(
             **self._base("contact-to-outcome", from_date, to_date, group_by),
@@ -545,17 +545,6 @@ class Reports:
         has no edge corrections)."""
         whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
         return whole and group_by in (GroupBy.month, GroupBy.quarter)
-
-    @staticmethod
-    def _reads_kept_durations(group_by: GroupBy, from_date: date, to_date: date) -> bool:
-        """Whether the percentiles come from the durations counted: grouped by time (by month or
-        quarter, each group is whole months but for the range's edges, `_kept_months`; by week, the
-        durations counted per day), or by a key over whole months (the durations per key are
-        counted per month only)."""
-        if group_by in TIME_GROUPS:
-            return True
-        whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
-        return whole and group_by not in TIME_GROUPS
 
     @staticmethod
     def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
@@ -603,20 +592,56 @@ class Reports:
             ]
         ).subquery()
 
+    @staticmethod
+    def _counted_contacts(spans: Sequence[tuple[date, date, int]], group: Any) -> Any:
+        """(grp, metric, value, n) of the contacts received in each span, per group (`group`: the
+        contacts' grouping key in SQL) and counted as the projection counts them (`durations`,
+        `duration_step`), n negative for a span taken off: one scan of a span's contacts for the six
+        durations."""
+        decided = col(ContactFact.first_decided_at).is_not(None)
+        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
+        names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
+        steps: dict[str, Any] = {}
+        for name, column in DURATIONS.items():
+            value = func.coalesce(col(getattr(ContactFact, column)), 0)
+            # The same float8 arithmetic as duration_step: floor(v x 10 + 0.5) for tenths of an hour.
+            steps[name] = func.floor(value * 10 + 0.5) if name in HOUR_DURATIONS else value
+        step = cast(case(steps, value=names.c.metric), BigInteger)
+        over = or_(
+            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("decision")]), decided),
+            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("authorisation")]), authorised),
+        )
+        counted = []
+        for first, last, sign in spans:
+            start, end = window(first, last)
+            counted.append(
+                select(
+                    group.label("grp"), names.c.metric, step.label("value"), (func.count() * sign).label("n")
+                )
+                .select_from(ContactFact)
+                .join(names, true())
+                .where(col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end, over)
+                .group_by(group, names.c.metric, step)
+            )
+        return union_all(*counted).subquery()
+
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
     ) -> tuple[Ranks, dict[str, Ranks]]:
-        """`_c2o_percentiles` from the durations counted per month, reading neither every contact
-        nor every value that occurs: first the bands of ten values (a running total over them, per
-        group and for the whole, in SQL; only the band where it first reaches rank ceil(p/100 x n)
-        comes back), then the values of those bands alone.
+        """Contact to outcome's percentiles `ps` of each duration, overall and per group, each the
+        counted value (`duration_step`) of the exact nearest-rank percentile, from the durations
+        counted (a row per value that occurs, whatever the number of contacts), reading neither
+        every contact nor every value: first the bands of ten values (a running total over them,
+        per group and for the whole, in SQL; only the band where it first reaches rank
+        ceil(p/100 x n) comes back), then the values of those bands alone.
 
         The whole is the range's months; a month the range covers in part has the durations counted
-        on some of its days added or taken off (`_kept_months`), per band in the first step and per
-        value in the second. Grouped by month or quarter, a group is the whole's months of its
-        period (and their edges); by week, its days (the durations counted per day); by a key
-        (area, team, source, outcome), its key's months, counted apart, the range then being whole
-        months (`_reads_kept_durations`)."""
+        on some of its days added or taken off (`_kept_months`: at most about half a month at each
+        edge), per band in the first step and per value in the second. Grouped by month or quarter,
+        a group is the whole's months of its period (and their edges); by week, its days; by a key
+        (area, team, source, outcome), its key's months, counted apart, with its edge days read
+        from the contacts themselves (the keys have no counts per day).
+        """
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
         keyed = group_by not in TIME_GROUPS
@@ -649,12 +674,20 @@ class Reports:
             )
         elif keyed:
             k = ContactDurationKeyBand
-            groups_of = (
-                select(
-                    col(k.key).label("grp"), col(k.metric), col(k.band), func.sum(col(k.contacts)).label("n")
+            key_cells: Any = select(
+                col(k.key).label("grp"), col(k.metric), col(k.band), col(k.contacts).label("n")
+            ).where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
+            if spans:
+                # The keys have no counts per day: their edge days' contacts are read, once per step.
+                key_edges = self._counted_contacts(
+                    spans, self._contact_group_sql(group_by, from_date, to_date)
                 )
-                .where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
-                .group_by(col(k.key), col(k.metric), col(k.band))
+                e = key_edges.c
+                band_of = cast(func.floor(e.value / 10.0), BigInteger)  # value // BAND, as in Python
+                key_cells = union_all(key_cells, select(e.grp, e.metric, band_of, e.n))
+            kc = key_cells.subquery()
+            groups_of = select(kc.c.grp, kc.c.metric, kc.c.band, func.sum(kc.c.n).label("n")).group_by(
+                kc.c.grp, kc.c.metric, kc.c.band
             )
         elif group_by is GroupBy.month and not spans:
             # A row per month, duration and band already: in key order, the running totals need no sort.
@@ -747,12 +780,19 @@ class Reports:
                 count((period_of(group_by, day),), name, value, n)
         if keyed and wanted_groups:
             kv = ContactDurationKeyMonth
-            of_keys = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
+            of_keys: Any = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
                 col(kv.dimension) == group_by.value,
                 months_kept(col(kv.month)),
                 col(kv.contacts) > 0,
                 in_bands(col(kv.metric), col(kv.value), wanted_groups, key=col(kv.key)),
             )
+            if spans:
+                of_keys = union_all(
+                    of_keys,
+                    select(e.grp, e.metric, e.value, e.n).where(
+                        in_bands(e.metric, e.value, wanted_groups, key=e.grp)
+                    ),
+                )
             for key, name, value, n in await self.session.execute(of_keys):
                 count((key,), name, value, n)
         for at, targets in wanted.items():
@@ -762,40 +802,6 @@ class Reports:
             for p, rank in targets:
                 into[name][p] = step_value(name, nearest_value(ordered, rank))
         return overall, groups
-
-    async def _c2o_percentiles(
-        self, from_date: date, to_date: date, group_by: GroupBy, in_range: list[Any], group: Any
-    ) -> tuple[Ranks, dict[str, Ranks]]:
-        """({duration: {p: value}} overall, the same per group) for p 50 and 90, each the counted
-        value (`duration_step`) of the exact nearest-rank percentile.
-
-        Grouped by month or quarter, they are answered from the counts kept per month and duration
-        (a row per duration value that occurs, whatever the number of contacts), corrected by the
-        durations counted per day on at most about half a month at each edge of the range; grouped
-        by week, the weeks' from the durations counted per day; grouped by area, team, source or
-        outcome over whole months, the keys' from the durations counted per key and month. A key
-        over a range that is not whole months sorts the contacts in range."""
-        ps = (50, 90)
-        if self._reads_kept_durations(group_by, from_date, to_date):
-            return await self._kept_percentiles(from_date, to_date, group_by, ps)
-        decided = col(ContactFact.first_decided_at).is_not(None)
-        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
-        metrics = {
-            name: (
-                func.coalesce(getattr(ContactFact, column), 0),
-                decided if name.startswith("decision") else authorised,
-            )
-            for name, column in DURATIONS.items()
-        }
-        _, _, whole, by_group = await self._figures(in_range, group, [], metrics, ps)
-
-        def stepped(figures: Ranks) -> Ranks:
-            return {
-                name: {p: step_value(name, duration_step(name, v)) for p, v in values.items()}
-                for name, values in figures.items()
-            }
-
-        return stepped(whole), {key: stepped(figures) for key, figures in by_group.items()}
 
     @staticmethod
     def _c2o_row(group: str, t: Counter[str], ranks: dict[str, dict[int, Any]]) -> ContactToOutcomeRow:
