@@ -726,9 +726,15 @@ class Reports:
         if not wanted:
             return overall, groups
 
-        def in_bands(metric: Any, value: Any, groups: Iterable[date | str | None], key: Any = None) -> Any:
-            """The values of the bands wanted for any of `groups` (of the group `key` names, if given)."""
-            # A band wanted by several groups is read once (for those of them `key` names).
+        def in_bands(
+            metric: Any,
+            value: Any,
+            groups: Iterable[date | str | None],
+            of_groups: Callable[[list[Any]], Any] | None = None,
+        ) -> Any:
+            """The values of the bands wanted for any of `groups`; with `of_groups`, only of the rows
+            it says are of the groups wanting each band (its SQL condition, given them)."""
+            # A band wanted by several groups is read once.
             bands: dict[tuple[str, int], set[Any]] = defaultdict(set)
             for g, name, k in wanted:
                 if g in groups:
@@ -738,7 +744,7 @@ class Reports:
                     and_(
                         metric == name,
                         value.between(k * BAND, k * BAND + BAND - 1),
-                        true() if key is None else key.in_(sorted(bands[(name, k)])),
+                        true() if of_groups is None else of_groups(sorted(bands[(name, k)])),
                     )
                     for name, k in sorted(bands)
                 ]
@@ -770,27 +776,35 @@ class Reports:
             count((None,) if apart else (None, period_of_month[found_month]), name, value, n)
         wanted_groups = {g for g, _, _ in wanted if g is not None}
         if group_by is GroupBy.week and wanted_groups:
+            week_of: dict[date, str] = {}
+            days_of: dict[str, list[date]] = defaultdict(list)
+            for i in range((to_date - from_date).days + 1):
+                day = from_date + timedelta(days=i)
+                week_of[day] = period_of(group_by, day)
+                days_of[week_of[day]].append(day)
             dv = ContactDurationDay
+
+            def of_weeks(weeks: list[Any]) -> Any:
+                return or_(*[col(dv.day).between(days_of[w][0], days_of[w][-1]) for w in weeks])
+
             of_days = select(col(dv.day), col(dv.metric), col(dv.value), col(dv.contacts)).where(
-                col(dv.day).between(from_date, to_date),
-                col(dv.contacts) > 0,
-                in_bands(col(dv.metric), col(dv.value), wanted_groups),
+                col(dv.contacts) > 0, in_bands(col(dv.metric), col(dv.value), wanted_groups, of_weeks)
             )
             for day, name, value, n in await self.session.execute(of_days):
-                count((period_of(group_by, day),), name, value, n)
+                count((week_of[day],), name, value, n)
         if keyed and wanted_groups:
             kv = ContactDurationKeyMonth
             of_keys: Any = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
                 col(kv.dimension) == group_by.value,
                 months_kept(col(kv.month)),
                 col(kv.contacts) > 0,
-                in_bands(col(kv.metric), col(kv.value), wanted_groups, key=col(kv.key)),
+                in_bands(col(kv.metric), col(kv.value), wanted_groups, col(kv.key).in_),
             )
             if spans:
                 of_keys = union_all(
                     of_keys,
                     select(e.grp, e.metric, e.value, e.n).where(
-                        in_bands(e.metric, e.value, wanted_groups, key=e.grp)
+                        in_bands(e.metric, e.value, wanted_groups, e.grp.in_)
                     ),
                 )
             for key, name, value, n in await self.session.execute(of_keys):
