@@ -625,6 +625,22 @@ class Reports:
             )
         return union_all(*counted).subquery()
 
+    @staticmethod
+    def _bands_at_ranks(counted: Counter[int], ps: Sequence[int]) -> list[tuple[int, int, int]]:
+        """(p, band, rank within the band) of each nearest-rank percentile p of the values counted
+        per band (`counted`, band -> n), as `_kept_percentiles` finds them in SQL."""
+        ordered = sorted((band, n) for band, n in counted.items() if n)
+        total = sum(n for _, n in ordered)
+        found = []
+        for p in ps if total else ():
+            rank, below = max(1, math.ceil(p / 100 * total)), 0
+            for band, n in ordered:
+                if below + n >= rank:
+                    found.append((p, band, rank - below))
+                    break
+                below += n
+        return found
+
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
     ) -> tuple[Ranks, dict[str, Ranks]]:
@@ -674,20 +690,12 @@ class Reports:
             )
         elif keyed:
             k = ContactDurationKeyBand
-            key_cells: Any = select(
-                col(k.key).label("grp"), col(k.metric), col(k.band), col(k.contacts).label("n")
-            ).where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
-            if spans:
-                # The keys have no counts per day: their edge days' contacts are read, once per step.
-                key_edges = self._counted_contacts(
-                    spans, self._contact_group_sql(group_by, from_date, to_date)
+            groups_of = (
+                select(
+                    col(k.key).label("grp"), col(k.metric), col(k.band), func.sum(col(k.contacts)).label("n")
                 )
-                e = key_edges.c
-                band_of = cast(func.floor(e.value / 10.0), BigInteger)  # value // BAND, as in Python
-                key_cells = union_all(key_cells, select(e.grp, e.metric, band_of, e.n))
-            kc = key_cells.subquery()
-            groups_of = select(kc.c.grp, kc.c.metric, kc.c.band, func.sum(kc.c.n).label("n")).group_by(
-                kc.c.grp, kc.c.metric, kc.c.band
+                .where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
+                .group_by(col(k.key), col(k.metric), col(k.band))
             )
         elif group_by is GroupBy.month and not spans:
             # A row per month, duration and band already: in key order, the running totals need no sort.
@@ -715,7 +723,25 @@ class Reports:
         # (group: its period's first month or its key, None for the whole; duration; band)
         # -> [(p, rank within the band)]
         wanted: dict[tuple[date | str | None, str, int], list[tuple[int, int]]] = defaultdict(list)
-        for row in (await self.session.execute(union_all(ranked(groups_of), ranked(whole)))).mappings():
+        # The keys have no counts per day: their edge days' contacts are read, once, and their
+        # bands ranked here with the keys' kept bands.
+        key_edges: Counter[tuple[str, str, int]] = Counter()
+        if keyed and spans:
+            e = self._counted_contacts(spans, self._contact_group_sql(group_by, from_date, to_date)).c
+            for key, name, value, n in await self.session.execute(select(e.grp, e.metric, e.value, e.n)):
+                key_edges[(key, name, int(value))] += int(n)
+            key_bands: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+            for (key, name, value), n in key_edges.items():
+                key_bands[(key, name)][value // BAND] += n
+            for key, name, band_no, n in await self.session.execute(groups_of):
+                key_bands[(key, name)][int(band_no)] += int(n)
+            for (key, name), counted in key_bands.items():
+                for p, band_no, rank in self._bands_at_ranks(counted, ps):
+                    wanted[(key, name, band_no)].append((p, rank))
+            ranking = ranked(whole)
+        else:
+            ranking = union_all(ranked(groups_of), ranked(whole))
+        for row in (await self.session.execute(ranking)).mappings():
             total, below = int(row["total"]), int(row["upto"]) - int(row["n"])
             for p in ps:
                 rank = max(1, math.ceil(p / 100 * total))
@@ -800,14 +826,9 @@ class Reports:
                 col(kv.contacts) > 0,
                 in_bands(col(kv.metric), col(kv.value), wanted_groups, col(kv.key).in_),
             )
-            if spans:
-                of_keys = union_all(
-                    of_keys,
-                    select(e.grp, e.metric, e.value, e.n).where(
-                        in_bands(e.metric, e.value, wanted_groups, e.grp.in_)
-                    ),
-                )
             for key, name, value, n in await self.session.execute(of_keys):
+                count((key,), name, value, n)
+            for (key, name, value), n in key_edges.items():
                 count((key,), name, value, n)
         for at, targets in wanted.items():
             g, name, _ = at
