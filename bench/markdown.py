@@ -149,10 +149,11 @@ def padded(r: dict[str, Any]) -> list[str]:
     timed = "; ".join(
         f"`{label}` {t['p50_ms']:,.0f} / {t['p95_ms']:,.0f} ms" for label, t in sorted(x["reports"].items())
     )
+    keys = f" and for each team key ({x['key_duration_rows']:,} rows)" if "key_duration_rows" in x else ""
     return [
         f"- Worst case for the durations counted per month: every tenth of an hour from 0 to {x['hours']} h "
         f"and every working day to {x['days']} counted in every month of the range "
-        f"({x['duration_rows']:,} month rows), at {x['contacts']:,} contacts, p50 / p95: {timed}.",
+        f"({x['duration_rows']:,} month rows){keys}, at {x['contacts']:,} contacts, p50 / p95: {timed}.",
     ]
 
 

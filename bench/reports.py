@@ -47,10 +47,10 @@ RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-0
 COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31")}
 # Contact to outcome takes its percentiles from durations counted per month when grouped by month
 # or quarter (the default grouping), reading those counted per day on the fewer days of each
-# partial edge month, and from those counted per key and month when grouped by a key over whole
-# months; these calls time a key (team) over whole months, ranges that are not whole months (one
-# day off each end, and one whose edge holds about half of the contacts), and the groupings that
-# still sort the contacts in range: week, and a key over a range that is not whole months.
+# partial edge month; by week from those counted per day; by a key from those counted per key and
+# month, reading the contacts of a partial edge month's fewer days. These calls time a key (team)
+# over whole months and not, the week, and ranges that are not whole months: one day off each end,
+# and one whose edge holds about half of the contacts (the most an edge can read).
 OTHER_SHAPES = {
     "GET /reports/contact-to-outcome?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
     "GET /reports/contact-to-outcome?group_by=week": {"from": RANGE[0], "to": RANGE[1], "group_by": "week"},
