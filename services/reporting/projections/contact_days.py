@@ -5,12 +5,12 @@
 (`ContactDurationKeyMonth`, `ContactDurationKeyBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
-keys) on the London date it was received, and each of its durations once in its month's, its day's
-and its keys' rows for that duration. When a batch changes contacts, each one's previous contribution is
-taken off and its new one added, and the net change of every row touched is written as increments
-(an upsert), so the rows always equal counting the contacts themselves. A contact's re-referral
-flag depends on the child's other contacts, in any journey, so it is recomputed for all of a
-child's contacts whenever one of them changes.
+keys) on the London date it was received, and each of its durations once in its month's, its
+day's and its keys' rows for that duration. When a batch changes contacts, each one's previous
+contribution is taken off and its new one added, and the net change of every row touched is written
+as increments (an upsert), so the rows always equal counting the contacts themselves. A contact's
+re-referral flag depends on the child's other contacts, in any journey, so it is recomputed for all
+of a child's contacts whenever one of them changes.
 """
 
 from __future__ import annotations

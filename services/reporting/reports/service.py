@@ -158,22 +158,33 @@ def count_if(condition: Any) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
+def nearest_rank(p: int, n: int) -> int:
+    """The rank (1-based) of the nearest-rank percentile p of n values: ceil(p/100 x n), at least 1."""
+    return max(1, math.ceil(p / 100 * n))
+
+
 def nearest_rank_of(counts: Counter[int], p: int) -> int | None:
     """The nearest-rank percentile of values given as value -> how many."""
     n = sum(counts.values())
     if not n:
         return None
-    return nearest_value(sorted(counts.items()), max(1, math.ceil(p / 100 * n)))
+    return nearest_value(sorted(counts.items()), nearest_rank(p, n))
+
+
+def value_at(counted: Iterable[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """(value, rank among that value's) at `rank` (1-based) of values given in order as (value, how
+    many)."""
+    seen = 0
+    for value, n in counted:
+        if seen + n >= rank:
+            return value, rank - seen
+        seen += n
+    raise AssertionError("unreachable: rank <= n")
 
 
 def nearest_value(counted: Iterable[tuple[int, int]], rank: int) -> int:
     """The value at `rank` (1-based) of values given in order as (value, how many)."""
-    seen = 0
-    for value, n in counted:
-        seen += n
-        if seen >= rank:
-            return value
-    raise AssertionError("unreachable: rank <= n")
+    return value_at(counted, rank)[0]
 
 
 async def freshness(session: AsyncSession, consumers: Sequence[FeedConsumer]) -> Freshness:
@@ -459,7 +470,7 @@ class Reports:
                 for name in metrics:
                     rn = int(row[f"rn_{scope}_{name}"])
                     for p in ps:
-                        if rn == max(1, math.ceil(p / 100 * n)):
+                        if rn == nearest_rank(p, n):
                             into[name][p] = row[f"v_{name}"]
         return overall, groups
 
@@ -470,9 +481,6 @@ class Reports:
     ) -> ContactToOutcomeReport:
         # Counts and sums are read from the rows kept per London day and key (contact_days.py).
         totals = await self._day_totals(from_date, to_date, group_by, ("contacts", *OUTCOME_TIME_COUNTS))
-        start, end = window(from_date, to_date)
-        in_range = [col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end]
-        group = self._contact_group_sql(group_by, from_date, to_date)
         # Overdue (undecided and past the deadline) depends on `now`. Every contact received before
         # `settled` is past its deadline, so there it is the undecided count kept per day; only the
         # undecided contacts received since are read.
@@ -483,12 +491,13 @@ class Reports:
             for key, t in undecided.items():
                 totals[key]["overdue"] += t["contacts"] - t["first_decided"]
         if settled <= to_date:
-            recent = window(max(from_date, settled), to_date)[0]
+            recent, end = window(max(from_date, settled), to_date)
+            group = self._contact_group_sql(group_by, from_date, to_date)
             overdue = (
                 select(group.label("grp"), func.count().label("n"))
                 .where(
-                    *in_range,
                     col(ContactFact.received_at) >= recent,
+                    col(ContactFact.received_at) < end,
                     col(ContactFact.first_decided_at).is_(None),
                     col(ContactFact.decision_due_at) < now,
                 )
@@ -631,15 +640,7 @@ class Reports:
         per band (`counted`, band -> n), as `_kept_percentiles` finds them in SQL."""
         ordered = sorted((band, n) for band, n in counted.items() if n)
         total = sum(n for _, n in ordered)
-        found = []
-        for p in ps if total else ():
-            rank, below = max(1, math.ceil(p / 100 * total)), 0
-            for band, n in ordered:
-                if below + n >= rank:
-                    found.append((p, band, rank - below))
-                    break
-                below += n
-        return found
+        return [(p, *value_at(ordered, nearest_rank(p, total))) for p in ps] if total else []
 
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
@@ -744,7 +745,7 @@ class Reports:
         for row in (await self.session.execute(ranking)).mappings():
             total, below = int(row["total"]), int(row["upto"]) - int(row["n"])
             for p in ps:
-                rank = max(1, math.ceil(p / 100 * total))
+                rank = nearest_rank(p, total)
                 if below < rank <= int(row["upto"]):
                     wanted[(row["grp"], row["metric"], int(row["band"]))].append((p, rank - below))
         overall: Ranks = defaultdict(dict)
@@ -1033,7 +1034,7 @@ class Reports:
                 "oldest": newest[-1] if newest else None,
                 "received": None,
             }
-            rank = max(1, math.ceil(50 / 100 * waiting))
+            rank = nearest_rank(50, waiting)
             if days[k]:
                 wanted[k]["oldest"] = (min(days[k]), days[k][min(days[k])])
             if rank <= len(newest):
@@ -1522,7 +1523,7 @@ class Reports:
         # (period or None for the whole) -> (rank of the median, band read)
         wanted: dict[str | None, tuple[int, int]] = {}
         for key, t in [(None, overall), *totals.items()]:
-            rank = max(1, math.ceil(50 / 100 * t.journeys))
+            rank = nearest_rank(50, t.journeys)
             guess = settled[key] + Counter({k // DAY_BAND: n for k, n in live.recent[key].items()})
             for origin_day, n in live.origins[key].items():
                 guess[self._origin_band(live.now_us, origin_day)] += n
