@@ -139,6 +139,8 @@ def period_of(group_by: GroupBy, d: date) -> str:
 
 
 TIME_GROUPS = (GroupBy.week, GroupBy.month, GroupBy.quarter)
+# Durations taken over every decided contact; the others (authorisation) over the authorised ones.
+DECISION_STEPS = tuple(name for name in DURATIONS if name.startswith("decision"))
 
 
 def _r(value: float) -> float:
@@ -602,34 +604,61 @@ class Reports:
         ).subquery()
 
     @staticmethod
-    def _counted_contacts(spans: Sequence[tuple[date, date, int]], group: Any) -> Any:
+    def _counted_contacts(spans: Sequence[tuple[date, date, int]], group: Any, postgres: bool) -> Any:
         """(grp, metric, value, n) of the contacts received in each span, per group (`group`: the
         contacts' grouping key in SQL) and counted as the projection counts them (`durations`,
         `duration_step`), n negative for a span taken off: one scan of a span's contacts for the six
         durations."""
         decided = col(ContactFact.first_decided_at).is_not(None)
-        authorised = and_(decided, col(ContactFact.working_hours_to_authorisation).is_not(None))
-        names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
+        authorised = col(ContactFact.working_hours_to_authorisation).is_not(None)
         steps: dict[str, Any] = {}
         for name, column in DURATIONS.items():
             value = func.coalesce(col(getattr(ContactFact, column)), 0)
             # The same float8 arithmetic as duration_step: floor(v x 10 + 0.5) for tenths of an hour.
             steps[name] = func.floor(value * 10 + 0.5) if name in HOUR_DURATIONS else value
-        step = cast(case(steps, value=names.c.metric), BigInteger)
-        over = or_(
-            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("decision")]), decided),
-            and_(names.c.metric.in_([n for n in DURATIONS if n.startswith("authorisation")]), authorised),
-        )
         counted = []
         for first, last, sign in spans:
             start, end = window(first, last)
+            received = (col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end)
+            if postgres:
+                # A hash table per duration over one pass (grouping sets), not six rows per contact
+                # hashed on their duration's name: half the time for an edge of 30 k contacts.
+                s = (
+                    select(
+                        group.label("grp"),
+                        *[
+                            cast(
+                                step if name in DECISION_STEPS else case((authorised, step)), BigInteger
+                            ).label(name)
+                            for name, step in steps.items()
+                        ],
+                    )
+                    .where(*received, decided)
+                    .subquery()
+                )
+                metric = case(*[(func.grouping(s.c[name]) == 0, literal(name)) for name in DURATIONS])
+                value = func.coalesce(*[s.c[name] for name in DURATIONS])  # the set's own duration
+                counted.append(
+                    select(
+                        s.c.grp,
+                        metric.label("metric"),
+                        value.label("value"),
+                        (func.count() * sign).label("n"),
+                    )
+                    .group_by(func.grouping_sets(*[tuple_(s.c.grp, s.c[name]) for name in DURATIONS]))
+                    .having(value.is_not(None))  # an unauthorised contact's authorisation times
+                )
+                continue
+            names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
+            step = cast(case(steps, value=names.c.metric), BigInteger)
+            over = and_(decided, or_(names.c.metric.in_(DECISION_STEPS), authorised))
             counted.append(
                 select(
                     group.label("grp"), names.c.metric, step.label("value"), (func.count() * sign).label("n")
                 )
                 .select_from(ContactFact)
                 .join(names, true())
-                .where(col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end, over)
+                .where(*received, over)
                 .group_by(group, names.c.metric, step)
             )
         return union_all(*counted).subquery()
@@ -728,7 +757,8 @@ class Reports:
         # bands ranked here with the keys' kept bands.
         key_edges: Counter[tuple[str, str, int]] = Counter()
         if keyed and spans:
-            e = self._counted_contacts(spans, self._contact_group_sql(group_by, from_date, to_date)).c
+            group = self._contact_group_sql(group_by, from_date, to_date)
+            e = self._counted_contacts(spans, group, self.postgres).c
             for key, name, value, n in await self.session.execute(select(e.grp, e.metric, e.value, e.n)):
                 key_edges[(key, name, int(value))] += int(n)
             key_bands: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
