@@ -1,16 +1,17 @@
 """The counts kept per London day and key (rpt_contact_days) and the durations counted per London
-month, day and key (rpt_contact_duration_months, _days, _key_months, and their bands) always equal
+month, day, ISO week and key (rpt_contact_duration_months, _days, _weeks, _key_months, and their
+bands) always equal
 counting the contacts, re-referral flags included, however the events are split into batches."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 
 from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.referrals import events as rev
 from services.reporting.projections.contact_days import (
@@ -30,8 +31,12 @@ from services.reporting.projections.models import (
     ContactDurationKeyBand,
     ContactDurationKeyMonth,
     ContactDurationMonth,
+    ContactDurationWeek,
+    ContactDurationWeekBand,
     ContactFact,
 )
+from shared.db import Database
+from shared.migrations import upgrade
 
 ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
 REFERRALS = {"CIN_ASSESSMENT", "STRATEGY_S47"}
@@ -46,6 +51,8 @@ async def assert_days_match_contacts(w) -> None:
         kept_bands = (await session.execute(select(ContactDurationBand.__table__))).mappings().all()
         kept_days = (await session.execute(select(ContactDurationDay.__table__))).mappings().all()
         kept_day_bands = (await session.execute(select(ContactDurationDayBand.__table__))).mappings().all()
+        kept_weeks = (await session.execute(select(ContactDurationWeek.__table__))).mappings().all()
+        kept_week_bands = (await session.execute(select(ContactDurationWeekBand.__table__))).mappings().all()
         kept_key_months = (await session.execute(select(ContactDurationKeyMonth.__table__))).mappings().all()
         kept_key_bands = (await session.execute(select(ContactDurationKeyBand.__table__))).mappings().all()
     for c in contacts:
@@ -77,6 +84,8 @@ async def assert_days_match_contacts(w) -> None:
     bands: dict[tuple, int] = defaultdict(int)
     days: dict[tuple, int] = defaultdict(int)
     day_bands: dict[tuple, int] = defaultdict(int)
+    weeks: dict[tuple, int] = defaultdict(int)
+    week_bands: dict[tuple, int] = defaultdict(int)
     key_months: dict[tuple, int] = defaultdict(int)
     key_bands: dict[tuple, int] = defaultdict(int)
     for c in contacts:
@@ -86,6 +95,10 @@ async def assert_days_match_contacts(w) -> None:
             bands[(day.replace(day=1), name, step // BAND)] += 1
             days[(day, name, step)] += 1
             day_bands[(day, name, step // BAND)] += 1
+            # Brute force: the Monday of the day's ISO week.
+            monday = date.fromisocalendar(*day.isocalendar()[:2], 1)
+            weeks[(monday, name, step)] += 1
+            week_bands[(monday, name, step // BAND)] += 1
             for dimension, key in group_keys(c)[1:]:
                 key_months[(dimension, key, day.replace(day=1), name, step)] += 1
                 key_bands[(dimension, key, day.replace(day=1), name, step // BAND)] += 1
@@ -94,6 +107,8 @@ async def assert_days_match_contacts(w) -> None:
         (kept_bands, ("month", "metric", "band"), bands),
         (kept_days, ("day", "metric", "value"), days),
         (kept_day_bands, ("day", "metric", "band"), day_bands),
+        (kept_weeks, ("week", "metric", "value"), weeks),
+        (kept_week_bands, ("week", "metric", "band"), week_bands),
         (kept_key_months, ("dimension", "key", "month", "metric", "value"), key_months),
         (kept_key_bands, ("dimension", "key", "month", "metric", "band"), key_bands),
     ):
@@ -246,3 +261,49 @@ async def test_the_benchmarks_padding_counts_every_tenth_of_an_hour_in_every_mon
             headers=token("analyst"),
         )
         assert r.status_code == 200, r.text
+
+
+async def test_the_week_counts_migration_fills_them_from_the_day_counts(fresh_database):
+    """e7c1a4f0b2d8 adds the durations counted per ISO week to a projection already kept per day:
+    each week is the sum of its days (Monday to Sunday, across a year's end too), so no replay."""
+    db = Database(fresh_database("reporting_weeks_migration"))
+    days = [
+        (date(2024, 12, 30), 3),  # a Monday: ISO week 2025-W01
+        (date(2025, 1, 1), 2),
+        (date(2025, 1, 5), 1),  # Sunday, the same week
+        (date(2025, 1, 6), 4),  # Monday, the next
+        (date(2025, 1, 12), 0),  # a row left at zero counts nothing
+        (date(2025, 3, 30), 5),  # the Sunday the clocks go forward
+    ]
+    try:
+        await upgrade("reporting", db.engine, "d9f3a5b72c4e")
+        async with db.engine.begin() as conn:
+            for day, n in days:
+                for metric, value in (("decision_working_hours", 34), ("decision_working_days", 2)):
+                    values = {"metric": metric, "value": value, "band": value // BAND, "day": day, "n": n}
+                    for sql in (
+                        "INSERT INTO rpt_contact_duration_days VALUES (:metric, :value, :day, :n)",
+                        "INSERT INTO rpt_contact_duration_day_bands VALUES (:day, :metric, :band, :n)",
+                    ):
+                        await conn.execute(text(sql), values)
+        await upgrade("reporting", db.engine)
+        async with db.read_session() as session:
+            weeks = (await session.execute(select(ContactDurationWeek.__table__))).mappings().all()
+            week_bands = (await session.execute(select(ContactDurationWeekBand.__table__))).mappings().all()
+    finally:
+        await db.dispose()
+    expected: dict[date, int] = defaultdict(int)
+    for day, n in days:
+        if n:
+            expected[date.fromisocalendar(*day.isocalendar()[:2], 1)] += n
+    assert expected == {date(2024, 12, 30): 6, date(2025, 1, 6): 4, date(2025, 3, 24): 5}
+    assert {(r["week"], r["metric"], r["value"]): r["contacts"] for r in weeks} == {
+        (week, metric, value): n
+        for week, n in expected.items()
+        for metric, value in (("decision_working_hours", 34), ("decision_working_days", 2))
+    }
+    assert {(r["week"], r["metric"], r["band"]): r["contacts"] for r in week_bands} == {
+        (week, metric, band): n
+        for week, n in expected.items()
+        for metric, band in (("decision_working_hours", 3), ("decision_working_days", 0))
+    }

@@ -1,12 +1,13 @@
 """The conversion and contact-to-outcome figures, kept per London day and grouping key
 (`ContactDay` rows), and the contact-to-outcome durations counted per London month
 (`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`), per London day
-(`ContactDurationDay`, `ContactDurationDayBand`) and per London month and grouping key
-(`ContactDurationKeyMonth`, `ContactDurationKeyBand`).
+(`ContactDurationDay`, `ContactDurationDayBand`), per ISO week (`ContactDurationWeek`,
+`ContactDurationWeekBand`) and per London month and grouping key (`ContactDurationKeyMonth`,
+`ContactDurationKeyBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
 keys) on the London date it was received, and each of its durations once in its month's, its
-day's and its keys' rows for that duration. When a batch changes contacts, each one's previous
+day's, its week's and its keys' rows for that duration. When a batch changes contacts, each one's previous
 contribution is taken off and its new one added, and the net change of every row touched is written
 as increments (an upsert), so the rows always equal counting the contacts themselves. A contact's
 re-referral flag depends on the child's other contacts, in any journey, so it is recomputed for all
@@ -20,7 +21,7 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Table
@@ -39,6 +40,8 @@ from services.reporting.projections.models import (
     ContactDurationKeyBand,
     ContactDurationKeyMonth,
     ContactDurationMonth,
+    ContactDurationWeek,
+    ContactDurationWeekBand,
     blank_group_key,
 )
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
@@ -85,6 +88,8 @@ _MONTHS: Table = ContactDurationMonth.__table__  # type: ignore[attr-defined]
 _BANDS: Table = ContactDurationBand.__table__  # type: ignore[attr-defined]
 _DAYS: Table = ContactDurationDay.__table__  # type: ignore[attr-defined]
 _DAY_BANDS: Table = ContactDurationDayBand.__table__  # type: ignore[attr-defined]
+_WEEKS: Table = ContactDurationWeek.__table__  # type: ignore[attr-defined]
+_WEEK_BANDS: Table = ContactDurationWeekBand.__table__  # type: ignore[attr-defined]
 _KEY_MONTHS: Table = ContactDurationKeyMonth.__table__  # type: ignore[attr-defined]
 _KEY_BANDS: Table = ContactDurationKeyBand.__table__  # type: ignore[attr-defined]
 # Each table of durations counted -> its key columns, in the order of its cells in a batch's changes.
@@ -93,6 +98,8 @@ _DURATION_TABLES = (
     (_BANDS, ("month", "metric", "band")),
     (_DAYS, ("day", "metric", "value")),
     (_DAY_BANDS, ("day", "metric", "band")),
+    (_WEEKS, ("week", "metric", "value")),
+    (_WEEK_BANDS, ("week", "metric", "band")),
     (_KEY_MONTHS, ("dimension", "key", "month", "metric", "value")),
     (_KEY_BANDS, ("dimension", "key", "month", "metric", "band")),
 )
@@ -103,6 +110,11 @@ DurationCell = tuple[Any, ...]  # a duration table's key columns' values
 # What places a contact's duration in every table of durations: (London day, the contact's keys but
 # the whole's, duration, counted value).
 Signature = tuple[date, tuple[tuple[str, str], ...], str, int]
+
+
+def week_of(day: date) -> date:
+    """The Monday of a London date's ISO week: the key of its week's rows."""
+    return day - timedelta(days=day.weekday())
 
 
 def duration_step(name: str, value: float | None) -> int:
@@ -256,15 +268,17 @@ class ContactDayChanges:
     def duration_rows(self) -> tuple[dict[DurationCell, int], ...]:
         """The net change to each row of each table of `_DURATION_TABLES`, in its order."""
         tables: tuple[defaultdict[DurationCell, int], ...] = tuple(defaultdict(int) for _ in _DURATION_TABLES)
-        months, bands, days, day_bands, key_months, key_bands = tables
+        months, bands, days, day_bands, weeks, week_bands, key_months, key_bands = tables
         for (day, keyed, name, step), n in self.durations.items():
             if not n:
                 continue
-            month, band = day.replace(day=1), step // BAND
+            month, week, band = day.replace(day=1), week_of(day), step // BAND
             months[(month, name, step)] += n
             bands[(month, name, band)] += n
             days[(day, name, step)] += n
             day_bands[(day, name, band)] += n
+            weeks[(week, name, step)] += n
+            week_bands[(week, name, band)] += n
             for dimension, key in keyed:
                 key_months[(dimension, key, month, name, step)] += n
                 key_bands[(dimension, key, month, name, band)] += n

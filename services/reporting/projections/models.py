@@ -222,6 +222,31 @@ class ContactDurationDayBand(Base, table=True):
     contacts: int = 0
 
 
+class ContactDurationWeek(Base, table=True):
+    """`ContactDurationMonth` per ISO week (Monday to Sunday, London dates): contact to outcome by
+    week reads a whole week's counts here, not its seven days' (`ContactDurationDay`), whose rows
+    and reading grow seven times as fast."""
+
+    __tablename__ = "rpt_contact_duration_weeks"
+
+    # As the month rows: a percentile reads the values of one band in every week.
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of received_at (London).")
+    contacts: int = 0
+
+
+class ContactDurationWeekBand(Base, table=True):
+    """`ContactDurationWeek` counted in bands of ten values, as `ContactDurationBand` per month."""
+
+    __tablename__ = "rpt_contact_duration_week_bands"
+
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of received_at (London).")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    band: int = Field(primary_key=True, description="value // 10 of the values counted.")
+    contacts: int = 0
+
+
 class JourneyMonth(Base, table=True):
     """The handover counts of the journeys opened (first contact received) in one London month, over
     all journeys (no grouping key): kept like `ContactDay` (journey_months.py).

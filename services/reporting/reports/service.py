@@ -52,6 +52,7 @@ from services.reporting.projections.contact_days import (
     US_PER_HOUR,
     from_sum_units,
     step_value,
+    week_of,
 )
 from services.reporting.projections.day_index import US_PER_DAY, day_index, london_date, microseconds
 from services.reporting.projections.journey_months import (
@@ -71,6 +72,8 @@ from services.reporting.projections.models import (
     ContactDurationKeyBand,
     ContactDurationKeyMonth,
     ContactDurationMonth,
+    ContactDurationWeek,
+    ContactDurationWeekBand,
     ContactFact,
     FeedState,
     JourneyFact,
@@ -583,6 +586,22 @@ class Reports:
         return kept, spans
 
     @staticmethod
+    def _weeks_in(from_date: date, to_date: date) -> tuple[list[date], dict[date, tuple[date, date]]]:
+        """The ISO weeks of a range, by their Mondays: those it covers whole, and those it covers in
+        part (at most one at each end) with their first and last day in range."""
+        whole: list[date] = []
+        part: dict[date, tuple[date, date]] = {}
+        monday = week_of(from_date)
+        while monday <= to_date:
+            sunday = monday + timedelta(days=6)
+            if from_date <= monday and sunday <= to_date:
+                whole.append(monday)
+            else:
+                part[monday] = (max(from_date, monday), min(to_date, sunday))
+            monday += timedelta(days=7)
+        return whole, part
+
+    @staticmethod
     def _counted_days(
         spans: Sequence[tuple[date, date, int]],
         table: type[ContactDurationDay] | type[ContactDurationDayBand],
@@ -684,7 +703,8 @@ class Reports:
         The whole is the range's months; a month the range covers in part has the durations counted
         on some of its days added or taken off (`_kept_months`: at most about half a month at each
         edge), per band in the first step and per value in the second. Grouped by month or quarter,
-        a group is the whole's months of its period (and their edges); by week, its days; by a key
+        a group is the whole's months of its period (and their edges); by week, its week's counts
+        (or, for a week the range covers in part, its days' in range); by a key
         (area, team, source, outcome), its key's months, counted apart, with its edge days read
         from the contacts themselves (the keys have no counts per day).
         """
@@ -710,14 +730,26 @@ class Reports:
             c = union_all(cells, select(edge_bands)).subquery()
         month, metric, band, counted_n = c.c.month, c.c.metric, c.c.band, func.sum(c.c.n).label("n")
         groups_of: Any
+        whole_weeks, part_weeks = self._weeks_in(from_date, to_date) if group_by is GroupBy.week else ([], {})
         if group_by is GroupBy.week:
-            d = ContactDurationDayBand
-            week = self._period_sql(group_by, from_date, to_date, lambda day: col(d.day) < day)
-            groups_of = (
-                select(week.label("grp"), col(d.metric), col(d.band), func.sum(col(d.contacts)).label("n"))
-                .where(col(d.day).between(from_date, to_date), col(d.contacts) > 0)
-                .group_by(week, col(d.metric), col(d.band))
-            )
+            # A week is its Monday here: the weeks the range covers whole, from their kept counts;
+            # those it covers in part (at most one at each end), from their days' in range.
+            wb, d = ContactDurationWeekBand, ContactDurationDayBand
+            weekly: Any = select(
+                col(wb.week).label("grp"), col(wb.metric), col(wb.band), col(wb.contacts).label("n")
+            ).where(col(wb.week).in_(whole_weeks), col(wb.contacts) > 0)
+            parts = [
+                select(
+                    literal(monday, Date).label("grp"),
+                    col(d.metric),
+                    col(d.band),
+                    func.sum(col(d.contacts)).label("n"),
+                )
+                .where(col(d.day).between(first, last), col(d.contacts) > 0)
+                .group_by(col(d.metric), col(d.band))
+                for monday, (first, last) in part_weeks.items()
+            ]
+            groups_of = union_all(weekly, *parts)
         elif keyed:
             k = ContactDurationKeyBand
             groups_of = (
@@ -733,7 +765,7 @@ class Reports:
         else:
             period = month if group_by is GroupBy.month else case(period_of_month, value=month)
             groups_of = select(period.label("grp"), metric, band, counted_n).group_by(period, metric, band)
-        nothing = cast(null(), String if apart else Date).label("grp")
+        nothing = cast(null(), String if keyed else Date).label("grp")
         whole = select(nothing, metric, band, counted_n).group_by(metric, band)
 
         def ranked(cells: Any) -> Any:
@@ -832,23 +864,24 @@ class Reports:
         for found_month, name, value, n in await self.session.execute(values):
             count((None,) if apart else (None, period_of_month[found_month]), name, value, n)
         wanted_groups = {g for g, _, _ in wanted if g is not None}
-        if group_by is GroupBy.week and wanted_groups:
-            week_of: dict[date, str] = {}
-            days_of: dict[str, list[date]] = defaultdict(list)
-            for i in range((to_date - from_date).days + 1):
-                day = from_date + timedelta(days=i)
-                week_of[day] = period_of(group_by, day)
-                days_of[week_of[day]].append(day)
+        if wanted_weeks := wanted_groups & set(whole_weeks):
+            wv = ContactDurationWeek
+            of_weeks = select(col(wv.week), col(wv.metric), col(wv.value), col(wv.contacts)).where(
+                col(wv.contacts) > 0, in_bands(col(wv.metric), col(wv.value), wanted_weeks, col(wv.week).in_)
+            )
+            for monday, name, value, n in await self.session.execute(of_weeks):
+                count((monday,), name, value, n)
+        if wanted_parts := wanted_groups & set(part_weeks):
             dv = ContactDurationDay
 
-            def of_weeks(weeks: list[Any]) -> Any:
-                return or_(*[col(dv.day).between(days_of[w][0], days_of[w][-1]) for w in weeks])
+            def of_parts(mondays: list[Any]) -> Any:
+                return or_(*[col(dv.day).between(*part_weeks[monday]) for monday in mondays])
 
             of_days = select(col(dv.day), col(dv.metric), col(dv.value), col(dv.contacts)).where(
-                col(dv.contacts) > 0, in_bands(col(dv.metric), col(dv.value), wanted_groups, of_weeks)
+                col(dv.contacts) > 0, in_bands(col(dv.metric), col(dv.value), wanted_parts, of_parts)
             )
             for day, name, value, n in await self.session.execute(of_days):
-                count((week_of[day],), name, value, n)
+                count((week_of(day),), name, value, n)
         if keyed and wanted_groups:
             kv = ContactDurationKeyMonth
             of_keys: Any = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
