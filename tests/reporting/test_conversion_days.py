@@ -1,7 +1,7 @@
 """The counts kept per London day and key (rpt_contact_days) and the durations counted per London
 month, day, ISO week and key (rpt_contact_duration_months, _days, _weeks, _key_months, and their
-bands) always equal
-counting the contacts, re-referral flags included, however the events are split into batches."""
+bands) always equal counting the contacts, re-referral flags included, however the events are split
+into batches."""
 
 from __future__ import annotations
 

@@ -44,11 +44,13 @@ def upgrade() -> None:
         monday = "(day - (extract(isodow FROM day)::int - 1))"
     else:
         monday = "date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' days')"
-    for table, column in (("weeks", "value"), ("week_bands", "band")):
-        days = "rpt_contact_duration_days" if column == "value" else "rpt_contact_duration_day_bands"
+    for weeks, column, days in (
+        ("rpt_contact_duration_weeks", "value", "rpt_contact_duration_days"),
+        ("rpt_contact_duration_week_bands", "band", "rpt_contact_duration_day_bands"),
+    ):
         op.execute(
             sa.text(
-                f"INSERT INTO rpt_contact_duration_{table} (metric, {column}, week, contacts) "
+                f"INSERT INTO {weeks} (metric, {column}, week, contacts) "
                 f"SELECT metric, {column}, {monday}, sum(contacts) FROM {days} "
                 f"GROUP BY metric, {column}, {monday} HAVING sum(contacts) != 0"
             )

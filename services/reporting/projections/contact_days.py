@@ -7,11 +7,11 @@
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
 keys) on the London date it was received, and each of its durations once in its month's, its
-day's, its week's and its keys' rows for that duration. When a batch changes contacts, each one's previous
-contribution is taken off and its new one added, and the net change of every row touched is written
-as increments (an upsert), so the rows always equal counting the contacts themselves. A contact's
-re-referral flag depends on the child's other contacts, in any journey, so it is recomputed for all
-of a child's contacts whenever one of them changes.
+day's, its week's and its keys' rows for that duration. When a batch changes contacts, each one's
+previous contribution is taken off and its new one added, and the net change of every row touched
+is written as increments (an upsert), so the rows always equal counting the contacts themselves.
+A contact's re-referral flag depends on the child's other contacts, in any journey, so it is
+recomputed for all of a child's contacts whenever one of them changes.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ DURATIONS = {
     "authorisation_calendar_hours": "calendar_hours_to_authorisation",
 }
 HOUR_DURATIONS = frozenset(name for name in DURATIONS if name.endswith("_hours"))
+# Taken over every decided contact; the others (authorisation) over the authorised ones only.
+DECISION_DURATIONS = frozenset(name for name in DURATIONS if name.startswith("decision"))
 # Each duration's sum, for the mean: hours in whole microseconds, so sums add and subtract exactly.
 DURATION_SUMS = {name: f"sum_{name}_us" if name in HOUR_DURATIONS else f"sum_{name}" for name in DURATIONS}
 OUTCOME_TIME_COUNTS = (
@@ -142,7 +144,7 @@ def step_value(name: str, step: int) -> float:
 
 # Decision times are taken over decided contacts, authorisation times over authorised ones.
 _ALL_DURATIONS = tuple(DURATIONS.items())
-_DECISION_DURATIONS = tuple((name, column) for name, column in _ALL_DURATIONS if name.startswith("decision"))
+_DECISION_DURATIONS = tuple((name, column) for name, column in _ALL_DURATIONS if name in DECISION_DURATIONS)
 
 
 def durations(contact: Mapping[str, Any]) -> list[tuple[str, Any]]:

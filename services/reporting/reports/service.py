@@ -44,6 +44,7 @@ from sqlmodel import col
 from services.reporting.projections.contact_days import (
     BAND,
     CONVERSION_COUNTS,
+    DECISION_DURATIONS,
     DURATION_SUMS,
     DURATIONS,
     HOUR_DURATIONS,
@@ -142,8 +143,6 @@ def period_of(group_by: GroupBy, d: date) -> str:
 
 
 TIME_GROUPS = (GroupBy.week, GroupBy.month, GroupBy.quarter)
-# Durations taken over every decided contact; the others (authorisation) over the authorised ones.
-DECISION_STEPS = tuple(name for name in DURATIONS if name.startswith("decision"))
 
 
 def _r(value: float) -> float:
@@ -647,7 +646,7 @@ class Reports:
                         group.label("grp"),
                         *[
                             cast(
-                                step if name in DECISION_STEPS else case((authorised, step)), BigInteger
+                                step if name in DECISION_DURATIONS else case((authorised, step)), BigInteger
                             ).label(name)
                             for name, step in steps.items()
                         ],
@@ -656,21 +655,21 @@ class Reports:
                     .subquery()
                 )
                 metric = case(*[(func.grouping(s.c[name]) == 0, literal(name)) for name in DURATIONS])
-                value = func.coalesce(*[s.c[name] for name in DURATIONS])  # the set's own duration
+                counted_value = func.coalesce(*[s.c[name] for name in DURATIONS])  # the set's own duration
                 counted.append(
                     select(
                         s.c.grp,
                         metric.label("metric"),
-                        value.label("value"),
+                        counted_value.label("value"),
                         (func.count() * sign).label("n"),
                     )
                     .group_by(func.grouping_sets(*[tuple_(s.c.grp, s.c[name]) for name in DURATIONS]))
-                    .having(value.is_not(None))  # an unauthorised contact's authorisation times
+                    .having(counted_value.is_not(None))  # an unauthorised contact's authorisation times
                 )
                 continue
             names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
             step = cast(case(steps, value=names.c.metric), BigInteger)
-            over = and_(decided, or_(names.c.metric.in_(DECISION_STEPS), authorised))
+            over = and_(decided, or_(names.c.metric.in_(sorted(DECISION_DURATIONS)), authorised))
             counted.append(
                 select(
                     group.label("grp"), names.c.metric, step.label("value"), (func.count() * sign).label("n")
