@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.util import await_
 from sqlmodel import SQLModel
 
 # Named constraints make migrations deterministic and errors traceable to a rule.
@@ -73,7 +76,49 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A connection back in the pool for less than this was answering moments ago: not checked again on
+# checkout (the idea of HikariCP's aliveBypassWindowMs). If the server went away within the window, the
+# request meets a dead connection and gets a 503 (SQLAlchemy then discards every pooled connection).
+PING_IDLE_AFTER_SECONDS = 0.5
+_CHECKED_IN_AT = "frontdoor.checked_in_at"
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Check a pooled PostgreSQL connection on checkout when it has been idle, in one round trip.
+
+    Instead of `pool_pre_ping`, which on asyncpg costs three round trips (BEGIN, an empty query,
+    ROLLBACK) on every checkout: under load that was three of a contact's fourteen round trips.
+    """
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if dbapi_connection is not None:  # None once invalidated: its next checkout connects anew
+            record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(
+        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)  # absent on a connection just made
+        driver = proxy.driver_connection
+        if (
+            checked_in_at is None
+            or driver is None
+            or time.monotonic() - checked_in_at < PING_IDLE_AFTER_SECONDS
+        ):
+            return
+        try:
+            # An empty query outside a transaction: asyncpg sends it by the simple protocol, one round trip.
+            await_(driver.execute(";"))
+        except Exception as error:
+            # As a failed pre-ping: discard every connection made before now, then the pool reconnects.
+            raise exc.InvalidatePoolError() from error
 
 
 class Database:

@@ -1,0 +1,98 @@
+"""Pooled PostgreSQL connections are checked on checkout only once they have sat idle (shared/db.py).
+
+A connection the server dropped while it sat idle must be replaced without the request noticing; one
+used moments ago is not checked (that round trip was three of a contact's fourteen), so a drop within
+that window reaches the request as a database-unavailable error (a 503), and the pool starts afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from platform_kit import postgres_only
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from shared import db as shared_db
+from shared.db import Database
+from shared.errors import is_database_unavailable
+
+pytestmark = postgres_only("the checkout check is for pooled PostgreSQL connections")
+
+
+@pytest.fixture
+async def database(db_urls: dict[str, str]) -> AsyncIterator[Database]:
+    """A pool of one connection, so every unit of work reuses the same one."""
+    database = Database(db_urls["referrals"], pool_size=1, max_overflow=0)
+    yield database
+    await database.dispose()
+
+
+async def backend_pid(database: Database) -> int:
+    async with database.unit_of_work() as session:
+        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def drop_connection(url: str, pid: int) -> None:
+    """What a server restart or an idle-connection timeout does to a pooled connection."""
+    admin = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with admin.connect() as conn:
+            assert (await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})).scalar()
+            for _ in range(200):
+                gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+                if (await conn.execute(gone, {"pid": pid})).scalar():
+                    return
+                await asyncio.sleep(0.01)
+        raise AssertionError(f"backend {pid} still there")
+    finally:
+        await admin.dispose()
+
+
+async def test_an_idle_connection_the_server_dropped_is_replaced_on_checkout(
+    database: Database, db_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_db, "PING_IDLE_AFTER_SECONDS", 0.05)
+    first = await backend_pid(database)
+    await drop_connection(db_urls["referrals"], first)
+    await asyncio.sleep(0.1)  # idle past the window
+
+    assert await backend_pid(database) != first  # no error: the check found it dead and reconnected
+
+
+async def test_a_connection_used_moments_ago_is_not_checked_and_a_drop_is_a_503(
+    database: Database, db_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_db, "PING_IDLE_AFTER_SECONDS", 3600.0)
+    first = await backend_pid(database)
+    await drop_connection(db_urls["referrals"], first)
+
+    with pytest.raises(DBAPIError) as raised:
+        await backend_pid(database)
+    assert is_database_unavailable(raised.value)  # what the error handlers turn into a 503
+    assert await backend_pid(database) != first  # the pool made a new connection for the next one
+
+
+async def test_a_connection_just_made_is_not_checked_and_the_check_is_one_empty_query(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_db, "PING_IDLE_AFTER_SECONDS", 0.0)
+    queries: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def counting(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> str:
+        queries.append(query)  # SQLAlchemy's statements are prepared; BEGIN and COMMIT come here
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", counting)
+    await backend_pid(database)
+    assert ";" not in queries  # its first checkout: connecting was the check
+    queries.clear()
+    await backend_pid(database)
+    assert queries.count(";") == 1 and len(queries) == 3, queries  # the check, BEGIN, COMMIT
