@@ -9,17 +9,32 @@ process by an in-flight set (SQLite runs in one process).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 import zlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import JSON, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, select, text
+from pydantic import BaseModel
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import Audited, audited_in, auditor_of
@@ -58,6 +73,27 @@ def _request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Statements:
+    lookup: Any
+    insert: Any
+
+
+# Built once per table: building a statement costs about as much CPU as executing it (its cache key).
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(1, :k)")
+
+
+@functools.cache
+def _statements(table: Table) -> _Statements:
+    c = table.c
+    return _Statements(
+        lookup=select(c.request_hash, c.status_code, c.response_body, c.response_headers, c.audited).where(
+            c.caller == bindparam("caller"), c.key == bindparam("key")
+        ),
+        insert=insert(table),
+    )
+
+
 def _int4(value: int) -> int:
     """crc32 is unsigned; the two-key advisory lock functions take signed 32-bit integers."""
     return value - (1 << 32) if value >= (1 << 31) else value
@@ -94,20 +130,13 @@ class Idempotency:
         self._holding = True
         if on_postgresql(session):
             lock = _int4(zlib.crc32(f"{caller}\x00{self.key}".encode()))
-            got = (
-                await session.execute(text("SELECT pg_try_advisory_xact_lock(1, :k)"), {"k": lock})
-            ).scalar()
+            got = (await session.execute(_TRY_LOCK, {"k": lock})).scalar()
             if not got:
                 raise Conflict(
                     "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
                 )
-        t = self.table
         row = (
-            await session.execute(
-                select(
-                    t.c.request_hash, t.c.status_code, t.c.response_body, t.c.response_headers, t.c.audited
-                ).where(t.c.caller == caller, t.c.key == self.key)
-            )
+            await session.execute(_statements(self.table).lookup, {"caller": caller, "key": self.key})
         ).first()
         if row is None:
             return None
@@ -149,16 +178,20 @@ class Idempotency:
             for resource, resource_id, child_id in dict.fromkeys(audited_in(session))
         ]
         await session.execute(
-            self.table.insert().values(
-                caller=self.caller,
-                key=self.key,
-                request_hash=self._hash,
-                status_code=status_code,
-                response_body=jsonable_encoder(body),
-                response_headers=headers or None,
-                audited=audited or None,
-                created_at=utcnow(),
-            )
+            _statements(self.table).insert,
+            {
+                "caller": self.caller,
+                "key": self.key,
+                "request_hash": self._hash,
+                "status_code": status_code,
+                # A model straight to JSON values: jsonable_encoder would dump it, then walk the result.
+                "response_body": body.model_dump(mode="json", by_alias=True)
+                if isinstance(body, BaseModel)
+                else jsonable_encoder(body),
+                "response_headers": headers or None,
+                "audited": audited or None,
+                "created_at": utcnow(),
+            },
         )
 
     def release(self) -> None:

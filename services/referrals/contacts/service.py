@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -93,6 +94,22 @@ async def journey_state_of(
     return open_journey, closed_at
 
 
+def _insert_open_journey(insert: Any) -> Any:
+    return (
+        insert(_JOURNEYS)
+        .on_conflict_do_nothing(
+            # The predicate of uq_journeys_open_child, as a literal: a bound parameter would not match it.
+            index_elements=[_JOURNEYS.c.child_id],
+            index_where=text("status = 'open'"),
+        )
+        .returning(_JOURNEYS.c.id)
+    )
+
+
+# Built once (per dialect): building this statement costs about as much CPU as executing it.
+_INSERT_OPEN_JOURNEY = {True: _insert_open_journey(pg_insert), False: _insert_open_journey(sqlite_insert)}
+
+
 async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
     """Insert the child's one open journey; 409 when a concurrent contact opened it first.
 
@@ -101,18 +118,8 @@ async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
     The journey then joins the session as already persistent, so later changes are UPDATEs.
     """
     values = {c.name: getattr(journey, c.name) for c in _JOURNEYS.columns}
-    insert = pg_insert if on_postgresql(session) else sqlite_insert
-    statement = (
-        insert(_JOURNEYS)
-        .values(values)
-        .on_conflict_do_nothing(
-            # The predicate of uq_journeys_open_child, as a literal: a bound parameter would not match it.
-            index_elements=[_JOURNEYS.c.child_id],
-            index_where=text("status = 'open'"),
-        )
-        .returning(_JOURNEYS.c.id)
-    )
-    if (await session.execute(statement)).first() is None:
+    statement = _INSERT_OPEN_JOURNEY[on_postgresql(session)]
+    if (await session.execute(statement, values)).first() is None:
         raise Conflict(
             "Another contact opened this child's journey at the same moment; retry.", code="journey_race"
         )
