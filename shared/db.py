@@ -52,7 +52,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 READ_ONLY_OPTION = "frontdoor_read_only"
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -124,7 +124,7 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 class Database:
     """One per service: its engine and session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)

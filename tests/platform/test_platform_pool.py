@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 from platform_kit import postgres_only
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from shared import db as shared_db
 from shared.db import Database
 from shared.errors import is_database_unavailable
+from shared.settings import ServiceSettings
 
 pytestmark = postgres_only("the checkout check is for pooled PostgreSQL connections")
 
@@ -96,3 +97,33 @@ async def test_a_connection_just_made_is_not_checked_and_the_check_is_one_empty_
     queries.clear()
     await backend_pid(database)
     assert queries.count(";") == 1 and len(queries) == 3, queries  # the check, BEGIN, COMMIT
+
+
+async def test_the_default_pool_keeps_the_connections_of_twenty_requests_at_once(
+    db_urls: dict[str, str],
+) -> None:
+    """Overflow connections are closed when returned: if the pool kept fewer than a worker's usual
+    concurrency, every burst would connect (and prepare its statements) again."""
+    settings = ServiceSettings()
+    database = Database(
+        db_urls["referrals"], pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    connected: list[int] = []
+    event.listen(database.engine.sync_engine.pool, "connect", lambda *_: connected.append(1))
+    release = asyncio.Event()
+
+    async def request() -> None:
+        async with database.unit_of_work() as session:
+            await session.execute(text("SELECT 1"))
+            await release.wait()  # all twenty hold a connection at once
+
+    try:
+        for burst in range(2):
+            release.clear()
+            tasks = [asyncio.create_task(request()) for _ in range(20)]
+            await asyncio.sleep(0.3)
+            release.set()
+            await asyncio.gather(*tasks)
+            assert len(connected) == 20, f"burst {burst + 1}: {len(connected)} connections made in all"
+    finally:
+        await database.dispose()
