@@ -78,6 +78,7 @@ def main(
     connections: int = 32,
     factory: str = "services.referrals.main:create",
     name: str = "intake",
+    warmup: float = 30,
 ) -> dict[str, Any]:
     urls = asyncio.run(fresh_service_databases("intake"))
     baseline_db = urls["referrals"].rsplit("/", 1)[1].replace("_referrals", "_baseline")
@@ -96,9 +97,12 @@ def main(
     ratios: list[float] = []
     try:
         with running(referrals, baseline):
-            # Warm both (imports, pools, JIT-free but caches): results discarded.
+            # Warm both, results discarded. Not just imports and pools: the front door's CPU per contact
+            # keeps falling for about a minute of load (PostgreSQL's per-connection caches and plans
+            # for a dozen statements on each of 30 connections, the tables' first pages), so a few
+            # seconds measured a service just started rather than one that has been running.
             for server in (referrals, baseline):
-                run_wrk(server.url, script, connections=connections, seconds=3)
+                run_wrk(server.url, script, connections=connections, seconds=warmup)
             for r in range(rounds):
                 order = [("frontdoor", referrals), ("baseline", baseline)]
                 if r % 2:
@@ -129,7 +133,13 @@ def main(
         }
 
     result = {
-        "settings": {"rounds": rounds, "seconds": seconds, "connections": connections, "factory": factory},
+        "settings": {
+            "rounds": rounds,
+            "seconds": seconds,
+            "connections": connections,
+            "factory": factory,
+            "warmup_seconds": warmup,
+        },
         "frontdoor": figures("frontdoor"),
         "baseline": figures("baseline"),
         "ratio": summary(ratios),
@@ -157,6 +167,7 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--factory", default="services.referrals.main:create", help="uvicorn app factory")
     parser.add_argument("--name", default="intake", help="result name (bench/results/<name>.json)")
+    parser.add_argument("--warmup", type=float, default=30, help="seconds of discarded load per app first")
     a = parser.parse_args()
-    out = main(a.rounds, a.seconds, a.connections, a.factory, a.name)
+    out = main(a.rounds, a.seconds, a.connections, a.factory, a.name, a.warmup)
     print({k: out[k] for k in ("frontdoor", "baseline", "ratio", "met")})

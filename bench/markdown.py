@@ -35,8 +35,9 @@ def intake(r: dict[str, Any]) -> list[str]:
         "## 1. Intake efficiency: `POST /contacts`",
         "",
         *machine_block(r["machine"]),
-        f"- Command: `{r['command']}` — {s['rounds']} alternating rounds x {s['seconds']:.0f} s per app, "
-        f"wrk, {s['connections']} connections, one uvicorn worker per app, all on this machine",
+        f"- Command: `{r['command']}` — {s['rounds']} alternating rounds x {s['seconds']:.0f} s per app "
+        f"after {s.get('warmup_seconds', 3):.0f} s of discarded load on each, wrk, {s['connections']} "
+        "connections, one uvicorn worker per app, all on this machine",
         "- Peer: `bench/baseline_app.py`, a bare FastAPI endpoint parsing the same body and doing one raw "
         "asyncpg INSERT of a contact-like row (no auth, idempotency, event or audit)",
         "- Figures: median over rounds (min-max)",
