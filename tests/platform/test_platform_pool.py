@@ -56,12 +56,20 @@ async def drop_connection(url: str, pid: int) -> None:
         await admin.dispose()
 
 
+async def used_then_dropped(
+    database: Database, url: str, monkeypatch: pytest.MonkeyPatch, *, window: float
+) -> int:
+    """With the idle window set, use the pool's one connection, then drop it: its backend's pid."""
+    monkeypatch.setattr(shared_db, "PING_IDLE_AFTER_SECONDS", window)
+    pid = await backend_pid(database)
+    await drop_connection(url, pid)
+    return pid
+
+
 async def test_an_idle_connection_the_server_dropped_is_replaced_on_checkout(
     database: Database, db_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shared_db, "PING_IDLE_AFTER_SECONDS", 0.05)
-    first = await backend_pid(database)
-    await drop_connection(db_urls["referrals"], first)
+    first = await used_then_dropped(database, db_urls["referrals"], monkeypatch, window=0.05)
     await asyncio.sleep(0.1)  # idle past the window
 
     assert await backend_pid(database) != first  # no error: the check found it dead and reconnected
@@ -70,9 +78,7 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_on_checkout(
 async def test_a_connection_used_moments_ago_is_not_checked_and_a_drop_is_a_503(
     database: Database, db_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shared_db, "PING_IDLE_AFTER_SECONDS", 3600.0)
-    first = await backend_pid(database)
-    await drop_connection(db_urls["referrals"], first)
+    first = await used_then_dropped(database, db_urls["referrals"], monkeypatch, window=3600.0)
 
     with pytest.raises(DBAPIError) as raised:
         await backend_pid(database)
