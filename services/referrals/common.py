@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Depends, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached, object_mapper
+from sqlmodel import SQLModel
 
 from services.referrals.settings import Settings
 from shared.audit import auditor_of
@@ -151,6 +154,33 @@ def not_future(request: Request, value: datetime, field: str) -> None:
 
 
 R = TypeVar("R")
+
+
+# One INSERT per table, built once (building a statement costs about as much CPU as executing it).
+_INSERTS: dict[Table, Insert] = {}
+
+
+async def insert_new(session: AsyncSession, records: Sequence[SQLModel]) -> None:
+    """INSERT new records of one table in one statement, then attach them as persistent (later changes
+    are UPDATEs). Instead of `session.add` and a flush, whose unit of work cost about 110 µs of CPU more
+    per record: on the intake's path (a child and a contact) about a tenth of the worker's time."""
+    if not records:
+        return
+    table = object_mapper(records[0]).local_table
+    assert isinstance(table, Table) and all(type(r) is type(records[0]) for r in records)
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = insert(table)
+    rows = [{c.name: getattr(r, c.name) for c in table.columns} for r in records]
+    await session.execute(statement, rows[0] if len(rows) == 1 else rows)
+    attach_inserted(session, records)
+
+
+def attach_inserted(session: AsyncSession, records: Sequence[SQLModel]) -> None:
+    """Records just inserted by a Core statement join the session as persistent, not new."""
+    for record in records:
+        make_transient_to_detached(record)
+        session.add(record)
 
 
 async def get_or_404(session: AsyncSession, model: type[R], record_id: uuid.UUID, what: str) -> R:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.models import Child, ChildCorrection, ChildCorrectionIn, ChildIn
-from services.referrals.common import get_or_404
+from services.referrals.common import get_or_404, insert_new
 from shared.auth import Principal
 from shared.errors import Unprocessable
 from shared.http import PageParams
@@ -47,8 +47,7 @@ async def create_child(session: AsyncSession, data: ChildIn, principal: Principa
         postcode=data.postcode,
         created_by=principal.subject,
     )
-    session.add(child)
-    await session.flush()
+    await insert_new(session, [child])
     return child
 
 

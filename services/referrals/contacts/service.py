@@ -10,12 +10,11 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col
 
 from services.referrals.children.models import Child
 from services.referrals.children.service import create_child
-from services.referrals.common import Pending, get_or_404, team_claim
+from services.referrals.common import Pending, attach_inserted, get_or_404, insert_new, team_claim
 from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import ContactReceived, ReferrerFeedbackSent
@@ -123,8 +122,7 @@ async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
         raise Conflict(
             "Another contact opened this child's journey at the same moment; retry.", code="journey_race"
         )
-    make_transient_to_detached(journey)
-    session.add(journey)
+    attach_inserted(session, [journey])
 
 
 async def receive_contacts(
@@ -204,7 +202,6 @@ async def receive_contacts(
             partner_system=partner,
             team_id=team_id,
         )
-        session.add(contact)
         contacts.append(contact)
         event = ContactReceived(
             contact_id=contact.id,
@@ -222,7 +219,8 @@ async def receive_contacts(
             area=team.area if team else None,
         )
         pending.append(Pending(journey, [(event, data.received_at)], opened=opens))
-    await session.flush()
+    await insert_new(session, contacts)
+    await session.flush()  # a backdated repeat contact's earlier journey start
     return group_id, contacts, pending
 
 
