@@ -300,3 +300,20 @@ async def test_malformed_team_claim_is_not_recorded(fd: FrontDoor, token):
     r = await fd.client.post("/contacts", json=contact_body([child["id"]]), headers=odd)
     assert r.status_code == 201, r.text
     assert r.json()["contacts"][0]["team_id"] is None
+
+
+async def test_the_contact_event_carries_the_recording_teams_area(fd: FrontDoor, token):
+    await fd.team("FD-WEST", area="West")
+    west = await fd.contact((await fd.child())["id"])
+    unknown = await fd.contact(
+        (await fd.child())["id"], headers=token("practitioner", sub="p9", team="NO-SUCH")
+    )
+    partner = await fd.contact((await fd.child())["id"], headers=fd.partner)
+    received = {
+        e["payload"]["contact_id"]: (e["payload"]["team_id"], e["payload"]["area"])
+        for e in await fd.events()
+        if e["type"] == "ContactReceived"
+    }
+    assert received[west["id"]] == ("FD-WEST", "West")
+    assert received[unknown["id"]] == ("NO-SUCH", None)  # a team not on the register has no area
+    assert received[partner["id"]] == (None, None)

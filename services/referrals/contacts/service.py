@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +109,10 @@ def _insert_open_journey(insert: Any) -> Any:
 _INSERT_OPEN_JOURNEY = {True: _insert_open_journey(pg_insert), False: _insert_open_journey(sqlite_insert)}
 
 
+# The recording team's area, for the event (an unknown team has none). Built once, as the insert above.
+_TEAM_AREA = select(col(Team.area)).where(col(Team.id) == bindparam("id"))
+
+
 async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
     """Insert the child's one open journey; 409 when a concurrent contact opened it first.
 
@@ -144,7 +148,7 @@ async def receive_contacts(
         created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
     team_id = team_claim(principal)
-    team = await session.get(Team, team_id) if team_id else None
+    area = (await session.execute(_TEAM_AREA, {"id": team_id})).scalar() if team_id else None
     partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
     referrer = data.referrer
     contacts: list[Contact] = []
@@ -216,7 +220,7 @@ async def receive_contacts(
             repeat_contact=not opens,
             partner_system=partner,
             team_id=team_id,
-            area=team.area if team else None,
+            area=area,
         )
         pending.append(Pending(journey, [(event, data.received_at)], opened=opens))
     await insert_new(session, contacts)
