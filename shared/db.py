@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, exc, text
+from sqlalchemy import Insert, MetaData, Table, event, exc, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
@@ -48,11 +49,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@functools.cache
+def insert_into(table: Table) -> Insert:
+    """The table's INSERT, built once: building a statement (and its cache key) costs about as much
+    CPU as executing it. Execute it with the rows as parameters."""
+    return insert(table)
+
+
+# Connections kept open: enough for the requests a worker has in flight under load. A connection
+# beyond them (overflow) is closed as soon as it is returned, so a pool smaller than the usual
+# concurrency reconnects all the time (at 32 concurrent contacts, 10 kept: 20 reconnections a
+# second, each preparing its statements again; about 10% of the worker's CPU).
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
 # Execution option marking an engine whose transactions only read (see `Database.read_session`).
 READ_ONLY_OPTION = "frontdoor_read_only"
 
 
-def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -124,7 +139,7 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 class Database:
     """One per service: its engine and session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)

@@ -15,7 +15,6 @@ import json
 import uuid
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -28,10 +27,10 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    Select,
     String,
     Table,
     bindparam,
-    insert,
     select,
     text,
 )
@@ -39,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
-from shared.db import on_postgresql
+from shared.db import insert_into, on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
@@ -73,24 +72,15 @@ def _request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-@dataclass(frozen=True)
-class _Statements:
-    lookup: Any
-    insert: Any
-
-
-# Built once per table: building a statement costs about as much CPU as executing it (its cache key).
+# Built once (per table): building a statement costs about as much CPU as executing it (its cache key).
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(1, :k)")
 
 
 @functools.cache
-def _statements(table: Table) -> _Statements:
+def _lookup(table: Table) -> Select[Any]:
     c = table.c
-    return _Statements(
-        lookup=select(c.request_hash, c.status_code, c.response_body, c.response_headers, c.audited).where(
-            c.caller == bindparam("caller"), c.key == bindparam("key")
-        ),
-        insert=insert(table),
+    return select(c.request_hash, c.status_code, c.response_body, c.response_headers, c.audited).where(
+        c.caller == bindparam("caller"), c.key == bindparam("key")
     )
 
 
@@ -135,9 +125,7 @@ class Idempotency:
                 raise Conflict(
                     "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
                 )
-        row = (
-            await session.execute(_statements(self.table).lookup, {"caller": caller, "key": self.key})
-        ).first()
+        row = (await session.execute(_lookup(self.table), {"caller": caller, "key": self.key})).first()
         if row is None:
             return None
         if row.request_hash != self._hash:
@@ -178,7 +166,7 @@ class Idempotency:
             for resource, resource_id, child_id in dict.fromkeys(audited_in(session))
         ]
         await session.execute(
-            _statements(self.table).insert,
+            insert_into(self.table),
             {
                 "caller": self.caller,
                 "key": self.key,

@@ -9,6 +9,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.db import MAX_OVERFLOW, POOL_SIZE
+
 # Well-known development secret: convenient locally, refused in production.
 DEV_JWT_SECRET = "frontdoor-development-secret-change-me-0123456789"
 VAR_DIR = Path("var")
@@ -30,12 +32,8 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = ""
-    # Connections kept open: enough for the requests a worker has in flight under load. A connection
-    # beyond them (overflow) is closed as soon as it is returned, so a pool smaller than the usual
-    # concurrency reconnects all the time (at 32 concurrent contacts, 10 kept: 20 reconnections a
-    # second, each preparing its statements again; about 10% of the worker's CPU).
-    db_pool_size: int = 20
-    db_max_overflow: int = 10
+    db_pool_size: int = POOL_SIZE  # why this many: shared/db.py
+    db_max_overflow: int = MAX_OVERFLOW
 
     # Authentication: HS256 with a shared secret in development, RS256 via JWKS or PEM in production.
     jwt_issuer: str = Field(default="frontdoor-dev", validation_alias="JWT_ISSUER")

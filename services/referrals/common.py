@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Depends, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached, object_mapper
 from sqlmodel import SQLModel
@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 from services.referrals.settings import Settings
 from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
+from shared.db import insert_into
 from shared.errors import NotFound, Unprocessable
 from shared.events.contract import EventPayload
 from shared.events.log import EventLog, NewEvent
@@ -156,10 +157,6 @@ def not_future(request: Request, value: datetime, field: str) -> None:
 R = TypeVar("R")
 
 
-# One INSERT per table, built once (building a statement costs about as much CPU as executing it).
-_INSERTS: dict[Table, Insert] = {}
-
-
 async def insert_new(session: AsyncSession, records: Sequence[SQLModel]) -> None:
     """INSERT new records of one table in one statement, then attach them as persistent (later changes
     are UPDATEs). Instead of `session.add` and a flush, whose unit of work cost about 110 µs of CPU more
@@ -168,11 +165,8 @@ async def insert_new(session: AsyncSession, records: Sequence[SQLModel]) -> None
         return
     table = object_mapper(records[0]).local_table
     assert isinstance(table, Table) and all(type(r) is type(records[0]) for r in records)
-    statement = _INSERTS.get(table)
-    if statement is None:
-        statement = _INSERTS[table] = insert(table)
     rows = [{c.name: getattr(r, c.name) for c in table.columns} for r in records]
-    await session.execute(statement, rows[0] if len(rows) == 1 else rows)
+    await session.execute(insert_into(table), rows[0] if len(rows) == 1 else rows)
     attach_inserted(session, records)
 
 
