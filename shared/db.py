@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Insert, MetaData, Table, event, exc, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, registry
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.util import await_
 from sqlmodel import SQLModel
@@ -54,6 +54,63 @@ def insert_into(table: Table) -> Insert:
     """The table's INSERT, built once: building a statement (and its cache key) costs about as much
     CPU as executing it. Execute it with the rows as parameters."""
     return insert(table)
+
+
+# --- Inserts sent with the transaction's last statement ---------------------------------------------
+# A write's rows that nothing reads back in its transaction (its audit rows, its idempotency record, a
+# new child and its contact) each cost a round trip of their own, and on the intake's path round trips
+# were most of the worker's CPU. Deferred, they wait for the statement that takes them (the journey-
+# event append: on PostgreSQL one statement with them as data-modifying CTEs); any other statement the
+# session executes or flushes, and the commit, first sends what is waiting, so the transaction reads
+# and writes exactly as if each had been sent at once.
+_DEFERRED = "frontdoor.deferred_inserts"
+Deferred = list[tuple[Table, list[dict[str, Any]]]]
+
+
+def defer_insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts with the same keys) into `table` in this transaction, with its next
+    statement: at the latest before commit; a rollback drops them with everything else."""
+    if session.in_nested_transaction():  # a savepoint's rollback would not take them back
+        raise RuntimeError("defer_insert inside a savepoint")
+    if rows:
+        session.sync_session.info.setdefault(_DEFERRED, []).append((table, rows))
+
+
+def take_deferred(session: AsyncSession) -> Deferred:
+    """The inserts waiting, now the caller's to send in its own statement (in this order)."""
+    taken: Deferred = session.sync_session.info.pop(_DEFERRED, [])
+    return taken
+
+
+def _send_deferred(session: Session) -> None:
+    # Runs inside the session's own (sync) execution, so it is sent on the session's connection and
+    # transaction; popped first, so these inserts do not come back here.
+    for table, rows in session.info.pop(_DEFERRED, ()):
+        session.execute(insert_into(table), rows[0] if len(rows) == 1 else rows)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_execute(state: ORMExecuteState) -> None:
+    if _DEFERRED in state.session.info:
+        _send_deferred(state.session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if _DEFERRED in session.info:
+        _send_deferred(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if _DEFERRED in session.info:
+        _send_deferred(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction: nothing may outlive it
+        session.info.pop(_DEFERRED, None)
 
 
 # Connections kept open: enough for the requests a worker has in flight under load. A connection

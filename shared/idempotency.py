@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
-from shared.db import insert_into, on_postgresql
+from shared.db import defer_insert, on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
@@ -165,21 +165,25 @@ class Idempotency:
             [resource, resource_id, str(child_id) if child_id else None]
             for resource, resource_id, child_id in dict.fromkeys(audited_in(session))
         ]
-        await session.execute(
-            insert_into(self.table),
-            {
-                "caller": self.caller,
-                "key": self.key,
-                "request_hash": self._hash,
-                "status_code": status_code,
-                # A model straight to JSON values: jsonable_encoder would dump it, then walk the result.
-                "response_body": body.model_dump(mode="json", by_alias=True)
-                if isinstance(body, BaseModel)
-                else jsonable_encoder(body),
-                "response_headers": headers or None,
-                "audited": audited or None,
-                "created_at": utcnow(),
-            },
+        # Sent with the transaction's next statement: the write's own event append, as a rule.
+        defer_insert(
+            session,
+            self.table,
+            [
+                {
+                    "caller": self.caller,
+                    "key": self.key,
+                    "request_hash": self._hash,
+                    "status_code": status_code,
+                    # A model straight to JSON values: jsonable_encoder would dump it, then walk the result.
+                    "response_body": body.model_dump(mode="json", by_alias=True)
+                    if isinstance(body, BaseModel)
+                    else jsonable_encoder(body),
+                    "response_headers": headers or None,
+                    "audited": audited or None,
+                    "created_at": utcnow(),
+                }
+            ],
         )
 
     def release(self) -> None:

@@ -54,13 +54,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from shared.db import on_postgresql
+from shared.db import Deferred, on_postgresql, take_deferred
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
 from shared.observability import Metrics
 from shared.types import UTCDateTime, utcnow
 
 APPEND_LOCK_KEY = 7_204_113_901  # one advisory-lock key per database; each service has its own database
+STREAM_VERSION_CONSTRAINT = "uq_journey_events_journey_id_stream_version"
 
 
 def journey_events_table(metadata: MetaData) -> Table:
@@ -83,9 +84,17 @@ def journey_events_table(metadata: MetaData) -> Table:
         Column("payload", JSON, nullable=False),
         Column("prev_hash", String(64), nullable=True),
         Column("hash", String(64), nullable=False),
-        UniqueConstraint("journey_id", "stream_version"),
+        UniqueConstraint("journey_id", "stream_version", name=STREAM_VERSION_CONSTRAINT),
         Index(None, "type"),
     )
+
+
+def _is_stream_version_clash(error: IntegrityError) -> bool:
+    """Whether the append failed on (journey_id, stream_version): another writer got there first."""
+    driver_error = getattr(error.orig, "__cause__", None)  # asyncpg's, under SQLAlchemy's adaptation
+    constraint = getattr(driver_error, "constraint_name", None)
+    # SQLite names no constraint, and there the append's statement inserts only events.
+    return constraint is None or constraint == STREAM_VERSION_CONSTRAINT
 
 
 def envelope_hash(fields: dict[str, Any], prev_hash: str | None) -> str:
@@ -148,7 +157,7 @@ class EventLog:
         self.table = table
         self.catalogue = catalogue
         self.metrics = metrics
-        self._locked_inserts: dict[int, Any] = {}
+        self._locked_inserts: dict[tuple[Any, ...], Any] = {}
         self._page_sql: Any = None
 
     async def current_version(self, session: AsyncSession, journey_id: uuid.UUID) -> int:
@@ -223,8 +232,13 @@ class EventLog:
             # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
             # savepoint would add two round trips while the ordering lock is held.
             if on_postgresql(session):
+                # The transaction's deferred inserts go in this same statement (one round trip for all).
+                deferred = take_deferred(session)
                 params = {f"{name}_{i}": value for i, r in enumerate(rows) for name, value in r.items()}
-                result = await session.execute(self._locked_insert(len(rows)), params)
+                for j, (_, deferred_rows) in enumerate(deferred):
+                    for k, values in enumerate(deferred_rows):
+                        params.update({f"d{j}_{k}_{name}": value for name, value in values.items()})
+                result = await session.execute(self._locked_insert(len(rows), deferred), params)
                 by_id = {event_id: position for event_id, position in result}
                 positions = [by_id[r["event_id"]] for r in rows]
                 if positions != sorted(positions):  # the ORDER BY above should make this impossible
@@ -233,7 +247,9 @@ class EventLog:
                 statement = insert(t).returning(t.c.position, sort_by_parameter_order=True)
                 result = await session.execute(statement, rows)
                 positions = [r[0] for r in result]
-        except IntegrityError:
+        except IntegrityError as error:
+            if not _is_stream_version_clash(error):
+                raise  # a deferred insert's own failure, sent in the same statement
             raise Conflict(
                 f"journey {journey_id} was changed by someone else (expected version {expected_version})",
                 code="stale_journey_version",
@@ -242,12 +258,18 @@ class EventLog:
             _count_on_commit(session, self.metrics, [r["type"] for r in rows])
         return [Envelope(position=p, **r) for p, r in zip(positions, rows, strict=True)]
 
-    def _locked_insert(self, count: int) -> Any:
+    def _locked_insert(self, count: int, deferred: Deferred) -> Any:
         """PostgreSQL: INSERT ... SELECT of `count` rows of bound parameters (`<column>_<i>`), each row
         selected from a MATERIALIZED CTE that takes the append lock. A row (and its position default,
-        nextval) is only produced once the CTE has returned, that is once the lock is granted. Built once
-        per row count: the statement holds no values, so SQLAlchemy's compiled cache serves it."""
-        statement = self._locked_inserts.get(count)
+        nextval) is only produced once the CTE has returned, that is once the lock is granted.
+
+        The deferred inserts ride along as data-modifying CTEs (`d<j>_<k>_<column>`: insert j, row k).
+        PostgreSQL runs them to completion in the same statement, and checks foreign keys at its end,
+        so a new child, its journey and its contact can go in together in any order. Built once per
+        shape (row count, and each deferred insert's table, columns and row count): the statement holds
+        no values, so SQLAlchemy's compiled cache serves it."""
+        shape = (count, tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in deferred))
+        statement = self._locked_inserts.get(shape)
         if statement is None:
             t = self.table
             columns = [c for c in t.columns if c.name != "position"]
@@ -275,7 +297,21 @@ class EventLog:
             statement = (
                 insert(t).from_select([c.name for c in columns], source).returning(t.c.event_id, t.c.position)
             )
-            self._locked_inserts[count] = statement
+            ctes = [
+                insert(table)
+                .values(
+                    [
+                        {name: bindparam(f"d{j}_{k}_{name}", type_=table.c[name].type) for name in names}
+                        for k in range(n)
+                    ]
+                )
+                .cte(f"deferred_{j}")
+                for j, (table_name, names, n) in enumerate(shape[1])
+                for table in [next(table for table, _ in deferred if table.name == table_name)]
+            ]
+            if ctes:
+                statement = statement.add_cte(*ctes)
+            self._locked_inserts[shape] = statement
         return statement
 
     async def read(self, session: AsyncSession, *, after: int, limit: int) -> list[Envelope]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fdhelpers import FrontDoor, ago, child_body, contact_body
+from platform_kit import postgres_only
+from sqlalchemy import event
 
 
 def names(problem: dict) -> list[str]:
@@ -317,3 +320,38 @@ async def test_the_contact_event_carries_the_recording_teams_area(fd: FrontDoor,
     assert received[west["id"]] == ("FD-WEST", "West")
     assert received[unknown["id"]] == ("NO-SUCH", None)  # a team not on the register has no area
     assert received[partner["id"]] == (None, None)
+
+
+@postgres_only("the intake's round trips on PostgreSQL, where the append carries the other inserts")
+async def test_a_contact_about_a_new_child_is_four_statements_and_everything_lands(fd: FrontDoor):
+    await fd.team()
+    engine = fd.client.app.state.db.engine.sync_engine  # type: ignore[attr-defined]
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    body = contact_body(new_children=[child_body()])
+    headers = {**fd.pract, "Idempotency-Key": "new-child-1"}
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        r = await fd.client.post("/contacts", json=body, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert r.status_code == 201, r.text
+    # Idempotency try-lock and look-up, the team's area, then one INSERT: the child, its journey, the
+    # contact, the audit rows and the idempotency record ride along with the event.
+    assert len(sent) == 4, sent
+    written = {
+        t
+        for t in ("children", "journeys", "contacts", "audit_log", "idempotency_keys", "journey_events")
+        if f"INSERT INTO {t} " in sent[3]
+    }
+    assert len(written) == 6, sent[3]
+    contact = r.json()["contacts"][0]
+    assert (await fd.client.get(f"/children/{contact['child_id']}", headers=fd.pract)).status_code == 200
+    assert (await fd.client.get(f"/contacts/{contact['id']}", headers=fd.pract)).json() == contact
+    [opened] = await fd.events(contact["journey_id"])
+    assert opened["payload"]["area"] == "West"
+    again = await fd.client.post("/contacts", json=body, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == r.json()

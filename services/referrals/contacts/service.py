@@ -142,13 +142,15 @@ async def receive_contacts(
         if child is None:
             raise Unprocessable("No child with this id.", field=f"child_ids.{i}", code="unknown_child")
         children.append(child)
+    # Read before the new children are created: their inserts wait for the event append (see
+    # `insert_new`), and any statement in between would send them on their own.
+    team_id = team_claim(principal)
+    area = (await session.execute(_TEAM_AREA, {"id": team_id})).scalar() if team_id else None
     for i, new in enumerate(data.new_children):
         child = await create_child(session, new, principal, prefix=f"new_children.{i}.")
         children.append(child)
         created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
-    team_id = team_claim(principal)
-    area = (await session.execute(_TEAM_AREA, {"id": team_id})).scalar() if team_id else None
     partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
     referrer = data.referrer
     contacts: list[Contact] = []
@@ -179,7 +181,10 @@ async def receive_contacts(
         if journey is None:
             # Inserted at the version its ContactReceived gives it (see Pending.opened).
             journey = Journey(child_id=child.id, opened_at=data.received_at, stream_version=1)
-            await open_new_journey(session, journey)
+            if child.id in created:
+                await insert_new(session, [journey])  # no other contact can know this child yet
+            else:
+                await open_new_journey(session, journey)
         contact = Contact(
             child_id=child.id,
             journey_id=journey.id,

@@ -1,0 +1,156 @@
+"""Deferred inserts (`shared.db.defer_insert`): a write's rows that nothing reads back wait for the
+transaction's next statement, so the journey-event append can carry them (one round trip on
+PostgreSQL). Whatever runs in between, the transaction must read and write as if each had been sent
+at once, and a rollback must take them back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from platform_kit import ThingCreated, postgres_only, things
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import registry
+
+from shared.db import Database, defer_insert
+from shared.errors import Conflict
+from shared.events.log import NewEvent
+from shared.types import utcnow
+
+
+class ThingRow:
+    """An ORM mapping of the kit's table, for a flush."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+registry().map_imperatively(ThingRow, things)
+
+
+def thing(label: str = "a", thing_id: uuid.UUID | None = None) -> dict[str, Any]:
+    return {"id": thing_id or uuid.uuid4(), "owner": "o", "label": label, "version": 1}
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL sent through the engine while inside (transaction control aside), each statement
+    followed by its parameters."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's, sent through the engine
+            sent.append(f"{statement} -- {parameters}")
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def labels(db: Database) -> list[str]:
+    async with db.read_session() as session:
+        return sorted((await session.execute(select(things.c.label))).scalars())
+
+
+async def test_a_deferred_insert_waits_then_is_seen_by_the_next_statement(producer) -> None:
+    db = (await producer()).service.db
+    async with db.unit_of_work() as session:
+        with statements(db) as sent:
+            defer_insert(session, things, [thing("a"), thing("b")])
+            assert sent == []
+            count = (await session.execute(select(func.count()).select_from(things))).scalar_one()
+        assert count == 2
+        assert [s.split()[0] for s in sent] == ["INSERT", "SELECT"]
+    assert await labels(db) == ["a", "b"]
+
+
+async def test_a_deferred_insert_with_nothing_after_it_is_sent_at_commit(producer) -> None:
+    db = (await producer()).service.db
+    async with db.unit_of_work() as session:
+        defer_insert(session, things, [thing("a")])
+    assert await labels(db) == ["a"]
+
+
+async def test_a_rollback_takes_deferred_inserts_back_and_they_never_reach_a_later_transaction(
+    producer,
+) -> None:
+    db = (await producer()).service.db
+    async with db.sessionmaker() as session:
+        with pytest.raises(RuntimeError):
+            async with session.begin():
+                defer_insert(session, things, [thing("dropped")])
+                raise RuntimeError("the request failed")
+        async with session.begin():
+            defer_insert(session, things, [thing("kept")])
+    assert await labels(db) == ["kept"]
+
+
+async def test_an_orm_flush_sends_the_deferred_inserts_first(producer) -> None:
+    db = (await producer()).service.db
+    async with db.unit_of_work() as session:
+        with statements(db) as sent:
+            defer_insert(session, things, [thing("deferred")])
+            session.add(ThingRow(**thing("flushed")))
+            await session.flush()
+    # The deferred row went first: a flush must not overtake what the transaction already wrote.
+    assert ["deferred" in s for s in sent] == [True, False]
+    assert ["flushed" in s for s in sent] == [False, True]
+    assert await labels(db) == ["deferred", "flushed"]
+
+
+def created(label: str) -> list[NewEvent]:
+    return [NewEvent(ThingCreated(label=label, size=1), utcnow())]
+
+
+@postgres_only("the append carries the deferred inserts in its own statement")
+async def test_the_event_append_carries_the_deferred_inserts_in_one_statement(producer) -> None:
+    p = await producer()
+    db, log = p.service.db, p.service.event_log
+    assert log is not None
+    journey = uuid.uuid4()
+    async with db.unit_of_work() as session:
+        defer_insert(session, things, [thing("a"), thing("b")])
+        defer_insert(session, p.service.tables.idempotency, [])  # nothing to send: not a CTE
+        with statements(db) as sent:
+            await log.append(session, journey, created("a"), expected_version=0, actor="t")
+        assert len(sent) == 1 and sent[0].count("INSERT INTO") == 2
+    assert await labels(db) == ["a", "b"]
+    async with db.read_session() as session:
+        events = await log.read_stream(session, journey)
+    assert [e.stream_version for e in events] == [1]
+
+
+@postgres_only("on SQLite the deferred rows are sent before the append, on their own")
+async def test_a_deferred_rows_own_failure_in_the_append_is_not_called_a_stale_version(producer) -> None:
+    p = await producer()
+    db, log = p.service.db, p.service.event_log
+    assert log is not None
+    taken = uuid.uuid4()
+    async with db.unit_of_work() as session:
+        defer_insert(session, things, [thing("first", taken)])
+    with pytest.raises(IntegrityError):
+        async with db.unit_of_work() as session:
+            defer_insert(session, things, [thing("again", taken)])
+            await log.append(session, uuid.uuid4(), created("x"), expected_version=0, actor="t")
+    assert await labels(db) == ["first"]
+
+
+async def test_a_stale_append_is_a_conflict_and_takes_its_deferred_rows_with_it(producer) -> None:
+    p = await producer()
+    db, log = p.service.db, p.service.event_log
+    assert log is not None
+    journey = uuid.uuid4()
+    async with db.unit_of_work() as session:
+        await log.append(session, journey, created("a"), expected_version=0, actor="t")
+    with pytest.raises(Conflict) as refused:
+        async with db.unit_of_work() as session:
+            defer_insert(session, things, [thing("lost")])
+            await log.append(session, journey, created("b"), expected_version=0, actor="t")
+    assert refused.value.code == "stale_journey_version"
+    assert await labels(db) == []
