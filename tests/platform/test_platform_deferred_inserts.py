@@ -119,7 +119,7 @@ async def test_the_event_append_carries_the_deferred_inserts_in_one_statement(pr
         defer_insert(session, p.service.tables.idempotency, [])  # nothing to send: not a CTE
         with statements(db) as sent:
             await log.append(session, journey, created("a"), expected_version=0, actor="t")
-        assert len(sent) == 1 and sent[0].count("INSERT INTO") == 2
+        assert len(sent) == 1 and sent[0].count("INSERT INTO") == 3  # a row each, then the event
     assert await labels(db) == ["a", "b"]
     async with db.read_session() as session:
         events = await log.read_stream(session, journey)
@@ -154,3 +154,14 @@ async def test_a_stale_append_is_a_conflict_and_takes_its_deferred_rows_with_it(
             await log.append(session, journey, created("b"), expected_version=0, actor="t")
     assert refused.value.code == "stale_journey_version"
     assert await labels(db) == []
+
+
+async def test_the_append_with_deferred_rows_is_a_statement_sqlalchemy_caches(producer) -> None:
+    """Else it is compiled again on every append: a multi-row VALUES, for one, is never cached."""
+    p = await producer()
+    log = p.service.event_log
+    assert log is not None
+    riders = [(things, [thing("a"), thing("b")]), (p.service.tables.audit, [{"action": "create"}])]
+    statement = log._locked_insert(2, riders)
+    assert statement._generate_cache_key() is not None
+    assert log._locked_insert(2, riders) is statement  # built once per shape
