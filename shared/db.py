@@ -56,13 +56,13 @@ def insert_into(table: Table) -> Insert:
     return insert(table)
 
 
-# --- Inserts sent with the transaction's last statement ---------------------------------------------
+# --- Inserts sent with the transaction's next statement ---------------------------------------------
 # A write's rows that nothing reads back in its transaction (its audit rows, its idempotency record, a
-# new child and its contact) each cost a round trip of their own, and on the intake's path round trips
-# were most of the worker's CPU. Deferred, they wait for the statement that takes them (the journey-
-# event append: on PostgreSQL one statement with them as data-modifying CTEs); any other statement the
-# session executes or flushes, and the commit, first sends what is waiting, so the transaction reads
-# and writes exactly as if each had been sent at once.
+# new child and its contact) each cost a round trip of their own: five of a contact's eleven. Deferred,
+# they wait for the statement that takes them (the journey-event append: on PostgreSQL one statement
+# with them as data-modifying CTEs); any other statement the session executes or flushes, and the
+# commit, first sends what is waiting, so the transaction reads and writes exactly as if each had been
+# sent at once.
 _DEFERRED = "frontdoor.deferred_inserts"
 Deferred = list[tuple[Table, list[dict[str, Any]]]]
 

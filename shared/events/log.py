@@ -62,6 +62,7 @@ from shared.types import UTCDateTime, utcnow
 
 APPEND_LOCK_KEY = 7_204_113_901  # one advisory-lock key per database; each service has its own database
 STREAM_VERSION_CONSTRAINT = "uq_journey_events_journey_id_stream_version"
+_LOCKED_INSERTS_KEPT = 256  # append statements kept built, one per shape (see EventLog._locked_insert)
 
 
 def journey_events_table(metadata: MetaData) -> Table:
@@ -271,9 +272,11 @@ class EventLog:
 
         The deferred inserts ride along as data-modifying CTEs (`d<j>_<k>_<column>`: insert j, row k).
         PostgreSQL runs them to completion in the same statement, and checks foreign keys at its end,
-        so a new child, its journey and its contact can go in together in any order. Built once per
-        shape (row count, and each deferred insert's table, columns and row count): the statement holds
-        no values, so SQLAlchemy's compiled cache serves it."""
+        so a new child, its journey and its contact can go in together in any order. Unread, they run
+        after the events' INSERT, so under the append lock: tens of microseconds of the server's time,
+        against the commit's WAL flush that the lock is held for anyway. Built once per shape (row count,
+        and each deferred insert's table, columns and row count): the statement holds no values, so
+        SQLAlchemy's compiled cache serves it."""
         shape = (count, tuple((table.name, tuple(rows[0]), len(rows)) for table, rows in deferred))
         statement = self._locked_inserts.get(shape)
         if statement is None:
@@ -307,14 +310,16 @@ class EventLog:
             # (it would be compiled again on every append).
             ctes = [
                 insert(table)
-                .values({name: bindparam(f"d{j}_{k}_{name}", type_=table.c[name].type) for name in names})
+                .values({name: bindparam(f"d{j}_{k}_{name}", type_=table.c[name].type) for name in rows[0]})
                 .cte(f"deferred_{j}_{k}")
-                for j, (table_name, names, n) in enumerate(shape[1])
-                for table in [next(table for table, _ in deferred if table.name == table_name)]
-                for k in range(n)
+                for j, (table, rows) in enumerate(deferred)
+                for k in range(len(rows))
             ]
             if ctes:
                 statement = statement.add_cte(*ctes)
+            if len(self._locked_inserts) >= _LOCKED_INSERTS_KEPT:
+                # Shapes come from requests (a contact names up to 40 children): keep the memory bounded.
+                del self._locked_inserts[next(iter(self._locked_inserts))]
             self._locked_inserts[shape] = statement
         return statement
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import registry
 
 from shared.db import Database, defer_insert
 from shared.errors import Conflict
-from shared.events.log import NewEvent
+from shared.events.log import EventLog, NewEvent
 from shared.types import utcnow
 
 
@@ -108,15 +108,19 @@ def created(label: str) -> list[NewEvent]:
     return [NewEvent(ThingCreated(label=label, size=1), utcnow())]
 
 
+async def db_and_log(producer: Any) -> tuple[Any, Database, EventLog]:
+    p = await producer()
+    assert p.service.event_log is not None
+    return p.service.tables, p.service.db, p.service.event_log
+
+
 @postgres_only("the append carries the deferred inserts in its own statement")
 async def test_the_event_append_carries_the_deferred_inserts_in_one_statement(producer) -> None:
-    p = await producer()
-    db, log = p.service.db, p.service.event_log
-    assert log is not None
+    tables, db, log = await db_and_log(producer)
     journey = uuid.uuid4()
     async with db.unit_of_work() as session:
         defer_insert(session, things, [thing("a"), thing("b")])
-        defer_insert(session, p.service.tables.idempotency, [])  # nothing to send: not a CTE
+        defer_insert(session, tables.idempotency, [])  # nothing to send: not a CTE
         with statements(db) as sent:
             await log.append(session, journey, created("a"), expected_version=0, actor="t")
         assert len(sent) == 1 and sent[0].count("INSERT INTO") == 3  # a row each, then the event
@@ -128,9 +132,7 @@ async def test_the_event_append_carries_the_deferred_inserts_in_one_statement(pr
 
 @postgres_only("on SQLite the deferred rows are sent before the append, on their own")
 async def test_a_deferred_rows_own_failure_in_the_append_is_not_called_a_stale_version(producer) -> None:
-    p = await producer()
-    db, log = p.service.db, p.service.event_log
-    assert log is not None
+    _, db, log = await db_and_log(producer)
     taken = uuid.uuid4()
     async with db.unit_of_work() as session:
         defer_insert(session, things, [thing("first", taken)])
@@ -142,9 +144,7 @@ async def test_a_deferred_rows_own_failure_in_the_append_is_not_called_a_stale_v
 
 
 async def test_a_stale_append_is_a_conflict_and_takes_its_deferred_rows_with_it(producer) -> None:
-    p = await producer()
-    db, log = p.service.db, p.service.event_log
-    assert log is not None
+    _, db, log = await db_and_log(producer)
     journey = uuid.uuid4()
     async with db.unit_of_work() as session:
         await log.append(session, journey, created("a"), expected_version=0, actor="t")
@@ -158,10 +158,21 @@ async def test_a_stale_append_is_a_conflict_and_takes_its_deferred_rows_with_it(
 
 async def test_the_append_with_deferred_rows_is_a_statement_sqlalchemy_caches(producer) -> None:
     """Else it is compiled again on every append: a multi-row VALUES, for one, is never cached."""
-    p = await producer()
-    log = p.service.event_log
-    assert log is not None
-    riders = [(things, [thing("a"), thing("b")]), (p.service.tables.audit, [{"action": "create"}])]
+    tables, _, log = await db_and_log(producer)
+    riders = [(things, [thing("a"), thing("b")]), (tables.audit, [{"action": "create"}])]
     statement = log._locked_insert(2, riders)
     assert statement._generate_cache_key() is not None
     assert log._locked_insert(2, riders) is statement  # built once per shape
+
+
+async def test_the_append_keeps_a_bounded_number_of_statements_built(producer, monkeypatch) -> None:
+    """Shapes come from requests (how many children a contact names): memory must not grow with them."""
+    import shared.events.log as log_module
+
+    monkeypatch.setattr(log_module, "_LOCKED_INSERTS_KEPT", 3)
+    _, _, log = await db_and_log(producer)
+    for n in range(1, 6):
+        log._locked_insert(1, [(things, [thing() for _ in range(n)])])
+    assert len(log._locked_inserts) == 3
+    newest = [(things, [thing() for _ in range(5)])]
+    assert log._locked_insert(1, newest) is log._locked_insert(1, newest)
