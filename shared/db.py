@@ -89,28 +89,35 @@ def _send_deferred(session: Session) -> None:
         session.execute(insert_into(table), rows[0] if len(rows) == 1 else rows)
 
 
+# Whatever waits, goes before any other statement, flush or commit.
+event.listen(Session, "before_commit", _send_deferred)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _before_execute(state: ORMExecuteState) -> None:
-    if _DEFERRED in state.session.info:
-        _send_deferred(state.session)
+    _send_deferred(state.session)
 
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    if _DEFERRED in session.info:
-        _send_deferred(session)
+    _send_deferred(session)
 
 
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    if _DEFERRED in session.info:
-        _send_deferred(session)
+# Keys of `Session.info` that belong to one transaction: dropped when the outermost one ends, so
+# nothing a rolled-back transaction left (a deferred insert, an uncounted event) reaches the next.
+_TRANSACTION_INFO: set[str] = {_DEFERRED}
+
+
+def forget_at_transaction_end(key: str) -> None:
+    """Drop `Session.info[key]` whenever a session's outermost transaction ends (commit or rollback)."""
+    _TRANSACTION_INFO.add(key)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction: nothing may outlive it
-        session.info.pop(_DEFERRED, None)
+    if transaction.parent is None:
+        for key in _TRANSACTION_INFO:
+            session.info.pop(key, None)
 
 
 # Connections kept open: enough for the requests a worker has in flight under load. A connection

@@ -16,10 +16,11 @@ from fastapi import APIRouter, FastAPI, Request
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from platform_kit import SECRET_MARKER
+from platform_kit import SECRET_MARKER, ThingCreated
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from shared.events.log import NewEvent
 from shared.observability import (
     JsonFormatter,
     outgoing_headers,
@@ -27,6 +28,7 @@ from shared.observability import (
     teardown_tracing,
     tracing_enabled,
 )
+from shared.types import utcnow
 
 CLOSED_PORT_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/frontdoor_nowhere"
 
@@ -122,6 +124,27 @@ async def test_rolled_back_events_are_not_counted_as_appended(producer) -> None:
     text = (await p.client.get("/metrics")).text
     assert value(text, "journey_events_appended_total", type="test.thing_created") is None
     assert value(text, "http_requests_total", route="/things", method="POST", status="500") == 1
+
+
+async def test_a_reused_sessions_rolled_back_events_are_not_counted_with_its_next_commit(producer) -> None:
+    p = await producer()
+    log = p.service.event_log
+    assert log is not None
+    async with p.service.db.sessionmaker() as session:
+        with pytest.raises(RuntimeError):
+            async with session.begin():
+                await log.append(
+                    session,
+                    uuid.uuid4(),
+                    [NewEvent(ThingCreated(label="a", size=1), utcnow())],
+                    expected_version=0,
+                    actor="t",
+                )
+                raise RuntimeError("rolled back")
+        async with session.begin():
+            pass  # commits nothing appended
+    text = (await p.client.get("/metrics")).text
+    assert value(text, "journey_events_appended_total", type="test.thing_created") is None
 
 
 # -- logs and request ids -------------------------------------------------------------------------
