@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 # Restarts every sequence (positions and ids start at 1 again, as after TRUNCATE ... RESTART IDENTITY).
 _RESTART_SEQUENCES = """
@@ -42,3 +46,20 @@ async def delete_all(url: str, tables: list[str]) -> None:
                 await sa_conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+@contextmanager
+def statements_sent(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL the engine sends while inside (transaction control aside), each statement followed by
+    its parameters."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's, sent through the engine
+            sent.append(f"{statement} -- {parameters}")
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

@@ -6,13 +6,12 @@ at once, and a rollback must take them back."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from dbutil import statements_sent
 from platform_kit import ThingCreated, postgres_only, things
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
 
@@ -36,23 +35,6 @@ def thing(label: str = "a", thing_id: uuid.UUID | None = None) -> dict[str, Any]
     return {"id": thing_id or uuid.uuid4(), "owner": "o", "label": label, "version": 1}
 
 
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    """The SQL sent through the engine while inside (transaction control aside), each statement
-    followed by its parameters."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if not statement.startswith("BEGIN"):  # SQLite's, sent through the engine
-            sent.append(f"{statement} -- {parameters}")
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
-
-
 async def labels(db: Database) -> list[str]:
     async with db.read_session() as session:
         return sorted((await session.execute(select(things.c.label))).scalars())
@@ -61,7 +43,7 @@ async def labels(db: Database) -> list[str]:
 async def test_a_deferred_insert_waits_then_is_seen_by_the_next_statement(producer) -> None:
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
-        with statements(db) as sent:
+        with statements_sent(db.engine) as sent:
             defer_insert(session, things, [thing("a"), thing("b")])
             assert sent == []
             count = (await session.execute(select(func.count()).select_from(things))).scalar_one()
@@ -94,7 +76,7 @@ async def test_a_rollback_takes_deferred_inserts_back_and_they_never_reach_a_lat
 async def test_an_orm_flush_sends_the_deferred_inserts_first(producer) -> None:
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
-        with statements(db) as sent:
+        with statements_sent(db.engine) as sent:
             defer_insert(session, things, [thing("deferred")])
             session.add(ThingRow(**thing("flushed")))
             await session.flush()
@@ -121,7 +103,7 @@ async def test_the_event_append_carries_the_deferred_inserts_in_one_statement(pr
     async with db.unit_of_work() as session:
         defer_insert(session, things, [thing("a"), thing("b")])
         defer_insert(session, tables.idempotency, [])  # nothing to send: not a CTE
-        with statements(db) as sent:
+        with statements_sent(db.engine) as sent:
             await log.append(session, journey, created("a"), expected_version=0, actor="t")
         assert len(sent) == 1 and sent[0].count("INSERT INTO") == 3  # a row each, then the event
     assert await labels(db) == ["a", "b"]

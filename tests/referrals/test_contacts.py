@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
+from dbutil import statements_sent
 from fdhelpers import FrontDoor, ago, child_body, contact_body
 from platform_kit import postgres_only
-from sqlalchemy import event
 
 
 def names(problem: dict) -> list[str]:
@@ -325,19 +324,10 @@ async def test_the_contact_event_carries_the_recording_teams_area(fd: FrontDoor,
 @postgres_only("the intake's round trips on PostgreSQL, where the append carries the other inserts")
 async def test_a_contact_about_a_new_child_is_four_statements_and_everything_lands(fd: FrontDoor):
     await fd.team()
-    engine = fd.client.app.state.db.engine.sync_engine  # type: ignore[attr-defined]
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
     body = contact_body(new_children=[child_body()])
     headers = {**fd.pract, "Idempotency-Key": "new-child-1"}
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(fd.client.app.state.db.engine) as sent:  # type: ignore[attr-defined]
         r = await fd.client.post("/contacts", json=body, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert r.status_code == 201, r.text
     # Idempotency try-lock and look-up, the team's area, then one INSERT: the child, its journey, the
     # contact, the audit rows and the idempotency record ride along with the event.
