@@ -5,16 +5,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import date
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from pydantic_core import PydanticUndefined
 from sqlalchemy import Insert, MetaData, Table, event, exc, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, registry
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, configure_mappers, registry
+from sqlalchemy.orm.base import manager_of_class
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.util import await_
 from sqlmodel import SQLModel
@@ -38,6 +44,54 @@ def make_base(name: str) -> type[SQLModel]:
     """A declarative base with its own metadata, so each service's schema is managed separately."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     return type(name, (SQLModel,), {"__module__": __name__}, registry=registry(metadata=metadata))
+
+
+M = TypeVar("M", bound=SQLModel)
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, Enum, date, uuid.UUID, Decimal)
+
+
+@functools.cache
+def _construction(model: type[SQLModel]) -> tuple[Any, list[tuple[str, Any, bool]], frozenset[str]]:
+    """What `new_record` needs of a table model, worked out once: its SQLAlchemy class manager, each
+    field's default (value, or factory) and the field names."""
+    if (
+        getattr(model, "__table__", None) is None
+        or model.__pydantic_post_init__
+        or model.__sqlmodel_relationships__
+    ):
+        raise TypeError(f"new_record takes a table model without post-init or relationships: {model}")
+    defaults: list[tuple[str, Any, bool]] = []
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            if field.default_factory_takes_validated_data:
+                raise TypeError(f"{model.__name__}.{name}: a default factory taking data")
+            defaults.append((name, field.default_factory, True))
+        elif field.default is not PydanticUndefined:
+            if not isinstance(field.default, _IMMUTABLE):  # shared by every record: must not change
+                raise TypeError(f"{model.__name__}.{name}: a mutable default")
+            defaults.append((name, field.default, False))
+    configure_mappers()  # as the first `model(...)` would: until then its attributes cannot be read
+    return manager_of_class(model), defaults, frozenset(model.model_fields)
+
+
+def new_record(model: type[M], **values: Any) -> M:
+    """`model(**values)` for a table model, as SQLModel builds it (no validation; defaults filled in),
+    at a tenth of the cost: the values go straight into the instance's dict instead of through
+    SQLModel's, pydantic's and SQLAlchemy's attribute setters one by one (about 60 µs a record, three
+    records on the intake's path). Unknown names are refused, where SQLModel drops them silently."""
+    manager, defaults, names = _construction(model)
+    if not values.keys() <= names:
+        raise TypeError(f"{model.__name__} has no field {sorted(values.keys() - names)}")
+    record: M = manager.new_instance()
+    fields = record.__dict__
+    for name, default, is_factory in defaults:
+        if name not in values:
+            fields[name] = default() if is_factory else default
+    fields.update(values)
+    object.__setattr__(record, "__pydantic_fields_set__", set(values))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

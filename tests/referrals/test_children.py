@@ -7,6 +7,9 @@ from datetime import date, timedelta
 import pytest
 from fdhelpers import VALID_NHS, FrontDoor, child_body
 
+from services.referrals.children.models import Child
+from shared.db import new_record
+
 
 def names(problem: dict) -> list[str]:
     return [p["name"] for p in problem.get("invalid-params", [])]
@@ -22,6 +25,27 @@ async def test_create_and_read_child_with_etag(fd: FrontDoor):
     r = await fd.client.get(f"/children/{child['id']}", headers=fd.pract)
     assert r.status_code == 200 and r.json()["family_name"] == "Testchild"
     assert r.headers["ETag"].startswith('"')
+
+
+async def test_a_child_built_by_new_record_is_stored_whole_by_an_orm_flush(fd: FrontDoor):
+    # The intake inserts such records itself (`insert_new`); a plain `session.add` must work too.
+    child = new_record(
+        Child,
+        given_name="Bo",
+        family_name="Testchild",
+        given_name_key="bo",
+        family_name_key="testchild",
+        date_of_birth=date(2019, 5, 6),
+        sex="M",
+        ethnicity="NOBT",
+        created_by="p1",
+    )
+    async with fd.client.app.state.db.unit_of_work() as session:  # type: ignore[attr-defined]
+        session.add(child)
+    r = await fd.client.get(f"/children/{child.id}", headers=fd.pract)
+    assert r.status_code == 200, r.text
+    stored = r.json()
+    assert (stored["given_name"], stored["date_of_birth"], stored["version"]) == ("Bo", "2019-05-06", 1)
 
 
 async def test_unborn_child_has_only_expected_date(fd: FrontDoor):

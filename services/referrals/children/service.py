@@ -12,6 +12,7 @@ from sqlmodel import col
 from services.referrals.children.models import Child, ChildCorrection, ChildCorrectionIn, ChildIn
 from services.referrals.common import get_or_404, insert_new
 from shared.auth import Principal
+from shared.db import new_record
 from shared.errors import Unprocessable
 from shared.http import PageParams
 
@@ -34,7 +35,8 @@ def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
 
 async def create_child(session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "") -> Child:
     check_birth(data.date_of_birth, data.expected_date_of_birth, prefix)
-    child = Child(
+    child = new_record(
+        Child,
         given_name=data.given_name,
         family_name=data.family_name,
         given_name_key=data.given_name.casefold(),

@@ -23,7 +23,7 @@ from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from shared.auth import Principal, Role
 from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralSource
-from shared.db import on_postgresql
+from shared.db import new_record, on_postgresql
 from shared.errors import Conflict, InvalidParam, NotFound, Unprocessable
 from shared.types import utcnow
 
@@ -180,12 +180,13 @@ async def receive_contacts(
             session.add(journey)
         if journey is None:
             # Inserted at the version its ContactReceived gives it (see Pending.opened).
-            journey = Journey(child_id=child.id, opened_at=data.received_at, stream_version=1)
+            journey = new_record(Journey, child_id=child.id, opened_at=data.received_at, stream_version=1)
             if child.id in created:
                 await insert_new(session, [journey])  # no other contact can know this child yet
             else:
                 await open_new_journey(session, journey)
-        contact = Contact(
+        contact = new_record(
+            Contact,
             child_id=child.id,
             journey_id=journey.id,
             contact_group_id=group_id,
