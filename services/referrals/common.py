@@ -43,9 +43,14 @@ ContactWriter = Annotated[Principal, Depends(require_roles(*CONTACT_WRITERS))]
 # --- Bounded text ------------------------------------------------------------------------------------
 
 
+# Every character below 32 but tab, newline and carriage return; a regex, not a loop over characters
+# in Python (a 4,000-character text cost ~0.2 ms).
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _no_control_characters(value: str) -> str:
     # PostgreSQL refuses NUL in text (a 500 if it got that far); other controls are never meant.
-    if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in value):
+    if _CONTROL_CHARACTER.search(value):
         raise ValueError("control characters are not allowed")
     return value
 

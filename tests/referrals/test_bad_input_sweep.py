@@ -119,3 +119,15 @@ async def test_hostile_query_strings_never_cause_a_server_error(fd: FrontDoor):
     for url in urls:
         r = await fd.client.get(url, headers=fd.partner if url.startswith("/partner") else fd.pract)
         assert r.status_code in (200, 404, 422), (url, r.status_code, r.text)
+
+
+def test_text_refuses_exactly_the_control_characters_but_tab_and_line_breaks() -> None:
+    from services.referrals.common import _no_control_characters
+
+    refused = set()
+    for code in range(256):
+        try:
+            _no_control_characters(f"before{chr(code)}after")
+        except ValueError:
+            refused.add(code)
+    assert refused == set(range(32)) - {ord("\t"), ord("\n"), ord("\r")}
