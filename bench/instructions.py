@@ -1,14 +1,21 @@
-"""Instructions per contact: `POST /contacts` in process, one at a time, counted by valgrind.
+"""Instructions per contact: `POST /contacts`, one at a time, counted by valgrind's callgrind.
 
 A count of instructions, unlike a time, does not move with whatever else the machine is doing, so
 two commits measured this way differ only by their code; the wrk benchmarks' run-to-run spread (10%
-and more on a shared 2-CPU machine) hides a change of a few percent. The count covers the whole
-process: the referrals app and the in-process client (httpx's ASGI transport, the same for every
-commit), not uvicorn's HTTP parsing and not the database server. Each run posts `warm` contacts, then
-`contacts` more in a second run: the difference over `contacts` is per contact, start-up and warm-up
-cancelling out. Both runs go at once (valgrind counts are unaffected), on a fresh PostgreSQL database.
+and more on a shared 2-CPU machine) hides a change of a few percent. Each run posts `warm` contacts,
+a second run `warm + contacts`: the difference over `contacts` is per contact, start-up, warm-up and
+shut-down cancelling out. Both runs go at once (valgrind counts are unaffected), on a fresh
+PostgreSQL database. User-space instructions only: the kernel's share (sockets) is not counted.
 
-    python -m bench.instructions [--contacts 100]   # needs valgrind: apt-get install -y valgrind
+Two modes:
+- `server` (the default): the referrals service as the intake benchmark runs it, one uvicorn worker
+  (uvloop, httptools, real HTTP on 127.0.0.1), under callgrind; the client is this process, outside
+  valgrind. This is what the intake benchmark's worker spends.
+- `in-process`: the app and httpx's ASGI client in one process on asyncio's own loop, all counted.
+  Cheaper to run but a different mix: it overstated a change to pure-Python code about fourfold
+  against the worker (bench/NOTES.md, "new_record").
+
+    python -m bench.instructions [--contacts 100] [--mode server|in-process]   # needs valgrind
 
 To compare commits, run it in a worktree of each (`git worktree add /tmp/before <rev>`).
 """
@@ -17,68 +24,136 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
+from pathlib import Path
 
-from bench.common import ROOT, drop_service_databases, fresh_service_databases, log
+from bench.common import ROOT, drop_service_databases, free_port, fresh_service_databases, log
 from bench.intake import contact_body, headers
 
 WARM = 20
+SERVER_ENV = {"REFERRALS_RATE_LIMIT_PER_MINUTE": "0", "OTEL_SDK_DISABLED": "true"}
 
 
 async def _post_contacts(url: str, count: int) -> None:
-    """The measured process: `count` contacts about a new child, each with its own Idempotency-Key."""
+    """The in-process measured process: `count` contacts about a new child, each its own key."""
     import httpx
 
     os.environ["REFERRALS_DATABASE_URL"] = url
-    os.environ["REFERRALS_RATE_LIMIT_PER_MINUTE"] = "0"
-    os.environ["OTEL_SDK_DISABLED"] = "true"
+    os.environ.update(SERVER_ENV)
     from services.referrals.main import create
 
     app = create()
-    body = json.dumps(contact_body())
-    base = headers()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://referrals") as client:
         for _ in range(count):
-            r = await client.post(
-                "/contacts", content=body, headers={**base, "Idempotency-Key": str(uuid.uuid4())}
-            )
-            if r.status_code != 201:
-                raise RuntimeError(f"contact refused: {r.status_code} {r.text[:500]}")
+            r = await client.post("/contacts", content=_BODY, headers=_headers())
+            _check(r.status_code, r.text)
     await app.state.db.dispose()
 
 
-def _count(url: str, contacts: int) -> subprocess.Popen[str]:
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
-    cmd += ["-m", "bench.instructions", "--child", url, str(contacts)]
-    return subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ}
-    )
+_BODY = json.dumps(contact_body())
+_BASE_HEADERS = headers()
 
 
-def _refs(proc: subprocess.Popen[str]) -> int:
-    _, err = proc.communicate(timeout=3600)
+def _headers() -> dict[str, str]:
+    return {**_BASE_HEADERS, "Idempotency-Key": str(uuid.uuid4())}
+
+
+def _check(status: int, text: str) -> None:
+    if status != 201:
+        raise RuntimeError(f"contact refused: {status} {text[:500]}")
+
+
+def _valgrind(args: list[str], out: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *args]
+    with out.open("wb") as f:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f, env=env)
+
+
+def _refs(proc: subprocess.Popen[bytes], out: Path) -> int:
+    proc.wait(timeout=3600)
+    err = out.read_text(errors="replace")
     found = re.search(r"I\s+refs:\s+([\d,]+)", err)
-    if proc.returncode != 0 or found is None:
+    if found is None:
         raise RuntimeError(f"valgrind run failed ({proc.returncode}): {err[-2000:]}")
     return int(found.group(1).replace(",", ""))
 
 
-def main(contacts: int) -> float:
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, timeout: float = 900) -> None:
+    # A bare TCP connect once a second, not an HTTP request: polls cost the worker next to nothing,
+    # and both runs start together, so they poll about as often.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the worker exited before it listened")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(1)
+    raise RuntimeError("the worker did not listen in time")
+
+
+def _count_server(url: str, counts: list[int]) -> list[int]:
+    import httpx
+
+    runs = []
+    for count in counts:
+        port = free_port()
+        out = Path(tempfile.mkstemp(prefix="bench-instr-", suffix=".log")[1])
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "REFERRALS_DATABASE_URL": url, **SERVER_ENV}
+        args = ["-m", "uvicorn", "--factory", "services.referrals.main:create", "--host", "127.0.0.1"]
+        args += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
+        runs.append((_valgrind(args, out, env), port, out, count))
+    try:
+        for proc, port, _, _ in runs:
+            _wait_listening(proc, port)
+        for _, port, _, count in runs:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+                for _ in range(count):
+                    r = client.post("/contacts", content=_BODY, headers=_headers())
+                    _check(r.status_code, r.text)
+        for proc, _, _, _ in runs:
+            proc.send_signal(signal.SIGTERM)
+        return [_refs(proc, out) for proc, _, out, _ in runs]
+    finally:
+        for proc, _, out, _ in runs:
+            if proc.poll() is None:
+                proc.kill()
+            out.unlink(missing_ok=True)
+
+
+def _count_in_process(url: str, counts: list[int]) -> list[int]:
+    runs = []
+    for count in counts:
+        out = Path(tempfile.mkstemp(prefix="bench-instr-", suffix=".log")[1])
+        args = ["-m", "bench.instructions", "--child", url, str(count)]
+        runs.append((_valgrind(args, out, {**os.environ}), out))
+    try:
+        return [_refs(proc, out) for proc, out in runs]
+    finally:
+        for _, out in runs:
+            out.unlink(missing_ok=True)
+
+
+def main(contacts: int, mode: str = "server") -> float:
     urls = asyncio.run(fresh_service_databases("instr"))
     try:
-        log(f"counting {WARM} and {WARM + contacts} contacts under callgrind (a few minutes)")
-        runs = [_count(urls["referrals"], WARM), _count(urls["referrals"], WARM + contacts)]
-        base, total = (_refs(p) for p in runs)
+        log(f"counting {WARM} and {WARM + contacts} contacts under callgrind, {mode} (minutes)")
+        count = _count_server if mode == "server" else _count_in_process
+        base, total = count(urls["referrals"], [WARM, WARM + contacts])
     finally:
         asyncio.run(drop_service_databases(urls))
     per_contact = (total - base) / contacts
-    log(f"{per_contact / 1e6:.3f} M instructions per contact ({contacts} contacts after {WARM})")
+    log(f"{per_contact / 1e6:.3f} M instructions per contact ({mode}; {contacts} contacts after {WARM})")
     return per_contact
 
 
@@ -87,9 +162,10 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--contacts", type=int, default=100)
+    parser.add_argument("--mode", choices=["server", "in-process"], default="server")
     parser.add_argument("--child", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
     a = parser.parse_args()
     if a.child:
         asyncio.run(_post_contacts(a.child[0], int(a.child[1])))
     else:
-        main(a.contacts)
+        main(a.contacts, a.mode)
