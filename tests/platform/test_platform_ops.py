@@ -20,6 +20,7 @@ from platform_kit import SECRET_MARKER, ThingCreated
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from shared.app import GC_YOUNG_THRESHOLD
 from shared.events.log import NewEvent
 from shared.observability import (
     JsonFormatter,
@@ -342,3 +343,16 @@ async def test_start_up_freezes_what_lives_as_long_as_the_process(app_client) ->
             assert gc.is_tracked(app.state.service) and app.state.service not in gc.get_objects(2)
     finally:
         gc.unfreeze()
+
+
+async def test_start_up_makes_the_collectors_young_passes_rarer(app_client) -> None:
+    client = await app_client("referrals")
+    app = client.app  # type: ignore[attr-defined]
+    before = gc.get_threshold()
+    gc.set_threshold(700, *before[1:])
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+            assert GC_YOUNG_THRESHOLD > 700
+    finally:
+        gc.set_threshold(*before)
