@@ -151,13 +151,22 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        """The worker's command line, run from ROOT with `environment()`."""
+        return [
+            *(PY, "-m", "uvicorn", "--factory", self.target, "--host", "127.0.0.1", "--port", str(self.port)),
+            *("--workers", "1", "--no-access-log", "--log-level", "warning"),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+
     def start(self, timeout: float = 60.0) -> Server:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         fd, path = tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")
         self.log_path = Path(path)
-        cmd = [PY, "-m", "uvicorn", "--factory", self.target, "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fd, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.command(), cwd=ROOT, env=self.environment(), stdout=fd, stderr=subprocess.STDOUT
+        )
         os.close(fd)
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1) as client:  # one client: building TLS contexts per poll is costly

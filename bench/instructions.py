@@ -8,12 +8,14 @@ shut-down cancelling out. Both runs go at once (valgrind counts are unaffected),
 PostgreSQL database. User-space instructions only: the kernel's share (sockets) is not counted.
 
 Two modes:
-- `server` (the default): the referrals service as the intake benchmark runs it, one uvicorn worker
-  (uvloop, httptools, real HTTP on 127.0.0.1), under callgrind; the client is this process, outside
-  valgrind. This is what the intake benchmark's worker spends.
+- `server` (the default): the referrals service started as the intake benchmark starts it, one
+  uvicorn worker (uvloop, httptools, real HTTP on 127.0.0.1), under callgrind; the client is this
+  process, outside valgrind, posting one contact at a time.
 - `in-process`: the app and httpx's ASGI client in one process on asyncio's own loop, all counted.
-  Cheaper to run but a different mix: it overstated a change to pure-Python code about fourfold
-  against the worker (bench/NOTES.md, "new_record").
+
+Counts rank changes and show that a change did what it meant to; they do not size its effect under
+load. Both modes counted 17-19% fewer instructions for a change that moved the worker's CPU under wrk
+by a few percent at most (bench/NOTES.md, "Intake: records built without SQLModel's constructor").
 
     python -m bench.instructions [--contacts 100] [--mode server|in-process]   # needs valgrind
 
@@ -37,19 +39,17 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, drop_service_databases, free_port, fresh_service_databases, log
+from bench.common import ROOT, drop_service_databases, fresh_service_databases, log, service_server
 from bench.intake import contact_body, headers
 
 WARM = 20
-SERVER_ENV = {"REFERRALS_RATE_LIMIT_PER_MINUTE": "0", "OTEL_SDK_DISABLED": "true"}
 
 
 async def _post_contacts(url: str, count: int) -> None:
     """The in-process measured process: `count` contacts about a new child, each its own key."""
     import httpx
 
-    os.environ["REFERRALS_DATABASE_URL"] = url
-    os.environ.update(SERVER_ENV)
+    os.environ.update(service_server("referrals", {"referrals": url}).env)
     from services.referrals.main import create
 
     app = create()
@@ -74,8 +74,8 @@ def _check(status: int, text: str) -> None:
         raise RuntimeError(f"contact refused: {status} {text[:500]}")
 
 
-def _valgrind(args: list[str], out: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *args]
+def _valgrind(command: list[str], out: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
     with out.open("wb") as f:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=f, env=env)
 
@@ -107,12 +107,9 @@ def _count_server(url: str, counts: list[int]) -> list[int]:
 
     runs = []
     for count in counts:
-        port = free_port()
+        server = service_server("referrals", {"referrals": url})
         out = Path(tempfile.mkstemp(prefix="bench-instr-", suffix=".log")[1])
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "REFERRALS_DATABASE_URL": url, **SERVER_ENV}
-        args = ["-m", "uvicorn", "--factory", "services.referrals.main:create", "--host", "127.0.0.1"]
-        args += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-        runs.append((_valgrind(args, out, env), port, out, count))
+        runs.append((_valgrind(server.command(), out, server.environment()), server.port, out, count))
     try:
         for proc, port, _, _ in runs:
             _wait_listening(proc, port)
@@ -135,8 +132,8 @@ def _count_in_process(url: str, counts: list[int]) -> list[int]:
     runs = []
     for count in counts:
         out = Path(tempfile.mkstemp(prefix="bench-instr-", suffix=".log")[1])
-        args = ["-m", "bench.instructions", "--child", url, str(count)]
-        runs.append((_valgrind(args, out, {**os.environ}), out))
+        command = [sys.executable, "-m", "bench.instructions", "--child", url, str(count)]
+        runs.append((_valgrind(command, out, {**os.environ}), out))
     try:
         return [_refs(proc, out) for proc, out in runs]
     finally:
