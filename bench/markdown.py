@@ -276,8 +276,13 @@ def rebuild(r: dict[str, Any]) -> list[str]:
         f"- Command: `{r['command']}` — generated referrals and supervision events served from memory in "
         f"feed pages (the producers' own feed queries are left out), replayed by both reporting consumers' "
         f"`rebuild()` with pages of {r['batch_size']} events "
-        f"({r.get('catch_up_batch_size', r['batch_size'])} while well behind the head); this measures what "
-        "reporting spends per event",
+        f"({r.get('catch_up_batch_size', r['batch_size'])} while well behind the head)"
+        + (
+            f", applied {r['rebuild_batch_size']:,} events to a transaction"
+            if "rebuild_batch_size" in r
+            else ""
+        )
+        + "; this measures what reporting spends per event",
         "",
         "| backend | feed | events | seconds | events/s | SQL statements (PostgreSQL `COPY` not counted) |",
         "|---|---|---|---|---|---|",

@@ -11,7 +11,7 @@ data that lives in the producers' processes, and scanning them would bill report
 the producers' memory.
 
     python -m bench.rebuild [--events 20000] [--backend postgres sqlite]
-        [--batch-size 500] [--catch-up-batch-size 5000]
+        [--batch-size 500] [--catch-up-batch-size 5000] [--rebuild-batch-size 20000]
 
 Run it on a checkout of main for the "before" figure (the file has no dependency on the change).
 """
@@ -38,6 +38,7 @@ from shared.settings import ServiceSettings
 # The consumers' own page sizes unless told otherwise.
 BATCH_SIZE: int = ServiceSettings.model_fields["consumer_batch_size"].default
 CATCH_UP_BATCH_SIZE: int = ServiceSettings.model_fields["consumer_catch_up_batch_size"].default
+REBUILD_BATCH_SIZE: int = ServiceSettings.model_fields["consumer_rebuild_batch_size"].default
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_rebuild_reporting"
 
@@ -84,7 +85,11 @@ async def fresh_database(url: str) -> None:
 
 
 async def rebuild(
-    url: str, feeds: dict[str, list[dict[str, Any]]], batch_size: int, catch_up_batch_size: int
+    url: str,
+    feeds: dict[str, list[dict[str, Any]]],
+    batch_size: int,
+    catch_up_batch_size: int,
+    rebuild_batch_size: int = REBUILD_BATCH_SIZE,
 ) -> dict[str, Any]:
     from services.reporting.main import build_service
     from services.reporting.settings import Settings
@@ -107,6 +112,7 @@ async def rebuild(
             consumer.transport = transports[consumer.feed]
             consumer.batch_size = batch_size
             consumer.catch_up_batch_size = catch_up_batch_size
+            consumer.rebuild_batch_size = rebuild_batch_size
             before = statements[0]
             t0 = time.perf_counter()
             await consumer.rebuild()
@@ -138,18 +144,26 @@ def run(
     backends: Sequence[str] = ("postgres", "sqlite"),
     batch_size: int = BATCH_SIZE,
     catch_up_batch_size: int = CATCH_UP_BATCH_SIZE,
+    rebuild_batch_size: int = REBUILD_BATCH_SIZE,
 ) -> None:
     feeds = feed_pages(events)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             url = PG if backend == "postgres" else f"sqlite+aiosqlite:///{tmp}/reporting.db"
-            results[backend] = asyncio.run(rebuild(url, feeds, batch_size, catch_up_batch_size))
+            results[backend] = asyncio.run(
+                rebuild(url, feeds, batch_size, catch_up_batch_size, rebuild_batch_size)
+            )
             print(backend, json.dumps(results[backend]), flush=True)
     # Outside any event loop: recording the machine asks PostgreSQL its version with its own loop.
     save(
         "rebuild",
-        {"batch_size": batch_size, "catch_up_batch_size": catch_up_batch_size, "backends": results},
+        {
+            "batch_size": batch_size,
+            "catch_up_batch_size": catch_up_batch_size,
+            "rebuild_batch_size": rebuild_batch_size,
+            "backends": results,
+        },
     )
 
 
@@ -161,8 +175,11 @@ def main() -> None:
     parser.add_argument(
         "--catch-up-batch-size", type=int, default=CATCH_UP_BATCH_SIZE, help="page size while behind"
     )
+    parser.add_argument(
+        "--rebuild-batch-size", type=int, default=REBUILD_BATCH_SIZE, help="events per transaction (pages)"
+    )
     args = parser.parse_args()
-    run(args.events, args.backend, args.batch_size, args.catch_up_batch_size)
+    run(args.events, args.backend, args.batch_size, args.catch_up_batch_size, args.rebuild_batch_size)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def build_service(settings: Settings | None = None) -> Service:
             metrics=service.metrics,
             batch_size=settings.consumer_batch_size,
             catch_up_batch_size=settings.consumer_catch_up_batch_size,
+            rebuild_batch_size=settings.consumer_rebuild_batch_size,
         ),
         FeedConsumer(
             feed=SUPERVISION_FEED,
@@ -45,6 +46,7 @@ def build_service(settings: Settings | None = None) -> Service:
             metrics=service.metrics,
             batch_size=settings.consumer_batch_size,
             catch_up_batch_size=settings.consumer_catch_up_batch_size,
+            rebuild_batch_size=settings.consumer_rebuild_batch_size,
         ),
     ]
     return service

@@ -99,6 +99,7 @@ class FeedConsumer:
         metrics: Metrics,
         batch_size: int = 500,
         catch_up_batch_size: int | None = None,
+        rebuild_batch_size: int | None = None,
         long_poll_seconds: float = 5.0,
         min_backoff: float = 0.2,
         max_backoff: float = 15.0,
@@ -114,6 +115,12 @@ class FeedConsumer:
         self.metrics = metrics
         self.batch_size = batch_size
         self.catch_up_batch_size: int = catch_up_batch_size or batch_size
+        # Events applied per transaction while rebuilding, read as several pages when it is more than
+        # a page: a batch that holds a contact's later events too counts its changes once, not once
+        # per batch it was changed in (bench/NOTES.md). Not while serving: there the batches of two
+        # consumers in one worker showed no gain and held more memory.
+        self.rebuild_batch_size: int = rebuild_batch_size or self.catch_up_batch_size
+        self._rebuilding = False
         self.long_poll_seconds = long_poll_seconds
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -141,9 +148,8 @@ class FeedConsumer:
         short."""
         if lag is None:
             lag = self.status.lag_events or 0
-        if lag > self.batch_size:
-            return max(self.batch_size, self.catch_up_batch_size)
-        return self.batch_size
+        size = max(self.batch_size, self.catch_up_batch_size) if lag > self.batch_size else self.batch_size
+        return min(size, self.rebuild_batch_size) if self._rebuilding else size
 
     async def fetch(self, after: int, wait: float, limit: int | None = None) -> tuple[list[Envelope], int]:
         headers = {"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
@@ -320,14 +326,32 @@ class FeedConsumer:
             if fetched_after == after:
                 return await task
             await _cancel(task)
-        return await self.fetch(after, wait)
+        return await self._fetch_batch(after, wait)
+
+    async def _fetch_batch(
+        self, after: int, wait: float, limit: int | None = None
+    ) -> tuple[list[Envelope], int]:
+        """The events of one batch after `after`: one page, or while rebuilding, pages until the
+        batch holds `rebuild_batch_size` events or reaches the head."""
+        events, head = await self.fetch(after, wait, limit)
+        if not self._rebuilding:
+            return events, head
+        while events and len(events) < self.rebuild_batch_size and head > events[-1].position:
+            lag = head - events[-1].position
+            more, head = await self.fetch(
+                events[-1].position, 0.0, min(self.page_size(lag), self.rebuild_batch_size - len(events))
+            )
+            if not more:
+                break
+            events.extend(more)
+        return events, head
 
     def _start_prefetch(self, after: int, lag: int) -> None:
         # Its own request id, as a poll of its own would have (see `poll_once`); its page size for the
         # lag this batch will leave (`status` still holds the last one's).
         context = contextvars.copy_context()
         context.run(request_id_var.set, f"{self.feed}-{uuid.uuid4().hex[:16]}")
-        task = asyncio.create_task(self.fetch(after, 0.0, self.page_size(lag)), context=context)
+        task = asyncio.create_task(self._fetch_batch(after, 0.0, self.page_size(lag)), context=context)
         self._prefetch = (after, task)
 
     async def _drop_prefetch(self) -> None:
@@ -366,7 +390,12 @@ class FeedConsumer:
         self.status.position = 0
         # The whole feed is behind: from the first page on, pages of the catch-up size.
         self._record_lag(head)
-        applied = await self.catch_up()
+        self._rebuilding = True
+        try:
+            applied = await self.catch_up()
+        finally:
+            self._rebuilding = False
+            await self._drop_prefetch()  # a batch fetched ahead as a rebuild's: not one page
         # Every row is new: index-only scans (the reports' covering indexes) read the table too until
         # VACUUM has marked its pages all-visible, and autovacuum gets there only minutes later.
         await self.db.vacuum_analyze(self.projection.tables)

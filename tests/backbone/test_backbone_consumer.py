@@ -369,6 +369,49 @@ async def test_pages_grow_while_well_behind_the_head_and_shrink_near_it(producer
     await consumer.close()
 
 
+async def test_a_rebuild_applies_batches_of_several_pages_and_serving_goes_back_to_one(
+    producer, consumer_side
+) -> None:
+    p = await producer()
+    top = await write_events(p, things=6, renames=3, archive=False)  # 24 events
+    service = consumer_side()
+    transport = LimitRecorder(httpx.ASGITransport(app=p.app))
+    batches: list[list[int]] = []
+
+    async def record(events: list) -> None:
+        batches.append([e.position for e in events])
+
+    consumer = make_consumer(
+        service, transport, batch_size=3, catch_up_batch_size=8, rebuild_batch_size=20, before_commit=record
+    )
+    await consumer.catch_up()
+    serving = list(batches)
+    assert max(map(len, serving)) == 8  # while serving, a batch is one page
+    del transport.limits[:], batches[:]
+    assert await consumer.rebuild() == top
+    # The probe (a page of one), then 20 events in one transaction from pages of 8, 8 and the 4 that
+    # fill it, then the last 4 (to the head) as the next batch.
+    assert transport.limits == [1, 8, 8, 4, 8]
+    assert batches == [list(range(1, 21)), list(range(21, 25))]
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+
+    # Serving again after the rebuild: one page per batch.
+    await write_events(p, things=2, renames=1, archive=False)  # 4 more
+    del transport.limits[:], batches[:]
+    assert await consumer.poll_once() == 3
+    assert batches == [[25, 26, 27]]
+    assert transport.limits == [3, 3]  # and the next page fetched ahead: one page too
+
+    # A rebuild batch smaller than a catch-up page caps the pages too.
+    consumer.rebuild_batch_size = 5
+    del transport.limits[:], batches[:]
+    assert await consumer.rebuild() == top + 4
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 5, 3]
+    assert transport.limits == [1, 5, 5, 5, 5, 5, 3]
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
+
+
 class FeedRecorder(httpx.AsyncBaseTransport):
     """Passes feed requests on, remembering each one's `after`; answers 503 to the requests whose
     numbers (from 1) are in `fail`."""
