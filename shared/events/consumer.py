@@ -145,7 +145,7 @@ class FeedConsumer:
     def page_size(self, lag: int | None = None) -> int:
         """Bigger pages while well behind the head (`lag` events; by default as the last poll left us):
         fewer, larger batches catch up faster; near the head, small pages keep each batch's transaction
-        short."""
+        short. While rebuilding, no page is larger than a rebuild's batch."""
         if lag is None:
             lag = self.status.lag_events or 0
         size = max(self.batch_size, self.catch_up_batch_size) if lag > self.batch_size else self.batch_size
