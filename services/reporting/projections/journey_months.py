@@ -168,56 +168,38 @@ class JourneyMonthChanges:
 
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
-        writes: list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]] = [
+        # (table, its key columns, its counts, rows: the key's values, then the counts')
+        writes: list[tuple[Table, tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]]]] = [
             (
                 _MONTHS,
+                ("month",),
                 MONTH_COUNTS,
-                [
-                    {"month": month, **dict(zip(MONTH_COUNTS, cell, strict=True))}
-                    for month, cell in sorted(self.months.items())
-                    if any(cell)
-                ],
+                [(month, *cell) for month, cell in self.months.items() if any(cell)],
             ),
             (
                 _VALUES,
+                ("metric", "value", "month"),
                 ("journeys",),
-                [
-                    {"metric": name, "value": value, "month": month, "journeys": n}
-                    for (name, value, month), n in sorted(self.values.items())
-                    if n
-                ],
+                [(*at, n) for at, n in self.values.items() if n],
             ),
             (
                 _BANDS,
+                ("month", "metric", "band"),
                 ("journeys",),
-                [
-                    {"month": month, "metric": name, "band": band, "journeys": n}
-                    for (month, name, band), n in sorted(self.bands.items())
-                    if n
-                ],
+                [(*at, n) for at, n in self.bands.items() if n],
             ),
             (
                 _REASONS,
+                ("month", "reason"),
                 REASON_COUNTS,
-                [
-                    {"month": month, "reason": reason, **dict(zip(REASON_COUNTS, cell, strict=True))}
-                    for (month, reason), cell in sorted(self.reasons.items())
-                    if any(cell)
-                ],
+                [(*at, *cell) for at, cell in self.reasons.items() if any(cell)],
             ),
             (
                 _LIVE,
+                ("month", "since_day", "closed_days", "origin_day"),
                 LIVE_COUNTS,
-                [
-                    {
-                        **dict(zip(("month", "since_day", "closed_days", "origin_day"), key, strict=True)),
-                        **dict(zip(LIVE_COUNTS, cell, strict=True)),
-                    }
-                    for key, cell in sorted(self.live.items())
-                    if any(cell)
-                ],
+                [(*at, *cell) for at, cell in self.live.items() if any(cell)],
             ),
         ]
-        for table, counts, rows in writes:
-            if rows:
-                await add_increments(session, table, counts, rows)
+        for table, keys, counts, rows in writes:
+            await add_increments(session, table, keys, counts, rows)

@@ -207,15 +207,11 @@ class SupervisionDayChanges:
     async def write(self, session: AsyncSession) -> None:
         """Add the net changes to the stored rows (created at zero when absent) and replace the
         changed journeys' overdue spells."""
-        rows = [
-            {"dimension": dimension, "day": day, "key": key, **dict(zip(COUNTS, cell, strict=True))}
-            for (dimension, day, key), cell in sorted(self.net.items())
-            if any(cell)
-        ]
+        rows = [(*at, *cell) for at, cell in self.net.items() if any(cell)]
         # A row whose changes cancel out is deleted, so the rows are exactly those a recount gives,
         # however the events were split into batches (a rebuild equals a catch-up). PostgreSQL
         # deletes just the rows the upsert left at zero (no other row is ever zero).
-        await add_increments(session, _TABLE, COUNTS, rows, drop_zeroed=True)
+        await add_increments(session, _TABLE, ("dimension", "day", "key"), COUNTS, rows, drop_zeroed=True)
         if rows and not on_postgresql(session):
             days = sorted({day for (_, day, _), cell in self.net.items() if any(cell)})
             for i in range(0, len(days), 1000):  # the drivers cap a statement's parameters
