@@ -52,7 +52,7 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1, le=5000)
     consumer_catch_up_batch_size: int = Field(default=5000, ge=1, le=5000)
     # Events per transaction while `frontdoor rebuild` replays a feed from zero (several pages):
-    # about a third faster than one page of 5,000 for ~160 MiB more at the peak (bench/NOTES.md).
+    # about a fifth faster than one page of 5,000 for ~150 MiB more at the peak (bench/NOTES.md).
     consumer_rebuild_batch_size: int = Field(default=20_000, ge=1, le=100_000)
 
     max_body_bytes: int = 256 * 1024
