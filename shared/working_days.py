@@ -40,9 +40,16 @@ __all__ = [
     "Counting",
     "WorkingCalendar",
     "bank_holidays",
+    "london_date",
 ]
 
 LONDON = ZoneInfo("Europe/London")
+
+
+def london_date(at: datetime) -> date:
+    """The date on the office calendar (Europe/London) at instant ``at``."""
+    return at.astimezone(LONDON).date()
+
 
 _ONE_DAY = timedelta(days=1)
 

@@ -9,16 +9,12 @@ supervision's `next_due_on`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
 from shared.types import utcnow
-from shared.working_days import LONDON, STATUTORY, WorkingCalendar
-
-
-def london_date(at: datetime) -> date:
-    return at.astimezone(LONDON).date()
+from shared.working_days import STATUTORY, WorkingCalendar, london_date
 
 
 @dataclass(frozen=True)

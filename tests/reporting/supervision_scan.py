@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, func, literal, or_, outerjoin, select
 from sqlmodel import col
 
-from services.reporting.projections.day_index import half_index, london_date
+from services.reporting.projections.day_index import half_index
 from services.reporting.projections.models import JourneyFact, SupervisionFact
 from services.reporting.reports.models import GroupBy, OverdueJourney, SupervisionReport, SupervisionRow
 from services.reporting.reports.service import (
@@ -23,6 +23,7 @@ from services.reporting.reports.service import (
     period_of,
     window,
 )
+from shared.working_days import london_date
 
 
 class ScannedReports(Reports):

@@ -19,12 +19,11 @@ from sqlalchemy import select
 from test_conversion_days import assert_days_match_contacts, supersede
 
 from services.reporting.projections.contact_days import DURATIONS, US_PER_HOUR, duration_step, step_value
-from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import ContactFact
 from services.reporting.reports.models import GroupBy
 from services.reporting.reports.service import Reports, period_of
 from services.reporting.settings import Settings
-from shared.working_days import LONDON
+from shared.working_days import LONDON, london_date
 
 SOURCES = ("1A", "2A", "6")
 AREAS = ("West", "East", "")

@@ -22,7 +22,7 @@ from services.reporting.projections.contact_days import (
     durations,
     group_keys,
 )
-from services.reporting.projections.day_index import london_date, one_year_before
+from services.reporting.projections.day_index import one_year_before
 from services.reporting.projections.models import (
     ContactDay,
     ContactDurationBand,
@@ -37,6 +37,7 @@ from services.reporting.projections.models import (
 )
 from shared.db import Database
 from shared.migrations import upgrade
+from shared.working_days import london_date
 
 ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
 REFERRALS = {"CIN_ASSESSMENT", "STRATEGY_S47"}

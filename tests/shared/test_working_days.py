@@ -16,6 +16,7 @@ from shared.working_days import (
     Counting,
     WorkingCalendar,
     bank_holidays,
+    london_date,
 )
 
 DAY_1 = WorkingCalendar(counting=Counting.START_IS_DAY_1)
@@ -32,6 +33,11 @@ def london(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> d
 def _naive_closed_days(first_year: int, last_year: int) -> set[date]:
     # Straight from the package, independent of the module's caching/filtering.
     return set(holidays.country_holidays("GB", subdiv="ENG", years=range(first_year, last_year + 1)))
+
+
+def test_london_date_is_the_next_day_after_23_00_utc_in_summer_only() -> None:
+    assert london_date(utc(2024, 7, 1, 23, 30)) == date(2024, 7, 2)  # BST: 00:30 on the 2nd
+    assert london_date(utc(2024, 12, 1, 23, 30)) == date(2024, 12, 1)  # GMT
 
 
 def test_hand_worked_weekdays_used_below_are_right() -> None:

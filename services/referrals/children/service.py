@@ -15,6 +15,8 @@ from shared.auth import Principal
 from shared.db import new_record
 from shared.errors import Unprocessable
 from shared.http import PageParams
+from shared.types import utcnow
+from shared.working_days import london_date
 
 
 def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
@@ -25,7 +27,8 @@ def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
             field=f"{prefix}date_of_birth",
             code="one_birth_date",
         )
-    if dob is not None and dob > date.today():
+    # The office's date, not the server's: a child born today in London is not refused at 00:30 BST.
+    if dob is not None and dob > london_date(utcnow()):
         raise Unprocessable(
             "date_of_birth is in the future; for an unborn child use expected_date_of_birth.",
             field=f"{prefix}date_of_birth",

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from shared.working_days import LONDON, Counting, WorkingCalendar
+from shared.working_days import Counting, WorkingCalendar, london_date
 
 EPOCH = date(2000, 1, 1)
 _UNIX = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,10 +49,6 @@ def microseconds(at: datetime) -> int:
     """Microseconds since the Unix epoch: exact, so SQL differences equal Python's timedeltas."""
     delta = at.astimezone(UTC) - _UNIX
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def london_date(at: datetime) -> date:
-    return at.astimezone(LONDON).date()
 
 
 def one_year_before(at: datetime) -> datetime:

@@ -25,7 +25,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.projections.contact_days import add_increments, unchanged
-from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds, london_date
+from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
     JourneyLiveDay,
     JourneyMonth,
@@ -34,6 +34,7 @@ from services.reporting.projections.models import (
     JourneyMonthValue,
     blank_group_key,
 )
+from shared.working_days import london_date
 
 MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
 REASON_COUNTS = ("handovers", "team_transfers", "worker_changes")

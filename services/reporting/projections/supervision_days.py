@@ -38,11 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.projections.bulk import insert_many
 from services.reporting.projections.contact_days import add_increments
-from services.reporting.projections.day_index import london_date
 from services.reporting.projections.models import SupervisionDay, SupervisionOverdueSpell, blank_group_key
 from services.reporting.settings import Settings
 from shared.db import on_postgresql
-from shared.working_days import WorkingCalendar
+from shared.working_days import WorkingCalendar, london_date
 
 COUNTS = ("open_journeys", "supervised", "overdue")
 _TABLE: Table = SupervisionDay.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping

@@ -55,7 +55,7 @@ from services.reporting.projections.contact_days import (
     step_value,
     week_of,
 )
-from services.reporting.projections.day_index import US_PER_DAY, day_index, london_date, microseconds
+from services.reporting.projections.day_index import US_PER_DAY, day_index, microseconds
 from services.reporting.projections.journey_months import (
     DAY_BAND,
     UNALLOCATED_DAYS,
@@ -113,7 +113,7 @@ from services.reporting.reports.models import (
 from services.reporting.settings import Settings
 from shared.db import on_postgresql
 from shared.events.consumer import FeedConsumer
-from shared.working_days import LONDON, WorkingCalendar
+from shared.working_days import LONDON, WorkingCalendar, london_date
 
 ALL = "ALL"
 

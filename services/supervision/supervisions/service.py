@@ -27,7 +27,7 @@ from services.supervision.events import (
 )
 from services.supervision.journeys.models import Journey
 from services.supervision.journeys.service import get_journey, lock_journey
-from services.supervision.policy import Policy, london_date
+from services.supervision.policy import Policy
 from services.supervision.supervisions.models import (
     ActionOut,
     ActionStatus,
@@ -48,6 +48,7 @@ from shared.events.log import EventLog, NewEvent
 from shared.http import Page, PageParams, make_etag
 from shared.observability import request_id_var
 from shared.types import utcnow
+from shared.working_days import london_date
 
 
 @dataclass(frozen=True)
