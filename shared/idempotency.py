@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
-from shared.db import defer_insert, on_postgresql
+from shared.db import defer_insert, driver_rows, on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
@@ -120,15 +120,16 @@ class Idempotency:
         self._holding = True
         if on_postgresql(session):
             lock = _int4(zlib.crc32(f"{caller}\x00{self.key}".encode()))
-            got = (await session.execute(_TRY_LOCK, {"k": lock})).scalar()
+            got = (await driver_rows(session, _TRY_LOCK, {"k": lock}))[0][0]
             if not got:
                 raise Conflict(
                     "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
                 )
-        row = (await session.execute(_lookup(self.table), {"caller": caller, "key": self.key})).first()
-        if row is None:
+        rows = await driver_rows(session, _lookup(self.table), {"caller": caller, "key": self.key})
+        if not rows:
             return None
-        if row.request_hash != self._hash:
+        request_hash, status_code, response_body, response_headers, audited = rows[0]
+        if request_hash != self._hash:
             raise Unprocessable(
                 "This Idempotency-Key was used with a different request body.",
                 field=HEADER,
@@ -142,13 +143,13 @@ class Idempotency:
                 Audited(
                     "read", resource, resource_id, uuid.UUID(child) if child else None, "idempotent replay"
                 )
-                for resource, resource_id, child in row.audited or ()
+                for resource, resource_id, child in audited or ()
             ],
         )
         return JSONResponse(
-            row.response_body,
-            status_code=row.status_code,
-            headers={**(row.response_headers or {}), "Idempotent-Replayed": "true"},
+            response_body,
+            status_code=status_code,
+            headers={**(response_headers or {}), "Idempotent-Replayed": "true"},
         )
 
     async def remember(

@@ -54,7 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from shared.db import Deferred, forget_at_transaction_end, on_postgresql, take_deferred
+from shared.db import Deferred, driver_rows, forget_at_transaction_end, on_postgresql, take_deferred
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
 from shared.observability import Metrics
@@ -242,7 +242,7 @@ class EventLog:
                 for j, (_, deferred_rows) in enumerate(deferred):
                     for k, values in enumerate(deferred_rows):
                         params.update({f"d{j}_{k}_{name}": value for name, value in values.items()})
-                result = await session.execute(self._locked_insert(len(rows), deferred), params)
+                result = await driver_rows(session, self._locked_insert(len(rows), deferred), params)
                 by_id = {event_id: position for event_id, position in result}
                 positions = [by_id[r["event_id"]] for r in rows]
                 if positions != sorted(positions):  # the ORDER BY above should make this impossible

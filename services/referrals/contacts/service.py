@@ -23,7 +23,7 @@ from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from shared.auth import Principal, Role
 from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralSource
-from shared.db import new_record, on_postgresql
+from shared.db import driver_rows, new_record, on_postgresql
 from shared.errors import Conflict, InvalidParam, NotFound, Unprocessable
 from shared.types import utcnow
 
@@ -145,7 +145,8 @@ async def receive_contacts(
     # Read before the new children are created: their inserts wait for the event append (see
     # `insert_new`), and any statement in between would send them on their own.
     team_id = team_claim(principal)
-    area = (await session.execute(_TEAM_AREA, {"id": team_id})).scalar() if team_id else None
+    rows = await driver_rows(session, _TEAM_AREA, {"id": team_id}) if team_id else []
+    area = rows[0][0] if rows else None
     for i, new in enumerate(data.new_children):
         child = await create_child(session, new, principal, prefix=f"new_children.{i}.")
         children.append(child)
