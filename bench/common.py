@@ -146,26 +146,27 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    root: Path = ROOT  # the source tree it runs: another commit's worktree for `bench.compare`
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        """The worker's command line, run from ROOT with `environment()`."""
+        """The worker's command line, run from `root` with `environment()`."""
         return [
             *(PY, "-m", "uvicorn", "--factory", self.target, "--host", "127.0.0.1", "--port", str(self.port)),
             *("--workers", "1", "--no-access-log", "--log-level", "warning"),
         ]
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+        return {**os.environ, "PYTHONPATH": str(self.root), **self.env}
 
     def start(self, timeout: float = 60.0) -> Server:
         fd, path = tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")
         self.log_path = Path(path)
         self.proc = subprocess.Popen(
-            self.command(), cwd=ROOT, env=self.environment(), stdout=fd, stderr=subprocess.STDOUT
+            self.command(), cwd=self.root, env=self.environment(), stdout=fd, stderr=subprocess.STDOUT
         )
         os.close(fd)
         deadline = time.monotonic() + timeout

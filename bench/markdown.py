@@ -307,7 +307,9 @@ def render() -> str:
         "`python -m bench.freshness`, `python -m bench.reports` (reports at scale, rebuild speed and peak "
         "memory), `python -m bench.rebuild`. Each writes `bench/results/<name>.json`, committed with the "
         "code it measured; this file is rendered from those results "
-        "(`python -m bench.markdown`). Benchmarks are not tests and do not run in CI.",
+        "(`python -m bench.markdown`). Benchmarks are not tests and do not run in CI. For a change "
+        "smaller than the machine's drift between runs, `python -m bench.compare REF` runs the intake "
+        "at this checkout and at commit REF side by side, alternating (cited in the notes below).",
         "",
         f"Set-up: `make install` and `{INSTALL}`; PostgreSQL on 127.0.0.1:5432 (trust, user postgres) — "
         "each run creates and drops its own `bench_*` databases. Load goes only to 127.0.0.1 and every "
