@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -40,8 +41,18 @@ class Principal:
 
 
 class TokenVerifier:
+    # Tokens verified, by their exact text. A client sends one token for hours, and decoding it and
+    # checking its signature and claims again took a tenth of the worker's CPU per contact. Only
+    # successes are kept; the claims that depend on the time are checked again at every use, and an
+    # entry lives no longer than the key set is trusted (`jwt_jwks_cache_seconds`), so a key the
+    # issuer withdraws still stops working within that time.
+    KEPT = 1024
+
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        # token -> (principal, valid from, expires, verified at), oldest first
+        self._verified: dict[str, tuple[Principal, float, float, float]] = {}
+        self._keeping = threading.Lock()  # verification may run in the thread pool (JWKS)
         # The key set is cached for `jwt_jwks_cache_seconds`; no per-key cache (PyJWT's never expires,
         # so a key the issuer withdrew would be accepted for the life of the process).
         self._jwks: jwt.PyJWKClient | None = (
@@ -67,7 +78,23 @@ class TokenVerifier:
             return s.jwt_public_key_pem
         raise Unauthorized("No verification key is configured.")
 
+    def recall(self, token: str) -> Principal | None:
+        """The principal of a token verified moments ago whose times still hold; None: verify it."""
+        kept = self._verified.get(token)
+        if kept is None:
+            return None
+        principal, valid_from, expires, verified_at = kept
+        now, leeway = time.time(), self.settings.jwt_leeway_seconds
+        fresh = now - verified_at < self.settings.jwt_jwks_cache_seconds
+        if fresh and valid_from <= now + leeway and now - leeway < expires:  # PyJWT's nbf, iat and exp
+            return principal
+        with self._keeping:
+            self._verified.pop(token, None)
+        return None
+
     def verify(self, token: str) -> Principal:
+        if (known := self.recall(token)) is not None:
+            return known
         s = self.settings
         try:
             claims = jwt.decode(
@@ -96,7 +123,14 @@ class TokenVerifier:
         if isinstance(raw_roles, str):
             raw_roles = raw_roles.split()
         roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__)
-        return Principal(subject=str(claims["sub"]), team=claims.get("team"), roles=roles)
+        principal = Principal(subject=str(claims["sub"]), team=claims.get("team"), roles=roles)
+        # PyJWT has checked that these are integers.
+        valid_from = max(int(claims.get("nbf", 0)), int(claims.get("iat", 0)))
+        with self._keeping:
+            if len(self._verified) >= self.KEPT:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (principal, valid_from, int(claims["exp"]), time.time())
+        return principal
 
 
 def mint_token(
@@ -140,10 +174,12 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required.", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
-    if verifier.blocks:
-        principal = await run_in_threadpool(verifier.verify, credentials.credentials)
-    else:
-        principal = verifier.verify(credentials.credentials)
+    principal = verifier.recall(credentials.credentials)  # no trip to the thread pool for a known token
+    if principal is None:
+        if verifier.blocks:
+            principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+        else:
+            principal = verifier.verify(credentials.credentials)
     request.state.principal = principal
     return principal
 

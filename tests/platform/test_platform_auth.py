@@ -137,6 +137,93 @@ async def test_unknown_roles_are_ignored() -> None:
     assert principal.subject == "m1" and principal.team == "t9"
 
 
+# -- Tokens verified once, then recalled ----------------------------------------------------------
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token PyJWT is asked to decode."""
+    seen: list[str] = []
+    real = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr("shared.auth.jwt.decode", counting)
+    return seen
+
+
+def verifier(**settings: Any) -> TokenVerifier:
+    return TokenVerifier(
+        SERVICES["referrals"].settings(environment="test", database_url="sqlite+aiosqlite://", **settings)
+    )
+
+
+def test_a_token_is_decoded_once_while_it_stays_valid(decodes: list[str]) -> None:
+    v = verifier()
+    token = mint_token(v.settings, roles=["manager"], subject="m1", team="t9")
+    first = v.verify(token)
+    assert v.verify(token) == first == v.recall(token)
+    assert decodes == [token]
+    other = mint_token(v.settings, roles=["analyst"], subject="a1")
+    assert v.recall(other) is None
+    assert v.verify(other).roles == frozenset({Role.analyst})
+    assert decodes == [token, other]
+
+
+def test_a_failed_token_is_never_kept(decodes: list[str]) -> None:
+    v = verifier()
+    forged = mint_token(
+        v.settings.model_copy(update={"jwt_secret": "another-secret-" * 4}), roles=["admin"], subject="x"
+    )
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            v.verify(forged)
+    assert decodes == [forged, forged] and v.recall(forged) is None
+
+
+def test_a_kept_token_is_checked_against_the_clock_at_every_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    v = verifier(jwt_leeway_seconds=30, jwt_jwks_cache_seconds=3600)
+    now = time.time()
+    token = mint_token(v.settings, roles=["manager"], subject="m1", ttl_seconds=600)
+    assert v.verify(token).subject == "m1"
+    # Still valid within the leeway after exp, as PyJWT would have it; expired past it.
+    monkeypatch.setattr("shared.auth.time.time", lambda: now + 600 + 29)
+    assert v.recall(token) is not None
+    monkeypatch.setattr("shared.auth.time.time", lambda: now + 600 + 31)
+    assert v.recall(token) is None
+    # Before nbf and iat (less the leeway), it is not valid yet.
+    monkeypatch.setattr("shared.auth.time.time", lambda: now)
+    v.verify(token)
+    monkeypatch.setattr("shared.auth.time.time", lambda: now - 29)
+    assert v.recall(token) is not None
+    monkeypatch.setattr("shared.auth.time.time", lambda: now - 31)
+    assert v.recall(token) is None
+
+
+def test_a_kept_token_is_verified_again_once_the_key_set_would_be(
+    monkeypatch: pytest.MonkeyPatch, decodes: list[str]
+) -> None:
+    v = verifier(jwt_jwks_cache_seconds=300)
+    now = time.time()
+    token = mint_token(v.settings, roles=["manager"], subject="m1")
+    v.verify(token)
+    monkeypatch.setattr("shared.auth.time.time", lambda: now + 299)
+    assert v.recall(token) is not None
+    monkeypatch.setattr("shared.auth.time.time", lambda: now + 301)
+    assert v.recall(token) is None
+    v.verify(token)
+    assert decodes == [token, token]
+
+
+def test_only_the_latest_tokens_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    v = verifier()
+    monkeypatch.setattr(v, "KEPT", 2)
+    tokens = [mint_token(v.settings, roles=["manager"], subject=f"m{i}") for i in range(3)]
+    for token in tokens:
+        v.verify(token)
+    assert [v.recall(t) is not None for t in tokens] == [False, True, True]
+
+
 # -- RS256 by PEM ---------------------------------------------------------------------------------
 async def test_rs256_with_a_pem_public_key(producer, keys) -> None:
     private, public, _ = keys["a"]
