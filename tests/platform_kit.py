@@ -109,6 +109,18 @@ orphans = Table(
     ),
 )
 
+
+def thing_row(label: str = "a", thing_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """The values of one row of `things`, for an insert."""
+    return {"id": thing_id or uuid.uuid4(), "owner": "o", "label": label, "version": 1}
+
+
+async def thing_labels(db: Database) -> list[str]:
+    """The labels of every committed row of `things`, sorted."""
+    async with db.read_session() as session:
+        return sorted((await session.execute(select(things.c.label))).scalars())
+
+
 consumer_metadata = MetaData(naming_convention=NAMING_CONVENTION)
 thing_view = Table(
     "test_thing_view",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from dbutil import statements_sent
-from platform_kit import ThingCreated, postgres_only, things
+from platform_kit import ThingCreated, postgres_only, thing_labels, thing_row, things
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
@@ -31,32 +31,23 @@ class ThingRow:
 registry().map_imperatively(ThingRow, things)
 
 
-def thing(label: str = "a", thing_id: uuid.UUID | None = None) -> dict[str, Any]:
-    return {"id": thing_id or uuid.uuid4(), "owner": "o", "label": label, "version": 1}
-
-
-async def labels(db: Database) -> list[str]:
-    async with db.read_session() as session:
-        return sorted((await session.execute(select(things.c.label))).scalars())
-
-
 async def test_a_deferred_insert_waits_then_is_seen_by_the_next_statement(producer) -> None:
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
         with statements_sent(db.engine) as sent:
-            defer_insert(session, things, [thing("a"), thing("b")])
+            defer_insert(session, things, [thing_row("a"), thing_row("b")])
             assert sent == []
             count = (await session.execute(select(func.count()).select_from(things))).scalar_one()
         assert count == 2
         assert [s.split()[0] for s in sent] == ["INSERT", "SELECT"]
-    assert await labels(db) == ["a", "b"]
+    assert await thing_labels(db) == ["a", "b"]
 
 
 async def test_a_deferred_insert_with_nothing_after_it_is_sent_at_commit(producer) -> None:
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
-        defer_insert(session, things, [thing("a")])
-    assert await labels(db) == ["a"]
+        defer_insert(session, things, [thing_row("a")])
+    assert await thing_labels(db) == ["a"]
 
 
 async def test_a_rollback_takes_deferred_inserts_back_and_they_never_reach_a_later_transaction(
@@ -66,24 +57,24 @@ async def test_a_rollback_takes_deferred_inserts_back_and_they_never_reach_a_lat
     async with db.sessionmaker() as session:
         with pytest.raises(RuntimeError):
             async with session.begin():
-                defer_insert(session, things, [thing("dropped")])
+                defer_insert(session, things, [thing_row("dropped")])
                 raise RuntimeError("the request failed")
         async with session.begin():
-            defer_insert(session, things, [thing("kept")])
-    assert await labels(db) == ["kept"]
+            defer_insert(session, things, [thing_row("kept")])
+    assert await thing_labels(db) == ["kept"]
 
 
 async def test_an_orm_flush_sends_the_deferred_inserts_first(producer) -> None:
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
         with statements_sent(db.engine) as sent:
-            defer_insert(session, things, [thing("deferred")])
-            session.add(ThingRow(**thing("flushed")))
+            defer_insert(session, things, [thing_row("deferred")])
+            session.add(ThingRow(**thing_row("flushed")))
             await session.flush()
     # The deferred row went first: a flush must not overtake what the transaction already wrote.
     assert ["deferred" in s for s in sent] == [True, False]
     assert ["flushed" in s for s in sent] == [False, True]
-    assert await labels(db) == ["deferred", "flushed"]
+    assert await thing_labels(db) == ["deferred", "flushed"]
 
 
 def created(label: str) -> list[NewEvent]:
@@ -101,12 +92,12 @@ async def test_the_event_append_carries_the_deferred_inserts_in_one_statement(pr
     tables, db, log = await db_and_log(producer)
     journey = uuid.uuid4()
     async with db.unit_of_work() as session:
-        defer_insert(session, things, [thing("a"), thing("b")])
+        defer_insert(session, things, [thing_row("a"), thing_row("b")])
         defer_insert(session, tables.idempotency, [])  # nothing to send: not a CTE
         with statements_sent(db.engine) as sent:
             await log.append(session, journey, created("a"), expected_version=0, actor="t")
         assert len(sent) == 1 and sent[0].count("INSERT INTO") == 3  # a row each, then the event
-    assert await labels(db) == ["a", "b"]
+    assert await thing_labels(db) == ["a", "b"]
     async with db.read_session() as session:
         events = await log.read_stream(session, journey)
     assert [e.stream_version for e in events] == [1]
@@ -117,12 +108,12 @@ async def test_a_deferred_rows_own_failure_in_the_append_is_not_called_a_stale_v
     _, db, log = await db_and_log(producer)
     taken = uuid.uuid4()
     async with db.unit_of_work() as session:
-        defer_insert(session, things, [thing("first", taken)])
+        defer_insert(session, things, [thing_row("first", taken)])
     with pytest.raises(IntegrityError):
         async with db.unit_of_work() as session:
-            defer_insert(session, things, [thing("again", taken)])
+            defer_insert(session, things, [thing_row("again", taken)])
             await log.append(session, uuid.uuid4(), created("x"), expected_version=0, actor="t")
-    assert await labels(db) == ["first"]
+    assert await thing_labels(db) == ["first"]
 
 
 async def test_a_stale_append_is_a_conflict_and_takes_its_deferred_rows_with_it(producer) -> None:
@@ -132,16 +123,16 @@ async def test_a_stale_append_is_a_conflict_and_takes_its_deferred_rows_with_it(
         await log.append(session, journey, created("a"), expected_version=0, actor="t")
     with pytest.raises(Conflict) as refused:
         async with db.unit_of_work() as session:
-            defer_insert(session, things, [thing("lost")])
+            defer_insert(session, things, [thing_row("lost")])
             await log.append(session, journey, created("b"), expected_version=0, actor="t")
     assert refused.value.code == "stale_journey_version"
-    assert await labels(db) == []
+    assert await thing_labels(db) == []
 
 
 async def test_the_append_with_deferred_rows_is_a_statement_sqlalchemy_caches(producer) -> None:
     """Else it is compiled again on every append: a multi-row VALUES, for one, is never cached."""
     tables, _, log = await db_and_log(producer)
-    riders = [(things, [thing("a"), thing("b")]), (tables.audit, [{"action": "create"}])]
+    riders = [(things, [thing_row("a"), thing_row("b")]), (tables.audit, [{"action": "create"}])]
     statement = log._locked_insert(2, riders)
     assert statement._generate_cache_key() is not None
     assert log._locked_insert(2, riders) is statement  # built once per shape
@@ -154,7 +145,7 @@ async def test_the_append_keeps_a_bounded_number_of_statements_built(producer, m
     monkeypatch.setattr(log_module, "_LOCKED_INSERTS_KEPT", 3)
     _, _, log = await db_and_log(producer)
     for n in range(1, 6):
-        log._locked_insert(1, [(things, [thing() for _ in range(n)])])
+        log._locked_insert(1, [(things, [thing_row() for _ in range(n)])])
     assert len(log._locked_inserts) == 3
-    newest = [(things, [thing() for _ in range(5)])]
+    newest = [(things, [thing_row() for _ in range(5)])]
     assert log._locked_insert(1, newest) is log._locked_insert(1, newest)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from dbutil import statements_sent
-from platform_kit import postgres_only, things
+from platform_kit import postgres_only, thing_labels, thing_row, things
 from sqlalchemy import Column, DateTime, MetaData, Table, bindparam, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from shared.db import Database, defer_insert, driver_rows
+from shared.db import defer_insert, driver_rows
 from shared.errors import is_database_unavailable
 
 COUNT = select(func.count()).select_from(things)
@@ -26,26 +25,17 @@ ADD = (
 )
 
 
-def thing(label: str, thing_id: uuid.UUID | None = None) -> dict[str, Any]:
-    return {"id": thing_id or uuid.uuid4(), "owner": "o", "label": label, "version": 1}
-
-
-async def labels(db: Database) -> list[str]:
-    async with db.read_session() as session:
-        return sorted((await session.execute(select(things.c.label))).scalars())
-
-
 async def test_reads_what_its_transaction_wrote_and_deferred(producer) -> None:
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
-        await session.execute(insert(things), [thing("executed")])
-        defer_insert(session, things, [thing("deferred")])
+        await session.execute(insert(things), [thing_row("executed")])
+        defer_insert(session, things, [thing_row("deferred")])
         assert await driver_rows(session, COUNT, {}) == [(2,)]
         # ...and what it writes is seen by the session's own statements after it.
         new_id = uuid.uuid4()
         assert await driver_rows(session, ADD, {"id": new_id, "label": "driven"}) == [(new_id,)]
         assert (await session.execute(COUNT)).scalar_one() == 3
-    assert await labels(db) == ["deferred", "driven", "executed"]
+    assert await thing_labels(db) == ["deferred", "driven", "executed"]
 
 
 async def test_a_rollback_takes_its_writes_back(producer) -> None:
@@ -56,20 +46,20 @@ async def test_a_rollback_takes_its_writes_back(producer) -> None:
             raise RuntimeError("the request failed")
     async with db.unit_of_work() as session:  # the next transaction, maybe on the same connection
         await driver_rows(session, ADD, {"id": uuid.uuid4(), "label": "kept"})
-    assert await labels(db) == ["kept"]
+    assert await thing_labels(db) == ["kept"]
 
 
 async def test_a_failure_is_sqlalchemys_error_and_the_transaction_rolls_back(producer) -> None:
     db = (await producer()).service.db
     taken = uuid.uuid4()
     async with db.unit_of_work() as session:
-        await session.execute(insert(things), [thing("first", taken)])
+        await session.execute(insert(things), [thing_row("first", taken)])
     with pytest.raises(IntegrityError) as raised:
         async with db.unit_of_work() as session:
             await driver_rows(session, ADD, {"id": uuid.uuid4(), "label": "lost"})
             await driver_rows(session, ADD, {"id": taken, "label": "clash"})
     assert "test_things" in str(raised.value)
-    assert await labels(db) == ["first"]
+    assert await thing_labels(db) == ["first"]
     async with db.unit_of_work() as session:
         assert await driver_rows(session, LABEL, {"id": taken}) == [("first",)]
 
@@ -122,7 +112,7 @@ async def test_a_parameter_the_statement_does_not_take_is_refused_not_dropped(pr
     db = (await producer()).service.db
     async with db.unit_of_work() as session:
         with pytest.raises(ValueError, match="label"):
-            await driver_rows(session, insert(things).values(owner="o", version=1), thing("lost"))
+            await driver_rows(session, insert(things).values(owner="o", version=1), thing_row("lost"))
 
 
 async def test_an_expanding_parameter_is_refused(producer) -> None:
