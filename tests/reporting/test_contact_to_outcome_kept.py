@@ -1,8 +1,8 @@
 """Contact to outcome from the kept counts: every figure equals the report's definitions applied to
 the contacts themselves (recounted here in Python), for every grouping and for ranges of whole
 months or not. The percentiles come from the durations counted: per month (those counted per day
-on a range's partial edge months added or taken off), per day for weeks, and per key and month for
-a key (its partial edge months' contacts read)."""
+on a range's partial edge months added or taken off), per week and day for weeks, and per key and
+month for a key (those counted per key and day on its partial edge months added or taken off)."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ async def test_every_grouping_follows_the_definitions_over_whole_and_partial_mon
     world_factory, token, group_by
 ):
     """Every grouping reads the durations counted: the range's partial edge months from the days'
-    counts (the whole, months, quarters, weeks) or, for a key, from its edge days' contacts."""
+    counts (the whole, months, quarters, weeks) or, for a key, from its key's days' counts."""
     w = await world_factory()
     await build_contacts(w, seed=11, n=120, start=utc(2023, 10, 1))
     await w.catch_up("referrals")
@@ -226,9 +226,9 @@ async def test_every_grouping_follows_the_definitions_over_whole_and_partial_mon
 
 
 async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(world_factory, token):
-    """Grouped by week, month or quarter, no contact row is read for the percentiles, even where the
-    range covers months in part: with the contacts gone from the projection (the kept rows left as
-    they were), every ranged report is unchanged."""
+    """Whatever the grouping (time or key), no contact row is read for the percentiles, even where
+    the range covers months in part: with the contacts gone from the projection (the kept rows left
+    as they were), every ranged report is unchanged."""
     from sqlalchemy import delete
 
     w = await world_factory()
@@ -237,7 +237,7 @@ async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(w
     ranges = [("2023-10-14", "2024-03-17"), ("2023-12-20", "2024-01-10"), ("2024-01-05", "2024-01-25")]
     before = {}
     for first, last in ranges:
-        for group_by in ("week", "month", "quarter"):
+        for group_by in ("week", "month", "quarter", "area", "team", "source", "outcome"):
             before[(first, last, group_by)] = await report(
                 w, token, **{"from": first, "to": last, "group_by": group_by}
             )

@@ -1,7 +1,7 @@
 """The counts kept per London day and key (rpt_contact_days) and the durations counted per London
-month, day, ISO week and key (rpt_contact_duration_months, _days, _weeks, _key_months, and their
-bands) always equal counting the contacts, re-referral flags included, however the events are split
-into batches."""
+month, day, ISO week, key and month, and key and day (rpt_contact_duration_months, _days, _weeks,
+_key_months, _key_days, and their bands) always equal counting the contacts, re-referral flags
+included, however the events are split into batches."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ from services.reporting.projections.models import (
     ContactDurationDay,
     ContactDurationDayBand,
     ContactDurationKeyBand,
+    ContactDurationKeyDay,
+    ContactDurationKeyDayBand,
     ContactDurationKeyMonth,
     ContactDurationMonth,
     ContactDurationWeek,
@@ -56,6 +58,10 @@ async def assert_days_match_contacts(w) -> None:
         kept_week_bands = (await session.execute(select(ContactDurationWeekBand.__table__))).mappings().all()
         kept_key_months = (await session.execute(select(ContactDurationKeyMonth.__table__))).mappings().all()
         kept_key_bands = (await session.execute(select(ContactDurationKeyBand.__table__))).mappings().all()
+        kept_key_days = (await session.execute(select(ContactDurationKeyDay.__table__))).mappings().all()
+        kept_key_day_bands = (
+            (await session.execute(select(ContactDurationKeyDayBand.__table__))).mappings().all()
+        )
     for c in contacts:
         # Brute force: any other referral of the child in [a year before, received), or at the same
         # instant with a lower id.
@@ -89,6 +95,8 @@ async def assert_days_match_contacts(w) -> None:
     week_bands: dict[tuple, int] = defaultdict(int)
     key_months: dict[tuple, int] = defaultdict(int)
     key_bands: dict[tuple, int] = defaultdict(int)
+    key_days: dict[tuple, int] = defaultdict(int)
+    key_day_bands: dict[tuple, int] = defaultdict(int)
     for c in contacts:
         for name, value in durations(c):
             day, step = london_date(c["received_at"]), duration_step(name, value)
@@ -103,6 +111,8 @@ async def assert_days_match_contacts(w) -> None:
             for dimension, key in group_keys(c)[1:]:
                 key_months[(dimension, key, day.replace(day=1), name, step)] += 1
                 key_bands[(dimension, key, day.replace(day=1), name, step // BAND)] += 1
+                key_days[(dimension, key, day, name, step)] += 1
+                key_day_bands[(dimension, key, day, name, step // BAND)] += 1
     for rows, columns, recounted in (
         (kept_months, ("month", "metric", "value"), months),
         (kept_bands, ("month", "metric", "band"), bands),
@@ -112,6 +122,8 @@ async def assert_days_match_contacts(w) -> None:
         (kept_week_bands, ("week", "metric", "band"), week_bands),
         (kept_key_months, ("dimension", "key", "month", "metric", "value"), key_months),
         (kept_key_bands, ("dimension", "key", "month", "metric", "band"), key_bands),
+        (kept_key_days, ("dimension", "key", "day", "metric", "value"), key_days),
+        (kept_key_day_bands, ("dimension", "key", "day", "metric", "band"), key_day_bands),
     ):
         stored_counts = {tuple(r[c] for c in columns): r["contacts"] for r in rows if r["contacts"]}
         assert stored_counts == dict(recounted)
@@ -287,7 +299,7 @@ async def test_the_week_counts_migration_fills_them_from_the_day_counts(fresh_da
                         "INSERT INTO rpt_contact_duration_day_bands VALUES (:day, :metric, :band, :n)",
                     ):
                         await conn.execute(text(sql), values)
-        await upgrade("reporting", db.engine)
+        await upgrade("reporting", db.engine, "e7c1a4f0b2d8")  # the next empties the projections
         async with db.read_session() as session:
             weeks = (await session.execute(select(ContactDurationWeek.__table__))).mappings().all()
             week_bands = (await session.execute(select(ContactDurationWeekBand.__table__))).mappings().all()
@@ -308,3 +320,42 @@ async def test_the_week_counts_migration_fills_them_from_the_day_counts(fresh_da
         for week, n in expected.items()
         for metric, band in (("decision_working_hours", 3), ("decision_working_days", 0))
     }
+
+
+async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
+    """b3f8d2e6a4c1 adds durations counted per key and day, which only the contacts' London days can
+    give: it empties every projection and sets both feeds' positions to 0, so the consumers replay
+    them; other positions are left alone."""
+    from services.reporting.db import metadata
+
+    db = Database(fresh_database("reporting_key_days_migration"))
+    try:
+        await upgrade("reporting", db.engine, "e7c1a4f0b2d8")
+        async with db.engine.begin() as conn:
+            for sql in (
+                "INSERT INTO rpt_contact_duration_key_months"
+                " VALUES ('team', 'decision_working_days', 'T1', 2, '2025-01-01', 3)",
+                "INSERT INTO rpt_contact_duration_weeks VALUES ('decision_working_days', 2, '2025-01-06', 3)",
+                "INSERT INTO rpt_contact_duration_days VALUES ('decision_working_days', 2, '2025-01-06', 3)",
+            ):
+                await conn.execute(text(sql))
+            for feed, position in (("referrals", 120), ("supervision", 40), ("elsewhere", 7)):
+                await conn.execute(
+                    text("INSERT INTO consumer_positions VALUES (:feed, :position, CURRENT_TIMESTAMP)"),
+                    {"feed": feed, "position": position},
+                )
+        await upgrade("reporting", db.engine)
+        async with db.engine.connect() as conn:
+            left = {
+                table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                for table in metadata.sorted_tables
+                if table.name.startswith("rpt_")
+            }
+            positions = dict(
+                (await conn.execute(text("SELECT feed, position FROM consumer_positions"))).all()
+            )
+    finally:
+        await db.dispose()
+    assert "rpt_contact_duration_key_days" in left and "rpt_contact_duration_key_day_bands" in left
+    assert set(left.values()) == {0}
+    assert positions == {"referrals": 0, "supervision": 0, "elsewhere": 7}

@@ -2,14 +2,16 @@
 (`ContactDay` rows), and the contact-to-outcome durations counted per London month
 (`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`), per London day
 (`ContactDurationDay`, `ContactDurationDayBand`), per ISO week (`ContactDurationWeek`,
-`ContactDurationWeekBand`) and per London month and grouping key (`ContactDurationKeyMonth`,
-`ContactDurationKeyBand`).
+`ContactDurationWeekBand`) and per London month and per London day and grouping key
+(`ContactDurationKeyMonth`, `ContactDurationKeyBand`, `ContactDurationKeyDay`,
+`ContactDurationKeyDayBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
 keys) on the London date it was received, and each of its durations once in its month's, its
-day's, its week's and its keys' rows for that duration. When a batch changes contacts, each one's
-previous contribution is taken off and its new one added, and the net change of every row touched
-is written as increments (an upsert), so the rows always equal counting the contacts themselves.
+day's, its week's and its keys' rows (by month and by day) for that duration. When a batch changes
+contacts, each one's previous contribution is taken off and its new one added, and the net change
+of every row touched is written as increments (an upsert), so the rows always equal counting the
+contacts themselves.
 A contact's re-referral flag depends on the child's other contacts, in any journey, so it is
 recomputed for all of a child's contacts whenever one of them changes.
 """
@@ -38,6 +40,8 @@ from services.reporting.projections.models import (
     ContactDurationDay,
     ContactDurationDayBand,
     ContactDurationKeyBand,
+    ContactDurationKeyDay,
+    ContactDurationKeyDayBand,
     ContactDurationKeyMonth,
     ContactDurationMonth,
     ContactDurationWeek,
@@ -95,6 +99,8 @@ _WEEKS: Table = ContactDurationWeek.__table__  # type: ignore[attr-defined]
 _WEEK_BANDS: Table = ContactDurationWeekBand.__table__  # type: ignore[attr-defined]
 _KEY_MONTHS: Table = ContactDurationKeyMonth.__table__  # type: ignore[attr-defined]
 _KEY_BANDS: Table = ContactDurationKeyBand.__table__  # type: ignore[attr-defined]
+_KEY_DAYS: Table = ContactDurationKeyDay.__table__  # type: ignore[attr-defined]
+_KEY_DAY_BANDS: Table = ContactDurationKeyDayBand.__table__  # type: ignore[attr-defined]
 # Each table of durations counted -> its key columns, in the order of its cells in a batch's changes.
 _DURATION_TABLES = (
     (_MONTHS, ("month", "metric", "value")),
@@ -105,6 +111,8 @@ _DURATION_TABLES = (
     (_WEEK_BANDS, ("week", "metric", "band")),
     (_KEY_MONTHS, ("dimension", "key", "month", "metric", "value")),
     (_KEY_BANDS, ("dimension", "key", "month", "metric", "band")),
+    (_KEY_DAYS, ("dimension", "key", "day", "metric", "value")),
+    (_KEY_DAY_BANDS, ("dimension", "key", "day", "metric", "band")),
 )
 BAND = 10  # counted values per band (the *Band tables)
 
@@ -271,7 +279,8 @@ class ContactDayChanges:
     def duration_rows(self) -> tuple[dict[DurationCell, int], ...]:
         """The net change to each row of each table of `_DURATION_TABLES`, in its order."""
         tables: tuple[defaultdict[DurationCell, int], ...] = tuple(defaultdict(int) for _ in _DURATION_TABLES)
-        months, bands, days, day_bands, weeks, week_bands, key_months, key_bands = tables
+        months, bands, days, day_bands, weeks, week_bands = tables[:6]
+        key_months, key_bands, key_days, key_day_bands = tables[6:]
         for (day, keyed, name, step), n in self.durations.items():
             if not n:
                 continue
@@ -285,6 +294,8 @@ class ContactDayChanges:
             for dimension, key in keyed:
                 key_months[(dimension, key, month, name, step)] += n
                 key_bands[(dimension, key, month, name, band)] += n
+                key_days[(dimension, key, day, name, step)] += n
+                key_day_bands[(dimension, key, day, name, band)] += n
         return tables
 
     def change(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:

@@ -198,6 +198,35 @@ class ContactDurationKeyBand(Base, table=True):
     contacts: int = 0
 
 
+class ContactDurationKeyDay(Base, table=True):
+    """`ContactDurationKeyMonth` per London day: by a key, a range that covers a month in part takes
+    that month's days from these rows (as the whole takes them from `ContactDurationDay`), not from
+    the contacts, so reading an edge does not grow with the contacts received on its days."""
+
+    __tablename__ = "rpt_contact_duration_key_days"
+
+    # Keyed by day before the rest: an edge's rows of one dimension are one range of the key.
+    dimension: str = Field(primary_key=True, max_length=10)
+    day: date = Field(primary_key=True, description="London date of received_at.")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    key: str = Field(primary_key=True, max_length=80)
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    contacts: int = 0
+
+
+class ContactDurationKeyDayBand(Base, table=True):
+    """`ContactDurationKeyDay` counted in bands of ten values, as `ContactDurationBand` per month."""
+
+    __tablename__ = "rpt_contact_duration_key_day_bands"
+
+    dimension: str = Field(primary_key=True, max_length=10)
+    day: date = Field(primary_key=True, description="London date of received_at.")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    key: str = Field(primary_key=True, max_length=80)
+    band: int = Field(primary_key=True, description="value // 10 of the values counted.")
+    contacts: int = 0
+
+
 class ContactDurationDay(Base, table=True):
     """`ContactDurationMonth` per London day: a range that covers a month in part takes that
     month's days from these rows (at most about half a month at each edge), not from the contacts."""

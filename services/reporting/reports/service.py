@@ -44,10 +44,7 @@ from sqlmodel import col
 from services.reporting.projections.contact_days import (
     BAND,
     CONVERSION_COUNTS,
-    DECISION_DURATIONS,
     DURATION_SUMS,
-    DURATIONS,
-    HOUR_DURATIONS,
     OUTCOME_COLUMNS,
     OUTCOME_TIME_COUNTS,
     US_PER_HOUR,
@@ -71,6 +68,8 @@ from services.reporting.projections.models import (
     ContactDurationDay,
     ContactDurationDayBand,
     ContactDurationKeyBand,
+    ContactDurationKeyDay,
+    ContactDurationKeyDayBand,
     ContactDurationKeyMonth,
     ContactDurationMonth,
     ContactDurationWeek,
@@ -603,91 +602,27 @@ class Reports:
     @staticmethod
     def _counted_days(
         spans: Sequence[tuple[date, date, int]],
-        table: type[ContactDurationDay] | type[ContactDurationDayBand],
+        table: type[ContactDurationDay | ContactDurationDayBand]
+        | type[ContactDurationKeyDay | ContactDurationKeyDayBand],
         column: str,
+        dimension: str | None = None,
     ) -> Any:
-        """(month, metric, `column`, n) of the durations counted on each span's days (`table`: the
-        values or the bands counted per day), n negative for a span taken off."""
+        """(grp, metric, `column`, n) of the durations counted on each span's days, n negative for a
+        span taken off: `table` holds the values or the bands counted per day, grp being the span's
+        month; or, with `dimension`, per day and key, grp being the key of that dimension."""
         t = table.__table__  # type: ignore[union-attr]
+        of_dimension = [] if dimension is None else [t.c.dimension == dimension]
         return union_all(
             *[
                 select(
-                    literal(first.replace(day=1), Date).label("month"),
+                    (literal(first.replace(day=1), Date) if dimension is None else t.c.key).label("grp"),
                     t.c.metric,
                     t.c[column],
                     (t.c.contacts * sign).label("n"),
-                ).where(t.c.day.between(first, last), t.c.contacts != 0)
+                ).where(*of_dimension, t.c.day.between(first, last), t.c.contacts != 0)
                 for first, last, sign in spans
             ]
         ).subquery()
-
-    @staticmethod
-    def _counted_contacts(spans: Sequence[tuple[date, date, int]], group: Any, postgres: bool) -> Any:
-        """(grp, metric, value, n) of the contacts received in each span, per group (`group`: the
-        contacts' grouping key in SQL) and counted as the projection counts them (`durations`,
-        `duration_step`), n negative for a span taken off: one scan of a span's contacts for the six
-        durations."""
-        decided = col(ContactFact.first_decided_at).is_not(None)
-        authorised = col(ContactFact.working_hours_to_authorisation).is_not(None)
-        steps: dict[str, Any] = {}
-        for name, column in DURATIONS.items():
-            value = func.coalesce(col(getattr(ContactFact, column)), 0)
-            # The same float8 arithmetic as duration_step: floor(v x 10 + 0.5) for tenths of an hour.
-            steps[name] = func.floor(value * 10 + 0.5) if name in HOUR_DURATIONS else value
-        counted = []
-        for first, last, sign in spans:
-            start, end = window(first, last)
-            received = (col(ContactFact.received_at) >= start, col(ContactFact.received_at) < end)
-            if postgres:
-                # A hash table per duration over one pass (grouping sets), not six rows per contact
-                # hashed on their duration's name: half the time for an edge of 30 k contacts.
-                s = (
-                    select(
-                        group.label("grp"),
-                        *[
-                            cast(
-                                step if name in DECISION_DURATIONS else case((authorised, step)), BigInteger
-                            ).label(name)
-                            for name, step in steps.items()
-                        ],
-                    )
-                    .where(*received, decided)
-                    .subquery()
-                )
-                metric = case(*[(func.grouping(s.c[name]) == 0, literal(name)) for name in DURATIONS])
-                counted_value = func.coalesce(*[s.c[name] for name in DURATIONS])  # the set's own duration
-                counted.append(
-                    select(
-                        s.c.grp,
-                        metric.label("metric"),
-                        counted_value.label("value"),
-                        (func.count() * sign).label("n"),
-                    )
-                    .group_by(func.grouping_sets(*[tuple_(s.c.grp, s.c[name]) for name in DURATIONS]))
-                    .having(counted_value.is_not(None))  # an unauthorised contact's authorisation times
-                )
-                continue
-            names = union_all(*[select(literal(name).label("metric")) for name in DURATIONS]).subquery()
-            step = cast(case(steps, value=names.c.metric), BigInteger)
-            over = and_(decided, or_(names.c.metric.in_(sorted(DECISION_DURATIONS)), authorised))
-            counted.append(
-                select(
-                    group.label("grp"), names.c.metric, step.label("value"), (func.count() * sign).label("n")
-                )
-                .select_from(ContactFact)
-                .join(names, true())
-                .where(*received, over)
-                .group_by(group, names.c.metric, step)
-            )
-        return union_all(*counted).subquery()
-
-    @staticmethod
-    def _bands_at_ranks(counted: Counter[int], ps: Sequence[int]) -> list[tuple[int, int, int]]:
-        """(p, band, rank within the band) of each nearest-rank percentile p of the values counted
-        per band (`counted`, band -> n), as `_kept_percentiles` finds them in SQL."""
-        ordered = sorted((band, n) for band, n in counted.items() if n)
-        total = sum(n for _, n in ordered)
-        return [(p, *value_at(ordered, nearest_rank(p, total))) for p in ps] if total else []
 
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
@@ -704,8 +639,7 @@ class Reports:
         edge), per band in the first step and per value in the second. Grouped by month or quarter,
         a group is the whole's months of its period (and their edges); by week, its week's counts
         (or, for a week the range covers in part, its days' in range); by a key
-        (area, team, source, outcome), its key's months, counted apart, with its edge days read
-        from the contacts themselves (the keys have no counts per day).
+        (area, team, source, outcome), its key's months and edge days, counted apart.
         """
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
@@ -751,12 +685,15 @@ class Reports:
             groups_of = union_all(weekly, *parts)
         elif keyed:
             k = ContactDurationKeyBand
-            groups_of = (
-                select(
-                    col(k.key).label("grp"), col(k.metric), col(k.band), func.sum(col(k.contacts)).label("n")
-                )
-                .where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
-                .group_by(col(k.key), col(k.metric), col(k.band))
+            key_cells: Any = select(
+                col(k.key).label("grp"), col(k.metric), col(k.band), col(k.contacts).label("n")
+            ).where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
+            if spans:
+                key_edges = self._counted_days(spans, ContactDurationKeyDayBand, "band", group_by.value)
+                key_cells = union_all(key_cells, select(key_edges))
+            kc = key_cells.subquery()
+            groups_of = select(kc.c.grp, kc.c.metric, kc.c.band, func.sum(kc.c.n).label("n")).group_by(
+                kc.c.grp, kc.c.metric, kc.c.band
             )
         elif group_by is GroupBy.month and not spans:
             # A row per month, duration and band already: in key order, the running totals need no sort.
@@ -784,25 +721,7 @@ class Reports:
         # (group: its period's first month or its key, None for the whole; duration; band)
         # -> [(p, rank within the band)]
         wanted: dict[tuple[date | str | None, str, int], list[tuple[int, int]]] = defaultdict(list)
-        # The keys have no counts per day: their edge days' contacts are read, once, and their
-        # bands ranked here with the keys' kept bands.
-        key_edges: Counter[tuple[str, str, int]] = Counter()
-        if keyed and spans:
-            group = self._contact_group_sql(group_by, from_date, to_date)
-            e = self._counted_contacts(spans, group, self.postgres).c
-            for key, name, value, n in await self.session.execute(select(e.grp, e.metric, e.value, e.n)):
-                key_edges[(key, name, int(value))] += int(n)
-            key_bands: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-            for (key, name, value), n in key_edges.items():
-                key_bands[(key, name)][value // BAND] += n
-            for key, name, band_no, n in await self.session.execute(groups_of):
-                key_bands[(key, name)][int(band_no)] += int(n)
-            for (key, name), counted in key_bands.items():
-                for p, band_no, rank in self._bands_at_ranks(counted, ps):
-                    wanted[(key, name, band_no)].append((p, rank))
-            ranking = ranked(whole)
-        else:
-            ranking = union_all(ranked(groups_of), ranked(whole))
+        ranking = union_all(ranked(groups_of), ranked(whole))
         for row in (await self.session.execute(ranking)).mappings():
             total, below = int(row["total"]), int(row["upto"]) - int(row["n"])
             for p in ps:
@@ -889,9 +808,15 @@ class Reports:
                 col(kv.contacts) > 0,
                 in_bands(col(kv.metric), col(kv.value), wanted_groups, col(kv.key).in_),
             )
+            if spans:
+                edges = self._counted_days(spans, ContactDurationKeyDay, "value", group_by.value)
+                of_keys = union_all(
+                    of_keys,
+                    select(edges).where(
+                        in_bands(edges.c.metric, edges.c.value, wanted_groups, edges.c.grp.in_)
+                    ),
+                )
             for key, name, value, n in await self.session.execute(of_keys):
-                count((key,), name, value, n)
-            for (key, name, value), n in key_edges.items():
                 count((key,), name, value, n)
         for at, targets in wanted.items():
             g, name, _ = at
