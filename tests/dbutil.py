@@ -9,7 +9,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import create_engine
 
 # Restarts every sequence (positions and ids start at 1 again, as after TRUNCATE ... RESTART IDENTITY).
 _RESTART_SEQUENCES = """
@@ -39,7 +41,9 @@ async def delete_all(url: str, tables: list[str]) -> None:
         finally:
             await conn.close()
         return
-    engine = create_async_engine(url)
+    # The services' own SQLite engine: its 30 s busy timeout and BEGIN IMMEDIATE, not the driver's
+    # default 5 s with a deferred BEGIN, so a write still finishing elsewhere delays a wipe, not fails it.
+    engine = create_engine(url)
     try:
         async with engine.begin() as sa_conn:
             for statement in statements:
