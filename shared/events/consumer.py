@@ -14,7 +14,7 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 from pydantic import BaseModel
@@ -58,6 +58,24 @@ class BatchProjection(Projection, Protocol):
 
     async def apply_batch(self, session: AsyncSession, events: list[Envelope]) -> list[bool]:
         """Apply events in order; one result per event, as `apply` would return it."""
+
+
+class PipelinedProjection(Projection, Protocol):
+    """Optional: a projection that can work a batch out before writing it, so that a rebuild works
+    out one batch while the one before it is written (`FeedConsumer.rebuild`)."""
+
+    async def prepare_batch(self, session: AsyncSession, events: list[Envelope], previous: Any) -> Any:
+        """Work the batch out, writing nothing. `session` sees every batch before `previous` (the
+        batch before this one, still being written, or None) committed, and not `previous` itself:
+        its rows must be taken from `previous`."""
+
+    async def write_batch(self, session: AsyncSession, prepared: Any) -> list[bool]:
+        """Write a prepared batch in the caller's transaction; one result per event, as `apply`."""
+
+
+class _PositionMoved(Exception):
+    """A pipelined rebuild found its feed's position moved by someone else: what it prepared from
+    its own idea of the position is dropped."""
 
 
 class _Page(BaseModel):
@@ -230,38 +248,56 @@ class FeedConsumer:
         return applied
 
     async def _apply_batch(self, events: list[Envelope]) -> tuple[int, int]:
-        applied = 0
         async with self.db.unit_of_work() as session:
             stored = await self._locked_position(session)
-            position = stored
-            seen: set[uuid.UUID] = set()
-            fresh: list[Envelope] = []
-            for event in events:
-                if event.position <= position or event.event_id in seen:
-                    continue  # a repeat delivery: already applied, so a no-op
-                seen.add(event.event_id)
-                fresh.append(event)
-                position = event.position
+            fresh = self._fresh(events, stored)
             batch = getattr(self.projection, "apply_batch", None)
             if batch is not None and fresh:
                 # A projection that can apply many events at once (fewer round trips) does so.
                 results: list[bool] = await batch(session, fresh)
             else:
                 results = [await self.projection.apply(session, event) for event in fresh]
-            for event, ok in zip(fresh, results, strict=True):
-                if ok:
-                    applied += 1
-                else:
-                    self.metrics.consumer_skipped.labels(self.feed, event.type).inc()
-            if position != stored:
-                await session.execute(
-                    update(self.positions)
-                    .where(self.positions.c.feed == self.feed)
-                    .values(position=position, updated_at=utcnow())
-                )
-            if self.before_commit is not None:
-                await self.before_commit(events)
-        return applied, position
+            applied = await self._finish_batch(session, events, fresh, results, stored)
+        return applied, fresh[-1].position if fresh else stored
+
+    @staticmethod
+    def _fresh(events: list[Envelope], position: int) -> list[Envelope]:
+        """The events after `position`, each once: a repeat delivery was already applied (a no-op)."""
+        seen: set[uuid.UUID] = set()
+        fresh: list[Envelope] = []
+        for event in events:
+            if event.position <= position or event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+            fresh.append(event)
+            position = event.position
+        return fresh
+
+    async def _finish_batch(
+        self,
+        session: AsyncSession,
+        events: list[Envelope],
+        fresh: list[Envelope],
+        results: list[bool],
+        stored: int,
+    ) -> int:
+        """Count the batch's results, store its new position (in its transaction), run the test hook;
+        return how many events were applied."""
+        applied = 0
+        for event, ok in zip(fresh, results, strict=True):
+            if ok:
+                applied += 1
+            else:
+                self.metrics.consumer_skipped.labels(self.feed, event.type).inc()
+        if fresh and fresh[-1].position != stored:
+            await session.execute(
+                update(self.positions)
+                .where(self.positions.c.feed == self.feed)
+                .values(position=fresh[-1].position, updated_at=utcnow())
+            )
+        if self.before_commit is not None:
+            await self.before_commit(events)
+        return applied
 
     def _record_lag(self, head: int) -> None:
         now = utcnow()
@@ -367,6 +403,95 @@ class FeedConsumer:
             if self.status.lag_events == 0:
                 return total
 
+    def _pipelined(self) -> PipelinedProjection | None:
+        """The projection, if a rebuild can work out one batch while writing the one before. Only on
+        PostgreSQL: there the writing is another process's work, done on the other CPU meanwhile."""
+        if self.db.is_sqlite or not hasattr(self.projection, "prepare_batch"):
+            return None
+        return cast(PipelinedProjection, self.projection)
+
+    async def _catch_up_pipelined(self) -> int:
+        """Catch up as `catch_up` does, but work out each batch while the one before is written.
+
+        A rebuild spent about as long in the projection's Python as waiting for PostgreSQL to write,
+        one after the other (bench/NOTES.md). Here batch N+1 is worked out (`prepare_batch`, reading
+        through a connection of its own) while batch N's transaction runs: the rows batch N touched
+        are taken from batch N, every batch before it has committed. Batches are still written in
+        order, each in one transaction with its position, so a crash leaves a prefix applied, as
+        `catch_up` does. If the stored position is not where this left it (another consumer applied
+        the feed meanwhile), the batch prepared from it is dropped and `catch_up` takes over.
+        """
+        projection = self._pipelined()
+        assert projection is not None
+        position = self.status.position
+        previous: Any = None
+        writing: asyncio.Task[int] | None = None
+        applied = 0
+        try:
+            while True:
+                try:
+                    events, head = await self._next_page(position, 0.0)
+                except UpstreamError as exc:
+                    self._record_outage(str(exc))
+                    raise
+                self.status.upstream_ok = True
+                self.status.last_error = None
+                self.status.head = head  # the lag is recorded as each batch commits
+                if events and head > events[-1].position:
+                    self._start_prefetch(events[-1].position, head - events[-1].position)
+                fresh = self._fresh(events, position)
+                prepared = None
+                if fresh:
+                    with collector_paused():
+                        async with self.db.read_session() as session:
+                            prepared = await projection.prepare_batch(session, fresh, previous)
+                if writing is not None:
+                    applied += await writing
+                    writing = None
+                if prepared is not None:
+                    writing = asyncio.create_task(
+                        self._write_prepared(projection, prepared, events, fresh, position)
+                    )
+                    position = fresh[-1].position
+                previous = prepared
+                if not fresh or head <= position:
+                    break
+            if writing is not None:
+                applied += await writing
+                writing = None
+        except _PositionMoved:
+            log.warning("feed position moved during a rebuild; going on one batch at a time")
+        finally:
+            if writing is not None:
+                # Something failed while a batch was being written: let that write end either way (a
+                # batch committed whole is as good as one not written), rather than cancel it mid-way.
+                with contextlib.suppress(BaseException):
+                    await writing
+        return applied
+
+    async def _write_prepared(
+        self,
+        projection: PipelinedProjection,
+        prepared: Any,
+        events: list[Envelope],
+        fresh: list[Envelope],
+        expected: int,
+    ) -> int:
+        with collector_paused():
+            async with self.db.unit_of_work() as session:
+                # A batch lost to a crash of PostgreSQL is lost with its position (one transaction),
+                # so the feed replays it: no need to wait for the commit to reach the disk.
+                await session.execute(text("SET LOCAL synchronous_commit = off"))
+                stored = await self._locked_position(session)
+                if stored != expected:
+                    raise _PositionMoved(f"{self.feed}: stored {stored}, expected {expected}")
+                results = await projection.write_batch(session, prepared)
+                applied = await self._finish_batch(session, events, fresh, results, stored)
+        self.status.position = fresh[-1].position
+        self.metrics.consumer_applied.labels(self.feed).inc(applied)
+        self._record_lag(max(self.status.head or 0, self.status.position))
+        return applied
+
     async def probe(self) -> int:
         """The upstream's head position; raises UpstreamError when the feed cannot be read."""
         _, head = await self.fetch(0, 0, 1)  # only the head is wanted: a page of one event
@@ -392,7 +517,10 @@ class FeedConsumer:
         self._record_lag(head)
         self._rebuilding = True
         try:
-            applied = await self.catch_up()
+            applied = 0
+            if self._pipelined() is not None:
+                applied = await self._catch_up_pipelined()
+            applied += await self.catch_up()
         finally:
             self._rebuilding = False
             await self._drop_prefetch()  # a batch fetched ahead as a rebuild's: not one page

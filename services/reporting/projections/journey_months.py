@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import add_increments, unchanged
+from services.reporting.projections.contact_days import Increments, unchanged, write_increments
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
     JourneyLiveDay,
@@ -167,10 +167,10 @@ class JourneyMonthChanges:
         for row in new:
             self.change(None, (), row.__dict__, handovers(row.journey_id))
 
-    async def write(self, session: AsyncSession) -> None:
-        """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
-        # (table, its key columns, its counts, rows: the key's values, then the counts')
-        writes: list[tuple[Table, tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]]]] = [
+    def increments(self) -> list[Increments]:
+        """The net changes, table by table, as `add_increments` takes them (see
+        `ContactDayChanges.increments`)."""
+        return [
             (
                 _MONTHS,
                 ("month",),
@@ -202,5 +202,7 @@ class JourneyMonthChanges:
                 [(*at, *cell) for at, cell in self.live.items() if any(cell)],
             ),
         ]
-        for table, keys, counts, rows in writes:
-            await add_increments(session, table, keys, counts, rows)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
+        await write_increments(session, self.increments())

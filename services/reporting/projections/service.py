@@ -13,11 +13,13 @@ single code path.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +31,13 @@ from sqlmodel import SQLModel, col
 
 from services.reporting.projections import readers as r
 from services.reporting.projections.bulk import Statistics, insert_many
-from services.reporting.projections.contact_days import ContactDayChanges, mark_re_referrals, unchanged
+from services.reporting.projections.contact_days import (
+    ContactDayChanges,
+    Increments,
+    mark_re_referrals,
+    unchanged,
+    write_increments,
+)
 from services.reporting.projections.day_index import index_journey, index_supervision
 from services.reporting.projections.journey_months import JourneyMonthChanges
 from services.reporting.projections.models import (
@@ -75,10 +83,25 @@ REFERRALS_FEED = "referrals"
 SUPERVISION_FEED = "supervision"
 
 Item = tuple[Envelope, r.Reader]
+# Loops over a batch hand the event loop back this often: in a rebuild, a batch is worked out while
+# the previous one is written in the same thread, and that write should not wait a whole batch to
+# send its next statement to PostgreSQL.
+YIELD_EVERY = 200
 _TIMELINE: Table = TimelineEntry.__table__  # type: ignore[attr-defined]  # Core: no ORM bulk bookkeeping
 _TIMELINE_COLUMNS = (
     "event_id", "feed", "position", "journey_id", "child_id", "type", "occurred_at", "recorded_at", "codes"
 )  # fmt: skip
+
+
+@dataclass
+class Prepared:
+    """A batch worked out by `prepare_batch`, not yet written: each event's result, the feed's state
+    row, the readable events, and what the projection worked out from them."""
+
+    results: list[bool]
+    states: _Store
+    items: list[Item]
+    work: Any
 
 
 class _Projection:
@@ -103,15 +126,26 @@ class _Projection:
 
     async def apply_batch(self, session: AsyncSession, events: list[Envelope]) -> list[bool]:
         """Apply events in order; one result per event, False for one skipped (unknown or unreadable)."""
+        return await self.write_batch(session, await self.prepare_batch(session, events))
+
+    async def prepare_batch(
+        self, session: AsyncSession, events: list[Envelope], previous: Prepared | None = None
+    ) -> Prepared:
+        """Work a batch out in memory from the rows it touches, writing nothing (`write_batch`
+        writes it). With `previous`, the batch before this one, whose write may still be in
+        flight: the rows it touched are taken as it left them, not as the database has them yet
+        (see `FeedConsumer.rebuild`); `session` then only needs to see every batch before that."""
         # A plain row like the facts' (not an ORM instance: its get and flush cost more than the rest
         # of a batch's bookkeeping), and its figures kept in locals while the events are read.
-        states = _Store(FeedState)
+        states = _Store(FeedState, previous.states if previous is not None else None)
         loaded = await states.load(session, feed={self.feed})
         state = loaded[0] if loaded else states.create(feed=self.feed)
         results: list[bool] = []
         items: list[Item] = []
         occurred, recorded = state.latest_occurred_at, state.latest_recorded_at
-        for event in events:
+        for i, event in enumerate(events):
+            if not i % YIELD_EVERY:
+                await asyncio.sleep(0)
             if event.occurred_at.tzinfo is None or event.recorded_at.tzinfo is None:
                 # As UTCDateTime refuses them on write (a bulk COPY would not): the batch fails.
                 raise ValueError("naive datetime refused: store timezone-aware times")
@@ -126,12 +160,30 @@ class _Projection:
         state.latest_occurred_at, state.latest_recorded_at = occurred, recorded
         state.applied += len(items)
         state.skipped += len(events) - len(items)
-        await states.write(session, None)
+        work = None
         if items:
-            timeline = await self.handle_batch(session, items)
+            work = await self.prepare_items(session, items, previous.work if previous is not None else None)
+        states.drop_carried()
+        return Prepared(results, states, items, work)
+
+    async def write_batch(self, session: AsyncSession, prepared: Prepared) -> list[bool]:
+        """Write what `prepare_batch` worked out, in the caller's transaction."""
+        await prepared.states.write(session, None)
+        if prepared.items:
+            timeline = await self.write_items(session, prepared.items, prepared.work)
             # Timeline rows are only ever inserted, never read back here.
             await insert_many(session, _TIMELINE, _TIMELINE_COLUMNS, timeline, None)
-        return results
+        return prepared.results
+
+    async def prepare_items(self, session: AsyncSession, items: list[Item], previous: Any) -> Any:
+        """What a batch's readable events change, worked out without writing (None: nothing ahead of
+        `write_items`). `previous` is the previous batch's, as `prepare_batch` says."""
+        return None
+
+    async def write_items(self, session: AsyncSession, items: list[Item], work: Any) -> list[tuple[Any, ...]]:
+        """Write a batch's readable events (`work` as `prepare_items` left it); return their
+        timeline rows."""
+        raise NotImplementedError
 
     def _read(self, event: Envelope) -> r.Reader | None:
         reader = self.readers.get(event.type)
@@ -143,10 +195,6 @@ class _Projection:
             # A payload this reader cannot understand is skipped and counted, never retried
             # forever: a poison event must not stop the front-door measures.
             return None
-
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
-        """Apply the readable events of a batch; return their timeline rows."""
-        raise NotImplementedError
 
     def _timeline(self, event: Envelope, payload: r.Reader, child_id: uuid.UUID | None) -> tuple[Any, ...]:
         """A timeline row, as values of `_TIMELINE_COLUMNS`."""
@@ -185,28 +233,61 @@ class _Fact:
 
 class _Store:
     """One table's rows for one batch: loaded by key look-ups, then one bulk insert of the new rows
-    (`insert_many`) and one executemany UPDATE of the loaded rows that changed."""
+    (`insert_many`) and one executemany UPDATE of the loaded rows that changed.
 
-    def __init__(self, model: Any) -> None:
+    Given the previous batch's store (`previous`), a row that batch touched is loaded as that batch
+    left it, whatever the database holds, and a row it created is found by the look-ups too: its
+    write may not have committed yet (a rebuild writes one batch while working out the next)."""
+
+    def __init__(self, model: Any, previous: _Store | None = None) -> None:
         self.table: Table = model.__table__
         self.key: str = next(iter(self.table.primary_key.columns)).name
         self.columns = [c.name for c in self.table.columns]
         self.defaults = _defaults(model)
         self.loaded: dict[Any, tuple[Any, dict[str, Any]]] = {}
         self.new: list[Any] = []
+        # The previous batch's rows by key, and those it created (absent from the database until its
+        # write commits). Its own objects, never changed here: its write may be reading them.
+        self.carried: dict[Any, Any] = {}
+        self.carried_new: list[Any] = []
+        if previous is not None:
+            self.carried = {key: row for key, (row, _) in previous.loaded.items()}
+            self.carried_new = previous.new
+            self.carried.update((row.__dict__[self.key], row) for row in previous.new)
 
     async def load(self, session: AsyncSession, **where: set[Any]) -> list[Any]:
         """The rows whose column `name` is one of `ids`, for any `name=ids` given (one query per
         chunk of ids; each row once per batch, however often asked)."""
         rows: list[Any] = []
+        found: set[Any] = set()
         for query in _look_ups(session, self.table, select(self.table), where):
             for mapping in (await session.execute(query)).mappings():
                 key = mapping[self.key]
-                if key not in self.loaded:
-                    values = dict(mapping)
-                    self.loaded[key] = (_Fact(values), dict(values))
-                rows.append(self.loaded[key][0])
+                found.add(key)
+                rows.append(self._loaded(key, mapping))
+        # The look-up columns (ids) never change, so a created row matches as it will once stored.
+        for row in self.carried_new:
+            values = row.__dict__
+            key = values[self.key]
+            if key not in found and any(values[name] in ids for name, ids in where.items()):
+                found.add(key)
+                rows.append(self._loaded(key, values))
         return rows
+
+    def drop_carried(self) -> None:
+        """Let go of the previous batch's rows once this batch is worked out, so that no more than
+        two batches' rows are held at once."""
+        self.carried, self.carried_new = {}, []
+
+    def _loaded(self, key: Any, stored: Mapping[str, Any]) -> Any:
+        """The batch's row of `key`, made on first sight from the previous batch's or else the
+        stored values."""
+        if key not in self.loaded:
+            carried = self.carried.get(key)
+            # Of a carried row, a copy of its columns: the previous batch's object stays as it is.
+            values = dict(stored) if carried is None else {c: carried.__dict__[c] for c in self.columns}
+            self.loaded[key] = (_Fact(values), dict(values))
+        return self.loaded[key][0]
 
     def create(self, **values: Any) -> Any:
         row = _Fact({**self.defaults, **values})
@@ -256,11 +337,13 @@ class _Rows:
     recomputations look up.
     """
 
-    def __init__(self) -> None:
-        self.contact_store = _Store(ContactFact)
-        self.decision_store = _Store(DecisionFact)
-        self.journey_store = _Store(JourneyFact)
-        self.allocation_store = _Store(AllocationFact)
+    def __init__(self, previous: _Rows | None = None) -> None:
+        """With `previous`, the previous batch's rows: see `_Store`."""
+        last = (None,) * 4 if previous is None else previous.stores
+        self.contact_store = _Store(ContactFact, last[0])
+        self.decision_store = _Store(DecisionFact, last[1])
+        self.journey_store = _Store(JourneyFact, last[2])
+        self.allocation_store = _Store(AllocationFact, last[3])
         self.contacts: dict[uuid.UUID, Any] = {}
         self.decisions: dict[uuid.UUID, Any] = {}
         self.journeys: dict[uuid.UUID, Any] = {}
@@ -280,8 +363,12 @@ class _Rows:
             self.decisions[decision.decision_id] = decision
             self.decisions_by_contact[decision.contact_id].append(decision)
 
+    @property
+    def stores(self) -> tuple[_Store, _Store, _Store, _Store]:
+        return self.contact_store, self.decision_store, self.journey_store, self.allocation_store
+
     async def write(self, session: AsyncSession, statistics: Statistics) -> None:
-        for store in (self.contact_store, self.decision_store, self.journey_store, self.allocation_store):
+        for store in self.stores:
             await store.write(session, statistics)
 
 
@@ -331,6 +418,13 @@ async def _inputs(
     ]
 
 
+@dataclass
+class _ReferralsWork:
+    rows: _Rows
+    increments: list[Increments]  # of the kept counts
+    timeline: list[tuple[Any, ...]]
+
+
 class ReferralsProjection(_Projection):
     feed = REFERRALS_FEED
     readers = r.REFERRALS
@@ -367,7 +461,7 @@ class ReferralsProjection(_Projection):
         await lock(session)
         await super().reset(session)
 
-    async def _load(self, session: AsyncSession, items: list[Item]) -> _Rows:
+    async def _load(self, session: AsyncSession, items: list[Item], previous: _Rows | None) -> _Rows:
         contact_ids: set[uuid.UUID] = set()
         decision_ids: set[uuid.UUID] = set()
         journey_ids: set[uuid.UUID] = set()
@@ -382,7 +476,7 @@ class ReferralsProjection(_Projection):
             for name in ("decision_id", "supersedes_decision_id"):
                 if (value := fields.get(name)) is not None:
                     decision_ids.add(value)
-        rows = _Rows()
+        rows = _Rows(previous)
         # One query per table: a round trip costs more than the few rows an OR brings in twice.
         for journey in await rows.journey_store.load(session, journey_id=journey_ids):
             rows.journeys[journey.journey_id] = journey
@@ -402,12 +496,14 @@ class ReferralsProjection(_Projection):
             rows.add_decision(decision)
         return rows
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
-        rows = await self._load(session, items)
+    async def prepare_items(self, session: AsyncSession, items: list[Item], previous: Any) -> _ReferralsWork:
+        rows = await self._load(session, items, previous.rows if previous is not None else None)
         timeline: list[tuple[Any, ...]] = []
         touched_contacts: dict[uuid.UUID, None] = {}
         touched_journeys: dict[uuid.UUID, None] = {}
-        for event, payload in items:
+        for i, (event, payload) in enumerate(items):
+            if not i % YIELD_EVERY:
+                await asyncio.sleep(0)
             child_id: uuid.UUID | None = payload.__dict__.get("child_id")
             contact_id: uuid.UUID | None = payload.__dict__.get("contact_id")
             match payload:
@@ -443,18 +539,26 @@ class ReferralsProjection(_Projection):
         # whole batch, leaves what recomputing after every event would (contacts before journeys:
         # a journey reads its first contact's current outcome).
         children: dict[uuid.UUID, None] = {}
-        for contact_id in touched_contacts:
+        for i, contact_id in enumerate(touched_contacts):
+            if not i % YIELD_EVERY:
+                await asyncio.sleep(0)
             if (contact := self.refresh_contact(rows, contact_id)) is not None:
                 children[contact.child_id] = None
         for child_id in children:
             mark_re_referrals(rows.contacts_by_child[child_id])
-        for journey_id in touched_journeys:
+        for i, journey_id in enumerate(touched_journeys):
+            if not i % YIELD_EVERY:
+                await asyncio.sleep(0)
             self.refresh_journey(rows, journey_id)
         days = ContactDayChanges()
-        for contact, before in rows.contact_store.loaded.values():
-            days.change(before, contact.__dict__)
-        for contact in rows.contact_store.new:
-            days.change(None, contact.__dict__)
+        changed: list[tuple[dict[str, Any] | None, dict[str, Any]]] = [
+            (before, contact.__dict__) for contact, before in rows.contact_store.loaded.values()
+        ]
+        changed += [(None, contact.__dict__) for contact in rows.contact_store.new]
+        for i, (before, after) in enumerate(changed):
+            if not i % YIELD_EVERY:
+                await asyncio.sleep(0)
+            days.change(before, after)
         journey_months = JourneyMonthChanges()
         journey_months.batch(
             rows.journey_store.loaded.values(),
@@ -462,11 +566,21 @@ class ReferralsProjection(_Projection):
             (before for _, before in rows.allocation_store.loaded.values()),
             rows.allocations_by_journey,
         )
-        await rows.write(session, self.statistics)
-        await days.write(session)
-        await journey_months.write(session)
-        await self._supervision_days(session, rows)
-        return timeline
+        for store in rows.stores:
+            store.drop_carried()
+        # Worked out here, not while writing: in a rebuild this runs while the previous batch is
+        # written, and time spent in Python while writing leaves PostgreSQL waiting.
+        return _ReferralsWork(rows, [*days.increments(), *journey_months.increments()], timeline)
+
+    async def write_items(
+        self, session: AsyncSession, items: list[Item], work: _ReferralsWork
+    ) -> list[tuple[Any, ...]]:
+        await work.rows.write(session, self.statistics)
+        await write_increments(session, work.increments)
+        # Read and written here, under the lock the supervision feed also takes: its facts are
+        # that feed's, which may be applying meanwhile.
+        await self._supervision_days(session, work.rows)
+        return work.timeline
 
     async def _supervision_days(self, session: AsyncSession, rows: _Rows) -> None:
         """Take the changed journeys' old supervision contributions off and add their new ones, with
@@ -730,7 +844,7 @@ class SupervisionProjection(_Projection):
             )
         await kept.write(session)
 
-    async def handle_batch(self, session: AsyncSession, items: list[Item]) -> list[tuple[Any, ...]]:
+    async def write_items(self, session: AsyncSession, items: list[Item], work: Any) -> list[tuple[Any, ...]]:
         # Before reading the journeys (in `_supervision_days`) and the journeys' kept contributions.
         await lock(session)
         ids = {sid for _, p in items if (sid := p.__dict__.get("supervision_id")) is not None}
