@@ -324,18 +324,14 @@ class ContactDayChanges:
         self._add_durations(day_after, keys_after, after, 1)
 
     def increments(self) -> list[Increments]:
-        """The net changes, table by table, as `add_increments` takes them: worked out apart from
-        writing them, so that a rebuild can do it while the previous batch is being written."""
+        """The net changes, table by table, as `add_increments` adds them to the stored rows (by
+        `write_increments`): worked out apart from writing them, so that a rebuild can do it while
+        the previous batch is being written."""
         days = [(*at, *cell) for at, cell in self.net.items() if any(cell)]
         changes: list[Increments] = [(_TABLE, ("day", "dimension", "key"), COUNTS, days)]
         for (table, columns), net in zip(_DURATION_TABLES, self.duration_rows(), strict=True):
             changes.append((table, columns, ("contacts",), [(*at, n) for at, n in net.items() if n]))
         return changes
-
-    async def write(self, session: AsyncSession) -> None:
-        """Add the net changes to the stored rows (created at zero when absent), one statement per
-        table."""
-        await write_increments(session, self.increments())
 
 
 # A table, its key columns, its count columns, and rows of increments (the key's values, then the

@@ -22,9 +22,8 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.contact_days import Increments, unchanged, write_increments
+from services.reporting.projections.contact_days import Increments, unchanged
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
     JourneyLiveDay,
@@ -202,7 +201,3 @@ class JourneyMonthChanges:
                 [(*at, *cell) for at, cell in self.live.items() if any(cell)],
             ),
         ]
-
-    async def write(self, session: AsyncSession) -> None:
-        """Add the net changes to the stored rows (created at zero when absent), one statement per table."""
-        await write_increments(session, self.increments())
