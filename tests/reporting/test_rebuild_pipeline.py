@@ -168,3 +168,51 @@ async def test_a_rebuild_whose_position_another_consumer_moves_goes_on_one_batch
     assert writes == 2  # the second found the position moved; the rest went one batch at a time
     assert applied == 31 - 2  # the other consumer's two are not the rebuild's
     assert await projection_rows(w) == expected
+
+
+@postgres_only("the rebuild works out one batch while writing another on PostgreSQL only")
+@pytest.mark.parametrize("fails", ["write", "prepare"])
+async def test_a_rebuild_that_fails_mid_way_leaves_whole_batches_and_catching_up_completes_it(
+    world_factory, fails: str
+) -> None:
+    w = await world_factory()
+    await build_scenario(w)
+    await w.catch_up("referrals", "supervision")
+    expected = await projection_rows(w)
+
+    consumer = w.consumer("referrals")
+    projection: Any = consumer.projection
+    consumer.batch_size = consumer.catch_up_batch_size = consumer.rebuild_batch_size = 4
+    committed: list[int] = []
+    prepared = 0
+    prepare = projection.prepare_batch
+
+    async def before_commit(events: list) -> None:
+        # The third batch's write fails before its commit.
+        if fails == "write" and len(committed) == 2:
+            raise RuntimeError("killed before commit")
+        committed.append(events[-1].position)
+
+    async def prepare_batch(*args: Any) -> Any:
+        # Or working out the fourth fails, while the third is being written.
+        nonlocal prepared
+        prepared += 1
+        if fails == "prepare" and prepared == 4:
+            raise RuntimeError("failed working a batch out")
+        return await prepare(*args)
+
+    consumer.before_commit = before_commit
+    projection.prepare_batch = prepare_batch
+    try:
+        with pytest.raises(RuntimeError):
+            await consumer.rebuild()
+    finally:
+        consumer.before_commit = None
+        del projection.prepare_batch
+
+    # Whole batches only, in order, each with its position: two if the third's write failed, three
+    # if the fourth failed to be worked out (the third, already being written, was let finish).
+    assert committed == ([4, 8] if fails == "write" else [4, 8, 12])
+    assert await consumer.position() == committed[-1]
+    await consumer.catch_up()
+    assert await projection_rows(w) == expected
