@@ -8,7 +8,9 @@ A batch of events is applied in memory: the rows it touches are loaded with one 
 table, the events are applied in order to those plain rows, each touched contact and journey is
 recomputed once at the end, and everything is written back in bulk (new rows by `insert_many`,
 changed ones by one executemany UPDATE per table). One event is just a batch of one, so there is a
-single code path.
+single code path. A batch is worked out (`prepare_batch`) apart from being written (`write_batch`),
+so that a rebuild on PostgreSQL works out the next batch while this one is written
+(`FeedConsumer.rebuild`); applying a batch otherwise does both on one session.
 """
 
 from __future__ import annotations
