@@ -20,11 +20,14 @@ from shared.events.consumer import FeedConsumer
 IGNORED = {"consumer_positions", "audit_log", "idempotency_keys", "alembic_version", "rpt_feed_state"}
 
 
-async def projection_rows(w: World) -> dict[str, list[tuple[str, ...]]]:
+Rows = dict[str, list[tuple[str, ...]]]
+
+
+async def projection_rows(w: World) -> Rows:
     """Every reporting table's rows, as sorted tuples of strings; but not the kept counts' rows that
     count nothing (every column beyond the key 0), which batching may or may not leave."""
     db = w.consumer("referrals").db
-    out: dict[str, list[tuple[str, ...]]] = {}
+    out: Rows = {}
     async with db.read_session() as session:
         for table in metadata.sorted_tables:
             if table.name in IGNORED:
@@ -33,6 +36,18 @@ async def projection_rows(w: World) -> dict[str, list[tuple[str, ...]]]:
             rows = [tuple(str(v) for v in row) for row in (await session.execute(select(table))).all()]
             out[table.name] = sorted(row for row in rows if any(row[i] != "0" for i in counts))
     return out
+
+
+async def caught_up(world_factory: Any, batch: int | None = None) -> tuple[World, FeedConsumer, Rows]:
+    """The scenario's world caught up on both feeds, its referrals consumer (taking `batch` events
+    at a time, if given), and every table's rows as catching up left them."""
+    w = await world_factory()
+    await build_scenario(w)
+    await w.catch_up("referrals", "supervision")
+    consumer = w.consumer("referrals")
+    if batch is not None:
+        consumer.batch_size = consumer.catch_up_batch_size = consumer.rebuild_batch_size = batch
+    return w, consumer, await projection_rows(w)
 
 
 async def forget(consumer: FeedConsumer) -> None:
@@ -48,13 +63,8 @@ async def forget(consumer: FeedConsumer) -> None:
 async def test_a_batch_worked_out_before_the_previous_one_is_written_gives_the_same_rows(
     world_factory, size: int
 ) -> None:
-    w = await world_factory()
-    await build_scenario(w)
-    await w.catch_up("referrals", "supervision")
-    expected = await projection_rows(w)
+    w, consumer, expected = await caught_up(world_factory)
     assert expected["rpt_contacts"] and expected["rpt_contact_duration_key_days"]
-
-    consumer = w.consumer("referrals")
     projection: Any = consumer.projection
     events, _ = await consumer.fetch(0, 0.0, 1000)
     batches = [events[i : i + size] for i in range(0, len(events), size)]
@@ -78,14 +88,8 @@ async def test_a_batch_worked_out_before_the_previous_one_is_written_gives_the_s
 
 @postgres_only("the rebuild works out one batch while writing another on PostgreSQL only")
 async def test_a_pipelined_rebuild_equals_catching_up_and_overlaps_its_batches(world_factory) -> None:
-    w = await world_factory()
-    await build_scenario(w)
-    await w.catch_up("referrals", "supervision")
-    expected = await projection_rows(w)
-
-    consumer = w.consumer("referrals")
+    w, consumer, expected = await caught_up(world_factory, batch=3)
     projection: Any = consumer.projection
-    consumer.batch_size = consumer.catch_up_batch_size = consumer.rebuild_batch_size = 3
     steps: list[str] = []
     prepare, write = projection.prepare_batch, projection.write_batch
 
@@ -127,13 +131,7 @@ async def test_a_pipelined_rebuild_equals_catching_up_and_overlaps_its_batches(w
 async def test_a_rebuild_whose_position_another_consumer_moves_goes_on_one_batch_at_a_time(
     world_factory,
 ) -> None:
-    w = await world_factory()
-    await build_scenario(w)
-    await w.catch_up("referrals", "supervision")
-    expected = await projection_rows(w)
-
-    consumer = w.consumer("referrals")
-    consumer.batch_size = consumer.catch_up_batch_size = consumer.rebuild_batch_size = 4
+    w, consumer, expected = await caught_up(world_factory, batch=4)
     other = FeedConsumer(
         feed=consumer.feed,
         base_url=consumer.base_url,
@@ -175,14 +173,8 @@ async def test_a_rebuild_whose_position_another_consumer_moves_goes_on_one_batch
 async def test_a_rebuild_that_fails_mid_way_leaves_whole_batches_and_catching_up_completes_it(
     world_factory, fails: str
 ) -> None:
-    w = await world_factory()
-    await build_scenario(w)
-    await w.catch_up("referrals", "supervision")
-    expected = await projection_rows(w)
-
-    consumer = w.consumer("referrals")
+    w, consumer, expected = await caught_up(world_factory, batch=4)
     projection: Any = consumer.projection
-    consumer.batch_size = consumer.catch_up_batch_size = consumer.rebuild_batch_size = 4
     committed: list[int] = []
     prepared = 0
     prepare = projection.prepare_batch
