@@ -334,6 +334,18 @@ class FeedConsumer:
     async def _poll(self, wait: float) -> int:
         after = await self.position()
         self.status.position = after
+        events, head = await self._read_page(after, wait)
+        try:
+            applied = await self.apply_batch(events) if events else 0
+        except BaseException:
+            await self._drop_prefetch()
+            raise
+        self._record_lag(head)
+        return applied
+
+    async def _read_page(self, after: int, wait: float) -> tuple[list[Envelope], int]:
+        """The next page after `after`, the upstream's state recorded either way, and the page after it
+        fetched ahead when more is waiting."""
         try:
             events, head = await self._next_page(after, wait)
         except UpstreamError as exc:
@@ -345,13 +357,7 @@ class FeedConsumer:
             # More is waiting: fetch the next page while this one is applied (the producer builds it,
             # and it travels, meanwhile). It is only used if this batch does end at that position.
             self._start_prefetch(events[-1].position, head - events[-1].position)
-        try:
-            applied = await self.apply_batch(events) if events else 0
-        except BaseException:
-            await self._drop_prefetch()
-            raise
-        self._record_lag(head)
-        return applied
+        return events, head
 
     async def _next_page(self, after: int, wait: float) -> tuple[list[Envelope], int]:
         """The prefetched page if it was fetched after `after` (the stored position), else a fresh fetch.
@@ -429,16 +435,8 @@ class FeedConsumer:
         applied = 0
         try:
             while True:
-                try:
-                    events, head = await self._next_page(position, 0.0)
-                except UpstreamError as exc:
-                    self._record_outage(str(exc))
-                    raise
-                self.status.upstream_ok = True
-                self.status.last_error = None
+                events, head = await self._read_page(position, 0.0)
                 self.status.head = head  # the lag is recorded as each batch commits
-                if events and head > events[-1].position:
-                    self._start_prefetch(events[-1].position, head - events[-1].position)
                 fresh = self._fresh(events, position)
                 prepared = None
                 if fresh:
