@@ -42,6 +42,13 @@ from shared.events.log import envelope_hash
 TEAMS = [("FD-WEST", "west"), ("FD-EAST", "east"), ("FD-NORTH", "north"), ("FD-SOUTH", "south")]
 ONWARD = [("AS-WEST", "west"), ("AS-EAST", "east"), ("FS-NORTH", "north"), ("EH-SOUTH", "south")]
 EPOCH = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+# The journeys' first contacts are spread over this many minutes from EPOCH (about 347 days),
+# whatever the number of events: `frontdoor seed` scripts a year at any volume, and a report over
+# the year then reads the same months and weeks at 10 k events as at 10 M, only fewer contacts on
+# each day (see `batches`).
+SPAN_MINUTES = 500_000
+# Referrals events per generated journey, on average (1 M events gave 192,726 journeys).
+EVENTS_PER_JOURNEY = 5.19
 COLUMNS = [
     "event_id",
     "type",
@@ -91,13 +98,17 @@ def _pick(rng: random.Random, enum: Any) -> Any:
     return rng.choice(list(enum))
 
 
-def journey(rng: random.Random, index: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """One child's journey: referrals events and (sometimes) supervision events."""
+def journey(
+    rng: random.Random, index: int, minute: float | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """One child's journey: referrals events and (sometimes) supervision events. Its first contact
+    comes `minute` minutes after EPOCH (default: `index` minutes, wrapping after `SPAN_MINUTES`)."""
     journey_id, child_id = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
     team, area = TEAMS[index % len(TEAMS)]
     ref = Stream("referrals", journey_id)
     sup = Stream("supervision", journey_id)
-    t = EPOCH + timedelta(minutes=index % 500_000, seconds=rng.randrange(60))
+    start = index % SPAN_MINUTES if minute is None else minute
+    t = EPOCH + timedelta(minutes=start, seconds=rng.randrange(60))
     contacts = 1 + (rng.random() < 0.2)
     allocated_team: tuple[str, str] | None = None
     for n in range(contacts):
@@ -255,16 +266,21 @@ def journey(rng: random.Random, index: int) -> tuple[list[tuple[Any, ...]], list
 def batches(
     referrals_events: int, seed: int = 8, batch: int = 20_000
 ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]]:
-    """Yield (referrals rows, supervision rows, journeys) until about `referrals_events` are produced."""
+    """Yield (referrals rows, supervision rows, journeys) until about `referrals_events` are produced.
+    The journeys start evenly over `SPAN_MINUTES`, in order, however many there are: 10 k events
+    put about six contacts on a day of the year, 10 M about 6,300. (Before 2026-12-05 a journey
+    started `index` minutes after EPOCH, so 10 k events fell within about a day and a half, and the
+    reports' growth from 10 k to 10 M events mixed more contacts a day with more days holding any.)"""
     rng = random.Random(seed)
     produced = 0
     index = 0
+    spacing = SPAN_MINUTES / max(1.0, referrals_events / EVENTS_PER_JOURNEY)
     while produced < referrals_events:
         ref_rows: list[tuple[Any, ...]] = []
         sup_rows: list[tuple[Any, ...]] = []
         journeys = 0
         while len(ref_rows) < batch and produced + len(ref_rows) < referrals_events:
-            r, s = journey(rng, index)
+            r, s = journey(rng, index, index * spacing)
             index += 1
             journeys += 1
             ref_rows.extend(r)

@@ -43,7 +43,7 @@ from bench.common import (
 )
 from bench.generator import load
 
-RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start 2025-01-06 and span < 1 year
+RANGE = ("2025-01-01", "2025-12-31")  # the generator's journeys start from 2025-01-06 over ~347 days
 COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31")}
 # Contact to outcome takes its percentiles from durations counted per month when grouped by month
 # or quarter (the default grouping), reading those counted per day on the fewer days of each
@@ -65,8 +65,8 @@ OTHER_SHAPES = {
         "from": "2025-01-02",
         "to": "2025-12-30",
     },
-    # The data's contacts are received from 6 to 15 January: January is taken whole and its 1st to
-    # 10th taken off: about half of all contacts are read (an edge month reads at most half its days).
+    # January is taken whole and its 1st to 10th taken off, December likewise and its 21st to 31st:
+    # each edge reads ten or eleven days' counts (an edge month reads at most half its days).
     "GET /reports/contact-to-outcome?from=2025-01-11&to=2025-12-20": {
         "from": "2025-01-11",
         "to": "2025-12-20",
