@@ -416,7 +416,7 @@ class FeedConsumer:
             return None
         return cast(PipelinedProjection, self.projection)
 
-    async def _catch_up_pipelined(self) -> int:
+    async def _catch_up_pipelined(self, projection: PipelinedProjection) -> int:
         """Catch up as `catch_up` does, but work out each batch while the one before is written.
 
         A rebuild spent about as long in the projection's Python as waiting for PostgreSQL to write,
@@ -427,8 +427,6 @@ class FeedConsumer:
         `catch_up` does. If the stored position is not where this left it (another consumer applied
         the feed meanwhile), the batch prepared from it is dropped and `catch_up` takes over.
         """
-        projection = self._pipelined()
-        assert projection is not None
         position = self.status.position
         previous: Any = None
         writing: asyncio.Task[int] | None = None
@@ -516,8 +514,8 @@ class FeedConsumer:
         self._rebuilding = True
         try:
             applied = 0
-            if self._pipelined() is not None:
-                applied = await self._catch_up_pipelined()
+            if (pipelined := self._pipelined()) is not None:
+                applied = await self._catch_up_pipelined(pipelined)
             applied += await self.catch_up()
         finally:
             self._rebuilding = False
