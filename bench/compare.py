@@ -32,7 +32,7 @@ from bench.common import (
     summary,
     wrk_script,
 )
-from bench.intake import contact_body, headers
+from bench.intake import check_all_created, contact_body, count_rows, headers
 
 
 def _git(*args: str) -> str:
@@ -76,9 +76,12 @@ def main(
             script = wrk_script("/contacts", contact_body(), headers())
             runs: dict[str, list[dict[str, Any]]] = {"this": [], "ref": []}
             ratios: list[float] = []
+            answered = {"this": 0, "ref": 0}
             with running(this, other):
-                for server in (this, other):  # warm both, discarded (see bench.intake)
-                    run_wrk(server.url, script, connections=connections, seconds=warmup)
+                # Warm both, discarded (see bench.intake).
+                for side, server in (("this", this), ("ref", other)):
+                    warm = run_wrk(server.url, script, connections=connections, seconds=warmup)
+                    answered[side] += warm["requests"]
                 for r in range(rounds):
                     order = [("this", this), ("ref", other)]
                     if r % 2:
@@ -86,8 +89,12 @@ def main(
                     for side, server in order:
                         result = run_wrk(server.url, script, connections=connections, seconds=seconds)
                         runs[side].append(result)
+                        answered[side] += result["requests"]
                         log(f"round {r + 1} {side}: {result['rps']:.0f} req/s p99 {result['p99_ms']:.1f} ms")
                     ratios.append(runs["this"][-1]["rps"] / runs["ref"][-1]["rps"])
+            for side in ("this", "ref"):
+                written = asyncio.run(count_rows(urls[side]["referrals"].rsplit("/", 1)[1], "contacts"))
+                check_all_created(written, answered[side], rounds + 1, connections)
         finally:
             for u in urls.values():
                 asyncio.run(drop_service_databases(u))

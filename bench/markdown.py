@@ -52,7 +52,9 @@ def intake(r: dict[str, Any]) -> list[str]:
         f"- Ratio (front door ÷ baseline, per round): **{_spread(r['ratio'], '{:.2f}')}** — target ≥ 0.35: "
         f"{_yes(r['met']['ratio'])}",
         f"- Front-door p99: {f['p99_ms']['median']:.1f} ms — target < 50 ms: {_yes(r['met']['p99'])}",
-        f"- Contacts written: {r['contacts_written']:,}; peak RSS referrals "
+        f"- Contacts written: {r['contacts_written']:,}"
+        + (", one for every request answered (checked)" if r.get("every_request_created") else "")
+        + "; peak RSS referrals "
         f"{r['memory']['referrals'].get('peak_rss_mib')} MiB, "
         f"baseline {r['memory']['baseline'].get('peak_rss_mib')} MiB",
     ]
