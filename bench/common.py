@@ -122,7 +122,7 @@ async def fresh_service_databases(prefix: str) -> dict[str, str]:
 
 async def drop_service_databases(urls: dict[str, str]) -> None:
     for url in urls.values():
-        await drop_database(url.rsplit("/", 1)[1])
+        await drop_database(db_name(url))
 
 
 def db_name(url: str) -> str:

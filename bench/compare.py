@@ -22,6 +22,7 @@ from bench.common import (
     PY,
     ROOT,
     Server,
+    db_name,
     drop_service_databases,
     fresh_service_databases,
     log,
@@ -93,7 +94,7 @@ def main(
                         log(f"round {r + 1} {side}: {result['rps']:.0f} req/s p99 {result['p99_ms']:.1f} ms")
                     ratios.append(runs["this"][-1]["rps"] / runs["ref"][-1]["rps"])
             for side in ("this", "ref"):
-                written = asyncio.run(count_rows(urls[side]["referrals"].rsplit("/", 1)[1], "contacts"))
+                written = asyncio.run(count_rows(db_name(urls[side]["referrals"]), "contacts"))
                 check_all_created(written, answered[side], rounds + 1, connections)
         finally:
             for u in urls.values():

@@ -17,6 +17,7 @@ from typing import Any
 from bench.common import (
     Server,
     create_database,
+    db_name,
     drop_database,
     drop_service_databases,
     free_port,
@@ -92,7 +93,7 @@ def main(
     warmup: float = 30,
 ) -> dict[str, Any]:
     urls = asyncio.run(fresh_service_databases("intake"))
-    baseline_db = urls["referrals"].rsplit("/", 1)[1].replace("_referrals", "_baseline")
+    baseline_db = db_name(urls["referrals"]).replace("_referrals", "_baseline")
     asyncio.run(create_database(baseline_db))
     referrals = service_server("referrals", urls)
     referrals.target = factory
@@ -132,7 +133,7 @@ def main(
                     answered += result["requests"] if app == "frontdoor" else 0
                 ratios.append(this["frontdoor"]["rps"] / this["baseline"]["rps"])
             memory = {"referrals": referrals.memory(), "baseline": baseline.memory()}
-        contacts = asyncio.run(count_rows(urls["referrals"].rsplit("/", 1)[1], "contacts"))
+        contacts = asyncio.run(count_rows(db_name(urls["referrals"]), "contacts"))
         check_all_created(contacts, answered, rounds + 1, connections)
     finally:
         asyncio.run(drop_service_databases(urls))
