@@ -38,7 +38,14 @@ def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
 
 async def create_child(session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "") -> Child:
     check_birth(data.date_of_birth, data.expected_date_of_birth, prefix)
-    child = new_record(
+    child = new_child(data, principal)
+    await insert_new(session, [child])
+    return child
+
+
+def new_child(data: ChildIn, principal: Principal) -> Child:
+    """The child's record as `create_child` inserts it (checked first)."""
+    return new_record(
         Child,
         given_name=data.given_name,
         family_name=data.family_name,
@@ -52,8 +59,6 @@ async def create_child(session: AsyncSession, data: ChildIn, principal: Principa
         postcode=data.postcode,
         created_by=principal.subject,
     )
-    await insert_new(session, [child])
-    return child
 
 
 async def get_child(session: AsyncSession, child_id: uuid.UUID) -> Child:

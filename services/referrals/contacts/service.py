@@ -129,6 +129,69 @@ async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
     attach_inserted(session, [journey])
 
 
+def new_contact(
+    data: ContactIn,
+    *,
+    child_id: uuid.UUID,
+    journey_id: uuid.UUID,
+    group_id: uuid.UUID | None,
+    now: datetime,
+    backdated: bool,
+    opens: bool,
+    principal: Principal,
+    partner: bool,
+    team_id: str | None,
+) -> Contact:
+    """One child's contact record, as `receive_contacts` inserts it."""
+    referrer = data.referrer
+    return new_record(
+        Contact,
+        child_id=child_id,
+        journey_id=journey_id,
+        contact_group_id=group_id,
+        received_at=data.received_at,
+        recorded_at=now,
+        backdated=backdated,
+        backdating_reason=data.backdating_reason,
+        source=data.source.value,
+        channel=data.channel.value,
+        referrer_name=referrer.name if referrer else None,
+        referrer_organisation=referrer.organisation if referrer else None,
+        referrer_role=referrer.role if referrer else None,
+        referrer_phone=referrer.phone if referrer else None,
+        referrer_email=referrer.email if referrer else None,
+        concerns_summary=data.concerns_summary,
+        consent=data.consent.status.value,
+        consent_reason=data.consent.reason,
+        urgency=data.urgency.value,
+        child_views=data.child_views,
+        opens_journey=opens,
+        repeat_contact=not opens,
+        recorded_by=principal.subject,
+        partner_system=partner,
+        team_id=team_id,
+    )
+
+
+def contact_received(contact: Contact, data: ContactIn, area: str | None) -> ContactReceived:
+    """The contact's event: codes, times and flags only (no names, no free text)."""
+    return ContactReceived(
+        contact_id=contact.id,
+        child_id=contact.child_id,
+        contact_group_id=contact.contact_group_id,
+        received_at=data.received_at,
+        source=data.source,
+        channel=data.channel,
+        urgency=data.urgency,
+        consent=data.consent.status,
+        opens_journey=contact.opens_journey,
+        repeat_contact=contact.repeat_contact,
+        partner_system=contact.partner_system,
+        team_id=contact.team_id,
+        area=area,
+    )
+
+
 async def receive_contacts(
     session: AsyncSession, data: ContactIn, principal: Principal, settings: Settings
 ) -> tuple[uuid.UUID | None, list[Contact], list[Pending]]:
@@ -153,7 +216,6 @@ async def receive_contacts(
         created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
     partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
-    referrer = data.referrer
     contacts: list[Contact] = []
     pending: list[Pending] = []
     for i, child in enumerate(children):
@@ -186,49 +248,20 @@ async def receive_contacts(
                 await insert_new(session, [journey])  # no other contact can know this child yet
             else:
                 await open_new_journey(session, journey)
-        contact = new_record(
-            Contact,
+        contact = new_contact(
+            data,
             child_id=child.id,
             journey_id=journey.id,
-            contact_group_id=group_id,
-            received_at=data.received_at,
-            recorded_at=now,
+            group_id=group_id,
+            now=now,
             backdated=backdated,
-            backdating_reason=data.backdating_reason,
-            source=data.source.value,
-            channel=data.channel.value,
-            referrer_name=referrer.name if referrer else None,
-            referrer_organisation=referrer.organisation if referrer else None,
-            referrer_role=referrer.role if referrer else None,
-            referrer_phone=referrer.phone if referrer else None,
-            referrer_email=referrer.email if referrer else None,
-            concerns_summary=data.concerns_summary,
-            consent=data.consent.status.value,
-            consent_reason=data.consent.reason,
-            urgency=data.urgency.value,
-            child_views=data.child_views,
-            opens_journey=opens,
-            repeat_contact=not opens,
-            recorded_by=principal.subject,
-            partner_system=partner,
+            opens=opens,
+            principal=principal,
+            partner=partner,
             team_id=team_id,
         )
         contacts.append(contact)
-        event = ContactReceived(
-            contact_id=contact.id,
-            child_id=child.id,
-            contact_group_id=group_id,
-            received_at=data.received_at,
-            source=data.source,
-            channel=data.channel,
-            urgency=data.urgency,
-            consent=data.consent.status,
-            opens_journey=opens,
-            repeat_contact=not opens,
-            partner_system=partner,
-            team_id=team_id,
-            area=area,
-        )
+        event = contact_received(contact, data, area)
         pending.append(Pending(journey, [(event, data.received_at)], opened=opens))
     await insert_new(session, contacts)
     await session.flush()  # a backdated repeat contact's earlier journey start
