@@ -29,6 +29,29 @@ def machine_block(m: dict[str, Any]) -> list[str]:
     ]
 
 
+# Variants of the intake run beside the table (bench/results/<name>.json when present), and what each is.
+INTAKE_DIAGNOSTICS = (
+    (
+        "intake-no-append-lock",
+        "`bench/experiments.py`: the journey log's global append lock replaced by a no-op; not a production "
+        "configuration",
+    ),
+    (
+        "intake-route-pair",
+        "the route as it is, run right before the next line's floor for a pair measured in the same minutes",
+    ),
+    (
+        "intake-floor",
+        "`bench/intake_floor.py`: the same rows, event and answer written by hand on one asyncpg connection, "
+        "no SQLAlchemy, so a floor for this stack on one worker; a measurement, not a route",
+    ),
+    (
+        "intake-floor-nolock",
+        "that floor with its append lock a no-op, `BENCH_FLOOR_NO_LOCK=1`; no gap safety",
+    ),
+)
+
+
 def intake(r: dict[str, Any]) -> list[str]:
     f, b, s = r["frontdoor"], r["baseline"], r["settings"]
     lines = [
@@ -58,19 +81,18 @@ def intake(r: dict[str, Any]) -> list[str]:
         f"{r['memory']['referrals'].get('peak_rss_mib')} MiB, "
         f"baseline {r['memory']['baseline'].get('peak_rss_mib')} MiB",
     ]
-    variant = load("intake-no-append-lock")
-    if variant:
-        v = variant["frontdoor"]
-        lines += [
-            "",
-            "Diagnostic run (`bench/experiments.py`, not a production configuration): the same benchmark "
-            "with "
-            "the journey log's global append lock replaced by a no-op — "
-            f"{_spread(v['rps'])} requests/s, p99 {_spread(v['p99_ms'], '{:.1f}')} ms, ratio "
-            f"{_spread(variant['ratio'], '{:.2f}')} (run {variant['machine']['date']}). "
-            "It was run at another moment than the table above, so compare ratios, not requests/s; see "
-            "the hot spots below.",
-        ]
+    for name, what in INTAKE_DIAGNOSTICS:
+        variant = load(name)
+        if variant:
+            v = variant["frontdoor"]
+            lines += [
+                "",
+                f"Diagnostic run ({what}): "
+                f"{_spread(v['rps'])} requests/s, p99 {_spread(v['p99_ms'], '{:.1f}')} ms, ratio "
+                f"{_spread(variant['ratio'], '{:.2f}')} (run {variant['machine']['date']}, "
+                f"`{variant['command']}`). It ran at another moment than the table above, so compare "
+                "ratios, not requests/s; see the notes below.",
+            ]
     return lines
 
 

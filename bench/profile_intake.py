@@ -56,10 +56,11 @@ def top(collapsed: str, n: int = 40) -> str:
     return "\n".join(out)
 
 
-def main(seconds: int, py_spy: str) -> None:
+def main(seconds: int, py_spy: str, factory: str = "services.referrals.main:create") -> None:
     urls = asyncio.run(fresh_service_databases("prof"))
     try:
         server = make_server("referrals", urls)
+        server.target = factory
         with running(server):
             script = wrk_script("/contacts", contact_body(), headers())
             run_wrk(server.url, script, connections=32, seconds=3)
@@ -104,5 +105,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--py-spy", default="/tmp/profvenv/bin/py-spy")
+    parser.add_argument("--factory", default="services.referrals.main:create", help="uvicorn app factory")
     a = parser.parse_args()
-    main(a.seconds, a.py_spy)
+    main(a.seconds, a.py_spy, a.factory)
