@@ -364,10 +364,12 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 
 # -- results ---------------------------------------------------------------------------------------
-def save(name: str, result: dict[str, Any]) -> Path:
+def save(name: str, result: dict[str, Any], module: str | None = None) -> Path:
+    """Write bench/results/<name>.json with the machine and the command (`module` when the result's
+    name does not begin with its module's)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    command = "python -m " + " ".join(["bench." + name.split("-")[0], *sys.argv[1:]])
+    command = "python -m " + " ".join(["bench." + (module or name.split("-")[0]), *sys.argv[1:]])
     doc = {"benchmark": name, "command": command, "machine": machine(), **result}
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return path
