@@ -31,7 +31,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import save
+from bench.common import db_name, save
 from bench.generator import COLUMNS, batches
 from shared.settings import ServiceSettings
 
@@ -74,7 +74,7 @@ async def fresh_database(url: str) -> None:
     if url.startswith("postgresql"):
         admin = create_async_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
         async with admin.connect() as conn:
-            await conn.execute(sa.text('DROP DATABASE IF EXISTS "bench_rebuild_reporting" WITH (FORCE)'))
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name(url)}" WITH (FORCE)'))
         await admin.dispose()
     await ensure_database(url)
     database = Database(url)
