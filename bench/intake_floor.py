@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
-import zlib
 from typing import Annotated
 
 import asyncpg
@@ -25,18 +23,18 @@ from fastapi import APIRouter, FastAPI, Header, Request
 from services.referrals import main
 from services.referrals.children.models import Child
 from services.referrals.children.service import new_child
-from services.referrals.common import ContactWriter, settings_of, team_claim
+from services.referrals.common import ContactWriter, event_log, settings_of, team_claim
 from services.referrals.contacts.models import Contact, ContactIn, ContactOut, ContactsCreated
 from services.referrals.contacts.service import _check_contact, contact_received, new_contact
 from services.referrals.db import platform
-from services.referrals.events import ContactReceived
 from services.referrals.journeys.models import Journey
 from services.referrals.settings import Settings
 from shared.app import create_app
+from shared.audit import Audited, audit_rows, audited_of
 from shared.auth import Role
 from shared.db import new_record
-from shared.events.log import APPEND_LOCK_KEY, envelope_hash
-from shared.idempotency import _int4, _request_hash
+from shared.events.log import APPEND_LOCK_KEY, NewEvent
+from shared.idempotency import _request_hash, key_record, lock_key
 from shared.observability import request_id_var
 from shared.types import utcnow
 
@@ -103,9 +101,9 @@ def create(settings: Settings | None = None) -> FastAPI:
                 url = settings_of(request).database_url.replace("postgresql+asyncpg", "postgresql")
                 pool.append(await asyncpg.create_pool(url, min_size=20, max_size=20))
         assert key and data.new_children and not data.child_ids and principal.has(Role.practitioner)
-        settings = settings_of(request)
         now = utcnow()
-        backdated = _check_contact(data, settings, now)
+        backdated = _check_contact(data, settings_of(request), now)
+        assert not backdated  # the route would give its audit row a reason
         request_hash = _request_hash(request.method, request.url.path, await request.body())
         team_id = team_claim(principal)
         child = new_child(data.new_children[0], principal)
@@ -123,60 +121,39 @@ def create(settings: Settings | None = None) -> FastAPI:
             team_id=team_id,
         )
         body = ContactsCreated(contact_group_id=None, contacts=[ContactOut.of(contact)])
-        body_json = body.model_dump(mode="json", by_alias=True)
+        created = [
+            Audited("create", "child", child.id, child.id),
+            Audited("create", "contact", contact.id, child.id),
+        ]
+        audits = audit_rows(principal, created)
+        remembered = key_record(principal.subject, key, request_hash, 201, body, None, audited_of(audits))
+        log = event_log(request)
         async with pool[0].acquire() as conn, conn.transaction():
-            lock = _int4(zlib.crc32(f"{principal.subject}\x00{key}".encode()))
-            got, seen, area = await conn.fetchrow(read_sql, lock, principal.subject, key, team_id)
+            got, seen, area = await conn.fetchrow(
+                read_sql, lock_key(principal.subject, key), principal.subject, key, team_id
+            )
             assert got and seen is None
-            event = contact_received(contact, data, area)
-            payload = event.model_dump(mode="json")
-            ContactReceived.model_validate_json(json.dumps(payload))
-            fields = {
-                "event_id": uuid.uuid4(),
-                "type": event.event_type,
-                "schema_version": event.schema_version,
-                "journey_id": journey.id,
-                "stream_version": 1,
-                "occurred_at": data.received_at,
-                "recorded_at": utcnow(),
-                "producer": "referrals",
-                "actor": principal.subject,
-                "correlation_id": request_id_var.get(),
-                "payload": payload,
-            }
-            fields["prev_hash"] = None
-            fields["hash"] = envelope_hash(fields, None)
-            fields["payload"] = json.dumps(payload)
-            roles = ",".join(sorted(principal.roles))
+            received = [NewEvent(contact_received(contact, data, area), data.received_at)]
+            (envelope,) = log.envelope_rows(
+                journey.id,
+                received,
+                log.checked_payloads(received),
+                expected_version=0,
+                prev_hash=None,
+                actor=principal.subject,
+                correlation_id=request_id_var.get(),
+            )
             args: list[object] = []
             for record in (child, journey, contact):
                 args.extend(getattr(record, c) for c in tables[record.__tablename__])
-            for resource, rid in (("child", child.id), ("contact", contact.id)):
-                row = {
-                    "at": now,
-                    "actor": principal.subject,
-                    "roles": roles,
-                    "action": "create",
-                    "resource": resource,
-                    "resource_id": str(rid),
-                    "child_id": child.id,
-                    "reason": None,
-                    "request_id": request_id_var.get(),
-                }
+            for row in audits:
                 args.extend(row[c] for c in audit)
-            audited = [["child", str(child.id), str(child.id)], ["contact", str(contact.id), str(child.id)]]
-            remembered = {
-                "caller": principal.subject,
-                "key": key,
-                "request_hash": request_hash,
-                "status_code": 201,
-                "response_body": json.dumps(body_json),
-                "response_headers": None,
-                "audited": json.dumps(audited),
-                "created_at": now,
-            }
+            # Raw asyncpg takes a json column's value as its text.
+            for name in ("response_body", "audited"):
+                remembered[name] = json.dumps(remembered[name])
             args.extend(remembered[c] for c in idem)
-            args.extend(fields[name] for name in events)
+            envelope["payload"] = json.dumps(envelope["payload"])
+            args.extend(envelope[c] for c in events)
             await conn.fetch(insert_sql, *args)
         return body
 

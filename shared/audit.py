@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -98,28 +98,35 @@ class Auditor:
         """Several audit rows in one statement, in the caller's transaction."""
         if not entries:
             return
-        at, actor, roles = utcnow(), principal.subject, ",".join(sorted(principal.roles))
-        request_id = request_id_var.get()
-        audited = session.info.setdefault(_AUDITED, [])
-        rows = []
-        for e in entries:
-            rid = str(e.resource_id) if e.resource_id is not None else None
-            audited.append((e.resource, rid, e.child_id))
-            rows.append(
-                {
-                    "at": at,
-                    "actor": actor,
-                    "roles": roles,
-                    "action": e.action,
-                    "resource": e.resource,
-                    "resource_id": rid,
-                    "child_id": e.child_id,
-                    "reason": e.reason,
-                    "request_id": request_id,
-                }
-            )
+        rows = audit_rows(principal, entries)
+        session.info.setdefault(_AUDITED, []).extend(audited_of(rows))
         # Sent with the transaction's next statement (nothing here reads an audit row back).
         defer_insert(session, self.table, rows)
+
+
+def audited_of(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str | None, uuid.UUID | None]]:
+    """(resource, resource_id, child_id) of each audit row: what an idempotency record replays."""
+    return [(r["resource"], r["resource_id"], r["child_id"]) for r in rows]
+
+
+def audit_rows(principal: Principal, entries: Sequence[Audited]) -> list[dict[str, Any]]:
+    """The audit log's rows for `entries`, done now by `principal` in the current request."""
+    at, actor, roles = utcnow(), principal.subject, ",".join(sorted(principal.roles))
+    request_id = request_id_var.get()
+    return [
+        {
+            "at": at,
+            "actor": actor,
+            "roles": roles,
+            "action": e.action,
+            "resource": e.resource,
+            "resource_id": str(e.resource_id) if e.resource_id is not None else None,
+            "child_id": e.child_id,
+            "reason": e.reason,
+            "request_id": request_id,
+        }
+        for e in entries
+    ]
 
 
 def auditor_of(request: Request) -> Auditor:

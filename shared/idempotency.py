@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -84,9 +84,41 @@ def _lookup(table: Table) -> Select[Any]:
     )
 
 
-def _int4(value: int) -> int:
-    """crc32 is unsigned; the two-key advisory lock functions take signed 32-bit integers."""
+def lock_key(caller: str, key: str) -> int:
+    """The advisory lock's second key for one caller's Idempotency-Key: crc32, which is unsigned, as
+    the signed 32-bit integer the two-key lock functions take."""
+    value = zlib.crc32(f"{caller}\x00{key}".encode())
     return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def key_record(
+    caller: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: Any,
+    headers: dict[str, str] | None,
+    audited: Sequence[tuple[str, str | None, uuid.UUID | None]],
+) -> dict[str, Any]:
+    """The idempotency record of a first answer: its status, body (as JSON values), the headers to
+    replay, and the records it audited, once each in order."""
+    return {
+        "caller": caller,
+        "key": key,
+        "request_hash": request_hash,
+        "status_code": status_code,
+        # A model straight to JSON values: jsonable_encoder would dump it, then walk the result.
+        "response_body": body.model_dump(mode="json", by_alias=True)
+        if isinstance(body, BaseModel)
+        else jsonable_encoder(body),
+        "response_headers": headers or None,
+        "audited": [
+            [resource, resource_id, str(child_id) if child_id else None]
+            for resource, resource_id, child_id in dict.fromkeys(audited)
+        ]
+        or None,
+        "created_at": utcnow(),
+    }
 
 
 class Idempotency:
@@ -119,8 +151,7 @@ class Idempotency:
         inflight.add(marker)
         self._holding = True
         if on_postgresql(session):
-            lock = _int4(zlib.crc32(f"{caller}\x00{self.key}".encode()))
-            got = (await driver_rows(session, _TRY_LOCK, {"k": lock}))[0][0]
+            got = (await driver_rows(session, _TRY_LOCK, {"k": lock_key(caller, self.key)}))[0][0]
             if not got:
                 raise Conflict(
                     "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
@@ -162,30 +193,11 @@ class Idempotency:
         headers = {}
         if response is not None:
             headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
-        audited = [
-            [resource, resource_id, str(child_id) if child_id else None]
-            for resource, resource_id, child_id in dict.fromkeys(audited_in(session))
-        ]
         # Sent with the transaction's next statement: the write's own event append, as a rule.
-        defer_insert(
-            session,
-            self.table,
-            [
-                {
-                    "caller": self.caller,
-                    "key": self.key,
-                    "request_hash": self._hash,
-                    "status_code": status_code,
-                    # A model straight to JSON values: jsonable_encoder would dump it, then walk the result.
-                    "response_body": body.model_dump(mode="json", by_alias=True)
-                    if isinstance(body, BaseModel)
-                    else jsonable_encoder(body),
-                    "response_headers": headers or None,
-                    "audited": audited or None,
-                    "created_at": utcnow(),
-                }
-            ],
+        record = key_record(
+            self.caller, self.key, self._hash, status_code, body, headers, audited_in(session)
         )
+        defer_insert(session, self.table, [record])
 
     def release(self) -> None:
         if self._holding:

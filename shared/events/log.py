@@ -184,18 +184,7 @@ class EventLog:
         """Append in the caller's transaction; a stale `expected_version` raises 409 Conflict."""
         if not events:
             return []
-        payloads: list[dict[str, Any]] = []
-        for ev in events:
-            model = self.catalogue.model_for(ev.payload.event_type, ev.payload.schema_version)
-            if model is None or ev.payload.__class__ is not model:
-                raise Unprocessable(f"event type {ev.payload.event_type} is not in the catalogue")
-            if ev.occurred_at.tzinfo is None:
-                raise Unprocessable("occurred_at must be timezone-aware")
-            # What is stored must parse back, as JSON, into the published model (as a reader parses it):
-            # catches payloads built with `model_construct`, which skips validation.
-            payload = ev.payload.model_dump(mode="json")
-            model.model_validate_json(json.dumps(payload))
-            payloads.append(payload)
+        payloads = self.checked_payloads(events)
         t = self.table
         # Read before the append lock (the event at `expected_version` never changes once committed): the
         # lock is then held for the insert and the commit only.
@@ -213,25 +202,15 @@ class EventLog:
                     f"journey {journey_id} is not at version {expected_version}", code="stale_journey_version"
                 )
             prev_hash = row[0]
-        recorded_at = utcnow()
-        rows: list[dict[str, Any]] = []
-        for offset, (ev, payload) in enumerate(zip(events, payloads, strict=True), start=1):
-            fields: dict[str, Any] = {
-                "event_id": uuid.uuid4(),
-                "type": ev.payload.event_type,
-                "schema_version": ev.payload.schema_version,
-                "journey_id": journey_id,
-                "stream_version": expected_version + offset,
-                "occurred_at": ev.occurred_at,
-                "recorded_at": recorded_at,
-                "producer": self.catalogue.producer,
-                "actor": actor,
-                "correlation_id": correlation_id,
-                "payload": payload,
-            }
-            fields["prev_hash"] = prev_hash
-            fields["hash"] = prev_hash = envelope_hash(fields, prev_hash)
-            rows.append(fields)
+        rows = self.envelope_rows(
+            journey_id,
+            events,
+            payloads,
+            expected_version=expected_version,
+            prev_hash=prev_hash,
+            actor=actor,
+            correlation_id=correlation_id,
+        )
         try:
             # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
             # savepoint would add two round trips while the ordering lock is held.
@@ -261,6 +240,56 @@ class EventLog:
         if self.metrics is not None:
             _count_on_commit(session, self.metrics, [r["type"] for r in rows])
         return [Envelope(position=p, **r) for p, r in zip(positions, rows, strict=True)]
+
+    def checked_payloads(self, events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+        """The events' payloads as stored (JSON values), each checked against the catalogue."""
+        payloads: list[dict[str, Any]] = []
+        for ev in events:
+            model = self.catalogue.model_for(ev.payload.event_type, ev.payload.schema_version)
+            if model is None or ev.payload.__class__ is not model:
+                raise Unprocessable(f"event type {ev.payload.event_type} is not in the catalogue")
+            if ev.occurred_at.tzinfo is None:
+                raise Unprocessable("occurred_at must be timezone-aware")
+            # What is stored must parse back, as JSON, into the published model (as a reader parses it):
+            # catches payloads built with `model_construct`, which skips validation.
+            payload = ev.payload.model_dump(mode="json")
+            model.model_validate_json(json.dumps(payload))
+            payloads.append(payload)
+        return payloads
+
+    def envelope_rows(
+        self,
+        journey_id: uuid.UUID,
+        events: Sequence[NewEvent],
+        payloads: Sequence[dict[str, Any]],
+        *,
+        expected_version: int,
+        prev_hash: str | None,
+        actor: str,
+        correlation_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """The events' rows (without positions), numbered after `expected_version` and hash-chained
+        from `prev_hash`, the hash of the event at that version."""
+        recorded_at = utcnow()
+        rows: list[dict[str, Any]] = []
+        for offset, (ev, payload) in enumerate(zip(events, payloads, strict=True), start=1):
+            fields: dict[str, Any] = {
+                "event_id": uuid.uuid4(),
+                "type": ev.payload.event_type,
+                "schema_version": ev.payload.schema_version,
+                "journey_id": journey_id,
+                "stream_version": expected_version + offset,
+                "occurred_at": ev.occurred_at,
+                "recorded_at": recorded_at,
+                "producer": self.catalogue.producer,
+                "actor": actor,
+                "correlation_id": correlation_id,
+                "payload": payload,
+            }
+            fields["prev_hash"] = prev_hash
+            fields["hash"] = prev_hash = envelope_hash(fields, prev_hash)
+            rows.append(fields)
+        return rows
 
     def _locked_insert(self, count: int, deferred: Deferred) -> Any:
         """PostgreSQL: INSERT ... SELECT of `count` rows of bound parameters (`<column>_<i>`), each row
