@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -197,6 +198,11 @@ class Server:
             self.proc.wait()
             self.proc = None
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the worker has used so far."""
+        assert self.proc is not None
+        return process_cpu_seconds(self.proc.pid)
+
     def memory(self) -> dict[str, float]:
         """Current and peak resident set size (MiB) from /proc: VmRSS and VmHWM."""
         assert self.proc is not None
@@ -206,6 +212,46 @@ class Server:
                 key, value = line.split(":", 1)
                 out["rss_mib" if key == "VmRSS" else "peak_rss_mib"] = round(int(value.split()[0]) / 1024, 1)
         return out
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cores() -> int:
+    """CPUs this process may run on: what a CPU-bound ceiling divides among."""
+    return len(os.sched_getaffinity(0))
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces): field 14 of proc(5) is [11]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def postgresql_cpu_seconds() -> float:
+    """User and system CPU of every PostgreSQL process, and of the backends its postmaster reaped:
+    a difference of two readings is what PostgreSQL spent between them, connections that came and
+    went included."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if not (proc / "comm").read_text().startswith("postgres"):
+                continue
+            fields = _stat_fields(proc.name)
+            postmaster = b"-D" in (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended while we looked
+        total += int(fields[11]) + int(fields[12])
+        if postmaster:  # children it has waited for
+            total += int(fields[13]) + int(fields[14])
+    return total / _TICK
 
 
 def service_server(name: str, urls: dict[str, str], port: int | None = None, **extra: str) -> Server:
@@ -323,7 +369,11 @@ def run_wrk(url: str, script: Path, *, connections: int, seconds: float, threads
     one would measure idempotent replays, not creations."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s"]
     cmd += ["-s", str(script), url, "--", uuid.uuid4().hex[:8]]
+    # wrk is this process's only child reaped during the run (servers run on), so the change in the
+    # children's rusage is wrk's own CPU.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"wrk failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
@@ -340,6 +390,7 @@ def run_wrk(url: str, script: Path, *, connections: int, seconds: float, threads
         "max_ms": raw["max_us"] / 1000,
         "errors": errors,
         "error_detail": {k: v for k, v in raw.items() if k.startswith("err_") and v},
+        "wrk_cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
     }
 
 

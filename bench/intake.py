@@ -4,6 +4,11 @@ Both apps run at the same time as one uvicorn worker each on PostgreSQL; wrk (a 
 drives 32 connections at one of them at a time, alternating which goes first in each round, so both
 see the same machine state. The ratio is front door ÷ baseline requests/s within each round.
 
+Each measured run also reads the CPU that the app's worker, PostgreSQL and wrk used per request
+(from /proc and wrk's rusage). With every core on such work, no number of workers could serve more
+than cores ÷ that total a second: `cpu_bound_rps`, and `ratio_cpu_bound` against the baseline as
+measured, which says whether more workers could reach the target on this machine at all.
+
     python -m bench.intake [--rounds 3] [--seconds 10] [--connections 32]
 """
 
@@ -12,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
     Server,
+    cores,
     create_database,
     db_name,
     drop_database,
@@ -24,6 +31,7 @@ from bench.common import (
     fresh_service_databases,
     log,
     pg_connect,
+    postgresql_cpu_seconds,
     run_wrk,
     running,
     save,
@@ -73,6 +81,33 @@ async def count_rows(db: str, table: str) -> int:
         await conn.close()
 
 
+def cpu_per_request(requests: int, **seconds: float) -> dict[str, float]:
+    """Milliseconds of CPU per request spent by each process named (the app's worker, PostgreSQL, wrk),
+    and their total."""
+    per = {name: 1000 * used / requests for name, used in seconds.items()}
+    return {**per, "total": sum(per.values())}
+
+
+def cpu_bound_rps(cpu_ms: dict[str, float], cores: int) -> float:
+    """Requests a second with every core of the machine busy with this work at this CPU per request:
+    what any number of workers could reach here, whatever else bounds one worker."""
+    return cores * 1000 / cpu_ms["total"]
+
+
+def measured_run(server: Server, script: Path, connections: int, seconds: float) -> dict[str, Any]:
+    """One wrk run at `server`, with the CPU that its worker, PostgreSQL and wrk used per request."""
+    assert server.proc is not None
+    worker, postgresql = server.cpu_seconds(), postgresql_cpu_seconds()
+    result = run_wrk(server.url, script, connections=connections, seconds=seconds)
+    result["cpu_ms_per_request"] = cpu_per_request(
+        max(result["requests"], 1),
+        worker=server.cpu_seconds() - worker,
+        postgresql=postgresql_cpu_seconds() - postgresql,
+        wrk=result["wrk_cpu_s"],
+    )
+    return result
+
+
 def check_all_created(written: int, answered: int, runs: int, connections: int) -> None:
     """Every request wrk counted must have created a contact: an idempotent replay (a key sent again)
     is also a 2xx to wrk, but does none of the work this benchmark is about. wrk stops counting with
@@ -107,6 +142,8 @@ def main(
     script = wrk_script("/contacts", body, headers())
     runs: dict[str, list[dict[str, Any]]] = {"frontdoor": [], "baseline": []}
     ratios: list[float] = []
+    ratio_ceilings: list[float] = []
+    machine_cores = cores()
     try:
         with running(referrals, baseline):
             # Warm both, results discarded. Not just imports and pools: the front door's CPU per contact
@@ -123,7 +160,7 @@ def main(
                     order.reverse()
                 this: dict[str, dict[str, Any]] = {}
                 for app, server in order:
-                    result = run_wrk(server.url, script, connections=connections, seconds=seconds)
+                    result = measured_run(server, script, connections, seconds)
                     log(
                         f"round {r + 1} {app}: {result['rps']:.0f} req/s p50 {result['p50_ms']:.1f} ms "
                         f"p99 {result['p99_ms']:.1f} ms errors {result['errors']}"
@@ -132,6 +169,8 @@ def main(
                     this[app] = result
                     answered += result["requests"] if app == "frontdoor" else 0
                 ratios.append(this["frontdoor"]["rps"] / this["baseline"]["rps"])
+                ceiling = cpu_bound_rps(this["frontdoor"]["cpu_ms_per_request"], machine_cores)
+                ratio_ceilings.append(ceiling / this["baseline"]["rps"])
             memory = {"referrals": referrals.memory(), "baseline": baseline.memory()}
         contacts = asyncio.run(count_rows(db_name(urls["referrals"]), "contacts"))
         check_all_created(contacts, answered, rounds + 1, connections)
@@ -146,6 +185,11 @@ def main(
             "p50_ms": summary([x["p50_ms"] for x in rs]),
             "p99_ms": summary([x["p99_ms"] for x in rs]),
             "errors": sum(x["errors"] for x in rs),
+            "cpu_ms_per_request": {
+                name: summary([x["cpu_ms_per_request"][name] for x in rs])
+                for name in ("worker", "postgresql", "wrk", "total")
+            },
+            "cpu_bound_rps": summary([cpu_bound_rps(x["cpu_ms_per_request"], machine_cores) for x in rs]),
         }
 
     result = {
@@ -159,6 +203,10 @@ def main(
         "frontdoor": figures("frontdoor"),
         "baseline": figures("baseline"),
         "ratio": summary(ratios),
+        # The front door with every core at work on contacts (any number of workers), against the
+        # baseline's one worker as measured: the most that adding workers could give on this machine.
+        "cores": machine_cores,
+        "ratio_cpu_bound": summary(ratio_ceilings),
         "contacts_written": contacts,
         "every_request_created": True,  # or check_all_created would have stopped the run
         "memory": memory,

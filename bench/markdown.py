@@ -81,6 +81,8 @@ def intake(r: dict[str, Any]) -> list[str]:
         f"{r['memory']['referrals'].get('peak_rss_mib')} MiB, "
         f"baseline {r['memory']['baseline'].get('peak_rss_mib')} MiB",
     ]
+    if "ratio_cpu_bound" in r:
+        lines += cpu_lines(r)
     for name, what in INTAKE_DIAGNOSTICS:
         variant = load(name)
         if variant:
@@ -89,11 +91,43 @@ def intake(r: dict[str, Any]) -> list[str]:
                 "",
                 f"Diagnostic run ({what}): "
                 f"{_spread(v['rps'])} requests/s, p99 {_spread(v['p99_ms'], '{:.1f}')} ms, ratio "
-                f"{_spread(variant['ratio'], '{:.2f}')} (run {variant['machine']['date']}, "
+                f"{_spread(variant['ratio'], '{:.2f}')}"
+                + (
+                    f", at most {_spread(variant['ratio_cpu_bound'], '{:.2f}')} with every core at work "
+                    f"({_spread(v['cpu_ms_per_request']['total'], '{:.2f}')} ms of CPU per request)"
+                    if "ratio_cpu_bound" in variant
+                    else ""
+                )
+                + f" (run {variant['machine']['date']}, "
                 f"`{variant['command']}`). It ran at another moment than the table above, so compare "
                 "ratios, not requests/s; see the notes below.",
             ]
     return lines
+
+
+def cpu_lines(r: dict[str, Any]) -> list[str]:
+    """CPU per request of each app, and what it allows with every core at work (any number of workers)."""
+
+    def row(label: str, app: dict[str, Any]) -> str:
+        cpu = app["cpu_ms_per_request"]
+        cells = " | ".join(_spread(cpu[k], "{:.2f}") for k in ("worker", "postgresql", "wrk", "total"))
+        return f"| {label} | {cells} | {_spread(app['cpu_bound_rps'])} |"
+
+    return [
+        "",
+        "CPU per request in the same runs (ms; the worker from /proc, PostgreSQL's processes and the "
+        "backends its postmaster reaped, wrk's rusage), and the requests/s that allows with all "
+        f"{r['cores']} cores on this work alone:",
+        "",
+        "| | worker | PostgreSQL | wrk | total | CPU-bound requests/s |",
+        "|---|---|---|---|---|---|",
+        row("front door", r["frontdoor"]),
+        row("baseline", r["baseline"]),
+        "",
+        f"- So with any number of workers, the front door could reach at most "
+        f"**{_spread(r['ratio_cpu_bound'], '{:.2f}')}** of the one-worker baseline on this machine "
+        f"(target 0.35: {_yes(r['ratio_cpu_bound']['median'] >= 0.35)})",
+    ]
 
 
 def freshness(r: dict[str, Any]) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import subprocess
 import threading
 import time
@@ -28,11 +27,6 @@ from bench.common import (
 )
 from bench.common import service_server as make_server
 from bench.intake import contact_body, headers
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def top(collapsed: str, n: int = 40) -> str:
@@ -88,11 +82,11 @@ def main(seconds: int, py_spy: str, factory: str = "services.referrals.main:crea
             t = threading.Thread(
                 target=run_wrk, args=(server.url, script), kwargs={"connections": 32, "seconds": seconds}
             )
-            cpu0, wall0 = _cpu_seconds(server.proc.pid), time.monotonic()
+            cpu0, wall0 = server.cpu_seconds(), time.monotonic()
             t.start()
             spy.wait()
             t.join()
-            busy = (_cpu_seconds(server.proc.pid) - cpu0) / (time.monotonic() - wall0)
+            busy = (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
         RESULTS.mkdir(parents=True, exist_ok=True)
         header = f"referrals worker CPU use during the run: {100 * busy:.0f}% of one core\n"
         (RESULTS / "intake-profile.txt").write_text(header + top(out.read_text()) + "\n")

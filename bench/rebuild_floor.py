@@ -16,36 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from bench import rebuild
-from bench.common import log, save
+from bench.common import cores, log, postgresql_cpu_seconds, save
 
 DSN = rebuild.PG.replace("postgresql+asyncpg", "postgresql")
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def postgresql_cpu_seconds() -> float:
-    """User and system CPU of every PostgreSQL process, and of the backends its postmaster reaped."""
-    total = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if not (proc / "comm").read_text().startswith("postgres"):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended while we looked
-        total += int(fields[11]) + int(fields[12])
-        if b"-D" in (proc / "cmdline").read_bytes():  # the postmaster: children it has waited for
-            total += int(fields[13]) + int(fields[14])
-    return total / _TICK
 
 
 async def final_rows() -> dict[str, tuple[bytes, int]]:
@@ -99,8 +78,12 @@ def main(events: int = 200_000) -> dict[str, Any]:
         "rebuild": result,
         # The client's includes generating nothing (the feeds are built before) but does include
         # creating and migrating the database, as PostgreSQL's does: about a second each.
-        "client_cpu_s": round(cpu1 - cpu0, 1),
-        "postgresql_cpu_s": round(pg1 - pg0, 1),
+        "client_cpu_s": round(cpu1 - cpu0, 2),
+        "postgresql_cpu_s": round(pg1 - pg0, 2),
+        # Events a second with every core busy at this CPU per event, however the work were split
+        # or overlapped: what the rebuild could reach on this machine without doing less work.
+        "cores": cores(),
+        "cpu_bound_events_per_s": round(cores() * total["events"] / ((cpu1 - cpu0) + (pg1 - pg0))),
         "final_rows": {table: count for table, (_, count) in rows.items()},
         "final_rows_mb": round(sum(len(data) for data, _ in rows.values()) / 1e6, 1),
         "copy_in_s": [round(s, 2) for s in copies],

@@ -41,4 +41,7 @@ def test_the_floor_stores_what_the_rebuild_stored(
     assert asyncio.run(_counts(dsn, list(rows))) == rows
     assert len(out["copy_in_s"]) == 2 and all(s > 0 for s in out["copy_in_s"])
     assert out["client_cpu_s"] > 0 and out["postgresql_cpu_s"] > 0
+    # The ceiling is the machine's cores over the CPU both sides spent per event.
+    per_event = (out["client_cpu_s"] + out["postgresql_cpu_s"]) / out["rebuild"]["total"]["events"]
+    assert out["cpu_bound_events_per_s"] == pytest.approx(out["cores"] / per_event, rel=0.05)
     assert saved == ["rebuild-floor"]
