@@ -41,3 +41,12 @@ simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default
 def utcnow() -> datetime:
     simulated = simulated_now.get()
     return simulated if simulated is not None else datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware time in UTC, for validators: a time near the ends of the calendar whose offset takes
+    it past year 1 or 9999 cannot be converted, which is bad input (ValueError), not a server error."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None

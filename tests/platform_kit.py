@@ -34,7 +34,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from services.referrals.db import platform as referrals_tables
 from services.reporting.db import platform as reporting_tables
@@ -56,6 +56,21 @@ BACKEND = os.environ.get("FRONTDOOR_TEST_DB", "sqlite")
 def postgres_only(reason: str) -> pytest.MarkDecorator:
     """Marks a PostgreSQL-only test; on SQLite it is skipped with the reason it does not apply."""
     return pytest.mark.skipif(BACKEND != "postgres", reason=f"PostgreSQL only: {reason}")
+
+
+async def until_a_backend_waits_for_a_lock(engine: AsyncEngine, who: str) -> None:
+    """PostgreSQL: until a backend of `engine`'s database is blocked on a lock (`who`, queued behind
+    a transaction the test holds open); fails the test if none is within about ten seconds."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(500):
+        async with engine.connect() as conn:
+            if (await conn.execute(query)).scalar_one():
+                return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"{who} never waited for the lock")
 
 
 PRODUCER = "testprod"

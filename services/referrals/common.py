@@ -26,7 +26,7 @@ from shared.events.contract import EventPayload
 from shared.events.log import EventLog, NewEvent
 from shared.http import set_etag
 from shared.observability import request_id_var
-from shared.types import utcnow
+from shared.types import as_utc, utcnow
 
 if TYPE_CHECKING:
     from services.referrals.journeys.models import Journey
@@ -72,12 +72,13 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _plausible_instant(value: datetime) -> datetime:
-    if value < EARLIEST:
+    if as_utc(value) < EARLIEST:
         raise ValueError("implausibly early (before 1970)")
     return value
 
 
-# A timezone-aware instant no earlier than 1970 (far-past years overflow on conversion to UTC).
+# A timezone-aware instant no earlier than 1970 (far-past years overflow on conversion to UTC), and
+# one that can be converted to UTC at all (far-future ones with a negative offset cannot).
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
 
 
@@ -184,8 +185,16 @@ def attach_inserted(session: AsyncSession, records: Sequence[SQLModel]) -> None:
         session.add(record)
 
 
-async def get_or_404(session: AsyncSession, model: type[R], record_id: uuid.UUID, what: str) -> R:
-    record = await session.get(model, record_id)
+async def get_or_404(
+    session: AsyncSession, model: type[R], record_id: uuid.UUID, what: str, *, lock: bool = False
+) -> R:
+    """The record, or 404. With `lock`, read afresh and locked until the transaction ends: on
+    PostgreSQL a concurrent writer waits here for the one before it to commit, then reads its change
+    (SQLite serialises writers anyway and renders no lock clause)."""
+    if lock:
+        record = await session.get(model, record_id, with_for_update=True, populate_existing=True)
+    else:
+        record = await session.get(model, record_id)
     if record is None:
         raise NotFound(f"No {what} with this id.")
     return record

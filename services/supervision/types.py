@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field
+
+from shared.types import as_utc
 
 # Pseudonymous staff and team ids: printable ASCII, no spaces (as the token subjects are).
 ID_PATTERN = r"^[\x21-\x7e]+$"
@@ -18,10 +20,7 @@ def _no_nul(value: str) -> str:
 
 
 def _sane_instant(value: datetime) -> datetime:
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range") from None
+    utc = as_utc(value)
     if not 1900 <= utc.year <= 2199:
         raise ValueError("must be between the years 1900 and 2199")
     return utc

@@ -5,10 +5,14 @@ All personal details here are synthetic.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from platform_kit import until_a_backend_waits_for_a_lock
 
 VALID_NHS = "9434765919"  # a published test number: weights 10..2 sum 299, 299 % 11 = 2, 11 - 2 = 9
 
@@ -127,3 +131,51 @@ class FrontDoor:
         assert r.status_code == 200, r.text
         events = r.json()["events"]
         return [e for e in events if journey_id is None or e["journey_id"] == journey_id]
+
+
+# --- races held open on PostgreSQL ----------------------------------------------------------------
+
+
+def hold_first_call(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Pause the first request to call `module.name` just after the call returns (its changes flushed,
+    its row locks held, not yet committed) until `release` is set; `reached` is set once it is there."""
+    real: Callable[..., Awaitable[Any]] = getattr(module, name)
+    reached, release = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        first = calls == 1
+        result = await real(*args, **kwargs)
+        if first:
+            reached.set()
+            await release.wait()
+        return result
+
+    monkeypatch.setattr(module, name, held)
+    return reached, release
+
+
+async def race_held(
+    fd: FrontDoor,
+    monkeypatch: pytest.MonkeyPatch,
+    module: Any,
+    name: str,
+    first: Callable[[], Awaitable[httpx.Response]],
+    second: Callable[[], Awaitable[httpx.Response]],
+) -> tuple[httpx.Response, httpx.Response]:
+    """`first` writes and holds its transaction open; `second` starts (with the same ETag) and queues
+    behind it; then `first` commits and `second` finishes."""
+    reached, release = hold_first_call(monkeypatch, module, name)
+    first_task = asyncio.create_task(first())
+    await asyncio.wait_for(reached.wait(), 30)
+    second_task = asyncio.create_task(second())
+    try:
+        engine = fd.client.app.state.db.engine  # type: ignore[attr-defined]
+        await until_a_backend_waits_for_a_lock(engine, "the second request")
+    finally:
+        release.set()
+    return await first_task, await second_task

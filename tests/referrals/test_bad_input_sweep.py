@@ -20,6 +20,7 @@ HOSTILE: list[Any] = [
     ["\x00"],
     "0001-01-01T00:00:00+05:00",
     "9999-12-31T23:59:59+00:00",
+    "9999-12-31T23:59:59-14:00",  # in range as written, past year 9999 in UTC
     "2026-13-40",
 ]
 
@@ -113,6 +114,7 @@ async def test_hostile_query_strings_never_cause_a_server_error(fd: FrontDoor):
         "/children/not-a-uuid",
         "/partner/contacts?since=0001-01-01T00:00:00%2B05:00",
         "/partner/contacts?since=yesterday",
+        "/partner/contacts?since=9999-12-31T23:59:59-14:00",
         "/teams?offset=100000000000000000000000",
         "/journeys?offset=100000000000000000000000",
     ]

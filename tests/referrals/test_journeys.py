@@ -353,3 +353,24 @@ async def test_areas_are_a_setting(app_client, token):
     assert (await client.post("/teams", json=body, headers=h)).status_code == 201
     body = {"id": "FD-WEST", "name": "West", "area": "West", "service_type": "front_door"}
     assert (await client.post("/teams", json=body, headers=h)).status_code == 422
+
+
+async def test_closure_not_before_feedback_sent_to_the_referrer(fd: FrontDoor):
+    """Census 2990: nothing recorded on the journey may fall after its closure, and the referrer's
+    acknowledgement and feedback are recorded on it (as ReferrerFeedbackSent)."""
+    c = await fd.contact((await fd.child())["id"], received_at=ago(minutes=60))
+    await fd.decide(c["id"], decided_at=ago(minutes=50))
+    url = f"/contacts/{c['id']}/referrer-feedback"
+    for kind, minutes in (("feedback", 10), ("acknowledgement", 5)):
+        r = await fd.client.post(url, json={"kind": kind, "sent_at": ago(minutes=minutes)}, headers=fd.pract)
+        assert r.status_code == 201, r.text
+    closure = f"/journeys/{c['journey_id']}/closure"
+    for before in (40, 7):  # before both, and between the feedback and the later acknowledgement
+        r = await fd.client.post(
+            closure, json={"reason": "FD_NFA", "closed_at": ago(minutes=before)}, headers=fd.mgr
+        )
+        assert r.status_code == 422 and r.json()["code"] == "closed_before_activity", r.text
+        assert [p["name"] for p in r.json()["invalid-params"]] == ["closed_at"]
+    r = await fd.client.post(closure, json={"reason": "FD_NFA", "closed_at": ago(minutes=1)}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+    assert [e["type"] for e in await fd.events(c["journey_id"])][-1] == "JourneyClosed"

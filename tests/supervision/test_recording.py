@@ -198,6 +198,7 @@ async def test_missing_required_field_and_malformed_json(h) -> None:
         ({"discussion": "a\x00b"}, "discussion"),
         ({"supervisee_id": "w 1"}, "supervisee_id"),
         ({"held_at": "0001-01-01T00:00:00+01:00"}, "held_at"),
+        ({"held_at": "9999-12-31T23:59:59-14:00"}, "held_at"),  # past year 9999 in UTC
         ({"held_at": "1850-01-01T00:00:00Z"}, "held_at"),
     ],
 )

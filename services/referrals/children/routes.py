@@ -151,7 +151,8 @@ async def correct_child(
     principal: Staff,
     session: SessionDep,
 ) -> ChildOut:
-    child = await service.get_child(session, child_id)
+    # Locked before the ETag check: a concurrent correction holding the same ETag waits, then gets 412.
+    child = await service.lock_child(session, child_id)
     check_if_match(request, child_etag(child), required=True)
     corrections = await service.correct_child(session, child, data, principal)
     fields = ",".join(c.field for c in corrections)

@@ -65,6 +65,12 @@ async def get_child(session: AsyncSession, child_id: uuid.UUID) -> Child:
     return await get_or_404(session, Child, child_id, "child")
 
 
+async def lock_child(session: AsyncSession, child_id: uuid.UUID) -> Child:
+    """The child, locked for a correction: its If-Match and its `old` values must be checked against
+    the row as the previous writer committed it."""
+    return await get_or_404(session, Child, child_id, "child", lock=True)
+
+
 async def search_children(
     session: AsyncSession,
     *,

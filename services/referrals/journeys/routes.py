@@ -155,7 +155,8 @@ async def transfer(
 ) -> object:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    journey = await service.get_journey(session, journey_id)
+    # Locked before the ETag check: a concurrent transfer holding the same ETag waits, then gets 412.
+    journey = await service.lock_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
     allocation, pending = await service.transfer(session, journey_id, data, principal, settings_of(request))
     await auditor_of(request).record(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.common import Pending, get_or_404
-from services.referrals.contacts.models import Contact
+from services.referrals.contacts.models import Contact, ReferrerFeedback
 from services.referrals.contacts.service import open_journey
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import JourneyAllocated, JourneyClosed, JourneyTransferred
@@ -99,6 +99,13 @@ async def allocate(
     return allocation, Pending(journey, [(event, effective)])
 
 
+async def lock_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
+    """The journey, locked for checking a transfer's If-Match against what the previous writer
+    committed (its stream version). Closed journeys are refused later, by `open_journey`, so a stale
+    ETag is a 412 before a closed journey is a 409, as before."""
+    return await get_or_404(session, Journey, journey_id, "journey", lock=True)
+
+
 async def transfer(
     session: AsyncSession, journey_id: uuid.UUID, data: TransferIn, principal: Principal, settings: Settings
 ) -> tuple[Allocation, Pending]:
@@ -163,6 +170,17 @@ async def _open_decisions(session: AsyncSession, journey_id: uuid.UUID) -> list[
     return list(result.scalars().all())
 
 
+async def _feedback_times(session: AsyncSession, contacts: list[Contact]) -> list[datetime]:
+    """When the last feedback to any of these contacts' referrers was sent (none: an empty list)."""
+    answered = [c.id for c in contacts if c.acknowledged_at is not None or c.feedback_sent_at is not None]
+    if not answered:
+        return []  # no round trip for the usual journey, whose referrers have heard nothing yet
+    sent = col(ReferrerFeedback.sent_at)
+    query = select(func.max(sent)).where(col(ReferrerFeedback.contact_id).in_(answered))
+    last = (await session.execute(query)).scalar_one_or_none()
+    return [last] if last is not None else []
+
+
 async def close(
     session: AsyncSession, journey_id: uuid.UUID, data: ClosureIn, principal: Principal, settings: Settings
 ) -> Pending:
@@ -207,13 +225,14 @@ async def close(
                 field="reason",
                 code="assessment_required",
             )
-    # Nothing recorded may fall after the closure (census 2990).
+    # Nothing recorded may fall after the closure (census 2990), the referrers' feedback included.
     latest = max(
         [journey.opened_at]
         + [c.received_at for c in contacts]
         + [d.decided_at for d in decisions]
         + [d.authorised_at for d in decisions if d.authorised_at]
         + ([journey.allocated_since] if journey.allocated_since else [])
+        + await _feedback_times(session, contacts)
     )
     if closed_at < latest:
         raise Unprocessable(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,7 +29,12 @@ async def create_team(session: AsyncSession, data: TeamIn, areas: list[str], pri
         created_by=principal.subject,
     )
     session.add(team)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Registered by a request that committed after the look-up above (the code is the only key):
+        # the same answer as if it had committed before. The unit of work rolls back.
+        raise Conflict("A team with this code is already registered.", code="team_exists") from None
     return team
 
 
