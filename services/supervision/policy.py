@@ -1,7 +1,7 @@
 """The supervision policy: how often each child's journey is supervised, in working days.
 
 No national standard sets this, so it is configuration (see Settings). The clock for a journey never
-supervised runs from the journey's start (the opening contact): a handover does not restart it, so
+supervised runs from the journey's start (the earliest of its contacts): a handover does not restart it, so
 transfers cannot push a child's first supervision back. After a supervision it runs from that
 supervision's `next_due_on`.
 """

@@ -160,7 +160,7 @@ class ScannedReports(Reports):
                     journey_id=j.journey_id,
                     child_id=j.child_id,
                     team_id=j.current_team_id or j.team_id,
-                    service_type=j.current_service_type or "front_door",
+                    service_type=j.current_service_type,
                     last_supervised_at=held_at,
                     due_on=due,
                     working_days_overdue=self.local.count_working_days(due, last_day),

@@ -67,6 +67,24 @@ class Harness:
     ) -> tuple[uuid.UUID, uuid.UUID]:
         journey_id = journey_id or uuid.uuid4()
         child_id = child_id or uuid.uuid4()
+        await self._contact(journey_id, child_id, received_at, team, opens_journey=True)
+        return journey_id, child_id
+
+    async def repeat_contact(
+        self, journey_id: uuid.UUID, child_id: uuid.UUID, received_at: datetime, team: str | None = "FD-WEST"
+    ) -> None:
+        """Another contact about the child on its open journey (received when it says: maybe backdated)."""
+        await self._contact(journey_id, child_id, received_at, team, opens_journey=False)
+
+    async def _contact(
+        self,
+        journey_id: uuid.UUID,
+        child_id: uuid.UUID,
+        received_at: datetime,
+        team: str | None,
+        *,
+        opens_journey: bool,
+    ) -> None:
         await self.emit(
             journey_id,
             ref.ContactReceived(
@@ -77,14 +95,13 @@ class Harness:
                 channel=ContactChannel.phone,
                 urgency=Urgency.amber,
                 consent=ConsentStatus.given,
-                opens_journey=True,
-                repeat_contact=False,
+                opens_journey=opens_journey,
+                repeat_contact=not opens_journey,
                 team_id=team,
                 area="WEST" if team else None,
             ),
             received_at,
         )
-        return journey_id, child_id
 
     async def allocate(
         self,

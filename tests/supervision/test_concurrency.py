@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from platform_kit import until_a_backend_waits_for_a_lock
 from sqlalchemy import text
 
 from services.supervision.supervisions import service as supervision_service
@@ -28,25 +29,6 @@ async def _closed(h, journey_id) -> bool:
             )
         ).scalar_one()
         return not row
-
-
-async def _wait_until_someone_waits_on_a_lock(h) -> None:
-    """PostgreSQL: until another backend of this database is blocked on a lock (the consumer)."""
-    async with h.service.db.engine.connect() as conn:
-        for _ in range(500):
-            waiting = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                )
-            ).scalar_one()
-            await conn.commit()
-            if waiting:
-                return
-            await asyncio.sleep(0.02)
-    pytest.fail("the consumer never waited for the journey lock")
 
 
 @pytest.mark.parametrize("change", ["close", "transfer"])
@@ -88,7 +70,7 @@ async def test_change_applied_while_the_write_holds_the_lock_waits_for_it(
             await h.transfer(journey_id, child_id, to_team="AS-EAST", service_type=ServiceType.assessment)
         consumer_runs.append(asyncio.create_task(h.sync()))
         if not h.service.db.is_sqlite:
-            await _wait_until_someone_waits_on_a_lock(h)
+            await until_a_backend_waits_for_a_lock(h.service.db.engine, "the consumer")
         # SQLite: the consumer's BEGIN IMMEDIATE cannot start until this write commits.
         return journey
 

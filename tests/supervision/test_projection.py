@@ -83,22 +83,7 @@ async def test_journey_life_is_projected(h) -> None:
 async def test_repeat_contact_does_not_restart_the_journey(h) -> None:
     journey_id, child_id = await h.open(received_at=START)
     later = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
-    await h.emit(
-        journey_id,
-        ref.ContactReceived(
-            contact_id=uuid.uuid4(),
-            child_id=child_id,
-            received_at=later,
-            source="2A",
-            channel="phone",
-            urgency="green",
-            consent="given",
-            opens_journey=False,
-            repeat_contact=True,
-            team_id="FD-WEST",
-        ),
-        later,
-    )
+    await h.repeat_contact(journey_id, child_id, later)
     await h.sync()
     assert (await journeys(h))[journey_id]["started_at"] == START
 

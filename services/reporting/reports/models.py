@@ -229,7 +229,10 @@ class OverdueJourney(BaseModel):
     journey_id: uuid.UUID
     child_id: uuid.UUID | None
     team_id: str | None
-    service_type: str | None
+    service_type: str | None = Field(
+        description="The journey's current service type; null while unallocated, when due_on uses the "
+        "default interval (supervision_default_interval_working_days)."
+    )
     last_supervised_at: datetime | None
     due_on: date
     working_days_overdue: int

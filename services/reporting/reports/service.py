@@ -1663,7 +1663,7 @@ class Reports:
                 journey_id=j.journey_id,
                 child_id=j.child_id,
                 team_id=j.current_team_id or j.team_id,
-                service_type=j.current_service_type or "front_door",
+                service_type=j.current_service_type,  # None while unallocated: the default interval
                 last_supervised_at=j.held_at,
                 due_on=j.due_on,
                 working_days_overdue=self.local.count_working_days(j.due_on, last_day),

@@ -21,7 +21,7 @@ class Journey(Base, table=True):
     journey_id: uuid.UUID = Field(primary_key=True)
     child_id: uuid.UUID = Field(index=True)
     is_open: bool = Field(default=True, index=True)
-    started_at: datetime = Field(sa_type=UTCDateTime, description="received_at of the opening contact.")
+    started_at: datetime = Field(sa_type=UTCDateTime, description="Earliest received_at of its contacts.")
     team_id: str | None = Field(default=None, max_length=80, index=True)
     area: str | None = Field(default=None, max_length=80)
     # Kept as text, not the enum: a new service type upstream must not break this reader.

@@ -86,7 +86,10 @@ class JourneyProjection:
                 journey = self._new(event, payload.child_id, payload.received_at)
                 journey.team_id = payload.team_id
                 journey.area = payload.area
-            elif payload.opens_journey:
+            elif payload.received_at < journey.started_at:
+                # The journey began when the earliest of its contacts arrived (as referrals says): a
+                # backdated repeat contact moves the start back; a later one leaves it. The earliest
+                # wins whatever the order, so a rebuild from zero gives the same start.
                 journey.started_at = payload.received_at
         elif isinstance(payload, JourneyAllocatedIn):
             journey = journey or self._new(event, payload.child_id, payload.effective_at)
@@ -115,7 +118,8 @@ class JourneyProjection:
 
     @staticmethod
     def _new(event: Envelope, child_id: uuid.UUID, at: datetime) -> Journey:
-        # Tolerance for a feed that starts mid-journey: the earliest time we know of is the start.
+        # Tolerance for a feed that starts mid-journey: the earliest time we know of is the start (an
+        # earlier contact, when one comes, moves it back).
         return Journey(journey_id=event.journey_id, child_id=child_id, started_at=at)
 
     async def reset(self, session: AsyncSession) -> None:

@@ -154,7 +154,9 @@ class DueItem(BaseModel):
     area: str | None = PField(description="That team's area.")
     service_type: str | None = PField(description="The current team's service type.")
     worker_id: str | None = PField(description="The allocated worker (pseudonymous id).")
-    started_at: datetime = PField(description="When the journey started (its opening contact).")
+    started_at: datetime = PField(
+        description="When the journey started: the earliest of its contacts (a backdated one moves it back)."
+    )
     last_supervision_id: uuid.UUID | None = PField(description="The latest supervision held, if any.")
     last_held_at: datetime | None = PField(description="When that supervision was held.")
     interval_working_days: int = PField(description="The policy interval that applies now.")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.types import ID_PATTERN
 from services.supervision.workers.models import Worker, WorkerIn, WorkerOut
 from shared.auth import Principal, Role, require_roles
-from shared.db import SessionDep
+from shared.db import SessionDep, on_postgresql
 from shared.errors import NotFound, problem_responses
 from shared.http import check_if_match, make_etag, set_etag
 from shared.types import utcnow
@@ -19,6 +22,26 @@ router = APIRouter(tags=["workers"])
 WorkerId = Annotated[
     str, Path(min_length=1, max_length=120, pattern=ID_PATTERN, description="Pseudonymous staff id.")
 ]
+
+
+_WORKERS = Worker.__table__  # type: ignore[attr-defined]
+
+
+def _insert_if_absent(insert: Any) -> Any:
+    return (
+        insert(_WORKERS)
+        .on_conflict_do_nothing(index_elements=[_WORKERS.c.worker_id])
+        .returning(_WORKERS.c.worker_id)
+    )
+
+
+# Built once per dialect (PostgreSQL, SQLite): building the statement costs about as much as running it.
+_INSERT_IF_ABSENT = {True: _insert_if_absent(pg_insert), False: _insert_if_absent(sqlite_insert)}
+
+
+async def _locked(session: AsyncSession, worker_id: str) -> Worker | None:
+    """The register entry, row-locked until commit on PostgreSQL (read afresh, not from the session)."""
+    return await session.get(Worker, worker_id, with_for_update=True, populate_existing=True)
 
 
 def _out(worker: Worker) -> WorkerOut:
@@ -63,12 +86,28 @@ async def put_worker(
     principal: Annotated[Principal, Depends(require_roles(Role.manager))],
     session: SessionDep,
 ) -> WorkerOut:
-    worker = await session.get(Worker, worker_id, with_for_update=True)
+    worker = await _locked(session, worker_id)
     if worker is None:
         check_if_match(request, make_etag(worker_id, 0))
-        worker = Worker(worker_id=worker_id, version=0, updated_at=utcnow(), updated_by=principal.subject)
-    else:
-        check_if_match(request, _etag(worker))
+        # Not on the register yet: FOR UPDATE locked nothing, so a concurrent PUT may be creating it
+        # too. Insert if absent; on PostgreSQL the loser's insert waits for the winner's commit and
+        # then inserts nothing (no unique violation, nothing aborted), and it updates the winner's row
+        # as any later PUT would (If-Match still checked against it), all in this one transaction.
+        values = {
+            "worker_id": worker_id,
+            "newly_qualified_until": body.newly_qualified_until,
+            "version": 1,
+            "updated_at": utcnow(),
+            "updated_by": principal.subject,
+        }
+        if (await session.execute(_INSERT_IF_ABSENT[on_postgresql(session)], values)).first() is not None:
+            worker = await _locked(session, worker_id)
+            assert worker is not None
+            set_etag(response, _etag(worker))
+            return _out(worker)
+        worker = await _locked(session, worker_id)
+        assert worker is not None  # the concurrent PUT committed it (entries are never deleted)
+    check_if_match(request, _etag(worker))
     worker.newly_qualified_until = body.newly_qualified_until
     worker.version += 1
     worker.updated_at = utcnow()
