@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable
 
 import httpx
+import pytest
 from fdhelpers import FrontDoor, race_held
 from platform_kit import postgres_only
 
@@ -139,3 +140,38 @@ async def test_a_transfer_queued_behind_another_with_its_etag_gets_412(fd: Front
     assert first.status_code == 201, first.text
     assert_precondition_failed(second)
     await _assert_one_transfer(fd, jid, first)
+
+
+# --- POST /journeys/{id}/allocation and /closure -------------------------------------------------------
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+@pytest.mark.parametrize("operation", ["allocate", "close"])
+async def test_an_allocation_or_closure_queued_behind_another_with_its_etag_gets_412(
+    fd: FrontDoor, monkeypatch, operation: str
+):
+    """As for transfers: a stale If-Match is a 412 (the journey changed), not the 409 of the state the
+    other writer left (already allocated, closed)."""
+    c = await fd.contact((await fd.child())["id"])
+    if operation == "close":
+        await fd.decide(c["id"])  # NFA: the journey may close at the front door
+    else:
+        await fd.team("FD-WEST")
+    jid = c["journey_id"]
+    etag = (await fd.client.get(f"/journeys/{jid}", headers=fd.mgr)).headers["ETag"]
+    if operation == "allocate":
+        url, body, created = f"/journeys/{jid}/allocation", {"team_id": "FD-WEST", "worker_id": "w1"}, 201
+    else:
+        url, body, created = f"/journeys/{jid}/closure", {"reason": "FD_NFA"}, 200
+    first, second = await race_held(
+        fd,
+        monkeypatch,
+        journeys_service,
+        operation,
+        lambda: fd.client.post(url, json=body, headers={**fd.mgr, "If-Match": etag}),
+        lambda: fd.client.post(url, json=body, headers={**fd.mgr2, "If-Match": etag}),
+    )
+    assert first.status_code == created, first.text
+    assert_precondition_failed(second)
+    types = [e["type"] for e in await fd.events(jid)]
+    assert types.count("JourneyAllocated" if operation == "allocate" else "JourneyClosed") == 1

@@ -126,7 +126,7 @@ async def allocate(
 ) -> object:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    journey = await service.get_journey(session, journey_id)
+    journey = await service.lock_journey(session, journey_id)  # see transfer
     check_if_match(request, journey_etag(journey))
     allocation, pending = await service.allocate(session, journey_id, data, principal, settings_of(request))
     await auditor_of(request).record(
@@ -155,7 +155,7 @@ async def transfer(
 ) -> object:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    # Locked before the ETag check: a concurrent transfer holding the same ETag waits, then gets 412.
+    # Locked before the ETag check: a concurrent writer holding the same ETag waits, then gets 412.
     journey = await service.lock_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
     allocation, pending = await service.transfer(session, journey_id, data, principal, settings_of(request))
@@ -188,7 +188,7 @@ async def close(
     principal: Manager,
     session: SessionDep,
 ) -> JourneySummary:
-    journey = await service.get_journey(session, journey_id)
+    journey = await service.lock_journey(session, journey_id)  # see transfer
     check_if_match(request, journey_etag(journey))
     pending = await service.close(session, journey_id, data, principal, settings_of(request))
     await auditor_of(request).record(

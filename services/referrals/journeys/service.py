@@ -100,9 +100,9 @@ async def allocate(
 
 
 async def lock_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
-    """The journey, locked for checking a transfer's If-Match against what the previous writer
-    committed (its stream version). Closed journeys are refused later, by `open_journey`, so a stale
-    ETag is a 412 before a closed journey is a 409, as before."""
+    """The journey, locked for checking an allocation's, transfer's or closure's If-Match against what
+    the previous writer committed (its stream version). Closed journeys are refused later, by
+    `open_journey`, so a stale ETag is a 412 before a closed journey is a 409, as before."""
     return await get_or_404(session, Journey, journey_id, "journey", lock=True)
 
 
