@@ -24,7 +24,7 @@ from services.referrals.teams.models import Team
 from shared.auth import Principal, Role
 from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralSource
 from shared.db import driver_rows, new_record, on_postgresql
-from shared.errors import Conflict, InvalidParam, NotFound, Unprocessable
+from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import utcnow
 
 
@@ -278,9 +278,11 @@ async def open_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
     The row lock serialises every change to one journey on PostgreSQL, so what a writer reads after it
     (decisions, allocations) is what the previous writer committed; SQLite serialises writers anyway.
     """
-    journey = await session.get(Journey, journey_id, with_for_update=True, populate_existing=True)
-    if journey is None:
-        raise NotFound("No journey with this id.")
+    return refuse_closed(await get_or_404(session, Journey, journey_id, "journey", lock=True))
+
+
+def refuse_closed(journey: Journey) -> Journey:
+    """The journey, if it is still open: nothing more is recorded on a closed one (census 2990)."""
     if journey.status != JourneyStatus.open.value:
         raise Conflict(
             "The journey is closed; nothing more can be recorded on it. A new contact opens a new journey.",

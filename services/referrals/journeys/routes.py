@@ -128,7 +128,7 @@ async def allocate(
         return replay
     journey = await service.lock_journey(session, journey_id)  # see transfer
     check_if_match(request, journey_etag(journey))
-    allocation, pending = await service.allocate(session, journey_id, data, principal, settings_of(request))
+    allocation, pending = await service.allocate(session, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session, principal, "allocate", "journey", resource_id=journey_id, child_id=allocation.child_id
     )
@@ -158,7 +158,7 @@ async def transfer(
     # Locked before the ETag check: a concurrent writer holding the same ETag waits, then gets 412.
     journey = await service.lock_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
-    allocation, pending = await service.transfer(session, journey_id, data, principal, settings_of(request))
+    allocation, pending = await service.transfer(session, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session,
         principal,
@@ -190,7 +190,7 @@ async def close(
 ) -> JourneySummary:
     journey = await service.lock_journey(session, journey_id)  # see transfer
     check_if_match(request, journey_etag(journey))
-    pending = await service.close(session, journey_id, data, principal, settings_of(request))
+    pending = await service.close(session, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session,
         principal,

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from services.referrals.common import Pending, get_or_404
 from services.referrals.contacts.models import Contact, ReferrerFeedback
-from services.referrals.contacts.service import open_journey
+from services.referrals.contacts.service import refuse_closed
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import JourneyAllocated, JourneyClosed, JourneyTransferred
 from services.referrals.journeys.models import (
@@ -61,9 +61,10 @@ async def current_allocation(session: AsyncSession, journey_id: uuid.UUID) -> Al
 
 
 async def allocate(
-    session: AsyncSession, journey_id: uuid.UUID, data: AllocationIn, principal: Principal, settings: Settings
+    session: AsyncSession, journey: Journey, data: AllocationIn, principal: Principal, settings: Settings
 ) -> tuple[Allocation, Pending]:
-    journey = await open_journey(session, journey_id)
+    """`journey` as `lock_journey` gave it (locked, its If-Match checked)."""
+    refuse_closed(journey)
     if await current_allocation(session, journey.id) is not None:
         raise Conflict(
             "The journey is already allocated; record a transfer instead.", code="already_allocated"
@@ -101,15 +102,16 @@ async def allocate(
 
 async def lock_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
     """The journey, locked for checking an allocation's, transfer's or closure's If-Match against what
-    the previous writer committed (its stream version). Closed journeys are refused later, by
-    `open_journey`, so a stale ETag is a 412 before a closed journey is a 409, as before."""
+    the previous writer committed (its stream version). Closed journeys are refused after that check,
+    by the change itself (`refuse_closed`), so a stale ETag is a 412 before a closed journey is a 409."""
     return await get_or_404(session, Journey, journey_id, "journey", lock=True)
 
 
 async def transfer(
-    session: AsyncSession, journey_id: uuid.UUID, data: TransferIn, principal: Principal, settings: Settings
+    session: AsyncSession, journey: Journey, data: TransferIn, principal: Principal, settings: Settings
 ) -> tuple[Allocation, Pending]:
-    journey = await open_journey(session, journey_id)
+    """`journey` as `lock_journey` gave it (locked, its If-Match checked)."""
+    refuse_closed(journey)
     current = await current_allocation(session, journey.id)
     if current is None:
         raise Conflict("The journey is not allocated yet; record its first allocation.", code="not_allocated")
@@ -182,9 +184,10 @@ async def _feedback_times(session: AsyncSession, contacts: list[Contact]) -> lis
 
 
 async def close(
-    session: AsyncSession, journey_id: uuid.UUID, data: ClosureIn, principal: Principal, settings: Settings
+    session: AsyncSession, journey: Journey, data: ClosureIn, principal: Principal, settings: Settings
 ) -> Pending:
-    journey = await open_journey(session, journey_id)
+    """`journey` as `lock_journey` gave it (locked, its If-Match checked)."""
+    refuse_closed(journey)
     closed_at = _when(data.closed_at, "closed_at", settings)
     decisions = await _open_decisions(session, journey.id)
     contacts = list(

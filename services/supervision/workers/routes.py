@@ -93,18 +93,17 @@ async def put_worker(
         # too. Insert if absent; on PostgreSQL the loser's insert waits for the winner's commit and
         # then inserts nothing (no unique violation, nothing aborted), and it updates the winner's row
         # as any later PUT would (If-Match still checked against it), all in this one transaction.
-        values = {
-            "worker_id": worker_id,
-            "newly_qualified_until": body.newly_qualified_until,
-            "version": 1,
-            "updated_at": utcnow(),
-            "updated_by": principal.subject,
-        }
-        if (await session.execute(_INSERT_IF_ABSENT[on_postgresql(session)], values)).first() is not None:
-            worker = await _locked(session, worker_id)
-            assert worker is not None
-            set_etag(response, _etag(worker))
-            return _out(worker)
+        new = Worker(
+            worker_id=worker_id,
+            newly_qualified_until=body.newly_qualified_until,
+            version=1,
+            updated_at=utcnow(),
+            updated_by=principal.subject,
+        )
+        inserted = await session.execute(_INSERT_IF_ABSENT[on_postgresql(session)], new.model_dump())
+        if inserted.first() is not None:  # the row is `new`: nothing to read back
+            set_etag(response, _etag(new))
+            return _out(new)
         worker = await _locked(session, worker_id)
         assert worker is not None  # the concurrent PUT committed it (entries are never deleted)
     check_if_match(request, _etag(worker))
