@@ -55,18 +55,19 @@ async def test_authorising_rereads_the_decision_under_the_journey_lock(fd: Front
     c = await fd.contact((await fd.child())["id"])
     d = await fd.decide(c["id"], **referral_body())
     url = f"/decisions/{d['id']}/authorise"
-    real_open_journey = decisions.open_journey
+    real_get_or_404 = decisions.get_or_404
     first_committed = asyncio.Event()
     calls = 0
 
-    async def gated(session, journey_id):
+    async def gated(session, model, *args, **kwargs):
         nonlocal calls
-        calls += 1
-        if calls == 1:  # the second manager's request, paused after it has read the decision
-            await first_committed.wait()
-        return await real_open_journey(session, journey_id)
+        if model is decisions.Journey:
+            calls += 1
+            if calls == 1:  # the second manager's request, paused after it has read the decision
+                await first_committed.wait()
+        return await real_get_or_404(session, model, *args, **kwargs)
 
-    monkeypatch.setattr(decisions, "open_journey", gated)
+    monkeypatch.setattr(decisions, "get_or_404", gated)
     late = asyncio.create_task(fd.client.post(url, headers=fd.mgr2))
     for _ in range(500):
         if calls:

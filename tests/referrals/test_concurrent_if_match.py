@@ -8,10 +8,11 @@ from collections.abc import Awaitable
 
 import httpx
 import pytest
-from fdhelpers import FrontDoor, race_held
+from fdhelpers import FrontDoor, decision_body, race_held, referral_body
 from platform_kit import postgres_only
 
 import services.referrals.children.service as children_service
+import services.referrals.decisions.service as decisions_service
 import services.referrals.journeys.service as journeys_service
 
 
@@ -175,3 +176,37 @@ async def test_an_allocation_or_closure_queued_behind_another_with_its_etag_gets
     assert_precondition_failed(second)
     types = [e["type"] for e in await fd.events(jid)]
     assert types.count("JourneyAllocated" if operation == "allocate" else "JourneyClosed") == 1
+
+
+# --- POST /decisions/{id}/authorise and /supersede --------------------------------------------------
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+@pytest.mark.parametrize("operation", ["authorise", "supersede"])
+async def test_an_authorisation_or_supersession_queued_behind_another_with_its_etag_gets_412(
+    fd: FrontDoor, monkeypatch, operation: str
+):
+    """Both take the journey's lock, the one lock every decision write takes. The decision is read
+    again under it before the If-Match check, so the loser gets 412 (the decision changed), not the
+    409 of the state the winner left (already authorised, superseded)."""
+    c = await fd.contact((await fd.child())["id"])
+    d = await fd.decide(c["id"], **referral_body())
+    etag = (await fd.client.get(f"/decisions/{d['id']}", headers=fd.pract)).headers["ETag"]
+    url = f"/decisions/{d['id']}/{operation}"
+    body = None
+    if operation == "supersede":
+        body = {"decision": decision_body(), "reason": "new_information", "note": "Synthetic note"}
+    who, created = ((fd.mgr, fd.mgr2), 200) if operation == "authorise" else ((fd.pract, fd.pract2), 201)
+    first, second = await race_held(
+        fd,
+        monkeypatch,
+        decisions_service,
+        operation,
+        lambda: fd.client.post(url, json=body, headers={**who[0], "If-Match": etag}),
+        lambda: fd.client.post(url, json=body, headers={**who[1], "If-Match": etag}),
+    )
+    assert first.status_code == created, first.text
+    assert_precondition_failed(second)
+    types = [e["type"] for e in await fd.events(c["journey_id"])]
+    wanted = "ThresholdDecisionAuthorised" if operation == "authorise" else "ThresholdDecisionSuperseded"
+    assert types.count(wanted) == 1

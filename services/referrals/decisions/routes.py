@@ -102,9 +102,10 @@ async def get_decision(
 async def authorise_decision(
     request: Request, response: Response, decision_id: uuid.UUID, principal: Manager, session: SessionDep
 ) -> DecisionOut:
-    decision = await service.get_decision(session, decision_id)
+    # Locked before the ETag check: a concurrent writer holding the same ETag waits, then gets 412.
+    decision, journey = await service.lock_decision(session, decision_id)
     check_if_match(request, decision_etag(decision))
-    pending = await service.authorise(session, decision, principal)
+    pending = await service.authorise(session, decision, journey, principal)
     await auditor_of(request).record(
         session, principal, "authorise", "decision", resource_id=decision.id, child_id=decision.child_id
     )
@@ -131,9 +132,9 @@ async def supersede_decision(
 ) -> object:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    old = await service.get_decision(session, decision_id)
+    old, journey = await service.lock_decision(session, decision_id)  # see authorise_decision
     check_if_match(request, decision_etag(old))
-    new, pending = await service.supersede(session, old, data, principal, settings_of(request))
+    new, pending = await service.supersede(session, old, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session,
         principal,

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from services.referrals.common import Pending, get_or_404, team_claim
 from services.referrals.contacts.models import Contact
-from services.referrals.contacts.service import open_decision_of, open_journey
+from services.referrals.contacts.service import open_decision_of, open_journey, refuse_closed
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionStatus, SupersedeIn
 from services.referrals.events import (
     ThresholdDecisionAuthorised,
@@ -145,13 +145,22 @@ async def record_decision(
     return decision, Pending(journey, [(event, data.decided_at)])
 
 
-async def get_decision(session: AsyncSession, decision_id: uuid.UUID) -> Decision:
-    return await get_or_404(session, Decision, decision_id, "decision")
+async def lock_decision(session: AsyncSession, decision_id: uuid.UUID) -> tuple[Decision, Journey]:
+    """The decision read afresh under its journey's lock, for checking an authorisation's or a
+    supersession's If-Match against what the previous writer committed. Every decision write takes
+    the journey's lock and no other first (one lock order, so no deadlock), and a decision never
+    changes journey. Closed journeys are refused after the If-Match check, by the change itself."""
+    decision = await get_or_404(session, Decision, decision_id, "decision")
+    journey = await get_or_404(session, Journey, decision.journey_id, "journey", lock=True)
+    await session.refresh(decision)
+    return decision, journey
 
 
-async def authorise(session: AsyncSession, decision: Decision, principal: Principal) -> Pending:
-    journey = await open_journey(session, decision.journey_id)
-    await session.refresh(decision)  # read before the journey lock: another manager may have acted since
+async def authorise(
+    session: AsyncSession, decision: Decision, journey: Journey, principal: Principal
+) -> Pending:
+    """`decision` and `journey` as `lock_decision` gave them."""
+    refuse_closed(journey)
     if decision.status == DecisionStatus.superseded.value:
         raise Conflict("This decision has been superseded.", code="decision_superseded")
     if not decision.requires_authorisation:
@@ -179,10 +188,15 @@ async def authorise(session: AsyncSession, decision: Decision, principal: Princi
 
 
 async def supersede(
-    session: AsyncSession, old: Decision, data: SupersedeIn, principal: Principal, settings: Settings
+    session: AsyncSession,
+    old: Decision,
+    journey: Journey,
+    data: SupersedeIn,
+    principal: Principal,
+    settings: Settings,
 ) -> tuple[Decision, Pending]:
-    journey = await open_journey(session, old.journey_id)
-    await session.refresh(old)  # read before the journey lock: it may have been superseded since
+    """`old` and `journey` as `lock_decision` gave them."""
+    refuse_closed(journey)
     if old.status == DecisionStatus.superseded.value:
         raise Conflict("This decision has already been superseded.", code="decision_superseded")
     contact = await session.get(Contact, old.contact_id)
@@ -215,9 +229,3 @@ async def decisions_of_contact(session: AsyncSession, contact_id: uuid.UUID) -> 
         select(Decision).where(col(Decision.contact_id) == contact_id).order_by(col(Decision.recorded_at))
     )
     return list(result.scalars().all())
-
-
-async def journey_of(session: AsyncSession, decision: Decision) -> Journey:
-    journey = await session.get(Journey, decision.journey_id)
-    assert journey is not None
-    return journey
