@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,8 +56,19 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _composed(value: object) -> object:
+    # One stored form per name: "José" typed with a combining accent is kept as the precomposed é, so
+    # a correction to the same name is no correction. Before the length check: NFC can lengthen text.
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
 _Clean = AfterValidator(_no_control_characters)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _Clean]
+Name = Annotated[
+    str,
+    BeforeValidator(_composed),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    _Clean,
+]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _Clean]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _Clean]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), _Clean]

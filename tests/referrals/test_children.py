@@ -132,6 +132,67 @@ async def test_search_by_name_and_birth_date_ignores_case_and_order(fd: FrontDoo
         assert body["items"][0]["matched_on"] == "name_and_date_of_birth"
 
 
+NFC, NFD = "Jos\u00e9", "Jose\u0301"  # one name, typed with é precomposed or with a combining accent
+
+
+async def _found(fd: FrontDoor, given: str, family: str) -> list[str]:
+    r = await fd.client.get(
+        "/children/search",
+        params={"given_name": given, "family_name": family, "date_of_birth": "2015-03-04"},
+        headers=fd.pract,
+    )
+    assert r.status_code == 200, r.text
+    return [m["child"]["id"] for m in r.json()["items"]]
+
+
+@pytest.mark.parametrize(
+    ("stored", "searched"),
+    [
+        ((NFC, "Testchild"), (NFD, "testchild")),
+        ((NFD, "Testchild"), ("JOS\u00c9", "TESTCHILD")),
+        (("Ada", "Strau\u00df"), ("ada", "STRAUSS")),
+        (("Ada", "Testchild"), ("\uff21\uff44\uff41", "Testchild")),  # full-width letters
+    ],
+)
+async def test_search_matches_a_name_in_any_unicode_form_or_case(fd: FrontDoor, stored, searched):
+    """Duplicate search must not miss a child because a name was typed in another Unicode form."""
+    child = await fd.child(given_name=stored[0], family_name=stored[1])
+    await fd.child(given_name="Jose", family_name=stored[1])  # no accent: another name
+    assert await _found(fd, *searched) == [child["id"]]
+
+
+async def test_a_name_is_stored_composed_and_the_same_name_is_no_correction(fd: FrontDoor):
+    child = await fd.child(given_name=NFD)
+    assert child["given_name"] == NFC
+    url = f"/children/{child['id']}"
+    etag = (await fd.client.get(url, headers=fd.pract)).headers["ETag"]
+    r = await fd.client.patch(
+        url, json={"given_name": NFD, "reason": "Retyped"}, headers={**fd.pract, "If-Match": etag}
+    )
+    assert r.status_code == 422 and r.json()["code"] == "nothing_to_correct"
+
+
+async def test_a_name_that_case_folding_lengthens_is_stored_and_found(fd: FrontDoor):
+    """'ß' folds to 'ss': a 100-character name has a 200-character key (a 500 on PostgreSQL before)."""
+    long_name = "\u00df" * 100
+    child = await fd.child(family_name=long_name)
+    assert await _found(fd, "Ada", "\u1e9e" * 100) == [child["id"]]  # capital sharp s
+    etag = (await fd.client.get(f"/children/{child['id']}", headers=fd.pract)).headers["ETag"]
+    r = await fd.client.patch(
+        f"/children/{child['id']}",
+        json={"given_name": long_name, "reason": "Confirmed"},
+        headers={**fd.pract, "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_name_longer_than_100_once_composed_is_refused_with_its_field(fd: FrontDoor):
+    # U+0958 stays decomposed in NFC (a composition exclusion): 100 characters become 200.
+    r = await fd.client.post("/children", json=child_body(given_name="\u0958" * 100), headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert "given_name" in names(r.json())
+
+
 async def test_search_by_nhs_number(fd: FrontDoor):
     child = await fd.child(nhs_number=VALID_NHS)
     await fd.child(given_name="Other")

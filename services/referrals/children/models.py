@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import Field as PField
-from sqlalchemy import Index
+from sqlalchemy import Index, Text
 from sqlmodel import Field
 
 from services.referrals.children.schemas import ChildIn
@@ -24,9 +24,9 @@ class Child(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     given_name: str = Field(max_length=100)
     family_name: str = Field(max_length=100)
-    # Lower-cased copies for case-insensitive duplicate search.
-    given_name_key: str = Field(max_length=100)
-    family_name_key: str = Field(max_length=100, index=True)
+    # `name_key` copies for duplicate search; unbounded, as case folding lengthens ("ß" is "ss").
+    given_name_key: str = Field(sa_type=Text)
+    family_name_key: str = Field(sa_type=Text, index=True)
     date_of_birth: date | None = None
     expected_date_of_birth: date | None = Field(default=None, index=True)
     sex: str = Field(max_length=1)

@@ -70,14 +70,18 @@ async def search_children(
     page: Annotated[PageParams, Depends(page_params)],
     given_name: Annotated[
         str | None,
-        Query(max_length=100, pattern=QUERY_TEXT_PATTERN, description="Matched case-insensitively."),
+        Query(
+            max_length=100,
+            pattern=QUERY_TEXT_PATTERN,
+            description="Matched ignoring case and Unicode form (é typed either way).",
+        ),
     ] = None,
     family_name: Annotated[
         str | None,
         Query(
             max_length=100,
             pattern=QUERY_TEXT_PATTERN,
-            description="Matched case-insensitively; names may be swapped.",
+            description="Matched ignoring case and Unicode form; names may be swapped.",
         ),
     ] = None,
     date_of_birth: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date
 
@@ -36,6 +37,13 @@ def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
         )
 
 
+def name_key(name: str) -> str:
+    """A name as duplicate search compares it: Unicode's compatibility caseless form (D146), composed.
+    "José" (either form), "JOSÉ" and full-width "ＪＯＳÉ" give one key; "Strauß" matches "STRAUSS"."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFD", name.strip()).casefold())
+    return unicodedata.normalize("NFKC", folded.casefold())
+
+
 async def create_child(session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "") -> Child:
     check_birth(data.date_of_birth, data.expected_date_of_birth, prefix)
     child = new_child(data, principal)
@@ -49,8 +57,8 @@ def new_child(data: ChildIn, principal: Principal) -> Child:
         Child,
         given_name=data.given_name,
         family_name=data.family_name,
-        given_name_key=data.given_name.casefold(),
-        family_name_key=data.family_name.casefold(),
+        given_name_key=name_key(data.given_name),
+        family_name_key=name_key(data.family_name),
         date_of_birth=data.date_of_birth,
         expected_date_of_birth=data.expected_date_of_birth,
         sex=data.sex.value,
@@ -85,7 +93,7 @@ async def search_children(
     if nhs_number is not None:
         conditions.append(col(Child.nhs_number) == nhs_number)
     if date_of_birth is not None:
-        names = [n.strip().casefold() for n in (given_name, family_name) if n and n.strip()]
+        names = [name_key(n) for n in (given_name, family_name) if n and n.strip()]
         born = or_(
             col(Child.date_of_birth) == date_of_birth, col(Child.expected_date_of_birth) == date_of_birth
         )
@@ -177,8 +185,8 @@ async def correct_child(
         raise Unprocessable(
             "The values given are the same as those recorded.", field="body", code="nothing_to_correct"
         )
-    child.given_name_key = child.given_name.casefold()
-    child.family_name_key = child.family_name.casefold()
+    child.given_name_key = name_key(child.given_name)
+    child.family_name_key = name_key(child.family_name)
     child.version += 1
     session.add(child)
     session.add_all(corrections)
