@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Uuid, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from shared.db import Database, defer_insert
 from shared.errors import problem_responses
 from shared.http import Page, PageParams, page_params
 from shared.observability import request_id_var
-from shared.types import UTCDateTime, utcnow
+from shared.types import UTCDateTime, as_utc, utcnow
 
 
 def audit_log_table(metadata: MetaData) -> Table:
@@ -38,6 +38,11 @@ def audit_log_table(metadata: MetaData) -> Table:
         Index(None, "child_id", "at"),
         Index(None, "actor", "at"),
     )
+
+
+# A time the log can be searched by: it is stored in UTC, so a time without a zone, or one its zone
+# takes past the ends of the calendar, is a 422 naming the parameter, not a failed query (500).
+AuditTime = Annotated[AwareDatetime, AfterValidator(as_utc)]
 
 
 class AuditEntry(BaseModel):
@@ -149,8 +154,8 @@ def audit_router(db: Database, auditor: Auditor) -> APIRouter:
         actor: Annotated[
             str | None, Query(max_length=120, pattern=r"^[^\x00-\x1f]*$", description="Staff or system id.")
         ] = None,
-        since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
-        until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+        since: Annotated[AuditTime | None, Query(description="From this time (inclusive).")] = None,
+        until: Annotated[AuditTime | None, Query(description="Before this time.")] = None,
     ) -> Page[AuditEntry]:
         t = auditor.table
         conditions = []

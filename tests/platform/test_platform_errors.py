@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
+import pytest
 from platform_kit import SECRET_MARKER, things
 from sqlalchemy import func, select
 
@@ -188,6 +189,26 @@ async def test_422_in_path_and_query(producer) -> None:
     assert [(e["name"], e["location"]) for e in body["invalid-params"]] == [("thing_id", "path")]
     body = assert_problem(await p.client.get("/events?limit=0", headers=p.auth("service")), 422)
     assert [(e["name"], e["location"]) for e in body["invalid-params"]] == [("limit", "query")]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=2026-01-01",  # a date, read as a time without a zone
+        "until=2026-01-01T00:00:00",
+        "since=0001-01-01T00:30:00%2B01:00",  # before year 1 in UTC
+        "until=9999-12-31T23:30:00-01:00",  # after year 9999 in UTC
+    ],
+)
+async def test_422_for_an_audit_time_without_a_zone_or_beyond_the_calendar(producer, query: str) -> None:
+    """The audit log's times are stored in UTC: one that cannot be placed there is the caller's error
+    naming the parameter (was a 500)."""
+    p = await producer()
+    body = assert_problem(await p.client.get(f"/audit?{query}", headers=p.auth("admin")), 422)
+    assert [(e["name"], e["location"]) for e in body["invalid-params"]] == [(query.split("=")[0], "query")]
+    aware = "since=2026-01-01T00:00:00%2B01:00&until=2026-01-02T00:00:00Z"
+    ok = await p.client.get(f"/audit?{aware}", headers=p.auth("admin"))
+    assert ok.status_code == 200, ok.text
 
 
 async def test_429_with_retry_after(producer) -> None:
