@@ -18,8 +18,12 @@ def make_etag(*parts: object) -> str:
     return f'"{digest}"'
 
 
-def check_if_match(request: Request, current: str, *, required: bool = False) -> None:
-    """412 when If-Match names another version; 428 when it is required and missing."""
+def check_if_match(request: Request, current: str, *, required: bool = False, exists: bool = True) -> None:
+    """412 when If-Match names another version; 428 when it is required and missing.
+
+    `exists=False`: the resource has no current representation yet (`current` is the ETag that names
+    its absence), so `*` does not match it (RFC 9110 13.1.1): "change it if it exists" creates nothing.
+    """
     header = request.headers.get("if-match")
     if header is None:
         if required:
@@ -27,7 +31,7 @@ def check_if_match(request: Request, current: str, *, required: bool = False) ->
         return
     candidates = [c.strip() for c in header.split(",")]
     weakless = [c[2:] if c.startswith("W/") else c for c in candidates]
-    if "*" not in weakless and current not in weakless:
+    if not (exists and "*" in weakless) and current not in weakless:
         raise PreconditionFailed("The resource has changed since you read it (ETag mismatch).")
 
 

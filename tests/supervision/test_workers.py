@@ -38,3 +38,16 @@ async def test_only_managers_and_bad_input(h) -> None:
     )
     too_long = await h.client.put("/workers/" + "x" * 121, json=body, headers=h.manager())
     assert too_long.status_code == 422 and too_long.json()["invalid-params"][0]["name"] == "worker_id"
+
+
+async def test_if_match_any_needs_an_entry_to_exist(h) -> None:
+    """RFC 9110 13.1.1: `If-Match: *` is false when there is no current representation, so a PUT
+    meant to change an existing entry does not create one (412); once it exists, `*` matches."""
+    body = {"newly_qualified_until": "2027-03-31"}
+    absent = await h.client.put("/workers/w6", json=body, headers={**h.manager(), "If-Match": "*"})
+    assert absent.status_code == 412 and absent.headers["content-type"] == "application/problem+json"
+    assert (await h.client.get("/workers/w6", headers=h.manager())).status_code == 404
+    assert (await h.client.put("/workers/w6", json=body, headers=h.manager())).status_code == 200
+    ended = {"newly_qualified_until": None}
+    present = await h.client.put("/workers/w6", json=ended, headers={**h.manager(), "If-Match": "*"})
+    assert present.status_code == 200 and present.json()["version"] == 2

@@ -75,7 +75,10 @@ async def get_worker(
     "/workers/{worker_id}",
     response_model=WorkerOut,
     summary="Set until when a worker is newly qualified (supervised more often)",
-    description="Managers. `If-Match` with the entry's ETag is checked when sent (412 on mismatch).",
+    description=(
+        "Managers. `If-Match` with the entry's ETag is checked when sent (412 on mismatch); `*` matches"
+        " an entry on the register only."
+    ),
     responses=problem_responses(400, 401, 403, 412, 422, 429),
 )
 async def put_worker(
@@ -88,7 +91,7 @@ async def put_worker(
 ) -> WorkerOut:
     worker = await _locked(session, worker_id)
     if worker is None:
-        check_if_match(request, make_etag(worker_id, 0))
+        check_if_match(request, make_etag(worker_id, 0), exists=False)
         # Not on the register yet: FOR UPDATE locked nothing, so a concurrent PUT may be creating it
         # too. Insert if absent; on PostgreSQL the loser's insert waits for the winner's commit and
         # then inserts nothing (no unique violation, nothing aborted), and it updates the winner's row
