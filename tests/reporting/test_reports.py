@@ -477,6 +477,25 @@ async def test_csv_report(world_factory, token):
     assert [(x["contact_id"], x["breached"]) for x in lines] == [(str(C7), "True")]
 
 
+async def test_an_empty_awaiting_queue_as_csv_has_the_queues_columns(world_factory, token):
+    """The awaiting CSV is the queue, one contact per line: with no contact waiting, its header still
+    names the queue's columns (it named a lone `group` column, which no queue line has)."""
+    w = await scenario(world_factory)
+    queue = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={"from": "2023-05-01", "to": "2023-06-30", "as_of": "2023-05-25T14:00:00Z"},
+        headers={**token("analyst"), "Accept": "text/csv"},
+    )
+    full = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={"from": "2023-05-01", "to": "2023-06-30", "as_of": "2023-05-30T09:00:00Z"},
+        headers={**token("analyst"), "Accept": "text/csv"},
+    )
+    assert queue.status_code == 200 and queue.headers["content-type"].startswith("text/csv")
+    assert list(csv.DictReader(io.StringIO(full.text)))  # C7 waits on the 30th...
+    assert queue.text == full.text.splitlines(keepends=True)[0]  # ...none before C7: a header
+
+
 @postgres_only("a PostgreSQL query plan")
 async def test_awaiting_figures_can_read_the_undecided_contacts_index_alone(world_factory):
     """The queue's figures are taken over two disjoint parts, not an OR, so the part not decided yet

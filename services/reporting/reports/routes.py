@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.reporting.reports.models import (
+    AwaitingContact,
     AwaitingReport,
     CompareReport,
     ContactToOutcomeReport,
@@ -162,12 +163,21 @@ def _freshness_headers(fresh: Freshness) -> dict[str, str]:
     }
 
 
-def _respond(request: Request, report: BaseModel, rows: Sequence[BaseModel], fresh: Freshness) -> Response:
+def _respond(
+    request: Request,
+    report: BaseModel,
+    rows: Sequence[BaseModel],
+    fresh: Freshness,
+    row_model: type[BaseModel] | None = None,
+) -> Response:
+    """The report as JSON, or its `rows` as CSV; `row_model` names the columns of a list that may be
+    empty (the awaiting queue), so an empty one still has its header."""
     headers = _freshness_headers(fresh)
     if not _wants_csv(request):
         return JSONResponse(report.model_dump(mode="json"), headers=headers)
     buffer = io.StringIO()
-    fields = list(type(rows[0]).model_fields) if rows else ["group"]
+    model = row_model or type(rows[0])
+    fields = list(model.model_fields)
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -225,7 +235,7 @@ async def awaiting_decision(
     report = await reports.awaiting(query.from_date, query.to_date, query.group_by, as_of or utcnow(), limit)
     await _audit(request, session, principal, report.measure)
     # CSV: the queue itself, one contact per line.
-    return _respond(request, report, report.contacts, reports.fresh)
+    return _respond(request, report, report.contacts, reports.fresh, AwaitingContact)
 
 
 @router.get(
