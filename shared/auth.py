@@ -122,8 +122,17 @@ class TokenVerifier:
         raw_roles = claims.get("roles", [])
         if isinstance(raw_roles, str):
             raw_roles = raw_roles.split()
+        team = claims.get("team")
+        # Signed but not shaped as a principal: the roles are names and the team is one (a team
+        # that is not text would reach the database's comparisons as a server error).
+        if (
+            not isinstance(raw_roles, list)
+            or not all(isinstance(r, str) for r in raw_roles)
+            or not (team is None or isinstance(team, str))
+        ):
+            raise Unauthorized("The token is invalid: its roles or team claim is malformed.")
         roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__)
-        principal = Principal(subject=str(claims["sub"]), team=claims.get("team"), roles=roles)
+        principal = Principal(subject=str(claims["sub"]), team=team, roles=roles)
         # PyJWT has checked that these are integers.
         valid_from = max(int(claims.get("nbf", 0)), int(claims.get("iat", 0)))
         with self._keeping:

@@ -118,6 +118,21 @@ async def test_required_claims_and_no_alg_none(producer) -> None:
     assert_401(await p.client.get(thing_url(), headers={"Authorization": "Bearer not.a.jwt"}))
 
 
+@pytest.mark.parametrize(
+    "claims", [{"roles": 5}, {"roles": [["manager"]]}, {"roles": ["manager"], "team": ["FD-WEST"]}]
+)
+async def test_a_signed_token_with_malformed_roles_or_team_is_401(producer, claims: dict) -> None:
+    """A roles claim that is not a list of names, or a team that is not a name, is an invalid token
+    (401), not a server error (roles 5 was a TypeError, 500)."""
+    p = await producer()
+    s = p.settings
+    now = int(time.time())
+    token = jwt.encode(
+        {"sub": "x", "iss": s.jwt_issuer, "aud": s.jwt_audience, "exp": now + 60, **claims}, s.jwt_secret
+    )
+    assert_401(await p.client.get(thing_url(), headers={"Authorization": f"Bearer {token}"}))
+
+
 async def test_a_valid_token_without_the_role_is_forbidden(producer) -> None:
     p = await producer()
     r = await p.client.get(thing_url(), headers=p.auth("analyst", "partner"))
