@@ -11,6 +11,7 @@ import io
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from platform_kit import postgres_only
 from reporting_kit import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
 from sqlalchemy import event, text
@@ -475,6 +476,30 @@ async def test_csv_report(world_factory, token):
     )
     lines = list(csv.DictReader(io.StringIO(queue.text)))
     assert [(x["contact_id"], x["breached"]) for x in lines] == [(str(C7), "True")]
+
+
+@pytest.mark.parametrize(
+    ("accept", "csv_wanted"),
+    [
+        ("text/csv", True),
+        ("text/csv, application/json", True),  # a tie: the first listed
+        ("application/json, text/csv", False),
+        ("text/csv;q=0.1, application/json", False),  # q decides, not order
+        ("application/json;q=0.5, text/csv", True),
+        ("text/*, application/json;q=0.9", True),
+        ("text/csv;q=0, */*", False),  # CSV refused
+        ("*/*", False),
+        ("", False),
+        ("text/csv;q=abc, application/json;q=0.2", False),  # a malformed q counts as 0
+    ],
+)
+async def test_csv_only_when_the_client_prefers_it(world_factory, token, accept: str, csv_wanted: bool):
+    w = await scenario(world_factory)
+    r = await w.reporting.get(
+        "/reports/contact-to-outcome", params=ALL_TIME, headers={**token("analyst"), "Accept": accept}
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv" if csv_wanted else "application/json")
 
 
 async def test_an_empty_awaiting_queue_as_csv_has_the_queues_columns(world_factory, token):
