@@ -30,6 +30,9 @@ def check_if_match(request: Request, current: str, *, required: bool = False, ex
             raise PreconditionRequired("This change needs an If-Match header with the resource's ETag.")
         return
     candidates = [c.strip() for c in header.split(",")]
+    # Deliberately looser than RFC 9110's strong comparison: our ETags name a record's version, not
+    # its bytes, so W/"x" means the same version; a proxy that compresses marks ETags weak, and its
+    # clients could otherwise never write.
     weakless = [c[2:] if c.startswith("W/") else c for c in candidates]
     if not (exists and "*" in weakless) and current not in weakless:
         raise PreconditionFailed("The resource has changed since you read it (ETag mismatch).")
