@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+from shared.working_days import STATUTORY, Counting, WorkingCalendar
 
 
 class Settings(ServiceSettings):
@@ -24,3 +27,19 @@ class Settings(ServiceSettings):
     areas: list[str] = Field(default_factory=lambda: ["West", "Central", "East"], min_length=1)
     # T1: a contact needs its threshold decision within this many working days of receipt.
     decision_deadline_working_days: int = Field(default=1, ge=1)
+    # How "n working days" is counted from the clock start (REFERENCE.md 4.1: a setting, default
+    # "n working days after the start date"); set it as REPORTING_COUNTING is, so the work list's
+    # due time and the reports agree.
+    counting: Counting = Field(
+        Counting.DAY_AFTER_IS_DAY_1,
+        description="day_0: n working days after the start date; day_1: the start date is day 1.",
+    )
+
+    def calendar(self) -> WorkingCalendar:
+        """The statutory calendar under the configured counting convention (shared per convention)."""
+        return _calendar(self.counting)
+
+
+@cache
+def _calendar(counting: Counting) -> WorkingCalendar:
+    return STATUTORY if counting is STATUTORY.counting else WorkingCalendar(counting=counting)

@@ -245,3 +245,15 @@ async def test_received_at_in_the_past_of_a_timezone_is_normalised(fd: FrontDoor
     )
     c = await fd.contact(child["id"], received_at=local.isoformat())
     assert datetime.fromisoformat(c["received_at"]) == local
+
+
+async def test_decision_deadline_follows_the_configured_counting_convention(app_client, token):
+    # REFERENCE.md 4.1: "Make the convention a setting, default to 'N working days after the start
+    # date'". Under day_1 (D2I's CustomBusinessDay(n-1)) a working start day is day 1: a contact of
+    # Monday 6 Jan 2025 10:00 London is due by 17:00 that Monday, as the reports count it.
+    fd = FrontDoor(await app_client("referrals", counting="day_1"), token)
+    child = await fd.child()
+    received = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
+    await fd.contact(child["id"], received_at=received.isoformat(), backdating_reason="Migrated record")
+    item = (await fd.client.get("/worklists/contacts-awaiting-decision", headers=fd.pract)).json()["items"][0]
+    assert datetime.fromisoformat(item["decision_due_at"]) == datetime(2025, 1, 6, 17, 0, tzinfo=UTC)

@@ -23,7 +23,6 @@ from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.http import Page, PageParams, page_params
 from shared.types import utcnow
-from shared.working_days import STATUTORY
 
 router = APIRouter(tags=["work lists"], responses=problem_responses(401, 403, 422, 429))
 
@@ -79,11 +78,12 @@ async def contacts_awaiting_decision(
         query = query.where(col(Contact.source) == source.value)
     rows, total = await _page(session, query.order_by(col(Contact.received_at), col(Contact.id)), page)
     now = utcnow()
-    days = settings_of(request).decision_deadline_working_days
+    settings = settings_of(request)
+    days, calendar = settings.decision_deadline_working_days, settings.calendar()
     items = []
     auditor = auditor_of(request)
     for c in rows:
-        due = STATUTORY.deadline(c.received_at, days)
+        due = calendar.deadline(c.received_at, days)
         items.append(
             WaitingContact(
                 contact_id=c.id,
@@ -94,7 +94,7 @@ async def contacts_awaiting_decision(
                 urgency=Urgency(c.urgency),
                 repeat_contact=c.repeat_contact,
                 team_id=c.team_id,
-                age_working_hours=round(STATUTORY.working_hours_between(c.received_at, now), 2),
+                age_working_hours=round(calendar.working_hours_between(c.received_at, now), 2),
                 decision_due_at=due,
                 deadline_breached=now > due,
             )
