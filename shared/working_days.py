@@ -408,3 +408,16 @@ class WorkingCalendar:
 
 # Shared default instance so hot paths reuse one per-year cache.
 STATUTORY = WorkingCalendar()
+
+
+def calendar_for(counting: Counting, local_closures: Iterable[date] = ()) -> WorkingCalendar:
+    """One shared calendar per counting convention and set of local closure days (closed days too):
+    settings that build their calendar per request keep its caches across requests."""
+    return _calendar_for(Counting(counting), frozenset(local_closures))
+
+
+@cache
+def _calendar_for(counting: Counting, local_closures: frozenset[date]) -> WorkingCalendar:
+    if counting is STATUTORY.counting and not local_closures:
+        return STATUTORY
+    return WorkingCalendar(extra_closures=local_closures, include_local_closures=True, counting=counting)

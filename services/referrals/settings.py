@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
-from shared.working_days import STATUTORY, Counting, WorkingCalendar
+from shared.working_days import Counting, WorkingCalendar, calendar_for
 
 
 class Settings(ServiceSettings):
@@ -36,10 +34,5 @@ class Settings(ServiceSettings):
     )
 
     def calendar(self) -> WorkingCalendar:
-        """The statutory calendar under the configured counting convention (shared per convention)."""
-        return _calendar(self.counting)
-
-
-@cache
-def _calendar(counting: Counting) -> WorkingCalendar:
-    return STATUTORY if counting is STATUTORY.counting else WorkingCalendar(counting=counting)
+        """The statutory calendar (bank holidays only) under the configured counting convention."""
+        return calendar_for(self.counting)

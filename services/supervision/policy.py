@@ -14,7 +14,7 @@ from datetime import date
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
 from shared.types import utcnow
-from shared.working_days import STATUTORY, WorkingCalendar, london_date
+from shared.working_days import STATUTORY, WorkingCalendar, calendar_for, london_date
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Policy:
             by_service_type={ServiceType(k).value: v for k, v in settings.frequency_working_days.items()},
             default=settings.default_frequency_working_days,
             newly_qualified=settings.newly_qualified_frequency_working_days,
+            calendar=calendar_for(settings.counting, settings.local_closure_days),
         )
 
     def interval(self, service_type: str | None, newly_qualified: bool) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from pydantic import Field
@@ -10,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.codes import ServiceType
 from shared.policy import SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, SUPERVISION_INTERVAL_WORKING_DAYS
 from shared.settings import ServiceSettings
+from shared.working_days import Counting
 
 Interval = Annotated[int, Field(ge=1, le=260)]
 
@@ -31,3 +33,13 @@ class Settings(ServiceSettings):
     # Workers on the newly-qualified register (PUT /workers/{id}) are supervised at this interval when
     # it is shorter than their team's.
     newly_qualified_frequency_working_days: Interval = 10
+    # The policy's working days. Supervision is a local measure, so council closure days are not
+    # working days (REFERENCE.md 4.1). Set both as REPORTING_COUNTING and REPORTING_LOCAL_CLOSURE_DAYS
+    # are, so the due dates here and in the supervision report agree.
+    counting: Counting = Field(
+        Counting.DAY_AFTER_IS_DAY_1,
+        description="day_0: n working days after the start date; day_1: the start date is day 1.",
+    )
+    local_closure_days: list[date] = Field(
+        default_factory=list, description="Council closure days, not counted as working days."
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pydantic
 import pytest
 
+from services.reporting.settings import Settings as ReportingSettings
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
 from shared.types import utcnow
@@ -118,6 +119,27 @@ async def test_frequencies_are_configurable(make_harness) -> None:
     recorded = await h.record(fd, actions=[])
     # Held Mon 16 Mar + 5 working days -> Mon 23 Mar.
     assert recorded.json()["next_due_on"] == "2026-03-23"
+
+
+@pytest.mark.parametrize(
+    ("calendar", "due_on"),
+    [
+        ({}, "2026-03-09"),  # 5 working days after Mon 2 Mar
+        ({"counting": "day_1"}, "2026-03-06"),  # Mon 2 Mar is day 1
+        ({"local_closure_days": ["2026-03-04"]}, "2026-03-10"),  # the council closed on Wed 4 Mar
+    ],
+)
+async def test_the_policys_working_days_are_configured_as_reportings(
+    make_harness, calendar: dict, due_on: str
+) -> None:
+    """Supervision is a local measure (REFERENCE.md 4.1): council closure days are not working days,
+    and the counting convention is a setting. Set as reporting's, the two services agree."""
+    h = await make_harness(frequency_working_days={"front_door": 5}, **calendar)
+    journey_id, _ = await h.journey(worker="w1")
+    items = (await h.client.get("/supervisions/due", headers=h.manager())).json()["items"]
+    assert [(i["journey_id"], i["due_on"]) for i in items] == [(str(journey_id), due_on)]
+    reporting = ReportingSettings(database_url="sqlite+aiosqlite:///:memory:", **calendar)
+    assert reporting.calendar().local().add_working_days(date(2026, 3, 2), 5) == date.fromisoformat(due_on)
 
 
 def test_policy_settings_from_the_environment_and_refused_when_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
