@@ -240,3 +240,59 @@ async def test_a_replayed_decision_has_the_first_etag_and_is_audited_as_a_read(f
         decision["id"]
     }
     assert len(await fd.events(c["journey_id"])) == 2  # ContactReceived, ThresholdDecisionRecorded
+
+
+async def test_a_journey_takes_one_referral_a_later_contact_is_an_existing_open_case(fd: FrontDoor):
+    """One CIN episode, one referral: a second referral in one journey would be counted as a new
+    referral and a re-referral of the same child."""
+    child = await fd.child()
+    first = await fd.contact(child["id"], received_at=ago(minutes=90))
+    referral = await fd.decide(first["id"], **referral_body(decided_at=ago(minutes=80)))
+    for authorised in (False, True):
+        if authorised:
+            r = await fd.client.post(f"/decisions/{referral['id']}/authorise", headers=fd.mgr)
+            assert r.status_code == 200, r.text
+        later = await fd.contact(child["id"], received_at=ago(minutes=60 - authorised))
+        assert later["journey_id"] == first["journey_id"]
+        r = await fd.client.post(
+            f"/contacts/{later['id']}/decisions",
+            json=referral_body(outcome="STRATEGY_S47", threshold_level=4),
+            headers=fd.pract,
+        )
+        assert r.status_code == 409 and r.json()["code"] == "journey_has_referral", r.text
+        await fd.decide(later["id"], outcome="EXISTING_OPEN_CASE", threshold_level=3)
+    # The referral itself may still be replaced by another (supersession, not a second one)...
+    r = await fd.client.post(
+        f"/decisions/{referral['id']}/supersede",
+        json={
+            "decision": referral_body(outcome="STRATEGY_S47", threshold_level=4),
+            "reason": "new_information",
+            "note": "Escalated to a strategy discussion",
+        },
+        headers=fd.pract2,
+    )
+    assert r.status_code == 201, r.text
+    # ...but another contact's decision may not be superseded into a second referral.
+    other = (await fd.client.get(f"/contacts/{later['id']}/decisions", headers=fd.pract)).json()[-1]
+    r = await fd.client.post(
+        f"/decisions/{other['id']}/supersede",
+        json={"decision": referral_body(), "reason": "new_information", "note": "Synthetic note"},
+        headers=fd.pract,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "journey_has_referral", r.text
+    referrals = [
+        e
+        for e in await fd.events(first["journey_id"])
+        if e["type"] == "ThresholdDecisionRecorded"
+        and e["payload"]["outcome"] in ("CIN_ASSESSMENT", "STRATEGY_S47")
+    ]
+    assert len(referrals) == 2  # the referral and the one that superseded it
+
+
+async def test_the_first_referral_may_come_after_a_decision_that_was_not_one(fd: FrontDoor):
+    child = await fd.child()
+    first = await fd.contact(child["id"], received_at=ago(minutes=90))
+    await fd.decide(first["id"], outcome="EARLY_HELP", threshold_level=2, decided_at=ago(minutes=80))
+    later = await fd.contact(child["id"], received_at=ago(minutes=60))
+    assert later["journey_id"] == first["journey_id"]
+    await fd.decide(later["id"], **referral_body())

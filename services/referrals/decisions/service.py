@@ -131,6 +131,30 @@ async def _new_decision(
     return decision, event
 
 
+async def refuse_second_referral(
+    session: AsyncSession, decision: DecisionIn, journey_id: uuid.UUID, replacing: uuid.UUID | None = None
+) -> None:
+    """One CIN episode, one referral (REFERENCE.md 2: a CINdetails is one referral): a journey with a
+    referral decision in force (awaiting authorisation or authorised) takes no second one, which the
+    reports would count as a new referral and a re-referral. A later contact about the child is an
+    existing open case; a different referral replaces the first by superseding it (`replacing`)."""
+    if decision.outcome not in REFERRAL_OUTCOMES:
+        return
+    query = select(col(Decision.id)).where(
+        col(Decision.journey_id) == journey_id,
+        col(Decision.status) != DecisionStatus.superseded.value,
+        col(Decision.outcome).in_([o.value for o in REFERRAL_OUTCOMES]),
+    )
+    if replacing is not None:
+        query = query.where(col(Decision.id) != replacing)
+    if (await session.execute(query.limit(1))).first() is not None:
+        raise Conflict(
+            "This child's journey already has a referral (one CIN episode, one referral): record "
+            "EXISTING_OPEN_CASE, or supersede that referral decision to change it.",
+            code="journey_has_referral",
+        )
+
+
 async def record_decision(
     session: AsyncSession, contact: Contact, data: DecisionIn, principal: Principal, settings: Settings
 ) -> tuple[Decision, Pending]:
@@ -140,6 +164,7 @@ async def record_decision(
             "This contact already has a decision; supersede it to change it.", code="decision_exists"
         )
     check_decision(data, contact, settings)
+    await refuse_second_referral(session, data, journey.id)
     decision, event = await _new_decision(session, data, contact, principal, None)
     await session.flush()
     return decision, Pending(journey, [(event, data.decided_at)])
@@ -202,6 +227,7 @@ async def supersede(
     contact = await session.get(Contact, old.contact_id)
     assert contact is not None
     check_decision(data.decision, contact, settings, prefix="decision.")
+    await refuse_second_referral(session, data.decision, journey.id, replacing=old.id)
     if data.decision.decided_at < old.decided_at:
         raise Unprocessable(
             "The new decision cannot be earlier than the one it supersedes.",
