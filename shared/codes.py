@@ -354,6 +354,10 @@ class ServiceType(StrEnum):
     children_in_care = "children_in_care"
     disabled_children = "disabled_children"
     leaving_care = "leaving_care"
+    # Families First (REFERENCE.md 4): the single Family Help service (targeted early help and s17),
+    # and Multi-Agency Child Protection Teams, as destinations of a child's journey.
+    family_help = "family_help"
+    macpt = "macpt"
     other = "other"
 
 

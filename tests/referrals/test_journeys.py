@@ -379,3 +379,22 @@ async def test_closure_not_before_feedback_sent_to_the_referrer(fd: FrontDoor):
     r = await fd.client.post(closure, json={"reason": "FD_NFA", "closed_at": ago(minutes=1)}, headers=fd.mgr)
     assert r.status_code == 200, r.text
     assert [e["type"] for e in await fd.events(c["journey_id"])][-1] == "JourneyClosed"
+
+
+@pytest.mark.parametrize("service_type", ["family_help", "macpt"])
+async def test_a_journey_can_go_to_family_help_or_a_multi_agency_child_protection_team(
+    fd: FrontDoor, service_type: str
+):
+    """Families First (REFERENCE.md 4): the team model must represent both as destinations."""
+    await fd.team("FD-WEST")
+    await fd.team("FF-EAST", area="East", service_type=service_type)
+    _, c = await _journey(fd)
+    jid = c["journey_id"]
+    r = await fd.client.post(f"/journeys/{jid}/allocation", json={"team_id": "FD-WEST"}, headers=fd.mgr)
+    assert r.status_code == 201, r.text
+    r = await fd.client.post(
+        f"/journeys/{jid}/transfers", json={"team_id": "FF-EAST", "reason": "TSPROC"}, headers=fd.mgr
+    )
+    assert r.status_code == 201, r.text
+    transfer = next(e for e in await fd.events(jid) if e["type"] == "JourneyTransferred")["payload"]
+    assert (transfer["to_team_id"], transfer["to_service_type"]) == ("FF-EAST", service_type)
