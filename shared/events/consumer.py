@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -184,8 +184,13 @@ class FeedConsumer:
             raise UpstreamError(f"{self.feed} answered {response.status_code}")
         # One validation of the raw body (JSON parsed and checked in pydantic-core), not json.loads
         # then a Python-level validation per envelope: this was a large share of a rebuild's time.
-        with collector_paused():
-            page = _Page.model_validate_json(response.content)
+        try:
+            with collector_paused():
+                page = _Page.model_validate_json(response.content)
+        except ValidationError as exc:
+            # A proxy's error page or a broken producer: an outage to report and retry, not a batch
+            # failure (which would leave the status saying the upstream is fine).
+            raise UpstreamError(f"{self.feed} answered a malformed page") from exc
         return page.events, page.head
 
     async def _unless_stopped(self, request: Awaitable[httpx.Response]) -> httpx.Response:

@@ -541,3 +541,47 @@ def test_collector_pauses_nest_and_leave_a_collector_turned_off_elsewhere_off() 
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+class GarbledTransport(httpx.AsyncBaseTransport):
+    """The producer answering 200 with a body that is not a feed page."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.body: bytes | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.body is not None:
+            return httpx.Response(200, content=self.body, request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("body", [b"<html>proxy error</html>", b'{"events": [{"position": 1}], "head": 1}'])
+async def test_a_page_that_is_not_a_feed_page_is_an_upstream_error(
+    producer, consumer_side, body: bytes
+) -> None:
+    """A proxy's error page or a malformed page is the upstream failing, reported as an outage."""
+    p = await producer()
+    first_head = await write_events(p, things=1, renames=1, archive=False)
+    service = consumer_side()
+    transport = GarbledTransport(httpx.ASGITransport(app=p.app))
+    consumer = make_consumer(service, transport)
+    await consumer.catch_up()
+    assert consumer.status.upstream_ok
+    await write_events(p, things=1, renames=0, archive=False)
+
+    transport.body = body
+    with pytest.raises(UpstreamError, match="malformed"):
+        await consumer.poll_once()
+    assert consumer.status.upstream_ok is False
+    assert "malformed" in (consumer.status.last_error or "")
+    assert metric(service, "consumer_errors_total", feed=PRODUCER) == 1
+    with pytest.raises(UpstreamError, match="malformed"):
+        await consumer.probe()  # what `frontdoor rebuild` asks first
+    assert await consumer.position() == first_head  # nothing applied
+
+    transport.body = None
+    await consumer.catch_up()
+    assert consumer.status.upstream_ok and consumer.status.last_error is None
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
