@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import uuid
 from typing import Annotated
@@ -124,15 +125,19 @@ def token(
     hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
 ) -> None:
     """Mint a development bearer token (refused when ENVIRONMENT=production)."""
-    settings = SERVICES["referrals"].settings()
+    # A token that has expired before it is printed is no use, and NaN or infinity are no lifetime.
+    if not (math.isfinite(hours) and hours > 0):
+        raise typer.BadParameter("must be a positive number of hours", param_hint="'--hours'")
+    try:
+        settings = SERVICES["referrals"].settings()
+    except ValueError as exc:  # e.g. production settings that refuse the development secret
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
     if settings.environment == "production":
         typer.echo("refused: development tokens are not minted in production", err=True)
         raise typer.Exit(2)
-    typer.echo(
-        mint_token(
-            settings, roles=[r.value for r in role], subject=sub, team=team, ttl_seconds=int(hours * 3600)
-        )
-    )
+    ttl = math.ceil(hours * 3600)  # up, so that a lifetime under a second is not none at all
+    typer.echo(mint_token(settings, roles=[r.value for r in role], subject=sub, team=team, ttl_seconds=ttl))
 
 
 @app.command()

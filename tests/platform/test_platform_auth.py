@@ -398,3 +398,23 @@ def test_cli_token_is_refused_in_production(dev_env: pytest.MonkeyPatch) -> None
     result = CliRunner().invoke(cli.app, ["token", "--role", "admin"])
     assert result.exit_code == 2
     assert "refused" in result.output
+
+
+def test_cli_token_is_refused_in_production_with_the_development_secret(dev_env: pytest.MonkeyPatch) -> None:
+    """The settings refuse the development secret in production: a refusal, not a traceback."""
+    dev_env.setenv("ENVIRONMENT", "production")
+    result = CliRunner().invoke(cli.app, ["token", "--role", "admin"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "refused" in result.output
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "nan", "inf", "-inf"])
+def test_cli_token_refuses_a_lifetime_that_is_not_a_positive_number_of_hours(
+    dev_env: pytest.MonkeyPatch, hours: str
+) -> None:
+    """Neither a traceback nor a token that has expired before it is printed."""
+    result = CliRunner().invoke(cli.app, ["token", "--role", "manager", "--hours", hours])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "--hours" in result.output
