@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import sys
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from frontdoor import run as running
 from frontdoor.registry import SERVICES
@@ -17,7 +21,7 @@ from shared.auth import Role, mint_token
 from shared.db import Database
 from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
-from shared.migrations import alembic_config, ensure_database, upgrade
+from shared.migrations import alembic_config, current_revision, ensure_database, upgrade
 
 app = typer.Typer(
     help="The children's services front door: run, migrate, mint tokens, seed, rebuild, verify."
@@ -38,6 +42,35 @@ def _selected(names: list[str] | None) -> list[str]:
     return chosen
 
 
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _reported(label: str) -> Iterator[None]:
+    """Settings or a database the user must fix end the command with a message naming them and an
+    exit status (2 for a setting or URL, 1 for a database that failed), not with a traceback."""
+    url_var = f"{label.upper()}_DATABASE_URL" if label in SERVICES else "<SERVICE>_DATABASE_URL"
+    try:
+        yield
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"{label}: invalid settings: {problems}", 2)
+    except (ArgumentError, ModuleNotFoundError) as exc:  # unparsable, or a dialect or driver not installed
+        _fail(
+            f"{label}: {url_var} cannot be used ({exc}); use postgresql+asyncpg://... or sqlite+aiosqlite:///...",
+            2,
+        )
+    except DBAPIError as exc:
+        reason = (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]  # not the SQL
+        _fail(f"{label}: the database failed: {reason}", 1)
+    except (OSError, TimeoutError) as exc:
+        _fail(f"{label}: cannot reach the database: {type(exc).__name__}: {exc}", 1)
+
+
 async def migrate_all(names: list[str]) -> None:
     for name in names:
         settings = SERVICES[name].settings()
@@ -53,7 +86,9 @@ async def migrate_all(names: list[str]) -> None:
 def migrate(service: ServiceOpt = None) -> None:
     """Create (PostgreSQL) and upgrade each service's own database to the latest schema."""
     names = _selected(service)
-    asyncio.run(migrate_all(names))
+    for name in names:
+        with _reported(name):
+            asyncio.run(migrate_all([name]))
     typer.echo(f"migrated: {', '.join(names)}")
 
 
@@ -148,21 +183,23 @@ def verify(
     """Check the tamper-evident hash chain of the journey logs; exits 1 at the first broken link."""
     names = [n for n in _selected(service) if SERVICES[n].produces_events]
 
-    async def run() -> bool:
-        ok = True
-        for name in names:
-            main = SERVICES[name].main()
-            svc = main.build_service()
-            try:
-                async with svc.db.read_session() as session:
-                    report = await verify_log(session, svc.tables.events, journey)
-            finally:
-                await svc.db.dispose()
-            typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))
-            ok = ok and report.ok
-        return ok
+    async def run(name: str) -> bool:
+        svc = SERVICES[name].main().build_service()
+        try:
+            if await current_revision(svc.db.engine) is None:
+                _fail(f"{name}: the database has no schema yet; run `frontdoor migrate` first", 1)
+            async with svc.db.read_session() as session:
+                report = await verify_log(session, svc.tables.events, journey)
+        finally:
+            await svc.db.dispose()
+        typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))
+        return report.ok
 
-    if not asyncio.run(run()):
+    ok = True
+    for name in names:
+        with _reported(name):
+            ok = asyncio.run(run(name)) and ok
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -204,7 +241,9 @@ def rebuild(
                     await consumer.close()
                 await svc.db.dispose()
 
-    if not asyncio.run(run()):
+    with _reported(names[0] if len(names) == 1 else "rebuild"):
+        done = asyncio.run(run())
+    if not done:
         raise typer.Exit(1)
 
 

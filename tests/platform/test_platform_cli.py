@@ -116,3 +116,52 @@ async def test_rebuild_changes_nothing_when_an_upstream_is_down(
     finally:
         await db.dispose()
     assert kept == [42]
+
+
+def no_traceback(result: Result) -> None:
+    """The command ended with an exit status of its own choosing, not an exception it did not expect."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+
+
+async def test_verify_on_a_database_not_yet_migrated_says_so(
+    fresh_database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = fresh_database("cli_unmigrated")
+    result = await run_cli(monkeypatch, url, "verify", "--service", "referrals")
+    no_traceback(result)
+    assert result.exit_code == 1, result.output
+    assert "referrals" in result.output and "frontdoor migrate" in result.output
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", ["migrate", "verify"])
+@pytest.mark.parametrize(
+    ("url", "status", "says"),
+    [
+        ("not a url", 2, "REFERRALS_DATABASE_URL"),
+        ("mysql://u@h/referrals", 2, "REFERRALS_DATABASE_URL"),
+        ("postgresql+asyncpg://u@127.0.0.1:{port}/referrals", 1, "ConnectionRefusedError"),
+    ],
+)
+async def test_a_database_url_that_cannot_be_used_is_named_not_a_traceback(
+    command: str, url: str, status: int, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = await run_cli(monkeypatch, url.format(port=closed_port()), command, "--service", "referrals")
+    no_traceback(result)
+    assert result.exit_code == status, result.output
+    assert "referrals" in result.output and says in result.output
+
+
+async def test_invalid_settings_are_named_not_a_traceback(db_urls, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFERRALS_CONSUMER_BATCH_SIZE", "0")
+    result = await run_cli(monkeypatch, db_urls["referrals"], "migrate", "--service", "referrals")
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "invalid settings" in result.output and "consumer_batch_size" in result.output
