@@ -223,7 +223,17 @@ def rebuild(
                         return False
             for name, svc in built:
                 for consumer in svc.consumers:
-                    applied = await consumer.rebuild()
+                    try:
+                        applied = await consumer.rebuild()
+                    except UpstreamError as exc:
+                        # Each batch committed with its position: the service's consumer goes on from there.
+                        typer.echo(
+                            f"rebuild of {name} stopped: {exc}; {consumer.feed} is replayed up to position "
+                            f"{consumer.status.position}, and the service's consumer goes on from there "
+                            "(or run the rebuild again)",
+                            err=True,
+                        )
+                        return False
                     typer.echo(
                         json.dumps(
                             {

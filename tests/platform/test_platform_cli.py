@@ -165,3 +165,24 @@ async def test_invalid_settings_are_named_not_a_traceback(db_urls, monkeypatch: 
     no_traceback(result)
     assert result.exit_code == 2, result.output
     assert "invalid settings" in result.output and "consumer_batch_size" in result.output
+
+
+async def test_rebuild_that_loses_its_upstream_half_way_says_where_it_stopped(
+    db_urls, clean_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upstream answered the probe, then failed: the batches applied stay (each with its position,
+    from which the service's consumer goes on); the command says so instead of a traceback."""
+    from shared.events.consumer import FeedConsumer, UpstreamError
+
+    async def fetch(self: FeedConsumer, after: int, wait: float, limit: int | None = None) -> tuple:
+        if limit == 1 and after == 0:  # the probe
+            return [], 10
+        raise UpstreamError(f"{self.feed} answered 500")
+
+    monkeypatch.setattr(FeedConsumer, "fetch", fetch)
+    monkeypatch.setenv("REPORTING_DATABASE_URL", db_urls["reporting"])
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["rebuild", "--service", "reporting"])
+    no_traceback(result)
+    assert result.exit_code == 1, result.output
+    assert "rebuild of reporting stopped" in result.output and "answered 500" in result.output
