@@ -191,6 +191,13 @@ class FeedConsumer:
             # A proxy's error page or a broken producer: an outage to report and retry, not a batch
             # failure (which would leave the status saying the upstream is fine).
             raise UpstreamError(f"{self.feed} answered a malformed page") from exc
+        if page.head < after:
+            # Its log was reset or restored behind what was applied here: its next events would take
+            # positions already seen, and be skipped. An outage until someone rebuilds.
+            raise UpstreamError(
+                f"{self.feed}'s head {page.head} is behind the position {after} applied here; "
+                "was its log reset or restored? rebuild this service's projections"
+            )
         return page.events, page.head
 
     async def _unless_stopped(self, request: Awaitable[httpx.Response]) -> httpx.Response:

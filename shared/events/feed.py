@@ -67,14 +67,18 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
             if found or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(POLL_INTERVAL)
+        # The head as read, even below `after`: a reader past it must see that the log is behind it
+        # (reset, or restored from a backup), not its own cursor echoed back as the head.
         if postgres:
             # As FeedPage would serialise it; returned as it is (the response model only documents it).
+            head = max(head, last) if found else head
             return Response(
-                content=f'{{"events":[{body}],"next_after":{last},"head":{max(head, last)}}}',
+                content=f'{{"events":[{body}],"next_after":{last},"head":{head}}}',
                 media_type="application/json",
             )
-        next_after = events[-1].position if events else after
-        return FeedPage(events=events, next_after=next_after, head=max(head, next_after))
+        if not events:
+            return FeedPage(events=events, next_after=after, head=head)
+        return FeedPage(events=events, next_after=events[-1].position, head=max(head, events[-1].position))
 
     @router.get("/events/schema", response_model=Catalog, summary="The catalogue of event types and payloads")
     async def event_catalogue(

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.app import Service, create_app
 from shared.events.consumer import UpstreamError, collector_paused
+from shared.types import utcnow
 
 
 async def write_events(p: Producer, things: int = 3, renames: int = 2, archive: bool = True) -> int:
@@ -584,4 +585,27 @@ async def test_a_page_that_is_not_a_feed_page_is_an_upstream_error(
     await consumer.catch_up()
     assert consumer.status.upstream_ok and consumer.status.last_error is None
     assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
+
+
+async def test_a_stored_position_past_the_upstream_head_is_reported_not_taken_as_caught_up(
+    producer, consumer_side
+) -> None:
+    """The producer's log was reset or restored behind what this consumer applied: its new events would
+    take positions already seen here and be skipped. The consumer says so instead of reporting no lag."""
+    p = await producer()
+    top = await write_events(p, things=1, renames=1, archive=False)
+    service = consumer_side()
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app))
+    positions = service.tables.positions
+    assert positions is not None
+    async with service.db.unit_of_work() as session:
+        await session.execute(
+            positions.insert().values(feed=PRODUCER, position=top + 10, updated_at=utcnow())
+        )
+    with pytest.raises(UpstreamError, match="behind"):
+        await consumer.poll_once()
+    assert consumer.status.upstream_ok is False
+    assert "behind" in (consumer.status.last_error or "")
+    assert await consumer.position() == top + 10  # nothing applied, nothing moved
     await consumer.close()

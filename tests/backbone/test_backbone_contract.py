@@ -262,6 +262,16 @@ async def test_a_page_has_the_next_cursor_and_the_head(producer) -> None:
     assert first["stream_version"] == 1 and first["actor"] == "staff-1" and first["hash"]
 
 
+async def test_a_cursor_past_the_head_is_answered_with_the_true_head(producer) -> None:
+    """A reader whose position is beyond the producer's log (restored from a backup, or reset) must be
+    able to tell: the head is the highest position committed, not the reader's own cursor."""
+    p = await producer()
+    for label in "ab":
+        await create_thing(p, label)
+    page = (await p.client.get("/events", params={"after": 7}, headers=p.auth("service"))).json()
+    assert page == {"events": [], "next_after": 7, "head": 2}
+
+
 async def test_a_page_is_what_the_feed_page_model_publishes(producer) -> None:
     """On PostgreSQL the database builds the page's JSON: it must carry the very values (and the very
     strings for times) that serialising the stored envelopes as `FeedPage` gives."""
