@@ -189,3 +189,27 @@ async def test_an_unreadable_payload_is_skipped_not_fatal(h) -> None:
     assert await h.consumer.position() == 2
     metrics = (await h.client.get("/metrics")).text
     assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics
+
+
+async def test_a_time_without_a_zone_is_skipped_not_fatal(h) -> None:
+    """As reporting does: a zone-less time cannot be compared with or stored as the UTC times kept,
+    and failing the batch on it would stop the feed for good."""
+    journey_id, child_id = await h.open()
+    await h.close(journey_id, child_id)
+    later = await h.open()  # a contact after the broken closure is still applied
+    svc = h.referrals.app.state.service
+    t = svc.event_log.table
+    async with svc.db.unit_of_work() as session:
+        row = (
+            await session.execute(select(t.c.position, t.c.payload).where(t.c.type == "JourneyClosed"))
+        ).one()
+        await session.execute(
+            update(t)
+            .where(t.c.position == row.position)
+            .values(payload={**row.payload, "closed_at": "2026-05-01T12:00:00"})
+        )
+    assert await h.sync() == 2  # the two contacts; the closure is skipped
+    assert (await journeys(h))[journey_id]["is_open"] is True
+    assert later[0] in await journeys(h)
+    metrics = (await h.client.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics

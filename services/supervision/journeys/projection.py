@@ -10,7 +10,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,12 +21,15 @@ log = logging.getLogger("frontdoor.supervision.projection")
 
 
 class _Reader(BaseModel):
+    """Times must carry a zone: a naive one cannot be compared with, or stored as, the UTC times kept,
+    so the event is skipped (and counted) rather than failing its batch for good."""
+
     model_config = ConfigDict(extra="ignore")
 
 
 class ContactReceivedIn(_Reader):
     child_id: uuid.UUID
-    received_at: datetime
+    received_at: AwareDatetime
     opens_journey: bool
     team_id: str | None = None
     area: str | None = None
@@ -38,7 +41,7 @@ class JourneyAllocatedIn(_Reader):
     area: str | None = None
     service_type: str | None = None
     worker_id: str | None = None
-    effective_at: datetime
+    effective_at: AwareDatetime
 
 
 class JourneyTransferredIn(_Reader):
@@ -48,12 +51,12 @@ class JourneyTransferredIn(_Reader):
     to_service_type: str | None = None
     to_worker_id: str | None = None
     worker_changed: bool = True
-    effective_at: datetime
+    effective_at: AwareDatetime
 
 
 class JourneyClosedIn(_Reader):
     child_id: uuid.UUID
-    closed_at: datetime
+    closed_at: AwareDatetime
 
 
 READERS: dict[str, type[_Reader]] = {
