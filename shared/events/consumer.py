@@ -365,6 +365,11 @@ class FeedConsumer:
             raise
         self.status.upstream_ok = True
         self.status.last_error = None
+        first = events[0].recorded_at if events else None
+        if first is not None and first.tzinfo is not None and first < self._fresh_as_of:
+            # Behind since at least when the first event not yet applied was recorded: after downtime,
+            # longer than this process has been running.
+            self._fresh_as_of = first
         if events and head > events[-1].position:
             # More is waiting: fetch the next page while this one is applied (the producer builds it,
             # and it travels, meanwhile). It is only used if this batch does end at that position.

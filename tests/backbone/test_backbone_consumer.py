@@ -609,3 +609,29 @@ async def test_a_stored_position_past_the_upstream_head_is_reported_not_taken_as
     assert "behind" in (consumer.status.last_error or "")
     assert await consumer.position() == top + 10  # nothing applied, nothing moved
     await consumer.close()
+
+
+async def test_lag_seconds_on_start_up_is_the_age_of_the_oldest_unapplied_event(
+    producer, consumer_side
+) -> None:
+    """A consumer started after downtime is behind since the first event it has not applied was
+    recorded, not since it started: readiness and /metrics must not say it is seconds behind."""
+    from datetime import timedelta
+
+    from shared.types import simulated_now
+
+    p = await producer()
+    token = simulated_now.set(utcnow() - timedelta(hours=2))  # written while the consumer was down
+    try:
+        await write_events(p, things=2, renames=1, archive=False)
+    finally:
+        simulated_now.reset(token)
+    service = consumer_side()
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app), batch_size=2)
+    assert await consumer.poll_once() == 2
+    assert consumer.status.lag_events == 2
+    assert consumer.status.lag_seconds >= 2 * 3600 - 60
+    assert metric(service, "consumer_lag_seconds", feed=PRODUCER) == consumer.status.lag_seconds
+    await consumer.catch_up()
+    assert consumer.status.lag_events == 0 and consumer.status.lag_seconds == 0
+    await consumer.close()
