@@ -1411,6 +1411,11 @@ async def run_seed(
     )
 
 
+# The services refuse times before 1970; a year's first day (London, then an hour ahead of UTC all
+# year) must start after 1970-01-01 for all of it to be written.
+EARLIEST_UNTIL = date(1970, 1, 2) + timedelta(days=365)
+
+
 def seed_command(
     contacts: Annotated[
         int, typer.Option(min=1, help="How many contacts to generate over the year.")
@@ -1439,6 +1444,18 @@ def seed_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    if until is not None:
+        if until.date() < EARLIEST_UNTIL:
+            raise typer.BadParameter(
+                f"the year must begin after 1970-01-01, the earliest time the services accept: "
+                f"give {EARLIEST_UNTIL} or later",
+                param_hint="'--until'",
+            )
+        if not plan_only and until.date() > datetime.now(UTC).date():
+            raise typer.BadParameter(
+                "the year would be recorded as if in the future: give today (UTC) or earlier",
+                param_hint="'--until'",
+            )
     plan = make_plan(contacts=contacts, seed=seed, until=until.date() if until else None)
     try:
         settings = seed_settings()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -31,3 +31,30 @@ def test_seed_refuses_a_production_system(monkeypatch: pytest.MonkeyPatch) -> No
     result = CliRunner().invoke(app, ["seed", "--contacts", "10"])
     assert result.exit_code == 2
     assert "refused" in result.output
+
+
+@pytest.mark.parametrize("until", ["0001-01-01", "1969-06-01", "1971-01-01"])
+def test_seed_refuses_a_year_before_what_the_services_accept(until: str) -> None:
+    """The services refuse times before 1970: such a year would fail part-way, after writing the
+    teams; one before year 2 could not even be planned."""
+    result = CliRunner().invoke(app, ["seed", "--contacts", "10", "--until", until, "--plan-only"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "--until" in result.output
+
+
+def test_seed_refuses_to_write_a_year_that_ends_in_the_future(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """It would be written as if recorded in the future, ahead of everything real use then records."""
+    for name in ("REFERRALS", "SUPERVISION", "REPORTING"):
+        monkeypatch.setenv(f"{name}_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/{name}.db")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    result = CliRunner().invoke(app, ["seed", "--contacts", "10", "--until", tomorrow])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "--until" in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a database file
+    planned = CliRunner().invoke(app, ["seed", "--contacts", "10", "--until", tomorrow, "--plan-only"])
+    assert planned.exit_code == 0, planned.output  # a plan writes nothing
