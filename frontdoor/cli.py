@@ -48,7 +48,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @contextlib.contextmanager
-def _reported(label: str) -> Iterator[None]:
+def reported(label: str) -> Iterator[None]:
     """Settings or a database the user must fix end the command with a message naming them and an
     exit status (2 for a setting or URL, 1 for a database that failed), not with a traceback."""
     url_var = f"{label.upper()}_DATABASE_URL" if label in SERVICES else "<SERVICE>_DATABASE_URL"
@@ -87,7 +87,7 @@ def migrate(service: ServiceOpt = None) -> None:
     """Create (PostgreSQL) and upgrade each service's own database to the latest schema."""
     names = _selected(service)
     for name in names:
-        with _reported(name):
+        with reported(name):
             asyncio.run(migrate_all([name]))
     typer.echo(f"migrated: {', '.join(names)}")
 
@@ -197,7 +197,7 @@ def verify(
 
     ok = True
     for name in names:
-        with _reported(name):
+        with reported(name):
             ok = asyncio.run(run(name)) and ok
     if not ok:
         raise typer.Exit(1)
@@ -251,7 +251,7 @@ def rebuild(
                     await consumer.close()
                 await svc.db.dispose()
 
-    with _reported(names[0] if len(names) == 1 else "rebuild"):
+    with reported(names[0] if len(names) == 1 else "rebuild"):
         done = asyncio.run(run())
     if not done:
         raise typer.Exit(1)

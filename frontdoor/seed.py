@@ -1444,6 +1444,8 @@ def seed_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from frontdoor.cli import reported  # the CLI imports this module
+
     if until is not None:
         if until.date() < EARLIEST_UNTIL:
             raise typer.BadParameter(
@@ -1477,15 +1479,16 @@ def seed_command(
         transient=False,
     ) as progress:
         task = progress.add_task(f"{contacts} contacts", total=len(plan.steps))
-        result = asyncio.run(
-            run_seed(
-                plan,
-                settings,
-                concurrency=concurrency,
-                on_progress=lambda n: progress.advance(task, n),
-                catch_up_reporting=catch_up,
+        with reported("seed"):
+            result = asyncio.run(
+                run_seed(
+                    plan,
+                    settings,
+                    concurrency=concurrency,
+                    on_progress=lambda n: progress.advance(task, n),
+                    catch_up_reporting=catch_up,
+                )
             )
-        )
     out = {
         "summary": result.summary.model_dump(mode="json"),
         "requests": result.requests,

@@ -58,3 +58,14 @@ def test_seed_refuses_to_write_a_year_that_ends_in_the_future(
     assert list(tmp_path.iterdir()) == []  # nothing written, not even a database file
     planned = CliRunner().invoke(app, ["seed", "--contacts", "10", "--until", tomorrow, "--plan-only"])
     assert planned.exit_code == 0, planned.output  # a plan writes nothing
+
+
+def test_seed_names_a_database_url_that_cannot_be_used(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in ("SUPERVISION", "REPORTING"):
+        monkeypatch.setenv(f"{name}_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/{name}.db")
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", "not a url")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    result = CliRunner().invoke(app, ["seed", "--contacts", "10"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "DATABASE_URL cannot be used" in result.output
