@@ -190,7 +190,8 @@ def create_app(
         for state, getter in (("checked_out", "checkedout"), ("idle", "checkedin"), ("overflow", "overflow")):
             fn = getattr(pool, getter, None)
             if callable(fn):
-                service.metrics.db_pool.labels(state).set(fn())
+                # QueuePool.overflow() is negative (from -pool_size) until the pool is full: none beyond.
+                service.metrics.db_pool.labels(state).set(max(0, fn()))
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ops)

@@ -117,6 +117,18 @@ async def test_metrics_label_requests_by_route_template(producer) -> None:
     assert value(text, "frontdoor_domain_total", action="thing_drill") == 3
 
 
+async def test_pool_gauges_are_counts_of_connections(producer) -> None:
+    """SQLAlchemy's overflow() counts down from -pool_size while the pool is not full: not a number of
+    connections. With one connection open, none is in overflow."""
+    p = await producer()
+    await p.client.post("/things", json={"label": "a", "size": 1}, headers=p.auth("manager"))
+    text = (await p.client.get("/metrics")).text
+    assert value(text, "db_pool_connections", state="overflow") == 0
+    assert value(text, "db_pool_connections", state="checked_out") == 0
+    idle = value(text, "db_pool_connections", state="idle")
+    assert idle is not None and idle >= 1
+
+
 async def test_rolled_back_events_are_not_counted_as_appended(producer) -> None:
     p = await producer()
     p.hooks.fail_after_write = True
