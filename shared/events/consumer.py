@@ -251,17 +251,23 @@ class FeedConsumer:
             ).first()
             return int(row[0]) if row else 0
 
-    async def apply_batch(self, events: list[Envelope]) -> int:
-        """Apply events after the stored position, then store the new position, in one transaction."""
+    async def apply_batch(self, events: list[Envelope], after: int | None = None) -> int:
+        """Apply events after the stored position, then store the new position, in one transaction.
+
+        `after` is the position the page was read after: if the stored position has since gone back
+        below it (a rebuild reset it), the page does not follow it and nothing is applied."""
         with collector_paused():
-            applied, position = await self._apply_batch(events)
+            applied, position = await self._apply_batch(events, after)
         self.status.position = position
         self.metrics.consumer_applied.labels(self.feed).inc(applied)
         return applied
 
-    async def _apply_batch(self, events: list[Envelope]) -> tuple[int, int]:
+    async def _apply_batch(self, events: list[Envelope], after: int | None) -> tuple[int, int]:
         async with self.db.unit_of_work() as session:
             stored = await self._locked_position(session)
+            if after is not None and stored < after:
+                # Applied from here, the page would skip the events between the two for good.
+                return 0, stored
             fresh = self._fresh(events, stored)
             batch = getattr(self.projection, "apply_batch", None)
             if batch is not None and fresh:
@@ -348,7 +354,7 @@ class FeedConsumer:
         self.status.position = after
         events, head = await self._read_page(after, wait)
         try:
-            applied = await self.apply_batch(events) if events else 0
+            applied = await self.apply_batch(events, after) if events else 0
         except BaseException:
             await self._drop_prefetch()
             raise

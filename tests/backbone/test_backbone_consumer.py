@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -23,9 +24,11 @@ from platform_kit import (
     eventually,
     make_consumer,
     postgres_only,
+    thing_view,
     view_snapshot,
 )
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import delete, update
 
 from shared.app import Service, create_app
 from shared.events.consumer import UpstreamError, collector_paused
@@ -635,3 +638,44 @@ async def test_lag_seconds_on_start_up_is_the_age_of_the_oldest_unapplied_event(
     await consumer.catch_up()
     assert consumer.status.lag_events == 0 and consumer.status.lag_seconds == 0
     await consumer.close()
+
+
+class ResetDuringFetch(httpx.AsyncBaseTransport):
+    """Runs `reset` while the page after position `at` is being fetched, as `frontdoor rebuild` may
+    wipe the projection and its position while a running consumer has a page in flight."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, at: int, reset: Any) -> None:
+        self.inner, self.at, self.reset = inner, at, reset
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("after") == str(self.at) and self.reset is not None:
+            reset, self.reset = self.reset, None
+            await reset()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_page_fetched_before_a_rebuild_reset_is_not_applied_after_it(producer, consumer_side) -> None:
+    """The page followed the old position: applied after the reset to 0 it would skip every event
+    before it, for good (the rebuild goes on from where that batch left the position)."""
+    p = await producer()
+    first = await write_events(p, things=2, renames=1, archive=False)
+    service = consumer_side()
+    positions = service.tables.positions
+    assert positions is not None
+    rebuilder = make_consumer(service, httpx.ASGITransport(app=p.app))
+
+    async def reset() -> None:  # the first half of `rebuild`, by another process
+        async with service.db.unit_of_work() as session:
+            await session.execute(delete(thing_view))
+            await session.execute(update(positions).values(position=0, updated_at=utcnow()))
+
+    transport = ResetDuringFetch(httpx.ASGITransport(app=p.app), at=first, reset=reset)
+    running = make_consumer(service, transport)
+    assert await running.poll_once() == first  # at the head: no page fetched ahead
+    await write_events(p, things=1, renames=1, archive=False)
+    await running.poll_once()  # reads the page after `first`; the reset lands meanwhile
+    await rebuilder.catch_up()  # the rest of the rebuild
+    await running.catch_up()
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await running.close()
+    await rebuilder.close()
