@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from frontdoor import run as running
 from frontdoor.registry import SERVICES
-from shared.auth import Role, mint_token
+from shared.auth import SUBJECT_MAX_LENGTH, Role, mint_token, recordable_subject
 from shared.db import Database
 from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
@@ -163,6 +163,11 @@ def token(
     # A token that has expired before it is printed is no use, and NaN or infinity are no lifetime.
     if not (math.isfinite(hours) and hours > 0):
         raise typer.BadParameter("must be a positive number of hours", param_hint="'--hours'")
+    if not recordable_subject(sub):  # the services would refuse the token
+        raise typer.BadParameter(
+            f"must be at most {SUBJECT_MAX_LENGTH} characters, none of them control characters",
+            param_hint="'--sub'",
+        )
     try:
         settings = SERVICES["referrals"].settings()
     except ValueError as exc:  # e.g. production settings that refuse the development secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -17,6 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 from shared.settings import ServiceSettings
+
+# The subject is stored as the actor of audit rows, journey events and idempotency records (120
+# characters each), and subject and team are compared in queries: PostgreSQL refuses NUL in text.
+SUBJECT_MAX_LENGTH = 120
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def recordable_subject(subject: str) -> bool:
+    return len(subject) <= SUBJECT_MAX_LENGTH and not _CONTROL.search(subject)
 
 
 class Role(StrEnum):
@@ -131,8 +141,11 @@ class TokenVerifier:
             or not (team is None or isinstance(team, str))
         ):
             raise Unauthorized("The token is invalid: its roles or team claim is malformed.")
+        subject = str(claims["sub"])
+        if not recordable_subject(subject) or (team is not None and _CONTROL.search(team)):
+            raise Unauthorized("The token is invalid: its sub or team claim cannot be recorded.")
         roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__)
-        principal = Principal(subject=str(claims["sub"]), team=team, roles=roles)
+        principal = Principal(subject=subject, team=team, roles=roles)
         # PyJWT has checked that these are integers.
         valid_from = max(int(claims.get("nbf", 0)), int(claims.get("iat", 0)))
         with self._keeping:

@@ -133,6 +133,33 @@ async def test_a_signed_token_with_malformed_roles_or_team_is_401(producer, clai
     assert_401(await p.client.get(thing_url(), headers={"Authorization": f"Bearer {token}"}))
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "x" * 121},  # longer than any actor column: a write was a 500 on PostgreSQL
+        {"sub": "staff\x001"},  # PostgreSQL refuses NUL in text: a 500 on any query with it
+        {"sub": "staff\n1"},
+        {"sub": "x", "team": "FD\x00WEST"},
+    ],
+)
+async def test_a_signed_token_whose_subject_or_team_cannot_be_recorded_is_401(producer, claims: dict) -> None:
+    """The subject is recorded as the actor of audit rows, events and idempotency records (at most
+    120 characters) and both are compared in queries: one that cannot be is an invalid token."""
+    p = await producer()
+    s = p.settings
+    now = int(time.time())
+    token = jwt.encode(
+        {"roles": ["manager"], "iss": s.jwt_issuer, "aud": s.jwt_audience, "exp": now + 60, **claims},
+        s.jwt_secret,
+    )
+    r = await p.client.post(
+        "/things", json={"label": "a", "size": 1}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert_401(r)
+    ok = p.auth("manager", sub="x" * 120)  # the longest subject that can be recorded
+    assert (await p.client.post("/things", json={"label": "b", "size": 1}, headers=ok)).status_code == 201
+
+
 async def test_a_valid_token_without_the_role_is_forbidden(producer) -> None:
     p = await producer()
     r = await p.client.get(thing_url(), headers=p.auth("analyst", "partner"))
@@ -418,3 +445,13 @@ def test_cli_token_refuses_a_lifetime_that_is_not_a_positive_number_of_hours(
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2
     assert "--hours" in result.output
+
+
+@pytest.mark.parametrize("sub", ["x" * 121, "staff\n1"])
+def test_cli_token_refuses_a_subject_the_services_cannot_record(
+    dev_env: pytest.MonkeyPatch, sub: str
+) -> None:
+    result = CliRunner().invoke(cli.app, ["token", "--role", "manager", "--sub", sub])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "--sub" in result.output
