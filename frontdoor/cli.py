@@ -186,7 +186,11 @@ def verify(
     journey: Annotated[uuid.UUID | None, typer.Option(help="Check only this journey.")] = None,
 ) -> None:
     """Check the tamper-evident hash chain of the journey logs; exits 1 at the first broken link."""
-    names = [n for n in _selected(service) if SERVICES[n].produces_events]
+    chosen = _selected(service)
+    names = [n for n in chosen if SERVICES[n].produces_events]
+    if service and len(names) < len(chosen):  # asked for by name: saying nothing would read as checked
+        without = ", ".join(n for n in chosen if n not in names)
+        raise typer.BadParameter(f"{without} keeps no journey log to verify", param_hint="'--service'")
 
     async def run(name: str) -> bool:
         svc = SERVICES[name].main().build_service()
@@ -214,6 +218,9 @@ def rebuild(
 ) -> None:
     """Rebuild consumers' projections from position 0 of their upstream feeds (upstreams must be running)."""
     names = _selected(service)
+    if service and (idle := [n for n in names if not SERVICES[n].consumes_feeds]):
+        # Asked for by name: saying nothing would read as replayed.
+        raise typer.BadParameter(f"{', '.join(idle)} reads no feed to rebuild from", param_hint="'--service'")
 
     async def run() -> bool:
         built = [(name, SERVICES[name].main().build_service()) for name in names]

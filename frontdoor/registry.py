@@ -14,6 +14,7 @@ class ServiceEntry:
     name: str
     package: str
     produces_events: bool
+    consumes_feeds: bool
 
     def settings(self, **overrides: Any) -> ServiceSettings:
         module = importlib.import_module(f"{self.package}.settings")
@@ -29,7 +30,9 @@ class ServiceEntry:
 
 
 SERVICES: dict[str, ServiceEntry] = {
-    "referrals": ServiceEntry("referrals", "services.referrals", produces_events=True),
-    "supervision": ServiceEntry("supervision", "services.supervision", produces_events=True),
-    "reporting": ServiceEntry("reporting", "services.reporting", produces_events=False),
+    "referrals": ServiceEntry("referrals", "services.referrals", produces_events=True, consumes_feeds=False),
+    "supervision": ServiceEntry(
+        "supervision", "services.supervision", produces_events=True, consumes_feeds=True
+    ),
+    "reporting": ServiceEntry("reporting", "services.reporting", produces_events=False, consumes_feeds=True),
 }

@@ -186,3 +186,14 @@ async def test_rebuild_that_loses_its_upstream_half_way_says_where_it_stopped(
     no_traceback(result)
     assert result.exit_code == 1, result.output
     assert "rebuild of reporting stopped" in result.output and "answered 500" in result.output
+
+
+@pytest.mark.parametrize(("command", "service"), [("verify", "reporting"), ("rebuild", "referrals")])
+def test_a_service_with_nothing_to_verify_or_rebuild_is_refused_not_passed_over(
+    command: str, service: str
+) -> None:
+    """Silence and exit 0 would read as a log checked, or projections replayed."""
+    result = CliRunner().invoke(cli.app, [command, "--service", service])
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert service in result.output
