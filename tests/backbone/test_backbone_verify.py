@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from platform_kit import Producer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from typer.testing import CliRunner
 
 from frontdoor import cli
@@ -134,3 +134,33 @@ async def test_a_deleted_event_is_a_missing_link(producer) -> None:
     assert report.first_broken.journey_id == uuid.UUID(first)
     assert report.first_broken.stream_version == 3
     assert "missing" in report.first_broken.reason
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("payload", "{not json"), ("recorded_at", "garbage"), ("occurred_at", "2026-13-45")]
+)
+async def test_a_row_that_cannot_be_read_back_is_reported_not_a_crash(
+    producer, db_urls, monkeypatch, column: str, value: str
+) -> None:
+    """SQLite keeps what its column types would refuse, so a hand edit can leave an event that cannot
+    be read back at all: the check must say the log is broken, not fail with a 500 or a traceback."""
+    p = await producer()
+    if not p.service.db.is_sqlite:
+        pytest.skip("PostgreSQL's column types refuse such a value")
+    first, _ = await two_journeys(p)
+    events = p.service.tables.events
+    assert events is not None
+    victim = await position_of(p, first, 2)
+    await tamper(
+        p, text(f"UPDATE {events.name} SET {column} = :v WHERE position = :p").bindparams(v=value, p=victim)
+    )
+
+    report = await verify(p)
+    assert report.ok is False and report.first_broken is None
+    assert report.unreadable is not None and "cannot be read back" in report.unreadable
+    admin = await p.client.get("/admin/verify", headers=p.auth("admin"))
+    assert admin.status_code == 200, admin.text
+    assert admin.json()["ok"] is False and admin.json()["unreadable"] == report.unreadable
+    result = await run_cli_verify(monkeypatch, db_urls["referrals"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.output)["unreadable"] == report.unreadable
