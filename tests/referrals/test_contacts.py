@@ -6,7 +6,7 @@ import json
 
 import pytest
 from dbutil import statements_sent
-from fdhelpers import FrontDoor, ago, child_body, contact_body
+from fdhelpers import FrontDoor, ago, child_body, contact_body, decision_body
 from platform_kit import postgres_only
 
 
@@ -274,6 +274,32 @@ async def test_referrer_feedback(fd: FrontDoor):
     assert contact["acknowledged_at"][:19] == ack_at[:19] and contact["feedback_sent_at"] is not None
     events = [e for e in await fd.events(c["journey_id"]) if e["type"] == "ReferrerFeedbackSent"]
     assert [e["payload"]["kind"] for e in events] == ["acknowledgement", "feedback"]
+
+
+async def test_feedback_on_a_decision_is_not_sent_before_the_decision_was_made(fd: FrontDoor):
+    # "Feedback after a decision": the referrer cannot have been told a decision before it was made
+    # (the T2 interval, decision to feedback, would be negative).
+    c = await fd.contact((await fd.child())["id"], received_at=ago(minutes=60))
+    url = f"/contacts/{c['id']}/referrer-feedback"
+    d = await fd.decide(c["id"], decided_at=ago(minutes=30))
+    r = await fd.client.post(url, json={"kind": "feedback", "sent_at": ago(minutes=40)}, headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert names(r.json()) == ["sent_at"] and r.json()["code"] == "before_decision"
+    contact = (await fd.client.get(f"/contacts/{c['id']}", headers=fd.pract)).json()
+    assert contact["feedback_sent_at"] is None
+    # Told of the first decision before it was superseded: still after a decision, so kept.
+    r = await fd.client.post(url, json={"kind": "feedback", "sent_at": ago(minutes=25)}, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    body = {
+        "reason": "new_information",
+        "note": "More is known.",
+        "decision": decision_body(decided_at=ago(minutes=10)),
+    }
+    r = await fd.client.post(f"/decisions/{d['id']}/supersede", json=body, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    r = await fd.client.post(url, json={"kind": "feedback", "sent_at": ago(minutes=20)}, headers=fd.pract)
+    assert r.status_code == 201, r.text
 
 
 async def test_anonymous_contact_has_no_referrer_to_feed_back_to(fd: FrontDoor):

@@ -228,7 +228,10 @@ class FeedbackIn(Schema):
     model_config = {"extra": "forbid"}
 
     kind: FeedbackKind = PField(description="acknowledgement (T1) or feedback on the decision (T2).")
-    sent_at: Instant = PField(description="When it was sent: not before receipt, not in the future.")
+    sent_at: Instant = PField(
+        description="When it was sent: not before receipt (feedback: not before the decision), not in the "
+        "future."
+    )
 
 
 class FeedbackOut(Schema):

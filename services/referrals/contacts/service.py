@@ -336,6 +336,19 @@ async def record_feedback(
     else:
         if await open_decision_of(session, contact.id) is None:
             raise Conflict("There is no decision to feed back yet.", code="no_decision")
+        # Feedback is on a decision: not sent before the first one was made (a superseded decision
+        # was still a decision the referrer could be told of).
+        first_decided = (
+            await session.execute(
+                select(func.min(Decision.decided_at)).where(col(Decision.contact_id) == contact.id)
+            )
+        ).scalar_one()
+        if first_decided is not None and data.sent_at < first_decided:
+            raise Unprocessable(
+                "sent_at is before the decision was made: feedback is on a decision.",
+                field="sent_at",
+                code="before_decision",
+            )
         if contact.feedback_sent_at is None or data.sent_at < contact.feedback_sent_at:
             contact.feedback_sent_at = data.sent_at
     contact.version += 1
