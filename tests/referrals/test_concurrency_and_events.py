@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
+from fdhelpers import FrontDoor, ago, contact_body, decision_body, race_held, referral_body
 from platform_kit import postgres_only
 
 
@@ -110,3 +110,34 @@ async def test_hash_chain_verifies_after_a_full_journey(fd: FrontDoor):
     events = await fd.events(c["journey_id"])
     assert [e["stream_version"] for e in events] == [1, 2, 3, 4, 5]
     assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(events))
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_two_contacts_naming_the_same_siblings_in_opposite_orders(fd: FrontDoor, monkeypatch):
+    """Each opens the journey of the first child it names and then waits for the other's: unless both
+    open them in one order, that is a deadlock, and PostgreSQL aborts one (503 after a second)."""
+    import services.referrals.contacts.service as contacts
+
+    x = (await fd.child(given_name="Xsibling"))["id"]
+    y = (await fd.child(given_name="Ysibling"))["id"]
+    first, second = await race_held(
+        fd,
+        monkeypatch,
+        contacts,
+        "open_new_journey",
+        lambda: fd.client.post("/contacts", json=contact_body([x, y]), headers=fd.pract),
+        lambda: fd.client.post("/contacts", json=contact_body([y, x]), headers=fd.pract2),
+    )
+    assert first.status_code == 201, first.text
+    # The answer a single child's race gets: the journey was opened at the same moment; retry.
+    assert second.status_code == 409 and second.json()["code"] == "journey_race", second.text
+    created = first.json()["contacts"]
+    assert [c["child_id"] for c in created] == [x, y]  # in the order named
+    for child_id, contact in zip((x, y), created, strict=True):
+        r = await fd.client.get("/journeys", params={"child_id": child_id}, headers=fd.pract)
+        assert [j["id"] for j in r.json()["items"]] == [contact["journey_id"]]
+        assert [e["type"] for e in await fd.events(contact["journey_id"])] == ["ContactReceived"]
+    # The retry joins the journeys the first contact opened.
+    r = await fd.client.post("/contacts", json=contact_body([y, x]), headers=fd.pract2)
+    assert r.status_code == 201, r.text
+    assert [c["repeat_contact"] for c in r.json()["contacts"]] == [True, True]

@@ -216,8 +216,9 @@ async def receive_contacts(
         created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
     partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
-    contacts: list[Contact] = []
-    pending: list[Pending] = []
+    # Every child's journey state first, in the order given (a refusal names the first child it
+    # concerns), before anything is written.
+    states: list[Journey | None] = []
     for i, child in enumerate(children):
         journey, closed_at = (
             (None, None) if child.id in created else await journey_state_of(session, child.id)
@@ -236,18 +237,30 @@ async def receive_contacts(
                     )
                 ],
             )
-        opens = journey is None
-        if journey is not None and data.received_at < journey.opened_at:
-            # A backdated repeat contact: the journey began when the earliest of its contacts arrived.
-            journey.opened_at = data.received_at
-            session.add(journey)
-        if journey is None:
+        states.append(journey)
+    # Journeys opened in the children's id order, whatever order the contact named them in: opening one
+    # waits for a concurrent contact opening the same child's, so two contacts naming the same siblings
+    # in opposite orders would each wait for the other (a deadlock, 503) instead of one getting 409.
+    journeys: dict[int, Journey] = {}
+    for i in sorted(range(len(children)), key=lambda n: children[n].id):
+        child, journey = children[i], states[i]
+        if journey is not None:
+            if data.received_at < journey.opened_at:
+                # A backdated repeat contact: the journey began when the earliest of its contacts arrived.
+                journey.opened_at = data.received_at
+                session.add(journey)
+        else:
             # Inserted at the version its ContactReceived gives it (see Pending.opened).
             journey = new_record(Journey, child_id=child.id, opened_at=data.received_at, stream_version=1)
             if child.id in created:
                 await insert_new(session, [journey])  # no other contact can know this child yet
             else:
                 await open_new_journey(session, journey)
+        journeys[i] = journey
+    contacts: list[Contact] = []
+    pending: list[Pending] = []
+    for i, child in enumerate(children):
+        journey, opens = journeys[i], states[i] is None
         contact = new_contact(
             data,
             child_id=child.id,
