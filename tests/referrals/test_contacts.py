@@ -6,7 +6,7 @@ import json
 
 import pytest
 from dbutil import statements_sent
-from fdhelpers import FrontDoor, ago, child_body, contact_body, decision_body
+from fdhelpers import VALID_NHS, FrontDoor, ago, child_body, contact_body, decision_body
 from platform_kit import postgres_only
 
 
@@ -156,6 +156,29 @@ async def test_duplicate_child_ids_refused(fd: FrontDoor):
     child = await fd.child()
     r = await fd.client.post("/contacts", json=contact_body([child["id"], child["id"]]), headers=fd.pract)
     assert r.status_code == 422 and "child_ids" in names(r.json())
+
+
+async def test_a_new_child_with_the_nhs_number_of_another_named_child_is_refused(fd: FrontDoor):
+    # One approach naming one person twice (an NHS number is one person's) would record two children,
+    # two contacts and two journeys for them, as child_ids naming a child twice would.
+    twice = contact_body(
+        new_children=[child_body(nhs_number=VALID_NHS), child_body(given_name="Adah", nhs_number=VALID_NHS)]
+    )
+    r = await fd.client.post("/contacts", json=twice, headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert names(r.json()) == ["new_children.1.nhs_number"] and r.json()["code"] == "duplicate_child"
+    existing = await fd.child(nhs_number=VALID_NHS)
+    again = contact_body([existing["id"]], new_children=[child_body(nhs_number="943 476 5919")])
+    r = await fd.client.post("/contacts", json=again, headers=fd.partner)
+    assert r.status_code == 422, r.text
+    assert names(r.json()) == ["new_children.0.nhs_number"] and r.json()["code"] == "duplicate_child"
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert [m["child"]["id"] for m in found.json()["items"]] == [existing["id"]]
+    # Different children, each with their own number or none, are one contact each.
+    body = contact_body([existing["id"]], new_children=[child_body(given_name="Sib"), child_body()])
+    r = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert r.status_code == 201 and len(r.json()["contacts"]) == 3, r.text
 
 
 async def test_anonymous_contact_needs_no_referrer_and_consent_reasons_are_kept(fd: FrontDoor):

@@ -205,6 +205,20 @@ async def receive_contacts(
         if child is None:
             raise Unprocessable("No child with this id.", field=f"child_ids.{i}", code="unknown_child")
         children.append(child)
+    # The same child named twice: by id (see `_check_contact`), or as a new child whose NHS number (one
+    # per person) is that of a child already named. Two records, two contacts and two journeys for one
+    # child would be counted twice.
+    named = {c.nhs_number: f"child_ids.{i}" for i, c in enumerate(children) if c.nhs_number}
+    for i, new in enumerate(data.new_children):
+        if new.nhs_number is None:
+            continue
+        if new.nhs_number in named:
+            raise Unprocessable(
+                f"This NHS number is also that of {named[new.nhs_number]}: the contact names a child twice.",
+                field=f"new_children.{i}.nhs_number",
+                code="duplicate_child",
+            )
+        named[new.nhs_number] = f"new_children.{i}"
     # Read before the new children are created: their inserts wait for the event append (see
     # `insert_new`), and any statement in between would send them on their own.
     team_id = team_claim(principal)
