@@ -274,6 +274,30 @@ async def test_a_contact_received_before_the_last_closure_is_refused(fd: FrontDo
     assert after["opens_journey"] is True and after["journey_id"] != jid
 
 
+async def test_a_partner_refused_for_a_contact_before_the_last_closure_is_not_told_when_it_closed(
+    fd: FrontDoor,
+):
+    """A partner gets receipts only: the refusal names received_at, not the child's closure time."""
+    child, c = await _journey(fd, received_minutes_ago=180)
+    jid = c["journey_id"]
+    await fd.decide(c["id"], outcome="NFA", decided_at=ago(minutes=170))
+    closed = await fd.client.post(
+        f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(minutes=60)}, headers=fd.mgr
+    )
+    assert closed.status_code == 200, closed.text
+    closed_at = closed.json()["closed_at"]
+    body = contact_body([child["id"]], source="6", received_at=ago(minutes=90), backdating_reason="Late")
+    late = await fd.client.post("/contacts", json=body, headers=fd.partner)
+    assert late.status_code == 409, late.text
+    problem = late.json()
+    assert problem["code"] == "received_before_previous_closure"
+    assert [p["name"] for p in problem["invalid-params"]] == ["received_at"]
+    assert closed_at[:16] not in late.text  # to the minute, in any form
+    # Staff are told when, so they can see which journey the contact belonged to.
+    staff = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert staff.status_code == 409 and closed_at[:16] in staff.text
+
+
 async def test_closure_time_rules(fd: FrontDoor):
     _, c = await _journey(fd, received_minutes_ago=60)
     jid = c["journey_id"]

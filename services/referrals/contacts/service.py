@@ -197,6 +197,7 @@ async def receive_contacts(
 ) -> tuple[uuid.UUID | None, list[Contact], list[Pending]]:
     now = utcnow()
     backdated = _check_contact(data, settings, now)
+    partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
     children: list[Child] = []
     # Children created by this contact have no journeys yet: nothing to look up for them.
     created: set[uuid.UUID] = set()
@@ -229,7 +230,6 @@ async def receive_contacts(
         children.append(child)
         created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
-    partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
     # Every child's journey state first, in the order given (a refusal names the first child it
     # concerns), before anything is written.
     states: list[Journey | None] = []
@@ -239,15 +239,17 @@ async def receive_contacts(
         )
         if closed_at is not None and data.received_at < closed_at:
             # It arrived while the earlier journey was open, so it belongs to that journey, which is closed.
+            # A partner gets receipts only: not when the child's journey closed (its history).
+            when = "" if partner else f" ({closed_at.isoformat()})"
             raise Conflict(
-                f"received_at is before this child's previous journey closed ({closed_at.isoformat()}); "
+                f"received_at is before this child's previous journey closed{when}; "
                 "a contact received then belongs to that closed journey.",
                 code="received_before_previous_closure",
                 invalid_params=[
                     InvalidParam(
                         name="received_at",
                         location="body",
-                        reason=f"child {i}: before {closed_at.isoformat()}",
+                        reason=f"child {i}: before the previous journey closed{when}",
                     )
                 ],
             )
