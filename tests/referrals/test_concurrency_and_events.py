@@ -141,3 +141,28 @@ async def test_two_contacts_naming_the_same_siblings_in_opposite_orders(fd: Fron
     r = await fd.client.post("/contacts", json=contact_body([y, x]), headers=fd.pract2)
     assert r.status_code == 201, r.text
     assert [c["repeat_contact"] for c in r.json()["contacts"]] == [True, True]
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_a_partner_losing_a_race_to_a_journey_is_not_told_its_id_or_version(fd: FrontDoor, monkeypatch):
+    """A partner gets receipts only: the 409 of a contact that lost a race to a decision says retry,
+    without the journey's id or its version (how many things are recorded on it)."""
+    import services.referrals.decisions.service as decisions
+
+    child = (await fd.child())["id"]
+    c = await fd.contact(child)
+    decided, late = await race_held(
+        fd,
+        monkeypatch,
+        decisions,
+        "record_decision",
+        lambda: fd.client.post(f"/contacts/{c['id']}/decisions", json=decision_body(), headers=fd.pract),
+        lambda: fd.client.post("/contacts", json=contact_body([child], source="6"), headers=fd.partner),
+    )
+    assert decided.status_code == 201, decided.text
+    assert late.status_code == 409 and late.json()["code"] == "stale_journey_version", late.text
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert c["journey_id"] not in late.text and "version" not in late.json()["detail"]
+    # Its retry is received.
+    r = await fd.client.post("/contacts", json=contact_body([child], source="6"), headers=fd.partner)
+    assert r.status_code == 201, r.text

@@ -33,7 +33,7 @@ from services.referrals.contacts.models import (
 from shared.audit import Audited, auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
-from shared.errors import NotFound, problem_responses
+from shared.errors import Conflict, NotFound, problem_responses
 from shared.http import Page, PageParams, make_etag, page_params
 from shared.idempotency import IdempotencyDep
 
@@ -93,7 +93,16 @@ async def create_contacts(
         ]
         body = PartnerContactsReceipt(contact_group_id=group_id, contacts=receipts)
     await idem.remember(session, 201, body)
-    await append_events(request, session, principal, pending)
+    try:
+        await append_events(request, session, principal, pending)
+    except Conflict as conflict:
+        if isinstance(body, ContactsCreated) or conflict.code != "stale_journey_version":
+            raise
+        # A partner gets receipts only: not the journey's id, nor its version (how much is recorded).
+        raise Conflict(
+            "The child's records changed while this contact was being received; retry.",
+            code=conflict.code,
+        ) from None
     return body
 
 
