@@ -106,7 +106,8 @@ PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
 def nhs_number_valid(digits: str) -> bool:
     """Modulus 11: weights 10..2 on the first nine digits; 11 - remainder is the check digit (11 -> 0,
     10 -> the number is invalid)."""
-    if not re.fullmatch(r"\d{10}", digits):
+    # ASCII digits: \d matches any script's (full-width, Arabic-Indic), stored so and never found.
+    if not re.fullmatch(r"[0-9]{10}", digits):
         return False
     total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
@@ -117,7 +118,7 @@ def nhs_number_valid(digits: str) -> bool:
 
 def _nhs_number(value: str) -> str:
     digits = re.sub(r"[\s-]", "", value)
-    if not re.fullmatch(r"\d{10}", digits):
+    if not re.fullmatch(r"[0-9]{10}", digits):
         raise ValueError("an NHS number has 10 digits")
     if not nhs_number_valid(digits):
         raise ValueError("the NHS number's check digit is wrong (modulus 11)")
@@ -138,7 +139,7 @@ def _postcode(value: str) -> str:
 def _phone(value: str) -> str:
     text = value.strip()
     digits = re.sub(r"[\s()-]", "", text)
-    if re.fullmatch(r"\+44\d{9,10}", digits) or re.fullmatch(r"0\d{9,10}", digits):
+    if re.fullmatch(r"\+44[0-9]{9,10}", digits) or re.fullmatch(r"0[0-9]{9,10}", digits):
         return digits
     raise ValueError("not a UK phone number (0… with 10-11 digits, or +44…)")
 

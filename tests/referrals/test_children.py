@@ -78,6 +78,9 @@ def london_tomorrow() -> str:
         ({"nhs_number": "9434765918"}, "nhs_number"),  # wrong check digit
         ({"nhs_number": "943476591"}, "nhs_number"),  # 9 digits
         ({"nhs_number": "943476591X"}, "nhs_number"),
+        # Ten digits, but not ASCII ones: stored so, no search by the number would find the child.
+        ({"nhs_number": "\uff19\uff14\uff13\uff14\uff17\uff16\uff15\uff19\uff11\uff19"}, "nhs_number"),
+        ({"nhs_number": "\u0669\u0664\u0663\u0664\u0667\u0666\u0665\u0669\u0661\u0669"}, "nhs_number"),
         ({"postcode": "NOT A POSTCODE"}, "postcode"),
         ({"sex": "X"}, "sex"),
         ({"ethnicity": "ZZZZ"}, "ethnicity"),
@@ -208,6 +211,7 @@ async def test_search_by_nhs_number(fd: FrontDoor):
         ({}, "date_of_birth"),
         ({"date_of_birth": "2015-03-04"}, "family_name"),
         ({"nhs_number": "1234567890"}, "nhs_number"),
+        ({"nhs_number": "\uff19\uff14\uff13\uff14\uff17\uff16\uff15\uff19\uff11\uff19"}, "nhs_number"),
         ({"family_name": "x", "date_of_birth": "not-a-date"}, "date_of_birth"),
     ],
 )

@@ -131,6 +131,7 @@ async def test_backdating_threshold_is_a_setting(app_client, token):
         ({"consent": {"status": "maybe"}}, "consent.status"),
         ({"referrer": None}, "referrer"),
         ({"referrer": {"name": "Pat", "phone": "12345"}}, "referrer.phone"),
+        ({"referrer": {"name": "Pat", "phone": "0\uff12\uff10 7946 0000"}}, "referrer.phone"),  # not ASCII
         ({"referrer": {"name": "Pat", "email": "not-an-email"}}, "referrer.email"),
         ({"referrer": {"name": ""}}, "referrer.name"),
         ({"child_views": "x" * 4001}, "child_views"),
