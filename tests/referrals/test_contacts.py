@@ -106,6 +106,12 @@ async def test_backdating_over_the_threshold_needs_a_reason_and_is_visible(fd: F
     assert c["backdated"] is True and c["backdating_reason"] == "Out-of-hours call"
     audit = await fd.client.get("/audit", params={"child_id": child["id"]}, headers=fd.admin)
     assert any("Out-of-hours call" in (a["reason"] or "") for a in audit.json()["items"])
+    # A reason given on time is kept, but the contact is not audited as backdated.
+    on_time = await fd.contact(child["id"], received_at=ago(hours=1), backdating_reason="Keyed after a call")
+    assert on_time["backdated"] is False
+    audit = await fd.client.get("/audit", params={"child_id": child["id"]}, headers=fd.admin)
+    reasons = [a["reason"] for a in audit.json()["items"] if a["resource_id"] == on_time["id"]]
+    assert reasons == [None]
 
 
 async def test_backdating_threshold_is_a_setting(app_client, token):

@@ -73,7 +73,8 @@ async def create_contacts(
                 "contact",
                 c.id,
                 c.child_id,
-                f"backdated: {c.backdating_reason}"[:500] if c.backdating_reason else None,
+                # A reason may be given on time too; only a backdated contact is audited as one.
+                f"backdated: {c.backdating_reason}"[:500] if c.backdated and c.backdating_reason else None,
             )
             for c in contacts
         ],
