@@ -250,9 +250,8 @@ async def test_nothing_after_closure_and_a_new_contact_opens_a_new_journey(fd: F
     assert [(e["type"], e["stream_version"]) for e in new_events] == [("ContactReceived", 1)]
 
 
-async def test_a_contact_received_before_the_last_closure_is_refused(fd: FrontDoor):
-    """Received while the earlier journey was open, it belongs to that journey, which is closed now."""
-    await _teams(fd)
+async def _closed_an_hour_ago(fd: FrontDoor) -> tuple[dict, str, dict]:
+    """A child, its journey (opened three hours ago, decided NFA) and that journey closed an hour ago."""
     child, c = await _journey(fd, received_minutes_ago=180)
     jid = c["journey_id"]
     await fd.decide(c["id"], outcome="NFA", decided_at=ago(minutes=170))
@@ -260,6 +259,13 @@ async def test_a_contact_received_before_the_last_closure_is_refused(fd: FrontDo
         f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(minutes=60)}, headers=fd.mgr
     )
     assert closed.status_code == 200, closed.text
+    return child, jid, closed.json()
+
+
+async def test_a_contact_received_before_the_last_closure_is_refused(fd: FrontDoor):
+    """Received while the earlier journey was open, it belongs to that journey, which is closed now."""
+    await _teams(fd)
+    child, jid, _ = await _closed_an_hour_ago(fd)
     late = await fd.client.post(
         "/contacts",
         json=contact_body([child["id"]], received_at=ago(minutes=90), backdating_reason="Entered late"),
@@ -278,14 +284,8 @@ async def test_a_partner_refused_for_a_contact_before_the_last_closure_is_not_to
     fd: FrontDoor,
 ):
     """A partner gets receipts only: the refusal names received_at, not the child's closure time."""
-    child, c = await _journey(fd, received_minutes_ago=180)
-    jid = c["journey_id"]
-    await fd.decide(c["id"], outcome="NFA", decided_at=ago(minutes=170))
-    closed = await fd.client.post(
-        f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(minutes=60)}, headers=fd.mgr
-    )
-    assert closed.status_code == 200, closed.text
-    closed_at = closed.json()["closed_at"]
+    child, _, closed = await _closed_an_hour_ago(fd)
+    closed_at = closed["closed_at"]
     body = contact_body([child["id"]], source="6", received_at=ago(minutes=90), backdating_reason="Late")
     late = await fd.client.post("/contacts", json=body, headers=fd.partner)
     assert late.status_code == 409, late.text

@@ -142,19 +142,25 @@ async def test_other_and_unknown_event_types_are_skipped_and_counted(h) -> None:
     assert await h.consumer.position() == 4
 
 
-async def test_payload_fields_supervision_does_not_know_are_ignored(h) -> None:
-    journey_id, child_id = await h.open()
+async def rewrite_closure(h, **fields: object) -> None:
+    """Change fields of the referrals log's JourneyClosed payload in place, as a newer or broken
+    producer would have written it."""
     svc = h.referrals.app.state.service
-    # Simulate a newer referrals version adding a field to JourneyClosed.
-    await h.close(journey_id, child_id)
     t = svc.event_log.table
     async with svc.db.unit_of_work() as session:
         row = (
             await session.execute(select(t.c.position, t.c.payload).where(t.c.type == "JourneyClosed"))
         ).one()
         await session.execute(
-            update(t).where(t.c.position == row.position).values(payload={**row.payload, "new_field": "x"})
+            update(t).where(t.c.position == row.position).values(payload={**row.payload, **fields})
         )
+
+
+async def test_payload_fields_supervision_does_not_know_are_ignored(h) -> None:
+    journey_id, child_id = await h.open()
+    # Simulate a newer referrals version adding a field to JourneyClosed.
+    await h.close(journey_id, child_id)
+    await rewrite_closure(h, new_field="x")
     await h.sync()
     assert (await journeys(h))[journey_id]["is_open"] is False
 
@@ -197,17 +203,7 @@ async def test_a_time_without_a_zone_is_skipped_not_fatal(h) -> None:
     journey_id, child_id = await h.open()
     await h.close(journey_id, child_id)
     later = await h.open()  # a contact after the broken closure is still applied
-    svc = h.referrals.app.state.service
-    t = svc.event_log.table
-    async with svc.db.unit_of_work() as session:
-        row = (
-            await session.execute(select(t.c.position, t.c.payload).where(t.c.type == "JourneyClosed"))
-        ).one()
-        await session.execute(
-            update(t)
-            .where(t.c.position == row.position)
-            .values(payload={**row.payload, "closed_at": "2026-05-01T12:00:00"})
-        )
+    await rewrite_closure(h, closed_at="2026-05-01T12:00:00")
     assert await h.sync() == 2  # the two contacts; the closure is skipped
     assert (await journeys(h))[journey_id]["is_open"] is True
     assert later[0] in await journeys(h)
