@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -101,29 +102,44 @@ class RateLimitMiddleware:
     """A token bucket per caller (bearer token, else client address): 429 with Retry-After when empty.
 
     In-process by design: each replica protects itself; a shared limit belongs in the gateway.
+    `unlimited(path, authorization)` names further requests that are never counted.
     """
 
     EXEMPT = ("/health/", "/metrics")
 
-    def __init__(self, app: ASGIApp, per_minute: int, max_callers: int = 10_000) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        per_minute: int,
+        max_callers: int = 10_000,
+        unlimited: Callable[[str, bytes], bool] | None = None,
+    ) -> None:
         self.app = app
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
         self.max_callers = max_callers
+        self.unlimited = unlimited
 
-    def _caller(self, scope: Scope) -> bytes:
+    @staticmethod
+    def _authorization(scope: Scope) -> bytes | None:
         for key, value in scope.get("headers", []):
             if key == b"authorization":
-                return hashlib.blake2b(value, digest_size=16).digest()
-        client = scope.get("client") or ("?", 0)
-        return str(client[0]).encode()
+                return bytes(value)
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.rate <= 0 or scope["path"].startswith(self.EXEMPT):
             await self.app(scope, receive, send)
             return
-        caller = self._caller(scope)
+        authorization = self._authorization(scope)
+        if authorization is not None and self.unlimited and self.unlimited(scope["path"], authorization):
+            await self.app(scope, receive, send)
+            return
+        if authorization is not None:
+            caller = hashlib.blake2b(authorization, digest_size=16).digest()
+        else:
+            caller = str((scope.get("client") or ("?", 0))[0]).encode()
         now = time.monotonic()
         tokens, last = self.buckets.pop(caller, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - last) * self.rate)

@@ -228,6 +228,27 @@ async def test_429_with_retry_after(producer) -> None:
     assert (await p.client.get("/metrics")).status_code == 200
 
 
+async def test_a_consumers_feed_polls_are_not_rate_limited(producer) -> None:
+    """A consumer polls as fast as events arrive: a 429 there showed as an upstream outage (was limited)."""
+    p = await producer(rate_limit_per_minute=3)
+    service = p.auth("service", sub="reporting")
+    statuses = {(await p.client.get("/events?after=0", headers=service)).status_code for _ in range(10)}
+    assert statuses == {200}
+    # Anywhere else the service token has its budget (less its first poll, counted before its token
+    # was known), and other roles have theirs on the feed.
+    elsewhere = [
+        (await p.client.get(f"/things/{uuid.uuid4()}", headers=service)).status_code for _ in range(3)
+    ]
+    assert elsewhere == [403, 403, 429]
+    admin = p.auth("admin")
+    feed_by_admin = [(await p.client.get("/events", headers=admin)).status_code for _ in range(4)]
+    assert feed_by_admin == [200, 200, 200, 429]
+    # A token never verified (here, a forged one) is counted like any other caller's.
+    forged = {"Authorization": service["Authorization"][:-4] + "AAAA"}
+    forged_polls = [(await p.client.get("/events", headers=forged)).status_code for _ in range(4)]
+    assert forged_polls == [401, 401, 401, 429]
+
+
 async def test_500_hides_the_exception_and_sql(producer) -> None:
     p = await producer()
     for path in ("/things/drills/raise-bug", "/things/drills/bad-sql"):
