@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from typing import Annotated, NoReturn
 
 import typer
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from frontdoor import run as running
-from frontdoor.registry import SERVICES
+from frontdoor.registry import SERVICES, shared_database
 from shared.auth import SUBJECT_MAX_LENGTH, Role, mint_token, recordable_subject
 from shared.db import Database
 from shared.events.consumer import UpstreamError
@@ -64,6 +65,8 @@ def reported(label: str) -> Iterator[None]:
             f"{label}: {url_var} cannot be used ({exc}); use postgresql+asyncpg://... or sqlite+aiosqlite:///...",
             2,
         )
+    except CommandError as exc:  # e.g. a revision this service's migrations do not know
+        _fail(f"{label}: the database's schema cannot be upgraded: {exc} (is it another service's?)", 1)
     except DBAPIError as exc:
         reason = (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]  # not the SQL
         _fail(f"{label}: the database failed: {reason}", 1)
@@ -86,6 +89,10 @@ async def migrate_all(names: list[str]) -> None:
 def migrate(service: ServiceOpt = None) -> None:
     """Create (PostgreSQL) and upgrade each service's own database to the latest schema."""
     names = _selected(service)
+    with reported("settings"):
+        problem = shared_database({name: SERVICES[name].settings() for name in names})
+    if problem is not None:
+        _fail(problem, 2)
     for name in names:
         with reported(name):
             asyncio.run(migrate_all([name]))

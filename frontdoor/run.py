@@ -30,7 +30,7 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from frontdoor.registry import SERVICES
+from frontdoor.registry import SERVICES, shared_database
 from shared.auth import Role, mint_token
 from shared.settings import Environment, ServiceSettings
 
@@ -368,6 +368,9 @@ def up(
         settings = {name: SERVICES[name].settings() for name in names}
     except ValidationError as exc:
         warn(f"invalid settings: {exc}")
+        return 2
+    if (problem := shared_database(settings)) is not None:
+        warn(problem)
         return 2
     addresses = plan(settings, host, ports)
     by_port: dict[int, str] = {}

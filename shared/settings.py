@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from shared.db import MAX_OVERFLOW, POOL_SIZE
 
@@ -67,6 +70,14 @@ class ServiceSettings(BaseSettings):
         # The default first, so that "no DATABASE_URL" in production is refused as SQLite too.
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
+        with contextlib.suppress(ArgumentError):  # unparsable: reported where the URL is first used
+            url = make_url(self.database_url)
+            # With no name, PostgreSQL picks the role's default database, which other services (or
+            # anything else) may use too: each service must own its database.
+            if url.get_backend_name() == "postgresql" and not url.database:
+                raise ValueError(
+                    "the PostgreSQL URL names no database: end it with /<database>, one per service"
+                )
         if self.environment is Environment.production:
             if self.jwt_algorithm.startswith("HS") and (
                 self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from frontdoor import run as running
 from frontdoor.cli import app as cli_app
-from frontdoor.registry import SERVICES
+from frontdoor.registry import SERVICES, shared_database
 from shared.auth import Role
 
 ROLES = ["practitioner", "manager", "analyst", "partner", "service", "admin"]
@@ -247,6 +247,28 @@ def test_two_services_on_one_port_is_refused(capsys):
     )
     assert code == 2
     assert "port 9301" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "referrals_url,supervision_url",
+    [
+        ("sqlite+aiosqlite:///var/one.db", "sqlite+aiosqlite:///./var/../var/one.db"),
+        ("postgresql+asyncpg://a@db/frontdoor", "postgresql+asyncpg://b:pw@db/frontdoor"),
+    ],
+)
+def test_two_services_on_one_database_is_refused(referrals_url, supervision_url, monkeypatch, capsys):
+    """Their tables share names and each keeps its own migration history (Alembic failed half-way)."""
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", referrals_url)
+    monkeypatch.setenv("SUPERVISION_DATABASE_URL", supervision_url)
+    code = running.up(["referrals", "supervision"], host="127.0.0.1", ports={}, migrate=None)
+    assert code == 2
+    assert "referrals and supervision are set to the same database" in capsys.readouterr().err
+    # Another database on the same server, or another file, is each service's own.
+    monkeypatch.setenv(
+        "SUPERVISION_DATABASE_URL", supervision_url.replace("one", "two").replace("/frontdoor", "/sv")
+    )
+    settings = {name: SERVICES[name].settings() for name in ("referrals", "supervision")}
+    assert shared_database(settings) is None
 
 
 @pytest.mark.parametrize("host,expected", [("0.0.0.0", "http://127.0.0.1:80"), ("::", "http://[::1]:80")])

@@ -159,6 +159,25 @@ async def test_a_database_url_that_cannot_be_used_is_named_not_a_traceback(
     assert "referrals" in result.output and says in result.output
 
 
+async def test_migrate_refuses_two_services_on_one_database(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both would migrate into one file: Alembic met the first's revision and failed with a traceback."""
+    one = f"sqlite+aiosqlite:///{tmp_path / 'one.db'}"
+    monkeypatch.setenv("SUPERVISION_DATABASE_URL", one)
+    result = await run_cli(monkeypatch, one, "migrate")
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "referrals and supervision are set to the same database" in result.output
+    assert not (tmp_path / "one.db").exists()  # refused before anything was written
+    # Migrated one at a time, the second finds the first's schema: named, not a traceback.
+    assert (await run_cli(monkeypatch, one, "migrate", "-s", "referrals")).exit_code == 0
+    result = await run_cli(monkeypatch, one, "migrate", "-s", "supervision")
+    no_traceback(result)
+    assert result.exit_code == 1, result.output
+    assert "supervision: the database's schema cannot be upgraded" in result.output
+
+
 async def test_invalid_settings_are_named_not_a_traceback(db_urls, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFERRALS_CONSUMER_BATCH_SIZE", "0")
     result = await run_cli(monkeypatch, db_urls["referrals"], "migrate", "--service", "referrals")

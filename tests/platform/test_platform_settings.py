@@ -44,6 +44,14 @@ def test_another_services_prefix_is_ignored(monkeypatch: pytest.MonkeyPatch) -> 
     assert referrals.port == 8001
 
 
+@pytest.mark.parametrize("url", ["postgresql+asyncpg://u@h", "postgresql+asyncpg://u@h:5432/"])
+def test_a_postgresql_url_naming_no_database_is_refused(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL would pick the role's default database, which another service may be using too."""
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", url)
+    with pytest.raises(ValidationError, match="names no database"):
+        SERVICES["referrals"].settings()
+
+
 def test_sqlite_file_under_var_by_default(tmp_path) -> None:
     for name, entry in SERVICES.items():
         settings = entry.settings()
