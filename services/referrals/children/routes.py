@@ -57,6 +57,11 @@ async def create_child(
     return body
 
 
+# A stored name is at most 100 characters composed (NFC); typed decomposed, each accented letter is
+# two or more code points, so the query takes more and a longer one simply matches no one.
+SEARCH_NAME_MAX_LENGTH = 400
+
+
 @router.get(
     "/children/search",
     response_model=Page[ChildMatch],
@@ -71,7 +76,7 @@ async def search_children(
     given_name: Annotated[
         str | None,
         Query(
-            max_length=100,
+            max_length=SEARCH_NAME_MAX_LENGTH,
             pattern=QUERY_TEXT_PATTERN,
             description="Matched ignoring case and Unicode form (é typed either way).",
         ),
@@ -79,7 +84,7 @@ async def search_children(
     family_name: Annotated[
         str | None,
         Query(
-            max_length=100,
+            max_length=SEARCH_NAME_MAX_LENGTH,
             pattern=QUERY_TEXT_PATTERN,
             description="Matched ignoring case and Unicode form; names may be swapped.",
         ),
