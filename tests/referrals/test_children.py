@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from fdhelpers import VALID_NHS, FrontDoor, child_body
+from fdhelpers import VALID_NHS, FrontDoor, child_body, contact_body
 
 from services.referrals.children.models import Child
 from shared.db import new_record
@@ -56,6 +56,35 @@ async def test_unborn_child_has_only_expected_date(fd: FrontDoor):
     assert child["unborn"] is True and child["expected_date_of_birth"] == due
 
 
+@pytest.mark.parametrize(("days", "accepted"), [(300, True), (301, False), (-365, True), (-366, False)])
+async def test_an_expected_date_of_birth_is_plausible_when_recorded(fd: FrontDoor, days: int, accepted: bool):
+    """No pregnancy runs past about 43 weeks, and a child expected over a year ago is born (1950 and
+    9999 were accepted)."""
+    due = (london_date(utcnow()) + timedelta(days=days)).isoformat()
+    body = child_body(date_of_birth=None, expected_date_of_birth=due)
+    r = await fd.client.post("/children", json=body, headers=fd.pract)
+    if accepted:
+        assert r.status_code == 201, r.text
+        return
+    assert r.status_code == 422 and r.json()["code"] == "expected_birth_implausible", r.text
+    assert names(r.json()) == ["expected_date_of_birth"]
+    # Named where it is, in a contact, too.
+    r = await fd.client.post("/contacts", json=contact_body(new_children=[body]), headers=fd.pract)
+    assert r.status_code == 422 and names(r.json()) == ["new_children.0.expected_date_of_birth"], r.text
+
+
+async def test_an_unborn_child_of_a_backdated_contact_is_judged_as_of_its_receipt(fd: FrontDoor):
+    received = utcnow() - timedelta(days=500)
+    due = (london_date(received) + timedelta(days=200)).isoformat()  # over a year before today
+    body = contact_body(
+        new_children=[child_body(date_of_birth=None, expected_date_of_birth=due)],
+        received_at=received.isoformat(),
+        backdating_reason="Paper record entered late",
+    )
+    r = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert r.status_code == 201, r.text
+
+
 async def test_a_child_born_today_in_london_is_accepted(fd: FrontDoor):
     today = london_date(utcnow()).isoformat()
     r = await fd.client.post("/children", json=child_body(date_of_birth=today), headers=fd.pract)
@@ -73,7 +102,7 @@ def london_tomorrow() -> str:
     ("over", "field"),
     [
         ({"date_of_birth": None}, "date_of_birth"),  # neither date
-        ({"expected_date_of_birth": "2026-12-01"}, "date_of_birth"),  # both dates
+        ({"expected_date_of_birth": TOMORROW}, "date_of_birth"),  # both dates
         ({"date_of_birth": TOMORROW}, "date_of_birth"),
         ({"nhs_number": "9434765918"}, "nhs_number"),  # wrong check digit
         ({"nhs_number": "943476591"}, "nhs_number"),  # 9 digits
@@ -285,8 +314,9 @@ async def test_correction_rules(fd: FrontDoor):
     assert r.status_code == 422
     r = await fd.client.patch(url, json={"sex": "F", "reason": "same"}, headers=h)
     assert r.status_code == 422
+    due = (london_date(utcnow()) + timedelta(days=90)).isoformat()
     # Both birth dates would be set.
-    r = await fd.client.patch(url, json={"expected_date_of_birth": "2027-01-01", "reason": "x"}, headers=h)
+    r = await fd.client.patch(url, json={"expected_date_of_birth": due, "reason": "x"}, headers=h)
     assert r.status_code == 422 and "date_of_birth" in names(r.json())
     # A required name cannot be removed.
     r = await fd.client.patch(url, json={"given_name": None, "reason": "x"}, headers=h)
@@ -294,10 +324,16 @@ async def test_correction_rules(fd: FrontDoor):
     # Bad values are refused as on creation.
     r = await fd.client.patch(url, json={"nhs_number": "9434765918", "reason": "x"}, headers=h)
     assert r.status_code == 422 and "nhs_number" in names(r.json())
+    # An expected date no pregnancy reaches is refused as on creation.
+    far = (london_date(utcnow()) + timedelta(days=400)).isoformat()
+    r = await fd.client.patch(
+        url, json={"date_of_birth": None, "expected_date_of_birth": far, "reason": "x"}, headers=h
+    )
+    assert r.status_code == 422 and names(r.json()) == ["expected_date_of_birth"]
     # Swapping a date of birth for an expected one is a valid correction.
     r = await fd.client.patch(
         url,
-        json={"date_of_birth": None, "expected_date_of_birth": "2027-01-01", "reason": "unborn"},
+        json={"date_of_birth": None, "expected_date_of_birth": due, "reason": "unborn"},
         headers=h,
     )
     assert r.status_code == 200, r.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +19,16 @@ from shared.http import PageParams
 from shared.types import utcnow
 from shared.working_days import london_date
 
+# An expected date of birth as it stood when recorded: no known pregnancy has more than about 43
+# weeks to run, and a child expected over a year before is born and has a date of birth.
+EXPECTED_BIRTH_AFTER = timedelta(days=300)
+EXPECTED_BIRTH_BEFORE = timedelta(days=365)
 
-def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
-    """Exactly one of date of birth / expected date of birth; a date of birth is not in the future."""
+
+def check_birth(dob: date | None, edb: date | None, prefix: str = "", *, recorded_on: date) -> None:
+    """Exactly one of date of birth / expected date of birth; a date of birth is not in the future; an
+    expected one plausible on `recorded_on`, the London date the child was recorded (or their contact
+    received, if earlier)."""
     if (dob is None) == (edb is None):
         raise Unprocessable(
             "Give exactly one of date_of_birth or expected_date_of_birth (for an unborn child).",
@@ -35,6 +42,17 @@ def check_birth(dob: date | None, edb: date | None, prefix: str = "") -> None:
             field=f"{prefix}date_of_birth",
             code="birth_date_in_future",
         )
+    if (
+        edb is not None
+        and not recorded_on - EXPECTED_BIRTH_BEFORE <= edb <= recorded_on + EXPECTED_BIRTH_AFTER
+    ):
+        raise Unprocessable(
+            f"expected_date_of_birth must be from {recorded_on - EXPECTED_BIRTH_BEFORE} to "
+            f"{recorded_on + EXPECTED_BIRTH_AFTER}: no longer than a pregnancy after {recorded_on}, and a "
+            "child expected earlier is born (give date_of_birth).",
+            field=f"{prefix}expected_date_of_birth",
+            code="expected_birth_implausible",
+        )
 
 
 def name_key(name: str) -> str:
@@ -44,8 +62,13 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", folded.casefold())
 
 
-async def create_child(session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "") -> Child:
-    check_birth(data.date_of_birth, data.expected_date_of_birth, prefix)
+async def create_child(
+    session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "", received: date | None = None
+) -> Child:
+    """`received`: the London date of the contact recording the child, when backdated before today."""
+    today = london_date(utcnow())
+    recorded_on = today if received is None else min(received, today)
+    check_birth(data.date_of_birth, data.expected_date_of_birth, prefix, recorded_on=recorded_on)
     child = new_child(data, principal)
     await insert_new(session, [child])
     return child
@@ -161,7 +184,7 @@ async def correct_child(
     new_values = {name: getattr(data, name) for name in given}
     dob = new_values.get("date_of_birth", child.date_of_birth)
     edb = new_values.get("expected_date_of_birth", child.expected_date_of_birth)
-    check_birth(dob, edb)
+    check_birth(dob, edb, recorded_on=london_date(child.created_at))
     corrections = []
     for name in CORRECTABLE:
         if name not in given:

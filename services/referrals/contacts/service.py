@@ -26,6 +26,7 @@ from shared.codes import ConsentStatus, DecisionOutcome, FeedbackKind, ReferralS
 from shared.db import driver_rows, new_record, on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import utcnow
+from shared.working_days import london_date
 
 
 def _check_contact(data: ContactIn, settings: Settings, now: datetime) -> bool:
@@ -226,7 +227,9 @@ async def receive_contacts(
     rows = await driver_rows(session, _TEAM_AREA, {"id": team_id}) if team_id else []
     area = rows[0][0] if rows else None
     for i, new in enumerate(data.new_children):
-        child = await create_child(session, new, principal, prefix=f"new_children.{i}.")
+        child = await create_child(
+            session, new, principal, prefix=f"new_children.{i}.", received=london_date(data.received_at)
+        )
         children.append(child)
         created.add(child.id)
     group_id = uuid.uuid4() if len(children) > 1 else None
