@@ -422,3 +422,29 @@ async def test_a_journey_can_go_to_family_help_or_a_multi_agency_child_protectio
     assert r.status_code == 201, r.text
     transfer = next(e for e in await fd.events(jid) if e["type"] == "JourneyTransferred")["payload"]
     assert (transfer["to_team_id"], transfer["to_service_type"]) == ("FF-EAST", service_type)
+
+
+async def test_closure_not_before_a_decision_was_superseded(fd: FrontDoor):
+    """Census 2990: a supersession is recorded on the journey when it is made (its event's time), so
+    the journey cannot close before it, however early the replacing decision was made."""
+    c = await fd.contact((await fd.child())["id"], received_at=ago(minutes=60))
+    d = await fd.decide(c["id"], decided_at=ago(minutes=50))
+    r = await fd.client.post(
+        f"/decisions/{d['id']}/supersede",
+        json={
+            "decision": decision_body(outcome="INFO_ADVICE", decided_at=ago(minutes=40)),
+            "reason": "new_information",
+            "note": "Synthetic: more was learnt.",
+        },
+        headers=fd.pract,
+    )
+    assert r.status_code == 201, r.text
+    closure = f"/journeys/{c['journey_id']}/closure"
+    r = await fd.client.post(
+        closure, json={"reason": "FD_ADVICE", "closed_at": ago(minutes=10)}, headers=fd.mgr
+    )
+    assert r.status_code == 422 and r.json()["code"] == "closed_before_activity", r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == ["closed_at"]
+    r = await fd.client.post(closure, json={"reason": "FD_ADVICE"}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+    assert [e["type"] for e in await fd.events(c["journey_id"])][-1] == "JourneyClosed"

@@ -172,6 +172,14 @@ async def _open_decisions(session: AsyncSession, journey_id: uuid.UUID) -> list[
     return list(result.scalars().all())
 
 
+async def _superseded_times(session: AsyncSession, journey_id: uuid.UUID) -> list[datetime]:
+    """When the journey's last supersession was recorded (none: an empty list): its event's time, the
+    time it was made, however early the replacing decision was decided."""
+    query = select(func.max(col(Decision.superseded_at))).where(col(Decision.journey_id) == journey_id)
+    last = (await session.execute(query)).scalar_one_or_none()
+    return [last] if last is not None else []
+
+
 async def _feedback_times(session: AsyncSession, contacts: list[Contact]) -> list[datetime]:
     """When the last feedback to any of these contacts' referrers was sent (none: an empty list)."""
     answered = [c.id for c in contacts if c.acknowledged_at is not None or c.feedback_sent_at is not None]
@@ -228,7 +236,8 @@ async def close(
                 field="reason",
                 code="assessment_required",
             )
-    # Nothing recorded may fall after the closure (census 2990), the referrers' feedback included.
+    # Nothing recorded may fall after the closure (census 2990), the referrers' feedback and the
+    # supersessions included.
     latest = max(
         [journey.opened_at]
         + [c.received_at for c in contacts]
@@ -236,6 +245,7 @@ async def close(
         + [d.authorised_at for d in decisions if d.authorised_at]
         + ([journey.allocated_since] if journey.allocated_since else [])
         + await _feedback_times(session, contacts)
+        + await _superseded_times(session, journey.id)
     )
     if closed_at < latest:
         raise Unprocessable(
