@@ -7,10 +7,11 @@ from collections.abc import Awaitable
 
 import httpx
 import pytest
-from fdhelpers import FrontDoor, ago, race_held
+from fdhelpers import FrontDoor, ago, decision_body, race_held
 from platform_kit import postgres_only
 
 import services.referrals.contacts.service as contacts_service
+from shared.http import make_etag
 
 
 def _acknowledge(fd: FrontDoor, contact_id: str, sent_at: str, who: dict) -> Awaitable[httpx.Response]:
@@ -67,3 +68,30 @@ async def test_an_acknowledgement_queued_behind_another_rereads_the_contact(
     assert first.status_code == 201, first.text
     _assert_already_acknowledged(second)
     await _assert_one_acknowledgement(fd, c, first)
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_a_decision_queued_behind_an_acknowledgement_gives_the_contact_a_new_version(
+    fd: FrontDoor, monkeypatch: pytest.MonkeyPatch
+):
+    """The decision read the contact before the acknowledgement committed and reaches the journey's
+    lock after: the contact's version it bumps must be the committed one, or two different states of
+    the contact would share one ETag."""
+    c = await fd.contact((await fd.child())["id"])
+    first, second = await race_held(
+        fd,
+        monkeypatch,
+        contacts_service,
+        "record_feedback",
+        lambda: _acknowledge(fd, c["id"], ago(seconds=2), fd.pract),
+        lambda: fd.client.post(
+            f"/contacts/{c['id']}/decisions", json=decision_body(decided_at=ago(seconds=1)), headers=fd.pract2
+        ),
+    )
+    assert first.status_code == 201, first.text
+    assert second.status_code == 201, second.text
+    await _assert_one_acknowledgement(fd, c, first)
+    r = await fd.client.get(f"/contacts/{c['id']}", headers=fd.pract)
+    assert r.json()["awaiting_decision"] is False
+    # One version per change: created (1), acknowledged (2), decided (3).
+    assert r.headers["ETag"] == make_etag("contact", c["id"], 3)
