@@ -139,8 +139,11 @@ async def test_transfer_rules(fd: FrontDoor):
         url, json={"team_id": "FD-WEST", "worker_id": "w1", "reason": "MANAGE"}, headers=fd.mgr
     )
     assert r.status_code == 422 and r.json()["code"] == "transfer_to_same"
+    assert names(r.json()) == ["team_id"]
+    # No team named (it stays with the current one): the worker is the field at fault.
     r = await fd.client.post(url, json={"worker_id": "w1", "reason": "MANAGE"}, headers=fd.mgr)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["code"] == "transfer_to_same"
+    assert names(r.json()) == ["worker_id"]
     # Before the current allocation started.
     r = await fd.client.post(
         url, json={"team_id": "FD-EAST", "reason": "MANAGE", "effective_at": ago(minutes=31)}, headers=fd.mgr

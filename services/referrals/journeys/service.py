@@ -121,8 +121,11 @@ async def transfer(
     team_changed = to_team.id != current.team_id
     worker_changed = data.worker_id != current.worker_id
     if not team_changed and not worker_changed:
+        # With no team named the team stays as it is: the worker is then what failed to change.
         raise Unprocessable(
-            "The journey is already with this team and worker.", field="team_id", code="transfer_to_same"
+            "The journey is already with this team and worker.",
+            field="team_id" if data.team_id else "worker_id",
+            code="transfer_to_same",
         )
     effective = _when(data.effective_at, "effective_at", settings)
     if effective < current.started_at:
