@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def names(problem: dict) -> list[str]:
@@ -451,3 +457,25 @@ async def test_closure_not_before_a_decision_was_superseded(fd: FrontDoor):
     r = await fd.client.post(closure, json={"reason": "FD_ADVICE"}, headers=fd.mgr)
     assert r.status_code == 200, r.text
     assert [e["type"] for e in await fd.events(c["journey_id"])][-1] == "JourneyClosed"
+
+
+async def test_a_change_given_no_time_is_not_refused_for_activity_within_the_clock_skew(fd: FrontDoor):
+    """A time may lie up to future_tolerance_seconds ahead of the server's clock (a client's clock
+    may run fast). An allocation, transfer or closure sent without a time takes effect now, but never
+    before what it must follow: not a 422 naming a field the client did not send."""
+    await _teams(fd)
+    soon = ago(seconds=-60)  # within the default 120 s allowance
+    c = await fd.contact((await fd.child())["id"], received_at=soon)
+    jid = c["journey_id"]
+    r = await fd.client.post(f"/journeys/{jid}/allocation", json={"team_id": "FD-WEST"}, headers=fd.mgr)
+    assert r.status_code == 201, r.text
+    assert _at(r.json()["started_at"]) >= _at(c["received_at"])
+    r = await fd.client.post(
+        f"/journeys/{jid}/transfers", json={"team_id": "FD-EAST", "reason": "MANAGE"}, headers=fd.mgr
+    )
+    assert r.status_code == 201, r.text
+    await fd.decide(c["id"], decided_at=soon)
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_NFA"}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+    assert _at(r.json()["closed_at"]) >= _at(c["received_at"])
+    assert [e["type"] for e in await fd.events(jid)][-1] == "JourneyClosed"

@@ -79,7 +79,9 @@ class AllocationIn(Schema):
     team_id: TeamCode = PField(description="A registered team's code.")
     worker_id: StaffIdText | None = PField(None, description="Pseudonymous id of the allocated worker.")
     effective_at: Instant | None = PField(
-        None, description="When it took effect (default now); not in the future, not before the journey."
+        None,
+        description="When it took effect (default now, or the journey's start if that is later); not in "
+        "the future, not before the journey.",
     )
 
 
@@ -92,7 +94,9 @@ class TransferIn(Schema):
     )
     reason: WorkerChangeReason = PField(description="RIIA worker-change reason.")
     effective_at: Instant | None = PField(
-        None, description="When it took effect (default now); not before the current allocation started."
+        None,
+        description="When it took effect (default now, or the current allocation's start if later); not "
+        "before the current allocation started.",
     )
 
 
@@ -102,7 +106,10 @@ class ClosureIn(Schema):
     reason: ClosureReason | FrontDoorClosure = PField(
         description="CIN census RC1-RC9, or FD_NFA / FD_ADVICE / FD_EARLY_HELP for a front-door closure."
     )
-    closed_at: Instant | None = PField(None, description="When it closed (default now); not future.")
+    closed_at: Instant | None = PField(
+        None,
+        description="When it closed (default now, or the journey's last activity if later); not future.",
+    )
 
 
 class AllocationOut(Schema):

@@ -41,6 +41,9 @@ FRONT_DOOR_CLOSURES = {
 
 
 def _when(value: datetime | None, field: str, settings: Settings) -> datetime:
+    """`value`, refused when in the future; now when not given. A time not given is then moved up to
+    what it must follow: times recorded may lie within the allowed clock skew ahead of now, and a
+    client that sent no time should not be refused for it (as an authorisation is)."""
     now = utcnow()
     if value is None:
         return now
@@ -71,6 +74,8 @@ async def allocate(
         )
     team = await team_for(session, data.team_id, "team_id")
     effective = _when(data.effective_at, "effective_at", settings)
+    if data.effective_at is None:
+        effective = max(effective, journey.opened_at)  # see _when
     if effective < journey.opened_at:
         raise Unprocessable(
             "An allocation cannot start before the journey opened.",
@@ -128,6 +133,8 @@ async def transfer(
             code="transfer_to_same",
         )
     effective = _when(data.effective_at, "effective_at", settings)
+    if data.effective_at is None:
+        effective = max(effective, current.started_at)  # see _when
     if effective < current.started_at:
         raise Unprocessable(
             "A transfer cannot take effect before the current allocation started.",
@@ -250,6 +257,8 @@ async def close(
         + await _feedback_times(session, contacts)
         + await _superseded_times(session, journey.id)
     )
+    if data.closed_at is None:
+        closed_at = max(closed_at, latest)  # see _when
     if closed_at < latest:
         raise Unprocessable(
             "closed_at is before activity recorded on the journey.",
