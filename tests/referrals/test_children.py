@@ -232,11 +232,13 @@ async def test_a_name_longer_than_100_once_composed_is_refused_with_its_field(fd
     assert "given_name" in names(r.json())
 
 
-async def test_search_by_nhs_number(fd: FrontDoor):
-    child = await fd.child(nhs_number=VALID_NHS)
+@pytest.mark.parametrize("written", [VALID_NHS, "943 476 5919", "943-476-5919"])
+async def test_search_by_nhs_number(fd: FrontDoor, written: str):
+    """Searched for written as a child's record accepts it: with spaces or hyphens."""
+    child = await fd.child(nhs_number=written)
     await fd.child(given_name="Other")
-    r = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
-    assert r.status_code == 200
+    r = await fd.client.get("/children/search", params={"nhs_number": written}, headers=fd.pract)
+    assert r.status_code == 200, r.text
     assert [m["child"]["id"] for m in r.json()["items"]] == [child["id"]]
     assert r.json()["items"][0]["matched_on"] == "nhs_number"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from typing import Annotated
@@ -92,11 +93,14 @@ async def search_children(
     date_of_birth: Annotated[
         date | None, Query(description="Date of birth or expected date of birth.")
     ] = None,
-    nhs_number: Annotated[str | None, Query(max_length=20, description="10 digits (spaces allowed).")] = None,
+    nhs_number: Annotated[
+        str | None, Query(max_length=20, description="10 digits (spaces or hyphens allowed).")
+    ] = None,
 ) -> Page[ChildMatch]:
     number: str | None = None
     if nhs_number is not None:
-        number = nhs_number.replace(" ", "")
+        # Written as a child's record accepts it (common._nhs_number): spaces or hyphens between digits.
+        number = re.sub(r"[\s-]", "", nhs_number)
         if not nhs_number_valid(number):
             raise Unprocessable(
                 "Not a valid NHS number (10 digits, modulus 11).", field="nhs_number", location="query"
