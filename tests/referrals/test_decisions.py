@@ -296,3 +296,21 @@ async def test_the_first_referral_may_come_after_a_decision_that_was_not_one(fd:
     later = await fd.contact(child["id"], received_at=ago(minutes=60))
     assert later["journey_id"] == first["journey_id"]
     await fd.decide(later["id"], **referral_body())
+
+
+async def test_a_supersession_audits_the_decision_it_creates_and_a_replay_reads_it(fd: FrontDoor):
+    """Every write of a child's records is audited: a supersession writes a new decision, which is
+    what it answers with, so its creation is audited by its id, and a replay is a read of it."""
+    c = await _contact(fd)
+    old = await fd.decide(c["id"])
+    h = {**fd.pract, "Idempotency-Key": "supersede-1"}
+    body = {"decision": decision_body(outcome="INFO_ADVICE"), "reason": "error_correction", "note": "Typo."}
+    first = await fd.client.post(f"/decisions/{old['id']}/supersede", json=body, headers=h)
+    again = await fd.client.post(f"/decisions/{old['id']}/supersede", json=body, headers=h)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    new = first.json()
+    audit = await fd.client.get("/audit", params={"child_id": c["child_id"]}, headers=fd.admin)
+    rows = [(a["action"], a["resource_id"]) for a in audit.json()["items"] if a["resource"] == "decision"]
+    assert ("create", new["id"]) in rows and ("supersede", old["id"]) in rows
+    assert ("read", new["id"]) in rows  # the replay handed the new decision out again

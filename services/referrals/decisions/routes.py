@@ -10,7 +10,7 @@ from services.referrals.common import Manager, Staff, append_events, read_one, s
 from services.referrals.contacts.service import get_contact
 from services.referrals.decisions import service
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionOut, SupersedeIn
-from shared.audit import auditor_of
+from shared.audit import Audited, auditor_of
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.http import check_if_match, make_etag, set_etag
@@ -135,14 +135,14 @@ async def supersede_decision(
     old, journey = await service.lock_decision(session, decision_id)  # see authorise_decision
     check_if_match(request, decision_etag(old))
     new, pending = await service.supersede(session, old, journey, data, principal, settings_of(request))
-    await auditor_of(request).record(
+    # The new decision is a record written too, and the one a replay hands out again.
+    await auditor_of(request).record_all(
         session,
         principal,
-        "supersede",
-        "decision",
-        resource_id=old.id,
-        child_id=old.child_id,
-        reason=f"{data.reason.value}: {data.note}"[:500],
+        [
+            Audited("supersede", "decision", old.id, old.child_id, f"{data.reason.value}: {data.note}"[:500]),
+            Audited("create", "decision", new.id, new.child_id),
+        ],
     )
     body = DecisionOut.of(new)
     set_etag(response, decision_etag(new))
