@@ -159,8 +159,8 @@ async def record_decision(
     session: AsyncSession, contact: Contact, data: DecisionIn, principal: Principal, settings: Settings
 ) -> tuple[Decision, Pending]:
     journey = await open_journey(session, contact.journey_id)
-    # Read before the journey lock: a concurrent acknowledgement or feedback may have committed since,
-    # and the contact's version bumped here must follow its version.
+    # Read again under the journey's lock: the caller read it before, a concurrent acknowledgement or
+    # feedback may have committed since, and the contact's version bumped here must follow its version.
     await session.refresh(contact)
     if await open_decision_of(session, contact.id) is not None:
         raise Conflict(
