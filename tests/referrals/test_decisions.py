@@ -172,6 +172,23 @@ async def test_supersede_replaces_without_editing(fd: FrontDoor):
     assert events[3]["payload"]["supersedes_decision_id"] == old["id"]
 
 
+async def test_an_authorised_referral_is_stepped_down_only_by_a_manager(fd: FrontDoor):
+    """NFA needs no authorisation: a practitioner superseding the referral a manager signed off undid that
+    oversight alone (was allowed)."""
+    c = await _contact(fd, received_at=ago(minutes=90))
+    referral = await fd.refer(c["id"], decided_at=ago(minutes=60))
+    body = {"decision": decision_body(decided_at=ago(minutes=30)), "reason": "new_information", "note": "x"}
+    url = f"/decisions/{referral['id']}/supersede"
+    r = await fd.client.post(url, json=body, headers=fd.pract2)
+    assert r.status_code == 403, r.text
+    assert (await fd.client.get(f"/decisions/{referral['id']}", headers=fd.pract)).json()[
+        "status"
+    ] == "current"
+    r = await fd.client.post(url, json=body, headers=fd.mgr2)
+    assert r.status_code == 201, r.text
+    assert r.json()["outcome"] == "NFA" and r.json()["decided_by"] == "m2"
+
+
 async def test_supersede_of_awaiting_decision_removes_it_from_authorisation(fd: FrontDoor):
     c = await _contact(fd)
     d = await fd.decide(c["id"], **referral_body())

@@ -227,6 +227,11 @@ async def supersede(
     refuse_closed(journey)
     if old.status == DecisionStatus.superseded.value:
         raise Conflict("This decision has already been superseded.", code="decision_superseded")
+    # Management oversight: a referral a manager signed off is not stepped down by a practitioner alone
+    # (to NFA, say, which needs no authorisation); one replaced by another referral is authorised again.
+    stepped_down = old.authorised_at is not None and data.decision.outcome not in REFERRAL_OUTCOMES
+    if stepped_down and not principal.has(Role.manager, Role.admin):
+        raise Forbidden("Only a manager can replace an authorised referral with an outcome that is not one.")
     contact = await session.get(Contact, old.contact_id)
     assert contact is not None
     check_decision(data.decision, contact, settings, prefix="decision.")
