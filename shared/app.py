@@ -18,7 +18,7 @@ from sqlalchemy import MetaData, Table, text
 from shared.audit import Auditor, audit_log_table, audit_router
 from shared.auth import Role, TokenVerifier
 from shared.db import Database
-from shared.errors import install_error_handlers
+from shared.errors import document_problems, install_error_handlers
 from shared.events.consumer import ConsumerStatus, FeedConsumer, consumer_positions_table
 from shared.events.contract import Catalogue
 from shared.events.feed import feed_router
@@ -214,4 +214,11 @@ def create_app(
     for router in routers:
         app.include_router(router)
     setup_tracing(app, service.db.engine, service.name)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -306,8 +306,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting problem bodies for the given statuses."""
+    """OpenAPI `responses=` entries documenting problem bodies for the given statuses (the document
+    is finished by `document_problems`)."""
     return {
         s: {"model": Problem, "description": HTTPStatus(s).phrase, "content": {PROBLEM_JSON: {}}}
         for s in statuses
     }
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
+    """Moves each problem response's schema to application/problem+json, the one media type it is sent
+    as: FastAPI files a response `model` under the route's own media type (application/json), which
+    left the problem+json entry without a schema and promised an application/json body never sent."""
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content:
+                    schema = content.pop("application/json", {}).get("schema")
+                    content[PROBLEM_JSON] = {"schema": schema or {"$ref": "#/components/schemas/Problem"}}
+    return doc

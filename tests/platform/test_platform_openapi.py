@@ -1,0 +1,41 @@
+"""Every service's OpenAPI document describes its problem responses as they are sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from frontdoor.registry import SERVICES
+from shared.errors import PROBLEM_JSON
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def _document(name: str) -> dict[str, Any]:
+    # Only the document is built: no database is touched.
+    settings = SERVICES[name].settings(database_url="sqlite+aiosqlite:///:memory:", environment="test")
+    doc: dict[str, Any] = SERVICES[name].main().create(settings, run_consumers=False).openapi()
+    return doc
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", op) for path, item in doc["paths"].items() for method, op in item.items()
+    ]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_problem_responses_are_documented_as_problem_json_with_their_schema(name: str) -> None:
+    doc = _document(name)
+    wrong = []
+    for where, op in _operations(doc):
+        for status, response in op["responses"].items():
+            content = response.get("content", {})
+            if PROBLEM_JSON not in content:
+                continue
+            # Sent as application/problem+json only: the schema belongs there, not under application/json.
+            if content != {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}:
+                wrong.append(f"{where} {status}: {content}")
+    assert wrong == []
+    assert "invalid-params" in doc["components"]["schemas"]["Problem"]["properties"]
