@@ -314,12 +314,37 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+}
+
+
+def _platform_problems(operation: dict[str, Any]) -> None:
+    """The statuses the platform answers for any route, documented on each one that can get them."""
+    responses = operation.setdefault("responses", {})
+    statuses = []
+    if "requestBody" in operation:
+        # Malformed JSON (400), a body over the limit (413), a body that is not JSON (415).
+        statuses += [400, 413, 415]
+    if "429" in responses:
+        # Every rate-limited route reaches the database, which may be unavailable (503).
+        statuses.append(503)
+    for status, entry in problem_responses(*statuses).items():
+        entry.pop("model")
+        responses.setdefault(str(status), entry)
+    for status in ("429", "503"):
+        if status in responses:
+            responses[status].setdefault("headers", {}).update(_RETRY_AFTER)
+
+
 def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
     """Moves each problem response's schema to application/problem+json, the one media type it is sent
     as: FastAPI files a response `model` under the route's own media type (application/json), which
-    left the problem+json entry without a schema and promised an application/json body never sent."""
+    left the problem+json entry without a schema and promised an application/json body never sent.
+    Adds the platform's own answers (400, 413, 415, 503) a route's `responses=` does not list."""
     for item in doc.get("paths", {}).values():
         for operation in item.values():
+            _platform_problems(operation)
             for response in operation.get("responses", {}).values():
                 content = response.get("content", {})
                 if PROBLEM_JSON in content:

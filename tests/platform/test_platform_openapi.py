@@ -39,3 +39,25 @@ def test_problem_responses_are_documented_as_problem_json_with_their_schema(name
                 wrong.append(f"{where} {status}: {content}")
     assert wrong == []
     assert "invalid-params" in doc["components"]["schemas"]["Problem"]["properties"]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_statuses_every_operation_can_return_are_documented(name: str) -> None:
+    missing = []
+    for where, op in _operations(_document(name)):
+        responses = op["responses"]
+        expected = set()
+        if "requestBody" in op:
+            # Malformed JSON, a body over the limit, a body that is not JSON (the platform's answers).
+            expected |= {"400", "413", "415"}
+        if "429" in responses:
+            # Rate-limited operations reach the database, which can be unavailable (503, Retry-After).
+            expected.add("503")
+        missing += [f"{where} {s}" for s in sorted(expected - set(responses))]
+        for s in sorted(expected & set(responses)):
+            if PROBLEM_JSON not in responses[s].get("content", {}):
+                missing.append(f"{where} {s}: not a problem document")
+        for s in ("429", "503"):
+            if s in responses and "Retry-After" not in responses[s].get("headers", {}):
+                missing.append(f"{where} {s}: Retry-After undocumented")
+    assert missing == []
