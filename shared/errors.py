@@ -335,13 +335,29 @@ def _platform_problems(operation: dict[str, Any]) -> None:
     for status in ("429", "503"):
         if status in responses:
             responses[status].setdefault("headers", {}).update(_RETRY_AFTER)
+    if "412" in responses:
+        # The routes read If-Match themselves (shared.http.check_if_match), so FastAPI never saw it.
+        params = operation.setdefault("parameters", [])
+        if not any(p.get("in") == "header" and p.get("name") == "If-Match" for p in params):
+            required = "428" in responses
+            params.append(
+                {
+                    "name": "If-Match",
+                    "in": "header",
+                    "required": required,
+                    "description": "The ETag of the version read"
+                    + ("." if required else "; when sent, a change to another version is 412."),
+                    "schema": {"type": "string"},
+                }
+            )
 
 
 def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
     """Moves each problem response's schema to application/problem+json, the one media type it is sent
     as: FastAPI files a response `model` under the route's own media type (application/json), which
     left the problem+json entry without a schema and promised an application/json body never sent.
-    Adds the platform's own answers (400, 413, 415, 503) a route's `responses=` does not list."""
+    Adds the platform's own answers (400, 413, 415, 503) a route's `responses=` does not list, and
+    the If-Match header of the routes that check it (those answering 412)."""
     for item in doc.get("paths", {}).values():
         for operation in item.values():
             _platform_problems(operation)

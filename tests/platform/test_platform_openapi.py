@@ -61,3 +61,18 @@ def test_statuses_every_operation_can_return_are_documented(name: str) -> None:
             if s in responses and "Retry-After" not in responses[s].get("headers", {}):
                 missing.append(f"{where} {s}: Retry-After undocumented")
     assert missing == []
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_operations_that_check_if_match_document_the_header(name: str) -> None:
+    wrong = []
+    for where, op in _operations(_document(name)):
+        if "412" not in op["responses"]:
+            continue
+        headers = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "header"}
+        if "If-Match" not in headers:
+            wrong.append(f"{where}: If-Match undocumented")
+        # Required exactly where its absence is refused (428).
+        elif headers["If-Match"].get("required", False) != ("428" in op["responses"]):
+            wrong.append(f"{where}: If-Match required={headers['If-Match'].get('required')}")
+    assert wrong == []
