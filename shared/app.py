@@ -23,7 +23,7 @@ from shared.events.consumer import ConsumerStatus, FeedConsumer, consumer_positi
 from shared.events.contract import Catalogue
 from shared.events.feed import feed_router
 from shared.events.log import EventLog, journey_events_table
-from shared.idempotency import idempotency_keys_table
+from shared.idempotency import document_replays, idempotency_keys_table
 from shared.middleware import BodySizeLimitMiddleware, RateLimitMiddleware
 from shared.migrations import current_revision, head_revision
 from shared.observability import Metrics, ObservabilityMiddleware, configure_logging, setup_tracing
@@ -217,7 +217,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(FastAPI.openapi(app))
+            app.openapi_schema = document_replays(document_problems(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

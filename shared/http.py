@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
@@ -40,6 +40,24 @@ def check_if_match(request: Request, current: str, *, required: bool = False, ex
 
 def set_etag(response: Response, etag: str) -> None:
     response.headers["ETag"] = etag
+
+
+_HEADER_DOCS = {
+    "ETag": "The version of the record returned: send it as If-Match to change that version only.",
+    "Location": "Where the record created is read.",
+}
+
+
+def sets_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry for the headers a route sets on its success status (ETag, Location):
+    FastAPI cannot see headers set on the response, so it would document none."""
+    return {
+        status: {
+            "headers": {
+                name: {"description": _HEADER_DOCS[name], "schema": {"type": "string"}} for name in names
+            }
+        }
+    }
 
 
 class Page(BaseModel, Generic[T]):

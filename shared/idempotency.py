@@ -45,6 +45,8 @@ from shared.types import UTCDateTime, utcnow
 HEADER = "Idempotency-Key"
 # The first answer's headers a retry must see again (where the record is, and its version).
 REPLAYED_HEADERS = ("Location", "ETag")
+# Set on a retry's answer: it is the first answer again, nothing was written.
+REPLAYED = "Idempotent-Replayed"
 
 
 def idempotency_keys_table(metadata: MetaData) -> Table:
@@ -180,7 +182,7 @@ class Idempotency:
         return JSONResponse(
             response_body,
             status_code=status_code,
-            headers={**(response_headers or {}), "Idempotent-Replayed": "true"},
+            headers={**(response_headers or {}), REPLAYED: "true"},
         )
 
     async def remember(
@@ -227,4 +229,30 @@ async def _idempotency(
 
 IdempotencyDep = Annotated[Idempotency, Depends(_idempotency, scope="request")]
 
-__all__ = ["HEADER", "Idempotency", "IdempotencyDep", "InvalidParam", "idempotency_keys_table"]
+
+def document_replays(doc: dict[str, Any]) -> dict[str, Any]:
+    """Documents the Idempotent-Replayed header on the success answer of each route taking the key
+    (the header is set on the replay's response, which FastAPI cannot see)."""
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            params = operation.get("parameters", [])
+            if not any(p.get("in") == "header" and p.get("name") == HEADER for p in params):
+                continue
+            responses = operation.get("responses", {})
+            for status in [s for s in responses if s.startswith("2")]:
+                responses[status].setdefault("headers", {})[REPLAYED] = {
+                    "description": "`true` when this is the first answer to this Idempotency-Key, replayed.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+    return doc
+
+
+__all__ = [
+    "HEADER",
+    "REPLAYED",
+    "Idempotency",
+    "IdempotencyDep",
+    "InvalidParam",
+    "document_replays",
+    "idempotency_keys_table",
+]

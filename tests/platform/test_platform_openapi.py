@@ -76,3 +76,45 @@ def test_operations_that_check_if_match_document_the_header(name: str) -> None:
         elif headers["If-Match"].get("required", False) != ("428" in op["responses"]):
             wrong.append(f"{where}: If-Match required={headers['If-Match'].get('required')}")
     assert wrong == []
+
+
+# The response headers each route sets on success (the routes' tests check that they are set).
+SETS_HEADERS = {
+    "supervision": {
+        "POST /supervisions": ("201", {"ETag", "Location"}),
+        "GET /supervisions/{supervision_id}": ("200", {"ETag"}),
+        "POST /supervisions/{supervision_id}/actions/{action_id}/complete": ("200", {"ETag"}),
+        "POST /supervisions/{supervision_id}/actions/{action_id}/cancel": ("200", {"ETag"}),
+        "GET /workers/{worker_id}": ("200", {"ETag"}),
+        "PUT /workers/{worker_id}": ("200", {"ETag"}),
+    },
+    "referrals": {
+        "POST /children": ("201", {"ETag"}),
+        "GET /children/{child_id}": ("200", {"ETag"}),
+        "PATCH /children/{child_id}": ("200", {"ETag"}),
+        "GET /contacts/{contact_id}": ("200", {"ETag"}),
+        "POST /contacts/{contact_id}/decisions": ("201", {"ETag"}),
+        "GET /decisions/{decision_id}": ("200", {"ETag"}),
+        "POST /decisions/{decision_id}/authorise": ("200", {"ETag"}),
+        "POST /decisions/{decision_id}/supersede": ("201", {"ETag"}),
+        "GET /journeys/{journey_id}": ("200", {"ETag"}),
+        "POST /journeys/{journey_id}/closure": ("200", {"ETag"}),
+    },
+    "reporting": {},
+}
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_response_headers_are_documented(name: str) -> None:
+    operations = dict(_operations(_document(name)))
+    missing = []
+    for where, (status, headers) in SETS_HEADERS[name].items():
+        documented = set(operations[where]["responses"][status].get("headers", {}))
+        missing += [f"{where} {status}: {h}" for h in sorted(headers - documented)]
+    for where, op in operations.items():
+        if any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in op.get("parameters", [])):
+            # A retry's answer says it is the first one replayed.
+            success = next(s for s in op["responses"] if s.startswith("2"))
+            if "Idempotent-Replayed" not in op["responses"][success].get("headers", {}):
+                missing.append(f"{where} {success}: Idempotent-Replayed")
+    assert missing == []

@@ -22,7 +22,7 @@ from services.referrals.common import QUERY_TEXT_PATTERN, Staff, nhs_number_vali
 from shared.audit import auditor_of
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
-from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
+from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag, sets_headers
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["children"], responses=problem_responses(401, 403, 429))
@@ -37,7 +37,7 @@ def child_etag(child: Child) -> str:
     status_code=201,
     response_model=ChildOut,
     summary="Record a child (search for an existing record first)",
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422) | sets_headers(201, "ETag"),
 )
 async def create_child(
     request: Request,
@@ -131,7 +131,7 @@ async def search_children(
     "/children/{child_id}",
     response_model=ChildOut,
     summary="A child's front-door identity (with ETag)",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_child(
     request: Request, response: Response, child_id: uuid.UUID, principal: Staff, session: SessionDep
@@ -154,7 +154,7 @@ async def get_child(
     "/children/{child_id}",
     response_model=ChildOut,
     summary="Correct a child's details (If-Match required; the correction and its reason are kept)",
-    responses=problem_responses(404, 412, 422, 428),
+    responses=problem_responses(404, 412, 422, 428) | sets_headers(200, "ETag"),
 )
 async def correct_child(
     request: Request,

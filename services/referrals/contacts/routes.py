@@ -34,7 +34,7 @@ from shared.audit import Audited, auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import Conflict, NotFound, problem_responses
-from shared.http import Page, PageParams, make_etag, page_params
+from shared.http import Page, PageParams, make_etag, page_params, sets_headers
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["contacts"], responses=problem_responses(401, 403, 429))
@@ -111,7 +111,7 @@ async def create_contacts(
     "/contacts/{contact_id}",
     response_model=ContactOut,
     summary="A contact in full (staff; with ETag)",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_contact(
     request: Request, response: Response, contact_id: uuid.UUID, principal: Staff, session: SessionDep

@@ -13,7 +13,7 @@ from services.referrals.decisions.models import Decision, DecisionIn, DecisionOu
 from shared.audit import Audited, auditor_of
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.http import check_if_match, make_etag, set_etag
+from shared.http import check_if_match, make_etag, set_etag, sets_headers
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["threshold decisions"], responses=problem_responses(401, 403, 429))
@@ -28,7 +28,7 @@ def decision_etag(decision: Decision) -> str:
     status_code=201,
     response_model=DecisionOut,
     summary="Record the threshold decision on a contact (a referral outcome then awaits authorisation)",
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409, 422) | sets_headers(201, "ETag"),
 )
 async def record_decision(
     request: Request,
@@ -74,7 +74,7 @@ async def list_contact_decisions(
     "/decisions/{decision_id}",
     response_model=DecisionOut,
     summary="A threshold decision (with ETag); superseded decisions stay readable",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_decision(
     request: Request, response: Response, decision_id: uuid.UUID, principal: Staff, session: SessionDep
@@ -97,7 +97,7 @@ async def get_decision(
     "/decisions/{decision_id}/authorise",
     response_model=DecisionOut,
     summary="Authorise a decision that opens a referral (a manager other than the decision-maker)",
-    responses=problem_responses(404, 409, 412, 422),
+    responses=problem_responses(404, 409, 412, 422) | sets_headers(200, "ETag"),
 )
 async def authorise_decision(
     request: Request, response: Response, decision_id: uuid.UUID, principal: Manager, session: SessionDep
@@ -119,7 +119,7 @@ async def authorise_decision(
     status_code=201,
     response_model=DecisionOut,
     summary="Replace a decision with a new one (coded reason and note); the old one stays readable",
-    responses=problem_responses(404, 409, 412, 422),
+    responses=problem_responses(404, 409, 412, 422) | sets_headers(201, "ETag"),
 )
 async def supersede_decision(
     request: Request,

@@ -25,7 +25,7 @@ from services.referrals.journeys.models import (
 from shared.audit import auditor_of
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag
+from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag, sets_headers
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["journeys"], responses=problem_responses(401, 403, 429))
@@ -74,7 +74,7 @@ async def list_journeys(
     "/journeys/{journey_id}",
     response_model=JourneyDetail,
     summary="A journey with its contacts, decisions and allocation history (with ETag)",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_journey(
     request: Request, response: Response, journey_id: uuid.UUID, principal: Staff, session: SessionDep
@@ -178,7 +178,7 @@ async def transfer(
     "/journeys/{journey_id}/closure",
     response_model=JourneySummary,
     summary="Close the journey (RC1-RC9, or a front-door closure after NFA, advice or early help)",
-    responses=problem_responses(404, 409, 412, 422),
+    responses=problem_responses(404, 409, 412, 422) | sets_headers(200, "ETag"),
 )
 async def close(
     request: Request,

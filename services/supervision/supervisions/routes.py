@@ -23,7 +23,7 @@ from shared.app import Service
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.http import Page, PageParams, check_if_match, make_etag, set_etag
+from shared.http import Page, PageParams, check_if_match, make_etag, set_etag, sets_headers
 from shared.idempotency import IdempotencyDep
 
 router = APIRouter(tags=["supervision"])
@@ -72,7 +72,7 @@ def _ctx(request: Request, principal: Principal) -> service.Context:
         " with `Idempotency-Key`. The journey is locked while recording, so a closure or transfer applied"
         " at the same time either waits for this write or is seen by it."
     ),
-    responses=problem_responses(400, 401, 403, 409, 422, 429),
+    responses=problem_responses(400, 401, 403, 409, 422, 429) | sets_headers(201, "ETag", "Location"),
 )
 async def record_supervision(
     request: Request,
@@ -134,7 +134,7 @@ async def due(
     response_model=SupervisionOut,
     summary="One supervision record with its actions (ETag)",
     description="404 when it does not exist or the caller may not see it (existence is not disclosed).",
-    responses=problem_responses(401, 403, 404, 422, 429),
+    responses=problem_responses(401, 403, 404, 422, 429) | sets_headers(200, "ETag"),
 )
 async def get_supervision(
     request: Request, response: Response, supervision_id: uuid.UUID, principal: Reader, session: SessionDep
@@ -177,7 +177,7 @@ _CHANGE_DOC = (
     response_model=SupervisionOut,
     summary="Complete an action",
     description="Marks an open action done." + _CHANGE_DOC,
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 429),
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 429) | sets_headers(200, "ETag"),
 )
 async def complete_action(
     request: Request,
@@ -198,7 +198,7 @@ async def complete_action(
     response_model=SupervisionOut,
     summary="Cancel an action, with a reason",
     description="Cancels an open action; nothing is deleted." + _CHANGE_DOC,
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 429),
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 429) | sets_headers(200, "ETag"),
 )
 async def cancel_action(
     request: Request,

@@ -14,7 +14,7 @@ from services.supervision.workers.models import Worker, WorkerIn, WorkerOut
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep, on_postgresql
 from shared.errors import NotFound, problem_responses
-from shared.http import check_if_match, make_etag, set_etag
+from shared.http import check_if_match, make_etag, set_etag, sets_headers
 from shared.types import utcnow
 
 router = APIRouter(tags=["workers"])
@@ -56,7 +56,7 @@ def _etag(worker: Worker) -> str:
     "/workers/{worker_id}",
     response_model=WorkerOut,
     summary="A worker's entry on the newly-qualified register (ETag)",
-    responses=problem_responses(401, 403, 404, 422, 429),
+    responses=problem_responses(401, 403, 404, 422, 429) | sets_headers(200, "ETag"),
 )
 async def get_worker(
     response: Response,
@@ -79,7 +79,7 @@ async def get_worker(
         "Managers. `If-Match` with the entry's ETag is checked when sent (412 on mismatch); `*` matches"
         " an entry on the register only."
     ),
-    responses=problem_responses(400, 401, 403, 412, 422, 429),
+    responses=problem_responses(400, 401, 403, 412, 422, 429) | sets_headers(200, "ETag"),
 )
 async def put_worker(
     request: Request,
