@@ -9,7 +9,7 @@ supervision's `next_due_on`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
@@ -23,6 +23,7 @@ class Policy:
     default: int
     newly_qualified: int
     calendar: WorkingCalendar = field(default=STATUTORY)
+    future_tolerance: timedelta = field(default=timedelta(0))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -31,6 +32,7 @@ class Policy:
             default=settings.default_frequency_working_days,
             newly_qualified=settings.newly_qualified_frequency_working_days,
             calendar=calendar_for(settings.counting, settings.local_closure_days),
+            future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
         )
 
     def interval(self, service_type: str | None, newly_qualified: bool) -> int:
@@ -44,3 +46,7 @@ class Policy:
     @staticmethod
     def today() -> date:
         return london_date(utcnow())
+
+    def in_future(self, at: datetime, now: datetime) -> bool:
+        """A time a client gave is in the future only beyond the clock skew allowed."""
+        return at > now + self.future_tolerance

@@ -22,6 +22,9 @@ class Settings(ServiceSettings):
     service_name: str = "supervision"
     port: int = 8002
     referrals_url: str = "http://127.0.0.1:8001"
+    # Allowance for clock skew between a client's "now" and ours before a time counts as future (as
+    # REFERRALS_FUTURE_TOLERANCE_SECONDS).
+    future_tolerance_seconds: int = Field(default=120, ge=0)
 
     # Supervision policy. How often each journey must be supervised, in working days, by the current
     # team's service type; e.g. SUPERVISION_FREQUENCY_WORKING_DAYS='{"front_door": 15}' (JSON).

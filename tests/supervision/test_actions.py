@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+
+from shared.types import utcnow
 
 
 async def recorded(h) -> tuple[dict, str]:
@@ -93,6 +96,10 @@ async def test_completed_at_in_the_future_or_before_held_is_422(h) -> None:
     assert early.status_code == 422 and early.json()["invalid-params"][0]["name"] == "completed_at"
     late = await h.client.post(path, json={"completed_at": "2099-01-01T10:00:00Z"}, headers=h.manager())
     assert late.status_code == 422 and late.json()["invalid-params"][0]["name"] == "completed_at"
+    # A client's clock a little ahead of ours is within the clock skew allowed.
+    ahead = (utcnow() + timedelta(seconds=30)).isoformat()
+    done = await h.client.post(path, json={"completed_at": ahead}, headers=h.manager())
+    assert done.status_code == 200, done.text
     naive = await h.client.post(path, json={"completed_at": "2026-03-18T10:00:00"}, headers=h.manager())
     assert naive.status_code == 422
     extra = await h.client.post(path, json={"note": "x"}, headers=h.manager())

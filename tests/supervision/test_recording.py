@@ -134,6 +134,17 @@ async def test_held_in_the_future_is_422(h) -> None:
     assert r.json()["invalid-params"][0]["name"] == "held_at"
 
 
+async def test_held_a_moment_ahead_of_our_clock_is_accepted_as_referrals_does(h) -> None:
+    # A client's clock a little ahead of ours (within the 120 s allowed, as referrals allows) says
+    # "held just now", not "held in the future".
+    journey_id, _ = await h.journey()
+    ahead = (utcnow() + timedelta(seconds=30)).isoformat()
+    r = await h.record(journey_id, held_at=ahead, actions=[])
+    assert r.status_code == 201, r.text
+    beyond = (utcnow() + timedelta(minutes=10)).isoformat()
+    assert (await h.record(journey_id, held_at=beyond, actions=[])).json()["code"] == "held_in_future"
+
+
 async def test_held_before_the_journey_started_is_422(h) -> None:
     journey_id, _ = await h.journey()
     r = await h.record(journey_id, held_at="2026-03-02T09:59:59Z", actions=[])

@@ -116,7 +116,7 @@ async def record_supervision(session: AsyncSession, ctx: Context, data: Supervis
     if not journey.is_open:
         raise Conflict("The journey is closed; supervision cannot be recorded.", code="journey_closed")
     now = utcnow()
-    if data.held_at > now:
+    if ctx.policy.in_future(data.held_at, now):
         raise Unprocessable("held_at is in the future.", field="held_at", code="held_in_future")
     if data.held_at < journey.started_at:
         raise Unprocessable(
@@ -263,7 +263,7 @@ async def change_action(
     now = utcnow()
     at_field = "completed_at" if isinstance(change, CompleteIn) else "cancelled_at"
     at: datetime = (change.completed_at if isinstance(change, CompleteIn) else change.cancelled_at) or now
-    if at > now:
+    if ctx.policy.in_future(at, now):
         raise Unprocessable(f"{at_field} is in the future.", field=at_field, code="in_future")
     if at < supervision.held_at:
         raise Unprocessable(
