@@ -247,6 +247,10 @@ class UnhandledErrorMiddleware:
             await response(scope, receive, send)
 
 
+def _malformed_json(request: Request) -> JSONResponse:
+    return problem_response(request, 400, "The request body is not valid JSON.", code="malformed_json")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Problem+json for every error. Call before adding other middleware (its catch-all goes innermost)."""
 
@@ -263,6 +267,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI's own 400 for a JSON body it could not decode at all (not UTF-8, nested past
+            # the parser's depth): the same problem as any other malformed JSON.
+            return _malformed_json(request)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         code = getattr(exc, "code", None)
         return problem_response(
@@ -277,9 +285,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         params = validation_params(exc.errors())
         if any(p.location == "body" and p.reason.startswith("JSON decode error") for p in params):
-            return problem_response(
-                request, 400, "The request body is not valid JSON.", code="malformed_json"
-            )
+            return _malformed_json(request)
         if isinstance(exc.body, bytes | bytearray) and any(p.location == "body" for p in params):
             # FastAPI's strict content type leaves a non-JSON body unparsed (raw bytes) and then reports
             # the model as invalid (422); the truth is that we do not accept that media type.

@@ -46,6 +46,24 @@ async def test_400_malformed_json(producer) -> None:
     assert body["code"] == "malformed_json"
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"label": "\xff", "size": 1}',  # not UTF-8
+        b'{"label": "a", "size": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # nested past the parser's depth
+    ],
+    ids=["not-utf-8", "too-deep"],
+)
+async def test_400_a_body_json_cannot_decode_is_malformed_json_too(producer, content: bytes) -> None:
+    p = await producer()
+    r = await p.client.post(
+        "/things", content=content, headers={**p.auth("practitioner"), "Content-Type": "application/json"}
+    )
+    body = assert_problem(r, 400)
+    assert body["code"] == "malformed_json" and body["type"] == PROBLEM_BASE + "malformed-json"
+    assert await _thing_count(p) == 0
+
+
 async def test_401_without_a_token_challenges_for_a_bearer_token(producer) -> None:
     p = await producer()
     r = await p.client.post("/things", json={"label": "a", "size": 1})
