@@ -216,7 +216,12 @@ async def _idempotency(
             min_length=1,
             max_length=200,
             pattern=r"^[\x21-\x7e]+$",
-            description="A client-chosen key (e.g. a UUID) making this POST safe to retry.",
+            description=(
+                "A client-chosen key (e.g. a UUID) making this POST safe to retry: a retry with the same"
+                " body gets the first answer again (Idempotent-Replayed: true) and writes nothing. The"
+                " same key with another body is 422 (code idempotency_key_reused); a retry while the"
+                " first is still in progress is 409 (code idempotency_in_flight)."
+            ),
         ),
     ] = None,
 ) -> AsyncIterator[Idempotency]:

@@ -118,3 +118,18 @@ def test_response_headers_are_documented(name: str) -> None:
             if "Idempotent-Replayed" not in op["responses"][success].get("headers", {}):
                 missing.append(f"{where} {success}: Idempotent-Replayed")
     assert missing == []
+
+
+@pytest.mark.parametrize("name", ["referrals", "supervision"])
+def test_the_idempotency_key_says_what_a_reused_or_concurrent_key_gets(name: str) -> None:
+    keys = [
+        p
+        for _, op in _operations(_document(name))
+        for p in op.get("parameters", [])
+        if p["in"] == "header" and p["name"] == "Idempotency-Key"
+    ]
+    assert keys
+    for key in keys:
+        # The answers a client must handle: another body under the key, and a retry of one in flight.
+        assert "422" in key["description"] and "idempotency_key_reused" in key["description"]
+        assert "409" in key["description"] and "idempotency_in_flight" in key["description"]
