@@ -136,3 +136,16 @@ async def test_unknown_action_or_supervision_is_404(h) -> None:
     ).status_code == 404
     bad = await h.client.post(f"/supervisions/{sup['id']}/actions/nope/complete", headers=h.manager())
     assert bad.status_code == 422 and bad.json()["invalid-params"][0]["name"] == "action_id"
+
+
+async def test_a_hidden_supervision_is_answered_as_one_that_does_not_exist(h) -> None:
+    sup, _ = await recorded(h)
+    action = sup["actions"][0]["id"]
+    for who in (h.token("practitioner", sub="w8"), h.manager("AS-EAST", sub="m9")):
+        hidden = await h.client.post(f"/supervisions/{sup['id']}/actions/{action}/complete", headers=who)
+        missing = await h.client.post(f"/supervisions/{uuid.uuid4()}/actions/{action}/complete", headers=who)
+        assert hidden.status_code == missing.status_code == 404
+        # Nothing in the answer tells the two apart (existence is not disclosed).
+        assert {k: v for k, v in hidden.json().items() if k != "instance"} == {
+            k: v for k, v in missing.json().items() if k != "instance"
+        }

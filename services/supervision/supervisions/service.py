@@ -50,6 +50,10 @@ from shared.observability import request_id_var
 from shared.types import utcnow
 from shared.working_days import london_date
 
+# One answer for a supervision that does not exist and one the caller may not see: a different
+# word would tell them it exists.
+NOT_FOUND = "No such supervision (or it is not yours to see)."
+
 
 @dataclass(frozen=True)
 class Context:
@@ -225,7 +229,7 @@ async def read_supervision(
     supervision = await session.get(Supervision, supervision_id)
     journey = await get_journey(session, supervision.journey_id) if supervision else None
     if supervision is None or not can_read(principal, journey):
-        raise NotFound("No such supervision (or it is not yours to see).")
+        raise NotFound(NOT_FOUND)
     await auditor.record(
         session, principal, "read", "supervision", resource_id=supervision.id, child_id=supervision.child_id
     )
@@ -244,7 +248,7 @@ async def change_action(
     principal = ctx.principal
     supervision = await session.get(Supervision, supervision_id)
     if supervision is None:
-        raise NotFound("No such supervision.")
+        raise NotFound(NOT_FOUND)
     journey = await lock_journey(session, supervision.journey_id)
     action = await session.get(SupervisionAction, action_id)
     if action is None or action.supervision_id != supervision.id:
@@ -252,7 +256,7 @@ async def change_action(
     owner = action is not None and action.owner_id == principal.subject
     if not (owner or _is_manager_of(principal, journey)):
         if not can_read(principal, journey):
-            raise NotFound("No such supervision (or it is not yours to see).")
+            raise NotFound(NOT_FOUND)
         raise Forbidden("Only the action's owner or a manager of the journey's team may change it.")
     if action is None:
         raise NotFound("No such action on this supervision.")
