@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from platform_kit import postgres_only
-from reporting_kit import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario
+from reporting_kit import C1, C7, J1, J2, J3, J4, J6, J8, K1, K2, build_scenario, contact, transfer, utc
 from sqlalchemy import event, text
 
+from services.referrals import events as rev
 from services.reporting.reports.models import GroupBy
 from services.reporting.reports.service import Reports, freshness
 
@@ -429,6 +431,62 @@ async def test_compare_two_ranges(world_factory, token):
     referrals = next(x for x in rows if x["group"] == "ALL" and x["figure"] == "referrals")
     # 2022: C2 is a referral; 2023: C6.
     assert (referrals["a"], referrals["b"], referrals["difference"]) == ("1", "1", "0.0")
+
+
+async def test_a_group_keyed_all_is_not_taken_for_the_whole(world_factory, token):
+    """A team may be coded ALL (team codes are A-Z, 0-9 and hyphens): its group is not the whole,
+    whose label it shares. Two journeys in January (teams ALL and FD-WEST), one in February, each
+    handed over once (TSPROC)."""
+    w = await world_factory()
+    for team, at in (
+        ("ALL", utc(2024, 1, 10, 10)),
+        ("FD-WEST", utc(2024, 1, 11, 10)),
+        ("FD-WEST", utc(2024, 2, 7, 10)),
+    ):
+        journey, child, contact_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await w.ref(journey, contact(contact_id, child, at, "6", team=team), at)
+        first = rev.JourneyAllocated(
+            allocation_id=uuid.uuid4(),
+            child_id=child,
+            team_id=team,
+            area="West",
+            service_type="front_door",
+            worker_id="w1",
+            effective_at=at,
+        )
+        await w.ref(journey, first, at)
+        moved = transfer(
+            child, at, from_team=team, to_team="ASSESS-1", from_worker="w1", to_worker="w2", reason="TSPROC"
+        )
+        await w.ref(journey, moved, at)
+    await w.catch_up("referrals")
+    headers = token("analyst")
+    r = await w.reporting.get(
+        "/reports/handovers",
+        params={"from": "2024-01-01", "to": "2024-01-31", "group_by": "team"},
+        headers=headers,
+    )
+    body = r.json()
+    assert body["overall"]["journeys"] == 2
+    reasons = [(x["group"], x["reason"], x["handovers"]) for x in body["reasons"]]
+    # The whole first (two handovers), then each team's, the team ALL's among them.
+    assert reasons == [("ALL", "TSPROC", 2), ("ALL", "TSPROC", 1), ("FD-WEST", "TSPROC", 1)]
+    compared = await w.reporting.get(
+        "/reports/compare",
+        params={
+            "measure": "handovers",
+            "a_from": "2024-01-01",
+            "a_to": "2024-01-31",
+            "b_from": "2024-02-01",
+            "b_to": "2024-02-29",
+            "group_by": "team",
+        },
+        headers=headers,
+    )
+    diff = {d["group"]: d["values"] for d in compared.json()["difference"]}
+    # The whole: 2 journeys in January, 1 in February.
+    assert diff["ALL"]["journeys"] == -1
+    assert sorted(diff) == ["ALL", "FD-WEST"]
 
 
 async def test_compare_one_range_with_itself_measures_it_once(world_factory, token, monkeypatch):

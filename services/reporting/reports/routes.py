@@ -342,10 +342,15 @@ def _numbers(row: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def rows_by_group(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's rows by group, ALL for the whole: a group keyed ALL (a team may be coded so) is
+    left out rather than taken for the whole."""
+    return {g["group"]: g for g in report["groups"]} | {ALL: report["overall"]}
+
+
 def difference(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
     """b minus a for every numeric figure: ALL first, then each group present in both ranges."""
-    a_rows = {ALL: a["overall"]} | {g["group"]: g for g in a["groups"]}
-    b_rows = {ALL: b["overall"]} | {g["group"]: g for g in b["groups"]}
+    a_rows, b_rows = rows_by_group(a), rows_by_group(b)
     result = []
     for group in [ALL, *sorted(set(a_rows) & set(b_rows) - {ALL})]:
         left, right = a_rows[group], b_rows[group]
@@ -380,8 +385,7 @@ async def compare(
     await _audit(request, session, principal, f"compare:{measure.value}")
     if _wants_csv(request):
         # CSV: one line per group and figure: a, b and the difference.
-        a_rows = {ALL: a["overall"]} | {g["group"]: g for g in a["groups"]}
-        b_rows = {ALL: b["overall"]} | {g["group"]: g for g in b["groups"]}
+        a_rows, b_rows = rows_by_group(a), rows_by_group(b)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["group", "figure", "a", "b", "difference"])

@@ -1120,7 +1120,9 @@ class Reports:
         }
         # {group or None for the whole: median unallocated days, rounded}
         medians: dict[str | None, float] = {}
-        by_reason: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        # {(group or None for the whole, reason): [handovers, team transfers, worker changes]}: the
+        # whole apart from a group keyed ALL (a team may be coded so), which would add into it.
+        by_reason: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         if self._whole_months(from_date, to_date, group_by):
             overall, totals = await self._kept_handovers(
                 from_date, to_date, group_by, in_range, group, now, medians, by_reason
@@ -1148,8 +1150,16 @@ class Reports:
             return HandoverRow(**result)
 
         reasons = [
-            HandoverReason(group=g, reason=reason, handovers=c[0], team_transfers=c[1], worker_changes=c[2])
-            for (g, reason), c in sorted(by_reason.items(), key=lambda kv: (kv[0][0] != ALL, kv[0]))
+            HandoverReason(
+                group=ALL if g is None else g,
+                reason=reason,
+                handovers=c[0],
+                team_transfers=c[1],
+                worker_changes=c[2],
+            )
+            for (g, reason), c in sorted(
+                by_reason.items(), key=lambda kv: (kv[0][0] is not None, kv[0][0] or "", kv[0][1])
+            )
         ]
 
         listed = (
@@ -1237,7 +1247,7 @@ class Reports:
         return overall, totals
 
     async def _handover_reasons(
-        self, in_range: list[Any], group: Any, by_reason: dict[tuple[str, str], list[int]]
+        self, in_range: list[Any], group: Any, by_reason: dict[tuple[str | None, str], list[int]]
     ) -> None:
         """Handovers by reason, overall and per group, read from the allocations and journeys."""
         reason_column = col(AllocationFact.reason)
@@ -1258,7 +1268,7 @@ class Reports:
             .group_by(group, reason)
         )
         for r in (await self.session.execute(query)).mappings():
-            for key in (ALL, r["grp"]):
+            for key in (None, r["grp"]):
                 counts = by_reason[(key, r["reason"])]
                 counts[0] += int(r["handovers"])
                 counts[1] += int(r["team_transfers"] or 0)
@@ -1273,7 +1283,7 @@ class Reports:
         group: Any,
         now: datetime,
         medians: dict[str | None, float],
-        by_reason: dict[tuple[str, str], list[int]],
+        by_reason: dict[tuple[str | None, str], list[int]],
     ) -> tuple[_Tally, dict[str, _Tally]]:
         """`_handover_tallies` and `_handover_reasons` for whole months grouped by month or
         quarter: settled journeys' figures from the rows kept per month, live journeys' from the rows
@@ -1413,7 +1423,7 @@ class Reports:
             col(r.month), col(r.reason), col(r.handovers), col(r.team_transfers), col(r.worker_changes)
         ).where(col(r.month) >= from_date, col(r.month) <= to_date, col(r.handovers) > 0)
         for month, reason, handovers, team_transfers, worker_changes in await self.session.execute(reasons):
-            for key in (ALL, period_of_month[month]):
+            for key in (None, period_of_month[month]):
                 counts = by_reason[(key, reason)]
                 counts[0] += handovers
                 counts[1] += team_transfers
