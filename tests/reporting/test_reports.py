@@ -600,3 +600,44 @@ async def test_awaiting_figures_can_read_the_undecided_contacts_index_alone(worl
     # read the partial index in a BitmapOr, never by an index-only scan.
     assert "Index Only Scan using ix_rpt_contacts_undecided" in plan, plan
     assert "BitmapOr" not in plan, plan
+
+
+COMPARED = {"measure": "conversion", "group_by": "week", "a_from": "2020-01-01", "a_to": "2020-12-31"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "shorter"),
+    [
+        (
+            "/reports/handovers",
+            {"from": "2000-01-01", "to": "2099-12-31", "group_by": "week"},
+            "to",
+            "2009-12-31",
+        ),
+        (
+            "/reports/contact-to-outcome",
+            {"from": "2000-01-01", "to": "2050-01-31", "group_by": "month"},
+            "to",
+            "2049-12-31",
+        ),
+        (
+            "/reports/compare",
+            {**COMPARED, "b_from": "2021-01-01", "b_to": "2035-12-31"},
+            "b_to",
+            "2030-12-31",
+        ),
+    ],
+)
+async def test_a_range_of_more_periods_than_one_call_should_compile_is_refused(
+    world_factory, token, path: str, params: dict, field: str, shorter: str
+):
+    """Each period is a branch of a SQL CASE compiled per call: a century by week held the worker for
+    about ten seconds, every other request waiting."""
+    w = await world_factory()
+    r = await w.reporting.get(path, params=params, headers=token("analyst"))
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == [field]
+    # The same span in longer periods, or a shorter span (600 periods at most), is answered.
+    for answered in ({**params, "group_by": "quarter"}, {**params, field: shorter}):
+        r = await w.reporting.get(path, params=answered, headers=token("analyst"))
+        assert r.status_code == 200, r.text

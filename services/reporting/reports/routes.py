@@ -74,7 +74,27 @@ Limit = Annotated[int, Depends(_limit)]
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
-def _check_range(from_date: date, to_date: date, field: str = "from", to_field: str = "to") -> None:
+# A time grouping's periods become one SQL CASE branch each, compiled per call: 5,200 weeks took
+# 9-12 s of the worker (blocking every other request), 313 weeks 20-45 ms.
+MAX_PERIODS = 600
+
+
+def _periods(group_by: GroupBy, from_date: date, to_date: date) -> int:
+    months = (to_date.year - from_date.year) * 12 + to_date.month - from_date.month + 1
+    match group_by:
+        case GroupBy.week:
+            return (to_date - from_date).days // 7 + 2  # at most: partial weeks at both ends
+        case GroupBy.month:
+            return months
+        case GroupBy.quarter:
+            return months // 3 + 2
+        case _:
+            return 1
+
+
+def _check_range(
+    from_date: date, to_date: date, field: str = "from", to_field: str = "to", group_by: GroupBy | None = None
+) -> None:
     for value, name in ((from_date, field), (to_date, to_field)):
         if not EARLIEST <= value <= LATEST:
             raise Unprocessable(
@@ -82,6 +102,13 @@ def _check_range(from_date: date, to_date: date, field: str = "from", to_field: 
             )
     if from_date > to_date:
         raise Unprocessable("The range starts after it ends.", field=field, location="query")
+    if group_by is not None and _periods(group_by, from_date, to_date) > MAX_PERIODS:
+        raise Unprocessable(
+            f"Grouped by {group_by.value}, a range may span at most {MAX_PERIODS} periods: "
+            "shorten it or group by a longer period.",
+            field=to_field,
+            location="query",
+        )
 
 
 @dataclass(frozen=True)
@@ -98,7 +125,7 @@ def _report_query(default: GroupBy) -> Callable[..., ReportQuery]:
     default grouping, which stays in each operation's OpenAPI."""
 
     def report_query(from_date: FromDate, to_date: ToDate, group_by: Grouping = default) -> ReportQuery:
-        _check_range(from_date, to_date)
+        _check_range(from_date, to_date, group_by=group_by)
         return ReportQuery(from_date, to_date, group_by)
 
     return report_query
@@ -126,8 +153,8 @@ def _compare_query(
     b_to: Annotated[date, Query(description="Last day of range b.")],
     group_by: Grouping = GroupBy.month,
 ) -> CompareQuery:
-    _check_range(a_from, a_to, "a_from", "a_to")
-    _check_range(b_from, b_to, "b_from", "b_to")
+    _check_range(a_from, a_to, "a_from", "a_to", group_by)
+    _check_range(b_from, b_to, "b_from", "b_to", group_by)
     return CompareQuery(measure, ReportQuery(a_from, a_to, group_by), ReportQuery(b_from, b_to, group_by))
 
 
