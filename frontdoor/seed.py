@@ -1427,7 +1427,9 @@ def seed_command(
         datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="The day after the year ends (default: today, UTC)."),
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Children written in parallel.")] = 8,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Children written in parallel (one at a time on SQLite).")
+    ] = 8,
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="Print the plan's summary; write nothing.")
     ] = False,
