@@ -25,7 +25,7 @@ from shared.events.verify import verify_log
 from shared.migrations import alembic_config, current_revision, ensure_database, upgrade
 
 app = typer.Typer(
-    help="The children's services front door: run, migrate, mint tokens, seed, rebuild, verify."
+    help="The children's services front door: run (up, serve), migrate, mint tokens, seed, rebuild, verify."
 )
 
 ServiceOpt = Annotated[

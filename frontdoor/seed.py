@@ -1441,8 +1441,10 @@ def seed_command(
         ),
     ] = True,
 ) -> None:
-    """Generate a realistic, synthetic year at a large county's front door and write it through the
-    services (in this process, on the databases their settings name); then print a JSON summary."""
+    """Write a realistic, synthetic year at a large county's front door through the services.
+
+    The services run in this process, on the databases their settings name; a JSON summary is printed
+    at the end."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -351,7 +351,8 @@ async def record_feedback(
     session: AsyncSession, contact: Contact, data: FeedbackIn, principal: Principal, settings: Settings
 ) -> tuple[ReferrerFeedback, Pending]:
     journey = await open_journey(session, contact.journey_id)
-    # Read before the journey lock: a concurrent acknowledgement or feedback may have committed since.
+    # Read again under the journey's lock: the caller read it before, and a concurrent acknowledgement
+    # or feedback may have committed since.
     await session.refresh(contact)
     if data.sent_at > utcnow() + timedelta(seconds=settings.future_tolerance_seconds):
         raise Unprocessable("sent_at is in the future.", field="sent_at", code="time_in_future")
