@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AfterValidator, AwareDatetime, BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Uuid, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from shared.db import Database, defer_insert
 from shared.errors import problem_responses
 from shared.http import Page, PageParams, page_params
 from shared.observability import request_id_var
-from shared.types import UTCDateTime, as_utc, utcnow
+from shared.types import IsoDateTime, UTCDateTime, as_utc, utcnow
 
 
 def audit_log_table(metadata: MetaData) -> Table:
@@ -42,7 +42,7 @@ def audit_log_table(metadata: MetaData) -> Table:
 
 # A time the log can be searched by: it is stored in UTC, so a time without a zone, or one its zone
 # takes past the ends of the calendar, is a 422 naming the parameter, not a failed query (500).
-AuditTime = Annotated[AwareDatetime, AfterValidator(as_utc)]
+AuditTime = Annotated[IsoDateTime, AfterValidator(as_utc)]
 
 
 class AuditEntry(BaseModel):

@@ -1,11 +1,13 @@
-"""Column types shared by all services."""
+"""Column and field types shared by all services."""
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
+from pydantic import AwareDatetime, BeforeValidator
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -50,3 +52,22 @@ def as_utc(value: datetime) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is out of range") from None
+
+
+def _written_as(pattern: re.Pattern[str], what: str) -> BeforeValidator:
+    def check(value: object) -> object:
+        # pydantic reads a number, or text of digits, as seconds since 1970: a partner's "20240301"
+        # became 23 August 1970. Dates and times are ISO 8601 text, as the OpenAPI document says.
+        if isinstance(value, int | float | str) and not (isinstance(value, str) and pattern.match(value)):
+            raise ValueError(f"must be written as an ISO 8601 {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+IsoDate = Annotated[date, _written_as(re.compile(_DATE + "$"), "date, e.g. 2024-03-01")]
+IsoDateTime = Annotated[
+    AwareDatetime,
+    _written_as(re.compile(_DATE + "[Tt ][0-9]{2}:[0-9]{2}"), "date-time, e.g. 2024-03-01T10:00:00Z"),
+]

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,7 @@ from shared.events.contract import EventPayload
 from shared.events.log import EventLog, NewEvent
 from shared.http import set_etag
 from shared.observability import request_id_var
-from shared.types import as_utc, utcnow
+from shared.types import IsoDate, IsoDateTime, as_utc, utcnow
 
 if TYPE_CHECKING:
     from services.referrals.journeys.models import Journey
@@ -91,7 +91,7 @@ def _plausible_instant(value: datetime) -> datetime:
 
 # A timezone-aware instant no earlier than 1970 (far-past years overflow on conversion to UTC), and
 # one that can be converted to UTC at all (far-future ones with a negative offset cannot).
-Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+Instant = Annotated[IsoDateTime, AfterValidator(_plausible_instant)]
 
 
 def _plausible_date(value: date) -> date:
@@ -100,7 +100,7 @@ def _plausible_date(value: date) -> date:
     return value
 
 
-PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
+PlausibleDate = Annotated[IsoDate, AfterValidator(_plausible_date)]
 
 
 def nhs_number_valid(digits: str) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, Field
 
-from shared.types import as_utc
+from shared.types import IsoDateTime, as_utc
 
 # Pseudonymous staff and team ids: printable ASCII, no spaces (as the token subjects are).
 ID_PATTERN = r"^[\x21-\x7e]+$"
@@ -27,5 +27,5 @@ def _sane_instant(value: datetime) -> datetime:
 
 
 FreeText = Annotated[str, AfterValidator(_no_nul)]
-Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
+Instant = Annotated[IsoDateTime, AfterValidator(_sane_instant)]
 StaffId = Annotated[str, Field(min_length=1, max_length=120, pattern=ID_PATTERN)]

@@ -47,6 +47,18 @@ async def test_first_contact_opens_a_journey_and_the_next_joins_it(fd: FrontDoor
     assert events[0]["occurred_at"][:19] == first["received_at"][:19]
 
 
+@pytest.mark.parametrize("value", ["20240301", "1709287200", 1709287200])
+async def test_a_time_not_written_in_iso_8601_is_refused(fd: FrontDoor, value: object):
+    """pydantic reads seconds since 1970 from digits: a partner's compact "20240301" became a contact
+    received on 23 August 1970 (was accepted, with a backdating reason)."""
+    body = contact_body(new_children=[child_body()], received_at=value, backdating_reason="Late entry")
+    r = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert r.status_code == 422, r.text
+    assert names(r.json()) == ["received_at"]
+    r = await fd.client.post("/children", json=child_body(date_of_birth=0), headers=fd.pract)
+    assert r.status_code == 422 and names(r.json()) == ["date_of_birth"], r.text
+
+
 async def test_events_carry_no_names_or_free_text(fd: FrontDoor):
     child = await fd.child(given_name="Zebedee", family_name="Uniquename")
     c = await fd.contact(child["id"], child_views="Wants to stay with gran", concerns_summary="Bruising seen")

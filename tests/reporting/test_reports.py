@@ -641,3 +641,16 @@ async def test_a_range_of_more_periods_than_one_call_should_compile_is_refused(
     for answered in ({**params, "group_by": "quarter"}, {**params, field: shorter}):
         r = await w.reporting.get(path, params=answered, headers=token("analyst"))
         assert r.status_code == 200, r.text
+
+
+async def test_a_date_not_written_in_iso_8601_is_refused(world_factory, token):
+    """pydantic reads seconds since 1970 from a query's digits (from=1709251200 was 1 March 2024)."""
+    w = await world_factory()
+    r = await w.reporting.get(
+        "/reports/conversion", params={"from": "1709251200", "to": "2024-03-31"}, headers=token("analyst")
+    )
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == ["from"]
+    audit = await w.reporting.get("/audit", params={"since": "1709251200"}, headers=token("admin"))
+    assert audit.status_code == 422, audit.text
+    assert [p["name"] for p in audit.json()["invalid-params"]] == ["since"]

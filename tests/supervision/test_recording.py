@@ -134,6 +134,23 @@ async def test_held_in_the_future_is_422(h) -> None:
     assert r.json()["invalid-params"][0]["name"] == "held_at"
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("held_at", 1773655200),
+        ("held_at", "1773655200"),
+        ("next_due_on", 1776211200),
+        ("next_due_on", "20260415"),
+    ],
+)
+async def test_a_time_or_date_not_written_in_iso_8601_is_refused(h, field: str, value: object) -> None:
+    """pydantic reads seconds since 1970 from a number or from text of digits (was accepted)."""
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, **{field: value})
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == [field]
+
+
 async def test_held_a_moment_ahead_of_our_clock_is_accepted_as_referrals_does(h) -> None:
     # A client's clock a little ahead of ours (within the 120 s allowed, as referrals allows) says
     # "held just now", not "held in the future".

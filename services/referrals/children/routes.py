@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,6 +23,7 @@ from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
 from shared.http import Page, PageParams, check_if_match, make_etag, page_params, set_etag, sets_headers
 from shared.idempotency import IdempotencyDep
+from shared.types import IsoDate
 
 router = APIRouter(tags=["children"], responses=problem_responses(401, 403, 429))
 
@@ -91,7 +91,7 @@ async def search_children(
         ),
     ] = None,
     date_of_birth: Annotated[
-        date | None, Query(description="Date of birth or expected date of birth.")
+        IsoDate | None, Query(description="Date of birth or expected date of birth.")
     ] = None,
     nhs_number: Annotated[
         str | None, Query(max_length=20, description="10 digits (spaces or hyphens allowed).")

@@ -34,7 +34,7 @@ from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
-from shared.types import utcnow
+from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 422, 429))
@@ -44,8 +44,8 @@ REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "The report (JSON or CSV)."}
 }
 
-FromDate = Annotated[date, Query(alias="from", description="First London date of the range (inclusive).")]
-ToDate = Annotated[date, Query(alias="to", description="Last London date of the range (inclusive).")]
+FromDate = Annotated[IsoDate, Query(alias="from", description="First London date of the range (inclusive).")]
+ToDate = Annotated[IsoDate, Query(alias="to", description="Last London date of the range (inclusive).")]
 Grouping = Annotated[GroupBy, Query(description="How to group the figures.")]
 
 # Lists that grow with the data (the awaiting queue, per-journey handovers, the overdue list) are
@@ -147,10 +147,10 @@ class CompareQuery:
 
 def _compare_query(
     measure: Annotated[Measure, Query(description="The measure to compare.")],
-    a_from: Annotated[date, Query(description="First day of range a (before).")],
-    a_to: Annotated[date, Query(description="Last day of range a.")],
-    b_from: Annotated[date, Query(description="First day of range b (after).")],
-    b_to: Annotated[date, Query(description="Last day of range b.")],
+    a_from: Annotated[IsoDate, Query(description="First day of range a (before).")],
+    a_to: Annotated[IsoDate, Query(description="Last day of range a.")],
+    b_from: Annotated[IsoDate, Query(description="First day of range b (after).")],
+    b_to: Annotated[IsoDate, Query(description="Last day of range b.")],
     group_by: Grouping = GroupBy.month,
 ) -> CompareQuery:
     _check_range(a_from, a_to, "a_from", "a_to", group_by)

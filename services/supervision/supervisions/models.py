@@ -14,7 +14,7 @@ from sqlmodel import Field
 from services.supervision.db import Base
 from services.supervision.types import FreeText, Instant, StaffId
 from shared.codes import SupervisionKind
-from shared.types import UTCDateTime
+from shared.types import IsoDate, UTCDateTime
 
 
 class ActionStatus(StrEnum):
@@ -74,7 +74,7 @@ class ActionIn(_In):
         min_length=1, max_length=2000, description="What is to be done (free text)."
     )
     owner_id: StaffId = PField(description="Pseudonymous id of who does it.")
-    due_on: date = PField(description="Due date; not before the day the supervision was held.")
+    due_on: IsoDate = PField(description="Due date; not before the day the supervision was held.")
 
 
 class SupervisionIn(_In):
@@ -89,7 +89,7 @@ class SupervisionIn(_In):
     )
     decisions: FreeText = PField(min_length=1, max_length=20000, description="What was decided (free text).")
     actions: list[ActionIn] = PField(default_factory=list, max_length=50)
-    next_due_on: date | None = PField(
+    next_due_on: IsoDate | None = PField(
         default=None,
         description=(
             "When supervision is next due. Defaults to the policy interval in working days after the day"
