@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.codes import ServiceType
@@ -46,3 +46,27 @@ class Settings(ServiceSettings):
     local_closure_days: list[date] = Field(
         default_factory=list, description="Council closure days, not counted as working days."
     )
+
+    @model_validator(mode="after")
+    def _intervals_fit_counting(self) -> Self:
+        # With day_1 the day held is day 1, so an interval of 1 makes the default next due date the day
+        # held, which recording refuses (it must be after that day): every supervision without
+        # next_due_on would fail. Refused at start-up, as reporting refuses day_1 with a decision
+        # timescale of 0; with day_0, 1 already means the next working day.
+        if self.counting is not Counting.START_IS_DAY_1:
+            return self
+        too_short = [
+            name
+            for name, days in (
+                ("FREQUENCY_WORKING_DAYS", min(self.frequency_working_days.values(), default=2)),
+                ("DEFAULT_FREQUENCY_WORKING_DAYS", self.default_frequency_working_days),
+                ("NEWLY_QUALIFIED_FREQUENCY_WORKING_DAYS", self.newly_qualified_frequency_working_days),
+            )
+            if days < 2
+        ]
+        if too_short:
+            raise ValueError(
+                "with day_1 counting a supervision interval of 1 working day makes the next due date the"
+                " day held: set " + ", ".join(f"SUPERVISION_{n}" for n in too_short) + " to at least 2"
+            )
+        return self

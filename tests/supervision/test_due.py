@@ -150,3 +150,38 @@ def test_policy_settings_from_the_environment_and_refused_when_wrong(monkeypatch
         Settings(database_url="sqlite+aiosqlite:///:memory:", frequency_working_days={"bogus": 10})
     with pytest.raises(pydantic.ValidationError):
         Settings(database_url="sqlite+aiosqlite:///:memory:", frequency_working_days={"front_door": 0})
+
+
+@pytest.mark.parametrize(
+    ("interval", "setting"),
+    [
+        ({"frequency_working_days": {"assessment": 1}}, "SUPERVISION_FREQUENCY_WORKING_DAYS"),
+        ({"default_frequency_working_days": 1}, "SUPERVISION_DEFAULT_FREQUENCY_WORKING_DAYS"),
+        ({"newly_qualified_frequency_working_days": 1}, "SUPERVISION_NEWLY_QUALIFIED_FREQUENCY_WORKING_DAYS"),
+    ],
+)
+def test_day_1_counting_refuses_an_interval_of_one_working_day(interval: dict, setting: str) -> None:
+    """Counting the day held as day 1, an interval of 1 makes the default next due date the day held,
+    which recording refuses (it must be after that day): every supervision without next_due_on would
+    be a 422 naming a field the client never sent. Refused at start-up instead, as reporting refuses
+    day_1 with a decision timescale of 0."""
+    with pytest.raises(pydantic.ValidationError, match=setting):
+        Settings(database_url="sqlite+aiosqlite:///:memory:", counting="day_1", **interval)
+    # Either alone is fine: day_0 counts 1 working day after the day held, and 2 is the day after.
+    Settings(database_url="sqlite+aiosqlite:///:memory:", **interval)
+    Settings(
+        database_url="sqlite+aiosqlite:///:memory:",
+        counting="day_1",
+        **{k: {t: 2 for t in v} if isinstance(v, dict) else 2 for k, v in interval.items()},
+    )
+
+
+async def test_day_1_counting_with_the_shortest_interval_allowed_defaults_to_the_next_working_day(
+    make_harness,
+) -> None:
+    h = await make_harness(counting="day_1", frequency_working_days={"front_door": 2})
+    journey_id, _ = await h.journey(worker="w1")
+    # Held Fri 13 Mar (day 1): day 2 is Mon 16 Mar.
+    recorded = await h.record(journey_id, actions=[], held_at="2026-03-13T10:00:00Z")
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["next_due_on"] == "2026-03-16"
