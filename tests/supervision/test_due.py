@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import pydantic
 import pytest
 
+from services.reporting.projections.supervision_days import contribution
 from services.reporting.settings import Settings as ReportingSettings
 from services.supervision.settings import Settings
+from services.supervision.supervisions.models import Supervision
 from shared.codes import ServiceType
 from shared.types import utcnow
+from shared.working_days import STATUTORY
 
 
 async def test_due_list_for_a_team(h) -> None:
@@ -185,3 +189,43 @@ async def test_day_1_counting_with_the_shortest_interval_allowed_defaults_to_the
     recorded = await h.record(journey_id, actions=[], held_at="2026-03-13T10:00:00Z")
     assert recorded.status_code == 201, recorded.text
     assert recorded.json()["next_due_on"] == "2026-03-16"
+
+
+async def test_two_supervisions_held_at_once_the_latest_is_reportings_the_higher_id(
+    h, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reporting takes, of supervisions held at the same instant, the one with the higher id as the
+    latest (its README). The due list and the child's history (newest first) must take the same one,
+    whatever order they were recorded in: here the first recorded has the higher id."""
+    journey_id, child_id = await h.journey(worker="w1")
+    high, low = uuid.UUID(int=(1 << 128) - 1), uuid.UUID(int=1)
+    ids = iter([high, low])
+    monkeypatch.setattr(Supervision.model_fields["id"], "default_factory", lambda: next(ids))
+    first = await h.record(journey_id, actions=[], next_due_on="2026-03-18")
+    second = await h.record(journey_id, actions=[], next_due_on="2026-03-25")
+    assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
+    assert (first.json()["id"], second.json()["id"]) == (str(high), str(low))
+
+    held = datetime.fromisoformat(first.json()["held_at"])
+    journey = {
+        "journey_id": journey_id,
+        "opened_at": datetime(2026, 3, 2, 10, tzinfo=UTC),
+        "closed_at": None,
+        "current_service_type": "front_door",
+        "due_base_day": 0,
+        **dict.fromkeys(("current_area", "area", "current_team_id", "team_id", "source", "outcome")),
+    }
+    supervisions = [
+        {"supervision_id": s, "held_at": held, "next_due_on": due, "next_due_half_day": 0, "due_base_day": 0}
+        for s, due in ((high, date(2026, 3, 18)), (low, date(2026, 3, 25)))
+    ]
+    reporting = contribution(STATUTORY, ReportingSettings(), journey, supervisions)
+    reporting_due = reporting.spells[-1][5]  # the spell after the latest supervision: its due date
+    assert reporting_due == date(2026, 3, 18)
+
+    items = (await h.client.get("/supervisions/due", headers=h.manager())).json()["items"]
+    assert [(i["last_supervision_id"], i["due_on"]) for i in items] == [
+        (str(high), reporting_due.isoformat())
+    ]
+    history = (await h.client.get(f"/children/{child_id}/supervisions", headers=h.manager())).json()
+    assert [s["id"] for s in history["items"]] == [str(high), str(low)]

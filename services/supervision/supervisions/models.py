@@ -157,7 +157,9 @@ class DueItem(BaseModel):
     started_at: datetime = PField(
         description="When the journey started: the earliest of its contacts (a backdated one moves it back)."
     )
-    last_supervision_id: uuid.UUID | None = PField(description="The latest supervision held, if any.")
+    last_supervision_id: uuid.UUID | None = PField(
+        description="The latest supervision held, if any (by held_at, then id)."
+    )
     last_held_at: datetime | None = PField(description="When that supervision was held.")
     interval_working_days: int = PField(description="The policy interval that applies now.")
     basis: DueBasis = PField(description="Whether due_on comes from the last supervision or the start.")

@@ -304,7 +304,8 @@ async def change_action(
 async def child_history(
     session: AsyncSession, principal: Principal, auditor: Auditor, child_id: uuid.UUID, page: PageParams
 ) -> Page[SupervisionOut]:
-    """The child's supervision across the journeys the caller may see, newest first."""
+    """The child's supervision across the journeys the caller may see, newest first (by held_at, then
+    id, as the due list and reporting take the latest)."""
     journeys = (await session.execute(select(Journey).where(col(Journey.child_id) == child_id))).scalars()
     visible = [j.journey_id for j in journeys if can_read(principal, j)]
     where = col(Supervision.journey_id).in_(visible)
@@ -312,7 +313,7 @@ async def child_history(
     rows = await session.execute(
         select(Supervision)
         .where(where)
-        .order_by(col(Supervision.held_at).desc(), col(Supervision.id))
+        .order_by(col(Supervision.held_at).desc(), col(Supervision.id).desc())
         .limit(page.limit)
         .offset(page.offset)
     )
@@ -357,10 +358,12 @@ async def due_list(
         rows = await session.execute(
             select(Supervision)
             .where(col(Supervision.journey_id).in_([j.journey_id for j in journeys]))
-            .order_by(col(Supervision.held_at), col(Supervision.recorded_at))
+            # Of supervisions held at one instant the higher id is the latest, as reporting takes it
+            # (its README), so both work out the same due date; the recording order would not be.
+            .order_by(col(Supervision.held_at), col(Supervision.id))
         )
         for s in rows.scalars():
-            latest[s.journey_id] = s  # ordered by held_at, so the last one wins
+            latest[s.journey_id] = s  # ordered as reporting orders them, so the last one wins
     register = await newly_qualified_register(session)
     today = policy.today()
     items: list[DueItem] = []
