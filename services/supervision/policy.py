@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
 from shared.types import utcnow
-from shared.working_days import STATUTORY, WorkingCalendar, calendar_for, london_date
+from shared.working_days import STATUTORY, Counting, WorkingCalendar, calendar_for, london_date
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,16 @@ class Policy:
 
     def due_after(self, start: date, interval: int) -> date:
         return self.calendar.add_working_days(start, interval)
+
+    def interval_between(self, start: date, due: date) -> int:
+        """The interval n for which `due_after(start, n) == due` (the inverse, for due >= start)."""
+        n = self.calendar.count_working_days(start, due)
+        # day_1 counts a working start day as day 1, so n working days after it is interval n + 1.
+        return (
+            n + 1
+            if self.calendar.counting is Counting.START_IS_DAY_1 and self.calendar.is_working_day(start)
+            else n
+        )
 
     @staticmethod
     def today() -> date:

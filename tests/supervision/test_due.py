@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pydantic
 import pytest
+from sqlalchemy import text
 
 from services.reporting.projections.supervision_days import contribution
 from services.reporting.settings import Settings as ReportingSettings
+from services.supervision.policy import Policy
 from services.supervision.settings import Settings
 from services.supervision.supervisions.models import Supervision
 from shared.codes import ServiceType
@@ -229,3 +231,77 @@ async def test_two_supervisions_held_at_once_the_latest_is_reportings_the_higher
     ]
     history = (await h.client.get(f"/children/{child_id}/supervisions", headers=h.manager())).json()
     assert [s["id"] for s in history["items"]] == [str(high), str(low)]
+
+
+async def _due(h) -> dict[str, dict]:
+    r = await h.client.get("/supervisions/due", headers=h.manager())
+    assert r.status_code == 200, r.text
+    return {i["journey_id"]: i for i in r.json()["items"]}
+
+
+async def test_a_supervised_journeys_interval_is_the_one_its_due_date_came_from(h) -> None:
+    """The interval shown is the one that produced due_on: the supervisee's newly-qualified status on
+    the day held, not the current worker's today (a lapsed entry, or one added since)."""
+    lapsed, _ = await h.journey(worker="w5")
+    added, _ = await h.journey(worker="w6")
+    # w5 was newly qualified until the end of March: at a supervision on Mon 16 Mar, 10 working days.
+    put = await h.client.put("/workers/w5", json={"newly_qualified_until": "2026-03-31"}, headers=h.manager())
+    assert put.status_code == 200, put.text
+    first = await h.record(lapsed, actions=[], supervisee_id="w5")
+    assert first.json()["next_due_on"] == "2026-03-30"  # Mon 16 Mar + 10 working days
+    second = await h.record(added, actions=[], supervisee_id="w6")
+    assert second.json()["next_due_on"] == "2026-04-15"  # + 20 (3 and 6 Apr are bank holidays)
+    # w6 joins the register after the supervision.
+    put = await h.client.put("/workers/w6", json={"newly_qualified_until": "2099-12-31"}, headers=h.manager())
+    assert put.status_code == 200, put.text
+
+    items = await _due(h)
+    assert (items[str(lapsed)]["due_on"], items[str(lapsed)]["interval_working_days"]) == ("2026-03-30", 10)
+    assert (items[str(added)]["due_on"], items[str(added)]["interval_working_days"]) == ("2026-04-15", 20)
+
+
+async def test_a_supervision_recorded_before_intervals_were_kept_shows_the_one_its_policy_due_date_gives(
+    h,
+) -> None:
+    journey_id, _ = await h.journey(worker="w1")
+    assert (await h.record(journey_id, actions=[], next_due_on="2026-03-20")).status_code == 201
+    async with h.service.db.unit_of_work() as session:
+        await session.execute(text("UPDATE supervisions SET interval_working_days = NULL"))
+    await h.client.put("/workers/w1", json={"newly_qualified_until": "2099-12-31"}, headers=h.manager())
+    # Held Mon 16 Mar, policy due Wed 15 Apr: 20 working days, whatever the register says now.
+    item = (await _due(h))[str(journey_id)]
+    assert (item["due_on"], item["interval_working_days"]) == ("2026-03-20", 20)
+
+
+async def test_a_never_supervised_journeys_interval_takes_the_workers_status_when_the_journey_started(
+    h,
+) -> None:
+    """Never supervised, the clock runs from the journey's start, and so the newly-qualified status
+    counted is the current worker's on that day: an entry that lapses later does not move the due date
+    back after the fact, and one that ended before the journey started does not apply."""
+    lapsed, _ = await h.journey(worker="w5")
+    ended_before, _ = await h.journey(worker="w6")
+    for worker, until in (("w5", "2026-03-31"), ("w6", "2026-02-27")):
+        put = await h.client.put(
+            f"/workers/{worker}", json={"newly_qualified_until": until}, headers=h.manager()
+        )
+        assert put.status_code == 200, put.text
+    items = await _due(h)
+    # From Mon 2 Mar: 10 working days -> Mon 16 Mar; 20 -> Mon 30 Mar.
+    assert (items[str(lapsed)]["due_on"], items[str(lapsed)]["interval_working_days"]) == ("2026-03-16", 10)
+    assert (items[str(ended_before)]["due_on"], items[str(ended_before)]["interval_working_days"]) == (
+        "2026-03-30",
+        20,
+    )
+
+
+@pytest.mark.parametrize("counting", ["day_0", "day_1"])
+def test_the_interval_between_a_day_and_its_policy_due_date_is_the_interval(counting: str) -> None:
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///:memory:", counting=counting, local_closure_days=["2026-04-08"]
+    )
+    policy = Policy.from_settings(settings)
+    # Working days, a weekend, Good Friday and Easter Monday, a closure day.
+    for start in [date(2026, 3, 30) + timedelta(days=d) for d in range(12)]:
+        for interval in range(1, 26):
+            assert policy.interval_between(start, policy.due_after(start, interval)) == interval, start

@@ -39,6 +39,10 @@ class Supervision(Base, table=True):
     decisions: str = Field(sa_type=Text)
     next_due_on: date
     policy_due_on: date
+    # The policy interval policy_due_on came from (the service type and the supervisee's newly-qualified
+    # status then), so the due list shows it rather than one worked out afresh. Null on supervisions
+    # recorded before it was kept.
+    interval_working_days: int | None = Field(default=None)
     recorded_by: str = Field(max_length=120)
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     version: int = Field(default=1)
@@ -161,7 +165,13 @@ class DueItem(BaseModel):
         description="The latest supervision held, if any (by held_at, then id)."
     )
     last_held_at: datetime | None = PField(description="When that supervision was held.")
-    interval_working_days: int = PField(description="The policy interval that applies now.")
+    interval_working_days: int = PField(
+        description=(
+            "The policy interval due_on comes from: the latest supervision's (the supervisee's"
+            " newly-qualified status on the day held), else the one from the journey's start (the"
+            " current worker's status on that day)."
+        )
+    )
     basis: DueBasis = PField(description="Whether due_on comes from the last supervision or the start.")
     due_on: date = PField(description="When supervision is next due.")
     overdue: bool = PField(description="due_on is before today (London).")

@@ -135,7 +135,8 @@ async def record_supervision(session: AsyncSession, ctx: Context, data: Supervis
                 code="action_due_before_held",
             )
     newly_qualified = await newly_qualified_on(session, data.supervisee_id, held_day)
-    policy_due = ctx.policy.due_after(held_day, ctx.policy.interval(journey.service_type, newly_qualified))
+    interval = ctx.policy.interval(journey.service_type, newly_qualified)
+    policy_due = ctx.policy.due_after(held_day, interval)
     next_due = data.next_due_on or policy_due
     if next_due <= held_day:
         raise Unprocessable(
@@ -161,6 +162,7 @@ async def record_supervision(session: AsyncSession, ctx: Context, data: Supervis
         decisions=data.decisions,
         next_due_on=next_due,
         policy_due_on=policy_due,
+        interval_working_days=interval,
         recorded_by=principal.subject,
         recorded_at=now,
     )
@@ -335,8 +337,9 @@ async def due_list(
 ) -> Page[DueItem]:
     """When supervision is next due for each open journey the caller may see, soonest first.
 
-    Worked out on read (a team's open journeys, not the whole authority): the due date depends on the
-    policy settings and the newly-qualified register, which can change without any journey event.
+    Worked out on read (a team's open journeys, not the whole authority): a never-supervised journey's
+    due date depends on the policy settings and the newly-qualified register, which can change without
+    any journey event. The interval shown is always the one due_on came from.
     """
     query = select(Journey).where(col(Journey.is_open))
     if principal.has(Role.manager):
@@ -368,13 +371,24 @@ async def due_list(
     today = policy.today()
     items: list[DueItem] = []
     for j in journeys:
-        nq_until = register.get(j.worker_id or "")
-        interval = policy.interval(j.service_type, nq_until is not None and nq_until >= today)
         last = latest.get(j.journey_id)
         if last is not None:
             due_on, basis = last.next_due_on, DueBasis.last_supervision
+            # The interval at that supervision (the supervisee's status on the day held); recorded
+            # before it was kept, the one its policy due date gives.
+            kept = last.interval_working_days
+            interval = (
+                kept
+                if kept is not None
+                else policy.interval_between(london_date(last.held_at), last.policy_due_on)
+            )
         else:
-            due_on, basis = policy.due_after(london_date(j.started_at), interval), DueBasis.journey_start
+            # The clock runs from the journey's start, so the worker's status counts on that day, as a
+            # supervision's counts on the day held: an entry lapsing later does not move it after the fact.
+            started = london_date(j.started_at)
+            nq_until = register.get(j.worker_id or "")
+            interval = policy.interval(j.service_type, nq_until is not None and nq_until >= started)
+            due_on, basis = policy.due_after(started, interval), DueBasis.journey_start
         item = DueItem(
             journey_id=j.journey_id,
             child_id=j.child_id,
