@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from fdhelpers import FrontDoor, ago, contact_body, decision_body, race_held, referral_body
+from fdhelpers import FrontDoor, ago, contact_body, decision_body, hold_first_call, race_held, referral_body
 from platform_kit import postgres_only
 
 
@@ -166,3 +166,33 @@ async def test_a_partner_losing_a_race_to_a_journey_is_not_told_its_id_or_versio
     # Its retry is received.
     r = await fd.client.post("/contacts", json=contact_body([child], source="6"), headers=fd.partner)
     assert r.status_code == 201, r.text
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_a_contact_opening_a_journey_sees_a_closure_committed_after_it_looked(
+    fd: FrontDoor, monkeypatch
+):
+    """The contact found no open journey and no closure, then another contact opened the child's
+    journey and it was decided and closed: the open-journey index no longer stands in the way, yet
+    the contact was received before that closure and belongs to the closed journey (as if it had
+    arrived a moment later), not to a new one overlapping it."""
+    import services.referrals.contacts.service as contacts
+
+    child = (await fd.child())["id"]
+    reached, release = hold_first_call(monkeypatch, contacts, "journey_state_of")
+    late = asyncio.create_task(
+        fd.client.post("/contacts", json=contact_body([child], received_at=ago(minutes=40)), headers=fd.pract)
+    )
+    await asyncio.wait_for(reached.wait(), 30)
+    try:
+        c = await fd.contact(child, headers=fd.pract2, received_at=ago(minutes=30))
+        await fd.decide(c["id"], decided_at=ago(minutes=20))
+        url = f"/journeys/{c['journey_id']}/closure"
+        r = await fd.client.post(url, json={"reason": "FD_NFA"}, headers=fd.mgr)
+        assert r.status_code == 200, r.text
+    finally:
+        release.set()
+    r = await late
+    assert r.status_code == 409 and r.json()["code"] == "received_before_previous_closure", r.text
+    journeys = (await fd.client.get("/journeys", params={"child_id": child}, headers=fd.pract)).json()
+    assert [j["id"] for j in journeys["items"]] == [c["journey_id"]]

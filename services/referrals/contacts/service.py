@@ -114,12 +114,23 @@ _INSERT_OPEN_JOURNEY = {True: _insert_open_journey(pg_insert), False: _insert_op
 _TEAM_AREA = select(col(Team.area)).where(col(Team.id) == bindparam("id"))
 
 
-async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
-    """Insert the child's one open journey; 409 when a concurrent contact opened it first.
+# When the child's latest journey closed (Core, not ORM: it must not flush the request's changes).
+_LAST_CLOSURE = select(func.max(_JOURNEYS.c.closed_at)).where(
+    _JOURNEYS.c.child_id == bindparam("child_id"), _JOURNEYS.c.status == JourneyStatus.closed.value
+)
+
+
+async def open_new_journey(session: AsyncSession, journey: Journey) -> datetime | None:
+    """Insert the child's one open journey; 409 when a concurrent contact opened it first. Returns
+    when the child's latest journey closed, read once the insert has gone in.
 
     INSERT ... ON CONFLICT DO NOTHING on the one-open-journey index instead of a savepoint: a lost race
     returns no row (after waiting for the other transaction, on PostgreSQL) without aborting anything.
     The journey then joins the session as already persistent, so later changes are UPDATEs.
+
+    The closure is read again because the index only keeps out an open journey: one opened and closed
+    since the caller looked (READ COMMITTED) is no longer in the way. Once the insert holds the child's
+    open slot, no other journey of the child can be open or close, so this read is final.
     """
     values = {c.name: getattr(journey, c.name) for c in _JOURNEYS.columns}
     statement = _INSERT_OPEN_JOURNEY[on_postgresql(session)]
@@ -128,6 +139,9 @@ async def open_new_journey(session: AsyncSession, journey: Journey) -> None:
             "Another contact opened this child's journey at the same moment; retry.", code="journey_race"
         )
     attach_inserted(session, [journey])
+    result = await session.execute(_LAST_CLOSURE, {"child_id": journey.child_id})
+    closed_at: datetime | None = result.scalar()
+    return closed_at
 
 
 def new_contact(
@@ -193,6 +207,27 @@ def contact_received(contact: Contact, data: ContactIn, area: str | None) -> Con
     )
 
 
+def _refuse_before_closure(i: int, received_at: datetime, closed_at: datetime | None, partner: bool) -> None:
+    """409 when contact `i`'s child's latest journey closed after the contact was received."""
+    if closed_at is None or received_at >= closed_at:
+        return
+    # It arrived while the earlier journey was open, so it belongs to that journey, which is closed.
+    # A partner gets receipts only: not when the child's journey closed (its history).
+    when = "" if partner else f" ({closed_at.isoformat()})"
+    raise Conflict(
+        f"received_at is before this child's previous journey closed{when}; "
+        "a contact received then belongs to that closed journey.",
+        code="received_before_previous_closure",
+        invalid_params=[
+            InvalidParam(
+                name="received_at",
+                location="body",
+                reason=f"child {i}: before the previous journey closed{when}",
+            )
+        ],
+    )
+
+
 async def receive_contacts(
     session: AsyncSession, data: ContactIn, principal: Principal, settings: Settings
 ) -> tuple[uuid.UUID | None, list[Contact], list[Pending]]:
@@ -240,22 +275,7 @@ async def receive_contacts(
         journey, closed_at = (
             (None, None) if child.id in created else await journey_state_of(session, child.id)
         )
-        if closed_at is not None and data.received_at < closed_at:
-            # It arrived while the earlier journey was open, so it belongs to that journey, which is closed.
-            # A partner gets receipts only: not when the child's journey closed (its history).
-            when = "" if partner else f" ({closed_at.isoformat()})"
-            raise Conflict(
-                f"received_at is before this child's previous journey closed{when}; "
-                "a contact received then belongs to that closed journey.",
-                code="received_before_previous_closure",
-                invalid_params=[
-                    InvalidParam(
-                        name="received_at",
-                        location="body",
-                        reason=f"child {i}: before the previous journey closed{when}",
-                    )
-                ],
-            )
+        _refuse_before_closure(i, data.received_at, closed_at, partner)
         states.append(journey)
     # Journeys opened in the children's id order, whatever order the contact named them in: opening one
     # waits for a concurrent contact opening the same child's, so two contacts naming the same siblings
@@ -274,7 +294,8 @@ async def receive_contacts(
             if child.id in created:
                 await insert_new(session, [journey])  # no other contact can know this child yet
             else:
-                await open_new_journey(session, journey)
+                closed_at = await open_new_journey(session, journey)
+                _refuse_before_closure(i, data.received_at, closed_at, partner)
         journeys[i] = journey
     contacts: list[Contact] = []
     pending: list[Pending] = []
