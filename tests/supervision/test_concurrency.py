@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from platform_kit import until_a_backend_waits_for_a_lock
+from platform_kit import postgres_only, until_a_backend_waits_for_a_lock
 from sqlalchemy import text
 
 from services.supervision.supervisions import service as supervision_service
@@ -104,3 +104,51 @@ async def test_concurrent_supervisions_of_one_journey_both_land_in_order(h) -> N
     assert sorted(e["stream_version"] for e in events) == [1, 2, 3, 4]
     verify = await h.client.get("/admin/verify", headers=h.token("admin", sub="a1"))
     assert verify.json()["ok"] is True and verify.json()["events_checked"] == 4
+
+
+@postgres_only("SQLite serialises writers (BEGIN IMMEDIATE), so the two changes cannot race")
+async def test_an_owner_completing_and_cancelling_at_once_while_the_journeys_are_rebuilt(
+    h, monkeypatch
+) -> None:
+    """While `frontdoor rebuild` replays the referrals feed, the journey projection is empty: an
+    action's owner may still change it, but the journey's lock then locks nothing. The second change
+    must read the action again under the supervision's lock, not complete a cancelled action."""
+    journey_id, _ = await h.journey()
+    sup = (await h.record(journey_id)).json()
+    async with h.service.db.unit_of_work() as session:
+        await h.consumer.projection.reset(session)  # the rebuild's first step, committed
+    path = f"/supervisions/{sup['id']}/actions/{sup['actions'][0]['id']}"
+    owner = h.token("practitioner", sub="w1")
+    first, second = await race_held_on(
+        h,
+        monkeypatch,
+        lambda: h.client.post(f"{path}/cancel", json={"reason": "No longer needed."}, headers=owner),
+        lambda: h.client.post(f"{path}/complete", json={}, headers=owner),
+    )
+    assert first.status_code == 200, first.text
+    assert second.status_code == 409 and second.json()["code"] == "action_not_open", second.text
+    changes = [e["type"] for e in await h.own_events()][3:]
+    assert changes == ["SupervisionActionCancelled"]
+
+
+async def race_held_on(h, monkeypatch, first: Any, second: Any) -> tuple[Any, Any]:
+    """`first` changes an action and holds its transaction open after its event append; `second`
+    starts and queues behind it; then `first` commits and `second` finishes."""
+    real = supervision_service._append
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any, **kwargs: Any) -> None:
+        await real(*args, **kwargs)
+        if not reached.is_set():
+            reached.set()
+            await release.wait()
+
+    monkeypatch.setattr(supervision_service, "_append", held)
+    first_task = asyncio.create_task(first())
+    await asyncio.wait_for(reached.wait(), 30)
+    second_task = asyncio.create_task(second())
+    try:
+        await until_a_backend_waits_for_a_lock(h.service.db.engine, "the second change")
+    finally:
+        release.set()
+    return await first_task, await second_task

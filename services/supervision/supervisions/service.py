@@ -263,6 +263,10 @@ async def change_action(
     if action is None:
         raise NotFound("No such action on this supervision.")
     await session.refresh(supervision, with_for_update=True)
+    # Every change to an action locks its supervision first: read the action again under that lock.
+    # The journey's lock serialises them too, except while the journey projection is being rebuilt
+    # (the journey is not there, so it locks nothing and an owner may still change the action).
+    await session.refresh(action)
     check_etag(etag_of(supervision))
     if action.status != ActionStatus.open:
         raise Conflict(f"The action is already {action.status}.", code="action_not_open")
