@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, MetaData, func, select, text
 
 from services.referrals import events as rev
 from services.reporting.projections.contact_days import (
@@ -63,14 +63,17 @@ async def assert_days_match_contacts(w) -> None:
             (await session.execute(select(ContactDurationKeyDayBand.__table__))).mappings().all()
         )
     for c in contacts:
-        # Brute force: any other referral of the child in [a year before, received), or at the same
-        # instant with a lower id.
+        # Brute force: any other referral of the child received before it on or after its London
+        # date a year earlier, or at the same instant with a lower id.
         c["re_referral"] = c["current_outcome"] in REFERRALS and any(
             o["child_id"] == c["child_id"]
             and o["contact_id"] != c["contact_id"]
             and o["current_outcome"] in REFERRALS
             and (
-                one_year_before(c["received_at"]) <= o["received_at"] < c["received_at"]
+                (
+                    o["received_at"] < c["received_at"]
+                    and london_date(o["received_at"]) >= one_year_before(london_date(c["received_at"]))
+                )
                 or (o["received_at"] == c["received_at"] and o["contact_id"] < c["contact_id"])
             )
             for o in contacts
@@ -358,4 +361,55 @@ async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
         await db.dispose()
     assert "rpt_contact_duration_key_days" in left and "rpt_contact_duration_key_day_bands" in left
     assert set(left.values()) == {0}
+    assert positions == {"referrals": 0, "supervision": 0, "elsewhere": 7}
+
+
+async def test_the_re_referral_by_date_migration_replays_the_feeds(fresh_database):
+    """ed88f9f9216a: re-referral flags and counts kept under the rule by instant are stale, so every
+    projection table there is (a row put in each, found by reading the schema, not from a list) is
+    emptied and both feeds' positions set to 0, so the consumers replay them."""
+    samples: dict[type, object] = {
+        int: 1,
+        float: 1.0,
+        bool: True,
+        str: "x",
+        date: date(2025, 1, 6),
+        datetime: datetime(2025, 1, 6, 9, tzinfo=UTC),
+        uuid.UUID: uuid.uuid4(),
+        object: {},  # JSON
+    }
+
+    def sample(column: Column) -> object:
+        try:
+            return samples[column.type.python_type]
+        except NotImplementedError:  # a type Python does not name, such as SQLite's CHAR(32) uuids
+            return "x"
+
+    db = Database(fresh_database("reporting_re_referral_migration"))
+    try:
+        await upgrade("reporting", db.engine, "b3f8d2e6a4c1")
+        async with db.engine.begin() as conn:
+            schema = MetaData()
+            await conn.run_sync(schema.reflect)
+            projections = [t for t in schema.sorted_tables if t.name.startswith("rpt_")]
+            for table in projections:
+                await conn.execute(table.insert().values({c.name: sample(c) for c in table.columns}))
+            for feed, position in (("referrals", 120), ("supervision", 40), ("elsewhere", 7)):
+                await conn.execute(
+                    text("INSERT INTO consumer_positions VALUES (:feed, :position, CURRENT_TIMESTAMP)"),
+                    {"feed": feed, "position": position},
+                )
+        await upgrade("reporting", db.engine, "ed88f9f9216a")
+        async with db.engine.connect() as conn:
+            left = {
+                t.name: (await conn.execute(select(func.count()).select_from(t))).scalar_one()
+                for t in projections
+            }
+            positions = dict(
+                (await conn.execute(text("SELECT feed, position FROM consumer_positions"))).all()
+            )
+    finally:
+        await db.dispose()
+    assert len(left) == 25 and "rpt_contacts" in left and "rpt_contact_days" in left
+    assert left == dict.fromkeys(left, 0)
     assert positions == {"referrals": 0, "supervision": 0, "elsewhere": 7}

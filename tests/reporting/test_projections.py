@@ -319,25 +319,38 @@ async def test_decisions_are_never_counted_twice(world_factory, token):
     assert r.json()["overall"]["contacts"] == 8
 
 
-async def test_re_referral_window_is_twelve_months_inclusive(world_factory, token):
+async def test_re_referral_window_is_twelve_months_by_london_date(world_factory, token):
+    """Re-referrals are counted by date, as the CIN census (which holds referral dates only) counts
+    them: a previous referral on the same London date a year earlier counts at any time of day (28
+    February for 29 February); one a day before that does not."""
     w = await world_factory()
-    exact, late = uuid.uuid4(), uuid.uuid4()
-    first = datetime(2023, 3, 1, 10, tzinfo=UTC)
-    for child, second in (
-        (exact, datetime(2024, 3, 1, 10, tzinfo=UTC)),
-        (late, datetime(2024, 3, 1, 10, 1, tzinfo=UTC)),
-    ):
-        for at in (first, second):
-            journey, contact_id = uuid.uuid4(), uuid.uuid4()
-            await w.ref(journey, contact(contact_id, child, at, "6"), at)
-            await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", at), at)
+    cases = {
+        # second referral's London day: (first, second) referral instants of one child each
+        "2024-03-01": [(datetime(2023, 3, 1, 10, tzinfo=UTC), datetime(2024, 3, 1, 15, tzinfo=UTC))],
+        "2024-03-02": [(datetime(2023, 3, 1, 10, tzinfo=UTC), datetime(2024, 3, 2, 9, tzinfo=UTC))],
+        # 23:30 UTC on 1 June 2023 is 00:30 on 2 June in London (BST).
+        "2024-06-02": [(datetime(2023, 6, 1, 23, 30, tzinfo=UTC), datetime(2024, 6, 2, 8, tzinfo=UTC))],
+        "2024-02-29": [
+            (datetime(2023, 2, 28, 23, tzinfo=UTC), datetime(2024, 2, 29, 9, tzinfo=UTC)),
+            (datetime(2023, 2, 27, 23, tzinfo=UTC), datetime(2024, 2, 29, 9, tzinfo=UTC)),
+        ],
+    }
+    for pairs in cases.values():
+        for pair in pairs:
+            child = uuid.uuid4()
+            for at in pair:
+                journey, contact_id = uuid.uuid4(), uuid.uuid4()
+                await w.ref(journey, contact(contact_id, child, at, "6"), at)
+                await w.ref(journey, decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", at), at)
     await w.catch_up("referrals")
-    r = await w.reporting.get(
-        "/reports/conversion", params={"from": "2024-03-01", "to": "2024-03-01"}, headers=token("analyst")
-    )
-    o = r.json()["overall"]
-    # Exactly a year after the first referral counts; a minute more does not.
-    assert (o["referrals"], o["re_referrals"], o["pct_re_referrals"]) == (2, 1, 50.0)
+    found = {}
+    for day in cases:
+        r = await w.reporting.get(
+            "/reports/conversion", params={"from": day, "to": day}, headers=token("analyst")
+        )
+        found[day] = (r.json()["overall"]["referrals"], r.json()["overall"]["re_referrals"])
+    # A later time on the same date a year on counts, the next date does not, whatever the time.
+    assert found == {"2024-03-01": (1, 1), "2024-03-02": (1, 0), "2024-06-02": (1, 1), "2024-02-29": (2, 1)}
 
 
 async def test_five_plus_handovers_and_supervision_actions_on_the_timeline(world_factory, token):

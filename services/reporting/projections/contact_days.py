@@ -204,9 +204,11 @@ def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
 
 def mark_re_referrals(contacts: Sequence[Any]) -> None:
     """Set `re_referral` on every contact of one child: a referral (current outcome) with another
-    referral of the child received in the 12 months before it (the same date a year earlier
-    included), or at the same instant with a lower contact id. Only the latest earlier referral
-    need be looked at: if it is older than a year, every other one is too."""
+    referral of the child received before it on or after the same London date a year earlier (28
+    February for 29 February), at any time of day, or at the same instant with a lower contact id.
+    By date, as the national statistics count it: the CIN census holds referral dates only. Only
+    the latest earlier referral need be looked at: if it is older than a year, every other one is
+    too."""
     referrals = sorted(
         (c for c in contacts if c.current_outcome in REFERRAL_CODES),
         key=lambda c: (c.received_at, c.contact_id),
@@ -214,7 +216,9 @@ def mark_re_referrals(contacts: Sequence[Any]) -> None:
     for contact in contacts:
         contact.re_referral = False
     for previous, contact in itertools.pairwise(referrals):
-        contact.re_referral = previous.received_at >= one_year_before(contact.received_at)
+        contact.re_referral = london_date(previous.received_at) >= one_year_before(
+            london_date(contact.received_at)
+        )
 
 
 # What a contact's rows and counts depend on: a contact whose values of these are unchanged

@@ -51,12 +51,12 @@ def microseconds(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def one_year_before(at: datetime) -> datetime:
-    """The same date and time a year earlier (28 February for 29 February)."""
+def one_year_before(d: date) -> date:
+    """The same date a year earlier (28 February for 29 February)."""
     try:
-        return at.replace(year=at.year - 1)
+        return d.replace(year=d.year - 1)
     except ValueError:  # 29 February
-        return at.replace(year=at.year - 1, day=28)
+        return d.replace(year=d.year - 1, day=28)
 
 
 def index_supervision(calendar: WorkingCalendar, row: Any) -> None:

@@ -1752,7 +1752,8 @@ class Reports:
                 "referral": "A contact whose current decision is CIN_ASSESSMENT or STRATEGY_S47, dated by "
                 "received_at.",
                 "re_referral": "A referral of a child with another referral received in the 12 months "
-                "before it (same date a year earlier, inclusive), in any journey.",
+                "before it, in any journey: by London date, from the same date a year earlier (28 "
+                "February for 29 February) inclusive, at any time of day.",
                 "repeat_contacts": "Contacts received while the child's journey was already open.",
             },
             overall=row(ALL, overall),
