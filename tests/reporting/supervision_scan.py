@@ -100,9 +100,9 @@ class ScannedReports(Reports):
     async def supervision(
         self, from_date: date, to_date: date, group_by: GroupBy, today: date, limit: int
     ) -> SupervisionReport:
-        last_day = max(from_date, min(to_date, today))
+        last_day = min(to_date, today)
 
-        def row(group: str, day: date, t: Any) -> SupervisionRow:
+        def row(group: str, day: date | None, t: Any) -> SupervisionRow:
             n = int(t["open_journeys"] or 0) if t else 0
             overdue = int(t["overdue"] or 0) if t else 0
             return SupervisionRow(
@@ -115,6 +115,16 @@ class ScannedReports(Reports):
                 pct_within_interval=pct(n - overdue, n),
             )
 
+        if last_day < from_date:  # no day of the range reached: nothing counted
+            return SupervisionReport(
+                **self._base("supervision", from_date, to_date, group_by),
+                definitions={},
+                overall=row(ALL, None, None),
+                groups=[],
+                overdue=[],
+                overdue_total=0,
+                limit=limit,
+            )
         groups: list[SupervisionRow] = []
         if group_by in TIME_GROUPS:
             final = (await self._scan_counts(last_day))[ALL]

@@ -321,6 +321,45 @@ async def test_supervision_by_month_snapshots_and_overdue_list(world_factory, to
     assert (teams["EH-1"]["overdue"], teams["EH-1"]["pct_within_interval"]) == (1, 0.0)
 
 
+async def test_supervision_counts_no_day_not_yet_reached(world_factory, token):
+    """The snapshot is the range's last day or today, whichever is earlier: a range wholly after
+    today has no day reached, so nothing is counted (as_of null), rather than journeys expected to
+    be open and overdue on a future day being shown as fact."""
+    w = await scenario(world_factory, supervision_default_interval_working_days=20)
+    future = {"from": "2099-01-01", "to": "2099-03-31"}
+    for group_by in ("month", "team"):
+        r = await w.reporting.get(
+            "/reports/supervision", params={**future, "group_by": group_by}, headers=token("manager")
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["overall"] == {
+            "group": "ALL",
+            "as_of": None,
+            "open_journeys": 0,
+            "supervised": 0,
+            "within_interval": 0,
+            "overdue": 0,
+            "pct_within_interval": None,
+        }
+        assert (body["groups"], body["overdue"], body["overdue_total"]) == ([], [], 0)
+    csv_r = await w.reporting.get(
+        "/reports/supervision", params=future, headers={**token("manager"), "Accept": "text/csv"}
+    )
+    assert csv_r.text.splitlines()[1] == "ALL,,0,0,0,0,"
+    service = w.reporting.app.state.service
+    async with service.db.read_session() as session:
+        reports = Reports(session, service.settings, await freshness(session, []))
+        # "Today" 20 July 2022: August is not reached; June to August is counted up to 20 July.
+        today = date(2022, 7, 20)
+        ahead = await reports.supervision(date(2022, 8, 1), date(2022, 8, 31), GroupBy.team, today, 200)
+        assert ahead.overall.as_of is None and ahead.overall.open_journeys == 0 and ahead.groups == []
+        across = await reports.supervision(date(2022, 6, 1), date(2022, 8, 31), GroupBy.month, today, 200)
+        until = await reports.supervision(date(2022, 6, 1), date(2022, 7, 20), GroupBy.month, today, 200)
+        assert across.overall.as_of == today and across.overall.open_journeys == 1
+        assert across.model_dump(exclude={"to_date"}) == until.model_dump(exclude={"to_date"})
+
+
 async def test_supervision_policy_interval_is_a_setting(world_factory, token):
     # 25 working days after Mon 1 Aug 2022 is Tue 6 Sept: J8 is not yet overdue on 31 Aug.
     w = await scenario(world_factory, supervision_interval_working_days={"early_help": 25})

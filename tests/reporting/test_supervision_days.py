@@ -40,7 +40,7 @@ SETTINGS: dict[str, Any] = {
 TEAMS = (("FD-WEST", "West"), ("ASSESS-1", "West"), ("EH-1", "East"), ("ASSESS-2", ""))
 SERVICE_TYPES = ("front_door", "assessment", "early_help", "other")
 # (from, to, today): ranges in the past, ending today, beyond today, across the clocks going forward
-# (30 March 2025) and a single day.
+# (30 March 2025), a single day, and wholly after today (nothing counted).
 RANGES = (
     (date(2025, 1, 1), date(2025, 4, 30), date(2026, 12, 2)),
     (date(2025, 2, 1), date(2025, 5, 31), date(2025, 3, 20)),

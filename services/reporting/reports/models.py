@@ -217,7 +217,10 @@ class HandoverReport(ReportBase):
 
 class SupervisionRow(BaseModel):
     group: str
-    as_of: date = Field(description="The day the open journeys were counted (end of the period).")
+    as_of: date | None = Field(
+        description="The day the open journeys were counted (end of the period, today at the latest); "
+        "null when no day of the range has been reached."
+    )
     open_journeys: int
     supervised: int = Field(description="Open journeys with at least one supervision by then.")
     within_interval: int = Field(description="Open journeys whose next supervision is not yet overdue.")

@@ -1615,9 +1615,21 @@ class Reports:
         self, from_date: date, to_date: date, group_by: GroupBy, today: date, limit: int
     ) -> SupervisionReport:
         # The last snapshot is the range's last day, but never in the future.
-        last_day = max(from_date, min(to_date, today))
+        last_day = min(to_date, today)
+        definitions = {
+            **DEFINITIONS_COMMON,
+            "population": "Journeys open at the end of the day counted (the range's last day, or "
+            "each period's last day when grouped by time), today at the latest; team and area are "
+            "the allocated ones. A range wholly after today counts nothing (as_of null): no day of "
+            "it has been reached.",
+            "due_on": "next_due_on of the latest supervision; else the policy interval "
+            "(working days, local calendar, per service type) after the latest supervision, or "
+            "after the first contact when never supervised.",
+            "within_interval": "Open journeys whose due date has not passed.",
+            "overdue": "The first `limit` overdue journeys by due date; overdue_total counts them all.",
+        }
 
-        def row(group: str, day: date, t: Any) -> SupervisionRow:
+        def row(group: str, day: date | None, t: Any) -> SupervisionRow:
             n = int(t["open_journeys"] or 0) if t else 0
             overdue = int(t["overdue"] or 0) if t else 0
             return SupervisionRow(
@@ -1628,6 +1640,19 @@ class Reports:
                 within_interval=n - overdue,
                 overdue=overdue,
                 pct_within_interval=pct(n - overdue, n),
+            )
+
+        if last_day < from_date:
+            # Counting a day not yet reached would show the journeys expected to be open and
+            # overdue then as fact.
+            return SupervisionReport(
+                **self._base("supervision", from_date, to_date, group_by),
+                definitions=definitions,
+                overall=row(ALL, None, None),
+                groups=[],
+                overdue=[],
+                overdue_total=0,
+                limit=limit,
             )
 
         groups: list[SupervisionRow] = []
@@ -1682,16 +1707,7 @@ class Reports:
         ]
         return SupervisionReport(
             **self._base("supervision", from_date, to_date, group_by),
-            definitions={
-                **DEFINITIONS_COMMON,
-                "population": "Journeys open at the end of the day counted (the range's last day, or "
-                "each period's last day when grouped by time); team and area are the allocated ones.",
-                "due_on": "next_due_on of the latest supervision; else the policy interval "
-                "(working days, local calendar, per service type) after the latest supervision, or "
-                "after the first contact when never supervised.",
-                "within_interval": "Open journeys whose due date has not passed.",
-                "overdue": "The first `limit` overdue journeys by due date; overdue_total counts them all.",
-            },
+            definitions=definitions,
             overall=row(ALL, last_day, final),
             groups=groups,
             overdue=overdue,
