@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -76,6 +77,11 @@ from services.supervision import events as sev  # noqa: E402
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def half_up(value: float, places: int = 2) -> float:
+    """A figure rounded as the reports define it: the decimal it prints as, halves up."""
+    return float(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
 
 
 def uid(name: str) -> uuid.UUID:

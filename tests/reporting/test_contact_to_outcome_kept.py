@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from reporting_kit import authorised, contact, decision, utc
+from reporting_kit import authorised, contact, decision, half_up, utc
 from sqlalchemy import select
 from test_conversion_days import assert_days_match_contacts, supersede
 
@@ -95,7 +95,7 @@ def expected_report(
             "with_superseded_decision": sum(1 for c in members if c["decisions"] > 1),
             "due": len(decided) + overdue,
             "decided_within_timescale": within,
-            "pct_decided_within_timescale": round(100 * within / (len(decided) + overdue), 2)
+            "pct_decided_within_timescale": half_up(100 * within / (len(decided) + overdue))
             if decided or overdue
             else None,
             "authorised": len(auth),
@@ -113,7 +113,7 @@ def expected_report(
             total = sum(round(v * US_PER_HOUR) for v in values) / US_PER_HOUR if hours else sum(values)
             row[f"{name}_median"] = step_value(name, duration_step(name, nearest_rank(values, 50)))
             row[f"{name}_p90"] = step_value(name, duration_step(name, nearest_rank(values, 90)))
-            row[f"{name}_mean"] = round(total / len(values), 2)
+            row[f"{name}_mean"] = half_up(total / len(values))
         rows[key] = row
     return rows
 

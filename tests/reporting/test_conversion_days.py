@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
+import pytest
 from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
 from sqlalchemy import Column, MetaData, func, select, text
@@ -364,10 +365,17 @@ async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
     assert positions == {"referrals": 0, "supervision": 0, "elsewhere": 7}
 
 
-async def test_the_re_referral_by_date_migration_replays_the_feeds(fresh_database):
-    """ed88f9f9216a: re-referral flags and counts kept under the rule by instant are stale, so every
-    projection table there is (a row put in each, found by reading the schema, not from a list) is
-    emptied and both feeds' positions set to 0, so the consumers replay them."""
+@pytest.mark.parametrize(
+    ("before", "revision"),
+    [
+        ("b3f8d2e6a4c1", "ed88f9f9216a"),  # re-referral flags and counts kept by instant, not date
+        ("ed88f9f9216a", "d549f03012a8"),  # hundredths and tenths kept rounded halves to even
+    ],
+)
+async def test_the_migrations_that_change_kept_values_replay_the_feeds(fresh_database, before, revision):
+    """A migration after which the values kept are stale empties every projection table there is (a
+    row put in each, found by reading the schema, not from a list) and sets both feeds' positions
+    to 0, so the consumers replay them."""
     samples: dict[type, object] = {
         int: 1,
         float: 1.0,
@@ -385,9 +393,9 @@ async def test_the_re_referral_by_date_migration_replays_the_feeds(fresh_databas
         except NotImplementedError:  # a type Python does not name, such as SQLite's CHAR(32) uuids
             return "x"
 
-    db = Database(fresh_database("reporting_re_referral_migration"))
+    db = Database(fresh_database(f"reporting_replay_migration_{revision}"))
     try:
-        await upgrade("reporting", db.engine, "b3f8d2e6a4c1")
+        await upgrade("reporting", db.engine, before)
         async with db.engine.begin() as conn:
             schema = MetaData()
             await conn.run_sync(schema.reflect)
@@ -399,7 +407,7 @@ async def test_the_re_referral_by_date_migration_replays_the_feeds(fresh_databas
                     text("INSERT INTO consumer_positions VALUES (:feed, :position, CURRENT_TIMESTAMP)"),
                     {"feed": feed, "position": position},
                 )
-        await upgrade("reporting", db.engine, "ed88f9f9216a")
+        await upgrade("reporting", db.engine, revision)
         async with db.engine.connect() as conn:
             left = {
                 t.name: (await conn.execute(select(func.count()).select_from(t))).scalar_one()

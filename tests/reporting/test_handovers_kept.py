@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from platform_kit import postgres_only
-from reporting_kit import closed, contact, decision, transfer, utc
+from reporting_kit import closed, contact, decision, half_up, transfer, utc
 from sqlalchemy import select
 
 from services.referrals import events as rev
@@ -261,13 +261,13 @@ def expected_report(
                 for bucket in range(5):
                     row[f"{name}_{bucket}"] = values.count(bucket)
                 row[f"{name}_5_plus"] = sum(1 for v in values if v >= 5)
-            row[f"{name}_mean"] = round(sum(values) / n, 2)
-            row[f"{name}_median"] = round(nearest_rank(values, 50), 2)
+            row[f"{name}_mean"] = half_up(sum(values) / n)
+            row[f"{name}_median"] = half_up(nearest_rank(values, 50))
             row[f"{name}_max"] = max(values)
         hours = [j["hours"] for j in members]
-        row["unallocated_days_mean"] = round(sum(j["us"] for j in members) / US_PER_HOUR / 24 / n, 2)
-        row["unallocated_days_median"] = round(nearest_rank(hours, 50) / 24, 2)
-        row["unallocated_days_max"] = round(max(hours) / 24, 2)
+        row["unallocated_days_mean"] = half_up(sum(j["us"] for j in members) / US_PER_HOUR / 24 / n)
+        row["unallocated_days_median"] = half_up(nearest_rank(hours, 50) / 24)
+        row["unallocated_days_max"] = half_up(max(hours) / 24)
         rows[key] = row
     reasons: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for a in allocations:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -48,6 +47,7 @@ from services.reporting.projections.models import (
     ContactDurationWeekBand,
     blank_group_key,
 )
+from services.reporting.rounding import half_up_units
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
 from shared.db import on_postgresql
 from shared.working_days import london_date
@@ -133,7 +133,7 @@ def duration_step(name: str, value: float | None) -> int:
     working days. Rounding is monotone, so the nearest-rank percentile of the counted values is
     the counted value of the exact percentile (what the reports' scan gives, `step_value`d)."""
     v = value or 0
-    return math.floor(v * 10 + 0.5) if name in HOUR_DURATIONS else int(v)
+    return half_up_units(v, 1) if name in HOUR_DURATIONS else int(v)
 
 
 def sum_units(name: str, value: float) -> int:

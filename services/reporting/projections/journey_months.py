@@ -33,6 +33,7 @@ from services.reporting.projections.models import (
     JourneyMonthValue,
     blank_group_key,
 )
+from services.reporting.rounding import half_up_units
 from shared.working_days import london_date
 
 MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
@@ -78,9 +79,8 @@ def live_key(journey: Mapping[str, Any], month: date) -> tuple[date, int, int, i
 
 
 def hundredths_of_day(hours: float) -> int:
-    """Unallocated hours as the report gives them, days to 2 places (`round(hours / 24, 2)`), in
-    hundredths: the nearest float to k/100, so k exactly."""
-    return round(round(hours / 24, 2) * 100)
+    """Unallocated hours as the report gives them, days to 2 places (halves up), in hundredths."""
+    return half_up_units(hours / 24, 2)
 
 
 def reason_key(reason: str | None) -> str:

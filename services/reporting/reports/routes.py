@@ -29,6 +29,7 @@ from services.reporting.reports.models import (
     Timeline,
 )
 from services.reporting.reports.service import ALL, Reports, freshness
+from services.reporting.rounding import half_up
 from services.reporting.settings import Settings
 from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
@@ -386,7 +387,7 @@ def difference(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
         for k in keys:
             x, y = left.get(k), right.get(k)
             numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
-            values[k] = round(float(y) - float(x), 2) if numeric else None
+            values[k] = half_up(float(y) - float(x), 2) if numeric else None
         result.append(Difference(group=group, values=values))
     return result
 

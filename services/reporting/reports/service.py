@@ -2,7 +2,8 @@
 
 Percentiles use the nearest-rank method: the p-th percentile of n sorted values is the value at
 rank ceil(p/100 x n) (1-based); the median is the 50th percentile by the same rule (for an even
-count, the lower of the two middle values). Means are arithmetic. Figures are rounded to 2 places.
+count, the lower of the two middle values). Means are arithmetic. Figures are rounded to 2 places,
+halves up (rounding.py).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ from services.reporting.reports.models import (
     Timeline,
     TimelineItem,
 )
+from services.reporting.rounding import half_up
 from services.reporting.settings import Settings
 from shared.db import on_postgresql
 from shared.events.consumer import FeedConsumer
@@ -119,6 +121,7 @@ ALL = "ALL"
 DEFINITIONS_COMMON = {
     "date_range": "from/to are London dates, inclusive.",
     "percentiles": "Nearest rank: value at rank ceil(p/100 x n); median = 50th percentile (lower middle).",
+    "rounding": "Figures to 2 decimal places unless stated otherwise, halves rounded up.",
 }
 
 
@@ -145,7 +148,7 @@ TIME_GROUPS = (GroupBy.week, GroupBy.month, GroupBy.quarter)
 
 
 def _r(value: float) -> float:
-    return round(float(value), 2)
+    return half_up(float(value), 2)
 
 
 def _r_or_none(value: float | None) -> float | None:
