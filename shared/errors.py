@@ -32,7 +32,8 @@ class InvalidParam(BaseModel):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document. Some problems carry extension members (RFC 9457 section 3.2),
+    named in their route's description."""
 
     type: str = Field(description="URI identifying the kind of problem.")
     title: str
@@ -61,9 +62,11 @@ class ProblemError(Exception):
         code: str | None = None,
         invalid_params: Sequence[InvalidParam] | None = None,
         headers: dict[str, str] | None = None,
+        members: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.members = members
         if status is not None:
             self.status = status
         if code is not None:
@@ -167,6 +170,7 @@ def problem_response(
     code: str | None = None,
     invalid_params: Sequence[InvalidParam] | None = None,
     headers: dict[str, str] | None = None,
+    members: dict[str, Any] | None = None,
 ) -> JSONResponse:
     phrase = HTTPStatus(status).phrase
     slug = code or phrase.lower().replace(" ", "-").replace("_", "-")
@@ -179,6 +183,8 @@ def problem_response(
         invalid_params=list(invalid_params) if invalid_params else None,
         code=code,
     ).model_dump(by_alias=True, exclude_none=True)
+    # Extension members never replace the standard ones.
+    body = {**(members or {}), **body}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -263,6 +269,7 @@ def install_error_handlers(app: FastAPI) -> None:
             code=exc.code,
             invalid_params=exc.invalid_params,
             headers=exc.headers,
+            members=exc.members,
         )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
