@@ -29,6 +29,23 @@ async def test_create_and_read_child_with_etag(fd: FrontDoor):
     assert r.headers["ETag"].startswith('"')
 
 
+async def test_a_child_with_an_nhs_number_on_record_is_refused_naming_that_child(fd: FrontDoor):
+    # One person, one record: the caller is told which child it is, to record the contact for them.
+    existing = await fd.child(nhs_number=VALID_NHS)
+    r = await fd.client.post(
+        "/children", json=child_body(given_name="Adah", nhs_number="943-476-5919"), headers=fd.pract
+    )
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["code"] == "child_on_record" and names(problem) == ["nhs_number"]
+    assert problem["child_id"] == existing["id"]
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert [m["child"]["id"] for m in found.json()["items"]] == [existing["id"]]
+    # Without an NHS number nothing says it is the same person: a record is made (search first).
+    assert (await fd.client.post("/children", json=child_body(), headers=fd.pract)).status_code == 201
+
+
 async def test_a_child_built_by_new_record_is_stored_whole_by_an_orm_flush(fd: FrontDoor):
     # The intake inserts such records itself (`insert_new`); a plain `session.add` must work too.
     child = new_record(

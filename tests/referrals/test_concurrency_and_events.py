@@ -5,7 +5,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from fdhelpers import FrontDoor, ago, contact_body, decision_body, hold_first_call, race_held, referral_body
+from fdhelpers import (
+    VALID_NHS,
+    FrontDoor,
+    ago,
+    child_body,
+    contact_body,
+    decision_body,
+    hold_first_call,
+    race_held,
+    referral_body,
+)
 from platform_kit import postgres_only
 
 
@@ -196,3 +206,45 @@ async def test_a_contact_opening_a_journey_sees_a_closure_committed_after_it_loo
     assert r.status_code == 409 and r.json()["code"] == "received_before_previous_closure", r.text
     journeys = (await fd.client.get("/journeys", params={"child_id": child}, headers=fd.pract)).json()
     assert [j["id"] for j in journeys["items"]] == [c["journey_id"]]
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_two_contacts_naming_one_new_nhs_number_at_once_make_one_child(fd: FrontDoor, monkeypatch):
+    """Neither finds the number on record; unless the second waits for the first to commit before it
+    looks, each creates a child: two records of one person."""
+    import services.referrals.contacts.service as contacts
+
+    body = contact_body(new_children=[child_body(nhs_number=VALID_NHS)])
+    first, second = await race_held(
+        fd,
+        monkeypatch,
+        contacts,
+        "create_child",
+        lambda: fd.client.post("/contacts", json=body, headers=fd.partner),
+        lambda: fd.client.post("/contacts", json=body, headers=fd.partner2),
+    )
+    assert first.status_code == 201 and second.status_code == 201, (first.text, second.text)
+    [a], [b] = first.json()["contacts"], second.json()["contacts"]
+    assert a["child_id"] == b["child_id"]
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert [m["child"]["id"] for m in found.json()["items"]] == [a["child_id"]]
+    b_full = (await fd.client.get(f"/contacts/{b['id']}", headers=fd.pract)).json()
+    assert b_full["repeat_contact"] is True
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_a_child_recorded_while_a_contact_creates_them_is_refused(fd: FrontDoor, monkeypatch):
+    import services.referrals.contacts.service as contacts
+
+    body = contact_body(new_children=[child_body(nhs_number=VALID_NHS)])
+    received, recorded = await race_held(
+        fd,
+        monkeypatch,
+        contacts,
+        "create_child",
+        lambda: fd.client.post("/contacts", json=body, headers=fd.pract),
+        lambda: fd.client.post("/children", json=child_body(nhs_number=VALID_NHS), headers=fd.pract2),
+    )
+    assert received.status_code == 201, received.text
+    assert recorded.status_code == 409 and recorded.json()["code"] == "child_on_record", recorded.text
+    assert recorded.json()["child_id"] == received.json()["contacts"][0]["child_id"]

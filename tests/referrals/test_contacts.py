@@ -200,6 +200,65 @@ async def test_a_new_child_with_the_nhs_number_of_another_named_child_is_refused
     assert r.status_code == 201 and len(r.json()["contacts"]) == 3, r.text
 
 
+async def test_a_partners_new_child_with_an_nhs_number_on_record_is_that_child(fd: FrontDoor):
+    # A partner system cannot look children up: each of its contacts names the child as new. The NHS
+    # number is the person's, so its repeat contact is the known child's, not a second record.
+    existing = await fd.child(nhs_number=VALID_NHS)
+    first = await fd.contact(existing["id"], received_at=ago(minutes=40))
+    sent = child_body(given_name="Adah", family_name="Otherchild", nhs_number="943 476 5919")
+    body = contact_body(new_children=[sent, child_body(given_name="Sib")], source="5A")
+    r = await fd.client.post("/contacts", json=body, headers=fd.partner)
+    assert r.status_code == 201, r.text
+    receipt, sibling = r.json()["contacts"]
+    assert receipt["child_id"] == existing["id"] and sibling["child_id"] != existing["id"]
+    contact = (await fd.client.get(f"/contacts/{receipt['id']}", headers=fd.pract)).json()
+    assert contact["journey_id"] == first["journey_id"]
+    assert contact["repeat_contact"] is True and contact["opens_journey"] is False
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert [m["child"]["id"] for m in found.json()["items"]] == [existing["id"]]
+    # The details sent are not applied to the record: a correction does that.
+    child = (await fd.client.get(f"/children/{existing['id']}", headers=fd.pract)).json()
+    assert (child["given_name"], child["family_name"], child["version"]) == ("Ada", "Testchild", 1)
+    received = [e["payload"] for e in await fd.events(first["journey_id"]) if e["type"] == "ContactReceived"]
+    assert [(p["child_id"], p["repeat_contact"]) for p in received] == [
+        (existing["id"], False),
+        (existing["id"], True),
+    ]
+    # The child is audited as created only where one was.
+    audit = (await fd.client.get("/audit", params={"limit": 500}, headers=fd.admin)).json()["items"]
+    created = [a["resource_id"] for a in audit if a["action"] == "create" and a["resource"] == "child"]
+    assert existing["id"] in created and sibling["child_id"] in created and len(created) == 2
+
+
+async def test_a_new_child_with_an_nhs_number_on_record_after_its_journey_closed_opens_a_new_one(
+    fd: FrontDoor,
+):
+    existing = await fd.child(nhs_number=VALID_NHS)
+    first = await fd.contact(existing["id"], received_at=ago(minutes=40))
+    await fd.decide(first["id"], decided_at=ago(minutes=30))
+    closure = {"reason": "FD_NFA", "closed_at": ago(minutes=20)}
+    r = await fd.client.post(f"/journeys/{first['journey_id']}/closure", json=closure, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+    new = [child_body(given_name="Adah", nhs_number=VALID_NHS)]
+    # Every rule of a contact naming the child applies: received while that journey was open, it is
+    # refused as one naming the child by id would be.
+    early = contact_body(new_children=new, received_at=ago(minutes=25))
+    r = await fd.client.post("/contacts", json=early, headers=fd.partner)
+    assert r.status_code == 409 and r.json()["code"] == "received_before_previous_closure", r.text
+    r = await fd.client.post(
+        "/contacts", json=contact_body(new_children=new, received_at=ago(minutes=10)), headers=fd.pract
+    )
+    assert r.status_code == 201, r.text
+    [contact] = r.json()["contacts"]
+    assert contact["child_id"] == existing["id"] and contact["opens_journey"] is True
+    journeys = (
+        await fd.client.get("/journeys", params={"child_id": existing["id"]}, headers=fd.pract)
+    ).json()
+    assert sorted(j["id"] for j in journeys["items"]) == sorted([first["journey_id"], contact["journey_id"]])
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert found.json()["total"] == 1
+
+
 async def test_anonymous_contact_needs_no_referrer_and_consent_reasons_are_kept(fd: FrontDoor):
     child = await fd.child()
     c = await fd.contact(

@@ -37,6 +37,8 @@ def child_etag(child: Child) -> str:
     status_code=201,
     response_model=ChildOut,
     summary="Record a child (search for an existing record first)",
+    description="An NHS number already on a child's record is 409 `child_on_record`: one person, one "
+    "record. The problem's `child_id` names that child.",
     responses=problem_responses(409, 422) | sets_headers(201, "ETag"),
 )
 async def create_child(
@@ -49,7 +51,7 @@ async def create_child(
 ) -> object:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    child = await service.create_child(session, data, principal)
+    child = await service.record_child(session, data, principal)
     auditor = auditor_of(request)
     await auditor.record(session, principal, "create", "child", resource_id=child.id, child_id=child.id)
     body = ChildOut.of(child)

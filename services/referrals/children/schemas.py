@@ -22,6 +22,9 @@ class ChildIn(Schema):
     sex: Sex = PField(Sex.U, description="CIN census sex (N00783).")
     ethnicity: Ethnicity = PField(Ethnicity.NOBT, description="DfE ethnicity code (N00177).")
     nhs_number: NhsNumber | None = PField(
-        None, description="10-digit NHS number; the modulus-11 check digit is validated."
+        None,
+        description="10-digit NHS number; the modulus-11 check digit is validated. One person's: one "
+        "already on a child's record is that child (a new child in a contact is recorded as that child; "
+        "`POST /children` is 409 `child_on_record`).",
     )
     postcode: Postcode | None = PField(None, description="UK postcode, stored as e.g. `SW1A 1AA`.")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 import uuid
+import zlib
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.models import Child, ChildCorrection, ChildCorrectionIn, ChildIn
 from services.referrals.common import get_or_404, insert_new
 from shared.auth import Principal
-from shared.db import new_record
-from shared.errors import Unprocessable
+from shared.db import driver_rows, new_record, on_postgresql
+from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.http import PageParams
 from shared.types import utcnow
 from shared.working_days import london_date
@@ -62,16 +66,93 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", folded.casefold())
 
 
-async def create_child(
-    session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "", received: date | None = None
-) -> Child:
+def check_new_child(data: ChildIn, prefix: str = "", received: date | None = None) -> None:
     """`received`: the London date of the contact recording the child, when backdated before today."""
     today = london_date(utcnow())
     recorded_on = today if received is None else min(received, today)
     check_birth(data.date_of_birth, data.expected_date_of_birth, prefix, recorded_on=recorded_on)
+
+
+async def create_child(
+    session: AsyncSession, data: ChildIn, principal: Principal, prefix: str = "", received: date | None = None
+) -> Child:
+    """A new child's record (its NHS number, if any, looked up first: see `children_on_record`)."""
+    check_new_child(data, prefix, received)
     child = new_child(data, principal)
     await insert_new(session, [child])
     return child
+
+
+async def record_child(session: AsyncSession, data: ChildIn, principal: Principal) -> Child:
+    """`POST /children`: 409 `child_on_record` when a child with this NHS number is on record (one
+    person, one record), naming that child so the caller can use it."""
+    check_new_child(data)
+    if data.nhs_number is not None:
+        on_record = await children_on_record(session, [data.nhs_number])
+        if data.nhs_number in on_record:
+            child_id = on_record[data.nhs_number]
+            raise Conflict(
+                f"A child with this NHS number is on record ({child_id}): use that record.",
+                code="child_on_record",
+                invalid_params=[
+                    InvalidParam(name="nhs_number", location="body", reason="already on a child's record")
+                ],
+                members={"child_id": str(child_id)},
+            )
+    return await create_child(session, data, principal)
+
+
+# The first key of an NHS number's advisory lock (two-key form; shared.idempotency's try-lock takes 1).
+NHS_LOCK_CLASS = 2
+
+
+def nhs_lock_key(nhs_number: str) -> int:
+    """An NHS number's advisory lock key: its crc32 as the signed 32-bit integer the two-key lock
+    functions take (two numbers sharing a key only wait for each other)."""
+    value = zlib.crc32(nhs_number.encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+@functools.cache
+def _lock_numbers(count: int) -> Any:
+    """Locks `count` keys (`k0`...) in increasing order, the one order every transaction takes them
+    in, so two taking the same numbers cannot deadlock."""
+    if count == 1:
+        return text(f"SELECT pg_advisory_xact_lock({NHS_LOCK_CLASS}, :k0)")
+    # Volatile output expressions are evaluated as rows leave the sort, so in the ORDER BY's order.
+    rows = ", ".join(f"(CAST(:k{i} AS integer))" for i in range(count))
+    return text(f"SELECT pg_advisory_xact_lock({NHS_LOCK_CLASS}, k) FROM (VALUES {rows}) AS v(k) ORDER BY k")
+
+
+@functools.cache
+def _children_with_numbers(count: int) -> Any:
+    c = Child.__table__.c
+    numbers = [bindparam(f"n{i}", type_=c.nhs_number.type) for i in range(count)]
+    return select(c.id, c.nhs_number).where(c.nhs_number.in_(numbers)).order_by(c.created_at, c.id)
+
+
+async def children_on_record(session: AsyncSession, numbers: Sequence[str]) -> dict[str, uuid.UUID]:
+    """The children on record with these NHS numbers, by number (where earlier data holds two records
+    of one number, the first recorded). Nothing is sent without numbers.
+
+    On PostgreSQL each number is locked first, until the transaction ends, so a concurrent request
+    about to record a child with one of them waits here for this one to commit, then finds its child.
+    Two statements, not one: a statement reads what was committed when it began, so a look-up in the
+    statement that waited for the lock would miss the child committed meanwhile. SQLite serialises
+    writers anyway. Call it before recording any new child: a statement sends the inserts waiting
+    (see `insert_new`) before it."""
+    if not numbers:
+        return {}
+    if on_postgresql(session):
+        keys = sorted({nhs_lock_key(n) for n in numbers})
+        await driver_rows(session, _lock_numbers(len(keys)), {f"k{i}": k for i, k in enumerate(keys)})
+    rows = await driver_rows(
+        session, _children_with_numbers(len(numbers)), {f"n{i}": n for i, n in enumerate(numbers)}
+    )
+    found: dict[str, uuid.UUID] = {}
+    for child_id, number in rows:
+        found.setdefault(number, uuid.UUID(int=child_id.int))  # the driver's own UUID type, as uuid's
+    return found
 
 
 def new_child(data: ChildIn, principal: Principal) -> Child:

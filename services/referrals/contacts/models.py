@@ -95,7 +95,12 @@ class ContactIn(Schema):
         default_factory=list, max_length=20, description="Children already on record (see search)."
     )
     new_children: list[ChildIn] = PField(
-        default_factory=list, max_length=20, description="Children to create with the contact."
+        default_factory=list,
+        max_length=20,
+        description="Children to create with the contact. A new child whose NHS number is on a child's "
+        "record is that child: the contact is recorded for them as if named in child_ids (its child_id is "
+        "theirs; a repeat contact on their open journey, or a new journey), and the details sent are not "
+        "applied to the record (a correction does that).",
     )
     received_at: Instant = PField(
         description="When the front door received it: not in the future; may be earlier than entry."

@@ -58,11 +58,11 @@ async def create_contacts(
 ) -> object:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    group_id, contacts, pending = await service.receive_contacts(
+    group_id, contacts, pending, new_ids = await service.receive_contacts(
         session, data, principal, settings_of(request)
     )
-    # Children created inline come after the existing ones, in order.
-    created = [Audited("create", "child", c.child_id, c.child_id) for c in contacts[len(data.child_ids) :]]
+    # Children created inline, in order (a new child whose NHS number is on record was not created).
+    created = [Audited("create", "child", c.child_id, c.child_id) for c in contacts if c.child_id in new_ids]
     await auditor_of(request).record_all(
         session,
         principal,

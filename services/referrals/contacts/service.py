@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.models import Child
-from services.referrals.children.service import create_child
+from services.referrals.children.service import check_new_child, children_on_record, create_child
 from services.referrals.common import Pending, attach_inserted, get_or_404, insert_new, team_claim
 from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
 from services.referrals.decisions.models import Decision, DecisionStatus
@@ -230,22 +230,25 @@ def _refuse_before_closure(i: int, received_at: datetime, closed_at: datetime | 
 
 async def receive_contacts(
     session: AsyncSession, data: ContactIn, principal: Principal, settings: Settings
-) -> tuple[uuid.UUID | None, list[Contact], list[Pending]]:
+) -> tuple[uuid.UUID | None, list[Contact], list[Pending], set[uuid.UUID]]:
+    """The contacts, their journeys' events, and the ids of the children it created."""
     now = utcnow()
     backdated = _check_contact(data, settings, now)
     partner = principal.has(Role.partner) and not principal.has(Role.practitioner, Role.manager, Role.admin)
-    children: list[Child] = []
+    children: list[uuid.UUID] = []
     # Children created by this contact have no journeys yet: nothing to look up for them.
     created: set[uuid.UUID] = set()
+    named: dict[str, str] = {}
     for i, child_id in enumerate(data.child_ids):
         child = await session.get(Child, child_id)
         if child is None:
             raise Unprocessable("No child with this id.", field=f"child_ids.{i}", code="unknown_child")
-        children.append(child)
+        children.append(child.id)
+        if child.nhs_number:
+            named[child.nhs_number] = f"child_ids.{i}"
     # The same child named twice: by id (see `_check_contact`), or as a new child whose NHS number (one
     # per person) is that of a child already named. Two records, two contacts and two journeys for one
     # child would be counted twice.
-    named = {c.nhs_number: f"child_ids.{i}" for i, c in enumerate(children) if c.nhs_number}
     for i, new in enumerate(data.new_children):
         if new.nhs_number is None:
             continue
@@ -256,24 +259,40 @@ async def receive_contacts(
                 code="duplicate_child",
             )
         named[new.nhs_number] = f"new_children.{i}"
+    # A new child whose NHS number is on record is that child: the contact is theirs, as if named in
+    # child_ids (a partner system cannot look children up). Looked up, and on PostgreSQL locked, before
+    # any child is created; a contact without NHS numbers sends nothing here.
+    on_record = await children_on_record(session, [n.nhs_number for n in data.new_children if n.nhs_number])
     # Read before the new children are created: their inserts wait for the event append (see
     # `insert_new`), and any statement in between would send them on their own.
     team_id = team_claim(principal)
     rows = await driver_rows(session, _TEAM_AREA, {"id": team_id}) if team_id else []
     area = rows[0][0] if rows else None
+    received = london_date(data.received_at)
     for i, new in enumerate(data.new_children):
-        child = await create_child(
-            session, new, principal, prefix=f"new_children.{i}.", received=london_date(data.received_at)
-        )
-        children.append(child)
-        created.add(child.id)
+        prefix = f"new_children.{i}."
+        known = on_record.get(new.nhs_number) if new.nhs_number else None
+        if known is None:
+            child = await create_child(session, new, principal, prefix=prefix, received=received)
+            children.append(child.id)
+            created.add(child.id)
+            continue
+        # Checked as any new child is; the details are not applied to the record (a correction does).
+        check_new_child(new, prefix, received)
+        if known in children:  # named by id too (its NHS number corrected since it was read)
+            raise Unprocessable(
+                "This NHS number is that of a child the contact already names: it names a child twice.",
+                field=f"{prefix}nhs_number",
+                code="duplicate_child",
+            )
+        children.append(known)
     group_id = uuid.uuid4() if len(children) > 1 else None
     # Every child's journey state first, in the order given (a refusal names the first child it
     # concerns), before anything is written.
     states: list[Journey | None] = []
-    for i, child in enumerate(children):
+    for i, child_id in enumerate(children):
         journey, closed_at = (
-            (None, None) if child.id in created else await journey_state_of(session, child.id)
+            (None, None) if child_id in created else await journey_state_of(session, child_id)
         )
         _refuse_before_closure(i, data.received_at, closed_at, partner)
         states.append(journey)
@@ -281,8 +300,8 @@ async def receive_contacts(
     # waits for a concurrent contact opening the same child's, so two contacts naming the same siblings
     # in opposite orders would each wait for the other (a deadlock, 503) instead of one getting 409.
     journeys: dict[int, Journey] = {}
-    for i in sorted(range(len(children)), key=lambda n: children[n].id):
-        child, journey = children[i], states[i]
+    for i in sorted(range(len(children)), key=lambda n: children[n]):
+        child_id, journey = children[i], states[i]
         if journey is not None:
             if data.received_at < journey.opened_at:
                 # A backdated repeat contact: the journey began when the earliest of its contacts arrived.
@@ -290,8 +309,8 @@ async def receive_contacts(
                 session.add(journey)
         else:
             # Inserted at the version its ContactReceived gives it (see Pending.opened).
-            journey = new_record(Journey, child_id=child.id, opened_at=data.received_at, stream_version=1)
-            if child.id in created:
+            journey = new_record(Journey, child_id=child_id, opened_at=data.received_at, stream_version=1)
+            if child_id in created:
                 await insert_new(session, [journey])  # no other contact can know this child yet
             else:
                 closed_at = await open_new_journey(session, journey)
@@ -299,11 +318,11 @@ async def receive_contacts(
         journeys[i] = journey
     contacts: list[Contact] = []
     pending: list[Pending] = []
-    for i, child in enumerate(children):
+    for i, child_id in enumerate(children):
         journey, opens = journeys[i], states[i] is None
         contact = new_contact(
             data,
-            child_id=child.id,
+            child_id=child_id,
             journey_id=journey.id,
             group_id=group_id,
             now=now,
@@ -318,7 +337,7 @@ async def receive_contacts(
         pending.append(Pending(journey, [(event, data.received_at)], opened=opens))
     await insert_new(session, contacts)
     await session.flush()  # a backdated repeat contact's earlier journey start
-    return group_id, contacts, pending
+    return group_id, contacts, pending, created
 
 
 async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
