@@ -1,12 +1,20 @@
-"""re-referrals by London date
+"""re-referrals by London date; figures rounded halves up
 
 A re-referral is now a referral with another of the child's referrals on or after the same London
 date a year earlier, at any time of day (as the CIN census, which holds referral dates only, counts
 it), not at or after the same instant. The flags kept on rpt_contacts and the counts kept per day
-(rpt_contact_days) were computed under the old rule, and only the contacts' London days can give
-the new one, so, as in b3f8d2e6a4c1, the projections are emptied and their feed positions set to 0:
-the consumers replay both feeds on start-up, as `frontdoor rebuild -s reporting` would. No schema
-changes.
+(rpt_contact_days) were computed under the old rule.
+
+The reports' figures are also now rounded halves up (services/reporting/rounding.py), not as
+Python's round() rounds (ties to even on the binary value), and so are the values the projection
+keeps for them: unallocated days in hundredths (rpt_journey_month_values and _bands: a spell of 3
+or 15 hours, 0.125 or 0.625 of a day, was kept as the hundredth below, as was 0.015 of a day,
+stored just below its half) and the tenths of an hour the contact-to-outcome durations are counted
+in (the rpt_contact_duration_* tables, where the two rules seldom differ).
+
+Only the contacts' and journeys' own values can give the new ones, so, as in b3f8d2e6a4c1, the
+projections are emptied and their feed positions set to 0: the consumers replay both feeds on
+start-up, as `frontdoor rebuild -s reporting` would. No schema changes.
 
 Revision ID: ed88f9f9216a
 Revises: b3f8d2e6a4c1
