@@ -6,6 +6,7 @@ import contextlib
 import functools
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -44,6 +45,13 @@ NAMING_CONVENTION = {
 def on_postgresql(session: AsyncSession) -> bool:
     """Whether this session talks to PostgreSQL (else SQLite): for the few statements that differ."""
     return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def advisory_key(text: str) -> int:
+    """A second key for PostgreSQL's two-key advisory locks from any text: its crc32, which is unsigned,
+    as the signed 32-bit integer those functions take (two texts sharing a key only wait for each other)."""
+    value = zlib.crc32(text.encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
 
 
 def make_base(name: str) -> type[SQLModel]:

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import json
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
@@ -38,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
-from shared.db import defer_insert, driver_rows, on_postgresql
+from shared.db import advisory_key, defer_insert, driver_rows, on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
@@ -87,10 +86,8 @@ def _lookup(table: Table) -> Select[Any]:
 
 
 def lock_key(caller: str, key: str) -> int:
-    """The advisory lock's second key for one caller's Idempotency-Key: crc32, which is unsigned, as
-    the signed 32-bit integer the two-key lock functions take."""
-    value = zlib.crc32(f"{caller}\x00{key}".encode())
-    return value - (1 << 32) if value >= (1 << 31) else value
+    """The advisory lock's second key for one caller's Idempotency-Key."""
+    return advisory_key(f"{caller}\x00{key}")
 
 
 def key_record(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import unicodedata
 import uuid
-import zlib
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from sqlmodel import col
 from services.referrals.children.models import Child, ChildCorrection, ChildCorrectionIn, ChildIn
 from services.referrals.common import get_or_404, insert_new
 from shared.auth import Principal
-from shared.db import driver_rows, new_record, on_postgresql
+from shared.db import advisory_key, driver_rows, new_record, on_postgresql
 from shared.errors import Conflict, InvalidParam, Unprocessable
 from shared.http import PageParams
 from shared.types import utcnow
@@ -78,6 +77,10 @@ async def create_child(
 ) -> Child:
     """A new child's record (its NHS number, if any, looked up first: see `children_on_record`)."""
     check_new_child(data, prefix, received)
+    return await _insert_child(session, data, principal)
+
+
+async def _insert_child(session: AsyncSession, data: ChildIn, principal: Principal) -> Child:
     child = new_child(data, principal)
     await insert_new(session, [child])
     return child
@@ -99,18 +102,11 @@ async def record_child(session: AsyncSession, data: ChildIn, principal: Principa
                 ],
                 members={"child_id": str(child_id)},
             )
-    return await create_child(session, data, principal)
+    return await _insert_child(session, data, principal)
 
 
 # The first key of an NHS number's advisory lock (two-key form; shared.idempotency's try-lock takes 1).
 NHS_LOCK_CLASS = 2
-
-
-def nhs_lock_key(nhs_number: str) -> int:
-    """An NHS number's advisory lock key: its crc32 as the signed 32-bit integer the two-key lock
-    functions take (two numbers sharing a key only wait for each other)."""
-    value = zlib.crc32(nhs_number.encode())
-    return value - (1 << 32) if value >= (1 << 31) else value
 
 
 @functools.cache
@@ -144,7 +140,7 @@ async def children_on_record(session: AsyncSession, numbers: Sequence[str]) -> d
     if not numbers:
         return {}
     if on_postgresql(session):
-        keys = sorted({nhs_lock_key(n) for n in numbers})
+        keys = sorted({advisory_key(n) for n in numbers})
         await driver_rows(session, _lock_numbers(len(keys)), {f"k{i}": k for i, k in enumerate(keys)})
     rows = await driver_rows(
         session, _children_with_numbers(len(numbers)), {f"n{i}": n for i, n in enumerate(numbers)}
