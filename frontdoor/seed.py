@@ -492,7 +492,8 @@ def make_plan(
         to_worker: str,
         reason: WorkerChangeReason,
     ) -> None:
-        """A handover between teams (or a worker change within one), counted by its reason."""
+        """A handover between teams (or a worker change within one), counted by its reason; `by` is a
+        manager of `src`, the team holding the journey (referrals refuses any other team's)."""
         add(
             at,
             "transfer",
@@ -716,7 +717,7 @@ def make_plan(
         moved_at = clock.add_working_days(authorised_at, rng.choice([0, 1, 1, 1, 2, 2, 3, 5]), 10.5)
         moved_at = max(moved_at, authorised_at + timedelta(minutes=30))
         dest_worker = rng.choice(dest.practitioners)
-        by = rng.choice(dest.managers)
+        by = rng.choice(fd.managers)  # the team holding a journey hands it over (and closes it)
         transfer(moved_at, child, jkey, by, fd, dest, worker, dest_worker, WorkerChangeReason.TSPROC)
         journey.team, journey.worker = dest, dest_worker
         journey.post_referral_from = moved_at
@@ -741,7 +742,7 @@ def make_plan(
             if cur_team.service_type is ServiceType.assessment:
                 fs = team("FS", cur_team.area)
                 fs_worker = rng.choice(fs.practitioners)
-                by = rng.choice(fs.managers)
+                by = rng.choice(cur_team.managers)
                 transfer(
                     assessed_at,
                     child,

@@ -263,3 +263,48 @@ async def test_another_teams_supervision_is_refused_or_hidden(app_client: Any) -
         f"/supervisions/{sup['id']}/actions/{action}/complete", json={}, headers=east
     )
     assert done.status_code in (403, 404), done.text
+
+
+async def test_another_teams_journey_is_not_moved_or_closed(app_client: Any) -> None:
+    """Allocation, transfer and closure are managers' (the matrix above); of managers, only those of the
+    team holding the journey may transfer or close it (any manager while no team holds it). Another
+    team's manager and a manager whose token names no team are 403, as documented on each route."""
+    client: httpx.AsyncClient = await app_client("referrals")
+    west = bearer("manager", sub="m-west", team="FD-WEST")
+    east = bearer("manager", sub="m-east", team="FD-EAST")
+    assessment = bearer("manager", sub="m-as-west", team="AS-WEST")
+    no_team = bearer("manager", sub="m-none", team=None)
+    for team, area, service_type in (
+        ("FD-WEST", "West", "front_door"),
+        ("FD-EAST", "East", "front_door"),
+        ("AS-WEST", "West", "assessment"),
+    ):
+        body = {"id": team, "name": f"Team {team}", "area": area, "service_type": service_type}
+        assert (await client.post("/teams", json=body, headers=west)).status_code == 201
+    r = await client.post("/contacts", json=_contact_body(), headers=bearer("practitioner", sub="p-west"))
+    assert r.status_code == 201, r.text
+    contact = r.json()["contacts"][0]
+    journey = f"/journeys/{contact['journey_id']}"
+    decision = {
+        "outcome": "NFA",
+        "threshold_level": 1,
+        "rationale": "Synthetic rationale.",
+        "decided_at": contact["received_at"],
+    }
+    r = await client.post(f"/contacts/{contact['id']}/decisions", json=decision, headers=west)
+    assert r.status_code == 201, r.text
+    r = await client.post(f"{journey}/allocation", json={"team_id": "FD-WEST"}, headers=west)
+    assert r.status_code == 201, r.text
+
+    def refused(r: httpx.Response) -> bool:
+        return r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+
+    to_assessment = {"team_id": "AS-WEST", "reason": "TSPROC"}
+    for who in (east, no_team, assessment):
+        assert refused(await client.post(f"{journey}/transfers", json=to_assessment, headers=who))
+        assert refused(await client.post(f"{journey}/closure", json={"reason": "FD_NFA"}, headers=who))
+    assert (await client.post(f"{journey}/transfers", json=to_assessment, headers=west)).status_code == 201
+    # Handed over: the front door is now the other team.
+    assert refused(await client.post(f"{journey}/closure", json={"reason": "FD_NFA"}, headers=west))
+    r = await client.post(f"{journey}/closure", json={"reason": "FD_NFA"}, headers=assessment)
+    assert r.status_code == 200, r.text

@@ -81,6 +81,7 @@ class FrontDoor:
 
     def __init__(self, client: httpx.AsyncClient, token: Any) -> None:
         self.client = client
+        self._token = token
         self.pract = token("practitioner", sub="p1", team="FD-WEST")
         self.pract2 = token("practitioner", sub="p2", team="FD-WEST")
         self.mgr = token("manager", sub="m1", team="FD-WEST")
@@ -89,6 +90,10 @@ class FrontDoor:
         self.analyst = token("analyst", sub="an1")
         self.partner = token("partner", sub="police-system")
         self.partner2 = token("partner", sub="health-system")
+
+    def manager_of(self, team: str | None, sub: str | None = None) -> dict[str, str]:
+        """A manager of `team` (None: a token naming no team), who may transfer or close its journeys."""
+        return dict(self._token("manager", sub=sub or f"m-{team or 'none'}".lower(), team=team))
 
     async def team(self, code: str = "FD-WEST", area: str = "West", service_type: str = "front_door") -> dict:
         r = await self.client.post(

@@ -22,7 +22,10 @@ async def test_contact_to_closure_happy_path(fd: FrontDoor):
         f"/journeys/{jid}/transfers", json={"team_id": "AS-EAST", "reason": "TSPROC"}, headers=fd.mgr
     )
     assert r.status_code == 201, r.text
-    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC8"}, headers=fd.mgr)
+    # The assessment team holds the journey now: its manager closes it.
+    r = await fd.client.post(
+        f"/journeys/{jid}/closure", json={"reason": "RC8"}, headers=fd.manager_of("AS-EAST")
+    )
     assert r.status_code == 200, r.text
     r = await fd.client.get(f"/journeys/{jid}", headers=fd.pract)
     assert r.status_code == 200, r.text

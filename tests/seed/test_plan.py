@@ -82,6 +82,27 @@ def test_the_plan_keeps_the_rules_a_real_front_door_keeps() -> None:
     assert {t.area for t in county_teams()} == {"West", "Central", "East"}
 
 
+def test_the_team_holding_a_journey_transfers_and_closes_it() -> None:
+    """Referrals lets only the holding team's managers transfer or close a journey (any manager while
+    no team holds it): the plan's handovers are made by the team handing over, not the receiving one."""
+    plan = make_plan(contacts=1500, seed=5, until=UNTIL)
+    managers = {t.id: set(t.managers) for t in county_teams()}
+    holder: dict[int, str] = {}
+    transfers = closures = 0
+    for st in plan.steps:
+        if st.kind == "allocate":
+            holder[st.journey] = st.data["team_id"]
+        elif st.kind == "transfer":
+            assert st.data["from_team_id"] == holder[st.journey]
+            assert st.actor in managers[holder[st.journey]], st
+            holder[st.journey] = st.data["to_team_id"]
+            transfers += 1
+        elif st.kind == "close" and st.journey in holder:
+            assert st.actor in managers[holder[st.journey]], st
+            closures += 1
+    assert transfers > 0 and closures > 0
+
+
 def test_children_are_obviously_synthetic() -> None:
     plan = make_plan(contacts=500, seed=9, until=UNTIL)
     for child in plan.children:

@@ -114,6 +114,13 @@ async def get_journey(
     status_code=201,
     response_model=AllocationOut,
     summary="Allocate the journey for the first time (to a team, and optionally a worker)",
+    description=(
+        "Managers. A journey no team holds yet is the front door's: any manager may allocate it. One a"
+        " team holds is already allocated: its team's managers get 409 (record a transfer), other"
+        " managers 403 (`not_your_team`, or `no_team` for a token naming no team; the problem's"
+        " `team_id` names the holding team). Admins are bound to no team. Answers in the order 404, 412,"
+        " 403, 409."
+    ),
     responses=problem_responses(404, 409, 412, 422),
 )
 async def allocate(
@@ -128,6 +135,7 @@ async def allocate(
         return replay
     journey = await service.lock_journey(session, journey_id)  # see transfer
     check_if_match(request, journey_etag(journey))
+    service.refuse_unless_holder(journey, principal, "allocate")  # see transfer
     allocation, pending = await service.allocate(session, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session, principal, "allocate", "journey", resource_id=journey_id, child_id=allocation.child_id
@@ -143,6 +151,13 @@ async def allocate(
     status_code=201,
     response_model=AllocationOut,
     summary="Transfer the journey to another team and/or worker (a handover, with its reason)",
+    description=(
+        "Managers of the team holding the journey: the team handing over records the handover, and"
+        " after it only the receiving team's managers may transfer it on. Another team's manager is 403"
+        " `not_your_team`, a manager whose token names no team 403 `no_team` (the problem's `team_id`"
+        " names the holding team); admins are bound to no team. Answers in the order 404, 412, 403,"
+        " 409."
+    ),
     responses=problem_responses(404, 409, 412, 422),
 )
 async def transfer(
@@ -158,6 +173,10 @@ async def transfer(
     # Locked before the ETag check: a concurrent writer holding the same ETag waits, then gets 412.
     journey = await service.lock_journey(session, journey_id)
     check_if_match(request, journey_etag(journey))
+    # Whose journey it is, after the ETag: of two managers holding one ETag, the second gets 412 (re-read)
+    # even when the first moved the journey to another team. Staff may read the journey, so a 412 tells
+    # a manager of another team nothing they could not see.
+    service.refuse_unless_holder(journey, principal, "transfer")
     allocation, pending = await service.transfer(session, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session,
@@ -178,6 +197,12 @@ async def transfer(
     "/journeys/{journey_id}/closure",
     response_model=JourneySummary,
     summary="Close the journey (RC1-RC9, or a front-door closure after NFA, advice or early help)",
+    description=(
+        "Managers of the team holding the journey; one never allocated is the front door's, and any"
+        " manager may close it. Another team's manager is 403 `not_your_team`, a manager whose token"
+        " names no team 403 `no_team` (the problem's `team_id` names the holding team); admins are"
+        " bound to no team. Answers in the order 404, 412, 403, 409."
+    ),
     responses=problem_responses(404, 409, 412, 422) | sets_headers(200, "ETag"),
 )
 async def close(
@@ -190,6 +215,7 @@ async def close(
 ) -> JourneySummary:
     journey = await service.lock_journey(session, journey_id)  # see transfer
     check_if_match(request, journey_etag(journey))
+    service.refuse_unless_holder(journey, principal, "close")  # see transfer
     pending = await service.close(session, journey, data, principal, settings_of(request))
     await auditor_of(request).record(
         session,

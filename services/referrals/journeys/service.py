@@ -25,9 +25,9 @@ from services.referrals.journeys.models import (
 from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from services.referrals.teams.service import team_for
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.codes import REFERRAL_OUTCOMES, ClosureReason, DecisionOutcome, FrontDoorClosure, ServiceType
-from shared.errors import Conflict, Unprocessable
+from shared.errors import Conflict, Forbidden, Unprocessable
 from shared.http import PageParams
 from shared.types import utcnow
 
@@ -103,6 +103,31 @@ async def allocate(
         effective_at=effective,
     )
     return allocation, Pending(journey, [(event, effective)])
+
+
+def refuse_unless_holder(journey: Journey, principal: Principal, act: str) -> None:
+    """Who may allocate, transfer or close a journey (`act` names which, for the refusal). While no
+    team holds it (never allocated), any manager: it is still the front door's. Once a team holds it,
+    only that team's managers: the team holding a child's journey hands it over or closes it, and
+    another team's managers cannot move or close its children's journeys. A manager whose token names
+    no team holds no journey. Admins are bound to no team (and may do everything in this service).
+    Checked on the locked journey, so a concurrent transfer is seen."""
+    if journey.team_id is None or principal.has(Role.admin):
+        return
+    holder = {"team_id": journey.team_id}
+    if principal.team is None:
+        raise Forbidden(
+            f"Your token names no team; only a manager of {journey.team_id}, the team holding this"
+            f" journey, may {act} it.",
+            code="no_team",
+            members=holder,
+        )
+    if principal.team != journey.team_id:
+        raise Forbidden(
+            f"Only a manager of {journey.team_id}, the team holding this journey, may {act} it.",
+            code="not_your_team",
+            members=holder,
+        )
 
 
 async def lock_journey(session: AsyncSession, journey_id: uuid.UUID) -> Journey:
