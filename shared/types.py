@@ -54,6 +54,19 @@ def as_utc(value: datetime) -> datetime:
         raise ValueError("is out of range") from None
 
 
+# Every character below 32 but tab, newline and carriage return; a regex, not a loop over characters
+# in Python (a 4,000-character text cost ~0.2 ms).
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def no_control_characters(value: str) -> str:
+    """A validator for free text: PostgreSQL refuses NUL in text (a 500 if it got that far); other
+    controls (terminal escapes, form feeds) are never meant."""
+    if _CONTROL_CHARACTER.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
 def _written_as(pattern: re.Pattern[str], what: str) -> BeforeValidator:
     def check(value: object) -> object:
         # pydantic reads a number, or text of digits, as seconds since 1970: a partner's "20240301"

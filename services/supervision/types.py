@@ -5,18 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.types import IsoDateTime, as_utc
+from shared.types import IsoDateTime, as_utc, no_control_characters
 
 # Pseudonymous staff and team ids: printable ASCII, no spaces (as the token subjects are).
 ID_PATTERN = r"^[\x21-\x7e]+$"
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")  # PostgreSQL text cannot hold them
-    return value
 
 
 def _sane_instant(value: datetime) -> datetime:
@@ -26,6 +20,8 @@ def _sane_instant(value: datetime) -> datetime:
     return utc
 
 
-FreeText = Annotated[str, AfterValidator(_no_nul)]
+# Surrounding blanks dropped before the length is checked, so text of blanks alone is too short (a
+# cancel reason of spaces is no reason); control characters refused, as referrals refuses them.
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(no_control_characters)]
 Instant = Annotated[IsoDateTime, AfterValidator(_sane_instant)]
 StaffId = Annotated[str, Field(min_length=1, max_length=120, pattern=ID_PATTERN)]

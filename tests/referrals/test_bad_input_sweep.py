@@ -126,12 +126,12 @@ async def test_hostile_query_strings_never_cause_a_server_error(fd: FrontDoor):
 
 
 def test_text_refuses_exactly_the_control_characters_but_tab_and_line_breaks() -> None:
-    from services.referrals.common import _no_control_characters
+    from shared.types import no_control_characters
 
     refused = set()
     for code in range(256):
         try:
-            _no_control_characters(f"before{chr(code)}after")
+            no_control_characters(f"before{chr(code)}after")
         except ValueError:
             refused.add(code)
     assert refused == set(range(32)) - {ord("\t"), ord("\n"), ord("\r")}

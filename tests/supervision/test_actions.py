@@ -58,6 +58,11 @@ async def test_cancel_with_reason_then_cannot_complete(h) -> None:
     assert no_reason.status_code == 422 and no_reason.json()["invalid-params"][0]["name"] == "reason"
     empty = await h.client.post(f"{path}/cancel", json={"reason": ""}, headers=h.manager())
     assert empty.status_code == 422
+    # A reason of blanks, or carrying control characters, is no reason (was accepted).
+    for reason in ("   ", "\t\n", "Done\x1b[2J"):
+        blank = await h.client.post(f"{path}/cancel", json={"reason": reason}, headers=h.manager())
+        assert blank.status_code == 422, blank.text
+        assert blank.json()["invalid-params"][0]["name"] == "reason"
     cancelled = await h.client.post(
         f"{path}/cancel", json={"reason": "Overtaken by events."}, headers=h.manager()
     )

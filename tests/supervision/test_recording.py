@@ -242,3 +242,37 @@ async def test_odd_query_and_path_values_are_422(h) -> None:
     assert r.status_code == 422 and r.json()["invalid-params"][0]["name"] == "team"
     w = await h.client.put("/workers/w%00", json={"newly_qualified_until": None}, headers=h.manager())
     assert w.status_code == 422 and w.json()["invalid-params"][0]["name"] == "worker_id"
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"discussion": "   \n\t "}, "discussion"),
+        ({"decisions": " "}, "decisions"),
+        ({"discussion": "Escape \x1b[31m codes"}, "discussion"),
+        ({"decisions": "Bell \x07"}, "decisions"),
+        (
+            {"actions": [{"description": "\x0c", "owner_id": "w1", "due_on": "2026-03-20"}]},
+            "actions.0.description",
+        ),
+        (
+            {"actions": [{"description": "  ", "owner_id": "w1", "due_on": "2026-03-20"}]},
+            "actions.0.description",
+        ),
+    ],
+)
+async def test_blank_free_text_or_control_characters_are_422(h, override: dict, field: str) -> None:
+    """Was accepted: a discussion of spaces only, or text carrying terminal escapes (referrals refuses
+    both)."""
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, **override)
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == [field]
+    assert await h.count("supervisions") == 0
+
+
+async def test_free_text_keeps_tabs_and_line_breaks_and_loses_surrounding_blanks(h) -> None:
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, discussion="  First point.\r\n\tSecond point.  ", actions=[])
+    assert r.status_code == 201, r.text
+    assert r.json()["discussion"] == "First point.\r\n\tSecond point."
