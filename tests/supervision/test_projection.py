@@ -209,3 +209,46 @@ async def test_a_time_without_a_zone_is_skipped_not_fatal(h) -> None:
     assert later[0] in await journeys(h)
     metrics = (await h.client.get("/metrics")).text
     assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics
+
+
+async def test_a_value_too_long_or_a_time_out_of_range_is_skipped_not_fatal(h) -> None:
+    """The journey table holds team and area ids of 80 characters, worker ids of 120 and UTC times:
+    a payload beyond them failed its batch on PostgreSQL (value too long) on every retry, stopping
+    the feed for good, and was stored whole on SQLite; so did a NUL, and a time before year 1 in UTC on
+    both. Now each is skipped and counted."""
+    journey_id, child_id = await h.journey()
+    for team, area, worker in (
+        ("T" * 81, "EAST", "w2"),
+        ("AS-EAST", "A" * 81, "w2"),
+        ("AS-EAST", "EAST", "w" * 121),
+        ("AS-EAST", "EA\x00ST", "w2"),  # PostgreSQL text cannot hold NUL
+    ):
+        await h.emit(
+            journey_id,
+            ref.JourneyTransferred(
+                allocation_id=uuid.uuid4(),
+                child_id=child_id,
+                from_team_id="FD-WEST",
+                to_team_id=team,
+                from_area="WEST",
+                to_area=area,
+                to_service_type=ServiceType.assessment,
+                from_worker_id="w1",
+                to_worker_id=worker,
+                team_changed=True,
+                worker_changed=True,
+                reason=ref.WorkerChangeReason.MANAGE,
+                effective_at=START,
+            ),
+            START,
+        )
+    await h.close(journey_id, child_id)
+    await rewrite_closure(h, closed_at="0001-01-01T00:00:00+01:00")  # before year 1 in UTC
+    later, _ = await h.open()  # an event after the broken ones is still applied
+    assert await h.sync() == 1
+    j = (await journeys(h))[journey_id]
+    assert (j["team_id"], j["area"], j["worker_id"], j["is_open"]) == ("FD-WEST", "WEST", "w1", True)
+    assert later in await journeys(h)
+    metrics = (await h.client.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyTransferred"} 4.0' in metrics
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics

@@ -9,15 +9,26 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.journeys.models import Journey
 from shared.events.contract import Envelope
+from shared.types import as_utc, no_control_characters
 
 log = logging.getLogger("frontdoor.supervision.projection")
+
+
+# What the journey table holds (its column lengths, and UTC times): a value beyond it would fail the
+# batch's write on every retry (PostgreSQL: value too long; a NUL; a time before year 1 in UTC), so it
+# makes the payload unreadable, skipped and counted like any other.
+Id = Annotated[str, StringConstraints(max_length=80), AfterValidator(no_control_characters)]
+WorkerId = Annotated[str, StringConstraints(max_length=120), AfterValidator(no_control_characters)]
+ServiceTypeCode = Annotated[str, StringConstraints(max_length=60), AfterValidator(no_control_characters)]
+Instant = Annotated[AwareDatetime, AfterValidator(as_utc)]
 
 
 class _Reader(BaseModel):
@@ -29,34 +40,34 @@ class _Reader(BaseModel):
 
 class ContactReceivedIn(_Reader):
     child_id: uuid.UUID
-    received_at: AwareDatetime
+    received_at: Instant
     opens_journey: bool
-    team_id: str | None = None
-    area: str | None = None
+    team_id: Id | None = None
+    area: Id | None = None
 
 
 class JourneyAllocatedIn(_Reader):
     child_id: uuid.UUID
-    team_id: str
-    area: str | None = None
-    service_type: str | None = None
-    worker_id: str | None = None
-    effective_at: AwareDatetime
+    team_id: Id
+    area: Id | None = None
+    service_type: ServiceTypeCode | None = None
+    worker_id: WorkerId | None = None
+    effective_at: Instant
 
 
 class JourneyTransferredIn(_Reader):
     child_id: uuid.UUID
-    to_team_id: str
-    to_area: str | None = None
-    to_service_type: str | None = None
-    to_worker_id: str | None = None
+    to_team_id: Id
+    to_area: Id | None = None
+    to_service_type: ServiceTypeCode | None = None
+    to_worker_id: WorkerId | None = None
     worker_changed: bool = True
-    effective_at: AwareDatetime
+    effective_at: Instant
 
 
 class JourneyClosedIn(_Reader):
     child_id: uuid.UUID
-    closed_at: AwareDatetime
+    closed_at: Instant
 
 
 READERS: dict[str, type[_Reader]] = {
