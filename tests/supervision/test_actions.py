@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.types import utcnow
 
@@ -154,3 +154,35 @@ async def test_a_hidden_supervision_is_answered_as_one_that_does_not_exist(h) ->
         assert {k: v for k, v in hidden.json().items() if k != "instance"} == {
             k: v for k, v in missing.json().items() if k != "instance"
         }
+
+
+async def test_an_owner_who_may_not_read_the_supervision_gets_back_only_their_own_action(h) -> None:
+    """The journey moved on to another team and worker: w1 and m1 still own their actions and may
+    close them, but may no longer read the supervision (GET is 404). The change's answer handed them
+    the whole record, discussion, decisions and everyone's actions; now it withholds what they may
+    not read."""
+    journey_id, child_id = await h.journey()
+    sup = (await h.record(journey_id)).json()  # action 0 owned by w1, action 1 by m1
+    await h.transfer(journey_id, child_id, effective_at=datetime(2026, 3, 17, 10, tzinfo=UTC))
+    await h.sync()
+    w1, m1 = h.token("practitioner", sub="w1"), h.manager()
+    assert (await h.client.get(f"/supervisions/{sup['id']}", headers=w1)).status_code == 404
+    base = f"/supervisions/{sup['id']}/actions"
+    done = await h.client.post(f"{base}/{sup['actions'][0]['id']}/complete", headers=w1)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["discussion"] is None and body["decisions"] is None
+    assert [(a["owner_id"], a["status"]) for a in body["actions"]] == [("w1", "completed")]
+    assert "Synthetic" not in done.text and "Strategy" not in done.text
+    cancelled = await h.client.post(
+        f"{base}/{sup['actions'][1]['id']}/cancel",
+        json={"reason": "Handed over."},
+        headers={**m1, "If-Match": done.headers["ETag"]},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["discussion"] is None
+    assert [(a["owner_id"], a["status"]) for a in cancelled.json()["actions"]] == [("m1", "cancelled")]
+    # The new team's manager, who may read it, still gets the whole record.
+    full = await h.client.get(f"/supervisions/{sup['id']}", headers=h.manager("AS-EAST", sub="m2"))
+    assert full.status_code == 200 and full.json()["discussion"] == "Synthetic discussion text."
+    assert [a["status"] for a in full.json()["actions"]] == ["completed", "cancelled"]

@@ -136,14 +136,21 @@ class SupervisionOut(BaseModel):
     supervisee_id: str = PField(description="Pseudonymous id of the worker supervised.")
     held_at: datetime = PField(description="When it was held.")
     kind: SupervisionKind = PField(description="Individual, group, or a management oversight note.")
-    discussion: str = PField(description="What was discussed (free text).")
-    decisions: str = PField(description="What was decided (free text).")
+    discussion: str | None = PField(
+        description=(
+            "What was discussed (free text). Null only in the answer to an action's owner who may not read"
+            " the supervision (they changed their action): that answer lists their own actions only."
+        )
+    )
+    decisions: str | None = PField(description="What was decided (free text); null as discussion is.")
     next_due_on: date = PField(description="When supervision of this journey is next due.")
     policy_due_on: date = PField(description="What the policy would have set as next due.")
     recorded_by: str = PField(description="Pseudonymous id of the manager who recorded it.")
     recorded_at: datetime = PField(description="When it was recorded.")
     version: int = PField(description="Moves on with each change to an action (the ETag follows it).")
-    actions: list[ActionOut] = PField(description="The actions set, in the order given.")
+    actions: list[ActionOut] = PField(
+        description="The actions set, in the order given (an owner who may not read it: theirs only)."
+    )
 
 
 class DueBasis(StrEnum):

@@ -168,7 +168,8 @@ async def _change(
 _CHANGE_DOC = (
     " By the action's owner or a manager of the journey's current team. Only an open action changes:"
     " otherwise 409. `If-Match` with the supervision's ETag is checked when sent (412 on mismatch)."
-    " Returns the supervision with its new ETag."
+    " Returns the supervision with its new ETag; to an owner who may not read it (see GET), only their"
+    " own actions, with discussion and decisions null."
 )
 
 

@@ -95,13 +95,19 @@ async def _actions(session: AsyncSession, supervision_id: uuid.UUID) -> list[Sup
     return list(rows.scalars())
 
 
-def to_out(supervision: Supervision, actions: list[SupervisionAction]) -> SupervisionOut:
-    return SupervisionOut.model_validate(
-        {
-            **supervision.model_dump(),
-            "actions": [ActionOut.model_validate(a.model_dump()) for a in actions],
+def to_out(
+    supervision: Supervision, actions: list[SupervisionAction], *, owner_only: str | None = None
+) -> SupervisionOut:
+    """The record as its readers see it; `owner_only`: as that action owner, who may not read it, sees
+    it after changing an action (their own actions, no discussion or decisions)."""
+    out = {**supervision.model_dump(), "actions": [ActionOut.model_validate(a.model_dump()) for a in actions]}
+    if owner_only is not None:
+        out |= {
+            "discussion": None,
+            "decisions": None,
+            "actions": [a for a in out["actions"] if a.owner_id == owner_only],
         }
-    )
+    return SupervisionOut.model_validate(out)
 
 
 async def record_supervision(session: AsyncSession, ctx: Context, data: SupervisionIn) -> SupervisionOut:
@@ -304,7 +310,11 @@ async def change_action(
         session, principal, verb, "supervision_action", resource_id=action.id, child_id=supervision.child_id
     )
     await _append(session, ctx, supervision.journey_id, [NewEvent(event, at)])
-    return to_out(supervision, await _actions(session, supervision.id)), etag_of(supervision)
+    # An owner who may not read the supervision (the journey moved on, or they were never its worker)
+    # gets back only their own actions: the answer is not a way round the read rules.
+    owner_only = None if can_read(principal, journey) else principal.subject
+    out = to_out(supervision, await _actions(session, supervision.id), owner_only=owner_only)
+    return out, etag_of(supervision)
 
 
 async def child_history(
