@@ -87,12 +87,14 @@ class SupervisionIn(_In):
     held_at: Instant = PField(
         description="When it was held: not in the future, not before the journey started."
     )
-    kind: SupervisionKind
+    kind: SupervisionKind = PField(description="Individual, group, or a management oversight note.")
     discussion: FreeText = PField(
         min_length=1, max_length=20000, description="What was discussed (free text)."
     )
     decisions: FreeText = PField(min_length=1, max_length=20000, description="What was decided (free text).")
-    actions: list[ActionIn] = PField(default_factory=list, max_length=50)
+    actions: list[ActionIn] = PField(
+        default_factory=list, max_length=50, description="Actions set, up to 50, in the order given."
+    )
     next_due_on: IsoDate | None = PField(
         default=None,
         description=(

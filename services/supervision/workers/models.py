@@ -33,6 +33,6 @@ class WorkerIn(BaseModel):
 class WorkerOut(BaseModel):
     worker_id: str = PField(description="Pseudonymous staff id.")
     newly_qualified_until: date | None = PField(description="Last day the worker counts as newly qualified.")
-    version: int
-    updated_at: datetime
-    updated_by: str
+    version: int = PField(description="Moves on with each change (the ETag follows it).")
+    updated_at: datetime = PField(description="When the entry was last set.")
+    updated_by: str = PField(description="Pseudonymous id of the manager who last set it.")
