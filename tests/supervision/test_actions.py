@@ -143,6 +143,29 @@ async def test_unknown_action_or_supervision_is_404(h) -> None:
     assert bad.status_code == 422 and bad.json()["invalid-params"][0]["name"] == "action_id"
 
 
+async def test_an_action_not_on_a_supervision_the_caller_reads_is_404_not_403(h) -> None:
+    """The allocated worker reads the supervision but owns no action id they made up: that action does
+    not exist (404), rather than being one they may not change (was 403)."""
+    sup, _ = await recorded(h)
+    w1 = h.token("practitioner", sub="w1")
+    for verb, body in (("complete", None), ("cancel", {"reason": "Not needed."})):
+        r = await h.client.post(
+            f"/supervisions/{sup['id']}/actions/{uuid.uuid4()}/{verb}", json=body, headers=w1
+        )
+        assert r.status_code == 404, r.text
+    other = (
+        await h.record(
+            uuid.UUID(sup["journey_id"]),
+            actions=[{"description": "Elsewhere.", "owner_id": "m1", "due_on": "2026-03-20"}],
+        )
+    ).json()
+    # An action of another supervision is not on this one either.
+    r = await h.client.post(
+        f"/supervisions/{sup['id']}/actions/{other['actions'][0]['id']}/complete", headers=w1
+    )
+    assert r.status_code == 404, r.text
+
+
 async def test_a_hidden_supervision_is_answered_as_one_that_does_not_exist(h) -> None:
     sup, _ = await recorded(h)
     action = sup["actions"][0]["id"]

@@ -262,12 +262,13 @@ async def change_action(
     if action is None or action.supervision_id != supervision.id:
         action = None
     owner = action is not None and action.owner_id == principal.subject
-    if not (owner or _is_manager_of(principal, journey)):
-        if not can_read(principal, journey):
-            raise NotFound(NOT_FOUND)
-        raise Forbidden("Only the action's owner or a manager of the journey's team may change it.")
+    if not (owner or _is_manager_of(principal, journey)) and not can_read(principal, journey):
+        raise NotFound(NOT_FOUND)
+    # A reader sees the supervision's actions, so telling them an action is not on it discloses nothing.
     if action is None:
         raise NotFound("No such action on this supervision.")
+    if not (owner or _is_manager_of(principal, journey)):
+        raise Forbidden("Only the action's owner or a manager of the journey's team may change it.")
     await session.refresh(supervision, with_for_update=True)
     # Every change to an action locks its supervision first: read the action again under that lock.
     # The journey's lock serialises them too, except while the journey projection is being rebuilt
