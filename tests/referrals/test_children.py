@@ -46,6 +46,42 @@ async def test_a_child_with_an_nhs_number_on_record_is_refused_naming_that_child
     assert (await fd.client.post("/children", json=child_body(), headers=fd.pract)).status_code == 201
 
 
+async def test_a_correction_to_an_nhs_number_on_another_childs_record_is_refused(fd: FrontDoor):
+    # One person, one record: a correction no more makes two records of one number than a creation.
+    existing = await fd.child(nhs_number=VALID_NHS)
+    other = await fd.child(given_name="Bea", nhs_number="4010232137")
+    url = f"/children/{other['id']}"
+    etag = (await fd.client.get(url, headers=fd.pract)).headers["ETag"]
+    h = {**fd.pract, "If-Match": etag}
+    r = await fd.client.patch(url, json={"nhs_number": "943 476 5919", "reason": "Typo"}, headers=h)
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["code"] == "child_on_record" and names(problem) == ["nhs_number"]
+    assert problem["child_id"] == existing["id"]
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert [m["child"]["id"] for m in found.json()["items"]] == [existing["id"]]
+    assert (await fd.client.get(url, headers=fd.pract)).json()["version"] == 1
+    # The child's own number again, with another change, is no conflict; nor is removing it.
+    r = await fd.client.patch(
+        url, json={"nhs_number": "4010232137", "sex": "M", "reason": "Confirmed"}, headers=h
+    )
+    assert r.status_code == 200 and r.json()["nhs_number"] == "4010232137", r.text
+    r = await fd.client.patch(
+        url,
+        json={"nhs_number": None, "reason": "Not hers"},
+        headers={**fd.pract, "If-Match": r.headers["ETag"]},
+    )
+    assert r.status_code == 200 and r.json()["nhs_number"] is None, r.text
+    # A number on no other record may be set.
+    r = await fd.client.patch(
+        url,
+        json={"nhs_number": "4010232137", "reason": "Found"},
+        headers={**fd.pract, "If-Match": r.headers["ETag"]},
+    )
+    assert r.status_code == 200, r.text
+
+
 async def test_a_child_built_by_new_record_is_stored_whole_by_an_orm_flush(fd: FrontDoor):
     # The intake inserts such records itself (`insert_new`); a plain `session.add` must work too.
     child = new_record(

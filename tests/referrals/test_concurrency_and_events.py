@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import httpx
 from fdhelpers import (
     VALID_NHS,
     FrontDoor,
@@ -248,3 +249,53 @@ async def test_a_child_recorded_while_a_contact_creates_them_is_refused(fd: Fron
     assert received.status_code == 201, received.text
     assert recorded.status_code == 409 and recorded.json()["code"] == "child_on_record", recorded.text
     assert recorded.json()["child_id"] == received.json()["contacts"][0]["child_id"]
+
+
+async def _set_nhs_number(fd: FrontDoor, child_id: str, number: str, who: dict) -> httpx.Response:
+    url = f"/children/{child_id}"
+    etag = (await fd.client.get(url, headers=who)).headers["ETag"]
+    return await fd.client.patch(
+        url, json={"nhs_number": number, "reason": "Confirmed"}, headers={**who, "If-Match": etag}
+    )
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_two_corrections_setting_one_nhs_number_at_once_leave_it_on_one_record(
+    fd: FrontDoor, monkeypatch
+):
+    """Neither finds the number on another record; unless the second waits for the first to commit
+    before it looks, both records end up with it."""
+    import services.referrals.children.service as children
+
+    ada, bea = await fd.child(), await fd.child(given_name="Bea")
+    first, second = await race_held(
+        fd,
+        monkeypatch,
+        children,
+        "correct_child",
+        lambda: _set_nhs_number(fd, ada["id"], VALID_NHS, fd.pract),
+        lambda: _set_nhs_number(fd, bea["id"], VALID_NHS, fd.pract2),
+    )
+    assert first.status_code == 200, first.text
+    assert second.status_code == 409 and second.json()["code"] == "child_on_record", second.text
+    assert second.json()["child_id"] == ada["id"]
+    found = await fd.client.get("/children/search", params={"nhs_number": VALID_NHS}, headers=fd.pract)
+    assert [m["child"]["id"] for m in found.json()["items"]] == [ada["id"]]
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_a_child_recorded_while_a_correction_sets_their_number_is_refused(fd: FrontDoor, monkeypatch):
+    import services.referrals.children.service as children
+
+    ada = await fd.child()
+    corrected, recorded = await race_held(
+        fd,
+        monkeypatch,
+        children,
+        "correct_child",
+        lambda: _set_nhs_number(fd, ada["id"], VALID_NHS, fd.pract),
+        lambda: fd.client.post("/children", json=child_body(nhs_number=VALID_NHS), headers=fd.pract2),
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert recorded.status_code == 409 and recorded.json()["code"] == "child_on_record", recorded.text
+    assert recorded.json()["child_id"] == ada["id"]

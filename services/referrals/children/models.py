@@ -65,7 +65,11 @@ class ChildCorrectionIn(Schema):
     expected_date_of_birth: PlausibleDate | None = None
     sex: Sex | None = None
     ethnicity: Ethnicity | None = None
-    nhs_number: NhsNumber | None = None
+    nhs_number: NhsNumber | None = PField(
+        None,
+        description="10-digit NHS number (modulus-11 checked). One person's: one already on another "
+        "child's record is 409 `child_on_record`.",
+    )
     postcode: Postcode | None = None
     reason: Reason = PField(description="Why the details are corrected (kept in the history and audit).")
 

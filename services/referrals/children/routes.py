@@ -156,7 +156,9 @@ async def get_child(
     "/children/{child_id}",
     response_model=ChildOut,
     summary="Correct a child's details (If-Match required; the correction and its reason are kept)",
-    responses=problem_responses(404, 412, 422, 428) | sets_headers(200, "ETag"),
+    description="An NHS number already on another child's record is 409 `child_on_record`: one person, "
+    "one record. The problem's `child_id` names that child.",
+    responses=problem_responses(404, 409, 412, 422, 428) | sets_headers(200, "ETag"),
 )
 async def correct_child(
     request: Request,
@@ -167,9 +169,9 @@ async def correct_child(
     session: SessionDep,
 ) -> ChildOut:
     # Locked before the ETag check: a concurrent correction holding the same ETag waits, then gets 412.
-    child = await service.lock_child(session, child_id)
+    child, number_on_record = await service.lock_child(session, child_id, data)
     check_if_match(request, child_etag(child), required=True)
-    corrections = await service.correct_child(session, child, data, principal)
+    corrections = await service.correct_child(session, child, data, principal, number_on_record)
     fields = ",".join(c.field for c in corrections)
     await auditor_of(request).record(
         session,

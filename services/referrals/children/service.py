@@ -93,16 +93,21 @@ async def record_child(session: AsyncSession, data: ChildIn, principal: Principa
     if data.nhs_number is not None:
         on_record = await children_on_record(session, [data.nhs_number])
         if data.nhs_number in on_record:
-            child_id = on_record[data.nhs_number]
-            raise Conflict(
-                f"A child with this NHS number is on record ({child_id}): use that record.",
-                code="child_on_record",
-                invalid_params=[
-                    InvalidParam(name="nhs_number", location="body", reason="already on a child's record")
-                ],
-                members={"child_id": str(child_id)},
-            )
+            raise child_on_record(on_record[data.nhs_number], "use that record")
     return await _insert_child(session, data, principal)
+
+
+def child_on_record(child_id: uuid.UUID, advice: str) -> Conflict:
+    """409 `child_on_record`: the NHS number given is on another child's record (one person, one
+    record), naming that child so the caller can use it."""
+    return Conflict(
+        f"A child with this NHS number is on record ({child_id}): {advice}.",
+        code="child_on_record",
+        invalid_params=[
+            InvalidParam(name="nhs_number", location="body", reason="already on a child's record")
+        ],
+        members={"child_id": str(child_id)},
+    )
 
 
 # The first key of an NHS number's advisory lock (two-key form; shared.idempotency's try-lock takes 1).
@@ -173,10 +178,20 @@ async def get_child(session: AsyncSession, child_id: uuid.UUID) -> Child:
     return await get_or_404(session, Child, child_id, "child")
 
 
-async def lock_child(session: AsyncSession, child_id: uuid.UUID) -> Child:
+async def lock_child(
+    session: AsyncSession, child_id: uuid.UUID, data: ChildCorrectionIn
+) -> tuple[Child, uuid.UUID | None]:
     """The child, locked for a correction: its If-Match and its `old` values must be checked against
-    the row as the previous writer committed it."""
-    return await get_or_404(session, Child, child_id, "child", lock=True)
+    the row as the previous writer committed it. With it, the child on record with the NHS number the
+    correction sets, if any (for `correct_child`).
+
+    The number is locked and looked up first (`children_on_record`), so a concurrent correction or
+    creation setting it waits for this one to commit, and it for them. Before the child's row, as a
+    contact takes a number's lock before it writes anything referring to a child (one order)."""
+    number = data.nhs_number if "nhs_number" in data.model_fields_set else None
+    on_record = await children_on_record(session, [number] if number is not None else [])
+    child = await get_or_404(session, Child, child_id, "child", lock=True)
+    return child, on_record.get(number) if number is not None else None
 
 
 async def search_children(
@@ -249,9 +264,14 @@ def _text(value: object) -> str | None:
 
 
 async def correct_child(
-    session: AsyncSession, child: Child, data: ChildCorrectionIn, principal: Principal
+    session: AsyncSession,
+    child: Child,
+    data: ChildCorrectionIn,
+    principal: Principal,
+    number_on_record: uuid.UUID | None = None,
 ) -> list[ChildCorrection]:
-    """Apply the given fields, keeping one correction row per changed field."""
+    """Apply the given fields, keeping one correction row per changed field. `number_on_record`: the
+    child on record with the NHS number given, as `lock_child` found it; another child's is 409."""
     given = data.model_fields_set - {"reason"}
     if not given:
         raise Unprocessable("Name at least one field to correct.", field="body", code="nothing_to_correct")
@@ -285,6 +305,9 @@ async def correct_child(
         raise Unprocessable(
             "The values given are the same as those recorded.", field="body", code="nothing_to_correct"
         )
+    # One person, one record: a number on another child's record is that child, not this one.
+    if number_on_record not in (None, child.id) and any(c.field == "nhs_number" for c in corrections):
+        raise child_on_record(number_on_record, "correct or use that record")
     child.given_name_key = name_key(child.given_name)
     child.family_name_key = name_key(child.family_name)
     child.version += 1
