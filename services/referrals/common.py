@@ -191,9 +191,15 @@ async def get_or_404(
 ) -> R:
     """The record, or 404. With `lock`, read afresh and locked until the transaction ends: on
     PostgreSQL a concurrent writer waits here for the one before it to commit, then reads its change
-    (SQLite serialises writers anyway and renders no lock clause)."""
+    (SQLite serialises writers anyway and renders no lock clause).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: no write changes a locked row's key (its id; no other column
+    has a unique index a foreign key could use), so inserts referring to the row (a contact, decision
+    or journey of a child being corrected) need not wait, while writers of the row still queue."""
     if lock:
-        record = await session.get(model, record_id, with_for_update=True, populate_existing=True)
+        record = await session.get(
+            model, record_id, with_for_update={"key_share": True}, populate_existing=True
+        )
     else:
         record = await session.get(model, record_id)
     if record is None:

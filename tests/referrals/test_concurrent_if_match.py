@@ -8,8 +8,9 @@ from collections.abc import Awaitable
 
 import httpx
 import pytest
-from fdhelpers import FrontDoor, decision_body, race_held, referral_body
+from fdhelpers import FrontDoor, contact_body, decision_body, hold_first_call, race_held, referral_body
 from platform_kit import postgres_only
+from sqlalchemy import text
 
 import services.referrals.children.service as children_service
 import services.referrals.decisions.service as decisions_service
@@ -76,6 +77,37 @@ async def test_a_correction_queued_behind_another_with_its_etag_gets_412(fd: Fro
     assert first.status_code == 200, first.text
     assert_precondition_failed(second)
     await _assert_one_correction(fd, child_id, first)
+
+
+@postgres_only("SQLite's writer lock makes this interleaving impossible")
+async def test_a_contact_for_a_child_being_corrected_need_not_wait_for_the_correction(
+    fd: FrontDoor, monkeypatch
+):
+    """The correction changes no key of the child's row: a contact, whose journey and contact rows
+    refer to the child (a foreign-key share lock on it), is recorded while the correction is open."""
+    child_id, etag = await _child_and_etag(fd)
+    reached, release = hold_first_call(monkeypatch, children_service, "correct_child")
+    correcting = asyncio.create_task(_patch(fd, child_id, etag, "Alice", fd.pract))
+    try:
+        await asyncio.wait_for(reached.wait(), 30)
+        receiving = asyncio.create_task(
+            fd.client.post("/contacts", json=contact_body([child_id]), headers=fd.pract2)
+        )
+        engine = fd.client.app.state.db.engine  # type: ignore[attr-defined]
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        # Either the contact is recorded, or it queues behind the correction's lock on the child.
+        while not receiving.done():
+            async with engine.connect() as conn:
+                assert not (await conn.execute(waiting)).scalar_one(), "the contact waited for the correction"
+            await asyncio.sleep(0.02)
+        assert receiving.result().status_code == 201, receiving.result().text
+        assert not correcting.done()
+    finally:
+        release.set()
+    assert (await correcting).status_code == 200
 
 
 # --- POST /journeys/{id}/transfers ------------------------------------------------------------------
