@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator
@@ -43,6 +43,12 @@ simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default
 def utcnow() -> datetime:
     simulated = simulated_now.get()
     return simulated if simulated is not None else datetime.now(UTC)
+
+
+def beyond_clock_skew(at: datetime, now: datetime, tolerance: timedelta) -> bool:
+    """A time a client gave is in the future only beyond the clock skew allowed (`tolerance`): its
+    clock may run a little ahead of ours."""
+    return at > now + tolerance
 
 
 def as_utc(value: datetime) -> datetime:

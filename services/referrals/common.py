@@ -7,7 +7,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
@@ -27,7 +27,7 @@ from shared.events.contract import EventPayload
 from shared.events.log import EventLog, NewEvent
 from shared.http import set_etag
 from shared.observability import request_id_var
-from shared.types import IsoDate, IsoDateTime, as_utc, no_control_characters, utcnow
+from shared.types import IsoDate, IsoDateTime, as_utc, no_control_characters
 
 if TYPE_CHECKING:
     from services.referrals.journeys.models import Journey
@@ -156,8 +156,7 @@ def settings_of(request: Request) -> Settings:
 
 def not_future(request: Request, value: datetime, field: str) -> None:
     """422 naming `field` when `value` is in the future (beyond the allowed clock skew)."""
-    tolerance = timedelta(seconds=settings_of(request).future_tolerance_seconds)
-    if value > utcnow() + tolerance:
+    if settings_of(request).in_future(value):
         raise Unprocessable("This time is in the future.", field=field, code="time_in_future")
 
 

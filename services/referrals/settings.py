@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import Counting, WorkingCalendar, calendar_for
 
 
@@ -32,6 +35,12 @@ class Settings(ServiceSettings):
         Counting.DAY_AFTER_IS_DAY_1,
         description="day_0: n working days after the start date; day_1: the start date is day 1.",
     )
+
+    def in_future(self, at: datetime, now: datetime | None = None) -> bool:
+        """`at`, a time a client gave, is in the future beyond `future_tolerance_seconds` of `now`
+        (default: the current time)."""
+        tolerance = timedelta(seconds=self.future_tolerance_seconds)
+        return beyond_clock_skew(at, utcnow() if now is None else now, tolerance)
 
     def calendar(self) -> WorkingCalendar:
         """The statutory calendar (bank holidays only) under the configured counting convention."""

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
-from shared.types import utcnow
+from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import STATUTORY, Counting, WorkingCalendar, calendar_for, london_date
 
 
@@ -59,4 +59,4 @@ class Policy:
 
     def in_future(self, at: datetime, now: datetime) -> bool:
         """A time a client gave is in the future only beyond the clock skew allowed."""
-        return at > now + self.future_tolerance
+        return beyond_clock_skew(at, now, self.future_tolerance)

@@ -49,7 +49,7 @@ def _check_contact(data: ContactIn, settings: Settings, now: datetime) -> bool:
             field="referrer",
             code="referrer_required",
         )
-    if data.received_at > now + timedelta(seconds=settings.future_tolerance_seconds):
+    if settings.in_future(data.received_at, now):
         raise Unprocessable("received_at is in the future.", field="received_at", code="time_in_future")
     backdated = now - data.received_at > timedelta(hours=settings.backdating_threshold_hours)
     if backdated and not data.backdating_reason:
@@ -394,7 +394,7 @@ async def record_feedback(
     # Read again under the journey's lock: the caller read it before, and a concurrent acknowledgement
     # or feedback may have committed since.
     await session.refresh(contact)
-    if data.sent_at > utcnow() + timedelta(seconds=settings.future_tolerance_seconds):
+    if settings.in_future(data.sent_at):
         raise Unprocessable("sent_at is in the future.", field="sent_at", code="time_in_future")
     if data.sent_at < contact.received_at:
         raise Unprocessable(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,7 +68,7 @@ def check_decision(data: DecisionIn, contact: Contact, settings: Settings, prefi
             field=f"{prefix}assessment_factors",
             code="factor_21_not_alone",
         )
-    if data.decided_at > utcnow() + timedelta(seconds=settings.future_tolerance_seconds):
+    if settings.in_future(data.decided_at):
         raise Unprocessable(
             "decided_at is in the future.", field=f"{prefix}decided_at", code="time_in_future"
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +47,7 @@ def _when(value: datetime | None, field: str, settings: Settings) -> datetime:
     now = utcnow()
     if value is None:
         return now
-    if value > now + timedelta(seconds=settings.future_tolerance_seconds):
+    if settings.in_future(value, now):
         raise Unprocessable("This time is in the future.", field=field, code="time_in_future")
     return value
 
