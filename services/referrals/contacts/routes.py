@@ -238,6 +238,7 @@ async def record_feedback(
     "/contacts/{contact_id}/referrer-feedback",
     response_model=list[FeedbackOut],
     summary="What the referrer was sent, and when",
+    description="In the order sent (then recorded, then by id).",
     responses=problem_responses(404, 422),
 )
 async def list_feedback(

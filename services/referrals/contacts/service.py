@@ -438,6 +438,6 @@ async def feedback_of(session: AsyncSession, contact_id: uuid.UUID) -> list[Refe
     result = await session.execute(
         select(ReferrerFeedback)
         .where(col(ReferrerFeedback.contact_id) == contact_id)
-        .order_by(col(ReferrerFeedback.sent_at))
+        .order_by(col(ReferrerFeedback.sent_at), col(ReferrerFeedback.recorded_at), col(ReferrerFeedback.id))
     )
     return list(result.scalars().all())

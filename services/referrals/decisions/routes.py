@@ -57,6 +57,7 @@ async def record_decision(
     "/contacts/{contact_id}/decisions",
     response_model=list[DecisionOut],
     summary="Every decision on a contact, superseded ones included (oldest first)",
+    description="In the order recorded; decisions recorded at one time, by id.",
     responses=problem_responses(404, 422),
 )
 async def list_contact_decisions(

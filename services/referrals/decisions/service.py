@@ -259,6 +259,8 @@ async def supersede(
 
 async def decisions_of_contact(session: AsyncSession, contact_id: uuid.UUID) -> list[Decision]:
     result = await session.execute(
-        select(Decision).where(col(Decision.contact_id) == contact_id).order_by(col(Decision.recorded_at))
+        select(Decision)
+        .where(col(Decision.contact_id) == contact_id)
+        .order_by(col(Decision.recorded_at), col(Decision.id))
     )
     return list(result.scalars().all())

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import Field as PField
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -32,9 +33,17 @@ router = APIRouter(tags=["journeys"], responses=problem_responses(401, 403, 429)
 
 
 class JourneyDetail(JourneySummary):
-    contacts: list[ContactOut]
-    decisions: list[DecisionOut]
-    allocations: list[AllocationOut]
+    # Equal times are ordered by id: deterministic, if not the order recorded (no sequence is kept).
+    contacts: list[ContactOut] = PField(
+        description="The journey's contacts, in the order received (then recorded, then by id)."
+    )
+    decisions: list[DecisionOut] = PField(
+        description="Every decision on the journey, superseded ones included, in the order recorded "
+        "(then by id)."
+    )
+    allocations: list[AllocationOut] = PField(
+        description="The allocation history, oldest first (by start, then recorded, then id)."
+    )
 
 
 def journey_etag(journey: Journey) -> str:
@@ -92,12 +101,16 @@ async def get_journey(
     )
     contacts = (
         await session.execute(
-            select(Contact).where(col(Contact.journey_id) == journey.id).order_by(col(Contact.received_at))
+            select(Contact)
+            .where(col(Contact.journey_id) == journey.id)
+            .order_by(col(Contact.received_at), col(Contact.recorded_at), col(Contact.id))
         )
     ).scalars()
     decisions = (
         await session.execute(
-            select(Decision).where(col(Decision.journey_id) == journey.id).order_by(col(Decision.recorded_at))
+            select(Decision)
+            .where(col(Decision.journey_id) == journey.id)
+            .order_by(col(Decision.recorded_at), col(Decision.id))
         )
     ).scalars()
     allocations = await service.allocations_of(session, journey.id)

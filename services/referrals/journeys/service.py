@@ -308,7 +308,7 @@ async def allocations_of(session: AsyncSession, journey_id: uuid.UUID) -> list[A
     result = await session.execute(
         select(Allocation)
         .where(col(Allocation.journey_id) == journey_id)
-        .order_by(col(Allocation.started_at))
+        .order_by(col(Allocation.started_at), col(Allocation.recorded_at), col(Allocation.id))
     )
     return list(result.scalars().all())
 
