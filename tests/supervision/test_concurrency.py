@@ -152,3 +152,64 @@ async def race_held_on(h, monkeypatch, first: Any, second: Any) -> tuple[Any, An
     finally:
         release.set()
     return await first_task, await second_task
+
+
+@postgres_only("several processes share one database only on PostgreSQL (SQLite is one process)")
+async def test_a_retry_on_another_replica_while_the_first_is_appended_is_409_then_a_replay(
+    h, app_client, token, monkeypatch
+) -> None:
+    """Supervision remembers its Idempotency-Key after its event append (referrals before): the retry
+    arrives in that window, on another replica (whose in-process set cannot see the first). The key's
+    advisory lock, held by the first until it commits, makes it a clean 409, then a replay; never a
+    second supervision, nor a 500 on the key's primary key."""
+    journey_id, _ = await h.journey()
+    replica = await app_client("supervision")
+    headers = {**h.manager(), "Idempotency-Key": "k-2"}
+    body = {
+        "journey_id": str(journey_id),
+        "supervisee_id": "w1",
+        "held_at": "2026-03-16T10:00:00Z",
+        "kind": "individual",
+        "discussion": "Synthetic discussion text.",
+        "decisions": "Synthetic decision text.",
+        "actions": [],
+    }
+    real = supervision_service._append
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any, **kwargs: Any) -> None:
+        await real(*args, **kwargs)
+        if not reached.is_set():
+            reached.set()
+            await release.wait()
+
+    monkeypatch.setattr(supervision_service, "_append", held)
+    first_task = asyncio.create_task(h.client.post("/supervisions", json=body, headers=headers))
+    try:
+        await asyncio.wait_for(reached.wait(), 30)
+        retry_task = asyncio.create_task(replica.post("/supervisions", json=body, headers=headers))
+        queued = await _queued_for_a_lock(retry_task, h.service.db.engine)
+    finally:
+        release.set()
+    first, retry = await first_task, await retry_task
+    assert not queued, f"the retry queued behind the first instead of being refused: {retry.text}"
+    assert retry.status_code == 409 and retry.json()["code"] == "idempotency_in_flight", retry.text
+    assert first.status_code == 201, first.text
+    replayed = await replica.post("/supervisions", json=body, headers=headers)
+    assert replayed.status_code == 201 and replayed.headers.get("Idempotent-Replayed") == "true"
+    assert replayed.json() == first.json()
+    assert await h.count("supervisions") == 1 and len(await h.own_events()) == 1
+
+
+async def _queued_for_a_lock(task: asyncio.Task[Any], engine: Any) -> bool:
+    """Whether `task` waits for a lock (PostgreSQL) before it finishes."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while not task.done():
+        async with engine.connect() as conn:
+            if (await conn.execute(waiting)).scalar_one():
+                return True
+        await asyncio.sleep(0.02)
+    return False
