@@ -21,8 +21,8 @@ from services.reporting.reports.service import (
     count_if,
     pct,
     period_of,
-    window,
 )
+from shared.dates import london_window as window
 from shared.working_days import london_date
 
 

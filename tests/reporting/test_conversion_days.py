@@ -23,7 +23,6 @@ from services.reporting.projections.contact_days import (
     durations,
     group_keys,
 )
-from services.reporting.projections.day_index import one_year_before
 from services.reporting.projections.models import (
     ContactDay,
     ContactDurationBand,
@@ -38,6 +37,7 @@ from services.reporting.projections.models import (
     ContactDurationWeekBand,
     ContactFact,
 )
+from shared.dates import one_year_before
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.working_days import london_date

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.projections.day_index import US_PER_HOUR, one_year_before
+from services.reporting.projections.day_index import US_PER_HOUR
 from services.reporting.projections.models import (
     CONTACT_GROUP_COLUMNS,
     ContactDay,
@@ -49,6 +49,7 @@ from services.reporting.projections.models import (
 )
 from services.reporting.rounding import half_up_units
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
+from shared.dates import one_year_before
 from shared.db import on_postgresql
 from shared.working_days import london_date
 

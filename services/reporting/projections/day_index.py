@@ -51,14 +51,6 @@ def microseconds(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def one_year_before(d: date) -> date:
-    """The same date a year earlier (28 February for 29 February)."""
-    try:
-        return d.replace(year=d.year - 1)
-    except ValueError:  # 29 February
-        return d.replace(year=d.year - 1, day=28)
-
-
 def index_supervision(calendar: WorkingCalendar, row: Any) -> None:
     """Set a supervision row's due base (from the day it was held) and next-due half index."""
     row.due_base_day = due_base(calendar, london_date(row.held_at))

@@ -35,12 +35,12 @@ from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
+from shared.negotiation import CSV, JSON, preferred
 from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 422, 429))
 Reader = Annotated[Principal, Depends(require_roles(Role.analyst, Role.manager))]
-CSV = "text/csv"
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "The report (JSON or CSV)."}
 }
@@ -179,34 +179,9 @@ def _as_of(
 AsOf = Annotated[datetime | None, Depends(_as_of)]
 
 
-def _quality(accept: str, media_type: str) -> tuple[float, int]:
-    """How much `accept` wants `media_type`: the q of its most specific matching range (RFC 9110
-    12.5.1), then how early that range is listed (an earlier one wins a tie)."""
-    kind = media_type.split("/")[0]
-    best: tuple[int, float, int] = (-1, 0.0, 0)  # specificity, q, -position
-    for position, item in enumerate(accept.split(",")):
-        media_range, *params = (part.strip() for part in item.split(";"))
-        specificity = {media_type: 2, f"{kind}/*": 1, "*/*": 0}.get(media_range.lower())
-        if specificity is None or specificity < best[0]:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        if specificity > best[0]:
-            best = (specificity, q, -position)
-    return best[1], best[2]
-
-
 def _wants_csv(request: Request) -> bool:
     """CSV only when the client prefers it to JSON (by q, then by order); JSON otherwise."""
-    accept = request.headers.get("accept", "")
-    csv_q, json_q = _quality(accept, CSV), _quality(accept, "application/json")
-    return csv_q[0] > 0 and csv_q > json_q
+    return preferred(request, (JSON, CSV)) == CSV
 
 
 def _freshness_headers(fresh: Freshness) -> dict[str, str]:

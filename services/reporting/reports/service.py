@@ -14,7 +14,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -112,9 +112,10 @@ from services.reporting.reports.models import (
 )
 from services.reporting.rounding import half_up
 from services.reporting.settings import Settings
+from shared.dates import london_window as window
 from shared.db import on_postgresql
 from shared.events.consumer import FeedConsumer
-from shared.working_days import LONDON, WorkingCalendar, london_date
+from shared.working_days import WorkingCalendar, london_date
 
 ALL = "ALL"
 
@@ -126,13 +127,6 @@ DEFINITIONS_COMMON = {
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def window(from_date: date, to_date: date) -> tuple[datetime, datetime]:
-    """[start, end) in UTC for London dates from..to inclusive."""
-    start = datetime.combine(from_date, time(0), tzinfo=LONDON).astimezone(UTC)
-    end = datetime.combine(to_date + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(UTC)
-    return start, end
 
 
 def period_of(group_by: GroupBy, d: date) -> str:

@@ -1,0 +1,29 @@
+"""Calendar dates on the office calendar (Europe/London): months back and forth, and the instants a
+range of London dates covers. Working days are in `shared.working_days`."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime, time, timedelta
+
+from shared.working_days import LONDON
+
+
+def add_months(d: date, months: int) -> date:
+    """The same day `months` calendar months later (earlier when negative), or the month's last day
+    when it is shorter (31 August less 6 months is 28 or 29 February)."""
+    index = d.year * 12 + d.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(d.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def one_year_before(d: date) -> date:
+    """The same date a year earlier (28 February for 29 February)."""
+    return add_months(d, -12)
+
+
+def london_window(from_date: date, to_date: date) -> tuple[datetime, datetime]:
+    """[start, end) in UTC for London dates from..to inclusive."""
+    start = datetime.combine(from_date, time(0), tzinfo=LONDON).astimezone(UTC)
+    end = datetime.combine(to_date + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(UTC)
+    return start, end

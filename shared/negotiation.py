@@ -1,0 +1,46 @@
+"""Content negotiation on `Accept` (RFC 9110 12.5.1), for endpoints that answer in more than one
+media type (reports: JSON or CSV; Annex A lists: CSV or JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import Request
+
+CSV = "text/csv"
+JSON = "application/json"
+
+
+def quality(accept: str, media_type: str) -> tuple[float, int]:
+    """How much `accept` wants `media_type`: the q of its most specific matching range, then how
+    early that range is listed (an earlier one wins a tie)."""
+    kind = media_type.split("/")[0]
+    best: tuple[int, float, int] = (-1, 0.0, 0)  # specificity, q, -position
+    for position, item in enumerate(accept.split(",")):
+        media_range, *params = (part.strip() for part in item.split(";"))
+        specificity = {media_type: 2, f"{kind}/*": 1, "*/*": 0}.get(media_range.lower())
+        if specificity is None or specificity < best[0]:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        if specificity > best[0]:
+            best = (specificity, q, -position)
+    return best[1], best[2]
+
+
+def preferred(request: Request, offered: Sequence[str]) -> str:
+    """The media type of `offered` the client prefers (by q, then by the order of its `Accept`); on a
+    tie, or when it accepts none of them, the first offered (the endpoint's default)."""
+    accept = request.headers.get("accept", "")
+    choice, best = offered[0], quality(accept, offered[0])
+    for media_type in offered[1:]:
+        q = quality(accept, media_type)
+        if q[0] > 0 and q > best:
+            choice, best = media_type, q
+    return choice

@@ -1,0 +1,34 @@
+"""Choosing between an endpoint's media types from `Accept`."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.requests import Request
+
+from shared.negotiation import CSV, JSON, preferred
+
+
+def _request(accept: str | None) -> Request:
+    headers = [] if accept is None else [(b"accept", accept.encode())]
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
+
+
+@pytest.mark.parametrize(
+    ("accept", "json_first", "csv_first"),
+    [
+        (None, JSON, CSV),  # no Accept: the endpoint's default
+        ("*/*", JSON, CSV),  # a tie: the default
+        ("text/html", JSON, CSV),  # neither accepted: the default, not a 406
+        ("text/csv", CSV, CSV),
+        ("application/json", JSON, JSON),
+        ("text/csv;q=0.5, application/json", JSON, JSON),
+        ("text/csv, application/json", CSV, CSV),  # equal q: the earlier listed
+        ("application/json, text/csv", JSON, JSON),
+        ("text/*", CSV, CSV),
+        ("application/json;q=0, */*", CSV, CSV),
+        ("text/csv;q=0, */*", JSON, JSON),
+    ],
+)
+def test_the_preferred_type_or_the_default(accept: str | None, json_first: str, csv_first: str) -> None:
+    assert preferred(_request(accept), (JSON, CSV)) == json_first
+    assert preferred(_request(accept), (CSV, JSON)) == csv_first
