@@ -298,6 +298,70 @@ def label(code: StrEnum) -> str:
     return LABELS[type(code)][code.value]
 
 
+# Ofsted ILACS Annex A display forms ("a) Male", "q) 6: Police"): the national codes are stored, and
+# mapped to these only on export. Letters follow the national lists' order; 5D (early help), a newer
+# code, is "p1)" as in D2I's Annex A extract. No code maps to Annex A's "d) Neither" (the census
+# sex has none) or D2I's "u) UNKNOWN" (an ethnicity not obtained is NOBT).
+ANNEX_A_LABELS: dict[type[StrEnum], dict[str, str]] = {
+    Sex: {
+        "M": "a) Male",
+        "F": "b) Female",
+        "U": "c) Not stated/recorded",
+    },
+    Ethnicity: {
+        "WBRI": "a) WBRI",
+        "WIRI": "b) WIRI",
+        "WIRT": "c) WIRT",
+        "WOTH": "d) WOTH",
+        "WROM": "e) WROM",
+        "MWBC": "f) MWBC",
+        "MWBA": "g) MWBA",
+        "MWAS": "h) MWAS",
+        "MOTH": "i) MOTH",
+        "AIND": "j) AIND",
+        "APKN": "k) APKN",
+        "ABAN": "l) ABAN",
+        "AOTH": "m) AOTH",
+        "BCRB": "n) BCRB",
+        "BAFR": "o) BAFR",
+        "BOTH": "p) BOTH",
+        "CHNE": "q) CHNE",
+        "OOTH": "r) OOTH",
+        "REFU": "s) REFU",
+        "NOBT": "t) NOBT",
+    },
+    ReferralSource: {
+        "1A": "a) 1A: Individual",
+        "1B": "b) 1B: Individual",
+        "1C": "c) 1C: Individual",
+        "1D": "d) 1D: Individual",
+        "2A": "e) 2A: Schools",
+        "2B": "f) 2B: Education services",
+        "3A": "g) 3A: Health services",
+        "3B": "h) 3B: Health services",
+        "3C": "i) 3C: Health services",
+        "3D": "j) 3D: Health services",
+        "3E": "k) 3E: Health services",
+        "3F": "l) 3F: Health services",
+        "4": "m) 4: Housing",
+        "5A": "n) 5A: LA services",
+        "5B": "o) 5B: LA services",
+        "5C": "p) 5C: LA services",
+        "5D": "p1) 5D: LA services",
+        "6": "q) 6: Police",
+        "7": "r) 7: Other legal agency",
+        "8": "s) 8: Other",
+        "9": "t) 9: Anonymous",
+        "10": "u) 10: Unknown",
+    },
+}
+
+
+def annex_a_label(code: StrEnum) -> str:
+    """A code's Annex A display form (sex, ethnicity, contact or referral source)."""
+    return ANNEX_A_LABELS[type(code)][code.value]
+
+
 # --- Local front-door vocabulary (no national list exists); part of the event contract. ---------------
 
 
