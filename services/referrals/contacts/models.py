@@ -25,7 +25,8 @@ class Contact(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
     child_id: uuid.UUID = Field(foreign_key="children.id", index=True)
     journey_id: uuid.UUID = Field(foreign_key="journeys.id", index=True)
     contact_group_id: uuid.UUID | None = Field(default=None, index=True)
-    received_at: datetime = Field(sa_type=UTCDateTime)
+    # Indexed for the Annex A lists, which read every contact received in a window of dates.
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     backdated: bool = False
     backdating_reason: str | None = Field(default=None, max_length=500)
