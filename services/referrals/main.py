@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.referrals.annex_a.routes import router as annex_a_router
 from services.referrals.children.routes import router as children_router
 from services.referrals.contacts.routes import router as contacts_router
 from services.referrals.db import platform
@@ -25,7 +26,8 @@ def create(settings: Settings | None = None, *, run_consumers: bool = True) -> F
     return create_app(
         service,
         title="Front door: referrals",
-        description="Contacts about children, threshold decisions, allocations, transfers and closure.",
+        description="Contacts about children, threshold decisions, allocations, transfers and closure, and "
+        "the Ofsted Annex A child-level Lists 1 (contacts) and 3 (referrals).",
         routers=[
             children_router,
             contacts_router,
@@ -33,6 +35,7 @@ def create(settings: Settings | None = None, *, run_consumers: bool = True) -> F
             journeys_router,
             teams_router,
             worklists_router,
+            annex_a_router,
         ],
         run_consumers=run_consumers,
     )

@@ -79,6 +79,8 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "GET /children/{child_id}/contacts": STAFF,
         "GET /children/{child_id}/decisions": STAFF,
         "GET /children/{child_id}/allocations": STAFF,
+        "GET /annex-a/contacts": MANAGERS,
+        "GET /annex-a/referrals": MANAGERS,
     },
     "supervision": {
         **PLATFORM,

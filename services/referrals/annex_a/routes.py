@@ -1,0 +1,198 @@
+"""HTTP: Ofsted ILACS Annex A child-level lists 1 (contacts) and 3 (referrals), as CSV or JSON.
+
+Child-level personal data: managers (and admins) only, and every child exported is audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals.annex_a import service
+from services.referrals.annex_a.models import (
+    CONTACT_COLUMNS,
+    REFERRAL_COLUMNS,
+    AnnexAContact,
+    AnnexAContacts,
+    AnnexAReferral,
+    AnnexAReferrals,
+)
+from services.referrals.common import Manager
+from shared.audit import Audited, auditor_of
+from shared.auth import Principal
+from shared.dates import add_months
+from shared.db import SessionDep
+from shared.errors import Unprocessable, problem_responses
+from shared.negotiation import CSV, JSON, preferred
+from shared.types import IsoDate, utcnow
+from shared.working_days import LONDON
+
+router = APIRouter(tags=["Annex A"], responses=problem_responses(401, 403, 422, 429))
+
+# Annex A covers the 6 months before an inspection; a window may be up to a year long.
+DEFAULT_MONTHS, MAX_MONTHS = 6, 12
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+@dataclass(frozen=True)
+class Window:
+    from_date: date
+    to_date: date
+
+
+def annex_a_window(
+    from_date: Annotated[
+        IsoDate | None,
+        Query(
+            alias="from",
+            description="First London date of the window (inclusive); default 6 months before `to`.",
+        ),
+    ] = None,
+    to_date: Annotated[
+        IsoDate | None,
+        Query(alias="to", description="Last London date of the window (inclusive); default today in London."),
+    ] = None,
+) -> Window:
+    """The window of London dates: at most a year long, 2000-01-01 to 2099-12-31."""
+    for value, name in ((from_date, "from"), (to_date, "to")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Unprocessable(
+                f"Dates must lie between {EARLIEST} and {LATEST}.", field=name, location="query"
+            )
+    to_date = to_date or utcnow().astimezone(LONDON).date()
+    from_date = from_date or add_months(to_date, -DEFAULT_MONTHS)
+    if from_date > to_date:
+        raise Unprocessable("The window starts after it ends.", field="from", location="query")
+    if to_date >= add_months(from_date, MAX_MONTHS):
+        raise Unprocessable(
+            f"A window spans at most {MAX_MONTHS} months: `to` (default today) must be before "
+            f"{add_months(from_date, MAX_MONTHS)}.",
+            field="to",
+            location="query",
+        )
+    return Window(from_date, to_date)
+
+
+WindowDep = Annotated[Window, Depends(annex_a_window)]
+
+
+def _example(columns: Sequence[str]) -> str:
+    return ",".join(columns) + "\n"
+
+
+def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": f"{what}: CSV (the default: Annex A's exact header line and labels, dates as "
+            "dd/mm/yyyy, blank for none), or JSON when `Accept` prefers application/json.",
+            "content": {CSV: {"schema": {"type": "string"}, "example": _example(columns)}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": "The CSV's file name (CSV only).",
+                    "schema": {"type": "string"},
+                },
+                "Cache-Control": {"description": "no-store: child-level data.", "schema": {"type": "string"}},
+                "Vary": {
+                    "description": "Accept: the body's media type follows it.",
+                    "schema": {"type": "string"},
+                },
+            },
+        }
+    }
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+    return value
+
+
+def _answer(
+    request: Request,
+    body: AnnexAContacts | AnnexAReferrals,
+    columns: Sequence[str],
+    rows: Sequence[AnnexAContact | AnnexAReferral],
+    name: str,
+) -> Response:
+    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
+    if preferred(request, (CSV, JSON)) == JSON:
+        return JSONResponse(body.model_dump(mode="json"), headers=headers)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(v) for v in row.cells()] for row in rows)
+    filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+async def _audit(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    resource: str,
+    window: Window,
+    rows: Sequence[AnnexAContact | AnnexAReferral],
+) -> None:
+    """One row for the export, and one per child in it: the audit log answers "who has read this
+    child's records" with the export too."""
+    span = f"{window.from_date}/{window.to_date}"
+    children = dict.fromkeys(row.child_id for row in rows)
+    entries = [Audited("export", resource, span)]
+    entries += [Audited("export", resource, span, child_id) for child_id in children]
+    await auditor_of(request).record_all(session, principal, entries)
+
+
+@router.get(
+    "/annex-a/contacts",
+    response_model=AnnexAContacts,
+    responses=_responses(CONTACT_COLUMNS, "Annex A List 1"),
+    summary="Ofsted Annex A List 1: one row per child per contact received in the window (CSV or JSON)",
+)
+async def annex_a_contacts(
+    request: Request, principal: Manager, session: SessionDep, window: WindowDep
+) -> Response:
+    """Every contact received in the window (London dates), one row per child: a contact naming
+    several children gives one row each. Age is in whole years at the date of the contact; Date of
+    Birth and Age are blank for a child unborn then. Ordered by receipt, then contact id. Child-level
+    personal data: managers and admins only; each child exported is audited."""
+    rows = await service.contacts(session, window.from_date, window.to_date)
+    await _audit(request, session, principal, "annex_a_contacts", window, rows)
+    body = AnnexAContacts(
+        from_date=window.from_date, to_date=window.to_date, columns=list(CONTACT_COLUMNS), rows=rows
+    )
+    return _answer(request, body, CONTACT_COLUMNS, rows, "list-1-contacts")
+
+
+@router.get(
+    "/annex-a/referrals",
+    response_model=AnnexAReferrals,
+    responses=_responses(REFERRAL_COLUMNS, "Annex A List 3"),
+    summary="Ofsted Annex A List 3: one row per referral received in the window (CSV or JSON)",
+)
+async def annex_a_referrals(
+    request: Request, principal: Manager, session: SessionDep, window: WindowDep
+) -> Response:
+    """Every referral received in the window (London dates): a contact whose current threshold
+    decision (not superseded; authorised or awaiting authorisation) is CIN_ASSESSMENT or STRATEGY_S47,
+    as reporting counts referrals. Number of Referrals in Last 12 Months counts the child's referrals
+    before this one from the same date a year earlier, this one excluded. Allocated Team and Worker:
+    the allocation holding the journey when the referral decision was made, else the first after.
+    Referral NFA? is always `b) No`. Ordered by receipt, then contact id. Managers and admins only;
+    each child exported is audited."""
+    rows = await service.referrals(session, window.from_date, window.to_date)
+    await _audit(request, session, principal, "annex_a_referrals", window, rows)
+    body = AnnexAReferrals(
+        from_date=window.from_date, to_date=window.to_date, columns=list(REFERRAL_COLUMNS), rows=rows
+    )
+    return _answer(request, body, REFERRAL_COLUMNS, rows, "list-3-referrals")

@@ -1,0 +1,196 @@
+"""The rows of Annex A Lists 1 and 3 for a window of London dates, read in a fixed number of queries
+whatever the window holds (no query per row)."""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.referrals.annex_a.models import REFERRAL_NFA_NO, AnnexAContact, AnnexAReferral
+from services.referrals.children.models import Child
+from services.referrals.contacts.models import Contact
+from services.referrals.decisions.models import Decision, DecisionStatus
+from services.referrals.journeys.models import Allocation
+from services.referrals.teams.models import Team
+from shared.codes import REFERRAL_OUTCOMES, Ethnicity, ReferralSource, Sex, annex_a_label
+from shared.dates import london_window, one_year_before
+from shared.working_days import london_date
+
+_CHILD_COLUMNS = (
+    col(Child.sex),
+    col(Child.ethnicity),
+    col(Child.date_of_birth),
+)
+
+
+def age_on(born: date | None, on: date) -> int | None:
+    """Whole years from `born` to `on`; None when not yet born (or unborn: no date of birth)."""
+    if born is None or born > on:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True)
+class _Child:
+    gender: str
+    ethnicity: str
+    date_of_birth: date | None
+
+    @classmethod
+    def of(cls, row: Any) -> _Child:
+        return cls(annex_a_label(Sex(row.sex)), annex_a_label(Ethnicity(row.ethnicity)), row.date_of_birth)
+
+
+async def contacts(session: AsyncSession, from_date: date, to_date: date) -> list[AnnexAContact]:
+    """List 1: every contact received in the window, one row per child (a contact naming several
+    children is one contact per child already), by receipt then contact id."""
+    start, end = london_window(from_date, to_date)
+    query = (
+        select(
+            col(Contact.id),
+            col(Contact.child_id),
+            col(Contact.received_at),
+            col(Contact.source),
+            *_CHILD_COLUMNS,
+        )
+        .join(Child, col(Child.id) == col(Contact.child_id))
+        .where(col(Contact.received_at) >= start, col(Contact.received_at) < end)
+        .order_by(col(Contact.received_at), col(Contact.id))
+    )
+    rows = []
+    for row in await session.execute(query):
+        child, on = _Child.of(row), london_date(row.received_at)
+        rows.append(
+            AnnexAContact(
+                child_id=row.child_id,
+                gender=child.gender,
+                ethnicity=child.ethnicity,
+                date_of_birth=child.date_of_birth,
+                age=age_on(child.date_of_birth, on),
+                date_of_contact=on,
+                contact_source=annex_a_label(ReferralSource(row.source)),
+                contact_id=row.id,
+            )
+        )
+    return rows
+
+
+def _is_referral() -> list[Any]:
+    """A referral is a contact whose current threshold decision (not superseded; authorised or still
+    awaiting authorisation) has a referral outcome: as reporting counts referrals and re-referrals,
+    and as the one-referral-per-journey rule sees one in force."""
+    return [
+        col(Decision.status) != DecisionStatus.superseded.value,
+        col(Decision.outcome).in_([o.value for o in REFERRAL_OUTCOMES]),
+    ]
+
+
+@dataclass(frozen=True)
+class _Held:
+    team: str
+    worker: str | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+def _allocation_at(history: Sequence[_Held], at: datetime) -> _Held | None:
+    """The allocation holding the journey at `at`, else the first one after it (a journey not yet
+    allocated when the referral was decided); `history` is in order of start."""
+    holding = [a for a in history if a.started_at <= at and (a.ended_at is None or a.ended_at > at)]
+    if holding:
+        return holding[-1]
+    return next((a for a in history if a.started_at > at), None)
+
+
+def _earlier_in_year(earlier: Sequence[tuple[datetime, uuid.UUID]], key: tuple[datetime, uuid.UUID]) -> int:
+    """How many of a child's referrals (sorted `earlier`) came before `key` (receipt, contact id)
+    from the same London date a year earlier: the re-referral rule reporting applies, as a count."""
+    before = bisect.bisect_left(earlier, key)
+    since = one_year_before(london_date(key[0]))
+    return sum(1 for received_at, _ in earlier[:before] if london_date(received_at) >= since)
+
+
+async def referrals(session: AsyncSession, from_date: date, to_date: date) -> list[AnnexAReferral]:
+    """List 3: every referral received in the window, by receipt then contact id."""
+    start, end = london_window(from_date, to_date)
+    # A year more than the window: the referrals its rows count as earlier ones.
+    lookback, _ = london_window(one_year_before(from_date), to_date)
+    query: Any = (  # too many columns for select()'s typed overloads
+        select(
+            col(Contact.id),
+            col(Contact.child_id),
+            col(Contact.journey_id),
+            col(Contact.received_at),
+            col(Contact.source),
+            col(Decision.id).label("decision_id"),
+            col(Decision.decided_at),
+            *_CHILD_COLUMNS,
+        )
+        .join(Decision, col(Decision.contact_id) == col(Contact.id))
+        .join(Child, col(Child.id) == col(Contact.child_id))
+        .where(col(Contact.received_at) >= lookback, col(Contact.received_at) < end, *_is_referral())
+        .order_by(col(Contact.received_at), col(Contact.id))
+    )
+    found = list(await session.execute(query))
+    by_child: defaultdict[uuid.UUID, list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
+    for row in found:
+        by_child[row.child_id].append((row.received_at, row.id))
+    for earlier in by_child.values():  # as `_earlier_in_year` bisects them; the query's order, too
+        earlier.sort()
+    in_window = [row for row in found if row.received_at >= start]
+
+    # Every allocation of the window's referrals' journeys, in one query.
+    journeys = (
+        select(col(Contact.journey_id))
+        .join(Decision, col(Decision.contact_id) == col(Contact.id))
+        .where(col(Contact.received_at) >= start, col(Contact.received_at) < end, *_is_referral())
+    )
+    allocations = (
+        select(
+            col(Allocation.journey_id),
+            col(Team.name),
+            col(Allocation.worker_id),
+            col(Allocation.started_at),
+            col(Allocation.ended_at),
+        )
+        .join(Team, col(Team.id) == col(Allocation.team_id))
+        .where(col(Allocation.journey_id).in_(journeys))
+        .order_by(col(Allocation.started_at), col(Allocation.recorded_at), col(Allocation.id))
+    )
+    history: defaultdict[uuid.UUID, list[_Held]] = defaultdict(list)
+    for a in await session.execute(allocations):
+        history[a.journey_id].append(_Held(a.name, a.worker_id, a.started_at, a.ended_at))
+
+    rows = []
+    for row in in_window:
+        child, on = _Child.of(row), london_date(row.received_at)
+        held = _allocation_at(history[row.journey_id], row.decided_at)
+        rows.append(
+            AnnexAReferral(
+                child_id=row.child_id,
+                gender=child.gender,
+                ethnicity=child.ethnicity,
+                date_of_birth=child.date_of_birth,
+                age=age_on(child.date_of_birth, on),
+                date_of_referral=on,
+                referral_source=annex_a_label(ReferralSource(row.source)),
+                referral_nfa=REFERRAL_NFA_NO,
+                referrals_in_last_12_months=_earlier_in_year(
+                    by_child[row.child_id], (row.received_at, row.id)
+                ),
+                allocated_team=held.team if held else None,
+                allocated_worker=held.worker if held else None,
+                contact_id=row.id,
+                decision_id=row.decision_id,
+            )
+        )
+    return rows
