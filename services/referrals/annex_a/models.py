@@ -43,6 +43,15 @@ REFERRAL_COLUMNS = (
 REFERRAL_NFA_NO = "b) No"
 
 
+def ddmmyyyy(value: date | None) -> str:
+    """A date as Annex A writes it; blank for none."""
+    return "" if value is None else f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+
+
+def _blank(value: object | None) -> str:
+    return "" if value is None else str(value)
+
+
 def _labels(values: Any, description: str) -> Any:
     return PField(description=description, json_schema_extra={"enum": list(values)})
 
@@ -76,14 +85,15 @@ class AnnexAContact(Schema):
     contact_source: SourceLabel = PField(description="Contact Source: Annex A label of the CIN source code.")
     contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
 
-    def cells(self) -> list[object]:
+    def cells(self) -> list[str]:
+        """The CSV line, in CONTACT_COLUMNS' order."""
         return [
-            self.child_id,
+            str(self.child_id),
             self.gender,
             self.ethnicity,
-            self.date_of_birth,
-            self.age,
-            self.date_of_contact,
+            ddmmyyyy(self.date_of_birth),
+            _blank(self.age),
+            ddmmyyyy(self.date_of_contact),
             self.contact_source,
         ]
 
@@ -122,19 +132,20 @@ class AnnexAReferral(Schema):
     contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
     decision_id: uuid.UUID = PField(description="The referral's threshold decision (JSON only).")
 
-    def cells(self) -> list[object]:
+    def cells(self) -> list[str]:
+        """The CSV line, in REFERRAL_COLUMNS' order."""
         return [
-            self.child_id,
+            str(self.child_id),
             self.gender,
             self.ethnicity,
-            self.date_of_birth,
-            self.age,
-            self.date_of_referral,
+            ddmmyyyy(self.date_of_birth),
+            _blank(self.age),
+            ddmmyyyy(self.date_of_referral),
             self.referral_source,
             self.referral_nfa,
-            self.referrals_in_last_12_months,
-            self.allocated_team,
-            self.allocated_worker,
+            str(self.referrals_in_last_12_months),
+            _blank(self.allocated_team),
+            _blank(self.allocated_worker),
         ]
 
 

@@ -109,14 +109,6 @@ def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, A
     }
 
 
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, date):
-        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
-    return value
-
-
 def _answer(
     request: Request,
     body: AnnexAContacts | AnnexAReferrals,
@@ -130,7 +122,7 @@ def _answer(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([_cell(v) for v in row.cells()] for row in rows)
+    writer.writerows(row.cells() for row in rows)
     filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
     headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -21,9 +21,12 @@ from services.referrals.contacts.models import Contact
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.journeys.models import Allocation
 from services.referrals.teams.models import Team
-from shared.codes import REFERRAL_OUTCOMES, Ethnicity, ReferralSource, Sex, annex_a_label
+from shared.codes import ANNEX_A_LABELS, REFERRAL_OUTCOMES, Ethnicity, ReferralSource, Sex
 from shared.dates import london_window, one_year_before
 from shared.working_days import london_date
+
+# Code -> Annex A label, looked up per row (the stored values are the codes themselves).
+_SEX, _ETHNICITY, _SOURCE = (ANNEX_A_LABELS[Sex], ANNEX_A_LABELS[Ethnicity], ANNEX_A_LABELS[ReferralSource])
 
 _CHILD_COLUMNS = (
     col(Child.sex),
@@ -47,7 +50,7 @@ class _Child:
 
     @classmethod
     def of(cls, row: Any) -> _Child:
-        return cls(annex_a_label(Sex(row.sex)), annex_a_label(Ethnicity(row.ethnicity)), row.date_of_birth)
+        return cls(_SEX[row.sex], _ETHNICITY[row.ethnicity], row.date_of_birth)
 
 
 async def contacts(session: AsyncSession, from_date: date, to_date: date) -> list[AnnexAContact]:
@@ -70,14 +73,15 @@ async def contacts(session: AsyncSession, from_date: date, to_date: date) -> lis
     for row in await session.execute(query):
         child, on = _Child.of(row), london_date(row.received_at)
         rows.append(
-            AnnexAContact(
+            # Values read from the database, checked when written: built without validating again.
+            AnnexAContact.model_construct(
                 child_id=row.child_id,
                 gender=child.gender,
                 ethnicity=child.ethnicity,
                 date_of_birth=child.date_of_birth,
                 age=age_on(child.date_of_birth, on),
                 date_of_contact=on,
-                contact_source=annex_a_label(ReferralSource(row.source)),
+                contact_source=_SOURCE[row.source],
                 contact_id=row.id,
             )
         )
@@ -175,14 +179,14 @@ async def referrals(session: AsyncSession, from_date: date, to_date: date) -> li
         child, on = _Child.of(row), london_date(row.received_at)
         held = _allocation_at(history[row.journey_id], row.decided_at)
         rows.append(
-            AnnexAReferral(
+            AnnexAReferral.model_construct(
                 child_id=row.child_id,
                 gender=child.gender,
                 ethnicity=child.ethnicity,
                 date_of_birth=child.date_of_birth,
                 age=age_on(child.date_of_birth, on),
                 date_of_referral=on,
-                referral_source=annex_a_label(ReferralSource(row.source)),
+                referral_source=_SOURCE[row.source],
                 referral_nfa=REFERRAL_NFA_NO,
                 referrals_in_last_12_months=_earlier_in_year(
                     by_child[row.child_id], (row.received_at, row.id)
