@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fdhelpers import FrontDoor, child_body, contact_body, decision_body, iso, referral_body
+from sqlalchemy import event
 
 from services.referrals.annex_a.models import CONTACT_COLUMNS, REFERRAL_COLUMNS
 from shared.codes import Ethnicity, ReferralSource, Sex, annex_a_label
@@ -433,3 +434,42 @@ async def test_the_lists_are_documented_in_openapi(fd: FrontDoor) -> None:
         source = "contact_source" if row == "AnnexAContact" else "referral_source"
         assert schemas[row]["properties"][source]["enum"] == [annex_a_label(s) for s in ReferralSource]
         assert all(spec.get("description") for spec in schemas[row]["properties"].values()), row
+
+
+async def test_each_list_takes_the_same_statements_however_many_rows(fd: FrontDoor) -> None:
+    """No statement per row (no N+1): one referral or five, contacts and allocations alike."""
+    await _teams(fd)
+    window = {"from": "2025-06-01", "to": "2025-06-30"}
+    engine = fd.client.app.state.db.engine.sync_engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def count(path: str) -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            r = await export(fd, path, **window)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert r.status_code == 200, r.text
+        return len(statements)
+
+    async def referral(n: int) -> None:
+        when = at("2025-06-10T09:00:00Z") + timedelta(hours=n)
+        (contact,) = await contact_at(fd, when, new_children=[child_body(given_name=f"Kid{n}")])
+        body = {"team_id": "FD-WEST", "worker_id": f"w{n}", "effective_at": iso(when + timedelta(minutes=1))}
+        await post_at(
+            fd, when + timedelta(minutes=1), f"/journeys/{contact['journey_id']}/allocation", body, fd.mgr
+        )
+        await refer_at(fd, contact, when + timedelta(minutes=5))
+
+    await referral(0)
+    one = {path: await count(path) for path in ("/annex-a/contacts", "/annex-a/referrals")}
+    for n in range(1, 5):
+        await referral(n)
+    five = {path: await count(path) for path in ("/annex-a/contacts", "/annex-a/referrals")}
+    assert five == one
+    rows = (await export(fd, "/annex-a/referrals", JSON, **window)).json()["rows"]
+    assert [row["allocated_worker"] for row in rows] == [f"w{n}" for n in range(5)]
