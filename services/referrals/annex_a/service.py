@@ -1,9 +1,10 @@
-"""The rows of Annex A Lists 1 and 3 for a window of London dates, read in a fixed number of queries
-whatever the window holds (no query per row)."""
+"""The rows of Annex A Lists 1 and 3 for a window of London dates, each read in one query whatever the
+window holds (no query per row)."""
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -124,60 +125,62 @@ def _earlier_in_year(earlier: Sequence[tuple[datetime, uuid.UUID]], key: tuple[d
 
 
 async def referrals(session: AsyncSession, from_date: date, to_date: date) -> list[AnnexAReferral]:
-    """List 3: every referral received in the window, by receipt then contact id."""
+    """List 3: every referral received in the window, by receipt then contact id.
+
+    One statement, so on PostgreSQL (read committed) the referrals and their journeys' allocations
+    come from one snapshot: a decision superseded in between cannot leave a row without its history.
+    It also reads the year before the window (the referrals counted as earlier ones); only the rows
+    in the window are joined to their journey's allocations, one row per allocation.
+    """
     start, end = london_window(from_date, to_date)
-    # A year more than the window: the referrals its rows count as earlier ones.
     lookback, _ = london_window(one_year_before(from_date), to_date)
     query: Any = (  # too many columns for select()'s typed overloads
         select(
             col(Contact.id),
             col(Contact.child_id),
-            col(Contact.journey_id),
             col(Contact.received_at),
             col(Contact.source),
             col(Decision.id).label("decision_id"),
             col(Decision.decided_at),
             *_CHILD_COLUMNS,
-        )
-        .join(Decision, col(Decision.contact_id) == col(Contact.id))
-        .join(Child, col(Child.id) == col(Contact.child_id))
-        .where(col(Contact.received_at) >= lookback, col(Contact.received_at) < end, *_is_referral())
-        .order_by(col(Contact.received_at), col(Contact.id))
-    )
-    found = list(await session.execute(query))
-    by_child: defaultdict[uuid.UUID, list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
-    for row in found:
-        by_child[row.child_id].append((row.received_at, row.id))
-    for earlier in by_child.values():  # as `_earlier_in_year` bisects them; the query's order, too
-        earlier.sort()
-    in_window = [row for row in found if row.received_at >= start]
-
-    # Every allocation of the window's referrals' journeys, in one query.
-    journeys = (
-        select(col(Contact.journey_id))
-        .join(Decision, col(Decision.contact_id) == col(Contact.id))
-        .where(col(Contact.received_at) >= start, col(Contact.received_at) < end, *_is_referral())
-    )
-    allocations = (
-        select(
-            col(Allocation.journey_id),
-            col(Team.name),
+            col(Team.name).label("team"),
             col(Allocation.worker_id),
             col(Allocation.started_at),
             col(Allocation.ended_at),
         )
-        .join(Team, col(Team.id) == col(Allocation.team_id))
-        .where(col(Allocation.journey_id).in_(journeys))
-        .order_by(col(Allocation.started_at), col(Allocation.recorded_at), col(Allocation.id))
+        .join(Decision, col(Decision.contact_id) == col(Contact.id))
+        .join(Child, col(Child.id) == col(Contact.child_id))
+        .outerjoin(
+            Allocation,
+            and_(col(Allocation.journey_id) == col(Contact.journey_id), col(Contact.received_at) >= start),
+        )
+        .outerjoin(Team, col(Team.id) == col(Allocation.team_id))
+        .where(col(Contact.received_at) >= lookback, col(Contact.received_at) < end, *_is_referral())
+        .order_by(
+            col(Contact.received_at),
+            col(Contact.id),
+            col(Allocation.started_at),
+            col(Allocation.recorded_at),
+            col(Allocation.id),
+        )
     )
-    history: defaultdict[uuid.UUID, list[_Held]] = defaultdict(list)
-    for a in await session.execute(allocations):
-        history[a.journey_id].append(_Held(a.name, a.worker_id, a.started_at, a.ended_at))
+    found = [list(group) for _, group in itertools.groupby(await session.execute(query), key=lambda r: r.id)]
+    by_child: defaultdict[uuid.UUID, list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
+    for first, *_ in found:
+        by_child[first.child_id].append((first.received_at, first.id))
+    for earlier in by_child.values():  # as `_earlier_in_year` bisects them; the query's order, too
+        earlier.sort()
 
     rows = []
-    for row in in_window:
+    for group in found:
+        row = group[0]
+        if row.received_at < start:
+            continue
         child, on = _Child.of(row), london_date(row.received_at)
-        held = _allocation_at(history[row.journey_id], row.decided_at)
+        history = [
+            _Held(a.team, a.worker_id, a.started_at, a.ended_at) for a in group if a.started_at is not None
+        ]
+        held = _allocation_at(history, row.decided_at)
         rows.append(
             AnnexAReferral.model_construct(
                 child_id=row.child_id,
