@@ -27,15 +27,15 @@ Every event travels in this envelope on the producer's feed (`GET /events?after=
 | `position` | global position in the producer's log; the feed cursor (gap-safe: never a new event at or below a position already read) |
 | `event_id` | UUID of the event; a consumer applies each id at most once |
 | `type`, `schema_version` | which payload model the payload follows |
-| `journey_id` | the stream: one child's journey |
-| `stream_version` | 1, 2, 3… within the journey; unique with `journey_id` (optimistic concurrency) |
+| `journey_id` | the stream: one child's journey (supervision's `NewlyQualifiedRegisterSet`: one worker's register entry, a name-based UUID of the staff id) |
+| `stream_version` | 1, 2, 3… within the stream; unique with `journey_id` (optimistic concurrency) |
 | `occurred_at` | when it happened in the world (e.g. when a contact was received) |
 | `recorded_at` | when the system stored it (later than `occurred_at` for backdated entries) |
 | `producer` | the service that wrote it |
 | `actor` | pseudonymous staff or system id |
 | `correlation_id` | the request id of the request that caused it |
 | `payload` | coded and pseudonymous: ids, national codes, times, team ids and areas; never names, addresses or free text |
-| `prev_hash`, `hash` | SHA-256 chain per journey (tamper evidence; `frontdoor verify`) |
+| `prev_hash`, `hash` | SHA-256 chain per stream (tamper evidence; `frontdoor verify`) |
 
 Readers skip (and count) types they do not know. Writers refuse unknown payload fields.
 """

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 from services.supervision.settings import Settings
 from shared.codes import ServiceType
+from shared.policy import supervision_interval
 from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import STATUTORY, Counting, WorkingCalendar, calendar_for, london_date
 
@@ -37,8 +38,9 @@ class Policy:
 
     def interval(self, service_type: str | None, newly_qualified: bool) -> int:
         """Working days between supervisions for a journey of this service type and worker."""
-        days = self.by_service_type.get(service_type or "", self.default)
-        return min(days, self.newly_qualified) if newly_qualified else days
+        return supervision_interval(
+            self.by_service_type, self.default, self.newly_qualified, service_type, newly_qualified
+        )
 
     def due_after(self, start: date, interval: int) -> date:
         return self.calendar.add_working_days(start, interval)

@@ -9,7 +9,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.codes import ServiceType
-from shared.policy import SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, SUPERVISION_INTERVAL_WORKING_DAYS
+from shared.policy import (
+    SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
+    SUPERVISION_INTERVAL_WORKING_DAYS,
+    SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
+)
 from shared.settings import ServiceSettings
 from shared.working_days import Counting
 
@@ -35,7 +39,7 @@ class Settings(ServiceSettings):
     default_frequency_working_days: Interval = SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS
     # Workers on the newly-qualified register (PUT /workers/{id}) are supervised at this interval when
     # it is shorter than their team's.
-    newly_qualified_frequency_working_days: Interval = 10
+    newly_qualified_frequency_working_days: Interval = SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS
     # The policy's working days. Supervision is a local measure, so council closure days are not
     # working days (REFERENCE.md 4.1). Set both as REPORTING_COUNTING and REPORTING_LOCAL_CLOSURE_DAYS
     # are, so the due dates here and in the supervision report agree.

@@ -25,7 +25,10 @@ class Envelope(BaseModel):
     event_id: UUID
     type: str
     schema_version: int
-    journey_id: UUID = Field(description="The stream: one child's journey.")
+    journey_id: UUID = Field(
+        description="The stream: one child's journey (the supervision service's"
+        " NewlyQualifiedRegisterSet: one worker's register entry, no journey's)."
+    )
     stream_version: int = Field(description="1 for the first event of a journey, then +1 per event.")
     occurred_at: datetime = Field(description="When it happened in the world.")
     recorded_at: datetime = Field(description="When the system stored it.")

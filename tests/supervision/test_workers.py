@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
+from sqlalchemy import text
+
+from services.supervision.events import NewlyQualifiedRegisterSet, catalogue, register_stream
+from services.supervision.workers.models import Worker
+from services.supervision.workers.service import publish_entry
+from shared.db import Database
+from shared.events.log import EventLog
+from shared.events.verify import verify_log
+from shared.migrations import upgrade
+
 
 async def test_put_and_get_with_etags(h) -> None:
     assert (await h.client.get("/workers/w5", headers=h.manager())).status_code == 404
@@ -51,3 +63,91 @@ async def test_if_match_any_needs_an_entry_to_exist(h) -> None:
     ended = {"newly_qualified_until": None}
     present = await h.client.put("/workers/w6", json=ended, headers={**h.manager(), "If-Match": "*"})
     assert present.status_code == 200 and present.json()["version"] == 2
+
+
+async def test_every_register_write_publishes_the_entry_on_the_workers_own_stream(h) -> None:
+    """Reporting learns the register only from the feed: each PUT appends the entry as it now is, in
+    the write's transaction, to the worker's register stream (versions and hash chain of its own);
+    a refused write publishes nothing. Ids and a date only: no names, no free text."""
+    manager = h.manager()
+    created = await h.client.put("/workers/w5", json={"newly_qualified_until": "2027-03-31"}, headers=manager)
+    etag = created.headers["ETag"]
+    ended = await h.client.put(
+        "/workers/w5", json={"newly_qualified_until": None}, headers={**h.manager(sub="m2"), "If-Match": etag}
+    )
+    assert ended.status_code == 200
+    stale = {**manager, "If-Match": etag}
+    assert (
+        await h.client.put("/workers/w5", json={"newly_qualified_until": None}, headers=stale)
+    ).status_code == 412
+    absent = {**manager, "If-Match": "*"}
+    assert (
+        await h.client.put("/workers/w6", json={"newly_qualified_until": None}, headers=absent)
+    ).status_code == 412
+
+    log = h.service.event_log
+    async with h.service.db.read_session() as session:
+        w5 = await log.read_stream(session, register_stream("w5"))
+        w6 = await log.read_stream(session, register_stream("w6"))
+        verified = await verify_log(session, log.table)
+    assert w6 == [] and verified.ok
+    assert [(e.type, e.stream_version, e.actor, e.payload) for e in w5] == [
+        ("NewlyQualifiedRegisterSet", 1, "m1", {"worker_id": "w5", "newly_qualified_until": "2027-03-31"}),
+        ("NewlyQualifiedRegisterSet", 2, "m2", {"worker_id": "w5", "newly_qualified_until": None}),
+    ]
+    assert [e.occurred_at for e in w5] == [
+        datetime.fromisoformat(r.json()["updated_at"]) for r in (created, ended)
+    ]
+    # The published shape itself: a staff id and a date, nothing a manager could type text into.
+    assert set(NewlyQualifiedRegisterSet.model_fields) == {"worker_id", "newly_qualified_until"}
+
+
+async def test_entries_made_before_the_register_was_published_are_published_once_by_the_migration(
+    fresh_database,
+) -> None:
+    """e5b1c9d04f27 appends one event per entry already on the register, as it stands, at version 1 of
+    its stream with a hash chain `frontdoor verify` accepts; the service then appends after it."""
+    from services.supervision.db import platform
+
+    db = Database(fresh_database("supervision_register_events_migration"))
+    set_at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    try:
+        await upgrade("supervision", db.engine, "7aaac5a4eb86")
+        async with db.engine.begin() as conn:
+            for worker, until in (("w5", date(2026, 3, 31)), ("w6", None)):
+                await conn.execute(
+                    text("INSERT INTO workers VALUES (:w, :until, 3, :at, 'm1')"),
+                    {"w": worker, "until": until, "at": set_at},
+                )
+        await upgrade("supervision", db.engine)
+        assert platform.events is not None
+        log = EventLog(platform.events, catalogue)
+        async with db.read_session() as session:
+            events = await log.read(session, after=0, limit=10)
+            verified = await verify_log(session, platform.events)
+        async with db.unit_of_work() as session:
+            worker = await session.get(Worker, "w5")
+            assert worker is not None
+            worker.newly_qualified_until = date(2026, 4, 30)
+            await publish_entry(session, log, worker, "m2")
+        async with db.read_session() as session:
+            stream = await log.read_stream(session, register_stream("w5"))
+            verified_after = await verify_log(session, platform.events)
+    finally:
+        await db.dispose()
+    assert verified.ok and verified.events_checked == 2 and verified_after.ok
+    assert [(e.journey_id, e.stream_version, e.type, e.occurred_at, e.actor, e.payload) for e in events] == [
+        (
+            register_stream(w),
+            1,
+            "NewlyQualifiedRegisterSet",
+            set_at,
+            "m1",
+            {"worker_id": w, "newly_qualified_until": u},
+        )
+        for w, u in (("w5", "2026-03-31"), ("w6", None))
+    ]
+    assert [(e.stream_version, e.payload["newly_qualified_until"]) for e in stream] == [
+        (1, "2026-03-31"),
+        (2, "2026-04-30"),
+    ]

@@ -40,13 +40,14 @@ from services.supervision.supervisions.models import (
     SupervisionIn,
     SupervisionOut,
 )
-from services.supervision.workers.service import newly_qualified_on, newly_qualified_register
+from services.supervision.workers.service import newly_qualified_register, supervisee_newly_qualified
 from shared.audit import Auditor
 from shared.auth import Principal, Role
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events.log import EventLog, NewEvent
 from shared.http import Page, PageParams, make_etag
 from shared.observability import request_id_var
+from shared.policy import newly_qualified_on
 from shared.types import utcnow
 from shared.working_days import london_date
 
@@ -140,7 +141,7 @@ async def record_supervision(session: AsyncSession, ctx: Context, data: Supervis
                 field=f"actions.{i}.due_on",
                 code="action_due_before_held",
             )
-    newly_qualified = await newly_qualified_on(session, data.supervisee_id, held_day)
+    newly_qualified = await supervisee_newly_qualified(session, data.supervisee_id, held_day)
     interval = ctx.policy.interval(journey.service_type, newly_qualified)
     policy_due = ctx.policy.due_after(held_day, interval)
     next_due = data.next_due_on or policy_due
@@ -402,7 +403,7 @@ async def due_list(
             # supervision's counts on the day held: an entry lapsing later does not move it after the fact.
             started = london_date(j.started_at)
             nq_until = register.get(j.worker_id or "")
-            interval = policy.interval(j.service_type, nq_until is not None and nq_until >= started)
+            interval = policy.interval(j.service_type, newly_qualified_on(nq_until, started))
             due_on, basis = policy.due_after(started, interval), DueBasis.journey_start
         item = DueItem(
             journey_id=j.journey_id,

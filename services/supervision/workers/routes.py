@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.types import ID_PATTERN
 from services.supervision.workers.models import Worker, WorkerIn, WorkerOut
+from services.supervision.workers.service import publish_entry
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep, on_postgresql
 from shared.errors import NotFound, problem_responses
+from shared.events.log import EventLog
 from shared.http import check_if_match, make_etag, set_etag, sets_headers
 from shared.types import utcnow
 
@@ -42,6 +44,12 @@ _INSERT_IF_ABSENT = {True: _insert_if_absent(pg_insert), False: _insert_if_absen
 async def _locked(session: AsyncSession, worker_id: str) -> Worker | None:
     """The register entry, row-locked until commit on PostgreSQL (read afresh, not from the session)."""
     return await session.get(Worker, worker_id, with_for_update=True, populate_existing=True)
+
+
+def _event_log(request: Request) -> EventLog:
+    log: EventLog | None = request.app.state.service.event_log
+    assert log is not None  # the supervision service produces events
+    return log
 
 
 def _out(worker: Worker) -> WorkerOut:
@@ -77,7 +85,8 @@ async def get_worker(
     summary="Set until when a worker is newly qualified (supervised more often)",
     description=(
         "Managers. `If-Match` with the entry's ETag is checked when sent (412 on mismatch); `*` matches"
-        " an entry on the register only."
+        " an entry on the register only. Every write publishes `NewlyQualifiedRegisterSet` on the"
+        " feed (the worker's register stream), in the same transaction."
     ),
     responses=problem_responses(400, 401, 403, 412, 422, 429) | sets_headers(200, "ETag"),
 )
@@ -105,6 +114,7 @@ async def put_worker(
         )
         inserted = await session.execute(_INSERT_IF_ABSENT[on_postgresql(session)], new.model_dump())
         if inserted.first() is not None:  # the row is `new`: nothing to read back
+            await publish_entry(session, _event_log(request), new, principal.subject)
             set_etag(response, _etag(new))
             return _out(new)
         worker = await _locked(session, worker_id)
@@ -116,5 +126,6 @@ async def put_worker(
     worker.updated_by = principal.subject
     session.add(worker)
     await session.flush()
+    await publish_entry(session, _event_log(request), worker, principal.subject)
     set_etag(response, _etag(worker))
     return _out(worker)
