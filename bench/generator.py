@@ -263,6 +263,27 @@ def journey(
     return ref.rows, sup.rows
 
 
+def register_entries(rng: random.Random, workers: int = 200) -> list[tuple[Any, ...]]:
+    """The supervision service's newly-qualified register, set for a third of the journeys' workers
+    (`worker-N`) and changed or ended for some: each entry on its own stream, as the service writes it.
+    Not part of `batches` (the benchmark's volumes and timings stay as they were)."""
+    rows: list[tuple[Any, ...]] = []
+    for n in range(0, workers, 3):
+        worker = f"worker-{n}"
+        entry = Stream("supervision", sev.register_stream(worker))
+        t = EPOCH + timedelta(days=rng.randrange(-30, 30))
+        for _ in range(1 + (rng.random() < 0.4)):
+            until = None if rng.random() < 0.2 else (t + timedelta(days=rng.randrange(1, 60))).date()
+            entry.add(
+                sev.NewlyQualifiedRegisterSet(worker_id=worker, newly_qualified_until=until),
+                t,
+                "bench-manager",
+            )
+            t += timedelta(days=rng.randrange(1, 30))
+        rows.extend(entry.rows)
+    return rows
+
+
 def batches(
     referrals_events: int, seed: int = 8, batch: int = 20_000
 ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]]:

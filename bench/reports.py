@@ -232,7 +232,8 @@ async def clone_projection(url: str, round_no: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     try:
         for table in metadata.sorted_tables:
-            if not table.name.startswith("rpt_") or table.name == "rpt_feed_state":
+            # The newly-qualified register is keyed by worker id, which the clones keep: left as it is.
+            if not table.name.startswith("rpt_") or table.name in ("rpt_feed_state", "rpt_newly_qualified"):
                 continue
             if any(isinstance(c.type, sa.Uuid) for c in table.columns):
                 cols = [

@@ -14,6 +14,12 @@ def test_reporting_measures_supervision_against_the_supervision_services_policy(
     for service_type in [*ServiceType, None]:
         code = service_type.value if service_type else None
         assert reporting.supervision_interval(code) == policy.interval(code, newly_qualified=False), code
+        for newly_qualified in (False, True):
+            assert reporting.supervision_interval(code, newly_qualified) == policy.interval(
+                code, newly_qualified
+            ), (code, newly_qualified)
     # Worked by hand from the policy: front door and assessment 20 working days, others 30.
     assert reporting.supervision_interval("family_safeguarding") == 30
     assert reporting.supervision_interval("assessment") == 20
+    # Newly qualified: 10 working days, when shorter than the service type's.
+    assert reporting.supervision_interval("assessment", newly_qualified=True) == 10

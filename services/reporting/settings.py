@@ -8,7 +8,12 @@ from typing import Annotated, Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.policy import SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS, SUPERVISION_INTERVAL_WORKING_DAYS
+from shared.policy import (
+    SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
+    SUPERVISION_INTERVAL_WORKING_DAYS,
+    SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
+    supervision_interval,
+)
 from shared.settings import ServiceSettings
 from shared.working_days import Counting, WorkingCalendar
 
@@ -50,6 +55,11 @@ class Settings(ServiceSettings):
         description="Local supervision policy interval per service type (the supervision service's policy).",
     )
     supervision_default_interval_working_days: Interval = SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS
+    supervision_newly_qualified_interval_working_days: Interval = Field(
+        SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
+        description="For journeys never supervised whose worker was newly qualified on the day they "
+        "started (the supervision service's register, learnt from its feed), when shorter.",
+    )
     report_work_mem_mb: int = Field(
         64,
         ge=1,
@@ -72,8 +82,12 @@ class Settings(ServiceSettings):
             office_end=self.office_end,
         )
 
-    def supervision_interval(self, service_type: str | None) -> int:
-        # As the supervision service does: an unallocated journey takes the default interval.
-        return self.supervision_interval_working_days.get(
-            service_type or "", self.supervision_default_interval_working_days
+    def supervision_interval(self, service_type: str | None, newly_qualified: bool = False) -> int:
+        # The supervision service's rule (shared/policy.py): an unallocated journey takes the default.
+        return supervision_interval(
+            self.supervision_interval_working_days,
+            self.supervision_default_interval_working_days,
+            self.supervision_newly_qualified_interval_working_days,
+            service_type,
+            newly_qualified,
         )

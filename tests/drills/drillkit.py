@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.common import Server
-from bench.generator import COLUMNS, journey
+from bench.generator import COLUMNS, journey, register_entries
 from shared.auth import mint_token
 from shared.settings import ServiceSettings
 
@@ -50,8 +50,12 @@ async def insert_events(url: str, rows: Sequence[tuple[Any, ...]]) -> None:
         await engine.dispose()
 
 
-async def write_journeys(db_urls: dict[str, str], referrals_events: int, seed: int = 1) -> dict[str, int]:
-    """Generate journeys until about `referrals_events` referrals events; write both producers' logs."""
+async def write_journeys(
+    db_urls: dict[str, str], referrals_events: int, seed: int = 1, *, register: bool = False
+) -> dict[str, int]:
+    """Generate journeys until about `referrals_events` referrals events; write both producers' logs.
+    With `register`, the newly-qualified register's events too (once per database: each worker's
+    entry stream starts at version 1)."""
     import random
 
     rng = random.Random(seed)
@@ -63,6 +67,10 @@ async def write_journeys(db_urls: dict[str, str], referrals_events: int, seed: i
         index += 1
         ref.extend(r)
         sup.extend(s)
+    if register:
+        # Among the supervisions: applied before some of the journeys' supervisions, after others.
+        half = len(sup) // 2
+        sup[half:half] = register_entries(random.Random(seed))
     await insert_events(db_urls["referrals"], ref)
     if sup:
         await insert_events(db_urls["supervision"], sup)

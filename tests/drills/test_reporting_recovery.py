@@ -92,7 +92,7 @@ async def caught_up(db_urls: dict[str, str]) -> bool:
 async def test_kill9_during_catch_up_then_restart_equals_rebuild_from_zero(
     servers: ServerFactory, db_urls: dict[str, str], events: int
 ) -> None:
-    written = await write_journeys(db_urls, events)
+    written = await write_journeys(db_urls, events, register=True)
     referrals = servers("referrals")
     supervision = servers("supervision")
     env = reporting_env(referrals.url, supervision.url)
@@ -120,6 +120,8 @@ async def test_kill9_during_catch_up_then_restart_equals_rebuild_from_zero(
     assert sum(len(rows) for rows in rebuilt.values()) > 0
     # The kept counts are compared too: a catch-up split by the kill gives the rebuild's rows.
     assert rebuilt["rpt_supervision_days"] and rebuilt["rpt_supervision_overdue"]
+    # ... and so is the newly-qualified register, with the journeys' current workers it applies to.
+    assert rebuilt["rpt_newly_qualified"]
     assert after_restart.keys() == rebuilt.keys()
     for name in rebuilt:
         assert after_restart[name] == rebuilt[name], f"{name} differs after kill -9 and restart"

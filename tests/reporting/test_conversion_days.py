@@ -371,6 +371,8 @@ async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
         # Re-referral flags and counts kept by instant, not date; hundredths and tenths kept rounded
         # halves to even.
         ("b3f8d2e6a4c1", "ed88f9f9216a"),
+        # Journeys kept without their current worker, counts without the newly-qualified register.
+        ("ed88f9f9216a", "c2d7e5f81a94"),
     ],
 )
 async def test_the_migrations_that_change_kept_values_replay_the_feeds(fresh_database, before, revision):

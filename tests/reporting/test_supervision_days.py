@@ -20,6 +20,7 @@ from supervision_scan import ScannedReports
 from services.referrals import events as rev
 from services.reporting.projections.models import (
     JourneyFact,
+    NewlyQualifiedFact,
     SupervisionDay,
     SupervisionFact,
     SupervisionOverdueSpell,
@@ -176,12 +177,13 @@ async def assert_kept_equal_recount(w) -> None:
         held: dict[uuid.UUID, list[dict]] = defaultdict(list)
         for s in (await session.execute(select(SupervisionFact.__table__))).mappings():
             held[s["journey_id"]].append(dict(s))
+        register = dict((await session.execute(select(NewlyQualifiedFact.__table__))).all())
         kept = (await session.execute(select(SupervisionDay.__table__))).mappings().all()
         spells = (await session.execute(select(SupervisionOverdueSpell.__table__))).mappings().all()
     expected: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     expected_spells = []
     for journey in journeys:
-        found = contribution(calendar, settings, journey, held.get(journey["journey_id"], []))
+        found = contribution(calendar, settings, journey, held.get(journey["journey_id"], []), register)
         expected_spells += found.spells
         for day, values in found.days.items():
             for dimension, key in found.keys:

@@ -214,6 +214,7 @@ async def test_two_supervisions_held_at_once_the_latest_is_reportings_the_higher
         "opened_at": datetime(2026, 3, 2, 10, tzinfo=UTC),
         "closed_at": None,
         "current_service_type": "front_door",
+        "current_worker_id": "w1",
         "due_base_day": 0,
         **dict.fromkeys(("current_area", "area", "current_team_id", "team_id", "source", "outcome")),
     }
@@ -221,7 +222,7 @@ async def test_two_supervisions_held_at_once_the_latest_is_reportings_the_higher
         {"supervision_id": s, "held_at": held, "next_due_on": due, "next_due_half_day": 0, "due_base_day": 0}
         for s, due in ((high, date(2026, 3, 18)), (low, date(2026, 3, 25)))
     ]
-    reporting = contribution(STATUTORY, ReportingSettings(), journey, supervisions)
+    reporting = contribution(STATUTORY, ReportingSettings(), journey, supervisions, {})
     reporting_due = reporting.spells[-1][5]  # the spell after the latest supervision: its due date
     assert reporting_due == date(2026, 3, 18)
 

@@ -460,6 +460,9 @@ class JourneyFact(Base, table=True):
     current_team_id: str | None = Field(default=None, max_length=80)
     current_area: str | None = Field(default=None, max_length=80)
     current_service_type: str | None = Field(default=None, max_length=40)
+    # Its newly-qualified status on the day the journey started sets a never-supervised journey's
+    # interval (NewlyQualifiedFact), as in the supervision service.
+    current_worker_id: str | None = Field(default=None, max_length=120, index=True)
     transfers: int = 0
     team_transfers: int = 0
     worker_changes: int = 0
@@ -528,6 +531,16 @@ class SupervisionFact(Base, table=True):
     # Working-day positions for reports' SQL arithmetic (projections/day_index.py).
     due_base_day: int = Field(0, description="Due = working day of index due_base_day + interval.")
     next_due_half_day: int | None = Field(default=None, description="Half index of next_due_on.")
+
+
+class NewlyQualifiedFact(Base, table=True):
+    """The supervision service's newly-qualified register, from its `NewlyQualifiedRegisterSet`
+    events: the latest end date of each worker's entry (None: ended)."""
+
+    __tablename__ = "rpt_newly_qualified"
+
+    worker_id: str = Field(primary_key=True, max_length=120)
+    newly_qualified_until: date | None = None
 
 
 class TimelineEntry(Base, table=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Reader(BaseModel):
@@ -132,6 +132,13 @@ class SupervisionActionCancelled(Reader):
     cancelled_at: AwareDatetime | None = None
 
 
+class NewlyQualifiedRegisterSet(Reader):
+    """A worker's newly-qualified register entry (its stream is the entry's, not a journey's)."""
+
+    worker_id: str = Field(min_length=1, max_length=120)
+    newly_qualified_until: date | None = None
+
+
 REFERRALS: dict[str, type[Reader]] = {
     m.__name__: m
     for m in (
@@ -152,5 +159,6 @@ SUPERVISION: dict[str, type[Reader]] = {
         SupervisionActionSet,
         SupervisionActionCompleted,
         SupervisionActionCancelled,
+        NewlyQualifiedRegisterSet,
     )
 }

@@ -22,7 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -64,6 +64,7 @@ from services.reporting.projections.models import (
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
+    NewlyQualifiedFact,
     SupervisionDay,
     SupervisionFact,
     SupervisionOverdueSpell,
@@ -420,6 +421,18 @@ async def _inputs(
     ]
 
 
+async def _register(session: AsyncSession, workers: set[str | None] | None) -> dict[str, date | None]:
+    """The newly-qualified register entries of these workers (None: all), as committed (read under
+    the lock both feeds take)."""
+    if workers is None:
+        query = select(col(NewlyQualifiedFact.worker_id), col(NewlyQualifiedFact.newly_qualified_until))
+        return {worker: until for worker, until in await session.execute(query)}
+    ids = {w for w in workers if w is not None}
+    names = ("worker_id", "newly_qualified_until")
+    rows = await _inputs(session, NewlyQualifiedFact, names, worker_id=ids)
+    return {row["worker_id"]: row["newly_qualified_until"] for row in rows}
+
+
 @dataclass
 class _ReferralsWork:
     rows: _Rows
@@ -599,13 +612,15 @@ class ReferralsProjection(_Projection):
         supervisions: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for supervision in await _Store(SupervisionFact).load(session, journey_id=set(changed)):
             supervisions[supervision.journey_id].append(supervision.__dict__)
+        workers = {j["current_worker_id"] for pair in changed.values() for j in pair if j is not None}
+        register = await _register(session, workers)
         kept = SupervisionDayChanges()
         for journey_id, (was, now) in changed.items():
             held = supervisions.get(journey_id, [])
             kept.change(
                 journey_id,
-                contribution(self.local, self.settings, was, held),
-                contribution(self.local, self.settings, now, held),
+                contribution(self.local, self.settings, was, held, register),
+                contribution(self.local, self.settings, now, held, register),
             )
         await kept.write(session)
 
@@ -766,6 +781,8 @@ class ReferralsProjection(_Projection):
             journey.current_team_id = last.team_id
             journey.current_area = last.area
             journey.current_service_type = last.service_type
+            # A handover names the worker after it (the same one when only the team changed).
+            journey.current_worker_id = last.worker_id
         journey.first_allocated_at = next((a.effective_at for a in allocations if a.worker_id), None)
         self._unallocated(journey, allocations)
         index_journey(self.local, journey)
@@ -796,28 +813,44 @@ class ReferralsProjection(_Projection):
 class SupervisionProjection(_Projection):
     feed = SUPERVISION_FEED
     readers = r.SUPERVISION
-    facts = (SupervisionFact,)
+    facts = (SupervisionFact, NewlyQualifiedFact)
     derived = (SupervisionDay, SupervisionOverdueSpell)
 
     async def reset(self, session: AsyncSession) -> None:
-        """Take every journey's supervisions out of its kept supervision counts (a journey then counts
-        as never supervised), a chunk of journeys at a time, then forget the supervisions."""
+        """Take every journey's supervisions, and its worker's newly-qualified register entry, out of
+        its kept supervision counts (a journey then counts as never supervised, at its service type's
+        interval), a chunk of journeys at a time, then forget the supervisions and the register."""
         await lock(session)
-        query = select(col(SupervisionFact.journey_id)).distinct().order_by(col(SupervisionFact.journey_id))
-        supervised = list((await session.execute(query)).scalars())
-        for i in range(0, len(supervised), 1000):
-            chunk = set(supervised[i : i + 1000])
+        query = select(col(SupervisionFact.journey_id)).distinct()
+        affected = set((await session.execute(query)).scalars())
+        entries = await _register(session, None)
+        registered = {w for w, until in entries.items() if until is not None}
+        affected |= await _journeys_of(session, registered)
+        ordered = sorted(affected)
+        for i in range(0, len(ordered), 1000):
+            chunk = set(ordered[i : i + 1000])
             store = _Store(SupervisionFact)
             await store.load(session, journey_id=chunk)
-            await self._supervision_days(session, store, chunk, cleared=True)
+            await self._supervision_days(
+                session, store, chunk, entries=(entries, {}), also=chunk, cleared=True
+            )
         await super().reset(session)
 
     async def _supervision_days(
-        self, session: AsyncSession, store: _Store, journey_ids: set[uuid.UUID], *, cleared: bool = False
+        self,
+        session: AsyncSession,
+        store: _Store,
+        journey_ids: set[uuid.UUID],
+        *,
+        entries: tuple[Mapping[str, date | None], Mapping[str, date | None]] = ({}, {}),
+        also: set[uuid.UUID] | None = None,
+        cleared: bool = False,
     ) -> None:
         """Take the old supervision contributions of journeys whose supervisions changed (all of each
-        is in `store`) off and add their new ones (none left: `cleared`), with the journeys as
-        committed (read under the lock the referrals feed also takes)."""
+        is in `store`) or whose worker's register entry changed (`also`; `entries`: the entries the
+        batch changed, before and after) off and add their new ones (no supervisions nor register
+        left: `cleared`), with the journeys and the other entries as committed (read under the lock
+        the referrals feed also takes)."""
         before: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         after: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for row, values in store.loaded.values():
@@ -831,26 +864,43 @@ class SupervisionProjection(_Projection):
             if cleared
             or [[s[n] for n in SUPERVISION_INPUTS] for s in before[journey_id]]
             != [[s[n] for n in SUPERVISION_INPUTS] for s in after[journey_id]]
-        }
+        } | (also or set())
         if not changed:
             return
         loaded = await _inputs(session, JourneyFact, ("journey_id", *JOURNEY_INPUTS), journey_id=changed)
         journeys = {j["journey_id"]: j for j in loaded}
+        was, now = entries
+        # The entries this batch did not change, as committed (the same before and after).
+        unchanged_entries = {j["current_worker_id"] for j in loaded} - set(was) - set(now)
+        if cleared:
+            unchanged_entries = set()
+        committed = await _register(session, unchanged_entries)
+        register_before = {**committed, **was}
+        register_after = {**committed, **now}
         kept = SupervisionDayChanges()
         for journey_id in sorted(changed):
             journey = journeys.get(journey_id)
             kept.change(
                 journey_id,
-                contribution(self.local, self.settings, journey, before[journey_id]),
-                contribution(self.local, self.settings, journey, [] if cleared else after[journey_id]),
+                contribution(self.local, self.settings, journey, before[journey_id], register_before),
+                contribution(
+                    self.local, self.settings, journey, [] if cleared else after[journey_id], register_after
+                ),
             )
         await kept.write(session)
 
     async def write_items(self, session: AsyncSession, items: list[Item], work: Any) -> list[tuple[Any, ...]]:
         # Before reading the journeys (in `_supervision_days`) and the journeys' kept contributions.
         await lock(session)
+        # The register entries the batch sets, as they were, and the journeys of those workers.
+        workers = {p.worker_id for _, p in items if isinstance(p, r.NewlyQualifiedRegisterSet)}
+        register = _Store(NewlyQualifiedFact)
+        entries = {row.worker_id: row for row in await register.load(session, worker_id=workers)}
+        was = {worker: row.newly_qualified_until for worker, row in entries.items()}
+        on_register = await _journeys_of(session, workers)
         ids = {sid for _, p in items if (sid := p.__dict__.get("supervision_id")) is not None}
-        journey_ids = {event.journey_id for event, _ in items}
+        journey_ids = {event.journey_id for event, p in items if p.__dict__.get("supervision_id")}
+        journey_ids |= on_register
         store = _Store(SupervisionFact)
         # Every supervision of each journey the batch may change, for its contribution before and after.
         loaded = await store.load(session, supervision_id=ids, journey_id=journey_ids)
@@ -861,6 +911,12 @@ class SupervisionProjection(_Projection):
         timeline: list[tuple[Any, ...]] = []
         for event, payload in items:
             child_id: uuid.UUID | None = None
+            if isinstance(payload, r.NewlyQualifiedRegisterSet):
+                entry = entries.get(payload.worker_id)
+                if entry is None:
+                    entry = entries[payload.worker_id] = register.create(worker_id=payload.worker_id)
+                entry.newly_qualified_until = payload.newly_qualified_until
+                continue  # no child's timeline: the event is the register's, not a journey's
             if isinstance(payload, r.SupervisionRecorded):
                 row = known.get(payload.supervision_id)
                 if row is None:
@@ -884,5 +940,13 @@ class SupervisionProjection(_Projection):
                     child_id = parent.child_id if parent is not None else None
             timeline.append(self._timeline(event, payload, child_id))
         await store.write(session, self.statistics)
-        await self._supervision_days(session, store, journey_ids)
+        await register.write(session, self.statistics)
+        now = {worker: row.newly_qualified_until for worker, row in entries.items()}
+        await self._supervision_days(session, store, journey_ids, entries=(was, now), also=on_register)
         return timeline
+
+
+async def _journeys_of(session: AsyncSession, workers: set[str]) -> set[uuid.UUID]:
+    """The journeys whose current worker is one of these (their first interval may be theirs)."""
+    rows = await _inputs(session, JourneyFact, ("journey_id",), current_worker_id=workers)
+    return {row["journey_id"] for row in rows}

@@ -9,8 +9,8 @@ alone (never from the time of the request):
 * supervised from the date of its first supervision, while open;
 * overdue, between consecutive supervisions (by held_at, then supervision id: at D the latest one
   held before the end of D counts), on the days after that supervision's due date (its
-  next_due_on, else the policy interval after it; never supervised: after the first contact),
-  while open.
+  next_due_on, else the policy interval after it; never supervised: after the first contact, the
+  newly-qualified interval when the current worker's register entry covers that day), while open.
 
 A journey adds 1 to its keys' count on the first day of each spell and takes it off on the day
 after its last, so a count at D is the sum of the changes up to D. When a batch changes a journey
@@ -18,9 +18,10 @@ or its supervisions, its old changes are taken off and its new ones added (the n
 row written as increments, as contact_days.py does), and its overdue spells are replaced.
 
 Both feeds change a journey's contribution (the referrals feed its journey, the supervision feed
-its supervisions), each consumer in its own transaction. On PostgreSQL both take one advisory lock
-(`lock`) before reading what the other feed writes, so each reads the other's committed facts and
-no two batches take off the same old contribution; SQLite serialises writers already.
+its supervisions and its worker's newly-qualified register entry), each consumer in its own
+transaction. On PostgreSQL both take one advisory lock (`lock`) before reading what the other feed
+writes, so each reads the other's committed facts and no two batches take off the same old
+contribution; SQLite serialises writers already.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from services.reporting.projections.contact_days import add_increments
 from services.reporting.projections.models import SupervisionDay, SupervisionOverdueSpell, blank_group_key
 from services.reporting.settings import Settings
 from shared.db import on_postgresql
+from shared.policy import newly_qualified_on
 from shared.working_days import WorkingCalendar, london_date
 
 COUNTS = ("open_journeys", "supervised", "overdue")
@@ -55,6 +57,7 @@ JOURNEY_INPUTS = (
     "opened_at",
     "closed_at",
     "current_service_type",
+    "current_worker_id",
     "due_base_day",
     "current_area",
     "area",
@@ -123,11 +126,13 @@ def contribution(
     settings: Settings,
     journey: Mapping[str, Any] | None,
     supervisions: Iterable[Mapping[str, Any]],
+    register: Mapping[str, date | None],
 ) -> Contribution:
     """A journey's contribution given its supervisions (none: a journey not known yet, or without a
-    first contact, counts nowhere). Due dates as the report's SQL works them out: an explicit
-    next_due_on is overdue from the day after it; a policy due date is the working day of index
-    due base + interval (half index 2(b + n) - 1), overdue from the day after it."""
+    first contact, counts nowhere) and the newly-qualified register (worker id -> last day; at least
+    the journey's current worker's entry when it has one). Due dates as the report's SQL works them
+    out: an explicit next_due_on is overdue from the day after it; a policy due date is the working
+    day of index due base + interval (half index 2(b + n) - 1), overdue from the day after it."""
     found = Contribution()
     if journey is None or journey["opened_at"] is None:
         return found
@@ -140,7 +145,14 @@ def contribution(
     held = [london_date(s["held_at"]) for s in ordered]
     if ordered:
         found.span(1, max(opened, held[0]), closed)
-    interval = settings.supervision_interval(journey["current_service_type"])
+    service_type = journey["current_service_type"]
+    interval = settings.supervision_interval(service_type)
+    # Never supervised, the clock runs from the journey's start, so the worker's register entry
+    # counts on that day (as in the supervision service's due list: shared/policy.py).
+    worker = journey["current_worker_id"]
+    first_interval = settings.supervision_interval(
+        service_type, worker is not None and newly_qualified_on(register.get(worker), opened)
+    )
     # Spell i runs from the day supervision i-1 was held (spell 0: before the first) to the day the
     # next one was held; two held on one day leave the earlier an empty spell.
     for i, latest in enumerate([None, *ordered]):
@@ -152,8 +164,9 @@ def contribution(
         else:
             base = journey["due_base_day"] if latest is None else latest["due_base_day"]
             since = opened if latest is None else held[i - 1]
-            due_on = calendar.add_working_days(since, interval)
-            due_half = 2 * (base + interval) - 1
+            n = first_interval if latest is None else interval
+            due_on = calendar.add_working_days(since, n)
+            due_half = 2 * (base + n) - 1
         overdue_from = max(start, due_on + timedelta(days=1))
         if found.span(2, overdue_from, end):
             found.spells.append(

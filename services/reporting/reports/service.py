@@ -1621,7 +1621,9 @@ class Reports:
             "it has been reached.",
             "due_on": "next_due_on of the latest supervision; else the policy interval "
             "(working days, local calendar, per service type) after the latest supervision, or "
-            "after the first contact when never supervised.",
+            "after the first contact when never supervised (the newly-qualified interval, when "
+            "shorter, if the current worker's entry on the supervision service's register covers "
+            "that day).",
             "within_interval": "Open journeys whose due date has not passed.",
             "overdue": "The first `limit` overdue journeys by due date; overdue_total counts them all.",
         }
