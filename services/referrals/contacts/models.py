@@ -119,6 +119,11 @@ class ContactIn(Schema):
 
 
 class ContactStatus(StrEnum):
+    """A contact's progress: awaiting_decision (no threshold decision yet); awaiting_authorisation (a
+    referral outcome is decided and is being confirmed: a manager may still change or refuse it, so its
+    outcome is not shown); decided (the outcome is final: needs no authorisation, or is authorised);
+    closed (the child's journey is closed)."""
+
     awaiting_decision = "awaiting_decision"
     awaiting_authorisation = "awaiting_authorisation"
     decided = "decided"
@@ -225,7 +230,11 @@ class ContactStatusOut(Schema):
     id: uuid.UUID
     received_at: datetime
     status: ContactStatus
-    outcome: DecisionOutcome | None = PField(description="The current decision's outcome, once decided.")
+    outcome: DecisionOutcome | None = PField(
+        description="The current decision's outcome once final: at once when it needs no authorisation, "
+        "a referral outcome only once a manager has authorised it (null while awaiting_authorisation). "
+        "A superseded decision's outcome is never shown."
+    )
     acknowledged_at: datetime | None
     feedback_sent_at: datetime | None
 

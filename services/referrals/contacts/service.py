@@ -375,15 +375,19 @@ async def open_decision_of(session: AsyncSession, contact_id: uuid.UUID) -> Deci
 async def contact_status(
     session: AsyncSession, contact: Contact
 ) -> tuple[ContactStatus, DecisionOutcome | None]:
+    """The contact's progress and its final outcome. A referral outcome awaiting authorisation may still
+    be changed or refused by the manager, and a partner system acts on what it is shown, so only an
+    outcome in force (needing no authorisation, or authorised) is given."""
     journey = await session.get(Journey, contact.journey_id)
     decision = await open_decision_of(session, contact.id)
-    outcome = DecisionOutcome(decision.outcome) if decision else None
+    final = decision is not None and decision.status == DecisionStatus.current.value
+    outcome = DecisionOutcome(decision.outcome) if decision is not None and final else None
     if journey is not None and journey.status == JourneyStatus.closed.value:
         return ContactStatus.closed, outcome
     if decision is None:
         return ContactStatus.awaiting_decision, None
-    if decision.status == DecisionStatus.awaiting_authorisation.value:
-        return ContactStatus.awaiting_authorisation, outcome
+    if not final:
+        return ContactStatus.awaiting_authorisation, None
     return ContactStatus.decided, outcome
 
 
