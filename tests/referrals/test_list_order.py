@@ -78,3 +78,25 @@ async def test_records_of_one_time_are_listed_by_id(fd: FrontDoor):
         "contact decisions": decisions,
         "contact feedback": feedbacks,
     }
+
+
+async def test_a_childs_allocations_page_in_one_order(fd: FrontDoor):
+    """GET /children/{id}/allocations is paged: allocations of one start and one recording time must
+    come back in one order (by id), else a page boundary among them repeats one and skips another."""
+    await fd.team()
+    contact = await fd.contact((await fd.child())["id"], received_at=ago(minutes=40))
+    r = await fd.client.post(
+        f"/journeys/{contact['journey_id']}/allocation", json={"team_id": "FD-WEST"}, headers=fd.mgr
+    )
+    assert r.status_code == 201, r.text
+    allocations = await _copies_at_one_time(
+        fd, Allocation.__table__, r.json()["id"], ["started_at", "recorded_at"]
+    )
+    url = f"/children/{contact['child_id']}/allocations"
+    whole = await fd.client.get(url, headers=fd.pract)
+    assert _ids(whole.json()["items"]) == allocations
+    paged = []
+    for offset in range(len(allocations)):
+        page = await fd.client.get(url, params={"limit": 1, "offset": offset}, headers=fd.pract)
+        paged += _ids(page.json()["items"])
+    assert paged == allocations

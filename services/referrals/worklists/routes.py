@@ -186,6 +186,7 @@ async def child_decisions(
     "/children/{child_id}/allocations",
     response_model=Page[AllocationOut],
     summary="Every team and worker that has held a child's journeys, oldest first",
+    description="By start, then recorded, then id: one order, so pages neither repeat nor skip one.",
     responses=problem_responses(404),
 )
 async def child_allocations(
@@ -195,7 +196,7 @@ async def child_allocations(
     query = (
         select(Allocation)
         .where(col(Allocation.child_id) == child_id)
-        .order_by(col(Allocation.started_at), col(Allocation.recorded_at))
+        .order_by(col(Allocation.started_at), col(Allocation.recorded_at), col(Allocation.id))
     )
     rows, total = await _page(session, query, page)
     await auditor_of(request).record(
