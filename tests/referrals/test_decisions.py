@@ -190,6 +190,58 @@ async def test_an_authorised_referral_is_stepped_down_only_by_a_manager(fd: Fron
     assert r.json()["outcome"] == "NFA" and r.json()["decided_by"] == "m2"
 
 
+async def test_an_authorised_referral_is_not_stepped_down_by_a_practitioner_in_two_steps(fd: FrontDoor):
+    """Superseding the authorised referral with another referral (awaiting authorisation), then that one
+    with NFA, stepped the signed-off referral down without a manager (was allowed: the second step
+    looked only at the decision it replaced, never authorised)."""
+    c = await _contact(fd, received_at=ago(minutes=90))
+    referral = await fd.refer(c["id"], decided_at=ago(minutes=60))
+    r = await fd.client.post(
+        f"/decisions/{referral['id']}/supersede",
+        json={
+            "decision": referral_body(outcome="STRATEGY_S47", decided_at=ago(minutes=45)),
+            "reason": "new_information",
+            "note": "x",
+        },
+        headers=fd.pract2,
+    )
+    assert r.status_code == 201, r.text
+    second = r.json()
+    assert second["status"] == "awaiting_authorisation"
+    url = f"/decisions/{second['id']}/supersede"
+    body = {"decision": decision_body(decided_at=ago(minutes=30)), "reason": "new_information", "note": "x"}
+    r = await fd.client.post(url, json=body, headers=fd.pract2)
+    assert r.status_code == 403, r.text
+    r = await fd.client.post(url, json=body, headers=fd.mgr2)
+    assert r.status_code == 201, r.text
+    # Once a manager has stepped it down, practitioners change the non-referral outcome as before.
+    body = {
+        "decision": decision_body(outcome="EARLY_HELP", threshold_level=2, decided_at=ago(minutes=20)),
+        "reason": "new_information",
+        "note": "x",
+    }
+    r = await fd.client.post(f"/decisions/{r.json()['id']}/supersede", json=body, headers=fd.pract)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_referral_never_authorised_is_stepped_down_by_a_practitioner(fd: FrontDoor):
+    c = await _contact(fd, received_at=ago(minutes=90))
+    first = await fd.decide(c["id"], **referral_body(decided_at=ago(minutes=60)))
+    r = await fd.client.post(
+        f"/decisions/{first['id']}/supersede",
+        json={
+            "decision": referral_body(decided_at=ago(minutes=45)),
+            "reason": "new_information",
+            "note": "x",
+        },
+        headers=fd.pract2,
+    )
+    assert r.status_code == 201, r.text
+    body = {"decision": decision_body(decided_at=ago(minutes=30)), "reason": "new_information", "note": "x"}
+    r = await fd.client.post(f"/decisions/{r.json()['id']}/supersede", json=body, headers=fd.pract2)
+    assert r.status_code == 201, r.text
+
+
 async def test_supersede_of_awaiting_decision_removes_it_from_authorisation(fd: FrontDoor):
     c = await _contact(fd)
     d = await fd.decide(c["id"], **referral_body())

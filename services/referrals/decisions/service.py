@@ -214,6 +214,22 @@ async def authorise(
     return Pending(journey, [(event, now)])
 
 
+async def _signed_off_referral(session: AsyncSession, decision: Decision) -> bool:
+    """Whether `decision` is a referral a manager signed off, or replaced one by referrals alone: an
+    authorised referral superseded by another referral (awaiting authorisation) is still that signed-off
+    referral, so stepping the newer one down is stepping the signed-off one down. The chain stops at
+    the first outcome that is not a referral: a manager (or a referral never authorised) stepped it
+    down there."""
+    current: Decision | None = decision
+    while current is not None and DecisionOutcome(current.outcome) in REFERRAL_OUTCOMES:
+        if current.authorised_at is not None:
+            return True
+        if current.supersedes_id is None:
+            return False
+        current = await session.get(Decision, current.supersedes_id)
+    return False
+
+
 async def supersede(
     session: AsyncSession,
     old: Decision,
@@ -228,7 +244,7 @@ async def supersede(
         raise Conflict("This decision has already been superseded.", code="decision_superseded")
     # Management oversight: a referral a manager signed off is not stepped down by a practitioner alone
     # (to NFA, say, which needs no authorisation); one replaced by another referral is authorised again.
-    stepped_down = old.authorised_at is not None and data.decision.outcome not in REFERRAL_OUTCOMES
+    stepped_down = data.decision.outcome not in REFERRAL_OUTCOMES and await _signed_off_referral(session, old)
     if stepped_down and not principal.has(Role.manager, Role.admin):
         raise Forbidden("Only a manager can replace an authorised referral with an outcome that is not one.")
     contact = await session.get(Contact, old.contact_id)
