@@ -9,6 +9,7 @@ from typing import Any
 from fdhelpers import FrontDoor, ago
 from sqlalchemy import Table, insert, select, update
 
+from services.referrals.children.models import ChildCorrection
 from services.referrals.contacts.models import Contact, ReferrerFeedback
 from services.referrals.decisions.models import Decision
 from services.referrals.journeys.models import Allocation
@@ -100,3 +101,27 @@ async def test_a_childs_allocations_page_in_one_order(fd: FrontDoor):
         page = await fd.client.get(url, params={"limit": 1, "offset": offset}, headers=fd.pract)
         paged += _ids(page.json()["items"])
     assert paged == allocations
+
+
+async def test_a_childs_corrections_page_in_one_order(fd: FrontDoor):
+    """GET /children/{id}/corrections is paged by time and field alone: corrections of one field at one
+    time came back in whatever order the database read them, so pages could repeat one and skip one."""
+    child = await fd.child()
+    url = f"/children/{child['id']}"
+    etag = (await fd.client.get(url, headers=fd.pract)).headers["ETag"]
+    r = await fd.client.patch(
+        url, json={"postcode": "SW1A 2AA", "reason": "Typo"}, headers={**fd.pract, "If-Match": etag}
+    )
+    assert r.status_code == 200, r.text
+    history = await fd.client.get(f"{url}/corrections", headers=fd.pract)
+    [correction] = history.json()["items"]
+    corrections = await _copies_at_one_time(fd, ChildCorrection.__table__, correction["id"], ["corrected_at"])
+    whole = await fd.client.get(f"{url}/corrections", headers=fd.pract)
+    assert _ids(whole.json()["items"]) == corrections
+    paged = []
+    for offset in range(len(corrections)):
+        page = await fd.client.get(
+            f"{url}/corrections", params={"limit": 1, "offset": offset}, headers=fd.pract
+        )
+        paged += _ids(page.json()["items"])
+    assert paged == corrections

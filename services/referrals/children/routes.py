@@ -190,6 +190,7 @@ async def correct_child(
     "/children/{child_id}/corrections",
     response_model=Page[CorrectionOut],
     summary="The history of corrections to a child's details",
+    description="Oldest first (by time, then field, then id): one order, so pages repeat or skip none.",
     responses=problem_responses(404, 422),
 )
 async def list_corrections(

@@ -329,7 +329,9 @@ async def corrections_of(
             await session.execute(
                 select(ChildCorrection)
                 .where(where)
-                .order_by(col(ChildCorrection.corrected_at), col(ChildCorrection.field))
+                .order_by(
+                    col(ChildCorrection.corrected_at), col(ChildCorrection.field), col(ChildCorrection.id)
+                )
                 .limit(page.limit)
                 .offset(page.offset)
             )
