@@ -44,3 +44,13 @@ def preferred(request: Request, offered: Sequence[str]) -> str:
         if q[0] > 0 and q > best:
             choice, best = media_type, q
     return choice
+
+
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection"):
+# `=HYPERLINK(...)` in an export an analyst or inspector opens would leak or mislead.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_start(text: str) -> bool:
+    """Whether a spreadsheet would read `text` as a formula."""
+    return text.startswith(FORMULA_STARTS)

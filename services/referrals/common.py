@@ -26,6 +26,7 @@ from shared.errors import NotFound, Unprocessable
 from shared.events.contract import EventPayload
 from shared.events.log import EventLog, NewEvent
 from shared.http import set_etag
+from shared.negotiation import formula_start
 from shared.observability import request_id_var
 from shared.types import IsoDate, IsoDateTime, as_utc, no_control_characters
 
@@ -62,8 +63,20 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), _Clean]
 StaffIdText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), _Clean]
 
-TEAM_ID_PATTERN = r"^[A-Z0-9-]{2,40}$"
+# Not beginning with a hyphen: a spreadsheet would run `-A1` in a CSV export as a formula.
+TEAM_ID_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
 TeamCode = Annotated[str, StringConstraints(pattern=TEAM_ID_PATTERN)]
+
+
+def not_a_formula(value: str) -> str:
+    """A validator for a name the council registers (a team's): refused if a spreadsheet would run it
+    as a formula in a CSV export, so it is never stored and never needs altering on the way out."""
+    if formula_start(value):
+        raise ValueError("must not begin with =, +, - or @ (a spreadsheet would read it as a formula)")
+    return value
+
+
+RegisteredName = Annotated[ShortText, AfterValidator(not_a_formula)]
 
 # A query-string name: no control characters.
 QUERY_TEXT_PATTERN = r"^[^\x00-\x1f]*$"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.negotiation import formula_start
 from shared.settings import ServiceSettings
 from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import Counting, WorkingCalendar, calendar_for
@@ -24,7 +25,7 @@ class Settings(ServiceSettings):
     future_tolerance_seconds: int = Field(default=120, ge=0)
     # The local threshold-of-need continuum (levels a threshold decision may name).
     threshold_levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
-    # The areas teams belong to.
+    # The areas teams belong to (reports group by them, and CSV exports carry them).
     areas: list[str] = Field(default_factory=lambda: ["West", "Central", "East"], min_length=1)
     # T1: a contact needs its threshold decision within this many working days of receipt.
     decision_deadline_working_days: int = Field(default=1, ge=1)
@@ -35,6 +36,15 @@ class Settings(ServiceSettings):
         Counting.DAY_AFTER_IS_DAY_1,
         description="day_0: n working days after the start date; day_1: the start date is day 1.",
     )
+
+    @field_validator("areas")
+    @classmethod
+    def _areas_are_not_formulas(cls, areas: list[str]) -> list[str]:
+        # As a team's name is checked at registration: an area is registered here, once.
+        for area in areas:
+            if formula_start(area):
+                raise ValueError(f"area {area!r} begins with =, +, - or @ (a spreadsheet formula)")
+        return areas
 
     def in_future(self, at: datetime, now: datetime | None = None) -> bool:
         """`at`, a time a client gave, is in the future beyond `future_tolerance_seconds` of `now`

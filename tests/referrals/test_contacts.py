@@ -431,6 +431,15 @@ async def test_malformed_team_claim_is_not_recorded(fd: FrontDoor, token):
     assert r.json()["contacts"][0]["team_id"] is None
 
 
+async def test_a_team_claim_a_spreadsheet_would_run_is_not_recorded(fd: FrontDoor, token):
+    """`-A1` is A-Z, 0-9 and hyphens, but no team code: in a report's CSV it would be a formula."""
+    child = await fd.child()
+    odd = token("practitioner", sub="p9", team="-A1")
+    r = await fd.client.post("/contacts", json=contact_body([child["id"]]), headers=odd)
+    assert r.status_code == 201, r.text
+    assert r.json()["contacts"][0]["team_id"] is None
+
+
 async def test_the_contact_event_carries_the_recording_teams_area(fd: FrontDoor, token):
     await fd.team("FD-WEST", area="West")
     west = await fd.contact((await fd.child())["id"])

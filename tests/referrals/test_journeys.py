@@ -6,6 +6,9 @@ from datetime import datetime
 
 import pytest
 from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
+from pydantic import ValidationError
+
+from services.referrals.settings import Settings
 
 
 def _at(text: str) -> datetime:
@@ -357,6 +360,12 @@ async def test_journey_etag_and_if_match(fd: FrontDoor):
         ({"id": "FD-NORTH", "name": "x", "area": "North", "service_type": "front_door"}, "area"),
         ({"id": "FD-NORTH", "name": "x", "area": "West", "service_type": "space"}, "service_type"),
         ({"id": "FD-NORTH", "name": "", "area": "West", "service_type": "front_door"}, "name"),
+        # Read as formulas by a spreadsheet opening a CSV export (Annex A List 3, reports by team).
+        ({"id": "-A1", "name": "x", "area": "West", "service_type": "front_door"}, "id"),
+        ({"id": "FD-NORTH", "name": "=1+1", "area": "West", "service_type": "front_door"}, "name"),
+        ({"id": "FD-NORTH", "name": "+44 team", "area": "West", "service_type": "front_door"}, "name"),
+        ({"id": "FD-NORTH", "name": "-North", "area": "West", "service_type": "front_door"}, "name"),
+        ({"id": "FD-NORTH", "name": " @SUM(A1)", "area": "West", "service_type": "front_door"}, "name"),
     ],
 )
 async def test_team_register_rules(fd: FrontDoor, body: dict, field: str):
@@ -391,6 +400,12 @@ async def test_areas_are_a_setting(app_client, token):
     assert (await client.post("/teams", json=body, headers=h)).status_code == 201
     body = {"id": "FD-WEST", "name": "West", "area": "West", "service_type": "front_door"}
     assert (await client.post("/teams", json=body, headers=h)).status_code == 422
+
+
+@pytest.mark.parametrize("area", ["=North", "+North", "-North", "@North"])
+def test_an_area_a_spreadsheet_would_run_is_refused(area: str) -> None:
+    with pytest.raises(ValidationError, match="areas"):
+        Settings(areas=["South", area])
 
 
 async def test_closure_not_before_feedback_sent_to_the_referrer(fd: FrontDoor):

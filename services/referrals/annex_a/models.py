@@ -123,7 +123,8 @@ class AnnexAReferral(Schema):
     )
     allocated_team: str | None = PField(
         description="Allocated Team: the name of the team holding the journey when the referral decision "
-        "was made, or, if none held it then, of the first allocated after; null (blank) if never allocated."
+        "was made, or, if none held it then, of the first allocated after; null (blank) if never allocated. "
+        "The register refuses a name a spreadsheet would run as a formula."
     )
     allocated_worker: str | None = PField(
         description="Allocated Worker: the pseudonymous id of that allocation's worker; null (blank) when "

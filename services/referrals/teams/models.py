@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field as PField
 from sqlmodel import Field
 
-from services.referrals.common import Schema, ShortText, TeamCode
+from services.referrals.common import RegisteredName, Schema, ShortText, TeamCode
 from services.referrals.db import Base
 from shared.codes import ServiceType
 from shared.types import UTCDateTime, utcnow
@@ -27,8 +27,14 @@ class Team(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
 class TeamIn(Schema):
     model_config = {"extra": "forbid"}
 
-    id: TeamCode = PField(description="The team's register code, e.g. `FD-WEST` (A-Z, 0-9, hyphen).")
-    name: ShortText = PField(description="The team's name.")
+    id: TeamCode = PField(
+        description="The team's register code, e.g. `FD-WEST`: A-Z, 0-9 and hyphens, not beginning with a "
+        "hyphen (a spreadsheet would read it as a formula in a CSV export)."
+    )
+    name: RegisteredName = PField(
+        description="The team's name (Annex A List 3's Allocated Team); not beginning with =, +, - or @, "
+        "which a spreadsheet would read as a formula."
+    )
     area: ShortText = PField(description="One of the configured areas (default West, Central, East).")
     service_type: ServiceType
 
