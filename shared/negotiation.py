@@ -1,9 +1,11 @@
 """Content negotiation on `Accept` (RFC 9110 12.5.1), for endpoints that answer in more than one
-media type (reports: JSON or CSV; Annex A lists: CSV or JSON)."""
+media type (reports: JSON or CSV; Annex A lists: CSV or JSON), and the one CSV writer they share."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Sequence
 
 from fastapi import Request
 
@@ -54,3 +56,19 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def formula_start(text: str) -> bool:
     """Whether a spreadsheet would read `text` as a formula."""
     return text.startswith(FORMULA_STARTS)
+
+
+def spreadsheet_cell(value: object) -> object:
+    """One CSV cell: text a spreadsheet would run as a formula gets a leading `'`, so it shows as the
+    text it is; numbers (a difference of -1.5) are written as they are and stay numbers."""
+    if isinstance(value, str) and formula_start(value):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Iterable[Iterable[object]]) -> str:
+    """The rows (the header first) as CSV, every text cell made safe to open in a spreadsheet."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([spreadsheet_cell(value) for value in row] for row in rows)
+    return buffer.getvalue()

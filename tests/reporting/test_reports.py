@@ -528,6 +528,41 @@ async def test_a_group_keyed_all_is_not_taken_for_the_whole(world_factory, token
     assert sorted(diff) == ["ALL", "FD-WEST"]
 
 
+async def test_csv_text_a_spreadsheet_would_run_is_written_as_text(world_factory, token):
+    """A team code and area recorded in the feed before the register refused a leading `-` or `@`
+    stay in it (journey events are never altered): their CSV cells start with `'`, so a spreadsheet
+    shows them as text and runs no formula. Negative figures stay numbers."""
+    w = await world_factory()
+    team, area = "-A1", "@West"
+    for at in (utc(2024, 1, 10, 10), utc(2024, 1, 11, 10), utc(2024, 2, 7, 10)):
+        journey, child = uuid.uuid4(), uuid.uuid4()
+        received = rev.ContactReceived(
+            **contact(uuid.uuid4(), child, at, "6", team=team).model_dump() | {"area": area}
+        )
+        await w.ref(journey, received, at)
+    await w.catch_up("referrals")
+    headers = {**token("analyst"), "Accept": "text/csv"}
+    queue = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={"from": "2024-01-01", "to": "2024-02-29", "as_of": "2024-03-01T09:00:00Z"},
+        headers=headers,
+    )
+    assert queue.status_code == 200, queue.text
+    lines = list(csv.DictReader(io.StringIO(queue.text)))
+    assert [(x["team_id"], x["area"]) for x in lines] == [("'-A1", "'@West")] * 3
+    compared = await w.reporting.get(
+        "/reports/compare",
+        params={"measure": "conversion", "a_from": "2024-01-01", "a_to": "2024-01-31",
+                "b_from": "2024-02-01", "b_to": "2024-02-29", "group_by": "area"},
+        headers=headers,
+    )  # fmt: skip
+    assert compared.status_code == 200, compared.text
+    rows = {(x["group"], x["figure"]): x for x in csv.DictReader(io.StringIO(compared.text))}
+    contacts = rows[("'@West", "contacts")]
+    assert (contacts["a"], contacts["b"], contacts["difference"]) == ("2", "1", "-1.0")
+    assert rows[("ALL", "contacts")]["difference"] == "-1.0"
+
+
 async def test_compare_one_range_with_itself_measures_it_once(world_factory, token, monkeypatch):
     w = await scenario(world_factory)
     calls = []

@@ -128,7 +128,9 @@ class AnnexAReferral(Schema):
     )
     allocated_worker: str | None = PField(
         description="Allocated Worker: the pseudonymous id of that allocation's worker; null (blank) when "
-        "the team held the journey without a named worker."
+        "the team held the journey without a named worker. An id beginning with =, +, -, @, tab or CR "
+        "is written in the CSV with a leading `'` (a spreadsheet would run it as a formula); the JSON "
+        "gives it as it is."
     )
     contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
     decision_id: uuid.UUID = PField(description="The referral's threshold decision (JSON only).")

@@ -5,8 +5,6 @@ Child-level personal data: managers (and admins) only, and every child exported 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +29,7 @@ from shared.auth import Principal
 from shared.dates import add_months
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, preferred
+from shared.negotiation import CSV, JSON, csv_text, preferred
 from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
@@ -92,7 +90,8 @@ def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, A
     return {
         200: {
             "description": f"{what}: CSV (the default: Annex A's exact header line and labels, dates as "
-            "dd/mm/yyyy, blank for none), or JSON when `Accept` prefers application/json.",
+            "dd/mm/yyyy, blank for none; a text cell beginning with =, +, -, @, tab or CR gets a leading "
+            "`'` so a spreadsheet shows it as text), or JSON when `Accept` prefers application/json.",
             "content": {CSV: {"schema": {"type": "string"}, "example": _example(columns)}},
             "headers": {
                 "Content-Disposition": {
@@ -119,13 +118,10 @@ def _answer(
     headers = {"Cache-Control": "no-store", "Vary": "Accept"}
     if preferred(request, (CSV, JSON)) == JSON:
         return JSONResponse(body.model_dump(mode="json"), headers=headers)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(row.cells() for row in rows)
+    text = csv_text([columns, *(row.cells() for row in rows)])
     filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
     headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 async def _audit(

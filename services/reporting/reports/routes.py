@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,14 +33,18 @@ from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, preferred
+from shared.negotiation import CSV, JSON, csv_text, preferred
 from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 422, 429))
 Reader = Annotated[Principal, Depends(require_roles(Role.analyst, Role.manager))]
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "The report (JSON or CSV)."}
+    200: {
+        "content": {CSV: {"schema": {"type": "string"}}},
+        "description": "The report (JSON or CSV). In the CSV a text cell beginning with =, +, -, @, tab or "
+        "CR gets a leading `'` so a spreadsheet shows it as text; numbers are written as numbers.",
+    }
 }
 
 FromDate = Annotated[IsoDate, Query(alias="from", description="First London date of the range (inclusive).")]
@@ -203,14 +205,11 @@ def _respond(
     headers = _freshness_headers(fresh)
     if not _wants_csv(request):
         return JSONResponse(report.model_dump(mode="json"), headers=headers)
-    buffer = io.StringIO()
     model = row_model or type(rows[0])
     fields = list(model.model_fields)
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.model_dump(mode="json").items()})
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    dumped = (row.model_dump(mode="json") for row in rows)
+    lines = ([_blank(values[k]) for k in fields] for values in dumped)
+    return Response(csv_text([fields, *lines]), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 async def _reports(request: Request, session: SessionDep) -> Reports:
@@ -389,22 +388,19 @@ async def compare(
     if _wants_csv(request):
         # CSV: one line per group and figure: a, b and the difference.
         a_rows, b_rows = rows_by_group(a), rows_by_group(b)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["group", "figure", "a", "b", "difference"])
-        for diff in report.difference:
-            for figure, value in diff.values.items():
-                writer.writerow(
-                    [
-                        diff.group,
-                        figure,
-                        _blank(a_rows[diff.group].get(figure)),
-                        _blank(b_rows[diff.group].get(figure)),
-                        _blank(value),
-                    ]
-                )
+        lines = (
+            [
+                diff.group,
+                figure,
+                _blank(a_rows[diff.group].get(figure)),
+                _blank(b_rows[diff.group].get(figure)),
+                _blank(value),
+            ]
+            for diff in report.difference
+            for figure, value in diff.values.items()
+        )
         return Response(
-            buffer.getvalue(),
+            csv_text([["group", "figure", "a", "b", "difference"], *lines]),
             media_type="text/csv; charset=utf-8",
             headers=_freshness_headers(reports.fresh),
         )
