@@ -6,6 +6,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -16,6 +17,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_MAX_LENGTH = 128
+# An id-shaped token: request ids go into every journey event's envelope (`correlation_id`), which the
+# feeds publish to reporting, so free text (a name, an address: anything with a space) is never taken.
+REQUEST_ID_PATTERN = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
+
+
+def is_request_id(value: str | None) -> bool:
+    """Whether `value` is an id-shaped token that may travel as a request id (and a correlation id)."""
+    return value is not None and REQUEST_ID_PATTERN.fullmatch(value) is not None
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +41,7 @@ class JsonFormatter(logging.Formatter):
         "path",
         "consumer",
         "lag",
+        "request_id_refused",
     )
 
     def format(self, record: logging.LogRecord) -> str:
@@ -142,11 +153,14 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         rid = None
+        refused = False
         for key, value in scope.get("headers", []):
             if key == b"x-request-id":
-                candidate = value.decode("latin-1")[:128]
-                if candidate.isprintable():
+                candidate = value.decode("latin-1")[:REQUEST_ID_MAX_LENGTH]
+                if is_request_id(candidate):
                     rid = candidate
+                else:
+                    refused = True
                 break
         rid = rid or uuid.uuid4().hex
         token = request_id_var.set(rid)
@@ -184,6 +198,9 @@ class ObservabilityMiddleware:
             }
             if principal:
                 extra["subject"] = principal
+            if refused:
+                # Said, never shown: the refused value may be free text (a name, an address).
+                extra["request_id_refused"] = True
             self.log.info("request", extra=extra)
             request_id_var.reset(token)
 

@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session
 from shared.db import Deferred, driver_rows, forget_at_transaction_end, on_postgresql, take_deferred
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
-from shared.observability import Metrics
+from shared.observability import Metrics, is_request_id
 from shared.types import UTCDateTime, utcnow
 
 APPEND_LOCK_KEY = 7_204_113_901  # one advisory-lock key per database; each service has its own database
@@ -271,6 +271,10 @@ class EventLog:
         """The events' rows (without positions), numbered after `expected_version` and hash-chained
         from `prev_hash`, the hash of the event at that version."""
         recorded_at = utcnow()
+        # A second guard behind the request middleware's: the envelope goes to reporting, so a
+        # correlation id that is not an id-shaped token (free text from a caller) is not kept.
+        if not is_request_id(correlation_id):
+            correlation_id = None
         rows: list[dict[str, Any]] = []
         for offset, (ev, payload) in enumerate(zip(events, payloads, strict=True), start=1):
             fields: dict[str, Any] = {

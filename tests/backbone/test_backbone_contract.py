@@ -133,6 +133,35 @@ async def test_a_new_journey_cannot_be_started_twice(producer) -> None:
         assert [e.payload["label"] for e in await log.read_stream(session, journey)] == ["a"]
 
 
+async def test_a_correlation_id_that_is_not_an_id_shaped_token_is_not_stored(producer) -> None:
+    # A second guard behind the request middleware: the envelope goes to reporting, so free text
+    # passed as a correlation id by any caller is dropped at append; an id-shaped one is kept.
+    p = await producer()
+    log = p.service.event_log
+    assert log is not None
+    journey = uuid.uuid4()
+    async with p.service.db.unit_of_work() as session:
+        await log.append(
+            session,
+            journey,
+            [NewEvent(ThingCreated(label="a", size=1), utcnow())],
+            expected_version=0,
+            actor="x",
+            correlation_id="Jane Smith 12 Acacia Ave",
+        )
+        await log.append(
+            session,
+            journey,
+            [NewEvent(ThingRenamed(label="b"), utcnow())],
+            expected_version=1,
+            actor="x",
+            correlation_id="req-1",
+        )
+    async with p.service.db.read_session() as session:
+        stored = await log.read_stream(session, journey)
+    assert [e.correlation_id for e in stored] == [None, "req-1"]
+
+
 async def test_several_events_in_one_append_get_consecutive_versions(producer) -> None:
     p = await producer()
     log = p.service.event_log

@@ -211,6 +211,35 @@ async def test_a_request_id_is_generated_when_none_or_a_bad_one_is_sent(producer
     assert long.headers["x-request-id"] == "x" * 128
 
 
+@pytest.mark.parametrize(
+    "sent", ["Jane Smith 12 Acacia Ave", "Jane", "jane smith", "  ", "", "id\twith-tab", "caf\xe9-1"]
+)
+async def test_a_request_id_that_is_not_an_id_shaped_token_is_not_taken(producer, json_log, sent) -> None:
+    # Request ids become the correlation ids of journey events, which reporting receives: free text
+    # (a name, an address) must never get there, so only id-shaped tokens are taken.
+    p = await producer()
+    r = await p.client.get("/health/live", headers={"X-Request-ID": sent.encode("latin-1")})
+    if sent == "Jane":
+        assert r.headers["x-request-id"] == "Jane"  # one word is a token: nothing to tell it from an id
+        return
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"]), r.headers["x-request-id"]
+    lines = [line for line in log_lines(json_log) if line["logger"] == "frontdoor.request"]
+    assert [line["request_id"] for line in lines] == [r.headers["x-request-id"]]
+    assert lines[0]["request_id_refused"] is True  # said, without the value
+    assert "Acacia" not in json_log.getvalue() and "jane smith" not in json_log.getvalue()
+
+
+@pytest.mark.parametrize(
+    "sent", ["req-abc-1", "reporting-0123456789abcdef", "a1b2c3d4e5f6", "urn:uuid:1234/x+y=z@host_a.b"]
+)
+async def test_an_id_shaped_request_id_is_kept_and_echoed(producer, json_log, sent) -> None:
+    p = await producer()
+    r = await p.client.get("/health/live", headers={"X-Request-ID": sent})
+    assert r.headers["x-request-id"] == sent
+    lines = [line for line in log_lines(json_log) if line["logger"] == "frontdoor.request"]
+    assert [line["request_id"] for line in lines] == [sent] and "request_id_refused" not in lines[0]
+
+
 async def test_no_personal_data_or_bodies_in_logs(producer, json_log) -> None:
     p = await producer()
     auth = p.auth("manager")

@@ -299,3 +299,27 @@ async def test_a_child_recorded_while_a_correction_sets_their_number_is_refused(
     assert corrected.status_code == 200, corrected.text
     assert recorded.status_code == 409 and recorded.json()["code"] == "child_on_record", recorded.text
     assert recorded.json()["child_id"] == ada["id"]
+
+
+async def test_a_free_text_request_id_never_reaches_the_event_envelope(fd: FrontDoor):
+    # The envelope's correlation_id is the request id, and the feed publishes it to reporting (which
+    # receives no names, addresses or free text): a free-text X-Request-ID is replaced, not stored.
+    child = await fd.child()
+    free = await fd.client.post(
+        "/contacts",
+        json=contact_body([child["id"]]),
+        headers={**fd.pract, "X-Request-ID": "Jane Smith 12 Acacia Ave"},
+    )
+    assert free.status_code == 201, free.text
+    assert free.headers["x-request-id"] != "Jane Smith 12 Acacia Ave"
+    kept = await fd.client.post(
+        "/contacts",
+        json=contact_body([child["id"]]),
+        headers={**fd.pract, "X-Request-ID": "intake-7f3a9c01"},
+    )
+    assert kept.status_code == 201, kept.text
+    assert kept.headers["x-request-id"] == "intake-7f3a9c01"
+    r = await fd.client.get("/events", headers=fd.admin)
+    assert "Acacia" not in r.text
+    ids = [e["correlation_id"] for e in r.json()["events"]]
+    assert ids == [free.headers["x-request-id"], "intake-7f3a9c01"]

@@ -276,3 +276,18 @@ async def test_free_text_keeps_tabs_and_line_breaks_and_loses_surrounding_blanks
     r = await h.record(journey_id, discussion="  First point.\r\n\tSecond point.  ", actions=[])
     assert r.status_code == 201, r.text
     assert r.json()["discussion"] == "First point.\r\n\tSecond point."
+
+
+async def test_a_free_text_request_id_never_reaches_the_event_envelope(h) -> None:
+    # The envelope's correlation_id is the request id, and reporting reads this feed: a free-text
+    # X-Request-ID (a name, an address) is replaced by a generated one; an id-shaped one is kept.
+    journey_id, _ = await h.journey()
+    free = await h.record(journey_id, {**h.manager(), "X-Request-ID": "Jane Smith 12 Acacia Ave"})
+    assert free.status_code == 201, free.text
+    assert free.headers["x-request-id"] != "Jane Smith 12 Acacia Ave"
+    kept = await h.record(journey_id, {**h.manager(), "X-Request-ID": "sup-0f9e8d7c"})
+    assert kept.status_code == 201, kept.text
+    assert kept.headers["x-request-id"] == "sup-0f9e8d7c"
+    events = await h.own_events()
+    assert "Acacia" not in str(events)
+    assert [e["correlation_id"] for e in events] == [free.headers["x-request-id"]] * 3 + ["sup-0f9e8d7c"] * 3
