@@ -38,6 +38,12 @@ Every event travels in this envelope on the producer's feed (`GET /events?after=
 | `prev_hash`, `hash` | SHA-256 chain per stream (tamper evidence; `frontdoor verify`) |
 
 Readers skip (and count) types they do not know. Writers refuse unknown payload fields.
+
+A page of the feed is `{"events": [...], "next_after": ..., "head": ..., "after_hash": ...}`: `next_after`
+is the `after` to read on with, `head` the highest position committed, and `after_hash` the `hash` of the
+event at position `after` (null at 0 or when none is there). A reader keeps the hash of the last event it
+applied and stops when a page names another (the log was replaced and refilled), as when `head` is below
+its position (the log was reset or restored); a rebuild from 0 recovers.
 """
 
 

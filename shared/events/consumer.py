@@ -38,6 +38,10 @@ def consumer_positions_table(metadata: MetaData) -> Table:
         Column("feed", String(80), primary_key=True),
         Column("position", BigInteger, nullable=False),
         Column("updated_at", UTCDateTime, nullable=False),
+        # The hash of the event at `position` (the last applied): each page names the hash of the event
+        # at its `after`, and another value means the producer's log was replaced since. Null at 0, and
+        # for a position stored before this column (then taken from the next batch applied).
+        Column("last_hash", String(64), nullable=True),
     )
 
 
@@ -83,6 +87,7 @@ class _Page(BaseModel):
 
     events: list[Envelope]
     head: int
+    after_hash: str | None = None  # absent from a producer that does not publish it: nothing to check
 
 
 class ConsumerStatus(BaseModel):
@@ -149,8 +154,9 @@ class FeedConsumer:
         self._client: httpx.AsyncClient | None = None
         self._stop: asyncio.Event | None = None
         self._lock_conn: AsyncConnection | None = None
-        # The next page, fetched while the current one is applied: (its `after`, the fetch).
-        self._prefetch: tuple[int, asyncio.Task[tuple[list[Envelope], int]]] | None = None
+        # The next page, fetched while the current one is applied: ((its `after`, the hash expected
+        # there), the fetch).
+        self._prefetch: tuple[tuple[int, str], asyncio.Task[tuple[list[Envelope], int]]] | None = None
 
     # -- upstream ---------------------------------------------------------------------------------
     def _http(self) -> httpx.AsyncClient:
@@ -169,7 +175,11 @@ class FeedConsumer:
         size = max(self.batch_size, self.catch_up_batch_size) if lag > self.batch_size else self.batch_size
         return min(size, self.rebuild_batch_size) if self._rebuilding else size
 
-    async def fetch(self, after: int, wait: float, limit: int | None = None) -> tuple[list[Envelope], int]:
+    async def fetch(
+        self, after: int, wait: float, limit: int | None = None, expect: str | None = None
+    ) -> tuple[list[Envelope], int]:
+        """A page after `after`. `expect` is the hash of the event applied at `after` (None: unknown, or
+        nothing applied): the page must name that same event there, else the log is another one."""
         headers = {"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
         try:
             request = self._http().get(
@@ -197,6 +207,14 @@ class FeedConsumer:
             raise UpstreamError(
                 f"{self.feed}'s head {page.head} is behind the position {after} applied here; "
                 "was its log reset or restored? rebuild this service's projections"
+            )
+        if expect is not None and "after_hash" in page.model_fields_set and page.after_hash != expect:
+            # Its log was replaced (recreated, or restored from another backup) and refilled past what
+            # was applied here: going on would skip its first events and mix two histories. The same
+            # outage until someone rebuilds.
+            raise UpstreamError(
+                f"{self.feed}'s event at position {after} is not the one applied here; was its log "
+                "replaced or restored from another backup? rebuild this service's projections"
             )
         return page.events, page.head
 
@@ -243,13 +261,18 @@ class FeedConsumer:
         return int(row[0])
 
     async def position(self) -> int:
+        return (await self._stored())[0]
+
+    async def _stored(self) -> tuple[int, str | None]:
+        """The stored position and the hash of the event applied there (None when unknown)."""
+        p = self.positions
         async with self.db.read_session() as session:
             row = (
-                await session.execute(
-                    select(self.positions.c.position).where(self.positions.c.feed == self.feed)
-                )
+                await session.execute(select(p.c.position, p.c.last_hash).where(p.c.feed == self.feed))
             ).first()
-            return int(row[0]) if row else 0
+            if row is None or not row[0]:
+                return 0, None
+            return int(row[0]), row[1]
 
     async def apply_batch(self, events: list[Envelope], after: int | None = None) -> int:
         """Apply events after the stored position, then store the new position, in one transaction.
@@ -311,7 +334,7 @@ class FeedConsumer:
             await session.execute(
                 update(self.positions)
                 .where(self.positions.c.feed == self.feed)
-                .values(position=fresh[-1].position, updated_at=utcnow())
+                .values(position=fresh[-1].position, last_hash=fresh[-1].hash, updated_at=utcnow())
             )
         if self.before_commit is not None:
             await self.before_commit(events)
@@ -350,9 +373,9 @@ class FeedConsumer:
             request_id_var.reset(token)
 
     async def _poll(self, wait: float) -> int:
-        after = await self.position()
+        after, expect = await self._stored()
         self.status.position = after
-        events, head = await self._read_page(after, wait)
+        events, head = await self._read_page(after, wait, expect)
         try:
             applied = await self.apply_batch(events, after) if events else 0
         except BaseException:
@@ -361,11 +384,11 @@ class FeedConsumer:
         self._record_lag(head)
         return applied
 
-    async def _read_page(self, after: int, wait: float) -> tuple[list[Envelope], int]:
-        """The next page after `after`, the upstream's state recorded either way, and the page after it
-        fetched ahead when more is waiting."""
+    async def _read_page(self, after: int, wait: float, expect: str | None) -> tuple[list[Envelope], int]:
+        """The next page after `after` (where the event of hash `expect` was applied), the upstream's
+        state recorded either way, and the page after it fetched ahead when more is waiting."""
         try:
-            events, head = await self._next_page(after, wait)
+            events, head = await self._next_page(after, wait, expect)
         except UpstreamError as exc:
             self._record_outage(str(exc))
             raise
@@ -379,45 +402,51 @@ class FeedConsumer:
         if events and head > events[-1].position:
             # More is waiting: fetch the next page while this one is applied (the producer builds it,
             # and it travels, meanwhile). It is only used if this batch does end at that position.
-            self._start_prefetch(events[-1].position, head - events[-1].position)
+            self._start_prefetch(events[-1].position, head - events[-1].position, events[-1].hash)
         return events, head
 
-    async def _next_page(self, after: int, wait: float) -> tuple[list[Envelope], int]:
-        """The prefetched page if it was fetched after `after` (the stored position), else a fresh fetch.
-        Every page starts at the stored position, so a prefetch can neither skip nor repeat events."""
+    async def _next_page(self, after: int, wait: float, expect: str | None) -> tuple[list[Envelope], int]:
+        """The prefetched page if it was fetched after `after` (the stored position, and the event
+        stored there), else a fresh fetch. Every page starts at the stored position, so a prefetch can
+        neither skip nor repeat events."""
         prefetch, self._prefetch = self._prefetch, None
         if prefetch is not None:
             fetched_after, task = prefetch
-            if fetched_after == after:
+            if fetched_after == (after, expect):
                 return await task
             await _cancel(task)
-        return await self._fetch_batch(after, wait)
+        return await self._fetch_batch(after, wait, expect=expect)
 
     async def _fetch_batch(
-        self, after: int, wait: float, limit: int | None = None
+        self, after: int, wait: float, limit: int | None = None, *, expect: str | None
     ) -> tuple[list[Envelope], int]:
         """The events of one batch after `after`: one page, or while rebuilding, pages until the
         batch holds `rebuild_batch_size` events or reaches the head."""
-        events, head = await self.fetch(after, wait, limit)
+        events, head = await self.fetch(after, wait, limit, expect)
         if not self._rebuilding:
             return events, head
         while events and len(events) < self.rebuild_batch_size and head > events[-1].position:
             lag = head - events[-1].position
             more, head = await self.fetch(
-                events[-1].position, 0.0, min(self.page_size(lag), self.rebuild_batch_size - len(events))
+                events[-1].position,
+                0.0,
+                min(self.page_size(lag), self.rebuild_batch_size - len(events)),
+                events[-1].hash,
             )
             if not more:
                 break
             events.extend(more)
         return events, head
 
-    def _start_prefetch(self, after: int, lag: int) -> None:
+    def _start_prefetch(self, after: int, lag: int, expect: str) -> None:
         # Its own request id, as a poll of its own would have (see `poll_once`); its page size for the
         # lag this batch will leave (`status` still holds the last one's).
         context = contextvars.copy_context()
         context.run(request_id_var.set, f"{self.feed}-{uuid.uuid4().hex[:16]}")
-        task = asyncio.create_task(self._fetch_batch(after, 0.0, self.page_size(lag)), context=context)
-        self._prefetch = (after, task)
+        task = asyncio.create_task(
+            self._fetch_batch(after, 0.0, self.page_size(lag), expect=expect), context=context
+        )
+        self._prefetch = ((after, expect), task)
 
     async def _drop_prefetch(self) -> None:
         prefetch, self._prefetch = self._prefetch, None
@@ -450,13 +479,13 @@ class FeedConsumer:
         `catch_up` does. If the stored position is not where this left it (another consumer applied
         the feed meanwhile), the batch prepared from it is dropped and `catch_up` takes over.
         """
-        position = self.status.position
+        position, expect = await self._stored()
         previous: Any = None
         writing: asyncio.Task[int] | None = None
         applied = 0
         try:
             while True:
-                events, head = await self._read_page(position, 0.0)
+                events, head = await self._read_page(position, 0.0, expect)
                 self.status.head = head  # the lag is recorded as each batch commits
                 fresh = self._fresh(events, position)
                 prepared = None
@@ -471,7 +500,7 @@ class FeedConsumer:
                     writing = asyncio.create_task(
                         self._write_prepared(projection, prepared, events, fresh, position)
                     )
-                    position = fresh[-1].position
+                    position, expect = fresh[-1].position, fresh[-1].hash
                 previous = prepared
                 if not fresh or head <= position:
                     break
@@ -529,7 +558,7 @@ class FeedConsumer:
             await session.execute(
                 update(self.positions)
                 .where(self.positions.c.feed == self.feed)
-                .values(position=0, updated_at=utcnow())
+                .values(position=0, last_hash=None, updated_at=utcnow())
             )
         self.status.position = 0
         # The whole feed is behind: from the first page on, pages of the catch-up size.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Annotated
@@ -25,6 +26,11 @@ class FeedPage(BaseModel):
     events: list[Envelope]
     next_after: int = Field(description="Pass as `after` to read on; equals `after` when nothing new.")
     head: int = Field(description="The highest position committed when this page was read.")
+    after_hash: str | None = Field(
+        description="The hash of the event at position `after` (null when `after` is 0 or no event is"
+        " there). A reader keeps the hash of the last event it applied and compares: another value"
+        " means the log was replaced (recreated, or restored from a backup, and refilled) since."
+    )
 
 
 class Catalog(BaseModel):
@@ -58,11 +64,12 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
             async with db.read_session() as session:
                 if postgres:
                     # The page's JSON is built by PostgreSQL (see `EventLog.read_page_json`).
-                    body, last, head = await log.read_page_json(session, after=after, limit=limit)
+                    body, last, head, after_hash = await log.read_page_json(session, after=after, limit=limit)
                     found = last > after
                 else:
                     events = await log.read(session, after=after, limit=limit)
                     head = await log.head(session)
+                    after_hash = await log.hash_at(session, after) if after else None
                     found = bool(events)
             if found or time.monotonic() >= deadline:
                 break
@@ -73,12 +80,18 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
             # As FeedPage would serialise it; returned as it is (the response model only documents it).
             head = max(head, last) if found else head
             return Response(
-                content=f'{{"events":[{body}],"next_after":{last},"head":{head}}}',
+                content=f'{{"events":[{body}],"next_after":{last},"head":{head},'
+                f'"after_hash":{json.dumps(after_hash)}}}',
                 media_type="application/json",
             )
         if not events:
-            return FeedPage(events=events, next_after=after, head=head)
-        return FeedPage(events=events, next_after=events[-1].position, head=max(head, events[-1].position))
+            return FeedPage(events=events, next_after=after, head=head, after_hash=after_hash)
+        return FeedPage(
+            events=events,
+            next_after=events[-1].position,
+            head=max(head, events[-1].position),
+            after_hash=after_hash,
+        )
 
     @router.get("/events/schema", response_model=Catalog, summary="The catalogue of event types and payloads")
     async def event_catalogue(

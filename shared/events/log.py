@@ -360,11 +360,14 @@ class EventLog:
         )
         return [Envelope.model_validate(dict(r._mapping)) for r in result]
 
-    async def read_page_json(self, session: AsyncSession, *, after: int, limit: int) -> tuple[str, int, int]:
+    async def read_page_json(
+        self, session: AsyncSession, *, after: int, limit: int
+    ) -> tuple[str, int, int, str | None]:
         """PostgreSQL only: the envelopes after `after` as the feed publishes them, built by the database.
 
         Returns the JSON texts of the envelopes joined by commas (a JSON array's inside), the position
-        of the last one (`after` when none) and the head, all from one statement (one snapshot). What
+        of the last one (`after` when none), the head and the hash of the event at `after` (None when
+        there is none; see `hash_at`), all from one statement (one snapshot). What
         `read` plus pydantic would serialise, as JSON values (not whitespace): a page of ORM rows, json
         payloads decoded and envelopes validated only to be encoded again cost the producer more than
         the consumer spends applying the page.
@@ -372,7 +375,16 @@ class EventLog:
         if self._page_sql is None:
             self._page_sql = text(_page_sql(self.table))
         row = (await session.execute(self._page_sql, {"after": after, "limit": limit})).one()
-        return row[0], int(row[1] if row[1] is not None else after), int(row[2] or 0)
+        return row[0], int(row[1] if row[1] is not None else after), int(row[2] or 0), row[3]
+
+    async def hash_at(self, session: AsyncSession, position: int) -> str | None:
+        """The hash of the event at `position` (None when there is none there).
+
+        A reader that has applied up to `position` holds that event's hash: if the log's event there
+        is another (or none), the log was replaced (a database recreated, or restored from a backup,
+        and refilled) and what the reader applied is not this log's history."""
+        result = await session.execute(select(self.table.c.hash).where(self.table.c.position == position))
+        return result.scalar()
 
     async def read_stream(self, session: AsyncSession, journey_id: uuid.UUID) -> list[Envelope]:
         t = self.table
@@ -407,5 +419,6 @@ def _page_sql(table: Table) -> str:
         f"WITH page AS (SELECT position, json_build_object({', '.join(fields)}) AS doc FROM {table.name}"
         f" WHERE position > :after ORDER BY position LIMIT :limit)"
         f" SELECT coalesce(string_agg(doc::text, ',' ORDER BY position), ''), max(position),"
-        f" (SELECT max(position) FROM {table.name}) FROM page"
+        f" (SELECT max(position) FROM {table.name}),"
+        f" (SELECT hash FROM {table.name} WHERE position = :after) FROM page"
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dbutil import delete_all
 from fastapi import FastAPI
 from platform_kit import (
     PRODUCER,
@@ -24,6 +25,7 @@ from platform_kit import (
     eventually,
     make_consumer,
     postgres_only,
+    producer_metadata,
     thing_view,
     view_snapshot,
 )
@@ -679,3 +681,88 @@ async def test_a_page_fetched_before_a_rebuild_reset_is_not_applied_after_it(pro
     assert as_view(await view_snapshot(service.db)) == await expected_view(p)
     await running.close()
     await rebuilder.close()
+
+
+async def replace_the_log(p: Producer, things: int) -> int:
+    """The producer's database recreated (positions start again at 1) and refilled with another
+    history; returns its new head."""
+    tables = [t.name for t in reversed(producer_metadata.sorted_tables)]
+    await delete_all(p.settings.database_url, [*tables, "journey_events", "audit_log", "idempotency_keys"])
+    return await write_events(p, things=things, renames=1, archive=False)
+
+
+async def test_a_log_replaced_and_refilled_past_the_position_is_detected_not_applied(
+    producer, consumer_side
+) -> None:
+    """The producer's log was recreated (or restored from another backup) and refilled past what this
+    consumer applied: its head is not behind, so only the event at the stored position can tell. The
+    consumer stops as for a log behind it (readiness says so), applies nothing, and a rebuild recovers."""
+    p = await producer()
+    top = await write_events(p, things=1, renames=1, archive=False)
+    service = consumer_side()
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app))
+    service.consumers.append(consumer)
+    assert await consumer.catch_up() == top == 2
+    before = await view_snapshot(service.db)
+    new_top = await replace_the_log(p, things=3)
+    assert new_top > top
+    for _ in range(2):  # stays stopped: every poll says so until someone rebuilds
+        with pytest.raises(UpstreamError, match="replaced"):
+            await consumer.poll_once()
+    assert consumer.status.upstream_ok is False and "replaced" in (consumer.status.last_error or "")
+    assert await consumer.position() == top and await view_snapshot(service.db) == before
+    async with client_for(consumer_app(service)) as client:
+        ready = (await client.get("/health/ready")).json()
+    assert [(c["upstream_ok"], "replaced" in (c["last_error"] or "")) for c in ready["consumers"]] == [
+        (False, True)
+    ]
+
+    assert await consumer.rebuild() == new_top  # forgets the old history and its hash
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    assert consumer.status.upstream_ok is True and consumer.status.last_error is None
+    await write_events(p, things=1, renames=1, archive=False)
+    assert await consumer.poll_once() == 2  # and goes on as usual
+    await consumer.close()
+
+
+async def test_a_log_replaced_while_a_rebuild_pages_through_it_is_detected(producer, consumer_side) -> None:
+    """A rebuild's batch of several pages checks each page follows the one before."""
+    p = await producer()
+    await write_events(p, things=2, renames=1, archive=False)
+    service = consumer_side()
+
+    async def replace() -> None:
+        await replace_the_log(p, things=3)
+
+    transport = ResetDuringFetch(httpx.ASGITransport(app=p.app), at=2, reset=replace)
+    consumer = make_consumer(service, transport, batch_size=2, rebuild_batch_size=4)
+    with pytest.raises(UpstreamError, match="replaced"):
+        await consumer.rebuild()
+    assert await consumer.position() == 0 and await view_snapshot(service.db) == []
+    await consumer.close()
+
+
+async def test_restarts_and_a_position_stored_without_a_hash_go_on_as_usual(producer, consumer_side) -> None:
+    """A consumer started again checks against the hash it stored; a position stored before hashes
+    were kept (no hash) is not checked until the next batch stores one."""
+    p = await producer()
+    top = await write_events(p, things=2, renames=1, archive=False)
+    service = consumer_side()
+    positions = service.tables.positions
+    assert positions is not None
+    first = make_consumer(service, httpx.ASGITransport(app=p.app), batch_size=3)
+    assert await first.poll_once() == 3
+    await first.close()
+    async with service.db.read_session() as session:
+        stored = (await session.execute(positions.select())).one()
+    assert stored.position == 3 and stored.last_hash is not None
+    again = make_consumer(service, httpx.ASGITransport(app=p.app), batch_size=3)
+    assert await again.catch_up() == top - 3
+    async with service.db.unit_of_work() as session:
+        await session.execute(update(positions).values(last_hash=None))
+    await write_events(p, things=1, renames=1, archive=False)
+    assert await again.catch_up() == 2
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    async with service.db.read_session() as session:
+        assert (await session.execute(positions.select())).one().last_hash is not None
+    await again.close()

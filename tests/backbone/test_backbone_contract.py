@@ -285,7 +285,9 @@ async def test_a_page_has_the_next_cursor_and_the_head(producer) -> None:
     assert [e["payload"]["label"] for e in rest["events"]] == ["c", "d", "e"]
     assert rest["next_after"] == rest["head"] == 5
     empty = (await p.client.get("/events", params={"after": 5}, headers=service)).json()
-    assert empty == {"events": [], "next_after": 5, "head": 5}
+    assert empty == {"events": [], "next_after": 5, "head": 5, "after_hash": rest["events"][-1]["hash"]}
+    # Each page names the hash of the event at its `after`, so a reader can tell it is the one it applied.
+    assert page["after_hash"] is None and rest["after_hash"] == page["events"][-1]["hash"]
     first = page["events"][0]
     assert first["producer"] == PRODUCER and first["type"] == ThingCreated.event_type
     assert first["stream_version"] == 1 and first["actor"] == "staff-1" and first["hash"]
@@ -298,7 +300,7 @@ async def test_a_cursor_past_the_head_is_answered_with_the_true_head(producer) -
     for label in "ab":
         await create_thing(p, label)
     page = (await p.client.get("/events", params={"after": 7}, headers=p.auth("service"))).json()
-    assert page == {"events": [], "next_after": 7, "head": 2}
+    assert page == {"events": [], "next_after": 7, "head": 2, "after_hash": None}
 
 
 async def test_a_page_is_what_the_feed_page_model_publishes(producer) -> None:
@@ -331,8 +333,10 @@ async def test_a_page_is_what_the_feed_page_model_publishes(producer) -> None:
         assert response.headers["content-type"] == "application/json"
         async with p.service.db.read_session() as session:
             events = await log.read(session, after=after, limit=limit)
+            after_hash = await log.hash_at(session, after)
         next_after = events[-1].position if events else after
-        expected = FeedPage(events=events, next_after=next_after, head=8)
+        assert (after_hash is None) == (after == 0)
+        expected = FeedPage(events=events, next_after=next_after, head=8, after_hash=after_hash)
         assert json.loads(response.content) == json.loads(expected.model_dump_json())
         assert FeedPage.model_validate_json(response.content) == expected
 
@@ -356,5 +360,5 @@ async def test_long_poll_returns_as_soon_as_an_event_is_committed(producer) -> N
 async def test_long_poll_times_out_empty(producer) -> None:
     p = await producer()
     r = await p.client.get("/events", params={"after": 0, "wait": 0.2}, headers=p.auth("service"))
-    assert r.json() == {"events": [], "next_after": 0, "head": 0}
+    assert r.json() == {"events": [], "next_after": 0, "head": 0, "after_hash": None}
     assert (await p.client.get("/events", params={"wait": 31}, headers=p.auth("service"))).status_code == 422

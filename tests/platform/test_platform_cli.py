@@ -193,7 +193,9 @@ async def test_rebuild_that_loses_its_upstream_half_way_says_where_it_stopped(
     from which the service's consumer goes on); the command says so instead of a traceback."""
     from shared.events.consumer import FeedConsumer, UpstreamError
 
-    async def fetch(self: FeedConsumer, after: int, wait: float, limit: int | None = None) -> tuple:
+    async def fetch(
+        self: FeedConsumer, after: int, wait: float, limit: int | None = None, expect: str | None = None
+    ) -> tuple:
         if limit == 1 and after == 0:  # the probe
             return [], 10
         raise UpstreamError(f"{self.feed} answered 500")

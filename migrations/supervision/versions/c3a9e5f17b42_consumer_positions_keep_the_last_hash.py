@@ -1,0 +1,28 @@
+"""consumer positions keep the hash of the last event applied
+
+Revision ID: c3a9e5f17b42
+Revises: 7aaac5a4eb86
+Create Date: 2026-12-06 08:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "c3a9e5f17b42"
+down_revision: str | None = "7aaac5a4eb86"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Nullable: a position stored before this revision has no hash; the consumer takes it from the
+    # next batch it applies (and checks every page from then on).
+    with op.batch_alter_table("consumer_positions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_hash", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("consumer_positions", schema=None) as batch_op:
+        batch_op.drop_column("last_hash")
