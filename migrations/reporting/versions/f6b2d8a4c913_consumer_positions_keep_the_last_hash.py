@@ -1,7 +1,7 @@
 """consumer positions keep the hash of the last event applied
 
 Revision ID: f6b2d8a4c913
-Revises: ed88f9f9216a
+Revises: c2d7e5f81a94
 Create Date: 2026-12-06 08:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f6b2d8a4c913"
-down_revision: str | None = "ed88f9f9216a"
+down_revision: str | None = "c2d7e5f81a94"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

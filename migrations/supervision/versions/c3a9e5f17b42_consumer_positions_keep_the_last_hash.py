@@ -1,7 +1,7 @@
 """consumer positions keep the hash of the last event applied
 
 Revision ID: c3a9e5f17b42
-Revises: 7aaac5a4eb86
+Revises: e5b1c9d04f27
 Create Date: 2026-12-06 08:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c3a9e5f17b42"
-down_revision: str | None = "7aaac5a4eb86"
+down_revision: str | None = "e5b1c9d04f27"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
