@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,9 @@ from shared.db import MAX_OVERFLOW, POOL_SIZE
 # Well-known development secret: convenient locally, refused in production.
 DEV_JWT_SECRET = "frontdoor-development-secret-change-me-0123456789"
 VAR_DIR = Path("var")
+# A port a socket can bind and a client can name (0 would be one picked at random, printed as 0).
+# Subclasses set their default port with this type: a plain `int` there would drop the bounds.
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Environment(StrEnum):
@@ -33,7 +36,7 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     environment: Environment = Field(default=Environment.development, validation_alias="ENVIRONMENT")
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Port = 8000
     database_url: str = ""
     db_pool_size: int = POOL_SIZE  # why this many: shared/db.py
     db_max_overflow: int = MAX_OVERFLOW

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.negotiation import formula_start
-from shared.settings import ServiceSettings
+from shared.settings import Port, ServiceSettings
 from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import Counting, WorkingCalendar, calendar_for
 
@@ -17,7 +17,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REFERRALS_", env_file=".env", extra="ignore")
 
     service_name: str = "referrals"
-    port: int = 8001
+    port: Port = 8001
 
     # A contact entered more than this long after it was received is backdated and needs a reason.
     backdating_threshold_hours: float = Field(default=2.0, ge=0)

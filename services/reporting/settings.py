@@ -14,7 +14,7 @@ from shared.policy import (
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
     supervision_interval,
 )
-from shared.settings import ServiceSettings
+from shared.settings import Port, ServiceSettings
 from shared.working_days import Counting, WorkingCalendar
 
 # As the supervision service bounds its policy: reports count due dates as working days after a
@@ -26,7 +26,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", env_file=".env", extra="ignore")
 
     service_name: str = "reporting"
-    port: int = 8003
+    port: Port = 8003
     referrals_url: str = "http://127.0.0.1:8001"
     supervision_url: str = "http://127.0.0.1:8002"
 

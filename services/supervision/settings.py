@@ -14,7 +14,7 @@ from shared.policy import (
     SUPERVISION_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
 )
-from shared.settings import ServiceSettings
+from shared.settings import Port, ServiceSettings
 from shared.working_days import Counting
 
 Interval = Annotated[int, Field(ge=1, le=260)]
@@ -24,7 +24,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SUPERVISION_", env_file=".env", extra="ignore")
 
     service_name: str = "supervision"
-    port: int = 8002
+    port: Port = 8002
     referrals_url: str = "http://127.0.0.1:8001"
     # Allowance for clock skew between a client's "now" and ours before a time counts as future (as
     # REFERRALS_FUTURE_TOLERANCE_SECONDS).

@@ -332,3 +332,13 @@ def test_a_failed_migration_is_reported_and_nothing_is_served(command, monkeypat
     assert code == 1
     assert "migrations failed: RuntimeError: database refused the upgrade" in capsys.readouterr().err
     assert port_is_free(port)
+
+
+@pytest.mark.parametrize("command", ["up", "serve"])
+def test_a_port_out_of_range_is_named_not_a_traceback(command, monkeypatch):
+    monkeypatch.setenv("REFERRALS_PORT", "70000")
+    args = ["up", "--only", "referrals"] if command == "up" else ["serve", "referrals"]
+    result = CliRunner().invoke(cli_app, [*args, "--no-migrate"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2, result.output
+    assert "port" in result.output

@@ -131,3 +131,13 @@ def test_production_consumers_need_a_configured_service_token(monkeypatch: pytes
         service_token_provider(settings)
     monkeypatch.setenv("REPORTING_SERVICE_TOKEN", "issued-by-the-idp")
     assert service_token_provider(SERVICES["reporting"].settings())() == "issued-by-the-idp"
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+@pytest.mark.parametrize("port", ["0", "-5", "65536", "70000"])
+def test_a_port_no_socket_can_have_is_refused(name: str, port: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` and `serve` bound it as given: outside 1-65535 that was a traceback (OverflowError), and 0 a
+    port picked at random that the banner printed as 0."""
+    monkeypatch.setenv(f"{name.upper()}_PORT", port)
+    with pytest.raises(ValidationError, match="port"):
+        SERVICES[name].settings()
