@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -64,9 +64,15 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     # Per-caller request budget per minute; 0 disables (bulk loaders, tests).
     rate_limit_per_minute: int = 600
-    log_level: str = "INFO"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     # The token a consumer presents to upstream feeds (role `service`); minted locally when unset in dev.
     service_token: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        # logging knows only the upper-case names: "debug" failed every service's start-up.
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:

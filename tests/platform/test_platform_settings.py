@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
 from shared.auth import service_token_provider
+from shared.observability import configure_logging
 from shared.settings import DEV_JWT_SECRET, Environment
 
 STRONG_SECRET = "s" * 48
@@ -141,3 +144,25 @@ def test_a_port_no_socket_can_have_is_refused(name: str, port: str, monkeypatch:
     monkeypatch.setenv(f"{name.upper()}_PORT", port)
     with pytest.raises(ValidationError, match="port"):
         SERVICES[name].settings()
+
+
+@pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING"), (" INFO ", "INFO")])
+def test_a_log_level_is_taken_in_any_case(given: str, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`REFERRALS_LOG_LEVEL=debug` reached logging as "debug", which it does not know: every service
+    failed to start with a traceback."""
+    monkeypatch.setenv("REFERRALS_LOG_LEVEL", given)
+    settings = SERVICES["referrals"].settings()
+    assert settings.log_level == level
+    root = logging.getLogger()
+    before = root.level
+    try:
+        configure_logging(settings.log_level)  # what create_app does first
+        assert root.level == getattr(logging, level)
+    finally:
+        root.setLevel(before)
+
+
+def test_an_unknown_log_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFERRALS_LOG_LEVEL", "verbose")
+    with pytest.raises(ValidationError, match="log_level"):
+        SERVICES["referrals"].settings()
