@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
+import jwt
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -17,6 +18,8 @@ from shared.db import MAX_OVERFLOW, POOL_SIZE
 # Well-known development secret: convenient locally, refused in production.
 DEV_JWT_SECRET = "frontdoor-development-secret-change-me-0123456789"
 VAR_DIR = Path("var")
+# The algorithms PyJWT verifies, by their upper-case names ("none" is no signature at all).
+JWT_ALGORITHMS = {name.upper(): name for name in jwt.algorithms.get_default_algorithms() if name != "none"}
 # A port a socket can bind and a client can name (0 would be one picked at random, printed as 0).
 # Subclasses set their default port with this type: a plain `int` there would drop the bounds.
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -74,6 +77,21 @@ class ServiceSettings(BaseSettings):
         # logging knows only the upper-case names: "debug" failed every service's start-up.
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("jwt_algorithm", mode="before")
+    @classmethod
+    def _known_jwt_algorithm(cls, value: Any) -> Any:
+        # A name PyJWT does not know failed every request (each token's `alg` is compared with it),
+        # while the service reported itself ready.
+        if not isinstance(value, str):
+            return value
+        name = JWT_ALGORITHMS.get(value.strip().upper())
+        if name is None:
+            raise ValueError(
+                f"JWT_ALGORITHM {value!r} is not one tokens can be verified with; use one of "
+                + ", ".join(sorted(JWT_ALGORITHMS.values()))
+            )
+        return name
+
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Self:
         # The default first, so that "no DATABASE_URL" in production is refused as SQLite too.
@@ -87,13 +105,14 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(
                     "the PostgreSQL URL names no database: end it with /<database>, one per service"
                 )
+        # Every algorithm but HS* verifies with a public key: without one every token is refused.
+        if not self.jwt_algorithm.startswith("HS") and not (self.jwt_jwks_url or self.jwt_public_key_pem):
+            raise ValueError(f"{self.jwt_algorithm} needs JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM")
         if self.environment is Environment.production:
             if self.jwt_algorithm.startswith("HS") and (
                 self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
             ):
                 raise ValueError("JWT_SECRET is the development secret (or too short); refused in production")
-            if self.jwt_algorithm.startswith("RS") and not (self.jwt_jwks_url or self.jwt_public_key_pem):
-                raise ValueError("RS256 needs JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM in production")
             if self.database_url.startswith("sqlite"):
                 raise ValueError(
                     "the embedded SQLite database is for development only: set <SERVICE>_DATABASE_URL"

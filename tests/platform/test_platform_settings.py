@@ -166,3 +166,35 @@ def test_an_unknown_log_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("REFERRALS_LOG_LEVEL", "verbose")
     with pytest.raises(ValidationError, match="log_level"):
         SERVICES["referrals"].settings()
+
+
+@pytest.mark.parametrize("algorithm", ["none", "HS999", "RS265", ""])
+def test_a_jwt_algorithm_no_token_can_be_verified_with_is_refused(
+    algorithm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted before, it failed every request instead (401 for every token, 500 for one claiming
+    "none", as PyJWT refuses a key with it), while the service reported itself ready."""
+    monkeypatch.setenv("JWT_ALGORITHM", algorithm)
+    monkeypatch.setenv("JWT_PUBLIC_KEY_PEM", "-----BEGIN PUBLIC KEY-----")
+    with pytest.raises(ValidationError, match="JWT_ALGORITHM"):
+        SERVICES["referrals"].settings()
+
+
+def test_a_jwt_algorithm_is_taken_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ALGORITHM", "hs512")
+    assert SERVICES["referrals"].settings().jwt_algorithm == "HS512"
+    monkeypatch.setenv("JWT_ALGORITHM", "eddsa")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    assert SERVICES["referrals"].settings().jwt_algorithm == "EdDSA"
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "PS256", "EdDSA"])
+def test_every_public_key_algorithm_needs_a_key_source(
+    algorithm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only RS* was checked: ES256 without JWKS or PEM started, then refused every token."""
+    monkeypatch.setenv("JWT_ALGORITHM", algorithm)
+    with pytest.raises(ValidationError, match="JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM"):
+        SERVICES["referrals"].settings()
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    assert SERVICES["referrals"].settings().jwt_algorithm == algorithm
