@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from frontdoor import run as running
 from frontdoor.registry import SERVICES, shared_database
-from shared.auth import SUBJECT_MAX_LENGTH, Role, mint_token, recordable_subject
+from shared.auth import SUBJECT_MAX_LENGTH, Role, mint_token, minting_refused, recordable_subject
 from shared.db import Database
 from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
@@ -180,8 +180,8 @@ def token(
     except ValueError as exc:  # e.g. production settings that refuse the development secret
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from None
-    if settings.environment == "production":
-        typer.echo("refused: development tokens are not minted in production", err=True)
+    if (why := minting_refused(settings)) is not None:
+        typer.echo(f"refused: {why}", err=True)
         raise typer.Exit(2)
     ttl = math.ceil(hours * 3600)  # up, so that a lifetime under a second is not none at all
     typer.echo(mint_token(settings, roles=[r.value for r in role], subject=sub, team=team, ttl_seconds=ttl))

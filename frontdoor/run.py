@@ -31,8 +31,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES, shared_database
-from shared.auth import Role, mint_token
-from shared.settings import Environment, ServiceSettings
+from shared.auth import Role, mint_token, minting_refused
+from shared.settings import ServiceSettings
 
 Migrate = Callable[[list[str]], Coroutine[Any, Any, None]]
 
@@ -114,8 +114,9 @@ def upstream_env(addresses: dict[str, tuple[str, int]]) -> dict[str, str]:
 
 
 def dev_tokens(settings: ServiceSettings) -> dict[str, str] | None:
-    """One development token per role, or None in production (tokens come from the identity provider)."""
-    if settings.environment is Environment.production:
+    """One development token per role, or None where tokens come from the identity provider
+    (production, or a public-key JWT_ALGORITHM: see `minting_refused`)."""
+    if minting_refused(settings) is not None:
         return None
     tokens: dict[str, str] = {}
     for role in Role:
@@ -453,7 +454,7 @@ def _banner(children: list[Child], settings: dict[str, ServiceSettings]) -> None
         lines.append(f"  {name:<12} {url}")
     tokens = dev_tokens(first)
     if tokens is None:
-        lines.append("Development tokens are not minted in production; use your identity provider.")
+        lines.append(f"No development tokens: {minting_refused(first)}; use your identity provider.")
     else:
         lines.append(
             f"Development tokens (valid {DEV_TOKEN_HOURS} h; send as 'Authorization: Bearer <token>'):"

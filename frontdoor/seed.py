@@ -33,7 +33,7 @@ import typer
 from pydantic import BaseModel
 
 from frontdoor.registry import SERVICES
-from shared.auth import mint_token
+from shared.auth import mint_token, minting_refused
 from shared.codes import (
     AssessmentFactor,
     ClosureReason,
@@ -1471,6 +1471,10 @@ def seed_command(
         raise typer.Exit(2) from None
     if not plan_only and any(s.environment == "production" for s in settings.values()):
         typer.echo("refused: synthetic data is never written to a production system", err=True)
+        raise typer.Exit(2)
+    # The seeder calls the services with tokens it mints.
+    if not plan_only and (why := minting_refused(settings["referrals"])) is not None:
+        typer.echo(f"refused: the seeder mints its callers' tokens, but {why}", err=True)
         raise typer.Exit(2)
     if plan_only:
         typer.echo(plan.summary.model_dump_json(indent=2))

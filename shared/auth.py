@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
-from shared.settings import ServiceSettings
+from shared.settings import Environment, ServiceSettings
 
 # The subject is stored as the actor of audit rows, journey events and idempotency records (120
 # characters each), and subject and team are compared in queries: PostgreSQL refuses NUL in text.
@@ -153,6 +153,21 @@ class TokenVerifier:
                 self._verified.pop(next(iter(self._verified)))
             self._verified[token] = (principal, valid_from, int(claims["exp"]), time.time())
         return principal
+
+
+def minting_refused(settings: ServiceSettings) -> str | None:
+    """Why tokens cannot be minted here under these settings (None: they can, with the HS secret).
+
+    In production tokens come from the identity provider; with a public-key algorithm (RS256 ...)
+    the services verify with the provider's key, and there is no secret here to sign with."""
+    if settings.environment is Environment.production:
+        return "development tokens are not minted in production"
+    if not settings.jwt_algorithm.startswith("HS"):
+        return (
+            f"JWT_ALGORITHM is {settings.jwt_algorithm}: tokens are signed by the identity provider, "
+            "so none are minted here"
+        )
+    return None
 
 
 def mint_token(

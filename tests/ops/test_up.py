@@ -299,6 +299,18 @@ def test_the_banner_in_production_mints_no_tokens(capsys):
     assert not any(TOKEN_LINE.match(line) for line in out.splitlines())
 
 
+def test_the_banner_mints_no_tokens_when_an_identity_provider_signs_them(capsys):
+    """With RS256 there is no secret to sign development tokens with: `up` ended with a traceback
+    after its services had started."""
+    rs256 = SERVICES["referrals"].settings(jwt_algorithm="RS256", jwt_jwks_url="https://idp.example/jwks")
+    assert running.dev_tokens(rs256) is None
+    with socket.socket() as sock:
+        running._banner([running.Child("referrals", "127.0.0.1", 8001, sock)], {"referrals": rs256})
+    out = capsys.readouterr().out
+    assert "RS256" in out and "identity provider" in out
+    assert not any(TOKEN_LINE.match(line) for line in out.splitlines())
+
+
 def test_ports_come_from_the_option_else_the_environment_else_the_default(monkeypatch):
     monkeypatch.setenv("SUPERVISION_PORT", "9402")
     monkeypatch.setenv("REPORTING_HOST", "0.0.0.0")

@@ -436,6 +436,19 @@ def test_cli_token_is_refused_in_production_with_the_development_secret(dev_env:
     assert "refused" in result.output
 
 
+def test_cli_token_is_refused_when_an_identity_provider_signs_the_tokens(
+    dev_env: pytest.MonkeyPatch, keys
+) -> None:
+    """With RS256 the services verify with the provider's public key: there is no secret here to sign
+    a token with (it was a traceback: PyJWT cannot sign RS256 with the HS secret)."""
+    dev_env.setenv("JWT_ALGORITHM", "RS256")
+    dev_env.setenv("JWT_PUBLIC_KEY_PEM", keys["a"][1])
+    result = CliRunner().invoke(cli.app, ["token", "--role", "admin"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "refused" in result.output and "RS256" in result.output
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [("--hours", hours) for hours in ("0", "-1", "nan", "inf", "-inf")]  # no lifetime, or spent already

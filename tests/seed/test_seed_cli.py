@@ -33,6 +33,23 @@ def test_seed_refuses_a_production_system(monkeypatch: pytest.MonkeyPatch) -> No
     assert "refused" in result.output
 
 
+def test_seed_refuses_when_an_identity_provider_signs_the_tokens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """The seeder calls the services with tokens it mints, which needs the HS secret: with RS256 it
+    ended in a traceback."""
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.setenv("JWT_ALGORITHM", "RS256")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks")
+    for name in ("REFERRALS", "SUPERVISION", "REPORTING"):
+        monkeypatch.setenv(f"{name}_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / name}.db")
+    result = CliRunner().invoke(app, ["seed", "--contacts", "10"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2
+    assert "refused" in result.output and "RS256" in result.output
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 @pytest.mark.parametrize("until", ["0001-01-01", "1969-06-01", "1971-01-01"])
 def test_seed_refuses_a_year_before_what_the_services_accept(until: str) -> None:
     """The services refuse times before 1970: such a year would fail part-way, after writing the
