@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import math
 import sys
@@ -23,6 +24,7 @@ from shared.db import Database
 from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
 from shared.migrations import alembic_config, current_revision, ensure_database, upgrade
+from shared.settings import SettingsError
 
 app = typer.Typer(
     help="The children's services front door: run (up, serve), migrate, mint tokens, seed, rebuild, verify."
@@ -60,6 +62,8 @@ def reported(label: str) -> Iterator[None]:
             f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         _fail(f"{label}: invalid settings: {problems}", 2)
+    except SettingsError as exc:
+        _fail(f"{label}: invalid settings: {exc}", 2)
     except (ArgumentError, ModuleNotFoundError) as exc:  # unparsable, or a dialect or driver not installed
         _fail(
             f"{label}: {url_var} cannot be used ({exc}); use postgresql+asyncpg://... or sqlite+aiosqlite:///...",
@@ -200,14 +204,16 @@ def verify(
         raise typer.BadParameter(f"{without} keeps no journey log to verify", param_hint="'--service'")
 
     async def run(name: str) -> bool:
-        svc = SERVICES[name].main().build_service()
+        # The log and its database only: the service's consumers (and their token) play no part.
+        events = importlib.import_module(f"{SERVICES[name].package}.db").platform.events
+        db = Database(SERVICES[name].settings().database_url)
         try:
-            if await current_revision(svc.db.engine) is None:
+            if await current_revision(db.engine) is None:
                 _fail(f"{name}: the database has no schema yet; run `frontdoor migrate` first", 1)
-            async with svc.db.read_session() as session:
-                report = await verify_log(session, svc.tables.events, journey)
+            async with db.read_session() as session:
+                report = await verify_log(session, events, journey)
         finally:
-            await svc.db.dispose()
+            await db.dispose()
         typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))
         return report.ok
 

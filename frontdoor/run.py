@@ -31,8 +31,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES, shared_database
-from shared.auth import Role, mint_token, minting_refused
-from shared.settings import ServiceSettings
+from shared.auth import Role, mint_token, minting_refused, service_token_provider
+from shared.settings import ServiceSettings, SettingsError
 
 Migrate = Callable[[list[str]], Coroutine[Any, Any, None]]
 
@@ -172,7 +172,9 @@ def serve(
         base = entry.settings()
         overrides: dict[str, Any] = {"host": host or base.host, "port": port or base.port}
         settings = entry.settings(**overrides)
-    except ValidationError as exc:
+        # Built before anything is bound or migrated: what it refuses is a setting to fix.
+        app = entry.main().create(settings)
+    except (ValidationError, SettingsError) as exc:
         warn(f"{name}: invalid settings: {exc}")
         return 2
     if fd is not None:
@@ -191,7 +193,6 @@ def serve(
             sock.close()
             warn(f"{name}: migrations failed: {type(exc).__name__}: {exc}")
             return 1
-    app = entry.main().create(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -373,6 +374,13 @@ def up(
     if (problem := shared_database(settings)) is not None:
         warn(problem)
         return 2
+    for name in names:
+        if SERVICES[name].consumes_feeds:
+            try:  # the child would refuse it only once started
+                service_token_provider(settings[name])
+            except SettingsError as exc:
+                warn(f"{name}: invalid settings: {exc}")
+                return 2
     addresses = plan(settings, host, ports)
     by_port: dict[int, str] = {}
     for name, (_, port) in addresses.items():

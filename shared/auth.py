@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
-from shared.settings import Environment, ServiceSettings
+from shared.settings import Environment, ServiceSettings, SettingsError
 
 # The subject is stored as the actor of audit rows, journey events and idempotency records (120
 # characters each), and subject and team are compared in queries: PostgreSQL refuses NUL in text.
@@ -236,12 +236,18 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
 
 
 def service_token_provider(settings: ServiceSettings) -> Callable[[], str]:
-    """The bearer token a consumer shows upstream: configured in production, minted locally in dev."""
+    """The bearer token a consumer shows upstream: configured, else minted locally where it can be."""
     if settings.service_token:
         configured = settings.service_token
         return lambda: configured
-    if settings.environment == "production":
-        raise ValueError("SERVICE_TOKEN must be set in production for feed consumers")
+    # Where no token can be minted here (production, or a public-key algorithm), minting one failed
+    # at every poll: the consumers retried for ever while the service said it was ready.
+    if (why := minting_refused(settings)) is not None:
+        prefix = settings.model_config.get("env_prefix", "")
+        raise SettingsError(
+            f"{prefix}SERVICE_TOKEN must be set to a token with the service role for the feed consumers "
+            f"({why})"
+        )
     cache: dict[str, tuple[str, float]] = {}
 
     def provide() -> str:

@@ -25,6 +25,11 @@ JWT_ALGORITHMS = {name.upper(): name for name in jwt.algorithms.get_default_algo
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+class SettingsError(ValueError):
+    """A setting the operator must fix, found only when a service is built from its settings (e.g. a
+    consumer's token): reported as an invalid setting, not a traceback."""
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"

@@ -354,3 +354,29 @@ def test_a_port_out_of_range_is_named_not_a_traceback(command, monkeypatch):
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2, result.output
     assert "port" in result.output
+
+
+@pytest.mark.parametrize("command", ["up", "serve"])
+def test_a_consumer_without_its_service_token_is_named_not_a_traceback(command, monkeypatch, tmp_path):
+    """Where no token can be minted (production, or RS256 as here) a consumer needs its configured
+    one: `serve` ended in a traceback, and `up` only said its child exited while starting."""
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.setenv("JWT_ALGORITHM", "RS256")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.delenv("REPORTING_SERVICE_TOKEN", raising=False)
+    monkeypatch.setenv("REPORTING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}")
+    port = free_port()
+    if command == "up":
+        args = ["up", "--only", "reporting", "--reporting-port", str(port)]
+
+        def spawn(self: running.Supervisor, child: running.Child) -> None:
+            raise AssertionError(f"{child.name} was started")  # it would have run (and polled) for ever
+
+        monkeypatch.setattr(running.Supervisor, "spawn", spawn)
+    else:
+        args = ["serve", "reporting", "--port", str(port)]
+    result = CliRunner().invoke(cli_app, [*args, "--no-migrate"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2, result.output
+    assert "REPORTING_SERVICE_TOKEN" in result.output
+    assert port_is_free(port)

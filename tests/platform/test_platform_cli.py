@@ -218,3 +218,33 @@ def test_a_service_with_nothing_to_verify_or_rebuild_is_refused_not_passed_over(
     no_traceback(result)
     assert result.exit_code == 2, result.output
     assert service in result.output
+
+
+@pytest.fixture
+def idp_signed(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Tokens signed by an identity provider (RS256 by JWKS), and no service tokens configured: the
+    consumers cannot mint their own, as in production without <SERVICE>_SERVICE_TOKEN."""
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.setenv("JWT_ALGORITHM", "RS256")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    for name in SERVICES:
+        monkeypatch.delenv(f"{name.upper()}_SERVICE_TOKEN", raising=False)
+    return monkeypatch
+
+
+async def test_verify_needs_no_service_token(cli_migrated, idp_signed: pytest.MonkeyPatch) -> None:
+    """Verifying supervision's log reads its database only; building its consumer as well made the
+    command end in a traceback wherever no SUPERVISION_SERVICE_TOKEN was set (as in production)."""
+    idp_signed.setenv("SUPERVISION_DATABASE_URL", cli_migrated["urls"]["supervision"])
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["verify", "-s", "supervision"])
+    no_traceback(result)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["ok"] is True
+
+
+async def test_rebuild_without_a_service_token_names_it(cli_migrated, idp_signed: pytest.MonkeyPatch) -> None:
+    idp_signed.setenv("REPORTING_DATABASE_URL", cli_migrated["urls"]["reporting"])
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["rebuild", "-s", "reporting"])
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "REPORTING_SERVICE_TOKEN" in result.output

@@ -198,3 +198,17 @@ def test_every_public_key_algorithm_needs_a_key_source(
         SERVICES["referrals"].settings()
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
     assert SERVICES["referrals"].settings().jwt_algorithm == algorithm
+
+
+def test_consumers_under_an_identity_provider_need_a_configured_service_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With RS256 there is no secret to mint a service token with: the consumers polled for ever,
+    logging InvalidKeyError, while the service said it was ready."""
+    monkeypatch.setenv("JWT_ALGORITHM", "RS256")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    for name in ("supervision", "reporting"):
+        with pytest.raises(ValueError, match=f"{name.upper()}_SERVICE_TOKEN"):
+            service_token_provider(SERVICES[name].settings())
+        monkeypatch.setenv(f"{name.upper()}_SERVICE_TOKEN", "issued-by-the-idp")
+        assert service_token_provider(SERVICES[name].settings())() == "issued-by-the-idp"
