@@ -190,7 +190,14 @@ def create_app(
             migrations={"current": current, "head": expected_head},
             consumers=[c.status for c in service.consumers],
         )
-        return JSONResponse(report.model_dump(mode="json"), status_code=200 if ok else 503)
+        if ok:
+            return JSONResponse(report.model_dump(mode="json"))
+        # As the OpenAPI document says of every 503 here: when to ask again (a probe's next interval).
+        return JSONResponse(
+            report.model_dump(mode="json"),
+            status_code=503,
+            headers={"Retry-After": str(int(READY_TIMEOUT_SECONDS))},
+        )
 
     @ops.get(
         "/metrics",

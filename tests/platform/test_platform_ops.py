@@ -60,6 +60,16 @@ async def test_not_ready_when_the_database_is_unreachable(producer) -> None:
     assert body["migrations"]["current"] is None
 
 
+async def test_not_ready_sends_the_retry_after_its_openapi_documents(producer) -> None:
+    """The document promised a Retry-After header with the 503 (as every 503 here has); none came."""
+    p = await producer(database_url=CLOSED_PORT_URL)
+    r = await p.client.get("/health/ready")
+    assert r.status_code == 503
+    documented = p.app.openapi()["paths"]["/health/ready"]["get"]["responses"]["503"]["headers"]
+    assert set(documented) == {"Retry-After"}
+    assert int(r.headers["retry-after"]) > 0
+
+
 async def test_not_ready_when_migrations_are_not_at_head(producer, db_urls, tmp_path) -> None:
     url = make_url(db_urls["referrals"])
     if url.get_backend_name() == "postgresql":
