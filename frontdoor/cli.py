@@ -176,7 +176,7 @@ def token(
         raise typer.BadParameter("must be a positive number of hours", param_hint="'--hours'")
     if not recordable_subject(sub):  # the services would refuse the token
         raise typer.BadParameter(
-            f"must be at most {SUBJECT_MAX_LENGTH} characters, none of them control characters",
+            f"must be 1 to {SUBJECT_MAX_LENGTH} characters, not all spaces, none of them control characters",
             param_hint="'--sub'",
         )
     try:

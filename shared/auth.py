@@ -21,12 +21,14 @@ from shared.settings import Environment, ServiceSettings, SettingsError
 
 # The subject is stored as the actor of audit rows, journey events and idempotency records (120
 # characters each), and subject and team are compared in queries: PostgreSQL refuses NUL in text.
+# A blank one names no one: it is who recorded a contact (a partner reads "its own" by it), and who
+# decided (the authoriser must be someone else).
 SUBJECT_MAX_LENGTH = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def recordable_subject(subject: str) -> bool:
-    return len(subject) <= SUBJECT_MAX_LENGTH and not _CONTROL.search(subject)
+    return bool(subject.strip()) and len(subject) <= SUBJECT_MAX_LENGTH and not _CONTROL.search(subject)
 
 
 class Role(StrEnum):

@@ -139,6 +139,8 @@ async def test_a_signed_token_with_malformed_roles_or_team_is_401(producer, clai
         {"sub": "x" * 121},  # longer than any actor column: a write was a 500 on PostgreSQL
         {"sub": "staff\x001"},  # PostgreSQL refuses NUL in text: a 500 on any query with it
         {"sub": "staff\n1"},
+        {"sub": ""},  # no one: audit rows, events and a partner's own contacts were recorded as ""
+        {"sub": "   "},
         {"sub": "x", "team": "FD\x00WEST"},
     ],
 )
@@ -452,7 +454,7 @@ def test_cli_token_is_refused_when_an_identity_provider_signs_the_tokens(
 @pytest.mark.parametrize(
     ("option", "value"),
     [("--hours", hours) for hours in ("0", "-1", "nan", "inf", "-inf")]  # no lifetime, or spent already
-    + [("--sub", sub) for sub in ("x" * 121, "staff\n1")],  # a subject the services cannot record
+    + [("--sub", sub) for sub in ("x" * 121, "staff\n1", "", " ")],  # a subject the services cannot record
 )
 def test_cli_token_refuses_a_lifetime_or_subject_it_cannot_honour(
     dev_env: pytest.MonkeyPatch, option: str, value: str
