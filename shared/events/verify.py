@@ -41,6 +41,7 @@ async def verify_log(
         query = query.where(t.c.journey_id == journey_id)
     current: uuid.UUID | None = None
     prev_hash: str | None = None
+    prev_position = 0
     expected_version = 0
     journeys = events = 0
     first: BrokenLink | None = None
@@ -50,7 +51,7 @@ async def verify_log(
         async for row in result:
             r: dict[str, Any] = dict(row._mapping)
             if r["journey_id"] != current:
-                current, prev_hash, expected_version = r["journey_id"], None, 0
+                current, prev_hash, prev_position, expected_version = r["journey_id"], None, 0, 0
                 journeys += 1
             events += 1
             expected_version += 1
@@ -63,6 +64,13 @@ async def verify_log(
                 reason = "prev_hash does not match the previous event"
             elif envelope_hash(r, r["prev_hash"]) != r["hash"]:
                 reason = "the event's content does not match its hash (altered)"
+            elif r["position"] <= prev_position:
+                # The hash leaves the position out (the database assigns it), but a journey's events
+                # are appended, and so numbered, in version order: the feed would serve them reordered.
+                reason = (
+                    f"position {r['position']} is not after {prev_position}, the previous event's "
+                    "(out of order in the feed)"
+                )
             if reason:
                 first = BrokenLink(
                     journey_id=r["journey_id"],
@@ -71,7 +79,7 @@ async def verify_log(
                     reason=reason,
                 )
                 break
-            prev_hash = r["hash"]
+            prev_hash, prev_position = r["hash"], r["position"]
     except (ValueError, TypeError) as exc:
         # A row whose values cannot be turned back into an event's types (invalid JSON, a time or an id
         # that is not one): it was written around the service. Reported, not a crash of the check.

@@ -136,6 +136,26 @@ async def test_a_deleted_event_is_a_missing_link(producer) -> None:
     assert "missing" in report.first_broken.reason
 
 
+async def test_events_reordered_in_the_feed_are_a_broken_link(producer) -> None:
+    """The hash leaves out the position (the database assigns it), so two of a journey's events given
+    each other's positions kept every hash: the feed then served the journey's events out of order
+    to every consumer, and verify said the log was intact."""
+    p = await producer()
+    first, _ = await two_journeys(p)
+    events = p.service.tables.events
+    assert events is not None
+    one, two = await position_of(p, first, 1), await position_of(p, first, 2)
+    spare = 1_000_000 + two
+    for old, new in ((one, spare), (two, one), (spare, two)):
+        await tamper(p, update(events).where(events.c.position == old).values(position=new))
+    report = await verify(p)
+    assert report.ok is False
+    assert report.first_broken is not None
+    assert report.first_broken.journey_id == uuid.UUID(first)
+    assert report.first_broken.stream_version == 2 and report.first_broken.position == one
+    assert "order" in report.first_broken.reason
+
+
 @pytest.mark.parametrize(
     ("column", "value"), [("payload", "{not json"), ("recorded_at", "garbage"), ("occurred_at", "2026-13-45")]
 )
