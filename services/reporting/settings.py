@@ -72,6 +72,9 @@ class Settings(ServiceSettings):
     def _timescale_fits_counting(self) -> Self:
         if self.counting is Counting.START_IS_DAY_1 and self.decision_within_working_days < 1:
             raise ValueError("with day_1 counting the decision timescale must be at least 1 working day")
+        # The calendar refuses office hours that are no day (start not before end, or times with a
+        # zone): here, so that it is a setting to fix, not a failure when the service is built.
+        self.calendar()
         return self
 
     def calendar(self) -> WorkingCalendar:
