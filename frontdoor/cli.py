@@ -58,10 +58,7 @@ def reported(label: str) -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        _fail(f"{label}: invalid settings: {problems}", 2)
+        _fail(f"{label}: invalid settings: {running.settings_problems(exc)}", 2)
     except SettingsError as exc:
         _fail(f"{label}: invalid settings: {exc}", 2)
     except (ArgumentError, ModuleNotFoundError) as exc:  # unparsable, or a dialect or driver not installed
@@ -181,8 +178,8 @@ def token(
         )
     try:
         settings = SERVICES["referrals"].settings()
-    except ValueError as exc:  # e.g. production settings that refuse the development secret
-        typer.echo(f"refused: {exc}", err=True)
+    except ValidationError as exc:  # e.g. production settings that refuse the development secret
+        typer.echo(f"refused: {running.settings_problems(exc)}", err=True)
         raise typer.Exit(2) from None
     if (why := minting_refused(settings)) is not None:
         typer.echo(f"refused: {why}", err=True)

@@ -89,6 +89,15 @@ def port_problem(name: str, host: str, port: int, exc: OSError) -> str:
 
 
 # -- settings -------------------------------------------------------------------------------------
+def settings_problems(exc: ValidationError) -> str:
+    """What is wrong with the settings, by field, without the values given: pydantic's own message
+    repeats its input, which holds JWT_SECRET and any database password."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False)
+    )
+
+
 def settings_class(name: str) -> type[ServiceSettings]:
     cls: type[ServiceSettings] = importlib.import_module(f"{SERVICES[name].package}.settings").Settings
     return cls
@@ -174,7 +183,10 @@ def serve(
         settings = entry.settings(**overrides)
         # Built before anything is bound or migrated: what it refuses is a setting to fix.
         app = entry.main().create(settings)
-    except (ValidationError, SettingsError) as exc:
+    except ValidationError as exc:
+        warn(f"{name}: invalid settings: {settings_problems(exc)}")
+        return 2
+    except SettingsError as exc:
         warn(f"{name}: invalid settings: {exc}")
         return 2
     if fd is not None:
@@ -369,7 +381,7 @@ def up(
     try:
         settings = {name: SERVICES[name].settings() for name in names}
     except ValidationError as exc:
-        warn(f"invalid settings: {exc}")
+        warn(f"invalid settings: {settings_problems(exc)}")
         return 2
     if (problem := shared_database(settings)) is not None:
         warn(problem)

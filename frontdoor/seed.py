@@ -30,9 +30,10 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from frontdoor.registry import SERVICES
+from frontdoor.run import settings_problems
 from shared.auth import mint_token, minting_refused
 from shared.codes import (
     AssessmentFactor,
@@ -1466,8 +1467,8 @@ def seed_command(
     plan = make_plan(contacts=contacts, seed=seed, until=until.date() if until else None)
     try:
         settings = seed_settings()
-    except ValueError as exc:  # e.g. production settings that refuse development secrets
-        typer.echo(f"refused: {exc}", err=True)
+    except ValidationError as exc:  # e.g. production settings that refuse development secrets
+        typer.echo(f"refused: {settings_problems(exc)}", err=True)
         raise typer.Exit(2) from None
     if not plan_only and any(s.environment == "production" for s in settings.values()):
         typer.echo("refused: synthetic data is never written to a production system", err=True)

@@ -380,3 +380,22 @@ def test_a_consumer_without_its_service_token_is_named_not_a_traceback(command, 
     assert result.exit_code == 2, result.output
     assert "REPORTING_SERVICE_TOKEN" in result.output
     assert port_is_free(port)
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "token", "seed"])
+def test_invalid_settings_are_named_without_the_values_given(command, monkeypatch):
+    """pydantic's message repeats the input, secrets included: `serve` (each container's command),
+    `up`, `token` and `seed` printed JWT_SECRET and the database password to stderr (container logs)."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", "short-s3cr3t")
+    monkeypatch.setenv("REFERRALS_DATABASE_URL", "postgresql+asyncpg://fd:dbpa55word@127.0.0.1/referrals")
+    args = {
+        "up": ["up", "--only", "referrals", "--no-migrate"],
+        "serve": ["serve", "referrals", "--no-migrate"],
+        "token": ["token", "--role", "admin"],
+        "seed": ["seed", "--contacts", "10"],
+    }[command]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 2, result.output
+    assert "JWT_SECRET is the development secret (or too short)" in result.output
+    assert "s3cr3t" not in result.output and "dbpa55word" not in result.output
