@@ -181,8 +181,8 @@ def serve(
         base = entry.settings()
         overrides: dict[str, Any] = {"host": host or base.host, "port": port or base.port}
         settings = entry.settings(**overrides)
-        # Built before anything is bound or migrated: what it refuses is a setting to fix.
-        app = entry.main().create(settings)
+        if entry.consumes_feeds:
+            service_token_provider(settings)  # before anything is bound or migrated
     except ValidationError as exc:
         warn(f"{name}: invalid settings: {settings_problems(exc)}")
         return 2
@@ -205,6 +205,7 @@ def serve(
             sock.close()
             warn(f"{name}: migrations failed: {type(exc).__name__}: {exc}")
             return 1
+    app = entry.main().create(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
