@@ -73,38 +73,42 @@ _AGE = (
 )
 
 
-class AnnexAContact(Schema):
-    """One row of List 1: one child of one contact."""
+class _ChildRow(Schema):
+    """The columns every Annex A child list starts with (§1.1): the child, as recorded now, and their
+    age at the row's date."""
 
     child_id: uuid.UUID = PField(description=_CHILD_ID)
     gender: GenderLabel
     ethnicity: EthnicityLabel
     date_of_birth: date | None = PField(description=_DOB)
     age: int | None = PField(description=_AGE)
-    date_of_contact: date = PField(description="Date of Contact: the London date the contact was received.")
-    contact_source: SourceLabel = PField(description="Contact Source: Annex A label of the CIN source code.")
-    contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
 
-    def cells(self) -> list[str]:
-        """The CSV line, in CONTACT_COLUMNS' order."""
+    def child_cells(self) -> list[str]:
+        """The CSV cells of the common columns, in their order."""
         return [
             str(self.child_id),
             self.gender,
             self.ethnicity,
             ddmmyyyy(self.date_of_birth),
             _blank(self.age),
-            ddmmyyyy(self.date_of_contact),
-            self.contact_source,
         ]
 
 
-class AnnexAReferral(Schema):
+class AnnexAContact(_ChildRow):
+    """One row of List 1: one child of one contact."""
+
+    date_of_contact: date = PField(description="Date of Contact: the London date the contact was received.")
+    contact_source: SourceLabel = PField(description="Contact Source: Annex A label of the CIN source code.")
+    contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
+
+    def cells(self) -> list[str]:
+        """The CSV line, in CONTACT_COLUMNS' order."""
+        return [*self.child_cells(), ddmmyyyy(self.date_of_contact), self.contact_source]
+
+
+class AnnexAReferral(_ChildRow):
     """One row of List 3: one referral (a contact whose current threshold decision is a referral)."""
 
-    child_id: uuid.UUID = PField(description=_CHILD_ID)
-    gender: GenderLabel
-    ethnicity: EthnicityLabel
-    date_of_birth: date | None = PField(description=_DOB)
     age: int | None = PField(description=_AGE.replace("the contact", "the referral"))
     date_of_referral: date = PField(
         description="Date of Referral: the London date the contact that became the referral was received."
@@ -138,11 +142,7 @@ class AnnexAReferral(Schema):
     def cells(self) -> list[str]:
         """The CSV line, in REFERRAL_COLUMNS' order."""
         return [
-            str(self.child_id),
-            self.gender,
-            self.ethnicity,
-            ddmmyyyy(self.date_of_birth),
-            _blank(self.age),
+            *self.child_cells(),
             ddmmyyyy(self.date_of_referral),
             self.referral_source,
             self.referral_nfa,

@@ -108,37 +108,32 @@ def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, A
     }
 
 
-def _answer(
-    request: Request,
-    body: AnnexAContacts | AnnexAReferrals,
-    columns: Sequence[str],
-    rows: Sequence[AnnexAContact | AnnexAReferral],
-    name: str,
-) -> Response:
-    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
-    if preferred(request, (CSV, JSON)) == JSON:
-        return JSONResponse(body.model_dump(mode="json"), headers=headers)
-    text = csv_text([columns, *(row.cells() for row in rows)])
-    filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
-    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
-
-
-async def _audit(
+async def _export(
     request: Request,
     session: AsyncSession,
     principal: Principal,
+    body: AnnexAContacts | AnnexAReferrals,
     resource: str,
-    window: Window,
-    rows: Sequence[AnnexAContact | AnnexAReferral],
-) -> None:
-    """One row for the export, and one per child in it: the audit log answers "who has read this
-    child's records" with the export too."""
-    span = f"{window.from_date}/{window.to_date}"
-    children = dict.fromkeys(row.child_id for row in rows)
+    name: str,
+) -> Response:
+    """Audit the export, then answer with the list as CSV (the default) or JSON.
+
+    The audit has one row for the export, and one per child in it: the audit log answers "who has
+    read this child's records" with the export too."""
+    rows: Sequence[AnnexAContact | AnnexAReferral] = body.rows
+    span = f"{body.from_date}/{body.to_date}"
     entries = [Audited("export", resource, span)]
-    entries += [Audited("export", resource, span, child_id) for child_id in children]
+    entries += [
+        Audited("export", resource, span, child_id) for child_id in dict.fromkeys(r.child_id for r in rows)
+    ]
     await auditor_of(request).record_all(session, principal, entries)
+    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
+    if preferred(request, (CSV, JSON)) == JSON:
+        return JSONResponse(body.model_dump(mode="json"), headers=headers)
+    text = csv_text([body.columns, *(row.cells() for row in rows)])
+    filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get(
@@ -155,11 +150,10 @@ async def annex_a_contacts(
     Birth and Age are blank for a child unborn then. Ordered by receipt, then contact id. Child-level
     personal data: managers and admins only; each child exported is audited."""
     rows = await service.contacts(session, window.from_date, window.to_date)
-    await _audit(request, session, principal, "annex_a_contacts", window, rows)
     body = AnnexAContacts(
         from_date=window.from_date, to_date=window.to_date, columns=list(CONTACT_COLUMNS), rows=rows
     )
-    return _answer(request, body, CONTACT_COLUMNS, rows, "list-1-contacts")
+    return await _export(request, session, principal, body, "annex_a_contacts", "list-1-contacts")
 
 
 @router.get(
@@ -179,8 +173,7 @@ async def annex_a_referrals(
     Referral NFA? is always `b) No`. Ordered by receipt, then contact id. Managers and admins only;
     each child exported is audited."""
     rows = await service.referrals(session, window.from_date, window.to_date)
-    await _audit(request, session, principal, "annex_a_referrals", window, rows)
     body = AnnexAReferrals(
         from_date=window.from_date, to_date=window.to_date, columns=list(REFERRAL_COLUMNS), rows=rows
     )
-    return _answer(request, body, REFERRAL_COLUMNS, rows, "list-3-referrals")
+    return await _export(request, session, principal, body, "annex_a_referrals", "list-3-referrals")

@@ -29,6 +29,7 @@ from shared.working_days import london_date
 # Code -> Annex A label, looked up per row (the stored values are the codes themselves).
 _SEX, _ETHNICITY, _SOURCE = (ANNEX_A_LABELS[Sex], ANNEX_A_LABELS[Ethnicity], ANNEX_A_LABELS[ReferralSource])
 
+# The child's columns each list reads with its contacts (with Contact.child_id): `_child_columns`.
 _CHILD_COLUMNS = (
     col(Child.sex),
     col(Child.ethnicity),
@@ -43,15 +44,16 @@ def age_on(born: date | None, on: date) -> int | None:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-@dataclass(frozen=True)
-class _Child:
-    gender: str
-    ethnicity: str
-    date_of_birth: date | None
-
-    @classmethod
-    def of(cls, row: Any) -> _Child:
-        return cls(_SEX[row.sex], _ETHNICITY[row.ethnicity], row.date_of_birth)
+def _child_columns(row: Any, on: date) -> dict[str, Any]:
+    """The common columns (`_ChildRow`'s fields) of a row read with `_CHILD_COLUMNS`, for a row of
+    London date `on`: labels looked up by code, values read from the database not validated again."""
+    return {
+        "child_id": row.child_id,
+        "gender": _SEX[row.sex],
+        "ethnicity": _ETHNICITY[row.ethnicity],
+        "date_of_birth": row.date_of_birth,
+        "age": age_on(row.date_of_birth, on),
+    }
 
 
 async def contacts(session: AsyncSession, from_date: date, to_date: date) -> list[AnnexAContact]:
@@ -72,15 +74,11 @@ async def contacts(session: AsyncSession, from_date: date, to_date: date) -> lis
     )
     rows = []
     for row in await session.execute(query):
-        child, on = _Child.of(row), london_date(row.received_at)
+        on = london_date(row.received_at)
         rows.append(
             # Values read from the database, checked when written: built without validating again.
             AnnexAContact.model_construct(
-                child_id=row.child_id,
-                gender=child.gender,
-                ethnicity=child.ethnicity,
-                date_of_birth=child.date_of_birth,
-                age=age_on(child.date_of_birth, on),
+                **_child_columns(row, on),
                 date_of_contact=on,
                 contact_source=_SOURCE[row.source],
                 contact_id=row.id,
@@ -176,18 +174,14 @@ async def referrals(session: AsyncSession, from_date: date, to_date: date) -> li
         row = group[0]
         if row.received_at < start:
             continue
-        child, on = _Child.of(row), london_date(row.received_at)
+        on = london_date(row.received_at)
         history = [
             _Held(a.team, a.worker_id, a.started_at, a.ended_at) for a in group if a.started_at is not None
         ]
         held = _allocation_at(history, row.decided_at)
         rows.append(
             AnnexAReferral.model_construct(
-                child_id=row.child_id,
-                gender=child.gender,
-                ethnicity=child.ethnicity,
-                date_of_birth=child.date_of_birth,
-                age=age_on(child.date_of_birth, on),
+                **_child_columns(row, on),
                 date_of_referral=on,
                 referral_source=_SOURCE[row.source],
                 referral_nfa=REFERRAL_NFA_NO,
