@@ -131,9 +131,9 @@ async def test_an_owner_completing_and_cancelling_at_once_while_the_journeys_are
     assert changes == ["SupervisionActionCancelled"]
 
 
-async def race_held_on(h, monkeypatch, first: Any, second: Any) -> tuple[Any, Any]:
-    """`first` changes an action and holds its transaction open after its event append; `second`
-    starts and queues behind it; then `first` commits and `second` finishes."""
+def hold_after_first_append(monkeypatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the first request to append events open just after its append, its transaction not yet
+    committed: `reached` is set there, and it goes on (to commit) once `release` is set."""
     real = supervision_service._append
     reached, release = asyncio.Event(), asyncio.Event()
 
@@ -144,6 +144,13 @@ async def race_held_on(h, monkeypatch, first: Any, second: Any) -> tuple[Any, An
             await release.wait()
 
     monkeypatch.setattr(supervision_service, "_append", held)
+    return reached, release
+
+
+async def race_held_on(h, monkeypatch, first: Any, second: Any) -> tuple[Any, Any]:
+    """`first` changes an action and holds its transaction open after its event append; `second`
+    starts and queues behind it; then `first` commits and `second` finishes."""
+    reached, release = hold_after_first_append(monkeypatch)
     first_task = asyncio.create_task(first())
     await asyncio.wait_for(reached.wait(), 30)
     second_task = asyncio.create_task(second())
@@ -174,16 +181,7 @@ async def test_a_retry_on_another_replica_while_the_first_is_appended_is_409_the
         "decisions": "Synthetic decision text.",
         "actions": [],
     }
-    real = supervision_service._append
-    reached, release = asyncio.Event(), asyncio.Event()
-
-    async def held(*args: Any, **kwargs: Any) -> None:
-        await real(*args, **kwargs)
-        if not reached.is_set():
-            reached.set()
-            await release.wait()
-
-    monkeypatch.setattr(supervision_service, "_append", held)
+    reached, release = hold_after_first_append(monkeypatch)
     first_task = asyncio.create_task(h.client.post("/supervisions", json=body, headers=headers))
     try:
         await asyncio.wait_for(reached.wait(), 30)
