@@ -29,14 +29,14 @@ class Envelope(BaseModel):
         description="The stream: one child's journey (the supervision service's"
         " NewlyQualifiedRegisterSet: one worker's register entry, no journey's)."
     )
-    stream_version: int = Field(description="1 for the first event of a journey, then +1 per event.")
+    stream_version: int = Field(description="1 for the first event of a stream, then +1 per event.")
     occurred_at: datetime = Field(description="When it happened in the world.")
     recorded_at: datetime = Field(description="When the system stored it.")
     producer: str
     actor: str = Field(description="Pseudonymous staff or system id.")
     correlation_id: str | None = None
     payload: dict[str, Any]
-    prev_hash: str | None = Field(default=None, description="Hash of the previous event of this journey.")
+    prev_hash: str | None = Field(default=None, description="Hash of the previous event of this stream.")
     hash: str = Field(description="SHA-256 over this envelope and prev_hash.")
 
 

@@ -146,9 +146,10 @@ async def annex_a_contacts(
     request: Request, principal: Manager, session: SessionDep, window: WindowDep
 ) -> Response:
     """Every contact received in the window (London dates), one row per child: a contact naming
-    several children gives one row each. Age is in whole years at the date of the contact; Date of
-    Birth and Age are blank for a child unborn then. Ordered by receipt, then contact id. Child-level
-    personal data: managers and admins only; each child exported is audited."""
+    several children gives one row each. Age is in whole years at the date of the contact, blank for
+    a child not yet born then; Date of Birth is blank for a child unborn (only an expected date of
+    birth known). Ordered by receipt, then contact id. Child-level personal data: managers and admins
+    only; each child exported is audited."""
     rows = await service.contacts(session, window.from_date, window.to_date)
     body = AnnexAContacts(
         from_date=window.from_date, to_date=window.to_date, columns=list(CONTACT_COLUMNS), rows=rows
