@@ -36,6 +36,7 @@ from frontdoor.registry import SERVICES
 from frontdoor.run import settings_problems
 from shared.auth import mint_token, minting_refused
 from shared.codes import (
+    FRONT_DOOR_CLOSURE_OUTCOMES,
     AssessmentFactor,
     ClosureReason,
     ConsentStatus,
@@ -161,6 +162,12 @@ NON_REFERRAL_OUTCOMES: tuple[tuple[DecisionOutcome, float], ...] = (
     (DecisionOutcome.INFO_ADVICE, 0.33),
     (DecisionOutcome.EARLY_HELP, 0.23),
 )
+# The front-door closure that ends a journey after each of those outcomes. The plan draws no OTHER (it
+# would need a reason), and records EXISTING_OPEN_CASE only on a referred journey (closed with an RC
+# code), so it never needs FD_OTHER or FD_EXISTING_CASE; the API accepts both.
+CLOSURE_AFTER: dict[DecisionOutcome, FrontDoorClosure] = {
+    outcome: code for code, outcome in FRONT_DOOR_CLOSURE_OUTCOMES.items()
+}
 CHANNELS: dict[ContactChannel, float] = {
     ContactChannel.phone: 0.35,
     ContactChannel.email: 0.15,
@@ -683,11 +690,7 @@ def make_plan(
             continue  # awaiting a decision at the end of the period
 
         if not is_ref:
-            closure = {
-                DecisionOutcome.NFA: FrontDoorClosure.FD_NFA,
-                DecisionOutcome.INFO_ADVICE: FrontDoorClosure.FD_ADVICE,
-                DecisionOutcome.EARLY_HELP: FrontDoorClosure.FD_EARLY_HELP,
-            }[outcome]
+            closure = CLOSURE_AFTER[outcome]
             closed_at = decided_at + timedelta(minutes=rng.randint(5, 240))
             journey.closes_at = closed_at
             if closed_at < end_at:

@@ -382,11 +382,29 @@ REFERRAL_OUTCOMES = frozenset({DecisionOutcome.CIN_ASSESSMENT, DecisionOutcome.S
 
 
 class FrontDoorClosure(StrEnum):
-    """Closure at the front door, where no CIN episode was opened (no RC code applies)."""
+    """Closure at the front door, where no CIN episode was opened (no RC code applies).
+
+    One code for each non-referral outcome, so every journey without a referral can be closed with a
+    code saying what happened. At most 20 characters: the journeys' stored closure reason is."""
 
     FD_NFA = "FD_NFA"
     FD_ADVICE = "FD_ADVICE"
     FD_EARLY_HELP = "FD_EARLY_HELP"
+    FD_EXISTING_CASE = "FD_EXISTING_CASE"  # passed to the team already working with the child
+    FD_OTHER = "FD_OTHER"  # after an OTHER outcome (its reason is on the decision)
+
+
+# The threshold decision each front-door closure code records the end of: a journey closes at the front
+# door only when every decision is one of these outcomes and one of them matches the code.
+FRONT_DOOR_CLOSURE_OUTCOMES: dict[FrontDoorClosure, DecisionOutcome] = {
+    FrontDoorClosure.FD_NFA: DecisionOutcome.NFA,
+    FrontDoorClosure.FD_ADVICE: DecisionOutcome.INFO_ADVICE,
+    FrontDoorClosure.FD_EARLY_HELP: DecisionOutcome.EARLY_HELP,
+    FrontDoorClosure.FD_EXISTING_CASE: DecisionOutcome.EXISTING_OPEN_CASE,
+    FrontDoorClosure.FD_OTHER: DecisionOutcome.OTHER,
+}
+# The outcomes that open no referral (every outcome but REFERRAL_OUTCOMES).
+FRONT_DOOR_OUTCOMES = frozenset(FRONT_DOOR_CLOSURE_OUTCOMES.values())
 
 
 class ContactChannel(StrEnum):

@@ -136,5 +136,9 @@ class JourneyTransferred(EventPayload):
 class JourneyClosed(EventPayload):
     event_type = "JourneyClosed"
     child_id: UUID
-    closure_reason: ClosureReason | FrontDoorClosure
+    closure_reason: ClosureReason | FrontDoorClosure = Field(
+        description="An RC code ends a referral; a local FD_ code, a journey with none, naming the "
+        "outcome of one of its decisions (FD_EXISTING_CASE: EXISTING_OPEN_CASE, FD_OTHER: OTHER). "
+        "Readers should accept codes added later."
+    )
     closed_at: datetime

@@ -10,6 +10,10 @@ from pydantic import ValidationError
 
 from services.referrals.settings import Settings
 
+from services.referrals.journeys.models import Journey
+from services.reporting.projections.models import JourneyFact
+from shared.codes import ClosureReason, FrontDoorClosure
+
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
@@ -201,6 +205,61 @@ async def test_rc_closure_needs_a_referral_and_front_door_closure_needs_none(fd:
     assert closed["status"] == "closed" and closed["closure_reason"] == "FD_ADVICE"
     ev = (await fd.events(jid))[-1]
     assert ev["type"] == "JourneyClosed" and ev["payload"]["closure_reason"] == "FD_ADVICE"
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "reason", "refused"),
+    [
+        (["OTHER"], "FD_OTHER", ["FD_NFA", "FD_ADVICE", "FD_EARLY_HELP", "FD_EXISTING_CASE"]),
+        (["EXISTING_OPEN_CASE"], "FD_EXISTING_CASE", ["FD_NFA", "FD_OTHER"]),
+        (["NFA", "OTHER"], "FD_OTHER", ["FD_ADVICE", "FD_EXISTING_CASE"]),
+        (["EXISTING_OPEN_CASE", "EARLY_HELP"], "FD_EARLY_HELP", ["FD_OTHER"]),
+    ],
+)
+async def test_every_journey_without_a_referral_can_be_closed_at_the_front_door(
+    fd: FrontDoor, outcomes: list[str], reason: str, refused: list[str]
+):
+    # Once a journey held only OTHER or EXISTING_OPEN_CASE decisions, no closure code was allowed,
+    # so it stayed open for ever (in its team's list, supervision's due list, reporting's figures).
+    child, c = await _journey(fd)
+    jid = c["journey_id"]
+    contacts = [c] + [
+        await fd.contact(child["id"], received_at=ago(minutes=100 - i)) for i in range(len(outcomes) - 1)
+    ]
+    for contact, outcome in zip(contacts, outcomes, strict=True):
+        extra = {"other_reason": "Synthetic reason."} if outcome == "OTHER" else {}
+        await fd.decide(contact["id"], outcome=outcome, **extra)
+    for code in [*refused, "RC7"]:
+        r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": code}, headers=fd.mgr)
+        assert r.status_code == 422, (code, r.text)
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": reason}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["closure_reason"] == reason
+    r = await fd.client.get(f"/journeys/{jid}", headers=fd.mgr)
+    assert r.status_code == 200 and r.json()["closure_reason"] == reason
+    ev = (await fd.events(jid))[-1]
+    assert ev["type"] == "JourneyClosed" and ev["payload"]["closure_reason"] == reason
+
+
+def test_every_closure_code_fits_the_stored_closure_reason():
+    # Referrals and reporting store the code in a 20-character column (PostgreSQL refuses longer).
+    for table in (Journey.__table__, JourneyFact.__table__):
+        length = table.c.closure_reason.type.length
+        assert [c for c in [*ClosureReason, *FrontDoorClosure] if len(c.value) > length] == []
+
+
+async def test_a_front_door_closure_is_refused_beside_an_existing_open_case_on_a_referral(fd: FrontDoor):
+    # A repeat contact on a journey with a referral is recorded as EXISTING_OPEN_CASE; that journey
+    # ends a referral, so it closes with an RC code, never at the front door.
+    child, c = await _journey(fd)
+    jid = c["journey_id"]
+    await fd.refer(c["id"])
+    repeat = await fd.contact(child["id"], received_at=ago(minutes=30))
+    await fd.decide(repeat["id"], outcome="EXISTING_OPEN_CASE")
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "FD_EXISTING_CASE"}, headers=fd.mgr)
+    assert r.status_code == 422 and r.json()["code"] == "front_door_closure_not_allowed"
+    r = await fd.client.post(f"/journeys/{jid}/closure", json={"reason": "RC7"}, headers=fd.mgr)
+    assert r.status_code == 200, r.text
 
 
 async def test_repeat_contact_awaiting_decision_blocks_closure(fd: FrontDoor):

@@ -50,6 +50,8 @@ async def test_domain_enums_and_problem_schema_are_in_the_document(settings_for)
         ("WorkerChangeReason", "TSPROC"),
         ("ClosureReason", "RC9"),
         ("FrontDoorClosure", "FD_EARLY_HELP"),
+        ("FrontDoorClosure", "FD_EXISTING_CASE"),
+        ("FrontDoorClosure", "FD_OTHER"),
         ("AssessmentFactor", "21"),
         ("PrimaryNeed", "N0"),
         ("SupersedeReason", "management_review"),

@@ -104,7 +104,10 @@ class ClosureIn(Schema):
     model_config = {"extra": "forbid"}
 
     reason: ClosureReason | FrontDoorClosure = PField(
-        description="CIN census RC1-RC9, or FD_NFA / FD_ADVICE / FD_EARLY_HELP for a front-door closure."
+        description="CIN census RC1-RC9 (needs an authorised referral), or for a front-door closure, when "
+        "every decision is a non-referral outcome, the code matching one of them: FD_NFA (NFA), "
+        "FD_ADVICE (INFO_ADVICE), FD_EARLY_HELP (EARLY_HELP), FD_EXISTING_CASE (EXISTING_OPEN_CASE) or "
+        "FD_OTHER (OTHER)."
     )
     closed_at: Instant | None = PField(
         None,

@@ -26,18 +26,18 @@ from services.referrals.settings import Settings
 from services.referrals.teams.models import Team
 from services.referrals.teams.service import team_for
 from shared.auth import Principal, Role
-from shared.codes import REFERRAL_OUTCOMES, ClosureReason, DecisionOutcome, FrontDoorClosure, ServiceType
+from shared.codes import (
+    FRONT_DOOR_CLOSURE_OUTCOMES,
+    FRONT_DOOR_OUTCOMES,
+    REFERRAL_OUTCOMES,
+    ClosureReason,
+    DecisionOutcome,
+    FrontDoorClosure,
+    ServiceType,
+)
 from shared.errors import Conflict, Forbidden, Unprocessable
 from shared.http import PageParams
 from shared.types import utcnow
-
-FRONT_DOOR_OUTCOMES = {DecisionOutcome.NFA, DecisionOutcome.INFO_ADVICE, DecisionOutcome.EARLY_HELP}
-# The decision each front-door closure code records the end of.
-FRONT_DOOR_CLOSURES = {
-    FrontDoorClosure.FD_NFA: DecisionOutcome.NFA,
-    FrontDoorClosure.FD_ADVICE: DecisionOutcome.INFO_ADVICE,
-    FrontDoorClosure.FD_EARLY_HELP: DecisionOutcome.EARLY_HELP,
-}
 
 
 def _when(value: datetime | None, field: str, settings: Settings) -> datetime:
@@ -248,10 +248,11 @@ async def close(
         )
     outcomes = {DecisionOutcome(d.outcome) for d in decisions}
     if isinstance(data.reason, FrontDoorClosure):
-        if not outcomes <= FRONT_DOOR_OUTCOMES or FRONT_DOOR_CLOSURES[data.reason] not in outcomes:
+        if not outcomes <= FRONT_DOOR_OUTCOMES or FRONT_DOOR_CLOSURE_OUTCOMES[data.reason] not in outcomes:
             raise Unprocessable(
-                "A front-door closure needs every contact decided as NFA, advice or early help, "
-                "and one of those decisions to match the closure code.",
+                "A front-door closure needs every contact decided with a non-referral outcome (NFA, "
+                "advice, early help, existing open case or other), and one of those decisions to match "
+                "the closure code.",
                 field="reason",
                 code="front_door_closure_not_allowed",
             )
