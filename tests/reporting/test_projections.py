@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from platform_kit import postgres_only
 from reporting_kit import J3, build_scenario, closed, contact, decision, uid
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from services.reporting.projections.models import JourneyFact
+from shared.codes import FrontDoorClosure
 from shared.events.contract import Envelope
 
 ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
@@ -141,6 +143,32 @@ async def test_unknown_types_and_unreadable_payloads_are_skipped_and_counted(wor
     assert (feeds["referrals"]["position"], feeds["referrals"]["skipped_events"]) == (4, 3)
     metrics = await w.reporting.get("/metrics")
     assert 'consumer_events_skipped_total{feed="referrals",type="SomethingNewHappened"} 1.0' in metrics.text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [("OTHER", FrontDoorClosure.FD_OTHER), ("EXISTING_OPEN_CASE", FrontDoorClosure.FD_EXISTING_CASE)],
+)
+async def test_a_front_door_closure_after_other_or_an_existing_case_ends_the_journey(
+    world_factory, outcome: str, reason: FrontDoorClosure
+):
+    # A reader refusing these codes would skip the closure and count the journey live for ever.
+    w = await world_factory()
+    journey, contact_id, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    received = datetime(2024, 1, 15, 10, tzinfo=UTC)
+    decided, closed_at = received + timedelta(hours=2), received + timedelta(hours=3)
+    await w.ref(journey, contact(contact_id, child, received, "6"), received)
+    await w.ref(journey, decision(uuid.uuid4(), contact_id, child, outcome, decided), decided)
+    await w.ref(journey, closed(child, reason.value, closed_at), closed_at)
+    await w.catch_up("referrals")
+    async with w.consumer("referrals").db.read_session() as session:
+        row = (
+            await session.execute(select(JourneyFact).where(JourneyFact.journey_id == journey))
+        ).scalar_one()
+        assert (row.closed_at, row.closure_reason) == (closed_at, reason.value)
+    assert await w.consumer("referrals").position() == 3
+    metrics = (await w.reporting.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"}' not in metrics
 
 
 async def test_backdated_contacts_are_counted_and_measured_from_received_at(world_factory, token):

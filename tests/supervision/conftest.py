@@ -17,6 +17,7 @@ from shared.codes import (
     ClosureReason,
     ConsentStatus,
     ContactChannel,
+    FrontDoorClosure,
     ReferralSource,
     ServiceType,
     Urgency,
@@ -160,10 +161,16 @@ class Harness:
             effective_at,
         )
 
-    async def close(self, journey_id: uuid.UUID, child_id: uuid.UUID, closed_at: datetime = START) -> None:
+    async def close(
+        self,
+        journey_id: uuid.UUID,
+        child_id: uuid.UUID,
+        closed_at: datetime = START,
+        reason: ClosureReason | FrontDoorClosure = ClosureReason.RC1,
+    ) -> None:
         await self.emit(
             journey_id,
-            ref.JourneyClosed(child_id=child_id, closure_reason=ClosureReason.RC1, closed_at=closed_at),
+            ref.JourneyClosed(child_id=child_id, closure_reason=reason, closed_at=closed_at),
             closed_at,
         )
 

@@ -7,11 +7,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from services.referrals import events as ref
 from services.supervision.journeys.models import Journey
-from shared.codes import DecisionOutcome, ServiceType
+from shared.codes import DecisionOutcome, FrontDoorClosure, ServiceType
 from shared.events.log import envelope_hash
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -140,6 +141,16 @@ async def test_other_and_unknown_event_types_are_skipped_and_counted(h) -> None:
     assert any("ChildMovedHouse" in line and line.endswith(" 1.0") for line in skipped), skipped
     assert (await journeys(h))[journey_id]["is_open"] is False
     assert await h.consumer.position() == 4
+
+
+@pytest.mark.parametrize("reason", [FrontDoorClosure.FD_OTHER, FrontDoorClosure.FD_EXISTING_CASE])
+async def test_a_front_door_closure_after_other_or_an_existing_case_closes_the_journey(h, reason) -> None:
+    journey_id, child_id = await h.journey()
+    await h.close(journey_id, child_id, reason=reason)
+    assert await h.sync() == 1
+    assert (await journeys(h))[journey_id]["is_open"] is False
+    metrics = (await h.client.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"}' not in metrics
 
 
 async def rewrite_closure(h, **fields: object) -> None:
