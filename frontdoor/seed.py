@@ -31,6 +31,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, func, inspect, select, table
+from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
 from frontdoor.run import settings_problems
@@ -1416,6 +1418,62 @@ async def run_seed(
     )
 
 
+def _held_tables() -> dict[str, tuple[tuple[str, str], ...]]:
+    """What a seeded year (or real use) leaves in each database, as (what, table): rows in any of these
+    mean a run would add its year beside what is there, so the seed refuses unless told to add
+    (`--append`). Teams alone do not count: the seeder registers its nine teams idempotently."""
+    from services.referrals.children.models import Child
+    from services.referrals.contacts.models import Contact
+    from services.supervision.supervisions.models import Supervision
+
+    return {
+        "referrals": (("children", str(Child.__tablename__)), ("contacts", str(Contact.__tablename__))),
+        "supervision": (("supervisions", str(Supervision.__tablename__)),),
+    }
+
+
+def _count_held(conn: Connection, tables: tuple[tuple[str, str], ...]) -> dict[str, int]:
+    present = set(inspect(conn).get_table_names())
+    counts: dict[str, int] = {}
+    for what, name in tables:
+        # A table not there yet (a database never migrated) holds nothing.
+        if name in present:
+            counts[what] = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+    return counts
+
+
+async def data_held(settings: dict[str, ServiceSettings]) -> dict[str, dict[str, int]]:
+    """What the referrals and supervision databases already hold of what a seeded year writes
+    (children, contacts, supervisions), by service; only the services holding some, only the non-zero
+    counts. Reads only: it runs before the seed migrates or writes anything."""
+    from shared.db import Database
+
+    held: dict[str, dict[str, int]] = {}
+    for name, tables in _held_tables().items():
+        db = Database(settings[name].database_url)
+        try:
+            async with db.engine.connect() as conn:
+                counts = await conn.run_sync(_count_held, tables)
+        finally:
+            await db.dispose()
+        if nonzero := {what: n for what, n in counts.items() if n}:
+            held[name] = nonzero
+    return held
+
+
+def held_refusal(held: dict[str, dict[str, int]], settings: dict[str, ServiceSettings]) -> str:
+    """The message refusing to seed into databases that already hold data, naming each one."""
+    where = "; ".join(
+        f"the {name} database ({make_url(settings[name].database_url).render_as_string(hide_password=True)})"
+        f" already holds {', '.join(f'{n} {what}' for what, n in counts.items())}"
+        for name, counts in held.items()
+    )
+    return (
+        f"refused: {where}. Seeding would add this year beside what is there (a second run, a second "
+        "copy of the year). Seed into empty databases, or give --append to add it."
+    )
+
+
 # The services refuse times before 1970; a year's first day (London, then an hour ahead of UTC all
 # year) must start after 1970-01-01 for all of it to be written.
 EARLIEST_UNTIL = date(1970, 1, 2) + timedelta(days=365)
@@ -1445,11 +1503,23 @@ def seed_command(
             help="Bring the reporting service up to date at the end (else it catches up when started).",
         ),
     ] = True,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help=(
+                "Add the year to referrals or supervision databases that already hold children, "
+                "contacts or supervisions (refused without it); the summary then counts only what "
+                "this run added."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Write a realistic, synthetic year at a large county's front door through the services.
 
     The services run in this process, on the databases their settings name; a JSON summary is printed
-    at the end."""
+    at the end. Databases that already hold children, contacts or supervisions are refused (exit 2)
+    unless --append is given."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -1483,6 +1553,13 @@ def seed_command(
     if plan_only:
         typer.echo(plan.summary.model_dump_json(indent=2))
         return
+    # A second run would silently add a second year (the same children again, under new ids) while
+    # its summary still counted one: refuse before writing anything, unless told to add.
+    with reported("seed"):
+        held = asyncio.run(data_held(settings))
+    if held and not append:
+        typer.echo(held_refusal(held, settings), err=True)
+        raise typer.Exit(2)
     with Progress(
         TextColumn("[bold]seeding[/bold] {task.description}"),
         BarColumn(),
@@ -1509,4 +1586,12 @@ def seed_command(
         "feed_heads": result.feed_heads,
         "reporting_applied": result.reporting_applied,
     }
+    if append:
+        out["appended"] = {
+            "note": (
+                "summary, requests and reporting_applied count only what this run added; "
+                "feed_heads are the feeds' totals"
+            ),
+            "held_before": held,
+        }
     typer.echo(json.dumps(out, indent=2))
