@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -71,6 +71,15 @@ def no_control_characters(value: str) -> str:
     if _CONTROL_CHARACTER.search(value):
         raise ValueError("control characters are not allowed")
     return value
+
+
+# Values read from another service's journey feed, bounded to what the projections' columns hold
+# (team and area ids of 80 characters, worker ids of 120, UTC times): a value beyond them would fail
+# its batch's write on every retry (PostgreSQL: value too long; a NUL; a time before year 1 in UTC),
+# stopping the feed, so it makes the payload unreadable, skipped and counted like any other.
+FeedId = Annotated[str, StringConstraints(max_length=80), AfterValidator(no_control_characters)]
+FeedWorkerId = Annotated[str, StringConstraints(max_length=120), AfterValidator(no_control_characters)]
+FeedTime = Annotated[AwareDatetime, AfterValidator(as_utc)]
 
 
 def _written_as(pattern: re.Pattern[str], what: str) -> BeforeValidator:

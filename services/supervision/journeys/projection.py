@@ -11,24 +11,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.journeys.models import Journey
 from shared.events.contract import Envelope
-from shared.types import as_utc, no_control_characters
+from shared.types import FeedId, FeedTime, FeedWorkerId, no_control_characters
 
 log = logging.getLogger("frontdoor.supervision.projection")
 
 
-# What the journey table holds (its column lengths, and UTC times): a value beyond it would fail the
-# batch's write on every retry (PostgreSQL: value too long; a NUL; a time before year 1 in UTC), so it
-# makes the payload unreadable, skipped and counted like any other.
-Id = Annotated[str, StringConstraints(max_length=80), AfterValidator(no_control_characters)]
-WorkerId = Annotated[str, StringConstraints(max_length=120), AfterValidator(no_control_characters)]
+# What the journey table holds (team, area and worker ids and times: shared.types.FeedId and the
+# rest); a value beyond it makes the payload unreadable, skipped and counted like any other.
 ServiceTypeCode = Annotated[str, StringConstraints(max_length=60), AfterValidator(no_control_characters)]
-Instant = Annotated[AwareDatetime, AfterValidator(as_utc)]
 
 
 class _Reader(BaseModel):
@@ -40,34 +36,34 @@ class _Reader(BaseModel):
 
 class ContactReceivedIn(_Reader):
     child_id: uuid.UUID
-    received_at: Instant
+    received_at: FeedTime
     opens_journey: bool
-    team_id: Id | None = None
-    area: Id | None = None
+    team_id: FeedId | None = None
+    area: FeedId | None = None
 
 
 class JourneyAllocatedIn(_Reader):
     child_id: uuid.UUID
-    team_id: Id
-    area: Id | None = None
+    team_id: FeedId
+    area: FeedId | None = None
     service_type: ServiceTypeCode | None = None
-    worker_id: WorkerId | None = None
-    effective_at: Instant
+    worker_id: FeedWorkerId | None = None
+    effective_at: FeedTime
 
 
 class JourneyTransferredIn(_Reader):
     child_id: uuid.UUID
-    to_team_id: Id
-    to_area: Id | None = None
+    to_team_id: FeedId
+    to_area: FeedId | None = None
     to_service_type: ServiceTypeCode | None = None
-    to_worker_id: WorkerId | None = None
+    to_worker_id: FeedWorkerId | None = None
     worker_changed: bool = True
-    effective_at: Instant
+    effective_at: FeedTime
 
 
 class JourneyClosedIn(_Reader):
     child_id: uuid.UUID
-    closed_at: Instant
+    closed_at: FeedTime
 
 
 READERS: dict[str, type[_Reader]] = {
