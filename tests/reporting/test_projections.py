@@ -526,3 +526,68 @@ async def test_a_rebuild_leaves_its_tables_vacuumed(world_factory):
     filled = {name: v for name, v in pages.items() if v[0] > 0}
     assert {"rpt_contacts", "rpt_journeys", "rpt_timeline"} <= set(filled)
     assert all(visible == total for total, visible in filled.values()), pages
+
+
+async def test_a_value_the_projection_cannot_hold_is_skipped_not_fatal(world_factory, token):
+    """The projection holds team and area ids of 80 characters, worker ids of 120, source codes of 10
+    and times the London calendar can count from: a payload beyond them failed its whole batch on
+    PostgreSQL (value too long) on every retry, stopping the feed and every report with it, and was
+    stored whole on SQLite; so did a NUL, and a time before year 1 in UTC or London, or a time or
+    due date in year 9999, on both. Now each is skipped and counted, and the batch's
+    readable events are applied."""
+    w = await world_factory()
+    referrals, supervision = w.consumer("referrals"), w.consumer("supervision")
+    journey, child = uuid.uuid4(), uuid.uuid4()
+    received = datetime(2024, 1, 15, 10, tzinfo=UTC)
+
+    def received_contact(**change: object) -> dict:
+        known = contact(uuid.uuid4(), uuid.uuid4(), received, "6").model_dump(mode="json")
+        return {**known, **change}
+
+    allocated = {"child_id": str(uuid.uuid4()), "team_id": "AS-1", "effective_at": received.isoformat()}
+    assert (
+        await referrals.apply_batch(
+            [
+                envelope(1, "ContactReceived", received_contact(team_id="T" * 81), journey),
+                envelope(2, "ContactReceived", received_contact(area="A" * 81), journey),
+                envelope(3, "ContactReceived", received_contact(source="S" * 11), journey),
+                envelope(
+                    4, "ContactReceived", received_contact(area="WE\x00ST"), journey
+                ),  # PostgreSQL: no NUL
+                envelope(
+                    5, "ContactReceived", received_contact(received_at="0001-01-01T00:00+01:00"), journey
+                ),
+                # Year 1 in UTC but not in London (1 minute 15 seconds behind before 1847).
+                envelope(6, "ContactReceived", received_contact(received_at="0001-01-01T00:01Z"), journey),
+                # The calendar cannot count a deadline on from the last year.
+                envelope(7, "ContactReceived", received_contact(received_at="9999-12-31T10:00Z"), journey),
+                envelope(8, "JourneyAllocated", {**allocated, "worker_id": "w" * 121}, journey),
+                envelope(9, "JourneyClosed", {"closed_at": "0001-01-01T00:30:00+01:00"}, journey),
+                # Readable: applied.
+                envelope(10, "ContactReceived", received_contact(child_id=str(child)), journey),
+            ]
+        )
+        == 1
+    )
+    assert await referrals.position() == 10
+    supervised = {"supervision_id": str(uuid.uuid4()), "child_id": str(child), "held_at": str(received)}
+    assert (
+        await supervision.apply_batch(
+            [
+                envelope(1, "SupervisionRecorded", {**supervised, "team_id": "T" * 81}, journey),
+                envelope(2, "SupervisionRecorded", {**supervised, "next_due_on": "9999-12-31"}, journey),
+                envelope(3, "NewlyQualifiedRegisterSet", {"worker_id": "w\x00"}, uuid.uuid4()),
+                envelope(4, "NewlyQualifiedRegisterSet", {"worker_id": "w-1"}, uuid.uuid4()),  # applied
+            ]
+        )
+        == 1
+    )
+    params = {"from": "2024-01-15", "to": "2024-01-15"}
+    r = await w.reporting.get("/reports/contact-to-outcome", params=params, headers=token("analyst"))
+    body = r.json()
+    assert body["overall"]["contacts"] == 1
+    feeds = {f["feed"]: f for f in body["freshness"]["feeds"]}
+    assert (feeds["referrals"]["skipped_events"], feeds["supervision"]["skipped_events"]) == (9, 3)
+    metrics = (await w.reporting.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="ContactReceived"} 7.0' in metrics
+    assert 'consumer_events_skipped_total{feed="supervision",type="NewlyQualifiedRegisterSet"} 1.0' in metrics
