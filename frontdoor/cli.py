@@ -167,7 +167,7 @@ def token(
     team: Annotated[str | None, typer.Option(help="Team id claim.")] = None,
     hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
 ) -> None:
-    """Mint a development bearer token (refused when ENVIRONMENT=production)."""
+    """Mint a development bearer token (refused in production and under a public-key JWT_ALGORITHM)."""
     # A token that has expired before it is printed is no use, and NaN or infinity are no lifetime.
     if not (math.isfinite(hours) and hours > 0):
         raise typer.BadParameter("must be a positive number of hours", param_hint="'--hours'")
