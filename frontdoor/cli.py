@@ -193,7 +193,7 @@ def verify(
     service: ServiceOpt = None,
     journey: Annotated[uuid.UUID | None, typer.Option(help="Check only this journey.")] = None,
 ) -> None:
-    """Check the tamper-evident hash chain of the journey logs; exits 1 at the first broken link."""
+    """Check the journey logs' tamper-evident hash chains and feed order; exits 1 at the first broken link."""
     chosen = _selected(service)
     names = [n for n in chosen if SERVICES[n].produces_events]
     if service and len(names) < len(chosen):  # asked for by name: saying nothing would read as checked
