@@ -8,9 +8,8 @@ import pytest
 from fdhelpers import FrontDoor, ago, contact_body, decision_body, referral_body
 from pydantic import ValidationError
 
-from services.referrals.settings import Settings
-
 from services.referrals.journeys.models import Journey
+from services.referrals.settings import Settings
 from services.reporting.projections.models import JourneyFact
 from shared.codes import ClosureReason, FrontDoorClosure
 
