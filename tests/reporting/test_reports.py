@@ -728,3 +728,32 @@ async def test_a_date_not_written_in_iso_8601_is_refused(world_factory, token):
     audit = await w.reporting.get("/audit", params={"since": "1709251200"}, headers=token("admin"))
     assert audit.status_code == 422, audit.text
     assert [p["name"] for p in audit.json()["invalid-params"]] == ["since"]
+
+
+async def test_compare_keeps_a_figure_null_in_both_ranges(world_factory, token):
+    """A client lays out the same measures every time: a figure null in both ranges (no contact
+    decided in either) is still listed, with a null difference, in JSON and in CSV."""
+    w = await scenario(world_factory)
+    params = {"measure": "contact-to-outcome", "a_from": "2021-01-01", "a_to": "2021-12-31",
+              "b_from": "2020-01-01", "b_to": "2020-12-31"}  # fmt: skip
+    r = await w.reporting.get("/reports/compare", params=params, headers=token("analyst"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["a"]["overall"]["decision_working_hours_median"] is None
+    [whole] = body["difference"]
+    figures = [k for k in body["a"]["overall"] if k != "group"]
+    assert list(whole["values"]) == figures
+    assert whole["values"]["decision_working_hours_median"] is None
+    assert whole["values"]["contacts"] == 0
+    csv_r = await w.reporting.get(
+        "/reports/compare", params=params, headers={**token("analyst"), "Accept": "text/csv"}
+    )
+    rows = list(csv.DictReader(io.StringIO(csv_r.text)))
+    assert [x["figure"] for x in rows] == figures
+    median = next(x for x in rows if x["figure"] == "decision_working_hours_median")
+    assert (median["group"], median["a"], median["b"], median["difference"]) == ("ALL", "", "", "")
+    # Supervision's as_of is a day, not a figure: it is never differenced.
+    sup = await w.reporting.get(
+        "/reports/compare", params={**params, "measure": "supervision"}, headers=token("analyst")
+    )
+    assert "as_of" not in sup.json()["difference"][0]["values"]

@@ -282,7 +282,9 @@ class ConversionReport(ReportBase):
 
 class Difference(BaseModel):
     group: str
-    values: dict[str, float | None] = Field(description="b minus a, for each numeric figure.")
+    values: dict[str, float | None] = Field(
+        description="b minus a, for every numeric figure of the measure (null where either is null)."
+    )
 
 
 class CompareReport(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,13 +17,17 @@ from services.reporting.reports.models import (
     AwaitingReport,
     CompareReport,
     ContactToOutcomeReport,
+    ContactToOutcomeRow,
     ConversionReport,
+    ConversionRow,
     Difference,
     Freshness,
     GroupBy,
     HandoverReport,
+    HandoverRow,
     Measure,
     SupervisionReport,
+    SupervisionRow,
     Timeline,
 )
 from services.reporting.reports.service import ALL, Reports, freshness
@@ -336,12 +340,24 @@ async def _measure(reports: Reports, measure: Measure, q: ReportQuery) -> BaseMo
             return await reports.conversion(q.from_date, q.to_date, q.group_by)
 
 
-def _numbers(row: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in row.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k != "group"
-    }
+def _is_number(annotation: Any) -> bool:
+    kinds = [t for t in (get_args(annotation) or (annotation,)) if t is not type(None)]
+    return bool(kinds) and all(t in (int, float) for t in kinds)  # not bool: a flag is no figure
+
+
+# Each measure's row: its numeric fields are the figures compared, whatever their values.
+ROWS: dict[Measure, type[BaseModel]] = {
+    Measure.contact_to_outcome: ContactToOutcomeRow,
+    Measure.handovers: HandoverRow,
+    Measure.supervision: SupervisionRow,
+    Measure.conversion: ConversionRow,
+}
+
+
+def figures(row_model: type[BaseModel]) -> list[str]:
+    """A row's numeric figures, in its order. Taken from the model, not a row's values, so a figure
+    null in both ranges is still listed: a client lays out the same figures every time."""
+    return [name for name, field in row_model.model_fields.items() if _is_number(field.annotation)]
 
 
 def rows_by_group(report: dict[str, Any]) -> dict[str, Any]:
@@ -350,15 +366,15 @@ def rows_by_group(report: dict[str, Any]) -> dict[str, Any]:
     return {g["group"]: g for g in report["groups"]} | {ALL: report["overall"]}
 
 
-def difference(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:
-    """b minus a for every numeric figure: ALL first, then each group present in both ranges."""
+def difference(a: dict[str, Any], b: dict[str, Any], names: Sequence[str]) -> list[Difference]:
+    """b minus a for each of the figures `names` (null unless both are numbers): ALL first, then each
+    group present in both ranges."""
     a_rows, b_rows = rows_by_group(a), rows_by_group(b)
     result = []
     for group in [ALL, *sorted(set(a_rows) & set(b_rows) - {ALL})]:
         left, right = a_rows[group], b_rows[group]
-        keys = [k for k in right if k != "group" and (k in _numbers(right) or k in _numbers(left))]
         values: dict[str, float | None] = {}
-        for k in keys:
+        for k in names:
             x, y = left.get(k), right.get(k)
             numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
             values[k] = half_up(float(y) - float(x), 2) if numeric else None
@@ -383,7 +399,13 @@ async def compare(
     a = (await _measure(reports, measure, query.a)).model_dump(mode="json")
     # The same range twice is the same report: measuring it again would only double the time.
     b = a if query.b == query.a else (await _measure(reports, measure, query.b)).model_dump(mode="json")
-    report = CompareReport(measure=measure, group_by=query.a.group_by, a=a, b=b, difference=difference(a, b))
+    report = CompareReport(
+        measure=measure,
+        group_by=query.a.group_by,
+        a=a,
+        b=b,
+        difference=difference(a, b, figures(ROWS[measure])),
+    )
     await _audit(request, session, principal, f"compare:{measure.value}")
     if _wants_csv(request):
         # CSV: one line per group and figure: a, b and the difference.
