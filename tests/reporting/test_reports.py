@@ -607,7 +607,14 @@ async def test_csv_report(world_factory, token):
         headers={**token("analyst"), "Accept": "text/csv"},
     )
     lines = list(csv.DictReader(io.StringIO(queue.text)))
-    assert [(x["contact_id"], x["breached"]) for x in lines] == [(str(C7), "True")]
+    # A flag is written as in the JSON (true/false), not as Python's True/False.
+    assert [(x["contact_id"], x["breached"]) for x in lines] == [(str(C7), "true")]
+    before = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={"from": "2023-05-01", "to": "2023-06-30", "as_of": "2023-05-26T09:00:00Z"},
+        headers={**token("analyst"), "Accept": "text/csv"},
+    )
+    assert [x["breached"] for x in csv.DictReader(io.StringIO(before.text))] == ["false"]
 
 
 @pytest.mark.parametrize(

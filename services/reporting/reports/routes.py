@@ -197,6 +197,16 @@ def _freshness_headers(fresh: Freshness) -> dict[str, str]:
     }
 
 
+def csv_cell(value: Any) -> Any:
+    """A JSON value as every report's CSV writes it: null blank, a flag true/false as in the JSON
+    (csv would write Python's True/False), anything else (numbers, ISO times, codes) as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _respond(
     request: Request,
     report: BaseModel,
@@ -212,7 +222,7 @@ def _respond(
     model = row_model or type(rows[0])
     fields = list(model.model_fields)
     dumped = (row.model_dump(mode="json") for row in rows)
-    lines = ([_blank(values[k]) for k in fields] for values in dumped)
+    lines = ([csv_cell(values[k]) for k in fields] for values in dumped)
     return Response(csv_text([fields, *lines]), media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -414,9 +424,9 @@ async def compare(
             [
                 diff.group,
                 figure,
-                _blank(a_rows[diff.group].get(figure)),
-                _blank(b_rows[diff.group].get(figure)),
-                _blank(value),
+                csv_cell(a_rows[diff.group].get(figure)),
+                csv_cell(b_rows[diff.group].get(figure)),
+                csv_cell(value),
             ]
             for diff in report.difference
             for figure, value in diff.values.items()
@@ -427,10 +437,6 @@ async def compare(
             headers=_freshness_headers(reports.fresh),
         )
     return JSONResponse(report.model_dump(mode="json"), headers=_freshness_headers(reports.fresh))
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None else value
 
 
 @router.get(
