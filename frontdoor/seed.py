@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
 from frontdoor.run import settings_problems
+from services.reporting.projections.contact_days import within_twelve_months
 from shared.auth import mint_token, minting_refused
 from shared.codes import (
     FRONT_DOOR_CLOSURE_OUTCOMES,
@@ -704,7 +705,7 @@ def make_plan(
         stats["referrals"] += 1
         journey.referral = True
         prior = last_referral.get(child)
-        if prior is not None and (received_at - prior) <= timedelta(days=365):
+        if prior is not None and within_twelve_months(prior, received_at):
             stats["re_referrals"] += 1
         if prior is None:
             referred.append(child)

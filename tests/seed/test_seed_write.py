@@ -48,3 +48,13 @@ async def test_a_small_year_is_written_through_the_services_and_reported(
     r = await reporting.get("/reports/handovers", params=period, headers=token("analyst", sub="an-1"))
     assert r.status_code == 200, r.text
     assert r.json()["overall"]["journeys"] > 0
+    # The summary counts referrals and re-referrals (within 12 months, by London date) as reporting
+    # does; this year has one re-referral.
+    r = await reporting.get("/reports/conversion", params=period, headers=token("analyst", sub="an-1"))
+    assert r.status_code == 200, r.text
+    conversion = r.json()["overall"]
+    assert plan.summary.re_referrals > 0
+    assert (conversion["referrals"], conversion["re_referrals"]) == (
+        plan.summary.referrals,
+        plan.summary.re_referrals,
+    )

@@ -22,7 +22,7 @@ import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table
@@ -203,6 +203,14 @@ def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
     )
 
 
+def within_twelve_months(previous: datetime, referral: datetime) -> bool:
+    """Whether a referral received at `referral` follows one received at `previous` (not later)
+    within 12 months, as DfE counts re-referrals: the earlier one's London date on or after the same
+    date a year before the later one's (28 February for 29 February), whatever the times of day. The
+    seed's summary counts its re-referrals with this too."""
+    return london_date(previous) >= one_year_before(london_date(referral))
+
+
 def mark_re_referrals(contacts: Sequence[Any]) -> None:
     """Set `re_referral` on every contact of one child: a referral (current outcome) with another
     referral of the child received before it on or after the same London date a year earlier (28
@@ -217,9 +225,7 @@ def mark_re_referrals(contacts: Sequence[Any]) -> None:
     for contact in contacts:
         contact.re_referral = False
     for previous, contact in itertools.pairwise(referrals):
-        contact.re_referral = london_date(previous.received_at) >= one_year_before(
-            london_date(contact.received_at)
-        )
+        contact.re_referral = within_twelve_months(previous.received_at, contact.received_at)
 
 
 # What a contact's rows and counts depend on: a contact whose values of these are unchanged
