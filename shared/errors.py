@@ -93,6 +93,17 @@ class Unprocessable(ProblemError):
         super().__init__(detail, code=code, invalid_params=params)
 
 
+class NotAcceptable(ProblemError):
+    """None of the forms the route answers in is acceptable to the client (its Accept header)."""
+
+    status, code = 406, "not_acceptable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            detail, invalid_params=[InvalidParam(name="Accept", location="header", reason=detail)]
+        )
+
+
 class PreconditionFailed(ProblemError):
     status, code = 412, "precondition_failed"
 

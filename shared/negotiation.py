@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Sequence
 
 from fastapi import Request
+
+from shared.errors import NotAcceptable
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -31,6 +34,8 @@ def quality(accept: str, media_type: str) -> tuple[float, int]:
                     q = min(max(float(value), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
+                if math.isnan(q):  # q=nan compares false both ways: as malformed, 0
+                    q = 0.0
         if specificity > best[0]:
             best = (specificity, q, -position)
     return best[1], best[2]
@@ -45,6 +50,19 @@ def preferred(request: Request, offered: Sequence[str]) -> str:
         q = quality(accept, media_type)
         if q[0] > 0 and q > best:
             choice, best = media_type, q
+    return choice
+
+
+def negotiate(request: Request, offered: Sequence[str]) -> str:
+    """The media type of `offered` to answer in: the one the client prefers (`preferred`; the first
+    offered when it sends no Accept); 406 when its Accept allows none of them: sent anyway, the client
+    has said it could not read the answer."""
+    choice = preferred(request, offered)
+    accept = request.headers.get("accept", "").strip()
+    if accept and quality(accept, choice)[0] <= 0:
+        raise NotAcceptable(
+            f"The answer is sent only as {' or '.join(offered)}, which the Accept header does not allow."
+        )
     return choice
 
 

@@ -630,6 +630,7 @@ async def test_csv_report(world_factory, token):
         ("*/*", False),
         ("", False),
         ("text/csv;q=abc, application/json;q=0.2", False),  # a malformed q counts as 0
+        ("text/csv;q=0.5, application/json;q=nan", True),  # so does one that is not a number
     ],
 )
 async def test_csv_only_when_the_client_prefers_it(world_factory, token, accept: str, csv_wanted: bool):
@@ -764,3 +765,49 @@ async def test_compare_keeps_a_figure_null_in_both_ranges(world_factory, token):
         "/reports/compare", params={**params, "measure": "supervision"}, headers=token("analyst")
     )
     assert "as_of" not in sup.json()["difference"][0]["values"]
+
+
+REPORT_PATHS = [
+    ("/reports/contact-to-outcome", ALL_TIME),
+    ("/reports/awaiting-decision", ALL_TIME),
+    ("/reports/handovers", ALL_TIME),
+    ("/reports/supervision", ALL_TIME),
+    ("/reports/conversion", ALL_TIME),
+    ("/reports/compare", {"measure": "conversion", "a_from": "2022-01-01", "a_to": "2022-12-31",
+                          "b_from": "2023-01-01", "b_to": "2023-12-31"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/xml",
+        "text/html",
+        "text/csv;q=0, application/json;q=0",
+        "*/*;q=0",
+        "application/json;q=0",  # JSON refused and CSV not asked for
+    ],
+)
+async def test_a_report_in_no_form_the_client_accepts_is_406(world_factory, token, accept: str):
+    """A report is JSON or CSV: asked for neither, it is refused with a 406 problem naming the
+    Accept header (JSON was sent, which the client had said it cannot read). A timeline is JSON
+    only: asked for CSV alone, it is refused too."""
+    w = await scenario(world_factory)
+    for path, params in REPORT_PATHS:
+        r = await w.reporting.get(path, params=params, headers={**token("analyst"), "Accept": accept})
+        assert r.status_code == 406, (path, r.status_code)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert [(p["name"], p["location"]) for p in r.json()["invalid-params"]] == [("Accept", "header")]
+    for timeline_accept in (accept, "text/csv"):
+        r = await w.reporting.get(
+            f"/children/{K2}/timeline", headers={**token("analyst"), "Accept": timeline_accept}
+        )
+        assert r.status_code == 406, (timeline_accept, r.status_code)
+    for anything in ("*/*", "application/*", "text/csv, application/json;q=0.1"):
+        r = await w.reporting.get(
+            f"/children/{K2}/timeline", headers={**token("analyst"), "Accept": anything}
+        )
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json", anything
+    spec = (await w.reporting.get("/openapi.json")).json()
+    for path in [p for p, _ in REPORT_PATHS] + ["/children/{child_id}/timeline"]:
+        assert "406" in spec["paths"][path]["get"]["responses"], path

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from shared.negotiation import CSV, JSON, csv_text, preferred, spreadsheet_cell
+from shared.errors import NotAcceptable
+from shared.negotiation import CSV, JSON, csv_text, negotiate, preferred, spreadsheet_cell
 
 
 def _request(accept: str | None) -> Request:
@@ -18,7 +19,7 @@ def _request(accept: str | None) -> Request:
     [
         (None, JSON, CSV),  # no Accept: the endpoint's default
         ("*/*", JSON, CSV),  # a tie: the default
-        ("text/html", JSON, CSV),  # neither accepted: the default, not a 406
+        ("text/html", JSON, CSV),  # neither accepted: the default (`negotiate` refuses it)
         ("text/csv", CSV, CSV),
         ("application/json", JSON, JSON),
         ("text/csv;q=0.5, application/json", JSON, JSON),
@@ -27,11 +28,40 @@ def _request(accept: str | None) -> Request:
         ("text/*", CSV, CSV),
         ("application/json;q=0, */*", CSV, CSV),
         ("text/csv;q=0, */*", JSON, JSON),
+        ("text/csv;q=0.5, application/json;q=nan", CSV, CSV),  # a q not a number counts as 0
     ],
 )
 def test_the_preferred_type_or_the_default(accept: str | None, json_first: str, csv_first: str) -> None:
     assert preferred(_request(accept), (JSON, CSV)) == json_first
     assert preferred(_request(accept), (CSV, JSON)) == csv_first
+
+
+@pytest.mark.parametrize(
+    ("accept", "offered", "chosen"),
+    [
+        (None, (CSV, JSON), CSV),  # no Accept accepts anything: the default
+        ("", (JSON, CSV), JSON),
+        ("*/*", (JSON,), JSON),
+        ("text/csv", (CSV, JSON), CSV),
+        ("application/json;q=0.1, text/csv", (JSON,), JSON),  # accepted, if not preferred
+        ("application/xml", (CSV, JSON), None),
+        ("text/html", (JSON, CSV), None),
+        ("*/*;q=0", (CSV, JSON), None),
+        ("application/json;q=0", (JSON, CSV), None),  # JSON refused, CSV not asked for
+        ("text/csv", (JSON,), None),
+        ("application/json;q=nan", (JSON,), None),
+    ],
+)
+def test_an_accept_allowing_none_of_the_offered_types_is_406(
+    accept: str | None, offered: tuple[str, ...], chosen: str | None
+) -> None:
+    if chosen is not None:
+        assert negotiate(_request(accept), offered) == chosen
+        return
+    with pytest.raises(NotAcceptable) as refused:
+        negotiate(_request(accept), offered)
+    assert refused.value.status == 406
+    assert [(p.name, p.location) for p in refused.value.invalid_params or []] == [("Accept", "header")]
 
 
 @pytest.mark.parametrize(

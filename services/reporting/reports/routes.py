@@ -37,11 +37,12 @@ from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, csv_text, preferred
+from shared.negotiation import CSV, JSON, csv_text, negotiate
 from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
-router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 422, 429))
+# 406: every route here answers in set forms (JSON, and CSV for the reports) and refuses others.
+router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 406, 422, 429))
 Reader = Annotated[Principal, Depends(require_roles(Role.analyst, Role.manager))]
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -186,8 +187,19 @@ AsOf = Annotated[datetime | None, Depends(_as_of)]
 
 
 def _wants_csv(request: Request) -> bool:
-    """CSV only when the client prefers it to JSON (by q, then by order); JSON otherwise."""
-    return preferred(request, (JSON, CSV)) == CSV
+    """CSV when the client prefers it to JSON (by q, then by order), JSON when it accepts that (no
+    Accept header accepts anything); 406 when it accepts neither: sent JSON, it could not read it."""
+    return negotiate(request, (JSON, CSV)) == CSV
+
+
+def _json_only(request: Request) -> None:
+    """A JSON-only answer (the timeline): 406 unless the client accepts JSON."""
+    negotiate(request, (JSON,))
+
+
+# Dependencies, so the form is settled before any report is read (and after the caller's role).
+WantsCsv = Annotated[bool, Depends(_wants_csv)]
+AcceptsJson = Annotated[None, Depends(_json_only)]
 
 
 def _freshness_headers(fresh: Freshness) -> dict[str, str]:
@@ -208,7 +220,7 @@ def csv_cell(value: Any) -> Any:
 
 
 def _respond(
-    request: Request,
+    wants_csv: bool,
     report: BaseModel,
     rows: Sequence[BaseModel],
     fresh: Freshness,
@@ -217,7 +229,7 @@ def _respond(
     """The report as JSON, or its `rows` as CSV; `row_model` names the columns of a list that may be
     empty (the awaiting queue), so an empty one still has its header."""
     headers = _freshness_headers(fresh)
-    if not _wants_csv(request):
+    if not wants_csv:
         return JSONResponse(report.model_dump(mode="json"), headers=headers)
     model = row_model or type(rows[0])
     fields = list(model.model_fields)
@@ -250,12 +262,13 @@ async def contact_to_outcome(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    wants_csv: WantsCsv,
     reports: ReportsDep,
     query: ByMonth,
 ) -> Response:
     report = await reports.contact_to_outcome(query.from_date, query.to_date, query.group_by, utcnow())
     await _audit(request, session, principal, report.measure)
-    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+    return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
 
 
 @router.get(
@@ -268,6 +281,7 @@ async def awaiting_decision(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    wants_csv: WantsCsv,
     reports: ReportsDep,
     query: ByTeam,
     as_of: AsOf,
@@ -276,7 +290,7 @@ async def awaiting_decision(
     report = await reports.awaiting(query.from_date, query.to_date, query.group_by, as_of or utcnow(), limit)
     await _audit(request, session, principal, report.measure)
     # CSV: the queue itself, one contact per line.
-    return _respond(request, report, report.contacts, reports.fresh, AwaitingContact)
+    return _respond(wants_csv, report, report.contacts, reports.fresh, AwaitingContact)
 
 
 @router.get(
@@ -289,13 +303,14 @@ async def handovers(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    wants_csv: WantsCsv,
     reports: ReportsDep,
     query: ByMonth,
     limit: Limit,
 ) -> Response:
     report = await reports.handovers(query.from_date, query.to_date, query.group_by, utcnow(), limit)
     await _audit(request, session, principal, report.measure)
-    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+    return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
 
 
 @router.get(
@@ -308,6 +323,7 @@ async def supervision(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    wants_csv: WantsCsv,
     reports: ReportsDep,
     query: ByTeam,
     limit: Limit,
@@ -315,7 +331,7 @@ async def supervision(
     today = utcnow().astimezone(LONDON).date()
     report = await reports.supervision(query.from_date, query.to_date, query.group_by, today, limit)
     await _audit(request, session, principal, report.measure)
-    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+    return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
 
 
 @router.get(
@@ -328,12 +344,13 @@ async def conversion(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    wants_csv: WantsCsv,
     reports: ReportsDep,
     query: BySource,
 ) -> Response:
     report = await reports.conversion(query.from_date, query.to_date, query.group_by)
     await _audit(request, session, principal, report.measure)
-    return _respond(request, report, [report.overall, *report.groups], reports.fresh)
+    return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
 
 
 async def _measure(reports: Reports, measure: Measure, q: ReportQuery) -> BaseModel:
@@ -402,6 +419,7 @@ async def compare(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    wants_csv: WantsCsv,
     reports: ReportsDep,
     query: Compared,
 ) -> Response:
@@ -417,7 +435,7 @@ async def compare(
         difference=difference(a, b, figures(ROWS[measure])),
     )
     await _audit(request, session, principal, f"compare:{measure.value}")
-    if _wants_csv(request):
+    if wants_csv:
         # CSV: one line per group and figure: a, b and the difference.
         a_rows, b_rows = rows_by_group(a), rows_by_group(b)
         lines = (
@@ -449,6 +467,7 @@ async def timeline(
     request: Request,
     session: SessionDep,
     principal: Reader,
+    _json: AcceptsJson,
     reports: ReportsDep,
     child_id: Annotated[uuid.UUID, Path(description="The child's pseudonymous id.")],
 ) -> Response:
