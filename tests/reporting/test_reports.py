@@ -811,3 +811,18 @@ async def test_a_report_in_no_form_the_client_accepts_is_406(world_factory, toke
     spec = (await w.reporting.get("/openapi.json")).json()
     for path in [p for p, _ in REPORT_PATHS] + ["/children/{child_id}/timeline"]:
         assert "406" in spec["paths"][path]["get"]["responses"], path
+
+
+async def test_the_freshness_headers_are_documented(world_factory, token):
+    """Every report and the timeline send X-Data-Latest-Event-At and X-Feed-Positions: the OpenAPI
+    document names them on each 200, so a generated client can read them."""
+    w = await scenario(world_factory)
+    spec = (await w.reporting.get("/openapi.json")).json()
+    for path, params in [*REPORT_PATHS, (f"/children/{K2}/timeline", {})]:
+        r = await w.reporting.get(path, params=params, headers=token("analyst"))
+        sent = {h for h in r.headers if h.startswith("x-data-") or h.startswith("x-feed-")}
+        assert sent == {"x-data-latest-event-at", "x-feed-positions"}, path
+        documented = path.replace(str(K2), "{child_id}")
+        headers = spec["paths"][documented]["get"]["responses"]["200"].get("headers", {})
+        assert {h.lower() for h in headers} == sent, path
+        assert all(h["schema"] == {"type": "string"} and h["description"] for h in headers.values())

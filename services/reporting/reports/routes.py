@@ -44,11 +44,24 @@ from shared.working_days import LONDON
 # 406: every route here answers in set forms (JSON, and CSV for the reports) and refuses others.
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 406, 422, 429))
 Reader = Annotated[Principal, Depends(require_roles(Role.analyst, Role.manager))]
+# Sent with every answer here (`_freshness_headers`), so documented on each 200.
+FRESHNESS_HEADERS: dict[str, Any] = {
+    "X-Data-Latest-Event-At": {
+        "description": "The latest upstream recording time of any event reflected (ISO 8601; empty "
+        "before the first).",
+        "schema": {"type": "string"},
+    },
+    "X-Feed-Positions": {
+        "description": "Each feed's last position applied, as feed=position pairs joined by ';'.",
+        "schema": {"type": "string"},
+    },
+}
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {CSV: {"schema": {"type": "string"}}},
         "description": "The report (JSON or CSV). In the CSV a text cell beginning with =, +, -, @, tab or "
         "CR gets a leading `'` so a spreadsheet shows it as text; numbers are written as numbers.",
+        "headers": FRESHNESS_HEADERS,
     }
 }
 
@@ -460,7 +473,7 @@ async def compare(
 @router.get(
     "/children/{child_id}/timeline",
     response_model=Timeline,
-    responses=problem_responses(404),
+    responses={200: {"headers": FRESHNESS_HEADERS}, **problem_responses(404)},
     summary="Every coded event of one child's journeys across both services, in time order",
 )
 async def timeline(
