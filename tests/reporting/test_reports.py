@@ -826,3 +826,34 @@ async def test_the_freshness_headers_are_documented(world_factory, token):
         headers = spec["paths"][documented]["get"]["responses"]["200"].get("headers", {})
         assert {h.lower() for h in headers} == sent, path
         assert all(h["schema"] == {"type": "string"} and h["description"] for h in headers.values())
+
+
+async def test_compare_documents_the_reports_it_puts_side_by_side(world_factory, token):
+    """compare's a and b are whole reports of the measure: the OpenAPI document gives their schema
+    (one of the four reports, told apart by `measure`), not any object, and each answer's a and b
+    are the report the measure names."""
+    w = await scenario(world_factory)
+    spec = (await w.reporting.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    reports = {
+        "contact-to-outcome": "ContactToOutcomeReport",
+        "handovers": "HandoverReport",
+        "supervision": "SupervisionReport",
+        "conversion": "ConversionReport",
+    }
+    for side in ("a", "b"):
+        documented = schemas["CompareReport"]["properties"][side]
+        assert sorted(x["$ref"] for x in documented["oneOf"]) == sorted(
+            f"#/components/schemas/{name}" for name in reports.values()
+        )
+        assert documented["discriminator"]["propertyName"] == "measure"
+    for measure, name in reports.items():
+        assert schemas[name]["properties"]["measure"]["const"] == measure
+        r = await w.reporting.get(
+            "/reports/compare", params={**REPORT_PATHS[-1][1], "measure": measure}, headers=token("analyst")
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        for side in ("a", "b"):
+            assert body[side]["measure"] == measure
+            assert set(body[side]) == set(schemas[name]["properties"])

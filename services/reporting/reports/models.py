@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,7 +45,7 @@ class Freshness(BaseModel):
 
 
 class ReportBase(BaseModel):
-    measure: str
+    measure: str = Field(description="Which report this is (each report's own constant).")
     from_date: date
     to_date: date
     group_by: GroupBy
@@ -105,6 +105,7 @@ class ContactToOutcomeRow(BaseModel):
 
 
 class ContactToOutcomeReport(ReportBase):
+    measure: Literal["contact-to-outcome"]
     overall: ContactToOutcomeRow
     groups: list[ContactToOutcomeRow]
 
@@ -136,6 +137,7 @@ class AwaitingContact(BaseModel):
 
 
 class AwaitingReport(ReportBase):
+    measure: Literal["awaiting-decision"]
     as_of: datetime
     overall: AwaitingRow
     groups: list[AwaitingRow]
@@ -202,6 +204,7 @@ class JourneyHandovers(BaseModel):
 
 
 class HandoverReport(ReportBase):
+    measure: Literal["handovers"]
     overall: HandoverRow
     groups: list[HandoverRow]
     reasons: list[HandoverReason]
@@ -242,6 +245,7 @@ class OverdueJourney(BaseModel):
 
 
 class SupervisionReport(ReportBase):
+    measure: Literal["supervision"]
     overall: SupervisionRow
     groups: list[SupervisionRow]
     overdue: list[OverdueJourney] = Field(
@@ -273,6 +277,7 @@ class ConversionRow(BaseModel):
 
 
 class ConversionReport(ReportBase):
+    measure: Literal["conversion"]
     overall: ConversionRow
     groups: list[ConversionRow]
 
@@ -287,11 +292,18 @@ class Difference(BaseModel):
     )
 
 
+# A report compare can put side by side, told apart by its `measure`.
+ComparedReport = Annotated[
+    ContactToOutcomeReport | HandoverReport | SupervisionReport | ConversionReport,
+    Field(discriminator="measure"),
+]
+
+
 class CompareReport(BaseModel):
     measure: Measure
     group_by: GroupBy
-    a: dict[str, Any] = Field(description="The report for range a.")
-    b: dict[str, Any] = Field(description="The report for range b.")
+    a: ComparedReport = Field(description="The report for range a.")
+    b: ComparedReport = Field(description="The report for range b.")
     difference: list[Difference] = Field(description="ALL first, then groups present in both ranges.")
 
 

@@ -366,7 +366,9 @@ async def conversion(
     return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
 
 
-async def _measure(reports: Reports, measure: Measure, q: ReportQuery) -> BaseModel:
+async def _measure(
+    reports: Reports, measure: Measure, q: ReportQuery
+) -> ContactToOutcomeReport | HandoverReport | SupervisionReport | ConversionReport:
     now = utcnow()
     match measure:
         case Measure.contact_to_outcome:
@@ -437,14 +439,15 @@ async def compare(
     query: Compared,
 ) -> Response:
     measure = query.measure
-    a = (await _measure(reports, measure, query.a)).model_dump(mode="json")
+    a_report = await _measure(reports, measure, query.a)
     # The same range twice is the same report: measuring it again would only double the time.
-    b = a if query.b == query.a else (await _measure(reports, measure, query.b)).model_dump(mode="json")
+    b_report = a_report if query.b == query.a else await _measure(reports, measure, query.b)
+    a, b = a_report.model_dump(mode="json"), b_report.model_dump(mode="json")
     report = CompareReport(
         measure=measure,
         group_by=query.a.group_by,
-        a=a,
-        b=b,
+        a=a_report,
+        b=b_report,
         difference=difference(a, b, figures(ROWS[measure])),
     )
     await _audit(request, session, principal, f"compare:{measure.value}")
