@@ -857,3 +857,24 @@ async def test_compare_documents_the_reports_it_puts_side_by_side(world_factory,
         for side in ("a", "b"):
             assert body[side]["measure"] == measure
             assert set(body[side]) == set(schemas[name]["properties"])
+
+
+async def test_the_awaiting_queue_is_never_shown_as_of_a_time_to_come(world_factory, token):
+    """as_of is when the queue stood: one still to come would show the contacts undecided now as
+    waiting then, and breached by then, as though no decision could come first. The queue is taken
+    as of now at the latest, and its as_of says so."""
+    w = await scenario(world_factory)
+    params = {"from": "2023-05-01", "to": "2023-06-30"}
+    r = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={**params, "as_of": "2099-06-01T00:00:00Z"},
+        headers=token("analyst"),
+    )
+    answered = datetime.now(UTC)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert datetime.fromisoformat(body["as_of"]) <= answered
+    [c7] = body["contacts"]
+    assert c7["contact_id"] == str(C7)
+    # Its age is to now (about three and a half years of calendar hours by the end of 2026), not 2099.
+    assert c7["age_calendar_hours"] < (answered - utc(2023, 5, 25, 15)).total_seconds() / 3600 + 1

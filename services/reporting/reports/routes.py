@@ -184,7 +184,11 @@ Compared = Annotated[CompareQuery, Depends(_compare_query)]
 
 def _as_of(
     as_of: Annotated[
-        datetime | None, Query(description="Show the queue as it stood then (timezone-aware); default now.")
+        datetime | None,
+        Query(
+            description="Show the queue as it stood then (timezone-aware); default now, and now at the "
+            "latest: a time to come is taken as now."
+        ),
     ] = None,
 ) -> datetime | None:
     if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
@@ -300,7 +304,11 @@ async def awaiting_decision(
     as_of: AsOf,
     limit: Limit,
 ) -> Response:
-    report = await reports.awaiting(query.from_date, query.to_date, query.group_by, as_of or utcnow(), limit)
+    # The queue as of a time to come would show today's undecided contacts waiting, and breached,
+    # then, as though none could be decided first: now at the latest, as the answer's as_of says.
+    now = utcnow()
+    as_of = now if as_of is None else min(as_of, now)
+    report = await reports.awaiting(query.from_date, query.to_date, query.group_by, as_of, limit)
     await _audit(request, session, principal, report.measure)
     # CSV: the queue itself, one contact per line.
     return _respond(wants_csv, report, report.contacts, reports.fresh, AwaitingContact)
