@@ -287,8 +287,9 @@ class ConversionReport(ReportBase):
 
 class Difference(BaseModel):
     group: str
-    values: dict[str, float | None] = Field(
-        description="b minus a, for every numeric figure of the measure (null where either is null)."
+    values: dict[str, int | float | None] = Field(
+        description="b minus a, for every numeric figure of the measure (null where either is null): "
+        "a whole number for a count, else to 2 places."
     )
 
 

@@ -417,17 +417,21 @@ def rows_by_group(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def difference(a: dict[str, Any], b: dict[str, Any], names: Sequence[str]) -> list[Difference]:
-    """b minus a for each of the figures `names` (null unless both are numbers): ALL first, then each
-    group present in both ranges."""
+    """b minus a for each of the figures `names` (null unless both are numbers; of counts a count, else
+    to 2 places): ALL first, then each group present in both ranges."""
     a_rows, b_rows = rows_by_group(a), rows_by_group(b)
     result = []
     for group in [ALL, *sorted(set(a_rows) & set(b_rows) - {ALL})]:
         left, right = a_rows[group], b_rows[group]
-        values: dict[str, float | None] = {}
+        values: dict[str, int | float | None] = {}
         for k in names:
             x, y = left.get(k), right.get(k)
-            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
-            values[k] = half_up(float(y) - float(x), 2) if numeric else None
+            if type(x) is int and type(y) is int:
+                values[k] = y - x  # a difference of counts is a count, written as the counts are
+            elif type(x) in (int, float) and type(y) in (int, float):
+                values[k] = half_up(float(y) - float(x), 2)
+            else:
+                values[k] = None
         result.append(Difference(group=group, values=values))
     return result
 
