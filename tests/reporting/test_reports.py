@@ -735,6 +735,14 @@ async def test_a_date_not_written_in_iso_8601_is_refused(world_factory, token):
     )
     assert r.status_code == 422, r.text
     assert [p["name"] for p in r.json()["invalid-params"]] == ["from"]
+    # Nor is a time: as_of=1685437200 was the queue as of 30 May 2023 09:00 UTC.
+    r = await w.reporting.get(
+        "/reports/awaiting-decision",
+        params={"from": "2023-05-01", "to": "2023-06-30", "as_of": "1685437200"},
+        headers=token("analyst"),
+    )
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == ["as_of"]
     audit = await w.reporting.get("/audit", params={"since": "1709251200"}, headers=token("admin"))
     assert audit.status_code == 422, audit.text
     assert [p["name"] for p in audit.json()["invalid-params"]] == ["since"]

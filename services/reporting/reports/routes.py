@@ -38,7 +38,7 @@ from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
 from shared.negotiation import CSV, JSON, csv_text, negotiate
-from shared.types import IsoDate, utcnow
+from shared.types import IsoDate, IsoDateTime, utcnow
 from shared.working_days import LONDON
 
 # 406: every route here answers in set forms (JSON, and CSV for the reports) and refuses others.
@@ -184,15 +184,13 @@ Compared = Annotated[CompareQuery, Depends(_compare_query)]
 
 def _as_of(
     as_of: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
             description="Show the queue as it stood then (timezone-aware); default now, and now at the "
             "latest: a time to come is taken as now."
         ),
     ] = None,
 ) -> datetime | None:
-    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
-        raise Unprocessable("as_of must include a time zone.", field="as_of", location="query")
     if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
         raise Unprocessable(
             f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
