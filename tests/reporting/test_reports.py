@@ -888,3 +888,15 @@ async def test_the_awaiting_queue_is_never_shown_as_of_a_time_to_come(world_fact
     assert c7["contact_id"] == str(C7)
     # Its age is to now (about three and a half years of calendar hours by the end of 2026), not 2099.
     assert c7["age_calendar_hours"] < (answered - utc(2023, 5, 25, 15)).total_seconds() / 3600 + 1
+
+
+async def test_a_report_says_its_form_follows_accept(world_factory, token):
+    """The same URL answers JSON or CSV by the Accept header: each answer says so (Vary: Accept), so
+    a cache never hands the CSV kept for one request to another that asked for JSON."""
+    w = await scenario(world_factory)
+    for path, params in REPORT_PATHS:
+        for accept in ("application/json", "text/csv"):
+            r = await w.reporting.get(path, params=params, headers={**token("analyst"), "Accept": accept})
+            assert r.status_code == 200, r.text
+            vary = {v.strip().lower() for v in r.headers.get("vary", "").split(",")}
+            assert "accept" in vary, (path, accept)

@@ -234,6 +234,12 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+def _report_headers(fresh: Freshness) -> dict[str, str]:
+    """A report's headers: its freshness, and that its form (JSON or CSV) follows Accept, so no
+    cache gives one client the form another asked for (RFC 9110 12.5.5)."""
+    return {**_freshness_headers(fresh), "Vary": "Accept"}
+
+
 def _respond(
     wants_csv: bool,
     report: BaseModel,
@@ -243,7 +249,7 @@ def _respond(
 ) -> Response:
     """The report as JSON, or its `rows` as CSV; `row_model` names the columns of a list that may be
     empty (the awaiting queue), so an empty one still has its header."""
-    headers = _freshness_headers(fresh)
+    headers = _report_headers(fresh)
     if not wants_csv:
         return JSONResponse(report.model_dump(mode="json"), headers=headers)
     model = row_model or type(rows[0])
@@ -478,9 +484,9 @@ async def compare(
         return Response(
             csv_text([["group", "figure", "a", "b", "difference"], *lines]),
             media_type="text/csv; charset=utf-8",
-            headers=_freshness_headers(reports.fresh),
+            headers=_report_headers(reports.fresh),
         )
-    return JSONResponse(report.model_dump(mode="json"), headers=_freshness_headers(reports.fresh))
+    return JSONResponse(report.model_dump(mode="json"), headers=_report_headers(reports.fresh))
 
 
 @router.get(
