@@ -900,3 +900,15 @@ async def test_a_report_says_its_form_follows_accept(world_factory, token):
             assert r.status_code == 200, r.text
             vary = {v.strip().lower() for v in r.headers.get("vary", "").split(",")}
             assert "accept" in vary, (path, accept)
+
+
+async def test_the_freshness_header_writes_the_time_as_the_body_does(world_factory, token):
+    """X-Data-Latest-Event-At is the body's freshness.latest_event_at, written the same way (a
+    client comparing them, or parsing both with one pattern, must not meet +00:00 in one and Z in
+    the other)."""
+    w = await scenario(world_factory)
+    for path, params in [*REPORT_PATHS, (f"/children/{K2}/timeline", {})]:
+        r = await w.reporting.get(path, params=params, headers=token("analyst"))
+        body = r.json()
+        fresh = body["freshness"] if "freshness" in body else body["a"]["freshness"]
+        assert r.headers["X-Data-Latest-Event-At"] == fresh["latest_event_at"], path

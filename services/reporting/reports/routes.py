@@ -218,8 +218,10 @@ AcceptsJson = Annotated[None, Depends(_json_only)]
 
 
 def _freshness_headers(fresh: Freshness) -> dict[str, str]:
+    # The time written as the body writes it (Z, not +00:00): the header repeats the body's value.
+    latest = fresh.model_dump(mode="json", include={"latest_event_at"})["latest_event_at"]
     return {
-        "X-Data-Latest-Event-At": fresh.latest_event_at.isoformat() if fresh.latest_event_at else "",
+        "X-Data-Latest-Event-At": latest or "",
         "X-Feed-Positions": ";".join(f"{f.feed}={f.position}" for f in fresh.feeds),
     }
 
