@@ -15,6 +15,11 @@ from shared.errors import NotAcceptable
 CSV = "text/csv"
 JSON = "application/json"
 
+# Sent by every answer whose media type follows `Accept`, so no cache hands one client the form
+# another asked for (RFC 9110 12.5.5); and its OpenAPI description.
+VARY_ACCEPT = {"Vary": "Accept"}
+VARY_ACCEPT_DOC = {"description": "Accept: the body's media type follows it.", "schema": {"type": "string"}}
+
 
 def quality(accept: str, media_type: str) -> tuple[float, int]:
     """How much `accept` wants `media_type`: the q of its most specific matching range, then how
@@ -76,17 +81,24 @@ def formula_start(text: str) -> bool:
     return text.startswith(FORMULA_STARTS)
 
 
-def spreadsheet_cell(value: object) -> object:
-    """One CSV cell: text a spreadsheet would run as a formula gets a leading `'`, so it shows as the
-    text it is; numbers (a difference of -1.5) are written as they are and stay numbers."""
+def csv_cell(value: object) -> object:
+    """One CSV cell, written as the JSON writes the value: null blank, a flag `true`/`false` (csv
+    would write Python's True/False), text a spreadsheet would run as a formula with a leading `'` so
+    it shows as the text it is; anything else (numbers, ISO times, codes) as it is, so a number (a
+    difference of -1.5) stays a number."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and formula_start(value):
         return "'" + value
     return value
 
 
 def csv_text(rows: Iterable[Iterable[object]]) -> str:
-    """The rows (the header first) as CSV, every text cell made safe to open in a spreadsheet."""
+    """The rows (the header first) as CSV, every cell written by `csv_cell`: the one CSV writer of
+    the reports, compare and the Annex A lists."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows([spreadsheet_cell(value) for value in row] for row in rows)
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
     return buffer.getvalue()

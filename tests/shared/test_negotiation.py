@@ -6,7 +6,7 @@ import pytest
 from starlette.requests import Request
 
 from shared.errors import NotAcceptable
-from shared.negotiation import CSV, JSON, csv_text, negotiate, preferred, spreadsheet_cell
+from shared.negotiation import CSV, JSON, csv_cell, csv_text, negotiate, preferred
 
 
 def _request(accept: str | None) -> Request:
@@ -77,12 +77,16 @@ def test_an_accept_allowing_none_of_the_offered_types_is_406(
         ("", ""),
         (-1.5, -1.5),  # numbers stay numbers
         (-3, -3),
+        (None, ""),  # as the JSON writes them: null blank, a flag true/false
+        (True, "true"),
+        (False, "false"),
+        (0, 0),
     ],
 )
-def test_a_cell_a_spreadsheet_would_run_is_written_as_text(value: object, cell: object) -> None:
-    assert spreadsheet_cell(value) == cell
+def test_a_cell_is_written_as_the_json_writes_it_and_runs_no_formula(value: object, cell: object) -> None:
+    assert csv_cell(value) == cell
 
 
 def test_csv_text_makes_every_text_cell_safe_and_leaves_numbers() -> None:
-    text = csv_text([["group", "difference"], ["=cmd", -1.5], ["ALL", 0]])
-    assert text == "group,difference\n'=cmd,-1.5\nALL,0\n"
+    text = csv_text([["group", "difference", "breached"], ["=cmd", -1.5, True], ["ALL", 0, None]])
+    assert text == "group,difference,breached\n'=cmd,-1.5,true\nALL,0,\n"

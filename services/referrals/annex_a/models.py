@@ -48,10 +48,6 @@ def ddmmyyyy(value: date | None) -> str:
     return "" if value is None else f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
 
 
-def _blank(value: object | None) -> str:
-    return "" if value is None else str(value)
-
-
 def _labels(values: Any, description: str) -> Any:
     return PField(description=description, json_schema_extra={"enum": list(values)})
 
@@ -83,14 +79,14 @@ class _ChildRow(Schema):
     date_of_birth: date | None = PField(description=_DOB)
     age: int | None = PField(description=_AGE)
 
-    def child_cells(self) -> list[str]:
+    def child_cells(self) -> list[object]:
         """The CSV cells of the common columns, in their order."""
         return [
             str(self.child_id),
             self.gender,
             self.ethnicity,
             ddmmyyyy(self.date_of_birth),
-            _blank(self.age),
+            self.age,
         ]
 
 
@@ -101,8 +97,8 @@ class AnnexAContact(_ChildRow):
     contact_source: SourceLabel = PField(description="Contact Source: Annex A label of the CIN source code.")
     contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
 
-    def cells(self) -> list[str]:
-        """The CSV line, in CONTACT_COLUMNS' order."""
+    def cells(self) -> list[object]:
+        """The CSV line, in CONTACT_COLUMNS' order (`csv_text` writes a null blank)."""
         return [*self.child_cells(), ddmmyyyy(self.date_of_contact), self.contact_source]
 
 
@@ -139,16 +135,16 @@ class AnnexAReferral(_ChildRow):
     contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
     decision_id: uuid.UUID = PField(description="The referral's threshold decision (JSON only).")
 
-    def cells(self) -> list[str]:
-        """The CSV line, in REFERRAL_COLUMNS' order."""
+    def cells(self) -> list[object]:
+        """The CSV line, in REFERRAL_COLUMNS' order (`csv_text` writes a null blank)."""
         return [
             *self.child_cells(),
             ddmmyyyy(self.date_of_referral),
             self.referral_source,
             self.referral_nfa,
-            str(self.referrals_in_last_12_months),
-            _blank(self.allocated_team),
-            _blank(self.allocated_worker),
+            self.referrals_in_last_12_months,
+            self.allocated_team,
+            self.allocated_worker,
         ]
 
 

@@ -29,7 +29,7 @@ from shared.auth import Principal
 from shared.dates import add_months
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, csv_text, preferred
+from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, preferred
 from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
@@ -99,10 +99,7 @@ def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, A
                     "schema": {"type": "string"},
                 },
                 "Cache-Control": {"description": "no-store: child-level data.", "schema": {"type": "string"}},
-                "Vary": {
-                    "description": "Accept: the body's media type follows it.",
-                    "schema": {"type": "string"},
-                },
+                "Vary": VARY_ACCEPT_DOC,
             },
         }
     }
@@ -127,7 +124,7 @@ async def _export(
         Audited("export", resource, span, child_id) for child_id in dict.fromkeys(r.child_id for r in rows)
     ]
     await auditor_of(request).record_all(session, principal, entries)
-    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
+    headers = {"Cache-Control": "no-store"} | VARY_ACCEPT
     if preferred(request, (CSV, JSON)) == JSON:
         return JSONResponse(body.model_dump(mode="json"), headers=headers)
     text = csv_text([body.columns, *(row.cells() for row in rows)])

@@ -37,7 +37,7 @@ from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, csv_text, negotiate
+from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, negotiate
 from shared.types import IsoDate, IsoDateTime, utcnow
 from shared.working_days import LONDON
 
@@ -61,7 +61,7 @@ REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {CSV: {"schema": {"type": "string"}}},
         "description": "The report (JSON or CSV). In the CSV a text cell beginning with =, +, -, @, tab or "
         "CR gets a leading `'` so a spreadsheet shows it as text; numbers are written as numbers.",
-        "headers": FRESHNESS_HEADERS,
+        "headers": FRESHNESS_HEADERS | {"Vary": VARY_ACCEPT_DOC},
     }
 }
 
@@ -226,20 +226,10 @@ def _freshness_headers(fresh: Freshness) -> dict[str, str]:
     }
 
 
-def csv_cell(value: Any) -> Any:
-    """A JSON value as every report's CSV writes it: null blank, a flag true/false as in the JSON
-    (csv would write Python's True/False), anything else (numbers, ISO times, codes) as it is."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
 def _report_headers(fresh: Freshness) -> dict[str, str]:
     """A report's headers: its freshness, and that its form (JSON or CSV) follows Accept, so no
     cache gives one client the form another asked for (RFC 9110 12.5.5)."""
-    return {**_freshness_headers(fresh), "Vary": "Accept"}
+    return _freshness_headers(fresh) | VARY_ACCEPT
 
 
 def _respond(
@@ -257,7 +247,7 @@ def _respond(
     model = row_model or type(rows[0])
     fields = list(model.model_fields)
     dumped = (row.model_dump(mode="json") for row in rows)
-    lines = ([csv_cell(values[k]) for k in fields] for values in dumped)
+    lines = ([values[k] for k in fields] for values in dumped)
     return Response(csv_text([fields, *lines]), media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -476,9 +466,9 @@ async def compare(
             [
                 diff.group,
                 figure,
-                csv_cell(a_rows[diff.group].get(figure)),
-                csv_cell(b_rows[diff.group].get(figure)),
-                csv_cell(value),
+                a_rows[diff.group].get(figure),
+                b_rows[diff.group].get(figure),
+                value,
             ]
             for diff in report.difference
             for figure, value in diff.values.items()
