@@ -297,6 +297,35 @@ async def test_only_managers_and_admins_export_and_each_child_is_audited(fd: Fro
     )
 
 
+@pytest.mark.parametrize("path", ["/annex-a/contacts", "/annex-a/referrals"])
+async def test_an_accept_allowing_neither_csv_nor_json_is_406(fd: FrontDoor, path: str) -> None:
+    """A list is CSV (the default) or JSON: asked for neither, it is refused with a 406 problem naming
+    the Accept header (CSV was sent, which the client had said it cannot read), before the list is
+    read or its export audited, as a report is."""
+    (contact,) = await contact_at(fd, at("2025-06-10T08:30:00Z"), new_children=[child_body()])
+    await refer_at(fd, contact, at("2025-06-10T09:00:00Z"))
+    window = {"from": "2025-06-01", "to": "2025-06-30"}
+    for accept in (
+        "application/xml",
+        "text/html",
+        "text/csv;q=0, application/json;q=0",
+        "*/*;q=0",
+        "text/csv;q=0",  # CSV refused and JSON not asked for
+    ):
+        r = await export(fd, path, {"Accept": accept}, **window)
+        assert r.status_code == 406, (accept, r.status_code)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert [(p["name"], p["location"]) for p in r.json()["invalid-params"]] == [("Accept", "header")]
+    audit = await fd.client.get("/audit", params={"actor": "m1", "limit": 500}, headers=fd.admin)
+    assert [e for e in audit.json()["items"] if e["action"] == "export"] == []
+    for accept in ("*/*", "text/*", "application/xml, */*;q=0.1", "application/json;q=0.5, text/csv"):
+        r = await export(fd, path, {"Accept": accept}, **window)
+        assert contact["child_id"] in csv_lines(r)[1], accept
+        assert r.headers["vary"] == "Accept"
+    r = await export(fd, path, {"Accept": "text/csv;q=0, application/json"}, **window)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+
+
 # --- List 3 ----------------------------------------------------------------------------------------
 
 
@@ -443,7 +472,7 @@ async def test_the_lists_are_documented_in_openapi(fd: FrontDoor) -> None:
         assert ok["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{body}"}
         assert ok["content"]["text/csv"]["example"] == ",".join(columns) + "\n"
         assert {"Content-Disposition", "Cache-Control", "Vary"} <= set(ok["headers"])
-        for status in ("401", "403", "422"):
+        for status in ("401", "403", "406", "422"):
             assert "application/problem+json" in op["responses"][status]["content"], (path, status)
         assert [(p["name"], p["in"], p["required"]) for p in op["parameters"]] == [
             ("from", "query", False),

@@ -29,11 +29,12 @@ from shared.auth import Principal
 from shared.dates import add_months
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, preferred
+from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, negotiate
 from shared.types import IsoDate, utcnow
 from shared.working_days import LONDON
 
-router = APIRouter(tags=["Annex A"], responses=problem_responses(401, 403, 422, 429))
+# 406: the lists are sent as CSV or JSON only, as the reports are sent as JSON or CSV.
+router = APIRouter(tags=["Annex A"], responses=problem_responses(401, 403, 406, 422, 429))
 
 # Annex A covers the 6 months before an inspection; a window may be up to a year long.
 DEFAULT_MONTHS, MAX_MONTHS = 6, 12
@@ -82,6 +83,15 @@ def annex_a_window(
 WindowDep = Annotated[Window, Depends(annex_a_window)]
 
 
+def _form(request: Request) -> str:
+    """CSV (the default) or JSON, as the client's Accept prefers; 406 when it allows neither."""
+    return negotiate(request, (CSV, JSON))
+
+
+# A dependency, so the form is settled before the list is read or its export audited.
+Form = Annotated[str, Depends(_form)]
+
+
 def _example(columns: Sequence[str]) -> str:
     return ",".join(columns) + "\n"
 
@@ -91,7 +101,8 @@ def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, A
         200: {
             "description": f"{what}: CSV (the default: Annex A's exact header line and labels, dates as "
             "dd/mm/yyyy, blank for none; a text cell beginning with =, +, -, @, tab or CR gets a leading "
-            "`'` so a spreadsheet shows it as text), or JSON when `Accept` prefers application/json.",
+            "`'` so a spreadsheet shows it as text), or JSON when `Accept` prefers application/json; "
+            "an `Accept` allowing neither gets a 406 problem naming the header.",
             "content": {CSV: {"schema": {"type": "string"}, "example": _example(columns)}},
             "headers": {
                 "Content-Disposition": {
@@ -109,6 +120,7 @@ async def _export(
     request: Request,
     session: AsyncSession,
     principal: Principal,
+    form: str,
     body: AnnexAContacts | AnnexAReferrals,
     resource: str,
     name: str,
@@ -125,7 +137,7 @@ async def _export(
     ]
     await auditor_of(request).record_all(session, principal, entries)
     headers = {"Cache-Control": "no-store"} | VARY_ACCEPT
-    if preferred(request, (CSV, JSON)) == JSON:
+    if form == JSON:
         return JSONResponse(body.model_dump(mode="json"), headers=headers)
     text = csv_text([body.columns, *(row.cells() for row in rows)])
     filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
@@ -140,7 +152,7 @@ async def _export(
     summary="Ofsted Annex A List 1: one row per child per contact received in the window (CSV or JSON)",
 )
 async def annex_a_contacts(
-    request: Request, principal: Manager, session: SessionDep, window: WindowDep
+    request: Request, principal: Manager, form: Form, session: SessionDep, window: WindowDep
 ) -> Response:
     """Every contact received in the window (London dates), one row per child: a contact naming
     several children gives one row each. Age is in whole years at the date of the contact, blank for
@@ -151,7 +163,7 @@ async def annex_a_contacts(
     body = AnnexAContacts(
         from_date=window.from_date, to_date=window.to_date, columns=list(CONTACT_COLUMNS), rows=rows
     )
-    return await _export(request, session, principal, body, "annex_a_contacts", "list-1-contacts")
+    return await _export(request, session, principal, form, body, "annex_a_contacts", "list-1-contacts")
 
 
 @router.get(
@@ -161,7 +173,7 @@ async def annex_a_contacts(
     summary="Ofsted Annex A List 3: one row per referral received in the window (CSV or JSON)",
 )
 async def annex_a_referrals(
-    request: Request, principal: Manager, session: SessionDep, window: WindowDep
+    request: Request, principal: Manager, form: Form, session: SessionDep, window: WindowDep
 ) -> Response:
     """Every referral received in the window (London dates): a contact whose current threshold
     decision (not superseded; authorised or awaiting authorisation) is CIN_ASSESSMENT or STRATEGY_S47,
@@ -174,4 +186,4 @@ async def annex_a_referrals(
     body = AnnexAReferrals(
         from_date=window.from_date, to_date=window.to_date, columns=list(REFERRAL_COLUMNS), rows=rows
     )
-    return await _export(request, session, principal, body, "annex_a_referrals", "list-3-referrals")
+    return await _export(request, session, principal, form, body, "annex_a_referrals", "list-3-referrals")
