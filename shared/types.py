@@ -12,6 +12,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from shared.working_days import LONDON
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out, on PostgreSQL and on SQLite (which has no time zones)."""
@@ -73,13 +75,40 @@ def no_control_characters(value: str) -> str:
     return value
 
 
+# The calendar arithmetic done on a time or date (a statutory deadline, a supervision interval of up to
+# 260 working days, the day after) looks up to a year or so beyond it, so the last year is out.
+LAST_CALENDAR_YEAR = 9998
+
+
+def on_the_calendar(value: date) -> date:
+    """A validator for a date the working-day calendar counts on from: not in year 9999."""
+    if value.year > LAST_CALENDAR_YEAR:
+        raise ValueError(f"must be before the year {LAST_CALENDAR_YEAR + 1}")
+    return value
+
+
+def on_the_london_calendar(value: datetime) -> datetime:
+    """A validator for an aware time placed on the London calendar: one within minutes of year 1
+    cannot be (London kept its local mean time, 1 minute 15 seconds behind UTC, before 1847), nor one
+    in year 9999 (`on_the_calendar`)."""
+    try:
+        london = value.astimezone(LONDON)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    on_the_calendar(london.date())
+    return value
+
+
 # Values read from another service's journey feed, bounded to what the projections' columns hold
-# (team and area ids of 80 characters, worker ids of 120, UTC times): a value beyond them would fail
-# its batch's write on every retry (PostgreSQL: value too long; a NUL; a time before year 1 in UTC),
-# stopping the feed, so it makes the payload unreadable, skipped and counted like any other.
+# (team and area ids of 80 characters, worker ids of 120, UTC times) and the calendar counts from
+# (times and dates on the London calendar): a value beyond them would fail its batch's write on every
+# retry (PostgreSQL: value too long; a NUL; a time before year 1 in UTC), stopping the feed, or fail
+# every later read that counts working days from it, so it makes the payload unreadable, skipped and
+# counted like any other.
 FeedId = Annotated[str, StringConstraints(max_length=80), AfterValidator(no_control_characters)]
 FeedWorkerId = Annotated[str, StringConstraints(max_length=120), AfterValidator(no_control_characters)]
-FeedTime = Annotated[AwareDatetime, AfterValidator(as_utc)]
+FeedTime = Annotated[AwareDatetime, AfterValidator(as_utc), AfterValidator(on_the_london_calendar)]
+FeedDate = Annotated[date, AfterValidator(on_the_calendar)]
 
 
 def _written_as(pattern: re.Pattern[str], what: str) -> BeforeValidator:

@@ -156,11 +156,21 @@ async def test_a_front_door_closure_after_other_or_an_existing_case_closes_the_j
 async def rewrite_closure(h, **fields: object) -> None:
     """Change fields of the referrals log's JourneyClosed payload in place, as a newer or broken
     producer would have written it."""
+    await rewrite_latest(h, "JourneyClosed", **fields)
+
+
+async def rewrite_latest(h, event_type: str, **fields: object) -> None:
+    """Change fields of the latest payload of this type in the referrals log, in place."""
     svc = h.referrals.app.state.service
     t = svc.event_log.table
     async with svc.db.unit_of_work() as session:
         row = (
-            await session.execute(select(t.c.position, t.c.payload).where(t.c.type == "JourneyClosed"))
+            await session.execute(
+                select(t.c.position, t.c.payload)
+                .where(t.c.type == event_type)
+                .order_by(t.c.position.desc())
+                .limit(1)
+            )
         ).one()
         await session.execute(
             update(t).where(t.c.position == row.position).values(payload={**row.payload, **fields})
@@ -263,3 +273,32 @@ async def test_a_value_too_long_or_a_time_out_of_range_is_skipped_not_fatal(h) -
     metrics = (await h.client.get("/metrics")).text
     assert 'consumer_events_skipped_total{feed="referrals",type="JourneyTransferred"} 4.0' in metrics
     assert 'consumer_events_skipped_total{feed="referrals",type="JourneyClosed"} 1.0' in metrics
+
+
+async def test_a_time_the_london_calendar_cannot_count_from_is_skipped_not_fatal(h) -> None:
+    """A time in the first 75 seconds of year 1 is one in UTC but not in London (which kept its local
+    mean time, 1 minute 15 seconds behind, before 1847), and the calendar cannot count a due date on
+    from a time in year 9999. Either, as a journey's start, made its team's due list a 500 for as
+    long as the journey was open. Now an event with such a time is skipped and counted, as reporting
+    skips it; the journey's other events are applied."""
+    kept, kept_child = await h.journey()
+    for bad in ("0001-01-01T00:01:00Z", "9999-12-31T10:00:00Z"):
+        await h.open()
+        await rewrite_latest(h, "ContactReceived", received_at=bad)
+        await h.allocate(uuid.uuid4(), uuid.uuid4())  # a feed starting mid-journey: the allocation opens it
+        await rewrite_latest(h, "JourneyAllocated", effective_at=bad)
+        await h.transfer(kept, kept_child)
+        await rewrite_latest(h, "JourneyTransferred", effective_at=bad)
+        await h.close(kept, kept_child)
+        await rewrite_latest(h, "JourneyClosed", closed_at=bad)
+    later, _ = await h.open()  # an event after the broken ones is still applied
+    assert await h.sync() == 1
+    assert set(await journeys(h)) == {kept, later}
+    j = (await journeys(h))[kept]
+    assert (j["team_id"], j["worker_id"], j["is_open"]) == ("FD-WEST", "w1", True)
+    due = await h.client.get("/supervisions/due", headers=h.manager())
+    assert due.status_code == 200, due.text
+    assert {i["journey_id"] for i in due.json()["items"]} == {str(kept), str(later)}
+    metrics = (await h.client.get("/metrics")).text
+    for event_type in ("ContactReceived", "JourneyAllocated", "JourneyTransferred", "JourneyClosed"):
+        assert f'consumer_events_skipped_total{{feed="referrals",type="{event_type}"}} 2.0' in metrics

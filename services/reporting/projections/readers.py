@@ -7,46 +7,20 @@ and read codes as plain strings so that a code added upstream does not stop the 
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-from shared.types import FeedId, FeedTime, FeedWorkerId, no_control_characters
-from shared.working_days import LONDON
+from shared.types import FeedDate, FeedId, FeedTime, FeedWorkerId, no_control_characters
 
-# The calendar arithmetic done on a time or date (a statutory deadline, a supervision interval of up
-# to 260 working days, the day after) looks up to a year or so beyond it, so the last year is out.
-_LAST_YEAR = 9998
-
-
-def _on_the_london_calendar(value: datetime) -> datetime:
-    """A time is placed on the London calendar: one within minutes of year 1 cannot be (London kept
-    its local mean time, 1 minute 15 seconds behind UTC, before 1847), nor one in year 9999."""
-    try:
-        london = value.astimezone(LONDON)
-    except OverflowError:
-        raise ValueError("is out of range") from None
-    _before_the_last_year(london.date())
-    return value
-
-
-def _before_the_last_year(value: date) -> date:
-    if value.year > _LAST_YEAR:
-        raise ValueError("is out of range")
-    return value
-
-
-# What the projection's columns hold (ids: shared.types.FeedId and the rest; codes of the lengths
-# below; times and dates the calendar can count from): a value beyond them would fail its batch on
-# every retry, stopping the feed, so it makes the payload unreadable, skipped and counted like any
-# other. Text kept only in a timeline entry's JSON (which holds any length, a NUL escaped) stays str.
-Time = Annotated[FeedTime, AfterValidator(_on_the_london_calendar)]
+# What the projection's columns hold (ids, times and dates: shared.types.FeedId and the rest; codes
+# of the lengths below): a value beyond them would fail its batch on every retry, stopping the feed,
+# so it makes the payload unreadable, skipped and counted like any other. Text kept only in a
+# timeline entry's JSON (which holds any length, a NUL escaped) stays str.
 Source = Annotated[str, StringConstraints(max_length=10), AfterValidator(no_control_characters)]
 ShortCode = Annotated[str, StringConstraints(max_length=20), AfterValidator(no_control_characters)]
 Code = Annotated[str, StringConstraints(max_length=40), AfterValidator(no_control_characters)]
-Day = Annotated[date, AfterValidator(_before_the_last_year)]
 
 
 class Reader(BaseModel):
@@ -62,7 +36,7 @@ class Reader(BaseModel):
 class ContactReceived(Reader):
     contact_id: UUID
     child_id: UUID
-    received_at: Time
+    received_at: FeedTime
     source: Source | None = None
     channel: Code | None = None
     urgency: ShortCode | None = None
@@ -79,7 +53,7 @@ class ThresholdDecisionRecorded(Reader):
     outcome: Code
     threshold_level: int | None = None
     primary_need: str | None = None
-    decided_at: Time
+    decided_at: FeedTime
     requires_authorisation: bool = False
     supersedes_decision_id: UUID | None = None
     decided_by_team: FeedId | None = None
@@ -89,7 +63,7 @@ class ThresholdDecisionRecorded(Reader):
 class ThresholdDecisionAuthorised(Reader):
     decision_id: UUID
     contact_id: UUID
-    authorised_at: Time
+    authorised_at: FeedTime
 
 
 class ThresholdDecisionSuperseded(Reader):
@@ -102,7 +76,7 @@ class ThresholdDecisionSuperseded(Reader):
 class ReferrerFeedbackSent(Reader):
     contact_id: UUID
     kind: str | None = None
-    sent_at: Time
+    sent_at: FeedTime
 
 
 class JourneyAllocated(Reader):
@@ -112,7 +86,7 @@ class JourneyAllocated(Reader):
     area: FeedId | None = None
     service_type: Code | None = None
     worker_id: FeedWorkerId | None = None
-    effective_at: Time
+    effective_at: FeedTime
 
 
 class JourneyTransferred(Reader):
@@ -128,13 +102,13 @@ class JourneyTransferred(Reader):
     team_changed: bool
     worker_changed: bool
     reason: ShortCode | None = None
-    effective_at: Time
+    effective_at: FeedTime
 
 
 class JourneyClosed(Reader):
     child_id: UUID | None = None
     closure_reason: ShortCode | None = None
-    closed_at: Time
+    closed_at: FeedTime
 
 
 # -- supervision ----------------------------------------------------------------------------------
@@ -144,35 +118,35 @@ class SupervisionRecorded(Reader):
     supervision_id: UUID
     child_id: UUID | None = None
     team_id: FeedId | None = None
-    held_at: Time
+    held_at: FeedTime
     kind: Code | None = None
-    next_due_on: Day | None = None
+    next_due_on: FeedDate | None = None
     actions: int | None = None
 
 
 class SupervisionActionSet(Reader):
     action_id: UUID
     supervision_id: UUID
-    due_on: Day | None = None
+    due_on: FeedDate | None = None
 
 
 class SupervisionActionCompleted(Reader):
     action_id: UUID
     supervision_id: UUID
-    completed_at: Time | None = None
+    completed_at: FeedTime | None = None
 
 
 class SupervisionActionCancelled(Reader):
     action_id: UUID
     supervision_id: UUID
-    cancelled_at: Time | None = None
+    cancelled_at: FeedTime | None = None
 
 
 class NewlyQualifiedRegisterSet(Reader):
     """A worker's newly-qualified register entry (its stream is the entry's, not a journey's)."""
 
     worker_id: Annotated[FeedWorkerId, StringConstraints(min_length=1)]
-    newly_qualified_until: Day | None = None
+    newly_qualified_until: FeedDate | None = None
 
 
 REFERRALS: dict[str, type[Reader]] = {

@@ -22,8 +22,9 @@ from shared.types import FeedId, FeedTime, FeedWorkerId, no_control_characters
 log = logging.getLogger("frontdoor.supervision.projection")
 
 
-# What the journey table holds (team, area and worker ids and times: shared.types.FeedId and the
-# rest); a value beyond it makes the payload unreadable, skipped and counted like any other.
+# What the journey table holds and the due list counts from (team, area and worker ids, and times on
+# the London calendar: shared.types.FeedId and the rest); a value beyond it makes the payload
+# unreadable, skipped and counted like any other.
 ServiceTypeCode = Annotated[str, StringConstraints(max_length=60), AfterValidator(no_control_characters)]
 
 
