@@ -128,3 +128,5 @@ IsoDateTime = Annotated[
     AwareDatetime,
     _written_as(re.compile(_DATE + "[Tt ][0-9]{2}:[0-9]{2}"), "date-time, e.g. 2024-03-01T10:00:00Z"),
 ]
+# A date a client gives that is published, or counted on from: one the feed's readers take (FeedDate).
+CalendarDate = Annotated[IsoDate, AfterValidator(on_the_calendar)]

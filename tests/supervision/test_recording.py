@@ -237,6 +237,27 @@ async def test_values_the_database_cannot_hold_are_422(h, override: dict, field:
     assert [p["name"] for p in r.json()["invalid-params"]] == [field]
 
 
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        (
+            {"actions": [{"description": "Review.", "owner_id": "w1", "due_on": "9999-12-31"}]},
+            "actions.0.due_on",
+        ),
+        ({"next_due_on": "9999-12-31"}, "next_due_on"),
+    ],
+)
+async def test_a_date_the_calendar_cannot_count_from_is_422(h, override: dict, field: str) -> None:
+    """An action due in year 9999 was stored and published, and reporting's reader skips it (the
+    working-day calendar cannot count on from that year), so reporting never knew the action. Now 422
+    naming the field, as a next due date there is (it is later than the policy allows, too)."""
+    journey_id, _ = await h.journey()
+    r = await h.record(journey_id, **override)
+    assert r.status_code == 422, r.text
+    assert [p["name"] for p in r.json()["invalid-params"]] == [field]
+    assert await h.count("supervisions") == 0
+
+
 async def test_odd_query_and_path_values_are_422(h) -> None:
     r = await h.client.get("/supervisions/due?team=FD%00WEST", headers=h.manager())
     assert r.status_code == 422 and r.json()["invalid-params"][0]["name"] == "team"

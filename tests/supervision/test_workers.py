@@ -52,6 +52,21 @@ async def test_only_managers_and_bad_input(h) -> None:
     assert too_long.status_code == 422 and too_long.json()["invalid-params"][0]["name"] == "worker_id"
 
 
+async def test_an_end_date_the_calendar_cannot_count_from_is_422(h) -> None:
+    """Was stored and published: an entry until 9999-12-31 (meaning "for good"), which reporting's
+    reader skips (the working-day calendar cannot count on from year 9999), so reporting kept the
+    worker's earlier entry and its due dates for their journeys parted from ours. Now 422 naming the
+    field, and nothing is published; the year before is the last one taken."""
+    for until in ("9999-12-31", "9999-01-01"):
+        r = await h.client.put("/workers/w5", json={"newly_qualified_until": until}, headers=h.manager())
+        assert r.status_code == 422, r.text
+        assert [p["name"] for p in r.json()["invalid-params"]] == ["newly_qualified_until"]
+    assert await h.own_events() == []
+    last_year = {"newly_qualified_until": "9998-12-31"}
+    last = await h.client.put("/workers/w5", json=last_year, headers=h.manager())
+    assert last.status_code == 200, last.text
+
+
 async def test_if_match_any_needs_an_entry_to_exist(h) -> None:
     """RFC 9110 13.1.1: `If-Match: *` is false when there is no current representation, so a PUT
     meant to change an existing entry does not create one (412); once it exists, `*` matches."""

@@ -14,7 +14,7 @@ from sqlmodel import Field
 from services.supervision.db import Base
 from services.supervision.types import FreeText, Instant, StaffId
 from shared.codes import SupervisionKind
-from shared.types import IsoDate, UTCDateTime
+from shared.types import CalendarDate, UTCDateTime
 
 
 class ActionStatus(StrEnum):
@@ -78,7 +78,9 @@ class ActionIn(_In):
         min_length=1, max_length=2000, description="What is to be done (free text)."
     )
     owner_id: StaffId = PField(description="Pseudonymous id of who does it.")
-    due_on: IsoDate = PField(description="Due date; not before the day the supervision was held.")
+    due_on: CalendarDate = PField(
+        description="Due date; not before the day the supervision was held, nor in year 9999."
+    )
 
 
 class SupervisionIn(_In):
@@ -95,7 +97,7 @@ class SupervisionIn(_In):
     actions: list[ActionIn] = PField(
         default_factory=list, max_length=50, description="Actions set, up to 50, in the order given."
     )
-    next_due_on: IsoDate | None = PField(
+    next_due_on: CalendarDate | None = PField(
         default=None,
         description=(
             "When supervision is next due. Defaults to the policy interval in working days after the day"

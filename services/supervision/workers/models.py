@@ -9,7 +9,7 @@ from pydantic import Field as PField
 from sqlmodel import Field
 
 from services.supervision.db import Base
-from shared.types import IsoDate, UTCDateTime
+from shared.types import CalendarDate, UTCDateTime
 
 
 class Worker(Base, table=True):
@@ -25,8 +25,11 @@ class Worker(Base, table=True):
 class WorkerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    newly_qualified_until: IsoDate | None = PField(
-        description="Last day the worker counts as newly qualified (supervised more often); null ends it."
+    newly_qualified_until: CalendarDate | None = PField(
+        description=(
+            "Last day the worker counts as newly qualified (supervised more often), before year 9999;"
+            " null ends it."
+        )
     )
 
 
