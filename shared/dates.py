@@ -6,7 +6,22 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
 
+from shared.errors import Unprocessable
 from shared.working_days import LONDON
+
+# Windows and reports cover the working lives of front doors, not all of time: this also keeps date
+# arithmetic (a year back, a month on) in range.
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def require_dates_in_range(*dates: tuple[date | None, str]) -> None:
+    """422 naming the first query parameter (given as `(value, name)`) whose date lies outside
+    EARLIEST_DATE..LATEST_DATE; a missing date is not checked."""
+    for value, name in dates:
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise Unprocessable(
+                f"Dates must lie between {EARLIEST_DATE} and {LATEST_DATE}.", field=name, location="query"
+            )
 
 
 def add_months(d: date, months: int) -> date:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from shared.dates import add_months, london_window, one_year_before
+from shared.dates import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    add_months,
+    london_window,
+    one_year_before,
+    require_dates_in_range,
+)
+from shared.errors import Unprocessable
 
 
 @pytest.mark.parametrize(
@@ -40,3 +48,12 @@ def test_a_london_window_starts_and_ends_at_london_midnight() -> None:
         datetime(2026, 9, 30, 23, tzinfo=UTC),
         datetime(2026, 11, 1, 0, tzinfo=UTC),
     )
+
+
+def test_a_date_outside_the_front_doors_years_is_refused_naming_its_parameter() -> None:
+    require_dates_in_range((EARLIEST_DATE, "from"), (LATEST_DATE, "to"), (None, "as_of"))
+    with pytest.raises(Unprocessable) as refused:
+        require_dates_in_range((date(2024, 1, 1), "from"), (LATEST_DATE + timedelta(days=1), "to"))
+    [param] = refused.value.invalid_params or []
+    assert (param.name, param.location) == ("to", "query")
+    assert "between 2000-01-01 and 2099-12-31" in param.reason

@@ -26,19 +26,18 @@ from services.referrals.annex_a.models import (
 from services.referrals.common import Manager
 from shared.audit import Audited, auditor_of
 from shared.auth import Principal
-from shared.dates import add_months
+from shared.dates import add_months, require_dates_in_range
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
 from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, negotiate
 from shared.types import IsoDate, utcnow
-from shared.working_days import LONDON
+from shared.working_days import london_date
 
 # 406: the lists are sent as CSV or JSON only, as the reports are sent as JSON or CSV.
 router = APIRouter(tags=["Annex A"], responses=problem_responses(401, 403, 406, 422, 429))
 
 # Annex A covers the 6 months before an inspection; a window may be up to a year long.
 DEFAULT_MONTHS, MAX_MONTHS = 6, 12
-EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,8 @@ def annex_a_window(
     ] = None,
 ) -> Window:
     """The window of London dates: at most a year long, 2000-01-01 to 2099-12-31."""
-    for value, name in ((from_date, "from"), (to_date, "to")):
-        if value is not None and not EARLIEST <= value <= LATEST:
-            raise Unprocessable(
-                f"Dates must lie between {EARLIEST} and {LATEST}.", field=name, location="query"
-            )
-    to_date = to_date or utcnow().astimezone(LONDON).date()
+    require_dates_in_range((from_date, "from"), (to_date, "to"))
+    to_date = to_date or london_date(utcnow())
     from_date = from_date or add_months(to_date, -DEFAULT_MONTHS)
     if from_date > to_date:
         raise Unprocessable("The window starts after it ends.", field="from", location="query")

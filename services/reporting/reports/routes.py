@@ -35,11 +35,12 @@ from services.reporting.rounding import half_up
 from services.reporting.settings import Settings
 from shared.audit import auditor_of
 from shared.auth import Principal, Role, require_roles
+from shared.dates import EARLIEST_DATE, LATEST_DATE, require_dates_in_range
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
 from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, negotiate
 from shared.types import IsoDate, IsoDateTime, utcnow
-from shared.working_days import LONDON
+from shared.working_days import london_date
 
 # 406: every route here answers in set forms (JSON, and CSV for the reports) and refuses others.
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 406, 422, 429))
@@ -91,10 +92,6 @@ def _limit(
 Limit = Annotated[int, Depends(_limit)]
 
 
-# Reports cover the working lives of front doors, not all of time: also keeps date arithmetic in range.
-EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
-
-
 # A time grouping's periods become one SQL CASE branch each, compiled per call: 5,200 weeks took
 # 9-12 s of the worker (blocking every other request), 313 weeks 20-45 ms.
 MAX_PERIODS = 600
@@ -116,11 +113,7 @@ def _periods(group_by: GroupBy, from_date: date, to_date: date) -> int:
 def _check_range(
     from_date: date, to_date: date, field: str = "from", to_field: str = "to", group_by: GroupBy | None = None
 ) -> None:
-    for value, name in ((from_date, field), (to_date, to_field)):
-        if not EARLIEST <= value <= LATEST:
-            raise Unprocessable(
-                f"Dates must lie between {EARLIEST} and {LATEST}.", field=name, location="query"
-            )
+    require_dates_in_range((from_date, field), (to_date, to_field))
     if from_date > to_date:
         raise Unprocessable("The range starts after it ends.", field=field, location="query")
     if group_by is not None and _periods(group_by, from_date, to_date) > MAX_PERIODS:
@@ -191,9 +184,9 @@ def _as_of(
         ),
     ] = None,
 ) -> datetime | None:
-    if as_of is not None and not EARLIEST <= as_of.date() <= LATEST:
+    if as_of is not None and not EARLIEST_DATE <= as_of.date() <= LATEST_DATE:
         raise Unprocessable(
-            f"as_of must lie between {EARLIEST} and {LATEST}.", field="as_of", location="query"
+            f"as_of must lie between {EARLIEST_DATE} and {LATEST_DATE}.", field="as_of", location="query"
         )
     return as_of
 
@@ -345,7 +338,7 @@ async def supervision(
     query: ByTeam,
     limit: Limit,
 ) -> Response:
-    today = utcnow().astimezone(LONDON).date()
+    today = london_date(utcnow())
     report = await reports.supervision(query.from_date, query.to_date, query.group_by, today, limit)
     await _audit(request, session, principal, report.measure)
     return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
@@ -380,7 +373,7 @@ async def _measure(
         case Measure.handovers:
             return await reports.handovers(q.from_date, q.to_date, q.group_by, now, DEFAULT_LIMIT)
         case Measure.supervision:
-            today = now.astimezone(LONDON).date()
+            today = london_date(now)
             return await reports.supervision(q.from_date, q.to_date, q.group_by, today, DEFAULT_LIMIT)
         case Measure.conversion:
             return await reports.conversion(q.from_date, q.to_date, q.group_by)
