@@ -36,7 +36,6 @@ from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
 from frontdoor.run import settings_problems
-from services.reporting.projections.contact_days import within_twelve_months
 from shared.auth import mint_token, minting_refused
 from shared.codes import (
     FRONT_DOOR_CLOSURE_OUTCOMES,
@@ -55,6 +54,7 @@ from shared.codes import (
     Urgency,
     WorkerChangeReason,
 )
+from shared.dates import within_twelve_months
 from shared.settings import ServiceSettings
 from shared.types import simulated_now
 from shared.working_days import LONDON, STATUTORY, WorkingCalendar

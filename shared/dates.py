@@ -7,7 +7,7 @@ import calendar
 from datetime import UTC, date, datetime, time, timedelta
 
 from shared.errors import Unprocessable
-from shared.working_days import LONDON
+from shared.working_days import LONDON, london_date
 
 # Windows and reports cover the working lives of front doors, not all of time: this also keeps date
 # arithmetic (a year back, a month on) in range.
@@ -42,3 +42,12 @@ def london_window(from_date: date, to_date: date) -> tuple[datetime, datetime]:
     start = datetime.combine(from_date, time(0), tzinfo=LONDON).astimezone(UTC)
     end = datetime.combine(to_date + timedelta(days=1), time(0), tzinfo=LONDON).astimezone(UTC)
     return start, end
+
+
+def within_twelve_months(previous: datetime, later: datetime) -> bool:
+    """Whether a contact or referral received at `previous` (not later) lies within the 12 months
+    before one received at `later`, as DfE counts re-referrals: the earlier one's London date on or
+    after the same date a year before the later one's (28 February for 29 February), whatever the
+    times of day. Reporting's re-referrals, the referrals service's history at the point of decision
+    and the seed's summary all count with this."""
+    return london_date(previous) >= one_year_before(london_date(later))

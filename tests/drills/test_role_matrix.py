@@ -58,6 +58,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "GET /children/{child_id}/corrections": STAFF,
         "POST /contacts": CONTACT_WRITERS,
         "GET /contacts/{contact_id}": STAFF,
+        "GET /contacts/{contact_id}/child-history": STAFF,
         "GET /contacts/{contact_id}/status": CONTACT_WRITERS,
         "GET /partner/contacts": PARTNER,
         "POST /contacts/{contact_id}/referrer-feedback": STAFF,

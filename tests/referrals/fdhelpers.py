@@ -6,13 +6,16 @@ All personal details here are synthetic.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from platform_kit import until_a_backend_waits_for_a_lock
+
+from shared.types import simulated_now
 
 VALID_NHS = "9434765919"  # a published test number: weights 10..2 sum 299, 299 % 11 = 2, 11 - 2 = 9
 
@@ -184,3 +187,57 @@ async def race_held(
     finally:
         release.set()
     return await first_task, await second_task
+
+
+# --- History at simulated times (`shared.types.simulated_now`), as `frontdoor seed` records its year.
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@contextmanager
+def now_is(when: datetime) -> Iterator[None]:
+    token = simulated_now.set(when)
+    try:
+        yield
+    finally:
+        simulated_now.reset(token)
+
+
+async def contact_at(
+    fd: FrontDoor, when: datetime, child_ids: list[str] | None = None, **over: Any
+) -> list[dict[str, Any]]:
+    """A contact received (and recorded) at `when`; one per child."""
+    with now_is(when):
+        body = contact_body(child_ids or [], received_at=iso(when), **over)
+        r = await fd.client.post("/contacts", json=body, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    contacts: list[dict[str, Any]] = r.json()["contacts"]
+    return contacts
+
+
+async def post_at(fd: FrontDoor, when: datetime, path: str, body: dict | None, headers: dict) -> dict:
+    with now_is(when):
+        r = await fd.client.post(path, json=body, headers=headers)
+    assert r.status_code in (200, 201), r.text
+    result: dict = r.json()
+    return result
+
+
+async def refer_at(fd: FrontDoor, contact: dict, when: datetime, *, authorise: bool = True) -> dict:
+    """A referral decided at `when` by p1 and, unless told otherwise, authorised 10 minutes later by m1."""
+    body = referral_body(decided_at=iso(when))
+    decision = await post_at(fd, when, f"/contacts/{contact['id']}/decisions", body, fd.pract)
+    if authorise:
+        later = when + timedelta(minutes=10)
+        decision = await post_at(fd, later, f"/decisions/{decision['id']}/authorise", None, fd.mgr)
+    return decision
+
+
+async def referral_closed(fd: FrontDoor, child_id: str, received: datetime) -> None:
+    """A whole referral: contact, referral, authorisation, and the journey closed (RC8) 30 minutes on."""
+    (contact,) = await contact_at(fd, received, [child_id])
+    await refer_at(fd, contact, received + timedelta(minutes=5))
+    closed = received + timedelta(minutes=30)
+    await post_at(fd, closed, f"/journeys/{contact['journey_id']}/closure", {"reason": "RC8"}, fd.mgr)

@@ -8,19 +8,28 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fdhelpers import FrontDoor, child_body, contact_body, decision_body, iso, referral_body
+from fdhelpers import (
+    FrontDoor,
+    at,
+    child_body,
+    contact_at,
+    decision_body,
+    iso,
+    now_is,
+    post_at,
+    refer_at,
+    referral_body,
+    referral_closed,
+)
 from sqlalchemy import event
 
 from services.referrals.annex_a.models import CONTACT_COLUMNS, REFERRAL_COLUMNS
 from shared.codes import Ethnicity, ReferralSource, Sex, annex_a_label
-from shared.types import simulated_now
 
 CONTACT_HEADER = "Child Unique ID,Gender,Ethnicity,Date of Birth,Age,Date of Contact,Contact Source"
 REFERRAL_HEADER = (
@@ -28,57 +37,6 @@ REFERRAL_HEADER = (
     "Number of Referrals in Last 12 Months,Allocated Team,Allocated Worker"
 )
 JSON = {"Accept": "application/json"}
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-@contextmanager
-def now_is(when: datetime) -> Iterator[None]:
-    token = simulated_now.set(when)
-    try:
-        yield
-    finally:
-        simulated_now.reset(token)
-
-
-async def contact_at(
-    fd: FrontDoor, when: datetime, child_ids: list[str] | None = None, **over: Any
-) -> list[dict[str, Any]]:
-    """A contact received (and recorded) at `when`; one per child."""
-    with now_is(when):
-        body = contact_body(child_ids or [], received_at=iso(when), **over)
-        r = await fd.client.post("/contacts", json=body, headers=fd.pract)
-    assert r.status_code == 201, r.text
-    contacts: list[dict[str, Any]] = r.json()["contacts"]
-    return contacts
-
-
-async def post_at(fd: FrontDoor, when: datetime, path: str, body: dict | None, headers: dict) -> dict:
-    with now_is(when):
-        r = await fd.client.post(path, json=body, headers=headers)
-    assert r.status_code in (200, 201), r.text
-    result: dict = r.json()
-    return result
-
-
-async def refer_at(fd: FrontDoor, contact: dict, when: datetime, *, authorise: bool = True) -> dict:
-    """A referral decided at `when` by p1 and, unless told otherwise, authorised 10 minutes later by m1."""
-    body = referral_body(decided_at=iso(when))
-    decision = await post_at(fd, when, f"/contacts/{contact['id']}/decisions", body, fd.pract)
-    if authorise:
-        later = when + timedelta(minutes=10)
-        decision = await post_at(fd, later, f"/decisions/{decision['id']}/authorise", None, fd.mgr)
-    return decision
-
-
-async def referral_closed(fd: FrontDoor, child_id: str, received: datetime) -> None:
-    """A whole referral: contact, referral, authorisation, and the journey closed (RC8) 30 minutes on."""
-    (contact,) = await contact_at(fd, received, [child_id])
-    await refer_at(fd, contact, received + timedelta(minutes=5))
-    closed = received + timedelta(minutes=30)
-    await post_at(fd, closed, f"/journeys/{contact['journey_id']}/closure", {"reason": "RC8"}, fd.mgr)
 
 
 async def export(fd: FrontDoor, path: str, headers: dict | None = None, **params: str) -> httpx.Response:

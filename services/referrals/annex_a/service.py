@@ -19,10 +19,10 @@ from sqlmodel import col
 from services.referrals.annex_a.models import REFERRAL_NFA_NO, AnnexAContact, AnnexAReferral
 from services.referrals.children.models import Child
 from services.referrals.contacts.models import Contact
-from services.referrals.decisions.models import Decision, DecisionStatus
+from services.referrals.decisions.models import Decision, referral_in_force
 from services.referrals.journeys.models import Allocation
 from services.referrals.teams.models import Team
-from shared.codes import ANNEX_A_LABELS, REFERRAL_OUTCOMES, Ethnicity, ReferralSource, Sex
+from shared.codes import ANNEX_A_LABELS, Ethnicity, ReferralSource, Sex
 from shared.dates import london_window, one_year_before
 from shared.working_days import london_date
 
@@ -87,16 +87,6 @@ async def contacts(session: AsyncSession, from_date: date, to_date: date) -> lis
     return rows
 
 
-def _is_referral() -> list[Any]:
-    """A referral is a contact whose current threshold decision (not superseded; authorised or still
-    awaiting authorisation) has a referral outcome: as reporting counts referrals and re-referrals,
-    and as the one-referral-per-journey rule sees one in force."""
-    return [
-        col(Decision.status) != DecisionStatus.superseded.value,
-        col(Decision.outcome).in_([o.value for o in REFERRAL_OUTCOMES]),
-    ]
-
-
 @dataclass(frozen=True)
 class _Held:
     team: str
@@ -153,7 +143,7 @@ async def referrals(session: AsyncSession, from_date: date, to_date: date) -> li
             and_(col(Allocation.journey_id) == col(Contact.journey_id), col(Contact.received_at) >= start),
         )
         .outerjoin(Team, col(Team.id) == col(Allocation.team_id))
-        .where(col(Contact.received_at) >= lookback, col(Contact.received_at) < end, *_is_referral())
+        .where(col(Contact.received_at) >= lookback, col(Contact.received_at) < end, *referral_in_force())
         .order_by(
             col(Contact.received_at),
             col(Contact.id),

@@ -18,6 +18,7 @@ from services.referrals.common import (
     settings_of,
 )
 from services.referrals.contacts import service
+from services.referrals.contacts.history import ChildHistory, histories
 from services.referrals.contacts.models import (
     Contact,
     ContactIn,
@@ -232,6 +233,25 @@ async def record_feedback(
     await idem.remember(session, 201, body)
     await append_events(request, session, principal, [pending])
     return body
+
+
+@router.get(
+    "/contacts/{contact_id}/child-history",
+    response_model=ChildHistory,
+    summary="The child's contacts and referrals in the 12 months before this contact (staff)",
+    description="What to weigh at the point of decision: whether a referral on this contact would be a "
+    "re-referral, and how many worries have arrived without one. Counted as reporting counts them.",
+    responses=problem_responses(404, 422),
+)
+async def get_child_history(
+    request: Request, contact_id: uuid.UUID, principal: Staff, session: SessionDep
+) -> ChildHistory:
+    contact = await service.get_contact(session, contact_id)
+    found = await histories(session, [contact])
+    await auditor_of(request).record(
+        session, principal, "read", "child_history", resource_id=contact.id, child_id=contact.child_id
+    )
+    return found[contact.id]
 
 
 @router.get(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field as PField
 from sqlalchemy import JSON, Index
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from services.referrals.common import Instant, LongText, Reason, Schema
 from services.referrals.db import Base
-from shared.codes import AssessmentFactor, DecisionOutcome, PrimaryNeed, SupersedeReason
+from shared.codes import REFERRAL_OUTCOMES, AssessmentFactor, DecisionOutcome, PrimaryNeed, SupersedeReason
 from shared.types import UTCDateTime, utcnow
 
 
@@ -50,6 +51,16 @@ class Decision(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
     supersede_note: str | None = Field(default=None, max_length=4000)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = 1
+
+
+def referral_in_force() -> list[Any]:
+    """Conditions on Decision for a referral: a contact whose current threshold decision (not
+    superseded; authorised or still awaiting authorisation) has a referral outcome. As reporting
+    counts referrals and re-referrals, and as the one-referral-per-journey rule sees one in force."""
+    return [
+        col(Decision.status) != DecisionStatus.superseded.value,
+        col(Decision.outcome).in_([o.value for o in REFERRAL_OUTCOMES]),
+    ]
 
 
 # --- API schemas -----------------------------------------------------------------------------------

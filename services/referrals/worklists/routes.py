@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from services.referrals.children.service import get_child
 from services.referrals.common import TEAM_ID_PATTERN, Schema, Staff, settings_of
+from services.referrals.contacts.history import ChildHistory, histories
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut, DecisionStatus
 from services.referrals.journeys.models import Allocation, AllocationOut, Journey, JourneyStatus
@@ -41,6 +42,9 @@ class WaitingContact(Schema):
     age_working_hours: float = Field(description="Office hours on working days since receipt (statutory).")
     decision_due_at: datetime = Field(description="Close of the working day the decision is due (T1).")
     deadline_breached: bool = Field(description="True once decision_due_at has passed.")
+    child_history: ChildHistory = Field(
+        description="The child's contacts and referrals in the 12 months before this one."
+    )
 
 
 async def _page(session: AsyncSession, query: Select[Any], page: PageParams) -> tuple[list[Any], int]:
@@ -77,6 +81,7 @@ async def contacts_awaiting_decision(
     if source is not None:
         query = query.where(col(Contact.source) == source.value)
     rows, total = await _page(session, query.order_by(col(Contact.received_at), col(Contact.id)), page)
+    child_histories = await histories(session, rows)
     now = utcnow()
     settings = settings_of(request)
     days, calendar = settings.decision_deadline_working_days, settings.calendar()
@@ -97,6 +102,7 @@ async def contacts_awaiting_decision(
                 age_working_hours=round(calendar.working_hours_between(c.received_at, now), 2),
                 decision_due_at=due,
                 deadline_breached=now > due,
+                child_history=child_histories[c.id],
             )
         )
         await auditor.record(session, principal, "list", "contact", resource_id=c.id, child_id=c.child_id)

@@ -22,7 +22,7 @@ import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Table
@@ -49,7 +49,7 @@ from services.reporting.projections.models import (
 )
 from services.reporting.rounding import half_up_units
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
-from shared.dates import one_year_before
+from shared.dates import within_twelve_months
 from shared.db import on_postgresql
 from shared.working_days import london_date
 
@@ -201,14 +201,6 @@ def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
         int(decided and bool(contact["requires_authorisation"]) and contact["authorised_at"] is None),
         *sums.values(),
     )
-
-
-def within_twelve_months(previous: datetime, referral: datetime) -> bool:
-    """Whether a referral received at `referral` follows one received at `previous` (not later)
-    within 12 months, as DfE counts re-referrals: the earlier one's London date on or after the same
-    date a year before the later one's (28 February for 29 February), whatever the times of day. The
-    seed's summary counts its re-referrals with this too."""
-    return london_date(previous) >= one_year_before(london_date(referral))
 
 
 def mark_re_referrals(contacts: Sequence[Any]) -> None:
