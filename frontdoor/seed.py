@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
 from frontdoor.run import settings_problems
+from services.referrals.settings import Settings as ReferralsSettings
 from shared.auth import mint_token, minting_refused
 from shared.codes import (
     FRONT_DOOR_CLOSURE_OUTCOMES,
@@ -904,6 +905,7 @@ def journeys_in_order(plan: Plan) -> dict[int, list[Step]]:
 
 CONCERNS = "Synthetic seed contact: a worry about the child (no real person)."
 RATIONALE = "Synthetic seed decision: threshold applied to the information received."
+LATE_REASON = "Synthetic seed reason: more contacts arrived that day than the duty team could decide."
 BACKDATING_REASON = "Received out of hours by the emergency duty team; entered next working morning."
 
 
@@ -929,8 +931,11 @@ class Writer:
         supervision: httpx.AsyncClient,
         token: Callable[[str, list[str], str | None], str],
         teams: list[Team],
+        decision_due_at: Callable[[datetime], datetime],
     ) -> None:
         self.referrals = referrals
+        # The referrals service's T1 deadline, as configured: a decision after it says why.
+        self._decision_due_at = decision_due_at
         self.supervision = supervision
         self._mint = token
         self.ids = _Ids()
@@ -1029,6 +1034,8 @@ class Writer:
             "rationale": RATIONALE,
             "decided_at": _iso(s.at),
         }
+        if s.at > self._decision_due_at(d["received_at"]):
+            body["late_reason"] = LATE_REASON
         if "primary_need" in d:
             body["primary_need"] = d["primary_need"].value
             body["assessment_factors"] = [f.value for f in d["assessment_factors"]]
@@ -1399,7 +1406,14 @@ async def run_seed(
         async def catch_up_supervision() -> None:
             await system.catch_up("supervision")
 
-        writer = Writer(system.clients["referrals"], system.clients["supervision"], mint, plan.teams)
+        assert isinstance(referrals_settings, ReferralsSettings)
+        writer = Writer(
+            system.clients["referrals"],
+            system.clients["supervision"],
+            mint,
+            plan.teams,
+            referrals_settings.decision_due_at,
+        )
         await write_plan(
             plan,
             writer,

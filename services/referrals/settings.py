@@ -55,3 +55,8 @@ class Settings(ServiceSettings):
     def calendar(self) -> WorkingCalendar:
         """The statutory calendar (bank holidays only) under the configured counting convention."""
         return calendar_for(self.counting)
+
+    def decision_due_at(self, received_at: datetime) -> datetime:
+        """T1: office close on the working day a contact received then needs its threshold decision
+        by. The work list shows it; a first decision after it must say why (`late_reason`)."""
+        return self.calendar().deadline(received_at, self.decision_deadline_working_days)

@@ -52,7 +52,7 @@ async def test_hostile_values_never_cause_a_server_error(fd: FrontDoor):
     await fd.team("FD-EAST", area="East")
     child = await fd.child()
     contact = await fd.contact(child["id"], received_at="2026-01-05T10:00:00+00:00", backdating_reason="old")
-    decision = await fd.decide(contact["id"])
+    decision = await fd.decide(contact["id"], late_reason="Synthetic: decided long after receipt.")
     jid = contact["journey_id"]
     failures: list[str] = []
     failures += await _sweep(fd, "POST", "/children", child_body(), fd.pract)

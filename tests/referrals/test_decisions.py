@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
 import pytest
-from fdhelpers import FrontDoor, ago, decision_body, referral_body
+from fdhelpers import FrontDoor, ago, at, child_body, contact_at, decision_body, iso, now_is, referral_body
 
 
 def names(problem: dict) -> list[str]:
@@ -384,3 +388,85 @@ async def test_a_supersession_audits_the_decision_it_creates_and_a_replay_reads_
     rows = [(a["action"], a["resource_id"]) for a in audit.json()["items"] if a["resource"] == "decision"]
     assert ("create", new["id"]) in rows and ("supersede", old["id"]) in rows
     assert ("read", new["id"]) in rows  # the replay handed the new decision out again
+
+
+# --- T1: a first decision after its deadline says why ---------------------------------------------
+
+# Friday 28 August 2026, 10:00 in London; Monday 31 August is the summer bank holiday, so the
+# decision is due by office close on Tuesday 1 September (17:00 London, 16:00 UTC).
+RECEIVED = at("2026-08-28T09:00:00Z")
+DUE = at("2026-09-01T16:00:00Z")
+LATE = "Synthetic: the duty team was covering a strategy discussion."
+
+
+async def _received_before_a_bank_holiday(fd: FrontDoor) -> dict:
+    (contact,) = await contact_at(fd, RECEIVED, new_children=[child_body()])
+    return contact
+
+
+async def _decide_at(fd: FrontDoor, contact: dict, when: datetime, **over: Any) -> httpx.Response:
+    with now_is(when + timedelta(minutes=1)):
+        return await fd.client.post(
+            f"/contacts/{contact['id']}/decisions",
+            json=decision_body(decided_at=iso(when), **over),
+            headers=fd.pract,
+        )
+
+
+async def test_a_first_decision_after_its_deadline_needs_a_reason_and_nothing_is_written_without(
+    fd: FrontDoor,
+) -> None:
+    contact = await _received_before_a_bank_holiday(fd)
+    queue = (await fd.client.get("/worklists/contacts-awaiting-decision", headers=fd.pract)).json()
+    assert [at(i["decision_due_at"]) for i in queue["items"]] == [DUE]
+    before = await fd.events(contact["journey_id"])
+
+    r = await _decide_at(fd, contact, DUE + timedelta(minutes=1))
+    assert r.status_code == 422 and r.json()["code"] == "late_reason_required"
+    assert [p["name"] for p in r.json()["invalid-params"]] == ["late_reason"]
+    assert "2026-09-01T16:00:00+00:00" in r.json()["detail"]
+    assert (await fd.client.get(f"/contacts/{contact['id']}/decisions", headers=fd.pract)).json() == []
+    assert (await fd.client.get(f"/contacts/{contact['id']}", headers=fd.pract)).json()["awaiting_decision"]
+    assert await fd.events(contact["journey_id"]) == before
+
+    r = await _decide_at(fd, contact, DUE + timedelta(minutes=1), late_reason=LATE)
+    assert r.status_code == 201, r.text
+    decision = r.json()
+    assert decision["late_reason"] == LATE
+    assert (await fd.client.get(f"/decisions/{decision['id']}", headers=fd.pract)).json()[
+        "late_reason"
+    ] == LATE
+    # Free text stays in the referrals service: the journey event does not carry it.
+    recorded = (await fd.events(contact["journey_id"]))[-1]
+    assert recorded["type"] == "ThresholdDecisionRecorded"
+    assert "late_reason" not in recorded["payload"] and LATE not in str(recorded)
+
+
+async def test_a_decision_on_time_takes_no_late_reason(fd: FrontDoor) -> None:
+    contact = await _received_before_a_bank_holiday(fd)
+    # The bank holiday is not a working day: Tuesday at office close is still on time.
+    r = await _decide_at(fd, contact, DUE, late_reason=LATE)
+    assert r.status_code == 422 and r.json()["code"] == "late_reason_refused"
+    assert [p["name"] for p in r.json()["invalid-params"]] == ["late_reason"]
+    r = await _decide_at(fd, contact, DUE)
+    assert r.status_code == 201 and r.json()["late_reason"] is None
+
+
+async def test_a_superseding_decision_is_never_late(fd: FrontDoor) -> None:
+    contact = await _received_before_a_bank_holiday(fd)
+    first = (await _decide_at(fd, contact, DUE - timedelta(hours=2))).json()
+    weeks_later = DUE + timedelta(days=20)
+    url = f"/decisions/{first['id']}/supersede"
+    body: dict[str, Any] = {
+        "decision": decision_body(outcome="INFO_ADVICE", decided_at=iso(weeks_later), late_reason=LATE),
+        "reason": "new_information",
+        "note": "Synthetic note.",
+    }
+    with now_is(weeks_later):
+        r = await fd.client.post(url, json=body, headers=fd.pract)
+        assert r.status_code == 422 and r.json()["code"] == "late_reason_refused"
+        assert [p["name"] for p in r.json()["invalid-params"]] == ["decision.late_reason"]
+        del body["decision"]["late_reason"]
+        r = await fd.client.post(url, json=body, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    assert r.json()["late_reason"] is None

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import text
+
 from frontdoor.seed import make_plan, run_seed, seed_settings
 
 UNTIL = date(2026, 11, 2)
@@ -45,6 +47,13 @@ async def test_a_small_year_is_written_through_the_services_and_reported(
     assert overall["contacts"] == contacts
     assert overall["decided"] == decided
     assert overall["authorised"] == authorised
+    # A decision after its T1 deadline says why (the service refuses it otherwise): as many carry a
+    # reason as reporting counts late, and this year has some.
+    late = overall["decided"] - overall["decided_within_timescale"]
+    referrals = await app_client("referrals")
+    async with referrals.app.state.db.engine.connect() as conn:
+        with_reason = await conn.scalar(text("SELECT count(*) FROM decisions WHERE late_reason IS NOT NULL"))
+    assert with_reason == late > 0
     r = await reporting.get("/reports/handovers", params=period, headers=token("analyst", sub="an-1"))
     assert r.status_code == 200, r.text
     assert r.json()["overall"]["journeys"] > 0

@@ -37,6 +37,8 @@ class Decision(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
     primary_need: str | None = Field(default=None, max_length=3)
     assessment_factors: list[str] = Field(default_factory=list, sa_type=JSON)
     rationale: str = Field(max_length=4000)
+    # Why a contact's first decision came after its T1 deadline (kept here, never published).
+    late_reason: str | None = Field(default=None, max_length=500)
     decided_at: datetime = Field(sa_type=UTCDateTime)
     decided_by: str = Field(max_length=120)
     decided_by_team: str | None = Field(default=None, max_length=40, index=True)
@@ -79,6 +81,13 @@ class DecisionIn(Schema):
         default_factory=list, max_length=42, description="Where known; `21` alone; each code at most once."
     )
     rationale: LongText = PField(description="Why (at most 4000 characters).")
+    late_reason: Reason | None = PField(
+        None,
+        description="Why the decision comes after its deadline (T1: office close on the working day "
+        "the contact's decision was due, as the work list's decision_due_at shows): required for a "
+        "contact's first decision made after it, refused otherwise (a superseding decision is never "
+        "late: the contact's first decision met or missed the deadline).",
+    )
     decided_at: Instant = PField(description="Not before the contact was received, not in the future.")
 
 
@@ -101,6 +110,7 @@ class DecisionOut(Schema):
     primary_need: PrimaryNeed | None
     assessment_factors: list[AssessmentFactor]
     rationale: str
+    late_reason: str | None = PField(description="Why the contact's first decision came after its deadline.")
     decided_at: datetime
     decided_by: str
     decided_by_team: str | None
@@ -128,6 +138,7 @@ class DecisionOut(Schema):
             primary_need=PrimaryNeed(d.primary_need) if d.primary_need else None,
             assessment_factors=[AssessmentFactor(f) for f in d.assessment_factors],
             rationale=d.rationale,
+            late_reason=d.late_reason,
             decided_at=d.decided_at,
             decided_by=d.decided_by,
             decided_by_team=d.decided_by_team,

@@ -26,8 +26,11 @@ from shared.errors import Conflict, Forbidden, Unprocessable
 from shared.types import utcnow
 
 
-def check_decision(data: DecisionIn, contact: Contact, settings: Settings, prefix: str = "") -> None:
-    """The census and local rules of one decision; each failure names its field."""
+def check_decision(
+    data: DecisionIn, contact: Contact, settings: Settings, prefix: str = "", *, first: bool = True
+) -> None:
+    """The census and local rules of one decision (`first`: the contact's first, not a supersession);
+    each failure names its field."""
     if data.outcome is DecisionOutcome.OTHER and not data.other_reason:
         raise Unprocessable(
             "other_reason is required when the outcome is OTHER.",
@@ -78,6 +81,36 @@ def check_decision(data: DecisionIn, contact: Contact, settings: Settings, prefi
             field=f"{prefix}decided_at",
             code="decision_before_contact",
         )
+    _check_late_reason(data, contact, settings, prefix, first)
+
+
+def _check_late_reason(
+    data: DecisionIn, contact: Contact, settings: Settings, prefix: str, first: bool
+) -> None:
+    """Management oversight of the T1 deadline: a breach is explained when it happens, by whoever
+    decides, and a reason is never recorded against a decision that was not late."""
+    field = f"{prefix}late_reason"
+    if not first:
+        if data.late_reason:
+            raise Unprocessable(
+                "late_reason is for a contact's first decision: a superseding decision is not late.",
+                field=field,
+                code="late_reason_refused",
+            )
+        return
+    due = settings.decision_due_at(contact.received_at)
+    if data.decided_at > due and not data.late_reason:
+        raise Unprocessable(
+            f"The decision was due by {due.isoformat()} (T1): give a late_reason.",
+            field=field,
+            code="late_reason_required",
+        )
+    if data.decided_at <= due and data.late_reason:
+        raise Unprocessable(
+            f"late_reason is only for a decision after its deadline ({due.isoformat()}).",
+            field=field,
+            code="late_reason_refused",
+        )
 
 
 async def _new_decision(
@@ -100,6 +133,7 @@ async def _new_decision(
         primary_need=data.primary_need.value if data.primary_need else None,
         assessment_factors=[f.value for f in data.assessment_factors],
         rationale=data.rationale,
+        late_reason=data.late_reason,
         decided_at=data.decided_at,
         decided_by=principal.subject,
         decided_by_team=team_id,
@@ -249,7 +283,7 @@ async def supersede(
         raise Forbidden("Only a manager can replace an authorised referral with an outcome that is not one.")
     contact = await session.get(Contact, old.contact_id)
     assert contact is not None
-    check_decision(data.decision, contact, settings, prefix="decision.")
+    check_decision(data.decision, contact, settings, prefix="decision.", first=False)
     await refuse_second_referral(session, data.decision, journey.id, replacing=old.id)
     if data.decision.decided_at < old.decided_at:
         raise Unprocessable(

@@ -84,11 +84,11 @@ async def contacts_awaiting_decision(
     child_histories = await histories(session, rows)
     now = utcnow()
     settings = settings_of(request)
-    days, calendar = settings.decision_deadline_working_days, settings.calendar()
+    calendar = settings.calendar()
     items = []
     auditor = auditor_of(request)
     for c in rows:
-        due = calendar.deadline(c.received_at, days)
+        due = settings.decision_due_at(c.received_at)
         items.append(
             WaitingContact(
                 contact_id=c.id,
