@@ -96,9 +96,10 @@ def csv_cell(value: object) -> object:
 
 
 def csv_text(rows: Iterable[Iterable[object]]) -> str:
-    """The rows (the header first) as CSV, every cell written by `csv_cell`: the one CSV writer of
-    the reports, compare and the Annex A lists."""
+    """The rows (the header first) as CSV, every cell written by `csv_cell` and every record (the
+    last too) ended by CRLF, as RFC 4180 2.1 says: the one CSV writer of the reports, compare, the
+    Annex A lists and their OpenAPI examples."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows([csv_cell(value) for value in row] for row in rows)
     return buffer.getvalue()

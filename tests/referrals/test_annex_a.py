@@ -73,7 +73,7 @@ async def test_list_1_is_one_row_per_child_per_contact_in_annex_a_form(fd: Front
     # Ben is 6 on his birthday, the day of the contact.
     expected[ben_id] = [ben_id, "a) Male", "f) MWBC", "10/06/2019", "6", "10/06/2025", "q) 6: Police"]
     lines = csv_lines(r)
-    assert r.text.split("\n", 1)[0] == CONTACT_HEADER
+    assert r.text.split("\r\n", 1)[0] == CONTACT_HEADER  # RFC 4180: records end with CRLF
     assert lines[0] == list(CONTACT_COLUMNS)
     assert lines[1:] == [expected[c["child_id"]] for c in by_contact_order(contacts)]
     assert r.headers["content-disposition"] == (
@@ -196,7 +196,7 @@ async def test_the_window_defaults_to_six_months_to_today_in_london(fd: FrontDoo
     # Six months before 31 August is the last day of February.
     assert (only_to.json()["from_date"], only_to.json()["to_date"]) == ("2025-02-28", "2025-08-31")
     empty = await export(fd, "/annex-a/referrals", **{"from": "2025-01-01", "to": "2025-12-31"})
-    assert empty.text == REFERRAL_HEADER + "\n"
+    assert empty.text == REFERRAL_HEADER + "\r\n"
 
 
 @pytest.mark.parametrize("path", ["/annex-a/contacts", "/annex-a/referrals"])
@@ -428,7 +428,7 @@ async def test_the_lists_are_documented_in_openapi(fd: FrontDoor) -> None:
         op = doc["paths"][path]["get"]
         ok = op["responses"]["200"]
         assert ok["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{body}"}
-        assert ok["content"]["text/csv"]["example"] == ",".join(columns) + "\n"
+        assert ok["content"]["text/csv"]["example"] == ",".join(columns) + "\r\n"  # as the CSV is sent
         assert {"Content-Disposition", "Cache-Control", "Vary"} <= set(ok["headers"])
         for status in ("401", "403", "406", "422"):
             assert "application/problem+json" in op["responses"][status]["content"], (path, status)

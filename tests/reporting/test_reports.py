@@ -599,6 +599,8 @@ async def test_csv_report(world_factory, token):
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     assert r.headers["X-Feed-Positions"] == "referrals=31;supervision=2"
+    # RFC 4180 2.1: every record ends with CRLF, the last one too; no bare LF.
+    assert r.text.endswith("\r\n") and "\n" not in r.text.replace("\r\n", "")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [x["group"] for x in rows] == ["ALL", "1A", "2A", "3A", "5D", "6"]
     assert rows[0]["contacts"] == "8" and rows[0]["pct_decided_within_timescale"] == "75.0"
@@ -766,6 +768,7 @@ async def test_compare_keeps_a_figure_null_in_both_ranges(world_factory, token):
     csv_r = await w.reporting.get(
         "/reports/compare", params=params, headers={**token("analyst"), "Accept": "text/csv"}
     )
+    assert csv_r.text.endswith("\r\n") and "\n" not in csv_r.text.replace("\r\n", "")  # RFC 4180
     rows = list(csv.DictReader(io.StringIO(csv_r.text)))
     assert [x["figure"] for x in rows] == figures
     median = next(x for x in rows if x["figure"] == "decision_working_hours_median")

@@ -89,4 +89,5 @@ def test_a_cell_is_written_as_the_json_writes_it_and_runs_no_formula(value: obje
 
 def test_csv_text_makes_every_text_cell_safe_and_leaves_numbers() -> None:
     text = csv_text([["group", "difference", "breached"], ["=cmd", -1.5, True], ["ALL", 0, None]])
-    assert text == "group,difference,breached\n'=cmd,-1.5,true\nALL,0,\n"
+    # Every record ends with CRLF, as RFC 4180 2.1 says, the last one too.
+    assert text == "group,difference,breached\r\n'=cmd,-1.5,true\r\nALL,0,\r\n"

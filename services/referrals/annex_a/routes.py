@@ -88,15 +88,17 @@ Form = Annotated[str, Depends(_form)]
 
 
 def _example(columns: Sequence[str]) -> str:
-    return ",".join(columns) + "\n"
+    """The header line as the CSV sends it (`csv_text`: quoted where needed, ended by CRLF)."""
+    return csv_text([columns])
 
 
 def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
             "description": f"{what}: CSV (the default: Annex A's exact header line and labels, dates as "
-            "dd/mm/yyyy, blank for none; a text cell beginning with =, +, -, @, tab or CR gets a leading "
-            "`'` so a spreadsheet shows it as text), or JSON when `Accept` prefers application/json; "
+            "dd/mm/yyyy, blank for none, every record ended by CRLF as RFC 4180 says; a text cell "
+            "beginning with =, +, -, @, tab or CR gets a leading `'` so a spreadsheet shows it as "
+            "text), or JSON when `Accept` prefers application/json; "
             "an `Accept` allowing neither gets a 406 problem naming the header.",
             "content": {CSV: {"schema": {"type": "string"}, "example": _example(columns)}},
             "headers": {

@@ -60,8 +60,9 @@ FRESHNESS_HEADERS: dict[str, Any] = {
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {CSV: {"schema": {"type": "string"}}},
-        "description": "The report (JSON or CSV). In the CSV a text cell beginning with =, +, -, @, tab or "
-        "CR gets a leading `'` so a spreadsheet shows it as text; numbers are written as numbers.",
+        "description": "The report (JSON or CSV). The CSV ends every record with CRLF (RFC 4180); in it "
+        "a text cell beginning with =, +, -, @, tab or CR gets a leading `'` so a spreadsheet shows it "
+        "as text; numbers are written as numbers.",
         "headers": FRESHNESS_HEADERS | {"Vary": VARY_ACCEPT_DOC},
     }
 }
