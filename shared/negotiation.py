@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 from fastapi import Request
@@ -77,8 +78,17 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def formula_start(text: str) -> bool:
-    """Whether a spreadsheet would read `text` as a formula."""
-    return text.startswith(FORMULA_STARTS)
+    """Whether a spreadsheet would read `text` as a formula: it begins with one of FORMULA_STARTS,
+    or with a look-alike a spreadsheet may fold into one: a character whose NFKC compatibility form
+    is one (the full-width U+FF1D, U+FF0B, U+FF0D and U+FF20; the small U+FE66, U+FE62, U+FE63 and
+    U+FE6B; the super- and subscript = and +)."""
+    if text.startswith(FORMULA_STARTS):
+        return True
+    return (
+        bool(text)
+        and not text[0].isascii()
+        and unicodedata.normalize("NFKC", text[0]).startswith(FORMULA_STARTS)
+    )
 
 
 def csv_cell(value: object) -> object:

@@ -72,7 +72,10 @@ def not_a_formula(value: str) -> str:
     """A validator for a name the council registers (a team's): refused if a spreadsheet would run it
     as a formula in a CSV export, so it is never stored and never needs altering on the way out."""
     if formula_start(value):
-        raise ValueError("must not begin with =, +, - or @ (a spreadsheet would read it as a formula)")
+        raise ValueError(
+            "must not begin with =, +, - or @, or a full-width or small look-alike of one "
+            "(a spreadsheet would read it as a formula)"
+        )
     return value
 
 

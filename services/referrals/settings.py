@@ -43,7 +43,9 @@ class Settings(ServiceSettings):
         # As a team's name is checked at registration: an area is registered here, once.
         for area in areas:
             if formula_start(area):
-                raise ValueError(f"area {area!r} begins with =, +, - or @ (a spreadsheet formula)")
+                raise ValueError(
+                    f"area {area!r} begins with =, +, - or @, or a look-alike of one (a spreadsheet formula)"
+                )
         return areas
 
     def in_future(self, at: datetime, now: datetime | None = None) -> bool:

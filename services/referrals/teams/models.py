@@ -33,7 +33,7 @@ class TeamIn(Schema):
     )
     name: RegisteredName = PField(
         description="The team's name (Annex A List 3's Allocated Team); not beginning with =, +, - or @, "
-        "which a spreadsheet would read as a formula."
+        "or a full-width or small look-alike of one, which a spreadsheet would read as a formula."
     )
     area: ShortText = PField(description="One of the configured areas (default West, Central, East).")
     service_type: ServiceType

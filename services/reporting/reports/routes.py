@@ -61,8 +61,8 @@ REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {CSV: {"schema": {"type": "string"}}},
         "description": "The report (JSON or CSV). The CSV ends every record with CRLF (RFC 4180); in it "
-        "a text cell beginning with =, +, -, @, tab or CR gets a leading `'` so a spreadsheet shows it "
-        "as text; numbers are written as numbers.",
+        "a text cell beginning with =, +, -, @, tab or CR (or a full-width or small look-alike of one) "
+        "gets a leading `'` so a spreadsheet shows it as text; numbers are written as numbers.",
         "headers": FRESHNESS_HEADERS | {"Vary": VARY_ACCEPT_DOC},
     }
 }
