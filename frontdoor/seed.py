@@ -913,6 +913,15 @@ class SeedError(RuntimeError):
     """A step the services refused: the seed stops rather than write a partial, inconsistent year."""
 
 
+class SeedRefused(RuntimeError):
+    """`run_seed` refused, before writing anything, to add a year to databases that already hold
+    children, contacts or supervisions (`held`, as `data_held` gives it) without `append`."""
+
+    def __init__(self, message: str, held: dict[str, dict[str, int]]) -> None:
+        super().__init__(message)
+        self.held = held
+
+
 @dataclass
 class _Ids:
     children: dict[int, str] = field(default_factory=dict)
@@ -1154,6 +1163,8 @@ class SeedResult:
     seconds: float
     feed_heads: dict[str, int]
     reporting_applied: dict[str, int]
+    # What the referrals and supervision databases held before the run: empty unless `append` let it add.
+    held_before: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class _InlineCursor:
@@ -1387,11 +1398,26 @@ async def run_seed(
     plan: Plan,
     settings: dict[str, ServiceSettings],
     *,
+    append: bool = False,
     concurrency: int = 8,
     on_progress: Callable[[int], None] | None = None,
+    on_start: Callable[[], None] | None = None,
     catch_up_reporting: bool = True,
 ) -> SeedResult:
+    """Write `plan` through the services on the databases `settings` name.
+
+    Databases that already hold children, contacts or supervisions are refused (`SeedRefused`, before
+    anything is migrated or written): a second run would add a second copy of the year beside the
+    first while its summary still counted one. `append=True` adds it anyway; the result's
+    `held_before` then says what was there. `on_start` is called once that check has passed."""
     started = _time.monotonic()
+    # A second run would silently add a second year (the same children again, under new ids) while
+    # its summary still counted one: refuse before writing anything, unless told to add.
+    held = await data_held(settings)
+    if held and not append:
+        raise SeedRefused(held_refusal(held, settings), held)
+    if on_start is not None:
+        on_start()
     referrals_settings = settings["referrals"]
 
     def mint(subject: str, roles: list[str], team: str | None) -> str:
@@ -1430,6 +1456,7 @@ async def run_seed(
         seconds=round(_time.monotonic() - started, 1),
         feed_heads=heads,
         reporting_applied=reporting,
+        held_before=held,
     )
 
 
@@ -1485,7 +1512,7 @@ def held_refusal(held: dict[str, dict[str, int]], settings: dict[str, ServiceSet
     )
     return (
         f"refused: {where}. Seeding would add this year beside what is there (a second run, a second "
-        "copy of the year). Seed into empty databases, or give --append to add it."
+        "copy of the year). Seed into empty databases, or give --append (run_seed: append=True) to add it."
     )
 
 
@@ -1568,32 +1595,34 @@ def seed_command(
     if plan_only:
         typer.echo(plan.summary.model_dump_json(indent=2))
         return
-    # A second run would silently add a second year (the same children again, under new ids) while
-    # its summary still counted one: refuse before writing anything, unless told to add.
-    with reported("seed"):
-        held = asyncio.run(data_held(settings))
-    if held and not append:
-        typer.echo(held_refusal(held, settings), err=True)
-        raise typer.Exit(2)
-    with Progress(
+    progress = Progress(
         TextColumn("[bold]seeding[/bold] {task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),  # stdout carries only the JSON summary
         transient=False,
-    ) as progress:
-        task = progress.add_task(f"{contacts} contacts", total=len(plan.steps))
+    )
+    task = progress.add_task(f"{contacts} contacts", total=len(plan.steps))
+    try:
         with reported("seed"):
             result = asyncio.run(
                 run_seed(
                     plan,
                     settings,
+                    append=append,
                     concurrency=concurrency,
                     on_progress=lambda n: progress.advance(task, n),
+                    # The bar is shown once run_seed has checked what the databases hold.
+                    on_start=progress.start,
                     catch_up_reporting=catch_up,
                 )
             )
+    except SeedRefused as refused:  # databases holding a year, and no --append
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        progress.stop()
     out = {
         "summary": result.summary.model_dump(mode="json"),
         "requests": result.requests,
@@ -1607,6 +1636,6 @@ def seed_command(
                 "summary, requests and reporting_applied count only what this run added; "
                 "feed_heads are the feeds' totals"
             ),
-            "held_before": held,
+            "held_before": result.held_before,
         }
     typer.echo(json.dumps(out, indent=2))

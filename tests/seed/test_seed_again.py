@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from frontdoor.cli import app
-from frontdoor.seed import make_plan
+from frontdoor.seed import SeedRefused, make_plan, run_seed, seed_settings
 from shared.db import create_engine
 
 CONTACTS = 30
@@ -123,6 +123,34 @@ def test_append_adds_a_second_year_and_says_the_summary_counts_only_this_run(
     assert now["referrals"]["children"] == 2 * first["referrals"]["children"]
     assert now["supervision"]["supervisions"] == 2 * first["supervision"]["supervisions"]
     assert now["referrals"]["teams"] == first["referrals"]["teams"]  # the teams are registered once
+
+
+def test_run_seed_as_a_library_refuses_a_database_holding_a_year_unless_told_to_append(
+    seed_env: dict[str, str],
+) -> None:
+    """Only the command checked: `run_seed` called as a library (a bench, a notebook) wrote a second
+    copy of the year beside the first. The check is in `run_seed` now, which the command calls too:
+    refused (nothing written) unless `append=True`, which reports what was held before."""
+    settings = seed_settings(seed_env)
+    first = asyncio.run(run_seed(PLAN, settings, catch_up_reporting=False))
+    assert first.held_before == {}
+    before = rows(seed_env)
+    held = {
+        "referrals": {"children": PLAN.summary.children, "contacts": CONTACTS},
+        "supervision": {"supervisions": PLAN.summary.supervisions},
+    }
+
+    with pytest.raises(SeedRefused) as refused:
+        asyncio.run(run_seed(PLAN, settings, catch_up_reporting=False))
+
+    assert refused.value.held == held
+    assert f"the referrals database ({seed_env['referrals']}) already holds" in str(refused.value)
+    assert "append" in str(refused.value)
+    assert rows(seed_env) == before
+
+    again = asyncio.run(run_seed(PLAN, settings, append=True, catch_up_reporting=False))
+    assert again.held_before == held
+    assert rows(seed_env)["referrals"]["contacts"] == 2 * CONTACTS
 
 
 def test_help_documents_append() -> None:
