@@ -591,3 +591,77 @@ async def test_a_value_the_projection_cannot_hold_is_skipped_not_fatal(world_fac
     metrics = (await w.reporting.get("/metrics")).text
     assert 'consumer_events_skipped_total{feed="referrals",type="ContactReceived"} 7.0' in metrics
     assert 'consumer_events_skipped_total{feed="supervision",type="NewlyQualifiedRegisterSet"} 1.0' in metrics
+
+
+async def test_a_timeline_code_longer_than_the_producer_writes_is_skipped_not_stored(world_factory, token):
+    """A primary need, a supersede reason and a feedback kind feed only the child's timeline, and
+    were read as text of any length: a bad or hostile feed could make reporting store a name, an
+    address or a page of free text in them. Each is a code the referrals service writes in a column
+    of its own (primary_need 3, supersede_reason 30, referrer feedback kind 20): a longer value,
+    or one with a control character, makes the payload unreadable, skipped and counted as an
+    over-long team id is; values within the bound are applied."""
+    w = await world_factory()
+    referrals = w.consumer("referrals")
+    journey, child, contact_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    at = datetime(2024, 1, 15, 10, tzinfo=UTC)
+    received = contact(contact_id, child, at, "6").model_dump(mode="json")
+    decided = decision(uuid.uuid4(), contact_id, child, "CIN_ASSESSMENT", at).model_dump(mode="json")
+    superseded = {
+        "decision_id": decided["decision_id"],
+        "contact_id": str(contact_id),
+        "superseded_by_decision_id": str(uuid.uuid4()),
+        "reason": "new_information",
+    }
+    feedback = {"contact_id": str(contact_id), "kind": "feedback", "sent_at": at.isoformat()}
+    free_text = "Synthetic Child, 1 Example Street, ZZ1 1ZZ: " + "x" * 10_000
+    assert (
+        await referrals.apply_batch(
+            [
+                envelope(1, "ContactReceived", received, journey),
+                envelope(2, "ThresholdDecisionRecorded", {**decided, "primary_need": "N1xx"}, journey),
+                envelope(3, "ThresholdDecisionRecorded", {**decided, "primary_need": free_text}, journey),
+                envelope(4, "ThresholdDecisionRecorded", {**decided, "primary_need": "N\x001"}, journey),
+                envelope(5, "ThresholdDecisionSuperseded", {**superseded, "reason": "r" * 31}, journey),
+                envelope(6, "ThresholdDecisionSuperseded", {**superseded, "reason": free_text}, journey),
+                envelope(7, "ReferrerFeedbackSent", {**feedback, "kind": "k" * 21}, journey),
+                envelope(8, "ReferrerFeedbackSent", {**feedback, "kind": free_text}, journey),
+                # Within the producer's bounds: applied.
+                envelope(9, "ThresholdDecisionRecorded", {**decided, "primary_need": "N10"}, journey),
+                envelope(10, "ThresholdDecisionSuperseded", {**superseded, "reason": "r" * 30}, journey),
+                envelope(11, "ReferrerFeedbackSent", {**feedback, "kind": "k" * 20}, journey),
+            ]
+        )
+        == 4
+    )
+    assert await referrals.position() == 11
+    r = await w.reporting.get(f"/children/{child}/timeline", headers=token("manager"))
+    assert r.status_code == 200, r.text
+    events = r.json()["events"]
+    assert [e["position"] for e in events] == [1, 9, 10, 11]
+    kept = zip(events[1:], ("primary_need", "reason", "kind"), strict=True)
+    assert [e["codes"].get(k) for e, k in kept] == ["N10", "r" * 30, "k" * 20]
+    assert "Example Street" not in r.text
+    params = {"from": "2024-01-15", "to": "2024-01-15"}
+    body = (
+        await w.reporting.get("/reports/contact-to-outcome", params=params, headers=token("analyst"))
+    ).json()
+    feeds = {f["feed"]: f for f in body["freshness"]["feeds"]}
+    assert feeds["referrals"]["skipped_events"] == 7
+    metrics = (await w.reporting.get("/metrics")).text
+    assert 'consumer_events_skipped_total{feed="referrals",type="ThresholdDecisionRecorded"} 3.0' in metrics
+    assert 'consumer_events_skipped_total{feed="referrals",type="ThresholdDecisionSuperseded"} 2.0' in metrics
+    assert 'consumer_events_skipped_total{feed="referrals",type="ReferrerFeedbackSent"} 2.0' in metrics
+
+
+def test_every_text_a_reader_keeps_has_a_bound() -> None:
+    """What reporting reads from a feed it stores (a column or the timeline's JSON): no text field of
+    its readers may take any length, or a feed could make it keep free text."""
+    from services.reporting.projections.readers import REFERRALS, SUPERVISION
+
+    unbounded = []
+    for reader in (*REFERRALS.values(), *SUPERVISION.values()):
+        for name, prop in reader.model_json_schema()["properties"].items():
+            for form in prop.get("anyOf", [prop]):
+                if form.get("type") == "string" and "format" not in form and "maxLength" not in form:
+                    unbounded.append(f"{reader.__name__}.{name}")
+    assert unbounded == []

@@ -16,11 +16,17 @@ from shared.types import FeedDate, FeedId, FeedTime, FeedWorkerId, no_control_ch
 
 # What the projection's columns hold (ids, times and dates: shared.types.FeedId and the rest; codes
 # of the lengths below): a value beyond them would fail its batch on every retry, stopping the feed,
-# so it makes the payload unreadable, skipped and counted like any other. Text kept only in a
-# timeline entry's JSON (which holds any length, a NUL escaped) stays str.
+# so it makes the payload unreadable, skipped and counted like any other.
 Source = Annotated[str, StringConstraints(max_length=10), AfterValidator(no_control_characters)]
 ShortCode = Annotated[str, StringConstraints(max_length=20), AfterValidator(no_control_characters)]
 Code = Annotated[str, StringConstraints(max_length=40), AfterValidator(no_control_characters)]
+# Codes kept only in a timeline entry's JSON, which would hold any length: bounded as the referrals
+# service bounds its own column for them (a longer value is none it wrote, and may be a name, an
+# address or free text, which reporting never keeps), and read as unreadable beyond that, as above.
+# A primary need (decisions.primary_need, 3) and a supersede reason (decisions.supersede_reason, 30);
+# a referrer feedback kind (referrer_feedback.kind, 20) is a ShortCode.
+NeedCode = Annotated[str, StringConstraints(max_length=3), AfterValidator(no_control_characters)]
+ReasonCode = Annotated[str, StringConstraints(max_length=30), AfterValidator(no_control_characters)]
 
 
 class Reader(BaseModel):
@@ -52,7 +58,7 @@ class ThresholdDecisionRecorded(Reader):
     child_id: UUID | None = None
     outcome: Code
     threshold_level: int | None = None
-    primary_need: str | None = None
+    primary_need: NeedCode | None = None
     decided_at: FeedTime
     requires_authorisation: bool = False
     supersedes_decision_id: UUID | None = None
@@ -70,12 +76,12 @@ class ThresholdDecisionSuperseded(Reader):
     decision_id: UUID
     contact_id: UUID
     superseded_by_decision_id: UUID
-    reason: str | None = None
+    reason: ReasonCode | None = None
 
 
 class ReferrerFeedbackSent(Reader):
     contact_id: UUID
-    kind: str | None = None
+    kind: ShortCode | None = None
     sent_at: FeedTime
 
 
