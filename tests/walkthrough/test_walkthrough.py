@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +49,28 @@ def test_the_walkthrough_document_is_well_formed() -> None:
     assert len(parsed) >= 10
     assert sum(1 for _, status, _ in parsed if status is not None) >= 9
     assert all(excerpt for _, status, excerpt in parsed if status is not None)
+
+
+def test_today_is_the_london_date(tmp_path: Path) -> None:
+    """$TODAY is the action's due date on the supervision (checked against the London day it was held)
+    and the day the reports are asked for (London dates): it must be London's date. `date -u` gave
+    the day before from 23:00 to midnight UTC in summer, so the supervision was refused (an action due
+    before the day held) and the reports were waited on for ever (the contact counts on London's day)."""
+    setup = next(code for code, _, _ in blocks() if "TODAY=" in code)
+    assignment = next(line for line in setup.splitlines() if line.startswith("TODAY="))
+    real_date = shutil.which("date")
+    assert real_date is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "date"
+    # 23:30 UTC on Wed 1 Jul 2026 is 00:30 on Thu 2 Jul in London (BST).
+    shim.write_text(f'#!/bin/sh\nexec "{real_date}" -d @1782948600 "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = subprocess.run(
+        ["bash", "-c", f'{assignment}\necho "$TODAY"'], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "2026-07-02"
 
 
 def _free_port() -> int:
