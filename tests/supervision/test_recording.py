@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 
 from shared.types import utcnow
+from tests.dbutil import statements_sent
+from tests.platform_kit import postgres_only
 
 
 async def test_records_supervision_with_actions_events_and_audit(h) -> None:
@@ -83,6 +85,22 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(h) -> None:
     assert other.status_code == 422
     assert other.json()["invalid-params"][0]["name"] == "Idempotency-Key"
     assert await h.count("supervisions") == 1
+
+
+@postgres_only("the event append holds the log's append lock until commit")
+async def test_with_an_idempotency_key_nothing_is_sent_after_the_event_append(h) -> None:
+    """The append takes the lock every appender of the database queues on and holds it to commit
+    (shared/events/log.py: append as the last step). The idempotency record was inserted after it, a
+    round trip more under that lock on every supervision recorded with a key; now it is sent before."""
+    journey_id, _ = await h.journey()
+    with statements_sent(h.service.db.engine) as sent:
+        r = await h.record(journey_id, {**h.manager(), "Idempotency-Key": "k-2"})
+    assert r.status_code == 201, r.text
+    assert "INSERT INTO journey_events " in sent[-1], sent[-1]
+    assert any("INSERT INTO idempotency_keys " in statement for statement in sent), sent
+    again = await h.record(journey_id, {**h.manager(), "Idempotency-Key": "k-2"})
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == r.json()
+    assert again.headers["ETag"] == r.headers["ETag"] and again.headers["Location"] == r.headers["Location"]
 
 
 async def test_next_due_may_be_sooner_than_policy_but_not_later(h) -> None:

@@ -84,11 +84,15 @@ async def record_supervision(
 ) -> SupervisionOut | Response:
     if (replay := await idem.replay(session, principal)) is not None:
         return replay
-    out = await service.record_supervision(session, _ctx(request, principal), body)
-    set_etag(response, make_etag(out.id, out.version))
-    response.headers["Location"] = f"/supervisions/{out.id}"
-    await idem.remember(session, 201, jsonable_encoder(out), response)
-    return out
+
+    async def answer(out: SupervisionOut) -> None:
+        # Before the events are appended: the append holds the log's lock to commit, so nothing is
+        # sent after it (the idempotency record was, one more round trip under that lock).
+        set_etag(response, make_etag(out.id, out.version))
+        response.headers["Location"] = f"/supervisions/{out.id}"
+        await idem.remember(session, 201, jsonable_encoder(out), response)
+
+    return await service.record_supervision(session, _ctx(request, principal), body, before_append=answer)
 
 
 @router.get(

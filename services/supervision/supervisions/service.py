@@ -11,7 +11,7 @@ journey of another team is 403.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,7 +111,14 @@ def to_out(
     return SupervisionOut.model_validate(out)
 
 
-async def record_supervision(session: AsyncSession, ctx: Context, data: SupervisionIn) -> SupervisionOut:
+async def record_supervision(
+    session: AsyncSession,
+    ctx: Context,
+    data: SupervisionIn,
+    before_append: Callable[[SupervisionOut], Awaitable[None]] | None = None,
+) -> SupervisionOut:
+    """`before_append` is given the answer once everything but the events is written, so that what the
+    caller writes with it (an idempotency record) goes before the append, the last statement."""
     principal = ctx.principal
     # Lock first, then check: a JourneyClosed/JourneyTransferred applied concurrently either waits for
     # this transaction or has committed before we read the row, never in between.
@@ -214,8 +221,11 @@ async def record_supervision(session: AsyncSession, ctx: Context, data: Supervis
             for a in actions
         ),
     ]
+    out = to_out(supervision, actions)
+    if before_append is not None:
+        await before_append(out)
     await _append(session, ctx, journey.journey_id, events)
-    return to_out(supervision, actions)
+    return out
 
 
 async def _append(session: AsyncSession, ctx: Context, journey_id: uuid.UUID, events: list[NewEvent]) -> None:
