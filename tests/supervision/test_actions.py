@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from shared.types import utcnow
+from tests.dbutil import statements_sent
+from tests.platform_kit import postgres_only
 
 
 async def recorded(h) -> tuple[dict, str]:
@@ -79,6 +83,23 @@ async def test_cancel_with_reason_then_cannot_complete(h) -> None:
     events = await h.own_events()
     assert events[-1]["type"] == "SupervisionActionCancelled"
     assert "Overtaken" not in str(events)
+
+
+@postgres_only("the event append holds the log's append lock until commit")
+@pytest.mark.parametrize(("verb", "body"), [("complete", None), ("cancel", {"reason": "Not needed."})])
+async def test_a_change_sends_nothing_after_the_event_append(h, verb: str, body: dict | None) -> None:
+    """The append takes the lock every appender of the database queues on and holds it to commit
+    (shared/events/log.py: append as the last step). The answer's actions were read after it, a round
+    trip more under that lock on every action completed or cancelled; now they are read before."""
+    sup, _ = await recorded(h)
+    path = f"/supervisions/{sup['id']}/actions/{sup['actions'][0]['id']}/{verb}"
+    with statements_sent(h.service.db.engine) as sent:
+        r = await h.client.post(path, json=body, headers=h.manager())
+    assert r.status_code == 200, r.text
+    assert "INSERT INTO journey_events " in sent[-1], sent[-1]
+    expected = "completed" if verb == "complete" else "cancelled"
+    assert [a["status"] for a in r.json()["actions"]] == [expected, "open"]
+    assert r.json()["version"] == 2
 
 
 async def test_stale_if_match_is_412_and_changes_nothing(h) -> None:

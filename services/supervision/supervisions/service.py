@@ -321,11 +321,12 @@ async def change_action(
     await ctx.auditor.record(
         session, principal, verb, "supervision_action", resource_id=action.id, child_id=supervision.child_id
     )
-    await _append(session, ctx, supervision.journey_id, [NewEvent(event, at)])
     # An owner who may not read the supervision (the journey moved on, or they were never its worker)
-    # gets back only their own actions: the answer is not a way round the read rules.
+    # gets back only their own actions: the answer is not a way round the read rules. Read before the
+    # append, which holds the log's lock to commit: nothing is sent after it.
     owner_only = None if can_read(principal, journey) else principal.subject
     out = to_out(supervision, await _actions(session, supervision.id), owner_only=owner_only)
+    await _append(session, ctx, supervision.journey_id, [NewEvent(event, at)])
     return out, etag_of(supervision)
 
 
