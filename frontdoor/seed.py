@@ -57,7 +57,7 @@ from shared.codes import (
 )
 from shared.dates import within_twelve_months
 from shared.settings import ServiceSettings
-from shared.types import simulated_now
+from shared.types import now_is
 from shared.working_days import LONDON, STATUTORY, WorkingCalendar
 
 # --- the county ---------------------------------------------------------------------------------------
@@ -986,11 +986,8 @@ class Writer:
 
     async def step(self, plan: Plan, s: Step) -> None:
         """One step, at its simulated time."""
-        token = simulated_now.set(s.at)
-        try:
+        with now_is(s.at):
             await getattr(self, f"_{s.kind}")(plan, s)
-        finally:
-            simulated_now.reset(token)
 
     async def _contact(self, plan: Plan, s: Step) -> None:
         d = s.data

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -45,6 +47,16 @@ simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default
 def utcnow() -> datetime:
     simulated = simulated_now.get()
     return simulated if simulated is not None else datetime.now(UTC)
+
+
+@contextmanager
+def now_is(at: datetime) -> Iterator[None]:
+    """`utcnow()` is `at` inside the block (in this context only): history replayed in-process."""
+    token = simulated_now.set(at)
+    try:
+        yield
+    finally:
+        simulated_now.reset(token)
 
 
 def beyond_clock_skew(at: datetime, now: datetime, tolerance: timedelta) -> bool:

@@ -6,8 +6,7 @@ All personal details here are synthetic.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from platform_kit import until_a_backend_waits_for_a_lock
 
-from shared.types import simulated_now
+from shared.types import now_is
 
 VALID_NHS = "9434765919"  # a published test number: weights 10..2 sum 299, 299 % 11 = 2, 11 - 2 = 9
 
@@ -194,15 +193,6 @@ async def race_held(
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-@contextmanager
-def now_is(when: datetime) -> Iterator[None]:
-    token = simulated_now.set(when)
-    try:
-        yield
-    finally:
-        simulated_now.reset(token)
 
 
 async def contact_at(

@@ -10,8 +10,6 @@ import math
 import random
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,19 +45,10 @@ from services.reporting.projections.models import (
 )
 from services.reporting.reports.models import GroupBy
 from services.reporting.reports.service import Reports, period_of
-from shared.types import simulated_now
+from shared.types import now_is
 
 REASONS = ("ABSENC", "LEFTRL", "MANAGE")
 TEAMS = ("ASSESS-1", "ASSESS-2")
-
-
-@contextmanager
-def now_is(at: datetime) -> Iterator[None]:
-    token = simulated_now.set(at)
-    try:
-        yield
-    finally:
-        simulated_now.reset(token)
 
 
 def allocated(child: uuid.UUID, team: str, worker: str | None, at: datetime) -> rev.JourneyAllocated:

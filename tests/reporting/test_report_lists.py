@@ -4,14 +4,10 @@ calendar as in test_reports.py; figures worked out by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
-
 import pytest
 from reporting_kit import C6, C7, J1, J2, J6, J7, J8, build_scenario, utc
 
-from shared.types import simulated_now
+from shared.types import now_is
 
 ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
 
@@ -21,15 +17,6 @@ async def scenario(world_factory, **settings):
     await build_scenario(w)
     await w.catch_up("supervision", "referrals")
     return w
-
-
-@contextmanager
-def now_is(at: datetime) -> Iterator[None]:
-    token = simulated_now.set(at)
-    try:
-        yield
-    finally:
-        simulated_now.reset(token)
 
 
 async def test_awaiting_queue_is_limited_and_counted(world_factory, token):
