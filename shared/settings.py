@@ -23,6 +23,10 @@ JWT_ALGORITHMS = {name.upper(): name for name in jwt.algorithms.get_default_algo
 # A port a socket can bind and a client can name (0 would be one picked at random, printed as 0).
 # Subclasses set their default port with this type: a plain `int` there would drop the bounds.
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Allowance for clock skew between a client's "now" and ours before a time it gives counts as future
+# (REFERRALS_ and SUPERVISION_FUTURE_TOLERANCE_SECONDS). At most a day, which is generous: unbounded, a
+# huge value overflowed `now + tolerance` and every request checking a time answered 500.
+FutureToleranceSeconds = Annotated[int, Field(ge=0, le=86_400)]
 
 
 class SettingsError(ValueError):

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.negotiation import formula_start
-from shared.settings import Port, ServiceSettings
+from shared.settings import FutureToleranceSeconds, Port, ServiceSettings
 from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import Counting, WorkingCalendar, calendar_for
 
@@ -21,8 +21,9 @@ class Settings(ServiceSettings):
 
     # A contact entered more than this long after it was received is backdated and needs a reason.
     backdating_threshold_hours: float = Field(default=2.0, ge=0)
-    # Allowance for clock skew between a client's "now" and ours before a time counts as future.
-    future_tolerance_seconds: int = Field(default=120, ge=0)
+    # Allowance for clock skew between a client's "now" and ours before a time counts as future
+    # (0 to 86,400: a day).
+    future_tolerance_seconds: FutureToleranceSeconds = 120
     # The local threshold-of-need continuum (levels a threshold decision may name).
     threshold_levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     # The areas teams belong to (reports group by them, and CSV exports carry them).

@@ -14,7 +14,7 @@ from shared.policy import (
     SUPERVISION_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
 )
-from shared.settings import Port, ServiceSettings
+from shared.settings import FutureToleranceSeconds, Port, ServiceSettings
 from shared.working_days import Counting
 
 Interval = Annotated[int, Field(ge=1, le=260)]
@@ -27,8 +27,8 @@ class Settings(ServiceSettings):
     port: Port = 8002
     referrals_url: str = "http://127.0.0.1:8001"
     # Allowance for clock skew between a client's "now" and ours before a time counts as future (as
-    # REFERRALS_FUTURE_TOLERANCE_SECONDS).
-    future_tolerance_seconds: int = Field(default=120, ge=0)
+    # REFERRALS_FUTURE_TOLERANCE_SECONDS; 0 to 86,400: a day).
+    future_tolerance_seconds: FutureToleranceSeconds = 120
     # Larger than other services': the largest supervision the field limits allow (two 20,000-character
     # texts, 50 actions of 2,000) is about 1.7 MB when sent \u-escaped (Python's json and requests
     # escape non-ASCII by default; a character outside the BMP, e.g. an emoji, is one character to the

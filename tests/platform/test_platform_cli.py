@@ -186,6 +186,20 @@ async def test_invalid_settings_are_named_not_a_traceback(db_urls, monkeypatch: 
     assert "invalid settings" in result.output and "consumer_batch_size" in result.output
 
 
+@pytest.mark.parametrize("name", ["referrals", "supervision"])
+async def test_a_future_tolerance_beyond_a_day_is_named_not_a_traceback(
+    name: str, db_urls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPERVISION_DATABASE_URL", db_urls["supervision"])
+    monkeypatch.setenv(f"{name.upper()}_FUTURE_TOLERANCE_SECONDS", "100000000000000")
+    result = await run_cli(monkeypatch, db_urls["referrals"], "migrate", "--service", name)
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "invalid settings: future_tolerance_seconds: Input should be less than or equal to 86400" in (
+        result.output
+    )
+
+
 async def test_rebuild_that_loses_its_upstream_half_way_says_where_it_stopped(
     db_urls, clean_db, monkeypatch: pytest.MonkeyPatch
 ) -> None:

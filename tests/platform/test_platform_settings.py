@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from frontdoor.registry import SERVICES
+from frontdoor.run import settings_problems
 from shared.auth import service_token_provider
 from shared.observability import configure_logging
 from shared.settings import DEV_JWT_SECRET, Environment
@@ -224,3 +225,18 @@ def test_reporting_office_hours_that_are_no_day_are_refused(
     monkeypatch.setenv("REPORTING_OFFICE_END", end)
     with pytest.raises(ValidationError, match="office"):
         SERVICES["reporting"].settings()
+
+
+@pytest.mark.parametrize("name", ["referrals", "supervision"])
+@pytest.mark.parametrize("seconds", ["86401", "100000000000000", "-1"])
+def test_a_future_tolerance_beyond_a_day_is_refused(
+    name: str, seconds: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unbounded, a huge tolerance overflowed `now + tolerance` (or timedelta itself): every request
+    that checks a time against the future answered 500 while the service reported itself ready."""
+    monkeypatch.setenv(f"{name.upper()}_FUTURE_TOLERANCE_SECONDS", seconds)
+    with pytest.raises(ValidationError) as refused:
+        SERVICES[name].settings()
+    assert settings_problems(refused.value).startswith("future_tolerance_seconds: ")
+    monkeypatch.setenv(f"{name.upper()}_FUTURE_TOLERANCE_SECONDS", "86400")
+    assert SERVICES[name].settings().future_tolerance_seconds == 86400  # type: ignore[attr-defined]
