@@ -38,3 +38,15 @@ def supervision_interval(
     service's due dates and the reporting service's measure of them both come from here."""
     days = by_service_type.get(service_type or "", default)
     return min(days, newly_qualified_interval) if newly_qualified else days
+
+
+def supervision_intervals(configured: Mapping[str, int] | Mapping[ServiceType, int]) -> dict[str, int]:
+    """The intervals by service type a service applies when configured with `configured`: the defaults
+    above, with the configured value in place for each service type it names (and any it adds). A
+    configured map changes only the service types it names: `{"front_door": 15}` leaves assessment at
+    its 20 rather than moving it to the default for other types. Both services' settings use this, so
+    they read one configuration the same way."""
+    return {
+        **{service_type.value: days for service_type, days in SUPERVISION_INTERVAL_WORKING_DAYS.items()},
+        **{str(service_type): days for service_type, days in configured.items()},
+    }

@@ -23,3 +23,37 @@ def test_reporting_measures_supervision_against_the_supervision_services_policy(
     assert reporting.supervision_interval("assessment") == 20
     # Newly qualified: 10 working days, when shorter than the service type's.
     assert reporting.supervision_interval("assessment", newly_qualified=True) == 10
+
+
+def test_a_configured_interval_map_changes_only_the_service_types_it_names(monkeypatch):
+    """SUPERVISION_FREQUENCY_WORKING_DAYS='{"front_door": 15}' (the settings' own example) replaced the
+    whole default map: assessment silently moved from its 20 working days to the default 30. Each
+    service now lays a configured map over shared/policy.py's defaults, the same way."""
+    monkeypatch.setenv("SUPERVISION_FREQUENCY_WORKING_DAYS", '{"front_door": 15, "leaving_care": 40}')
+    monkeypatch.setenv(
+        "REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS", '{"front_door": 15, "leaving_care": 40}'
+    )
+    supervision = SupervisionSettings(database_url="sqlite+aiosqlite:///:memory:")
+    reporting = ReportingSettings(database_url="sqlite+aiosqlite:///:memory:")
+    expected = {"front_door": 15, "assessment": 20, "leaving_care": 40}
+    assert supervision.frequency_working_days == expected
+    assert reporting.supervision_interval_working_days == expected
+    policy = Policy.from_settings(supervision)
+    for service_type in [*ServiceType, None]:
+        code = service_type.value if service_type else None
+        for newly_qualified in (False, True):
+            assert reporting.supervision_interval(code, newly_qualified) == policy.interval(
+                code, newly_qualified
+            ), (code, newly_qualified)
+    assert policy.interval("assessment", newly_qualified=False) == 20
+    assert policy.interval("early_help", newly_qualified=False) == 30
+    # Given as keyword arguments (as tests and tools build settings), the same.
+    monkeypatch.delenv("SUPERVISION_FREQUENCY_WORKING_DAYS")
+    monkeypatch.delenv("REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS")
+    assert SupervisionSettings(frequency_working_days={"front_door": 15}).frequency_working_days == {
+        "front_door": 15,
+        "assessment": 20,
+    }
+    assert ReportingSettings(
+        supervision_interval_working_days={"assessment": 25}
+    ).supervision_interval_working_days == {"front_door": 20, "assessment": 25}

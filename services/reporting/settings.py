@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date, time
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.policy import (
     SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
-    SUPERVISION_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
     supervision_interval,
+    supervision_intervals,
 )
 from shared.settings import Port, ServiceSettings
 from shared.working_days import Counting, WorkingCalendar
@@ -51,8 +51,10 @@ class Settings(ServiceSettings):
         description="A contact recorded more than this long after it was received counts as backdated.",
     )
     supervision_interval_working_days: dict[str, Interval] = Field(
-        default_factory=lambda: {k.value: v for k, v in SUPERVISION_INTERVAL_WORKING_DAYS.items()},
-        description="Local supervision policy interval per service type (the supervision service's policy).",
+        default_factory=lambda: supervision_intervals({}),
+        description="Local supervision policy interval per service type (the supervision service's policy):"
+        " a configured map changes only the service types it names, over shared/policy.py's defaults, as"
+        " SUPERVISION_FREQUENCY_WORKING_DAYS does.",
     )
     supervision_default_interval_working_days: Interval = SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS
     supervision_newly_qualified_interval_working_days: Interval = Field(
@@ -67,6 +69,11 @@ class Settings(ServiceSettings):
         description="PostgreSQL work_mem (MiB) of a report's transaction: percentiles and groupings "
         "sort every row in range, in memory when it fits rather than in temporary files.",
     )
+
+    @field_validator("supervision_interval_working_days")
+    @classmethod
+    def _over_the_policy_defaults(cls, configured: dict[str, int]) -> dict[str, int]:
+        return supervision_intervals(configured)
 
     @model_validator(mode="after")
     def _timescale_fits_counting(self) -> Self:

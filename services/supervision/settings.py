@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.codes import ServiceType
@@ -13,6 +13,7 @@ from shared.policy import (
     SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
     SUPERVISION_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
+    supervision_intervals,
 )
 from shared.settings import FutureToleranceSeconds, Port, ServiceSettings
 from shared.working_days import Counting
@@ -36,7 +37,10 @@ class Settings(ServiceSettings):
     max_body_bytes: int = 2 * 1024 * 1024
 
     # Supervision policy. How often each journey must be supervised, in working days, by the current
-    # team's service type; e.g. SUPERVISION_FREQUENCY_WORKING_DAYS='{"front_door": 15}' (JSON).
+    # team's service type; e.g. SUPERVISION_FREQUENCY_WORKING_DAYS='{"front_door": 15}' (JSON). The
+    # map changes only the service types it names: the others keep shared/policy.py's intervals
+    # (front_door and assessment 20), so that example leaves assessment at 20. Set
+    # REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS alike: reporting reads it the same way.
     frequency_working_days: dict[ServiceType, Interval] = Field(
         default_factory=lambda: dict(SUPERVISION_INTERVAL_WORKING_DAYS)
     )
@@ -55,6 +59,11 @@ class Settings(ServiceSettings):
     local_closure_days: list[date] = Field(
         default_factory=list, description="Council closure days, not counted as working days."
     )
+
+    @field_validator("frequency_working_days")
+    @classmethod
+    def _over_the_policy_defaults(cls, configured: dict[ServiceType, int]) -> dict[ServiceType, int]:
+        return {ServiceType(code): days for code, days in supervision_intervals(configured).items()}
 
     @model_validator(mode="after")
     def _intervals_fit_counting(self) -> Self:

@@ -116,12 +116,19 @@ async def test_frequencies_are_configurable(make_harness) -> None:
     )
     fd, _ = await h.journey(worker="w1")
     other, _ = await h.journey(worker="w1", service_type=ServiceType.early_help)
+    assessment, _ = await h.journey(worker="w1", service_type=ServiceType.assessment)
     items = {
         i["journey_id"]: i
         for i in (await h.client.get("/supervisions/due", headers=h.manager())).json()["items"]
     }
     # 5 working days after Mon 2 Mar -> Mon 9 Mar; 15 -> Mon 23 Mar.
     assert items[str(fd)]["due_on"] == "2026-03-09" and items[str(other)]["due_on"] == "2026-03-23"
+    # A service type the map does not name keeps the policy's interval (assessment: 20 working days ->
+    # Mon 30 Mar), not the default for other service types.
+    assert (
+        items[str(assessment)]["due_on"] == "2026-03-30"
+        and items[str(assessment)]["interval_working_days"] == 20
+    )
     recorded = await h.record(fd, actions=[])
     # Held Mon 16 Mar + 5 working days -> Mon 23 Mar.
     assert recorded.json()["next_due_on"] == "2026-03-23"
@@ -151,7 +158,12 @@ async def test_the_policys_working_days_are_configured_as_reportings(
 def test_policy_settings_from_the_environment_and_refused_when_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPERVISION_FREQUENCY_WORKING_DAYS", '{"front_door": 15, "leaving_care": 40}')
     settings = Settings(database_url="sqlite+aiosqlite:///:memory:")
-    assert settings.frequency_working_days == {ServiceType.front_door: 15, ServiceType.leaving_care: 40}
+    # Over the policy's defaults: assessment keeps its 20.
+    assert settings.frequency_working_days == {
+        ServiceType.front_door: 15,
+        ServiceType.assessment: 20,
+        ServiceType.leaving_care: 40,
+    }
     with pytest.raises(pydantic.ValidationError):
         Settings(database_url="sqlite+aiosqlite:///:memory:", frequency_working_days={"bogus": 10})
     with pytest.raises(pydantic.ValidationError):
