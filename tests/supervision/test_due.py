@@ -32,7 +32,7 @@ async def test_due_list_for_a_team(h) -> None:
     await h.sync()
     assert (
         await h.client.put("/workers/w5", json={"newly_qualified_until": "2099-12-31"}, headers=h.manager())
-    ).status_code == 200
+    ).status_code == 201
     assert (await h.record(supervised, actions=[])).status_code == 201  # held 16 Mar: next due 15 Apr
 
     r = await h.client.get("/supervisions/due", headers=h.manager())
@@ -259,14 +259,14 @@ async def test_a_supervised_journeys_interval_is_the_one_its_due_date_came_from(
     added, _ = await h.journey(worker="w6")
     # w5 was newly qualified until the end of March: at a supervision on Mon 16 Mar, 10 working days.
     put = await h.client.put("/workers/w5", json={"newly_qualified_until": "2026-03-31"}, headers=h.manager())
-    assert put.status_code == 200, put.text
+    assert put.status_code == 201, put.text
     first = await h.record(lapsed, actions=[], supervisee_id="w5")
     assert first.json()["next_due_on"] == "2026-03-30"  # Mon 16 Mar + 10 working days
     second = await h.record(added, actions=[], supervisee_id="w6")
     assert second.json()["next_due_on"] == "2026-04-15"  # + 20 (3 and 6 Apr are bank holidays)
     # w6 joins the register after the supervision.
     put = await h.client.put("/workers/w6", json={"newly_qualified_until": "2099-12-31"}, headers=h.manager())
-    assert put.status_code == 200, put.text
+    assert put.status_code == 201, put.text
 
     items = await _due(h)
     assert (items[str(lapsed)]["due_on"], items[str(lapsed)]["interval_working_days"]) == ("2026-03-30", 10)
@@ -298,7 +298,7 @@ async def test_a_never_supervised_journeys_interval_takes_the_workers_status_whe
         put = await h.client.put(
             f"/workers/{worker}", json={"newly_qualified_until": until}, headers=h.manager()
         )
-        assert put.status_code == 200, put.text
+        assert put.status_code == 201, put.text
     items = await _due(h)
     # From Mon 2 Mar: 10 working days -> Mon 16 Mar; 20 -> Mon 30 Mar.
     assert (items[str(lapsed)]["due_on"], items[str(lapsed)]["interval_working_days"]) == ("2026-03-16", 10)

@@ -118,7 +118,7 @@ async def test_next_due_may_be_sooner_than_policy_but_not_later(h) -> None:
 async def test_newly_qualified_supervisee_gets_the_shorter_interval(h) -> None:
     journey_id, _ = await h.journey()
     put = await h.client.put("/workers/w1", json={"newly_qualified_until": "2026-12-31"}, headers=h.manager())
-    assert put.status_code == 200, put.text
+    assert put.status_code == 201, put.text
     r = await h.record(journey_id)
     # 10 working days after Mon 16 Mar 2026 (no holidays): Mon 30 Mar.
     assert r.status_code == 201 and r.json()["next_due_on"] == "2026-03-30"

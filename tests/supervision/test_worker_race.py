@@ -76,7 +76,9 @@ async def test_concurrent_puts_of_a_new_worker_both_apply(h) -> None:
         rs = await asyncio.gather(
             *[h.client.put(f"/workers/{worker_id}", json=b, headers=h.manager()) for b in bodies]
         )
-        assert [r.status_code for r in rs] == [200, 200], [r.text for r in rs]
+        # The one that created the entry answers 201, the one applied on top of it 200 (a replacement).
+        assert sorted(r.status_code for r in rs) == [200, 201], [r.text for r in rs]
+        assert {r.status_code: r.json()["version"] for r in rs} == {201: 1, 200: 2}
         assert sorted(r.json()["version"] for r in rs) == [1, 2]
         last = max(rs, key=lambda r: r.json()["version"]).json()
         stored = await _entry(h, worker_id)

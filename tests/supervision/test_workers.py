@@ -12,6 +12,7 @@ from services.supervision.workers.service import publish_entry
 from shared.db import Database
 from shared.events.log import EventLog
 from shared.events.verify import verify_log
+from shared.http import make_etag
 from shared.migrations import upgrade
 
 
@@ -20,7 +21,8 @@ async def test_put_and_get_with_etags(h) -> None:
     created = await h.client.put(
         "/workers/w5", json={"newly_qualified_until": "2027-03-31"}, headers=h.manager()
     )
-    assert created.status_code == 200
+    # RFC 9110 9.3.4: a PUT that creates the resource answers 201; one that replaces it, 200.
+    assert created.status_code == 201, created.text
     assert created.json()["newly_qualified_until"] == "2027-03-31" and created.json()["version"] == 1
     etag = created.headers["ETag"]
     got = await h.client.get("/workers/w5", headers=h.manager())
@@ -35,6 +37,40 @@ async def test_put_and_get_with_etags(h) -> None:
     )
     assert stale.status_code == 412
     assert (await h.client.get("/workers/w5", headers=h.manager())).json()["newly_qualified_until"] is None
+
+
+async def test_a_put_that_creates_answers_201_and_one_that_replaces_200(h) -> None:
+    """RFC 9110 9.3.4: an origin server that creates a resource on PUT MUST answer 201 (Created); one
+    that replaces it answers 200. Was 200 for both. The same PUT sent again (a retry after a lost
+    answer) replaces the entry with what it already holds: 200, as any replacement."""
+    body = {"newly_qualified_until": "2027-03-31"}
+    created = await h.client.put("/workers/w7", json=body, headers=h.manager())
+    assert created.status_code == 201 and created.json()["version"] == 1
+    assert created.headers["ETag"] and created.headers["content-type"] == "application/json"
+    again = await h.client.put("/workers/w7", json=body, headers=h.manager())
+    assert again.status_code == 200 and again.json()["newly_qualified_until"] == "2027-03-31"
+    assert again.json()["version"] == 2 and again.headers["ETag"] != created.headers["ETag"]
+    # Created with If-Match naming the absent entry (version 0: "only if not there yet"): 201 too.
+    only_new = {**h.manager(), "If-Match": make_etag("w8", 0)}
+    assert (await h.client.put("/workers/w8", json=body, headers=only_new)).status_code == 201
+    assert (await h.client.put("/workers/w8", json=body, headers=only_new)).status_code == 412
+    # The register takes no Idempotency-Key: a PUT is idempotent by its method, so a retry with one
+    # is a replacement like any other (no replayed answer).
+    keyed = {**h.manager(), "Idempotency-Key": "nq-w9"}
+    first = await h.client.put("/workers/w9", json=body, headers=keyed)
+    retry = await h.client.put("/workers/w9", json=body, headers=keyed)
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert "Idempotent-Replayed" not in retry.headers
+
+
+async def test_the_openapi_documents_201_on_create_and_200_on_replace(h) -> None:
+    put = h.client.app.openapi()["paths"]["/workers/{worker_id}"]["put"]["responses"]
+    for status in ("200", "201"):
+        assert put[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/WorkerOut"
+        }
+        assert "ETag" in put[status]["headers"]
+    assert "creat" in put["201"]["description"].lower() and "replac" in put["200"]["description"].lower()
 
 
 async def test_only_managers_and_bad_input(h) -> None:
@@ -64,7 +100,7 @@ async def test_an_end_date_the_calendar_cannot_count_from_is_422(h) -> None:
     assert await h.own_events() == []
     last_year = {"newly_qualified_until": "9998-12-31"}
     last = await h.client.put("/workers/w5", json=last_year, headers=h.manager())
-    assert last.status_code == 200, last.text
+    assert last.status_code == 201, last.text
 
 
 async def test_if_match_any_needs_an_entry_to_exist(h) -> None:
@@ -74,7 +110,7 @@ async def test_if_match_any_needs_an_entry_to_exist(h) -> None:
     absent = await h.client.put("/workers/w6", json=body, headers={**h.manager(), "If-Match": "*"})
     assert absent.status_code == 412 and absent.headers["content-type"] == "application/problem+json"
     assert (await h.client.get("/workers/w6", headers=h.manager())).status_code == 404
-    assert (await h.client.put("/workers/w6", json=body, headers=h.manager())).status_code == 200
+    assert (await h.client.put("/workers/w6", json=body, headers=h.manager())).status_code == 201
     ended = {"newly_qualified_until": None}
     present = await h.client.put("/workers/w6", json=ended, headers={**h.manager(), "If-Match": "*"})
     assert present.status_code == 200 and present.json()["version"] == 2

@@ -84,11 +84,20 @@ async def get_worker(
     response_model=WorkerOut,
     summary="Set until when a worker is newly qualified (supervised more often)",
     description=(
-        "Managers. `If-Match` with the entry's ETag is checked when sent (412 on mismatch); `*` matches"
-        " an entry on the register only. Every write publishes `NewlyQualifiedRegisterSet` on the"
-        " feed (the worker's register stream), in the same transaction."
+        "Managers. 201 when it puts the worker on the register, 200 when it replaces their entry (RFC"
+        " 9110 9.3.4; a repeated PUT is a replacement). `If-Match` with the entry's ETag is checked when"
+        " sent (412 on mismatch); `*` matches an entry on the register only. Every write publishes"
+        " `NewlyQualifiedRegisterSet` on the feed (the worker's register stream), in the same transaction."
     ),
-    responses=problem_responses(400, 401, 403, 412, 422, 429) | sets_headers(200, "ETag"),
+    responses=problem_responses(400, 401, 403, 412, 422, 429)
+    | {
+        200: {"description": "Replaced: the worker's entry as it now is.", **sets_headers(200, "ETag")[200]},
+        201: {
+            "model": WorkerOut,
+            "description": "Created: the worker was not on the register.",
+            **sets_headers(201, "ETag")[201],
+        },
+    },
 )
 async def put_worker(
     request: Request,
@@ -115,6 +124,7 @@ async def put_worker(
         inserted = await session.execute(_INSERT_IF_ABSENT[on_postgresql(session)], new.model_dump())
         if inserted.first() is not None:  # the row is `new`: nothing to read back
             await publish_entry(session, _event_log(request), new, principal.subject)
+            response.status_code = 201  # created (RFC 9110 9.3.4); a replacement below is 200
             set_etag(response, _etag(new))
             return _out(new)
         worker = await _locked(session, worker_id)
