@@ -90,8 +90,11 @@ async def migrate_all(names: list[str]) -> None:
 def migrate(service: ServiceOpt = None) -> None:
     """Create (PostgreSQL) and upgrade each service's own database to the latest schema."""
     names = _selected(service)
-    with reported("settings"):
-        problem = shared_database({name: SERVICES[name].settings() for name in names})
+    settings = {}
+    for name in names:  # named by service: several share setting names
+        with reported(name):
+            settings[name] = SERVICES[name].settings()
+    problem = shared_database(settings)
     if problem is not None:
         _fail(problem, 2)
     for name in names:

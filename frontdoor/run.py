@@ -379,10 +379,15 @@ def up(
     restart: bool = True,
 ) -> int:
     """Migrate, start every named service with its consumers, print how to reach them, and wait."""
-    try:
-        settings = {name: SERVICES[name].settings() for name in names}
-    except ValidationError as exc:
-        warn(f"invalid settings: {settings_problems(exc)}")
+    settings: dict[str, ServiceSettings] = {}
+    invalid = False
+    for name in names:  # each service's problems, named by service (several share setting names)
+        try:
+            settings[name] = SERVICES[name].settings()
+        except ValidationError as exc:
+            warn(f"{name}: invalid settings: {settings_problems(exc)}")
+            invalid = True
+    if invalid:
         return 2
     if (problem := shared_database(settings)) is not None:
         warn(problem)

@@ -399,3 +399,19 @@ def test_invalid_settings_are_named_without_the_values_given(command, monkeypatc
     assert result.exit_code == 2, result.output
     assert "JWT_SECRET is the development secret (or too short)" in result.output
     assert "s3cr3t" not in result.output and "dbpa55word" not in result.output
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "migrate"])
+def test_invalid_settings_name_the_service_they_belong_to(command, monkeypatch, tmp_path):
+    """Referrals and supervision both have FUTURE_TOLERANCE_SECONDS: `up` and `migrate` said only
+    "invalid settings: future_tolerance_seconds: ...", not whose."""
+    monkeypatch.chdir(tmp_path)  # nothing is written, but were it, not in the tree
+    monkeypatch.setenv("SUPERVISION_FUTURE_TOLERANCE_SECONDS", "100000000000000")
+    args = {
+        "up": ["up", "--no-migrate"],
+        "serve": ["serve", "supervision", "--no-migrate"],
+        "migrate": ["migrate"],
+    }[command]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 2, result.output
+    assert "supervision: invalid settings: future_tolerance_seconds: " in result.output

@@ -195,8 +195,9 @@ async def test_a_future_tolerance_beyond_a_day_is_named_not_a_traceback(
     result = await run_cli(monkeypatch, db_urls["referrals"], "migrate", "--service", name)
     no_traceback(result)
     assert result.exit_code == 2, result.output
-    assert "invalid settings: future_tolerance_seconds: Input should be less than or equal to 86400" in (
-        result.output
+    assert (
+        f"{name}: invalid settings: future_tolerance_seconds: Input should be less than or equal to 86400"
+        in (result.output)
     )
 
 
