@@ -410,14 +410,32 @@ class WorkingCalendar:
 STATUTORY = WorkingCalendar()
 
 
-def calendar_for(counting: Counting, local_closures: Iterable[date] = ()) -> WorkingCalendar:
-    """One shared calendar per counting convention and set of local closure days (closed days too):
-    settings that build their calendar per request keep its caches across requests."""
-    return _calendar_for(Counting(counting), frozenset(local_closures))
+def calendar_for(
+    counting: Counting,
+    local_closures: Iterable[date] = (),
+    office_start: time = STATUTORY.office_start,
+    office_end: time = STATUTORY.office_end,
+) -> WorkingCalendar:
+    """One shared calendar per counting convention, set of local closure days (closed days too) and
+    office hours: settings that build their calendar per request keep its caches across requests."""
+    return _calendar_for(Counting(counting), frozenset(local_closures), office_start, office_end)
 
 
 @cache
-def _calendar_for(counting: Counting, local_closures: frozenset[date]) -> WorkingCalendar:
-    if counting is STATUTORY.counting and not local_closures:
+def _calendar_for(
+    counting: Counting, local_closures: frozenset[date], office_start: time, office_end: time
+) -> WorkingCalendar:
+    hours = (office_start, office_end)
+    if (
+        counting is STATUTORY.counting
+        and not local_closures
+        and hours == (STATUTORY.office_start, STATUTORY.office_end)
+    ):
         return STATUTORY
-    return WorkingCalendar(extra_closures=local_closures, include_local_closures=True, counting=counting)
+    return WorkingCalendar(
+        extra_closures=local_closures,
+        include_local_closures=True,
+        counting=counting,
+        office_start=office_start,
+        office_end=office_end,
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from typing import Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.negotiation import formula_start
@@ -37,6 +38,11 @@ class Settings(ServiceSettings):
         Counting.DAY_AFTER_IS_DAY_1,
         description="day_0: n working days after the start date; day_1: the start date is day 1.",
     )
+    # The office day (London wall-clock times) the T1 due time closes with and the work list's age in
+    # working hours counts: set them as REPORTING_OFFICE_START/END are, or a decision the reports count
+    # late could not be given its late_reason here (and one they count on time would be asked for one).
+    office_start: time = Field(time(9), description="Office opening, London time.")
+    office_end: time = Field(time(17), description="Office close, London time: the T1 due time.")
 
     @field_validator("areas")
     @classmethod
@@ -49,6 +55,13 @@ class Settings(ServiceSettings):
                 )
         return areas
 
+    @model_validator(mode="after")
+    def _office_hours_are_a_day(self) -> Self:
+        # The calendar refuses office hours that are no day (start not before end, or times with a
+        # zone): here, so that it is a setting to fix, not a failure at the first request.
+        self.calendar()
+        return self
+
     def in_future(self, at: datetime, now: datetime | None = None) -> bool:
         """`at`, a time a client gave, is in the future beyond `future_tolerance_seconds` of `now`
         (default: the current time)."""
@@ -56,8 +69,9 @@ class Settings(ServiceSettings):
         return beyond_clock_skew(at, utcnow() if now is None else now, tolerance)
 
     def calendar(self) -> WorkingCalendar:
-        """The statutory calendar (bank holidays only) under the configured counting convention."""
-        return calendar_for(self.counting)
+        """The statutory calendar (bank holidays only) under the configured counting convention and office
+        hours."""
+        return calendar_for(self.counting, office_start=self.office_start, office_end=self.office_end)
 
     def decision_due_at(self, received_at: datetime) -> datetime:
         """T1: office close on the working day a contact received then needs its threshold decision

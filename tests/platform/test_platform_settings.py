@@ -215,16 +215,19 @@ def test_consumers_under_an_identity_provider_need_a_configured_service_token(
         assert service_token_provider(SERVICES[name].settings())() == "issued-by-the-idp"
 
 
+@pytest.mark.parametrize("service", ["reporting", "referrals"])
 @pytest.mark.parametrize(("start", "end"), [("17:00", "09:00"), ("09:00", "09:00"), ("09:00+01:00", "17:00")])
-def test_reporting_office_hours_that_are_no_day_are_refused(
-    start: str, end: str, monkeypatch: pytest.MonkeyPatch
+def test_office_hours_that_are_no_day_are_refused(
+    service: str, start: str, end: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The working calendar refuses them, but only when the service was built: `serve reporting` and
-    `rebuild` ended in a traceback while `migrate` said nothing."""
-    monkeypatch.setenv("REPORTING_OFFICE_START", start)
-    monkeypatch.setenv("REPORTING_OFFICE_END", end)
+    `rebuild` ended in a traceback while `migrate` said nothing. Referrals closes its T1 day with them
+    too (set as reporting's are)."""
+    prefix = service.upper()
+    monkeypatch.setenv(f"{prefix}_OFFICE_START", start)
+    monkeypatch.setenv(f"{prefix}_OFFICE_END", end)
     with pytest.raises(ValidationError, match="office"):
-        SERVICES["reporting"].settings()
+        SERVICES[service].settings()
 
 
 @pytest.mark.parametrize("name", ["referrals", "supervision"])

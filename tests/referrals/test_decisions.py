@@ -470,3 +470,50 @@ async def test_a_superseding_decision_is_never_late(fd: FrontDoor) -> None:
         r = await fd.client.post(url, json=body, headers=fd.pract)
     assert r.status_code == 201, r.text
     assert r.json()["late_reason"] is None
+
+
+async def test_the_deadline_closes_at_the_office_hours_reporting_counts_by(
+    app_client: Any, token: Any
+) -> None:
+    """Reporting counts a decision late after office close as REPORTING_OFFICE_END sets it; the
+    referrals service must close the day at the same time, or it would refuse the reason for a breach
+    reporting counts (decided 16:45 with the office closing at 16:30), and ask one for a decision
+    reporting counts on time (16:45 with the office closing at 17:30)."""
+    due_at_1630 = at("2026-09-01T15:30:00Z")  # Tuesday 16:30 in London (summer time)
+    fd = FrontDoor(await app_client("referrals", office_start="08:30", office_end="16:30"), token)
+    contact = await _received_before_a_bank_holiday(fd)
+    queue = (await fd.client.get("/worklists/contacts-awaiting-decision", headers=fd.pract)).json()
+    assert [at(i["decision_due_at"]) for i in queue["items"]] == [due_at_1630]
+    r = await _decide_at(fd, contact, due_at_1630 + timedelta(minutes=15))
+    assert r.status_code == 422 and r.json()["code"] == "late_reason_required", r.text
+    assert "2026-09-01T15:30:00+00:00" in r.json()["detail"]
+    r = await _decide_at(fd, contact, due_at_1630 + timedelta(minutes=15), late_reason=LATE)
+    assert r.status_code == 201, r.text
+
+
+def test_the_deadline_is_reportings_whatever_the_calendar_settings() -> None:
+    """Settings.decision_due_at, which the work list shows and late_reason follows, against reporting's
+    own deadline (decided_within_timescale) under the same settings: out-of-hours receipt, a bank
+    holiday, a clock change, both counting conventions and other office hours."""
+    from services.referrals.settings import Settings as ReferralsSettings
+    from services.reporting.settings import Settings as ReportingSettings
+
+    received = [
+        at("2026-08-28T07:59:59Z"),  # Friday before office opening (08:59:59 London)
+        at("2026-08-28T16:00:00Z"),  # Friday at office close; Monday is a bank holiday
+        at("2026-08-29T11:00:00Z"),  # a Saturday
+        at("2026-10-23T15:45:00Z"),  # Friday before the clocks go back
+        at("2026-12-24T17:30:00Z"),  # Christmas Eve evening
+    ]
+    for counting in ("day_0", "day_1"):
+        for hours in ({}, {"office_start": "08:00", "office_end": "16:30"}, {"office_end": "18:00"}):
+            for days in (1, 2):
+                ours = ReferralsSettings(counting=counting, decision_deadline_working_days=days, **hours)
+                theirs = ReportingSettings(counting=counting, decision_within_working_days=days, **hours)
+                statutory = theirs.calendar().statutory()
+                for when in received:
+                    assert ours.decision_due_at(when) == statutory.deadline(when, days), (
+                        counting,
+                        hours,
+                        when,
+                    )
