@@ -29,8 +29,9 @@ class Settings(ServiceSettings):
     threshold_levels: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     # The areas teams belong to (reports group by them, and CSV exports carry them).
     areas: list[str] = Field(default_factory=lambda: ["West", "Central", "East"], min_length=1)
-    # T1: a contact needs its threshold decision within this many working days of receipt.
-    decision_deadline_working_days: int = Field(default=1, ge=1)
+    # T1: a contact needs its threshold decision within this many working days of receipt (0 with day_0
+    # counting: on the day the clock starts). Set it as REPORTING_DECISION_WITHIN_WORKING_DAYS is.
+    decision_deadline_working_days: int = Field(default=1, ge=0)
     # How "n working days" is counted from the clock start (REFERENCE.md 4.1: a setting, default
     # "n working days after the start date"); set it as REPORTING_COUNTING is, so the work list's
     # due time and the reports agree.
@@ -56,7 +57,9 @@ class Settings(ServiceSettings):
         return areas
 
     @model_validator(mode="after")
-    def _office_hours_are_a_day(self) -> Self:
+    def _calendar_settings_fit(self) -> Self:
+        if self.counting is Counting.START_IS_DAY_1 and self.decision_deadline_working_days < 1:
+            raise ValueError("with day_1 counting the decision deadline must be at least 1 working day")
         # The calendar refuses office hours that are no day (start not before end, or times with a
         # zone): here, so that it is a setting to fix, not a failure at the first request.
         self.calendar()

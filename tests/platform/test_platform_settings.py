@@ -243,3 +243,13 @@ def test_a_future_tolerance_beyond_a_day_is_refused(
     assert settings_problems(refused.value).startswith("future_tolerance_seconds: ")
     monkeypatch.setenv(f"{name.upper()}_FUTURE_TOLERANCE_SECONDS", "86400")
     assert SERVICES[name].settings().future_tolerance_seconds == 86400  # type: ignore[attr-defined]
+
+
+def test_referrals_takes_the_decision_timescales_reporting_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision on the day of receipt is 0 working days after it under day_0 counting, as
+    REPORTING_DECISION_WITHIN_WORKING_DAYS may say; day_1 counting has no day 0."""
+    monkeypatch.setenv("REFERRALS_DECISION_DEADLINE_WORKING_DAYS", "0")
+    assert SERVICES["referrals"].settings().decision_deadline_working_days == 0
+    monkeypatch.setenv("REFERRALS_COUNTING", "day_1")
+    with pytest.raises(ValidationError, match="at least 1 working day"):
+        SERVICES["referrals"].settings()

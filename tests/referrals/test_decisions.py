@@ -494,7 +494,8 @@ async def test_the_deadline_closes_at_the_office_hours_reporting_counts_by(
 def test_the_deadline_is_reportings_whatever_the_calendar_settings() -> None:
     """Settings.decision_due_at, which the work list shows and late_reason follows, against reporting's
     own deadline (decided_within_timescale) under the same settings: out-of-hours receipt, a bank
-    holiday, a clock change, both counting conventions and other office hours."""
+    holiday, a clock change, both counting conventions, other office hours, and every timescale
+    reporting takes (a decision on the day of receipt is 0 working days after it)."""
     from services.referrals.settings import Settings as ReferralsSettings
     from services.reporting.settings import Settings as ReportingSettings
 
@@ -507,7 +508,7 @@ def test_the_deadline_is_reportings_whatever_the_calendar_settings() -> None:
     ]
     for counting in ("day_0", "day_1"):
         for hours in ({}, {"office_start": "08:00", "office_end": "16:30"}, {"office_end": "18:00"}):
-            for days in (1, 2):
+            for days in (0, 1, 2) if counting == "day_0" else (1, 2):
                 ours = ReferralsSettings(counting=counting, decision_deadline_working_days=days, **hours)
                 theirs = ReportingSettings(counting=counting, decision_within_working_days=days, **hours)
                 statutory = theirs.calendar().statutory()
