@@ -41,7 +41,7 @@ async def test_a_first_contact_has_no_history(fd: FrontDoor) -> None:
         "earlier_referrals": 0,
         "last_referral_received_at": None,
         "re_referral_if_referred": False,
-        "contacts_without_referral": 1,
+        "contacts_since_last_referral": 1,
         "repeated_contacts_without_referral": False,
     }
 
@@ -57,7 +57,7 @@ async def test_referrals_in_other_journeys_make_a_referral_now_a_re_referral(fd:
     assert found["last_referral_received_at"] == "2025-10-01T09:00:00Z"
     assert found["re_referral_if_referred"] is True
     # Only this contact since that referral.
-    assert (found["contacts_without_referral"], found["repeated_contacts_without_referral"]) == (1, False)
+    assert (found["contacts_since_last_referral"], found["repeated_contacts_without_referral"]) == (1, False)
 
 
 async def test_the_12_months_are_london_dates_back_to_the_same_date(fd: FrontDoor) -> None:
@@ -108,9 +108,9 @@ async def test_repeated_contacts_without_referral_and_what_counts_as_a_referral(
     assert (found["earlier_contacts"], found["earlier_referrals"]) == (3, 1)
     assert found["last_referral_received_at"] == "2026-01-05T09:00:00Z"
     assert found["re_referral_if_referred"] is True
-    # Advised, undecided, and this one: three worries since the referral.
-    assert (found["contacts_without_referral"], found["repeated_contacts_without_referral"]) == (3, True)
-    assert (await history(fd, undecided))["contacts_without_referral"] == 2
+    # Advised, undecided, and this one since the referral; referred in the 12 months, not flagged.
+    assert (found["contacts_since_last_referral"], found["repeated_contacts_without_referral"]) == (3, False)
+    assert (await history(fd, undecided))["contacts_since_last_referral"] == 2
 
     # Superseded by no further action, it was never a referral: four worries and none referred.
     await post_at(
@@ -127,7 +127,10 @@ async def test_repeated_contacts_without_referral_and_what_counts_as_a_referral(
     found = await history(fd, now)
     assert (found["earlier_referrals"], found["last_referral_received_at"]) == (0, None)
     assert found["re_referral_if_referred"] is False
-    assert (found["contacts_without_referral"], found["repeated_contacts_without_referral"]) == (4, True)
+    assert (found["contacts_since_last_referral"], found["repeated_contacts_without_referral"]) == (4, True)
+    # The third contact without a referral is the first flagged.
+    assert (await history(fd, undecided))["repeated_contacts_without_referral"] is True
+    assert (await history(fd, advised))["repeated_contacts_without_referral"] is False
 
 
 async def test_contacts_at_the_same_instant_are_ordered_by_id(fd: FrontDoor) -> None:

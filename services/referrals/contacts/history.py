@@ -47,12 +47,14 @@ class ChildHistory(Schema):
         description="A referral on this contact would be a re-referral (another referral within 12 "
         "months, as DfE counts them)."
     )
-    contacts_without_referral: int = Field(
-        description="This contact and the child's earlier ones since the last referral, or in all 12 "
-        "months when there was none: worries that have not led to a referral."
+    contacts_since_last_referral: int = Field(
+        description="This contact and the child's earlier ones since the last of those referrals, or "
+        "in all 12 months when there was none."
     )
     repeated_contacts_without_referral: bool = Field(
-        description=f"contacts_without_referral is {REPEATED_CONTACTS} or more."
+        description=f"{REPEATED_CONTACTS} or more contacts in the 12 months, this one included, and "
+        "none of the earlier ones a referral: worries that keep arriving without one. A child referred "
+        "in the 12 months (whose later contacts may be about that referral) is not flagged."
     )
 
 
@@ -73,8 +75,8 @@ def _history(contact: Contact, earlier: Sequence[_Earlier]) -> ChildHistory:
         earlier_referrals=len(referrals),
         last_referral_received_at=last.key[0] if last else None,
         re_referral_if_referred=last is not None,
-        contacts_without_referral=since_last + 1,
-        repeated_contacts_without_referral=since_last + 1 >= REPEATED_CONTACTS,
+        contacts_since_last_referral=since_last + 1,
+        repeated_contacts_without_referral=last is None and len(earlier) + 1 >= REPEATED_CONTACTS,
     )
 
 
