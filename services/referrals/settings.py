@@ -71,6 +71,11 @@ class Settings(ServiceSettings):
         tolerance = timedelta(seconds=self.future_tolerance_seconds)
         return beyond_clock_skew(at, utcnow() if now is None else now, tolerance)
 
+    def backdated(self, at: datetime, now: datetime | None = None) -> bool:
+        """`at`, when a contact was received or a decision made, is more than the backdating
+        threshold before `now` (default: the current time), when the record is entered."""
+        return (utcnow() if now is None else now) - at > timedelta(hours=self.backdating_threshold_hours)
+
     def calendar(self) -> WorkingCalendar:
         """The statutory calendar (bank holidays only) under the configured counting convention and office
         hours."""

@@ -518,3 +518,35 @@ def test_the_deadline_is_reportings_whatever_the_calendar_settings() -> None:
                         hours,
                         when,
                     )
+
+
+# --- A decision recorded long after it was made says why, as a backdated contact does -------------
+
+
+async def test_a_backdated_decision_needs_a_reason_and_shows_it(fd: FrontDoor) -> None:
+    c = await _contact(fd, received_at=ago(hours=6), backdating_reason="Synthetic: typed up late.")
+    url = f"/contacts/{c['id']}/decisions"
+    # Made on time, 5 hours ago, but entered only now: the time is not taken on trust.
+    body = decision_body(decided_at=ago(hours=5))
+    r = await fd.client.post(url, json=body, headers=fd.pract)
+    assert r.status_code == 422 and r.json()["code"] == "backdating_reason_required"
+    assert names(r.json()) == ["backdating_reason"]
+    assert (await fd.client.get(url, headers=fd.pract)).json() == []
+
+    reason = "Synthetic: decided at the strategy meeting, recorded after it."
+    r = await fd.client.post(url, json={**body, "backdating_reason": reason}, headers=fd.pract)
+    assert r.status_code == 201, r.text
+    assert (r.json()["backdated"], r.json()["backdating_reason"]) == (True, reason)
+    # A supersession is held to the same rule, naming its field within the body.
+    r = await fd.client.post(
+        f"/decisions/{r.json()['id']}/supersede",
+        json={"decision": decision_body(decided_at=ago(hours=4)), "reason": "other", "note": "Synthetic."},
+        headers=fd.pract,
+    )
+    assert r.status_code == 422 and names(r.json()) == ["decision.backdating_reason"]
+
+
+async def test_a_decision_entered_within_the_threshold_is_not_backdated(fd: FrontDoor) -> None:
+    c = await _contact(fd, received_at=ago(hours=3), backdating_reason="Synthetic: typed up late.")
+    d = await fd.decide(c["id"], decided_at=ago(minutes=110))
+    assert (d["backdated"], d["backdating_reason"]) == (False, None)

@@ -324,7 +324,7 @@ async def _closed_an_hour_ago(fd: FrontDoor) -> tuple[dict, str, dict]:
     """A child, its journey (opened three hours ago, decided NFA) and that journey closed an hour ago."""
     child, c = await _journey(fd, received_minutes_ago=180)
     jid = c["journey_id"]
-    await fd.decide(c["id"], outcome="NFA", decided_at=ago(minutes=170))
+    await fd.decide(c["id"], outcome="NFA", decided_at=ago(minutes=170), backdating_reason="Synthetic.")
     closed = await fd.client.post(
         f"/journeys/{jid}/closure", json={"reason": "FD_NFA", "closed_at": ago(minutes=60)}, headers=fd.mgr
     )

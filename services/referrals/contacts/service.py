@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, text
@@ -51,7 +51,7 @@ def _check_contact(data: ContactIn, settings: Settings, now: datetime) -> bool:
         )
     if settings.in_future(data.received_at, now):
         raise Unprocessable("received_at is in the future.", field="received_at", code="time_in_future")
-    backdated = now - data.received_at > timedelta(hours=settings.backdating_threshold_hours)
+    backdated = settings.backdated(data.received_at, now)
     if backdated and not data.backdating_reason:
         raise Unprocessable(
             f"received_at is more than {settings.backdating_threshold_hours:g} hours before entry: "

@@ -40,6 +40,9 @@ class Decision(Base, table=True):  # type: ignore[misc,valid-type,call-arg]
     # Why a contact's first decision came after its T1 deadline (kept here, never published).
     late_reason: str | None = Field(default=None, max_length=500)
     decided_at: datetime = Field(sa_type=UTCDateTime)
+    # Recorded more than the backdating threshold after decided_at, and why (as for contacts).
+    backdated: bool = False
+    backdating_reason: str | None = Field(default=None, max_length=500)
     decided_by: str = Field(max_length=120)
     decided_by_team: str | None = Field(default=None, max_length=40, index=True)
     requires_authorisation: bool
@@ -89,6 +92,13 @@ class DecisionIn(Schema):
         "late: the contact's first decision met or missed the deadline).",
     )
     decided_at: Instant = PField(description="Not before the contact was received, not in the future.")
+    backdating_reason: Reason | None = PField(
+        None,
+        description="Required when decided_at is more than the backdating threshold (REFERRALS_"
+        "BACKDATING_THRESHOLD_HOURS, default 2) before now, as for a contact's received_at: a decision "
+        "recorded long after it was made says why, so its time (and whether it met its deadline) is "
+        "not taken on trust.",
+    )
 
 
 class SupersedeIn(Schema):
@@ -112,6 +122,8 @@ class DecisionOut(Schema):
     rationale: str
     late_reason: str | None = PField(description="Why the contact's first decision came after its deadline.")
     decided_at: datetime
+    backdated: bool = PField(description="Recorded more than the backdating threshold after decided_at.")
+    backdating_reason: str | None
     decided_by: str
     decided_by_team: str | None
     requires_authorisation: bool = PField(description="True for outcomes that open a CIN referral.")
@@ -140,6 +152,8 @@ class DecisionOut(Schema):
             rationale=d.rationale,
             late_reason=d.late_reason,
             decided_at=d.decided_at,
+            backdated=d.backdated,
+            backdating_reason=d.backdating_reason,
             decided_by=d.decided_by,
             decided_by_team=d.decided_by_team,
             requires_authorisation=d.requires_authorisation,

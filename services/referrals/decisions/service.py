@@ -82,6 +82,13 @@ def check_decision(
             code="decision_before_contact",
         )
     _check_late_reason(data, contact, settings, prefix, first)
+    if settings.backdated(data.decided_at) and not data.backdating_reason:
+        raise Unprocessable(
+            f"decided_at is more than {settings.backdating_threshold_hours:g} hours before entry: "
+            "give a backdating_reason.",
+            field=f"{prefix}backdating_reason",
+            code="backdating_reason_required",
+        )
 
 
 def _check_late_reason(
@@ -119,6 +126,7 @@ async def _new_decision(
     contact: Contact,
     principal: Principal,
     supersedes: uuid.UUID | None,
+    settings: Settings,
 ) -> tuple[Decision, ThresholdDecisionRecorded]:
     needs_authorisation = data.outcome in REFERRAL_OUTCOMES
     team_id = team_claim(principal)
@@ -135,6 +143,8 @@ async def _new_decision(
         rationale=data.rationale,
         late_reason=data.late_reason,
         decided_at=data.decided_at,
+        backdated=settings.backdated(data.decided_at),
+        backdating_reason=data.backdating_reason,
         decided_by=principal.subject,
         decided_by_team=team_id,
         requires_authorisation=needs_authorisation,
@@ -201,7 +211,7 @@ async def record_decision(
         )
     check_decision(data, contact, settings)
     await refuse_second_referral(session, data, journey.id)
-    decision, event = await _new_decision(session, data, contact, principal, None)
+    decision, event = await _new_decision(session, data, contact, principal, None, settings)
     await session.flush()
     return decision, Pending(journey, [(event, data.decided_at)])
 
@@ -292,7 +302,7 @@ async def supersede(
             code="before_superseded_decision",
         )
     now = utcnow()
-    new, recorded = await _new_decision(session, data.decision, contact, principal, old.id)
+    new, recorded = await _new_decision(session, data.decision, contact, principal, old.id, settings)
     old.status = DecisionStatus.superseded.value
     old.superseded_by_id = new.id
     old.superseded_at = now
