@@ -35,7 +35,7 @@ Every event travels in this envelope on the producer's feed (`GET /events?after=
 | `actor` | pseudonymous staff or system id |
 | `correlation_id` | the request id of the request that caused it: the caller's `X-Request-ID` when it is an id-shaped token (1-128 of `A-Z a-z 0-9 . _ : / + = @ -`), else one generated; never free text |
 | `payload` | coded and pseudonymous: ids, national codes, times, team ids and areas; never names, addresses or free text |
-| `prev_hash`, `hash` | SHA-256 chain per stream (tamper evidence; `frontdoor verify`) |
+| `prev_hash`, `hash` | SHA-256 chain per stream, each 64 lowercase hex characters (tamper evidence; `frontdoor verify`); a reader refuses a page with a hash of another shape as malformed |
 
 Readers skip (and count) types they do not know. Writers refuse unknown payload fields.
 

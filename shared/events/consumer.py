@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database, on_postgresql
-from shared.events.contract import Envelope
+from shared.events.contract import Envelope, EventHash
 from shared.observability import Metrics, outgoing_headers, request_id_var
 from shared.types import UTCDateTime, utcnow
 
@@ -87,7 +87,7 @@ class _Page(BaseModel):
 
     events: list[Envelope]
     head: int
-    after_hash: str | None = None  # absent from a producer that does not publish it: nothing to check
+    after_hash: EventHash | None = None  # absent from a producer that does not publish it: nothing to check
 
 
 class ConsumerStatus(BaseModel):
@@ -200,7 +200,7 @@ class FeedConsumer:
         except ValidationError as exc:
             # A proxy's error page or a broken producer: an outage to report and retry, not a batch
             # failure (which would leave the status saying the upstream is fine).
-            raise UpstreamError(f"{self.feed} answered a malformed page") from exc
+            raise UpstreamError(f"{self.feed} answered a malformed page ({_first_error(exc)})") from exc
         if page.head < after:
             # Its log was reset or restored behind what was applied here: its next events would take
             # positions already seen, and be skipped. An outage until someone rebuilds.
@@ -635,8 +635,12 @@ class FeedConsumer:
                 except ConsumerStopped:
                     break
                 except UpstreamError as exc:
+                    # The reason as readiness shows it (`last_error`): it names the upstream and the
+                    # fault, never anything an upstream's page held.
                     log.warning(
-                        "upstream unavailable", extra={"consumer": self.feed, "lag": self.status.lag_seconds}
+                        "upstream unavailable: %s",
+                        exc,
+                        extra={"consumer": self.feed, "lag": self.status.lag_seconds},
                     )
                     del exc
                     await _sleep_or_stop(stop, backoff * (0.5 + random.random()))
@@ -688,6 +692,18 @@ def collector_paused() -> Iterator[None]:
         _collector_pauses -= 1
         if _collector_pauses == 0:
             gc.enable()
+
+
+def _first_error(exc: ValidationError) -> str:
+    """Where a page is malformed and how (`events.3.hash: string_pattern_mismatch`), never the value
+    found there: a reason for readiness and the log that carries nothing from the page."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return "unreadable"
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+    return f"{where}: {first['type']}{more}"
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# An event's hash as the producer writes it (`shared.events.log.envelope_hash`): SHA-256 in lowercase
+# hex. A reader stores it (`consumer_positions.last_hash`, 64 characters), so a feed page whose hash
+# has another shape is malformed, refused as a whole like any other malformed page, never stored.
+EventHash = Annotated[str, StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
 
 
 class EventPayload(BaseModel):
@@ -36,8 +41,10 @@ class Envelope(BaseModel):
     actor: str = Field(description="Pseudonymous staff or system id.")
     correlation_id: str | None = None
     payload: dict[str, Any]
-    prev_hash: str | None = Field(default=None, description="Hash of the previous event of this stream.")
-    hash: str = Field(description="SHA-256 over this envelope and prev_hash.")
+    prev_hash: EventHash | None = Field(
+        default=None, description="Hash of the previous event of this stream (SHA-256, lowercase hex)."
+    )
+    hash: EventHash = Field(description="SHA-256 over this envelope and prev_hash, in lowercase hex.")
 
 
 class EventTypeInfo(BaseModel):

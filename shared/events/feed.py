@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from shared.auth import Principal, Role, require_roles
 from shared.db import Database
 from shared.errors import problem_responses
-from shared.events.contract import Envelope, EventTypeInfo
+from shared.events.contract import Envelope, EventHash, EventTypeInfo
 from shared.events.log import EventLog
 from shared.events.verify import VerifyReport, verify_log
 
@@ -26,7 +26,7 @@ class FeedPage(BaseModel):
     events: list[Envelope]
     next_after: int = Field(description="Pass as `after` to read on; equals `after` when nothing new.")
     head: int = Field(description="The highest position committed when this page was read.")
-    after_hash: str | None = Field(
+    after_hash: EventHash | None = Field(
         description="The hash of the event at position `after` (null when `after` is 0 or no event is"
         " there). A reader keeps the hash of the last event it applied and compares: another value"
         " means the log was replaced (recreated, or restored from a backup, and refilled) since."

@@ -766,3 +766,83 @@ async def test_restarts_and_a_position_stored_without_a_hash_go_on_as_usual(prod
     async with service.db.read_session() as session:
         assert (await session.execute(positions.select())).one().last_hash is not None
     await again.close()
+
+
+class TamperingTransport(httpx.AsyncBaseTransport):
+    """The producer's real pages, one field of each page (or of its first event) changed by `tamper`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.tamper: Any = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.tamper is None or request.url.path != "/events":
+            return response
+        import json
+
+        page = json.loads(await response.aread())
+        self.tamper(page)
+        return httpx.Response(200, json=page, request=request)
+
+
+def _set_event(field: str, value: Any) -> Any:
+    def tamper(page: dict[str, Any]) -> None:
+        if page["events"]:
+            page["events"][0][field] = value
+
+    return tamper
+
+
+def _set_after_hash(value: str) -> Any:
+    def tamper(page: dict[str, Any]) -> None:
+        page["after_hash"] = value
+
+    return tamper
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _set_event("hash", "a" * 65),  # longer than consumer_positions.last_hash: PostgreSQL refused it
+        _set_event("hash", "a" * 63),
+        _set_event("hash", "A" * 64),  # the producer's hash is SHA-256 in lowercase hex
+        _set_event("hash", "g" * 64),
+        _set_event("prev_hash", "b" * 65),
+        _set_event("prev_hash", ""),
+        _set_after_hash("c" * 65),
+    ],
+    ids=["hash-65", "hash-63", "hash-upper", "hash-not-hex", "prev-65", "prev-empty", "after-65"],
+)
+async def test_a_malformed_hash_on_a_page_is_an_upstream_error_never_stored(
+    producer, consumer_side, tamper: Any
+) -> None:
+    """A hash that is not SHA-256 in lowercase hex (as the producer writes it) makes the page malformed,
+    as any other malformed envelope does: an outage readiness shows, retried, nothing stored. Not a
+    database error on every retry (a 65-character hash does not fit `last_hash`)."""
+    p = await producer()
+    first_head = await write_events(p, things=1, renames=1, archive=False)
+    service = consumer_side()
+    transport = TamperingTransport(httpx.ASGITransport(app=p.app))
+    consumer = make_consumer(service, transport)
+    await consumer.catch_up()
+    await write_events(p, things=1, renames=0, archive=False)
+
+    transport.tamper = tamper
+    with pytest.raises(UpstreamError, match="malformed"):
+        await consumer.poll_once()
+    assert consumer.status.upstream_ok is False
+    assert "malformed" in (consumer.status.last_error or "")
+    assert "hash: string_" in (consumer.status.last_error or "")  # names the field at fault
+    assert await consumer.position() == first_head  # nothing applied, no hash stored
+    positions = service.tables.positions
+    assert positions is not None
+    async with service.db.read_session() as session:
+        stored = (await session.execute(positions.select())).one()
+    assert stored.last_hash is not None and len(stored.last_hash) == 64
+
+    transport.tamper = None
+    await consumer.catch_up()
+    assert consumer.status.upstream_ok and consumer.status.last_error is None
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
