@@ -914,12 +914,13 @@ class SeedError(RuntimeError):
 
 
 class SeedRefused(RuntimeError):
-    """`run_seed` refused, before writing anything, to add a year to databases that already hold
-    children, contacts or supervisions (`held`, as `data_held` gives it) without `append`."""
+    """`run_seed` refused before writing anything: settings it must not or cannot seed under
+    (`settings_refusal`; `held` is empty), or databases that already hold children, contacts or
+    supervisions (`held`, as `data_held` gives it) without `append`."""
 
-    def __init__(self, message: str, held: dict[str, dict[str, int]]) -> None:
+    def __init__(self, message: str, held: dict[str, dict[str, int]] | None = None) -> None:
         super().__init__(message)
-        self.held = held
+        self.held = held or {}
 
 
 @dataclass
@@ -1391,6 +1392,18 @@ def seed_settings(database_urls: dict[str, str] | None = None) -> dict[str, Serv
     return out
 
 
+def settings_refusal(settings: dict[str, ServiceSettings]) -> str | None:
+    """Why nothing may be seeded under `settings` (None: it may), checked before any database is
+    reached: synthetic data is never written to a production system, and the seeder calls the
+    services with tokens it mints, which an identity provider's settings (a public-key algorithm)
+    cannot give."""
+    if any(s.environment == "production" for s in settings.values()):
+        return "refused: synthetic data is never written to a production system"
+    if (why := minting_refused(settings["referrals"])) is not None:
+        return f"refused: the seeder mints its callers' tokens, but {why}"
+    return None
+
+
 async def run_seed(
     plan: Plan,
     settings: dict[str, ServiceSettings],
@@ -1406,8 +1419,13 @@ async def run_seed(
     Databases that already hold children, contacts or supervisions are refused (`SeedRefused`, before
     anything is migrated or written): a second run would add a second copy of the year beside the
     first while its summary still counted one. `append=True` adds it anyway; the result's
-    `held_before` then says what was there. `on_start` is called once that check has passed."""
+    `held_before` then says what was there. `on_start` is called once that check has passed.
+
+    Settings it must not or cannot seed under (`settings_refusal`: production, or tokens an identity
+    provider signs) are refused first (`SeedRefused`), before any database is reached."""
     started = _time.monotonic()
+    if (refusal := settings_refusal(settings)) is not None:
+        raise SeedRefused(refusal)
     # A second run would silently add a second year (the same children again, under new ids) while
     # its summary still counted one: refuse before writing anything, unless told to add.
     held = await data_held(settings)
@@ -1582,12 +1600,9 @@ def seed_command(
     except ValidationError as exc:  # e.g. production settings that refuse development secrets
         typer.echo(f"refused: {settings_problems(exc)}", err=True)
         raise typer.Exit(2) from None
-    if not plan_only and any(s.environment == "production" for s in settings.values()):
-        typer.echo("refused: synthetic data is never written to a production system", err=True)
-        raise typer.Exit(2)
-    # The seeder calls the services with tokens it mints.
-    if not plan_only and (why := minting_refused(settings["referrals"])) is not None:
-        typer.echo(f"refused: the seeder mints its callers' tokens, but {why}", err=True)
+    # The same check `run_seed` makes first, here before the progress bar is shown.
+    if not plan_only and (refusal := settings_refusal(settings)) is not None:
+        typer.echo(refusal, err=True)
         raise typer.Exit(2)
     if plan_only:
         typer.echo(plan.summary.model_dump_json(indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 
@@ -9,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from frontdoor.cli import app
-from frontdoor.seed import make_plan
+from frontdoor.seed import SeedRefused, make_plan, run_seed, seed_settings
 
 
 def test_plan_only_prints_the_summary_of_the_same_year() -> None:
@@ -86,3 +87,58 @@ def test_seed_names_a_database_url_that_cannot_be_used(monkeypatch: pytest.Monke
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2
     assert "DATABASE_URL cannot be used" in result.output
+
+
+def _settings_on(monkeypatch: pytest.MonkeyPatch, tmp_path, **env: str) -> dict:
+    """The seeder's settings: SQLite files under `tmp_path`, or with `DATABASE_URL` given, that
+    PostgreSQL URL (production refuses SQLite) for every service."""
+    url = env.pop("DATABASE_URL", None)
+    for name in ("REFERRALS", "SUPERVISION", "REPORTING"):
+        monkeypatch.setenv(f"{name}_DATABASE_URL", url or f"sqlite+aiosqlite:///{tmp_path / name}.db")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return seed_settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        (
+            {
+                "ENVIRONMENT": "production",
+                "JWT_SECRET": "p" * 48,
+                # Nothing listens there: the refusal must come before any database is reached.
+                "DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/none",
+            },
+            "refused: synthetic data is never written to a production system",
+        ),
+        (
+            {
+                "JWT_ALGORITHM": "RS256",
+                "JWT_JWKS_URL": "https://idp.example/jwks",
+                # As such a system is configured: its consumers show tokens the provider signed.
+                "SUPERVISION_SERVICE_TOKEN": "issued.by.idp",
+                "REPORTING_SERVICE_TOKEN": "issued.by.idp",
+            },
+            "refused: the seeder mints its callers' tokens, but JWT_ALGORITHM is RS256",
+        ),
+    ],
+    ids=["production", "identity-provider"],
+)
+def test_run_seed_as_a_library_refuses_what_the_command_refuses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, env: dict[str, str], reason: str
+) -> None:
+    """Only the command refused a production system and settings that mint no tokens: `run_seed`
+    called as a library (a bench, a notebook) went on to migrate and write synthetic children into a
+    production database, or failed part-way minting a token. It refuses both itself now, before
+    anything is touched."""
+    settings = _settings_on(monkeypatch, tmp_path, **env)
+    plan = make_plan(contacts=10, seed=4, until=date(2026, 6, 1))
+    started: list[bool] = []
+    with pytest.raises(SeedRefused) as refused:
+        asyncio.run(run_seed(plan, settings, on_start=lambda: started.append(True)))
+    assert str(refused.value).startswith(reason)
+    assert refused.value.held == {}
+    assert started == []
+    assert not any(tmp_path.iterdir())  # nothing written, not even a database file
