@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database, on_postgresql
-from shared.events.contract import Envelope, EventHash
+from shared.events.contract import MAX_POSITION, Envelope, EventHash
 from shared.observability import Metrics, outgoing_headers, request_id_var
 from shared.types import UTCDateTime, utcnow
 
@@ -86,7 +86,7 @@ class _Page(BaseModel):
     """The part of a feed page the consumer reads (other fields are ignored)."""
 
     events: list[Envelope]
-    head: int
+    head: int = Field(ge=0, le=MAX_POSITION)
     after_hash: EventHash | None = None  # absent from a producer that does not publish it: nothing to check
 
 

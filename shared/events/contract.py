@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 # hex. A reader stores it (`consumer_positions.last_hash`, 64 characters), so a feed page whose hash
 # has another shape is malformed, refused as a whole like any other malformed page, never stored.
 EventHash = Annotated[str, StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
+# The highest position a log can assign (its column is a BIGINT). A reader stores positions in BIGINT
+# columns too (`consumer_positions.position`, the projections'), so a page naming one beyond it is
+# malformed, not a batch that fails to store on every retry.
+MAX_POSITION = 2**63 - 1
 
 
 class EventPayload(BaseModel):
@@ -26,7 +30,9 @@ class EventPayload(BaseModel):
 class Envelope(BaseModel):
     """A stored journey event as the feed publishes it."""
 
-    position: int = Field(description="Global position in this producer's log; the feed cursor.")
+    position: int = Field(
+        ge=1, le=MAX_POSITION, description="Global position in this producer's log; the feed cursor."
+    )
     event_id: UUID
     type: str
     schema_version: int

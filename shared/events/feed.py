@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from shared.auth import Principal, Role, require_roles
 from shared.db import Database
 from shared.errors import problem_responses
-from shared.events.contract import Envelope, EventHash, EventTypeInfo
+from shared.events.contract import MAX_POSITION, Envelope, EventHash, EventTypeInfo
 from shared.events.log import EventLog
 from shared.events.verify import VerifyReport, verify_log
 
@@ -49,7 +49,7 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
     async def read_feed(
         _: Annotated[Principal, Depends(require_roles(Role.service, Role.admin))],
         after: Annotated[
-            int, Query(ge=0, le=2**63 - 1, description="Last position already seen; 0 to start.")
+            int, Query(ge=0, le=MAX_POSITION, description="Last position already seen; 0 to start.")
         ] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
         wait: Annotated[

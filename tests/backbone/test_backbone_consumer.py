@@ -846,3 +846,47 @@ async def test_a_malformed_hash_on_a_page_is_an_upstream_error_never_stored(
     assert consumer.status.upstream_ok and consumer.status.last_error is None
     assert as_view(await view_snapshot(service.db)) == await expected_view(p)
     await consumer.close()
+
+
+async def _refused_then_recovers(p: Producer, service: Any, tamper: Any, field: str) -> None:
+    """One page tampered with: refused as malformed (naming `field`), nothing applied; then the real
+    pages are applied as if nothing had happened."""
+    transport = TamperingTransport(httpx.ASGITransport(app=p.app))
+    consumer = make_consumer(service, transport)
+    await consumer.catch_up()
+    first_head = await consumer.position()
+    await write_events(p, things=1, renames=1, archive=False)
+
+    transport.tamper = tamper
+    with pytest.raises(UpstreamError, match="malformed"):
+        await consumer.poll_once()
+    assert consumer.status.upstream_ok is False
+    assert field in (consumer.status.last_error or "")
+    assert await consumer.position() == first_head
+
+    transport.tamper = None
+    await consumer.catch_up()
+    assert consumer.status.upstream_ok and consumer.status.last_error is None
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
+
+
+def _last_event_position(value: int) -> Any:
+    def tamper(page: dict[str, Any]) -> None:
+        if page["events"]:
+            page["events"][-1]["position"] = value
+            page["head"] = max(page["head"], value)
+
+    return tamper
+
+
+@pytest.mark.parametrize("position", [2**63, 2**64 + 5], ids=["2^63", "2^64+5"])
+async def test_a_position_beyond_what_a_position_column_holds_is_malformed(
+    producer, consumer_side, position: int
+) -> None:
+    """The producer's positions are BIGINTs: one beyond 2^63 - 1 on a page was taken and stored in
+    `consumer_positions.position`, which refused it (PostgreSQL: out of range; SQLite: too large)
+    on every retry. It makes the page malformed now, an outage readiness shows."""
+    p = await producer()
+    await write_events(p, things=1, renames=1, archive=False)
+    await _refused_then_recovers(p, consumer_side(), _last_event_position(position), "position")
