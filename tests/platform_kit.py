@@ -7,6 +7,7 @@ database, driven by `FeedConsumer`. Their tables live on test MetaData, created 
 """
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -485,6 +486,22 @@ class SwitchableTransport(httpx.AsyncBaseTransport):
         if self.mode == "503":
             return httpx.Response(503, json={"status": 503}, request=request)
         return await self.inner.handle_async_request(request)
+
+
+class TamperingTransport(httpx.AsyncBaseTransport):
+    """The producer's real pages, one field of each page (or of its first event) changed by `tamper`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.tamper: Any = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.tamper is None or request.url.path != "/events":
+            return response
+        page = json.loads(await response.aread())
+        self.tamper(page)
+        return httpx.Response(200, json=page, request=request)
 
 
 async def eventually(check: Callable[[], Any], *, within: float = 20.0, interval: float = 0.02) -> Any:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.types import as_utc
 
 # An event's hash as the producer writes it (`shared.events.log.envelope_hash`): SHA-256 in lowercase
 # hex. A reader stores it (`consumer_positions.last_hash`, 64 characters), so a feed page whose hash
@@ -16,6 +17,11 @@ EventHash = Annotated[str, StringConstraints(min_length=64, max_length=64, patte
 # columns too (`consumer_positions.position`, the projections'), so a page naming one beyond it is
 # malformed, not a batch that fails to store on every retry.
 MAX_POSITION = 2**63 - 1
+# An envelope's times as the producer's log stores them: aware, and a UTC time (years 1..9999). A reader
+# stores them too (UTCDateTime columns), which refuse a time without a zone, and one whose offset takes
+# it past either end of the calendar cannot even be converted: such a page is malformed, not a batch
+# that fails on every retry.
+EventTime = Annotated[AwareDatetime, AfterValidator(as_utc)]
 
 
 class EventPayload(BaseModel):
@@ -41,8 +47,8 @@ class Envelope(BaseModel):
         " NewlyQualifiedRegisterSet: one worker's register entry, no journey's)."
     )
     stream_version: int = Field(description="1 for the first event of a stream, then +1 per event.")
-    occurred_at: datetime = Field(description="When it happened in the world.")
-    recorded_at: datetime = Field(description="When the system stored it.")
+    occurred_at: EventTime = Field(description="When it happened in the world (UTC).")
+    recorded_at: EventTime = Field(description="When the system stored it (UTC).")
     producer: str
     actor: str = Field(description="Pseudonymous staff or system id.")
     correlation_id: str | None = None

@@ -20,6 +20,7 @@ from platform_kit import (
     PRODUCER,
     Producer,
     SwitchableTransport,
+    TamperingTransport,
     ThingArchived,
     client_for,
     eventually,
@@ -766,24 +767,6 @@ async def test_restarts_and_a_position_stored_without_a_hash_go_on_as_usual(prod
     async with service.db.read_session() as session:
         assert (await session.execute(positions.select())).one().last_hash is not None
     await again.close()
-
-
-class TamperingTransport(httpx.AsyncBaseTransport):
-    """The producer's real pages, one field of each page (or of its first event) changed by `tamper`."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.tamper: Any = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if self.tamper is None or request.url.path != "/events":
-            return response
-        import json
-
-        page = json.loads(await response.aread())
-        self.tamper(page)
-        return httpx.Response(200, json=page, request=request)
 
 
 def _set_event(field: str, value: Any) -> Any:

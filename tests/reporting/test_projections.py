@@ -665,3 +665,49 @@ def test_every_text_a_reader_keeps_has_a_bound() -> None:
                 if form.get("type") == "string" and "format" not in form and "maxLength" not in form:
                     unbounded.append(f"{reader.__name__}.{name}")
     assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("occurred_at", "2024-01-15T10:00:00"),  # no zone: UTCDateTime refused it at the write
+        ("recorded_at", "2024-01-15T10:00:00"),
+        ("occurred_at", "0001-01-01T00:30:00+01:00"),  # before year 1 in UTC: no UTC time to store
+        ("recorded_at", "9999-12-31T23:30:00-01:00"),  # after year 9999 in UTC
+    ],
+    ids=["occurred-naive", "recorded-naive", "occurred-before-year-1", "recorded-after-9999"],
+)
+async def test_an_envelope_time_no_column_can_hold_makes_its_page_malformed(
+    world_factory, field: str, value: str
+) -> None:
+    """The envelope's times were taken as any datetime: one without a zone, or one whose offset takes
+    it outside years 1..9999 in UTC, failed the timeline's write (UTCDateTime) on every retry,
+    stopping the referrals feed. Such a page is malformed now: an upstream outage readiness shows,
+    naming the field, nothing applied; the real page is applied once it is served."""
+    from platform_kit import TamperingTransport
+
+    from shared.events.consumer import UpstreamError
+
+    w = await world_factory()
+    journey = uuid.uuid4()
+    received = datetime(2024, 1, 15, 10, tzinfo=UTC)
+    await w.ref(journey, contact(uuid.uuid4(), uuid.uuid4(), received, "6"), received)
+    consumer = w.consumer("referrals")
+    tampering = TamperingTransport(consumer.transport)  # type: ignore[arg-type]
+    consumer.transport = tampering
+
+    def tamper(page: dict) -> None:
+        for event in page["events"]:
+            event[field] = value
+
+    tampering.tamper = tamper
+    with pytest.raises(UpstreamError, match="malformed"):
+        await consumer.poll_once()
+    assert consumer.status.upstream_ok is False
+    assert field in (consumer.status.last_error or "")
+    assert await consumer.position() == 0
+
+    tampering.tamper = None
+    await consumer.catch_up()
+    assert await consumer.position() == 1
+    assert consumer.status.upstream_ok and consumer.status.last_error is None
