@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -58,7 +58,7 @@ from shared.db import Deferred, driver_rows, forget_at_transaction_end, on_postg
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
 from shared.observability import Metrics, is_request_id
-from shared.types import UTCDateTime, utcnow
+from shared.types import UTCDateTime, as_utc, utcnow
 
 APPEND_LOCK_KEY = 7_204_113_901  # one advisory-lock key per database; each service has its own database
 STREAM_VERSION_CONSTRAINT = "uq_journey_events_journey_id_stream_version"
@@ -250,6 +250,10 @@ class EventLog:
                 raise Unprocessable(f"event type {ev.payload.event_type} is not in the catalogue")
             if ev.occurred_at.tzinfo is None:
                 raise Unprocessable("occurred_at must be timezone-aware")
+            try:
+                as_utc(ev.occurred_at)  # stored, and hashed, in UTC (`envelope_rows`)
+            except ValueError:
+                raise Unprocessable("occurred_at is out of range") from None
             # What is stored must parse back, as JSON, into the published model (as a reader parses it):
             # catches payloads built with `model_construct`, which skips validation.
             payload = ev.payload.model_dump(mode="json")
@@ -283,7 +287,9 @@ class EventLog:
                 "schema_version": ev.payload.schema_version,
                 "journey_id": journey_id,
                 "stream_version": expected_version + offset,
-                "occurred_at": ev.occurred_at,
+                # In UTC, as the log stores it and `verify` hashes it again: hashed with the caller's
+                # offset, an untouched event would read back as altered.
+                "occurred_at": ev.occurred_at.astimezone(UTC),
                 "recorded_at": recorded_at,
                 "producer": self.catalogue.producer,
                 "actor": actor,

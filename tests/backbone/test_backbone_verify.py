@@ -184,3 +184,36 @@ async def test_a_row_that_cannot_be_read_back_is_reported_not_a_crash(
     result = await run_cli_verify(monkeypatch, db_urls["referrals"])
     assert result.exit_code == 1, result.output
     assert json.loads(result.output)["unreadable"] == report.unreadable
+
+
+async def test_an_event_appended_with_a_time_in_another_zone_verifies(producer) -> None:
+    """The hash was taken over `occurred_at` as the caller gave it (say 11:00+01:00), but the log
+    stores it in UTC (10:00Z), and verify recomputes from what is stored: an untouched journey was
+    reported altered, and the envelope `append` returned was not the one the feed serves. The log
+    hashes (and returns) the time in UTC now."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from platform_kit import ThingCreated, ThingRenamed
+
+    from shared.events.log import NewEvent
+
+    p = await producer()
+    log = p.service.event_log
+    assert log is not None
+    journey = uuid.uuid4()
+    london_summer = timezone(timedelta(hours=1))
+    at = datetime(2026, 6, 1, 11, 0, tzinfo=london_summer)
+    async with p.service.db.unit_of_work() as session:
+        appended = await log.append(
+            session,
+            journey,
+            [NewEvent(ThingCreated(label="x", size=1), at), NewEvent(ThingRenamed(label="y"), at)],
+            expected_version=0,
+            actor="staff-1",
+        )
+    report = await verify(p, str(journey))
+    assert report.ok, report
+    async with p.service.db.read_session() as session:
+        served = await log.read_stream(session, journey)
+    assert [e.model_dump() for e in appended] == [e.model_dump() for e in served]
+    assert served[0].occurred_at == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
