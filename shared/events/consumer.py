@@ -201,6 +201,13 @@ class FeedConsumer:
             # A proxy's error page or a broken producer: an outage to report and retry, not a batch
             # failure (which would leave the status saying the upstream is fine).
             raise UpstreamError(f"{self.feed} answered a malformed page ({_first_error(exc)})") from exc
+        if (disorder := _first_out_of_order(page.events)) is not None:
+            # The feed lists events in increasing positions; applied as they come, each one not after
+            # the one before would be skipped, and never fetched again (the position moved past it).
+            raise UpstreamError(
+                f"{self.feed} answered a malformed page (events.{disorder}.position: not after the "
+                "position before it)"
+            )
         if page.head < after:
             # Its log was reset or restored behind what was applied here: its next events would take
             # positions already seen, and be skipped. An outage until someone rebuilds.
@@ -692,6 +699,14 @@ def collector_paused() -> Iterator[None]:
         _collector_pauses -= 1
         if _collector_pauses == 0:
             gc.enable()
+
+
+def _first_out_of_order(events: list[Envelope]) -> int | None:
+    """The index of the first event whose position is not after the one before it (None: none)."""
+    for i in range(1, len(events)):
+        if events[i].position <= events[i - 1].position:
+            return i
+    return None
 
 
 def _first_error(exc: ValidationError) -> str:

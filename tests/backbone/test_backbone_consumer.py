@@ -873,3 +873,25 @@ async def test_a_position_beyond_what_a_position_column_holds_is_malformed(
     p = await producer()
     await write_events(p, things=1, renames=1, archive=False)
     await _refused_then_recovers(p, consumer_side(), _last_event_position(position), "position")
+
+
+def _reversed_events(page: dict[str, Any]) -> None:
+    page["events"].reverse()
+
+
+def _repeated_position(page: dict[str, Any]) -> None:
+    if len(page["events"]) > 1:
+        page["events"][1]["position"] = page["events"][0]["position"]
+
+
+@pytest.mark.parametrize("tamper", [_reversed_events, _repeated_position], ids=["reversed", "repeated"])
+async def test_a_page_whose_positions_do_not_increase_is_malformed(
+    producer, consumer_side, tamper: Any
+) -> None:
+    """A feed page lists its events in increasing positions. One that did not was applied as far as
+    each event was after the one before: of positions 5, 4, 3 only 5 was applied and stored, and 3
+    and 4 were lost for good (never fetched again), silently. Such a page is malformed now, naming
+    the position at fault; nothing is applied."""
+    p = await producer()
+    await write_events(p, things=1, renames=1, archive=False)
+    await _refused_then_recovers(p, consumer_side(), tamper, "position")
