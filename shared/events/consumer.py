@@ -201,6 +201,13 @@ class FeedConsumer:
             # A proxy's error page or a broken producer: an outage to report and retry, not a batch
             # failure (which would leave the status saying the upstream is fine).
             raise UpstreamError(f"{self.feed} answered a malformed page ({_first_error(exc)})") from exc
+        if page.events and page.events[0].position <= after:
+            # A page holds only events after `after` (say, a cache that ignores the query string
+            # served another): taken as repeats, nothing would be applied and the lag never fall.
+            raise UpstreamError(
+                f"{self.feed} answered a malformed page (events.0.position: not after {after}, the "
+                "position asked after)"
+            )
         if (disorder := _first_out_of_order(page.events)) is not None:
             # The feed lists events in increasing positions; applied as they come, each one not after
             # the one before would be skipped, and never fetched again (the position moved past it).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import uuid
 from typing import Any
 
@@ -895,3 +896,38 @@ async def test_a_page_whose_positions_do_not_increase_is_malformed(
     p = await producer()
     await write_events(p, things=1, renames=1, archive=False)
     await _refused_then_recovers(p, consumer_side(), tamper, "position")
+
+
+async def test_a_page_of_events_already_applied_is_malformed_not_a_busy_loop(producer, consumer_side) -> None:
+    """A feed page holds only events after `after`. A stale page served for every `after` (say, a
+    cache that ignores the query string, before a producer that publishes no `after_hash`) was taken
+    as all repeats: nothing applied, the lag never falling, so `catch_up` (and `frontdoor rebuild`)
+    never returned and `run` polled the producer without pause, while readiness said the upstream was
+    fine. It is malformed now."""
+    p = await producer()
+    await write_events(p, things=1, renames=1, archive=False)
+    stale: dict[str, Any] = {}
+
+    def first_page_for_ever(page: dict[str, Any]) -> None:
+        if not stale:
+            stale.update(json.loads(json.dumps(page)))
+        page.clear()
+        page.update(json.loads(json.dumps(stale)))
+        page["head"] = max(page["head"], 10)
+        page.pop("after_hash", None)  # as a producer that does not publish it (nothing to compare)
+
+    transport = TamperingTransport(httpx.ASGITransport(app=p.app))
+    service = consumer_side()
+    consumer = make_consumer(service, transport, batch_size=1)
+    transport.tamper = first_page_for_ever
+    assert await consumer.poll_once() == 1  # the first page is fine the first time
+    with pytest.raises(UpstreamError, match="malformed"):
+        await consumer.poll_once()
+    assert consumer.status.upstream_ok is False
+    assert "events.0.position" in (consumer.status.last_error or "")
+    assert await consumer.position() == 1
+
+    transport.tamper = None
+    await consumer.catch_up()
+    assert as_view(await view_snapshot(service.db)) == await expected_view(p)
+    await consumer.close()
