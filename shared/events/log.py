@@ -54,7 +54,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from shared.db import Deferred, driver_rows, forget_at_transaction_end, on_postgresql, take_deferred
+from shared.db import (
+    Deferred,
+    driver_rows,
+    forget_at_transaction_end,
+    insert_into,
+    on_postgresql,
+    take_deferred,
+)
 from shared.errors import Conflict, Unprocessable
 from shared.events.contract import Catalogue, Envelope, EventPayload
 from shared.observability import Metrics, is_request_id
@@ -94,7 +101,8 @@ def _is_stream_version_clash(error: IntegrityError) -> bool:
     """Whether the append failed on (journey_id, stream_version): another writer got there first."""
     driver_error = getattr(error.orig, "__cause__", None)  # asyncpg's, under SQLAlchemy's adaptation
     constraint = getattr(driver_error, "constraint_name", None)
-    # SQLite names no constraint, and there the append's statement inserts only events.
+    # SQLite names no constraint, and there the append's statement inserts only events (`append` sends
+    # the deferred inserts before it).
     return constraint is None or constraint == STREAM_VERSION_CONSTRAINT
 
 
@@ -211,10 +219,17 @@ class EventLog:
             actor=actor,
             correlation_id=correlation_id,
         )
+        postgres = on_postgresql(session)
+        if not postgres:
+            # SQLite: the waiting inserts go first, on their own, outside the clash check below (they
+            # would otherwise go out with the events' INSERT, as its session's next statement, and
+            # SQLite names no constraint: their own failure would read as a stale version).
+            for table, deferred_rows in take_deferred(session):
+                await session.execute(insert_into(table), deferred_rows)
         try:
             # No savepoint: a lost race ends the caller's whole transaction (Conflict -> rollback), and a
             # savepoint would add two round trips while the ordering lock is held.
-            if on_postgresql(session):
+            if postgres:
                 # The transaction's deferred inserts go in this same statement (one round trip for all).
                 deferred = take_deferred(session)
                 params = {f"{name}_{i}": value for i, r in enumerate(rows) for name, value in r.items()}
