@@ -44,6 +44,11 @@ is the `after` to read on with, `head` the highest position committed, and `afte
 event at position `after` (null at 0 or when none is there). A reader keeps the hash of the last event it
 applied and stops when a page names another (the log was replaced and refilled), as when `head` is below
 its position (the log was reset or restored); a rebuild from 0 recovers.
+
+A reader refuses, as malformed, a page whose events are not in increasing positions, all after `after`
+and at most 2^63 - 1, or that holds a time without a zone (or outside years 1-9999 in UTC) or a hash
+that is not 64 lowercase hex characters: nothing of it is applied or stored, the reader's readiness
+names the field at fault (`last_error`), and the page is asked for again with backoff.
 """
 
 
