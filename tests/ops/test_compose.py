@@ -158,11 +158,15 @@ def test_each_container_runs_a_real_frontdoor_command(name):
     assert argv[0] == "frontdoor"
     group = typer.main.get_command(cli_app)
     sub = group.commands[argv[1]]  # type: ignore[attr-defined]
-    sub.make_context(argv[1], argv[2:])  # raises on an unknown option or service argument
+    context = sub.make_context(argv[1], argv[2:])  # raises on an unknown option or service argument
     if name != "migrate":
         assert argv[1:3] == ["serve", name]
         # The migration step has already run; concurrent replicas must not race to migrate.
         assert "--no-migrate" in argv
+        # A --port or --host on the command line wins over <SERVICE>_PORT and <SERVICE>_HOST: the
+        # service would listen where neither its published port nor its health check looks.
+        assert context.params["port"] in (None, default_port(name)), f"{name}: --port"
+        assert context.params["host"] in (None, "0.0.0.0"), f"{name}: --host"
 
 
 def test_dockerfile_installs_from_the_lock_file():
