@@ -178,3 +178,15 @@ def test_dockerfile_installs_from_the_lock_file():
     assert "USER frontdoor" in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "var" in ignored
+
+
+def test_the_images_default_command_is_a_real_frontdoor_command_on_the_exposed_ports():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    [cmd] = re.findall(r"^CMD (\[.*\])\s*$", dockerfile, re.M)
+    argv = [str(a) for a in yaml.safe_load(cmd)]
+    assert argv[0] == "frontdoor"
+    group = typer.main.get_command(cli_app)
+    sub = group.commands[argv[1]]  # type: ignore[attr-defined]
+    sub.make_context(argv[1], argv[2:])  # raises on an unknown option
+    [expose] = re.findall(r"^EXPOSE (.*)$", dockerfile, re.M)
+    assert sorted(int(p) for p in expose.split()) == sorted(default_port(n) for n in APP_SERVICES)
