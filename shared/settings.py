@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import inspect
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -32,6 +32,38 @@ FutureToleranceSeconds = Annotated[int, Field(ge=0, le=86_400)]
 class SettingsError(ValueError):
     """A setting the operator must fix, found only when a service is built from its settings (e.g. a
     consumer's token): reported as an invalid setting, not a traceback."""
+
+
+# The drivers the services are written for (asyncio's; shared/db.py sends some statements straight
+# to asyncpg), by backend.
+DATABASE_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
+# What SQLAlchemy's asyncpg dialect takes from a URL's query besides asyncpg.connect's own arguments.
+_ASYNCPG_DIALECT_OPTIONS = {"prepared_statement_cache_size", "prepared_statement_name_func"}
+
+
+def database_url_problem(value: str) -> str | None:
+    """Why a database URL cannot be used by the services, or None: unparsable, a database or driver
+    they do not use, a port no socket can have, or a query option asyncpg does not take (libpq's
+    `sslmode` is asyncpg's `ssl`): each of those failed only when a connection was made."""
+    try:
+        url = make_url(value)
+        port = url.port
+    except (ArgumentError, ValueError) as exc:
+        return str(exc)
+    backend = url.get_backend_name()
+    if backend not in DATABASE_DRIVERS:
+        return f"{backend} is not a database the services use"
+    if (wanted := f"{backend}+{DATABASE_DRIVERS[backend]}") != url.drivername:
+        return f"the services reach {backend} through {wanted}, not {url.drivername}"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} is not one from 1 to 65535"
+    if backend == "postgresql":
+        import asyncpg
+
+        known = set(inspect.signature(asyncpg.connect).parameters) | _ASYNCPG_DIALECT_OPTIONS
+        if unknown := sorted(set(url.query) - known):
+            return f"asyncpg takes no option {', '.join(unknown)} (TLS is ?ssl=require, not sslmode)"
+    return None
 
 
 class Environment(StrEnum):
@@ -106,14 +138,18 @@ class ServiceSettings(BaseSettings):
         # The default first, so that "no DATABASE_URL" in production is refused as SQLite too.
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{VAR_DIR / (self.service_name + '.db')}"
-        with contextlib.suppress(ArgumentError):  # unparsable: reported where the URL is first used
-            url = make_url(self.database_url)
-            # With no name, PostgreSQL picks the role's default database, which other services (or
-            # anything else) may use too: each service must own its database.
-            if url.get_backend_name() == "postgresql" and not url.database:
-                raise ValueError(
-                    "the PostgreSQL URL names no database: end it with /<database>, one per service"
-                )
+        if (problem := database_url_problem(self.database_url)) is not None:
+            # Here, not where the URL is first used: building an app, an engine or a connection
+            # from it ended in a traceback (in `serve --no-migrate`, what each container runs).
+            variable = f"{self.model_config.get('env_prefix', '')}DATABASE_URL".upper()
+            raise ValueError(
+                f"{variable} cannot be used ({problem}); use postgresql+asyncpg://... or sqlite+aiosqlite:///..."
+            )
+        url = make_url(self.database_url)
+        # With no name, PostgreSQL picks the role's default database, which other services (or
+        # anything else) may use too: each service must own its database.
+        if url.get_backend_name() == "postgresql" and not url.database:
+            raise ValueError("the PostgreSQL URL names no database: end it with /<database>, one per service")
         # Every algorithm but HS* verifies with a public key: without one every token is refused.
         if not self.jwt_algorithm.startswith("HS") and not (self.jwt_jwks_url or self.jwt_public_key_pem):
             raise ValueError(f"{self.jwt_algorithm} needs JWT_JWKS_URL or JWT_PUBLIC_KEY_PEM")

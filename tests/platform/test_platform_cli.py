@@ -148,6 +148,12 @@ def closed_port() -> int:
         ("not a url", 2, "REFERRALS_DATABASE_URL"),
         ("mysql://u@h/referrals", 2, "REFERRALS_DATABASE_URL"),
         ("postgresql+asyncpg://u@127.0.0.1:{port}/referrals", 1, "ConnectionRefusedError"),
+        # A driver that is not asyncio's, a port no socket can have, a libpq option asyncpg does not
+        # take (it names TLS `ssl`): each ended in a traceback.
+        ("sqlite:///var/referrals.db", 2, "REFERRALS_DATABASE_URL"),
+        ("postgresql+psycopg2://u@127.0.0.1/referrals", 2, "REFERRALS_DATABASE_URL"),
+        ("postgresql+asyncpg://u@127.0.0.1:99999/referrals", 2, "REFERRALS_DATABASE_URL"),
+        ("postgresql+asyncpg://u@127.0.0.1:{port}/referrals?sslmode=require", 2, "sslmode"),
     ],
 )
 async def test_a_database_url_that_cannot_be_used_is_named_not_a_traceback(
@@ -157,6 +163,23 @@ async def test_a_database_url_that_cannot_be_used_is_named_not_a_traceback(
     no_traceback(result)
     assert result.exit_code == status, result.output
     assert "referrals" in result.output and says in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "sqlite:///var/referrals.db", "postgresql+asyncpg://u@127.0.0.1/referrals?sslmode=require"],
+)
+async def test_serve_without_migrating_names_a_database_url_that_cannot_be_used(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each container runs (`serve --no-migrate`): the URL was first used building the app, which
+    ended in a traceback (and under `up --no-migrate`, a restart loop)."""
+    result = await run_cli(
+        monkeypatch, url, "serve", "referrals", "--no-migrate", "--port", str(closed_port())
+    )
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "REFERRALS_DATABASE_URL" in result.output
 
 
 async def test_migrate_refuses_two_services_on_one_database(
