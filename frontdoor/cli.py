@@ -23,7 +23,7 @@ from shared.auth import SUBJECT_MAX_LENGTH, Role, mint_token, minting_refused, r
 from shared.db import Database
 from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
-from shared.migrations import alembic_config, current_revision, ensure_database, upgrade
+from shared.migrations import alembic_config, current_revision, ensure_database, head_revision, upgrade
 from shared.settings import SettingsError
 
 app = typer.Typer(
@@ -238,6 +238,18 @@ def rebuild(
     async def run() -> bool:
         built = [(name, SERVICES[name].main().build_service()) for name in names]
         try:
+            # The projection tables must be the code's: wiped on an older schema, the refill fails on
+            # a column not there yet, and on none the first statement fails.
+            for name, svc in built:
+                if svc.consumers and (current := await current_revision(svc.db.engine)) != (
+                    head := head_revision(name)
+                ):
+                    typer.echo(
+                        f"cannot rebuild {name}: its database's schema is at {current or 'none yet'}, "
+                        f"not {head}; run `frontdoor migrate` first; nothing was changed",
+                        err=True,
+                    )
+                    return False
             # Every upstream must answer before any projection is wiped.
             for name, svc in built:
                 for consumer in svc.consumers:

@@ -118,6 +118,36 @@ async def test_rebuild_changes_nothing_when_an_upstream_is_down(
     assert kept == [42]
 
 
+@pytest.mark.parametrize("schema", ["none", "behind"])
+async def test_rebuild_on_a_database_not_migrated_to_head_says_so(
+    schema: str, fresh_database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reporting's projection tables are wiped and refilled: on no schema the command failed with
+    "no such table", and on one behind head it would wipe, then fail on a column not there yet."""
+    from alembic.script import ScriptDirectory
+
+    from shared.migrations import alembic_config, upgrade
+
+    url = fresh_database(f"cli_rebuild_{schema}")
+    if schema == "behind":
+        script = ScriptDirectory.from_config(alembic_config("reporting"))
+        head = script.get_revision(head_revision("reporting"))
+        assert head is not None and isinstance(head.down_revision, str)
+        db = Database(url)
+        try:
+            await upgrade("reporting", db.engine, head.down_revision)
+        finally:
+            await db.dispose()
+    monkeypatch.setenv("REPORTING_DATABASE_URL", url)
+    monkeypatch.setenv("REPORTING_REFERRALS_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("REPORTING_SUPERVISION_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["rebuild", "--service", "reporting"])
+    no_traceback(result)
+    assert result.exit_code == 1, result.output
+    assert "reporting" in result.output and "frontdoor migrate" in result.output
+
+
 def no_traceback(result: Result) -> None:
     """The command ended with an exit status of its own choosing, not an exception it did not expect."""
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
