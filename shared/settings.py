@@ -48,8 +48,12 @@ def database_url_problem(value: str) -> str | None:
     try:
         url = make_url(value)
         port = url.port
-    except (ArgumentError, ValueError) as exc:
+    except ArgumentError as exc:
         return str(exc)
+    except ValueError:
+        # Not the message: it quotes what stood where the port was looked for, which is part of the
+        # password when that holds an unencoded @ and :.
+        return "what follows the host is no port number; percent-encode any @, : or / in a password"
     backend = url.get_backend_name()
     if backend not in DATABASE_DRIVERS:
         return f"{backend} is not a database the services use"

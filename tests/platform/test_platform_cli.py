@@ -212,6 +212,21 @@ async def test_serve_without_migrating_names_a_database_url_that_cannot_be_used(
     assert "REFERRALS_DATABASE_URL" in result.output
 
 
+@pytest.mark.parametrize("command", ["migrate", "verify", "token"])
+async def test_a_database_url_whose_password_is_not_encoded_is_refused_without_showing_it(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An @ and a : in a password, not percent-encoded, leave part of it where the port is looked for:
+    the message quoted that part ("invalid literal for int() ... 'w0rd@127.0.0.1'")."""
+    url = "postgresql+asyncpg://fd:p@ss:w0rd@127.0.0.1/referrals"
+    args = ["token", "--role", "admin"] if command == "token" else [command, "--service", "referrals"]
+    result = await run_cli(monkeypatch, url, *args)
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "REFERRALS_DATABASE_URL" in result.output
+    assert "w0rd" not in result.output and "ss:" not in result.output
+
+
 async def test_migrate_refuses_two_services_on_one_database(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
