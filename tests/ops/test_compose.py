@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
-from pydantic import AliasChoices
+from pydantic import AliasChoices, TypeAdapter
 
 from frontdoor import run as running
 from frontdoor.cli import app as cli_app
@@ -94,7 +94,11 @@ def test_consumers_read_their_upstreams_at_the_compose_addresses(name):
     for upstream, var in upstream_fields(name).items():
         assert env.get(var) == f"http://{upstream}:{default_port(upstream)}", f"{name}: {var}"
     for var in env:
-        if var.endswith("_URL") and var != f"{running.env_prefix(name)}DATABASE_URL":
+        if (
+            var.endswith("_URL")
+            and var != f"{running.env_prefix(name)}DATABASE_URL"
+            and var != "JWT_JWKS_URL"
+        ):
             assert var in upstream_fields(name).values(), f"{name}: unexpected {var}"
 
 
@@ -143,11 +147,37 @@ def test_migrations_run_once_after_postgres_is_healthy():
         assert f"{running.env_prefix(name)}DATABASE_URL" in env
 
 
+def identity_variables() -> set[str]:
+    """The settings every service reads under one name, without its prefix: mode and token checks."""
+    return {
+        info.validation_alias
+        for info in ServiceSettings.model_fields.values()
+        if isinstance(info.validation_alias, str)
+    }
+
+
 def test_all_services_share_one_identity_configuration():
     # A token minted for one service must verify at the others, and all run in the same mode.
-    for var in ("ENVIRONMENT", "JWT_SECRET"):
+    assert {"ENVIRONMENT", "JWT_SECRET", "JWT_ALGORITHM", "JWT_JWKS_URL"} <= identity_variables()
+    for var in identity_variables():
         values = {environment(s).get(var) for s in ["migrate", *APP_SERVICES]}
         assert len(values) == 1 and None not in values, var
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_the_identity_configuration_comes_from_the_hosts_environment(name):
+    """As the file's header says: production sets ENVIRONMENT, JWT_SECRET or a JWKS, on the host;
+    a variable the file does not pass on never reaches the containers."""
+    env = COMPOSE["services"][name]["environment"]
+    for var in identity_variables():
+        assert re.fullmatch(rf"\$\{{{var}(:?-[^}}]*)?\}}", str(env.get(var))), f"{name}: {var}"
+    resolved_env = environment(name)
+    for info in ServiceSettings.model_fields.values():
+        if isinstance(var := info.validation_alias, str):
+            # With nothing set on the host, each is the settings' own default (an empty one is none).
+            value = resolved_env[var]
+            given = None if value == "" else TypeAdapter(info.annotation).validate_python(value)
+            assert given == info.default, var
 
 
 @pytest.mark.parametrize("name", ["migrate", *APP_SERVICES])
