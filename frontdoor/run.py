@@ -80,11 +80,12 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def port_problem(name: str, host: str, port: int, exc: OSError) -> str:
+def port_problem(name: str, host: str, port: int, exc: OSError, option: str | None = None) -> str:
+    """`option`: the command's own port option (`serve` has --port; `up`, --<service>-port)."""
     reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
     return (
         f"cannot start {name}: port {port} on {host} {reason}. Stop whatever holds it or choose "
-        f"another port (--{name}-port or {env_prefix(name)}PORT)."
+        f"another port ({option or f'--{name}-port'} or {env_prefix(name)}PORT)."
     )
 
 
@@ -195,7 +196,7 @@ def serve(
         try:
             sock = bind_listener(settings.host, settings.port)
         except OSError as exc:
-            warn(port_problem(name, settings.host, settings.port, exc))
+            warn(port_problem(name, settings.host, settings.port, exc, option="--port"))
             return 1
         say(f"{name} on {base_url(settings.host, settings.port)} (docs /docs); Ctrl-C to stop")
     if migrate is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -189,7 +190,18 @@ def test_serve_names_the_taken_port(capsys):
         squatter.listen(1)
         port = squatter.getsockname()[1]
         assert running.serve("referrals", host="127.0.0.1", port=port, migrate=None) == 1
-    assert f"cannot start referrals: port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot start referrals: port {port} on 127.0.0.1 is already in use" in err
+    # serve's own option: --referrals-port is up's, which serve refuses.
+    assert "(--port or REFERRALS_PORT)" in err and "--referrals-port" not in err
+
+
+def test_up_names_its_own_port_option(capsys):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        port = squatter.getsockname()[1]
+        problem = running.port_problem("supervision", "127.0.0.1", port, OSError(errno.EADDRINUSE, "in use"))
+    assert problem.endswith("(--supervision-port or SUPERVISION_PORT).")
 
 
 # -- the pieces, in-process -----------------------------------------------------------------------
