@@ -19,7 +19,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from frontdoor import run as running
 from frontdoor.registry import SERVICES, shared_database
-from shared.auth import SUBJECT_MAX_LENGTH, Role, mint_token, minting_refused, recordable_subject
+from shared.auth import (
+    SUBJECT_MAX_LENGTH,
+    Role,
+    mint_token,
+    minting_refused,
+    recordable_subject,
+    recordable_team,
+)
 from shared.db import Database
 from shared.events.consumer import UpstreamError
 from shared.events.verify import verify_log
@@ -179,6 +186,8 @@ def token(
             f"must be 1 to {SUBJECT_MAX_LENGTH} characters, not all spaces, none of them control characters",
             param_hint="'--sub'",
         )
+    if team is not None and not recordable_team(team):  # the services would refuse the token
+        raise typer.BadParameter("must contain no control characters", param_hint="'--team'")
     try:
         settings = SERVICES["referrals"].settings()
     except ValidationError as exc:  # e.g. production settings that refuse the development secret

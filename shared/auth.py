@@ -31,6 +31,10 @@ def recordable_subject(subject: str) -> bool:
     return bool(subject.strip()) and len(subject) <= SUBJECT_MAX_LENGTH and not _CONTROL.search(subject)
 
 
+def recordable_team(team: str) -> bool:
+    return not _CONTROL.search(team)
+
+
 class Role(StrEnum):
     practitioner = "practitioner"
     manager = "manager"
@@ -144,7 +148,7 @@ class TokenVerifier:
         ):
             raise Unauthorized("The token is invalid: its roles or team claim is malformed.")
         subject = str(claims["sub"])
-        if not recordable_subject(subject) or (team is not None and _CONTROL.search(team)):
+        if not recordable_subject(subject) or (team is not None and not recordable_team(team)):
             raise Unauthorized("The token is invalid: its sub or team claim cannot be recorded.")
         roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__)
         principal = Principal(subject=subject, team=team, roles=roles)

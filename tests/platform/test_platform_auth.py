@@ -454,7 +454,8 @@ def test_cli_token_is_refused_when_an_identity_provider_signs_the_tokens(
 @pytest.mark.parametrize(
     ("option", "value"),
     [("--hours", hours) for hours in ("0", "-1", "nan", "inf", "-inf")]  # no lifetime, or spent already
-    + [("--sub", sub) for sub in ("x" * 121, "staff\n1", "", " ")],  # a subject the services cannot record
+    + [("--sub", sub) for sub in ("x" * 121, "staff\n1", "", " ")]  # a subject the services cannot record
+    + [("--team", team) for team in ("FD\nWEST", "FD\x00WEST")],  # a team claim every service refuses (401)
 )
 def test_cli_token_refuses_a_lifetime_or_subject_it_cannot_honour(
     dev_env: pytest.MonkeyPatch, option: str, value: str
