@@ -88,6 +88,19 @@ def test_each_service_has_its_own_postgres_database(name):
     assert environment("migrate")[f"{prefix}DATABASE_URL"] == url
 
 
+@pytest.mark.parametrize("name", ["migrate", *APP_SERVICES])
+def test_each_database_url_logs_in_as_the_postgres_containers_user(name):
+    """A user or password the postgres container was not given fails every connection at start-up."""
+    from sqlalchemy.engine import make_url
+
+    server = environment("postgres")
+    for var, value in environment(name).items():
+        if var.endswith("_DATABASE_URL"):
+            url = make_url(value)
+            assert (url.username, url.password) == (server["POSTGRES_USER"], server["POSTGRES_PASSWORD"]), var
+            assert (url.host, url.port) == ("postgres", 5432), var
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_consumers_read_their_upstreams_at_the_compose_addresses(name):
     env = environment(name)
