@@ -98,7 +98,7 @@ class ServiceSettings(BaseSettings):
     jwt_public_key_pem: str | None = Field(default=None, validation_alias="JWT_PUBLIC_KEY_PEM")
     # How long a fetched JWKS is trusted before it is fetched again (a removed key stops working then).
     jwt_jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWT_JWKS_CACHE_SECONDS")
-    jwt_leeway_seconds: int = 30
+    jwt_leeway_seconds: int = Field(default=30, ge=0)  # negative: every token refused
 
     # Feed consumers (supervision, reporting): events per page near the head, and while well behind it
     # (start-up after downtime, a rebuild), where bigger pages spread each batch's fixed cost: the
@@ -109,9 +109,9 @@ class ServiceSettings(BaseSettings):
     # about a fifth faster than one page of 5,000 for ~150 MiB more at the peak (bench/NOTES.md).
     consumer_rebuild_batch_size: int = Field(default=20_000, ge=1, le=100_000)
 
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = Field(default=256 * 1024, ge=1)  # 0: every body refused
     # Per-caller request budget per minute; 0 disables (bulk loaders, tests).
-    rate_limit_per_minute: int = 600
+    rate_limit_per_minute: int = Field(default=600, ge=0)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     # The token a consumer presents to upstream feeds (role `service`); minted locally when unset in dev.
     service_token: str | None = None

@@ -147,6 +147,25 @@ def test_a_port_no_socket_can_have_is_refused(name: str, port: str, monkeypatch:
         SERVICES[name].settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("REFERRALS_MAX_BODY_BYTES", "0", "max_body_bytes"),  # every body refused with 413
+        ("REFERRALS_MAX_BODY_BYTES", "-1", "max_body_bytes"),
+        ("REFERRALS_RATE_LIMIT_PER_MINUTE", "-5", "rate_limit_per_minute"),  # silently no limit at all
+        ("REFERRALS_JWT_LEEWAY_SECONDS", "-100000", "jwt_leeway_seconds"),  # every token refused with 401
+    ],
+)
+def test_a_limit_that_refuses_every_request_or_none_is_refused(
+    variable: str, value: str, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each was taken, and the service reported itself ready while it answered every request 413 or
+    401 (or, for a negative rate, limited nothing, where only 0 is documented to turn it off)."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=field):
+        SERVICES["referrals"].settings()
+
+
 @pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING"), (" INFO ", "INFO")])
 def test_a_log_level_is_taken_in_any_case(given: str, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`REFERRALS_LOG_LEVEL=debug` reached logging as "debug", which it does not know: every service
