@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.codes import ServiceType
 from shared.policy import (
     SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
@@ -73,6 +74,12 @@ class Settings(ServiceSettings):
     @field_validator("supervision_interval_working_days")
     @classmethod
     def _over_the_policy_defaults(cls, configured: dict[str, int]) -> dict[str, int]:
+        # Keyed as the supervision service's policy is: a misspelt type was kept as a key no journey
+        # matched, so its journeys took the default interval here and the one meant there.
+        if unknown := sorted(set(configured) - set(ServiceType)):
+            raise ValueError(
+                f"{', '.join(unknown)} is no service type; use " + ", ".join(t.value for t in ServiceType)
+            )
         return supervision_intervals(configured)
 
     @model_validator(mode="after")

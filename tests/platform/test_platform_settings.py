@@ -166,6 +166,21 @@ def test_a_limit_that_refuses_every_request_or_none_is_refused(
         SERVICES["referrals"].settings()
 
 
+def test_reporting_refuses_a_supervision_interval_for_no_service_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the supervision service refuses SUPERVISION_FREQUENCY_WORKING_DAYS for a type it does not
+    know: a misspelt one was kept and never matched, so that type's journeys took the default
+    interval in the report while the supervision service used the one meant."""
+    monkeypatch.setenv("REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS", '{"asessment": 15}')
+    with pytest.raises(ValidationError, match="supervision_interval_working_days"):
+        SERVICES["reporting"].settings()
+    monkeypatch.setenv("REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS", '{"assessment": 15}')
+    settings = SERVICES["reporting"].settings()
+    assert settings.supervision_interval(service_type="assessment") == 15  # type: ignore[attr-defined]
+    assert settings.supervision_interval(service_type="front_door") == 30  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING"), (" INFO ", "INFO")])
 def test_a_log_level_is_taken_in_any_case(given: str, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`REFERRALS_LOG_LEVEL=debug` reached logging as "debug", which it does not know: every service
