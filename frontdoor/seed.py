@@ -1428,7 +1428,8 @@ async def run_seed(
         raise SeedRefused(refusal)
     # A second run would silently add a second year (the same children again, under new ids) while
     # its summary still counted one: refuse before writing anything, unless told to add.
-    held = await data_held(settings)
+    # Created where missing, as `migrate` and `up` do (an empty database holds nothing to refuse).
+    held = await data_held(settings, create=True)
     if held and not append:
         raise SeedRefused(held_refusal(held, settings), held)
     if on_start is not None:
@@ -1499,12 +1500,19 @@ def _count_held(conn: Connection, tables: tuple[tuple[str, str], ...]) -> dict[s
     return counts
 
 
-async def data_held(settings: dict[str, ServiceSettings]) -> dict[str, dict[str, int]]:
+async def data_held(
+    settings: dict[str, ServiceSettings], *, create: bool = False
+) -> dict[str, dict[str, int]]:
     """What the referrals and supervision databases already hold of what a seeded year writes
     (children, contacts, supervisions), by service; only the services holding some, only the non-zero
-    counts. Reads only: it runs before the seed migrates or writes anything."""
+    counts. Reads only (`create`: first creates each PostgreSQL database that does not exist, which
+    holds nothing): it runs before the seed migrates or writes anything else."""
     from shared.db import Database
+    from shared.migrations import ensure_database
 
+    if create:
+        for service in settings.values():
+            await ensure_database(service.database_url)
     held: dict[str, dict[str, int]] = {}
     for name, tables in _held_tables().items():
         db = Database(settings[name].database_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -142,3 +143,18 @@ def test_run_seed_as_a_library_refuses_what_the_command_refuses(
     assert refused.value.held == {}
     assert started == []
     assert not any(tmp_path.iterdir())  # nothing written, not even a database file
+
+
+def test_seed_creates_postgresql_databases_that_do_not_exist_yet(
+    fresh_database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `migrate` and `up` do ("migrated first"): it failed with 'database "..." does not exist'."""
+    if os.environ.get("FRONTDOOR_TEST_DB", "sqlite") != "postgres":
+        pytest.skip("SQLite creates its files")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    for name in ("referrals", "supervision", "reporting"):
+        url = fresh_database(f"seed_absent_{name}", create=False)
+        monkeypatch.setenv(f"{name.upper()}_DATABASE_URL", url)
+    result = CliRunner().invoke(app, ["seed", "--contacts", "3", "--no-catch-up"])
+    assert isinstance(result.exception, SystemExit) or result.exception is None, repr(result.exception)
+    assert result.exit_code == 0, result.output
