@@ -203,7 +203,10 @@ def token(
 @app.command()
 def verify(
     service: ServiceOpt = None,
-    journey: Annotated[uuid.UUID | None, typer.Option(help="Check only this journey.")] = None,
+    journey: Annotated[
+        uuid.UUID | None,
+        typer.Option(help="Check only this journey (exits 1 if no log holds an event of it)."),
+    ] = None,
 ) -> None:
     """Check the journey logs' tamper-evident hash chains and feed order; exits 1 at the first broken link."""
     chosen = _selected(service)
@@ -224,12 +227,17 @@ def verify(
         finally:
             await db.dispose()
         typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))
+        events_checked[name] = report.events_checked
         return report.ok
 
     ok = True
+    events_checked: dict[str, int] = {}
     for name in names:
         with reported(name):
             ok = asyncio.run(run(name)) and ok
+    if journey is not None and not any(events_checked.values()):
+        # Nothing checked is not a journey verified: its events deleted, or an id mistyped.
+        _fail(f"no event of journey {journey} in the journey log of {', '.join(names)}; not verified", 1)
     if not ok:
         raise typer.Exit(1)
 

@@ -79,6 +79,38 @@ async def test_verify_exits_0_on_a_good_log_and_1_on_a_tampered_one(
     assert report["first_broken"]["position"] == 3
 
 
+async def test_verify_of_a_journey_no_log_holds_is_not_passed(
+    producer, db_urls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked about one journey, the check found no event of it and said ok (exit 0): a journey whose
+    events were deleted, or a mistyped id, read as verified."""
+    import uuid
+
+    from sqlalchemy import delete, select
+
+    p = await producer()
+    created = await p.client.post("/things", json={"label": "x", "size": 1}, headers=p.auth("manager"))
+    events = p.service.tables.events
+    assert events is not None
+    last = select(events.c.journey_id).order_by(events.c.position.desc()).limit(1)
+    async with p.service.db.read_session() as session:
+        journey = (await session.execute(last)).scalar_one()
+    assert created.status_code == 201
+    found = await run_cli(
+        monkeypatch, db_urls["referrals"], "verify", "-s", "referrals", "--journey", str(journey)
+    )
+    assert found.exit_code == 0, found.output
+    async with p.service.db.unit_of_work() as session:
+        await session.execute(delete(events).where(events.c.journey_id == journey))
+    for asked in (journey, uuid.uuid4()):
+        result = await run_cli(
+            monkeypatch, db_urls["referrals"], "verify", "-s", "referrals", "--journey", str(asked)
+        )
+        no_traceback(result)
+        assert result.exit_code == 1, result.output
+        assert f"no event of journey {asked}" in result.output
+
+
 async def test_rebuild_changes_nothing_when_an_upstream_is_down(
     db_urls, clean_db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
