@@ -77,6 +77,8 @@ def reported(label: str) -> Iterator[None]:
         _fail(f"{label}: the database's schema cannot be upgraded: {exc} (is it another service's?)", 1)
     except DBAPIError as exc:
         reason = (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]  # not the SQL
+        if getattr(exc.orig, "sqlstate", None) == "3D000":  # invalid_catalog_name: no such database
+            _fail(f"{label}: {reason}; run `frontdoor migrate` first, which creates it", 1)
         _fail(f"{label}: the database failed: {reason}", 1)
     except (OSError, TimeoutError) as exc:
         _fail(f"{label}: cannot reach the database: {type(exc).__name__}: {exc}", 1)

@@ -195,6 +195,23 @@ async def test_verify_on_a_database_not_yet_migrated_says_so(
     assert "referrals" in result.output and "frontdoor migrate" in result.output
 
 
+@pytest.mark.parametrize("command", ["verify", "rebuild"])
+async def test_a_database_not_created_yet_says_to_migrate(
+    command: str, fresh_database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a database `migrate` has not created yet is the unmigrated case: it said only
+    'database "..." does not exist', not what to do (on SQLite, an empty file, it said to migrate)."""
+    service = "referrals" if command == "verify" else "reporting"
+    monkeypatch.setenv(
+        f"{service.upper()}_DATABASE_URL", fresh_database(f"cli_absent_{command}", create=False)
+    )
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, [command, "--service", service])
+    no_traceback(result)
+    assert result.exit_code == 1, result.output
+    assert service in result.output and "frontdoor migrate" in result.output
+
+
 def closed_port() -> int:
     import socket
 
