@@ -76,7 +76,7 @@ def reported(label: str) -> Iterator[None]:
     except CommandError as exc:  # e.g. a revision this service's migrations do not know
         _fail(f"{label}: the database's schema cannot be upgraded: {exc} (is it another service's?)", 1)
     except DBAPIError as exc:
-        reason = (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]  # not the SQL
+        reason = running.database_reason(exc)  # not the SQL
         if getattr(exc.orig, "sqlstate", None) == "3D000":  # invalid_catalog_name: no such database
             _fail(f"{label}: {reason}; run `frontdoor migrate` first, which creates it", 1)
         _fail(f"{label}: the database failed: {reason}", 1)

@@ -29,6 +29,7 @@ import httpx
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import StatementError
 
 from frontdoor.registry import SERVICES, shared_database
 from shared.auth import Role, mint_token, minting_refused, service_token_provider
@@ -87,6 +88,20 @@ def port_problem(name: str, host: str, port: int, exc: OSError, option: str | No
         f"cannot start {name}: port {port} on {host} {reason}. Stop whatever holds it or choose "
         f"another port ({option or f'--{name}-port'} or {env_prefix(name)}PORT)."
     )
+
+
+def failure(exc: BaseException) -> str:
+    """An error as an operator is shown it: its type and message, but of a database error only the
+    driver's first line, since SQLAlchemy's text adds the statement and its parameters (in a data
+    migration, a child's details)."""
+    if isinstance(exc, StatementError):
+        return f"{type(exc).__name__}: {database_reason(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def database_reason(exc: StatementError) -> str:
+    """The first line of what the database driver said, without the SQL."""
+    return (str(exc.orig).strip() or type(exc.orig).__name__).splitlines()[0]
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -204,7 +219,7 @@ def serve(
             asyncio.run(migrate([name]))
         except Exception as exc:
             sock.close()
-            warn(f"{name}: migrations failed: {type(exc).__name__}: {exc}")
+            warn(f"{name}: migrations failed: {failure(exc)}")
             return 1
     app = entry.main().create(settings)
     config = uvicorn.Config(
@@ -427,7 +442,7 @@ def up(
                 child.sock.close()
             if isinstance(exc, KeyboardInterrupt):
                 return 130
-            warn(f"migrations failed: {type(exc).__name__}: {exc}")
+            warn(f"migrations failed: {failure(exc)}")
             return 1
 
     env = {**os.environ, **upstream_env(addresses)}

@@ -359,6 +359,31 @@ def test_a_failed_migration_is_reported_and_nothing_is_served(command, monkeypat
 
 
 @pytest.mark.parametrize("command", ["up", "serve"])
+def test_a_failed_migration_is_reported_without_its_sql_or_parameters(command, capsys):
+    """A database error's text holds the statement and its parameters (a data migration's may be a
+    child's details): `migrate` printed the driver's first line only, `up` and `serve` all of it."""
+    from sqlalchemy.exc import IntegrityError
+
+    async def broken(names: list[str]) -> None:
+        raise IntegrityError(
+            "UPDATE children SET family_name = ? WHERE id = ?",
+            ("Testington-00001", "c1"),
+            Exception("UNIQUE constraint failed: children.nhs_number\nDETAIL: Key (nhs_number)=(9434765919)"),
+        )
+
+    port = free_port()
+    if command == "up":
+        code = running.up(["referrals"], host="127.0.0.1", ports={"referrals": port}, migrate=broken)
+    else:
+        code = running.serve("referrals", host="127.0.0.1", port=port, migrate=broken)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "migrations failed: IntegrityError: UNIQUE constraint failed: children.nhs_number" in err
+    for leaked in ("UPDATE children", "Testington", "9434765919", "sqlalche.me"):
+        assert leaked not in err
+
+
+@pytest.mark.parametrize("command", ["up", "serve"])
 def test_a_port_out_of_range_is_named_not_a_traceback(command, monkeypatch):
     monkeypatch.setenv("REFERRALS_PORT", "70000")
     args = ["up", "--only", "referrals"] if command == "up" else ["serve", "referrals"]
