@@ -7,8 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
+import httpx
 import jwt
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -68,6 +69,22 @@ def database_url_problem(value: str) -> str | None:
         if unknown := sorted(set(url.query) - known):
             return f"asyncpg takes no option {', '.join(unknown)} (TLS is ?ssl=require, not sslmode)"
     return None
+
+
+def _usable_upstream_url(value: str) -> str:
+    """A feed consumer's upstream: an http(s) URL with a host. Anything else failed every poll
+    (UnsupportedProtocol) while the service said it was ready, or raised where the client was made."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a URL ({exc}); e.g. http://referrals:8001") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http:// or https:// URL naming a host, e.g. http://referrals:8001")
+    return value
+
+
+# The base URL of an upstream service whose feed a consumer reads (e.g. SUPERVISION_REFERRALS_URL).
+UpstreamUrl = Annotated[str, AfterValidator(_usable_upstream_url)]
 
 
 class Environment(StrEnum):

@@ -15,7 +15,7 @@ from shared.policy import (
     supervision_interval,
     supervision_intervals,
 )
-from shared.settings import Port, ServiceSettings
+from shared.settings import Port, ServiceSettings, UpstreamUrl
 from shared.working_days import Counting, WorkingCalendar
 
 # As the supervision service bounds its policy: reports count due dates as working days after a
@@ -28,8 +28,8 @@ class Settings(ServiceSettings):
 
     service_name: str = "reporting"
     port: Port = 8003
-    referrals_url: str = "http://127.0.0.1:8001"
-    supervision_url: str = "http://127.0.0.1:8002"
+    referrals_url: UpstreamUrl = "http://127.0.0.1:8001"
+    supervision_url: UpstreamUrl = "http://127.0.0.1:8002"
 
     # Durations are computed when an event is projected: after changing any of the calendar
     # settings below, run `frontdoor rebuild -s reporting` so every figure uses the new calendar.

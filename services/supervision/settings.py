@@ -15,7 +15,7 @@ from shared.policy import (
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
     supervision_intervals,
 )
-from shared.settings import FutureToleranceSeconds, Port, ServiceSettings
+from shared.settings import FutureToleranceSeconds, Port, ServiceSettings, UpstreamUrl
 from shared.working_days import Counting
 
 Interval = Annotated[int, Field(ge=1, le=260)]
@@ -26,7 +26,7 @@ class Settings(ServiceSettings):
 
     service_name: str = "supervision"
     port: Port = 8002
-    referrals_url: str = "http://127.0.0.1:8001"
+    referrals_url: UpstreamUrl = "http://127.0.0.1:8001"
     # Allowance for clock skew between a client's "now" and ours before a time counts as future (as
     # REFERRALS_FUTURE_TOLERANCE_SECONDS; 0 to 86,400: a day).
     future_tolerance_seconds: FutureToleranceSeconds = 120

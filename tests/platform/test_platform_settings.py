@@ -181,6 +181,33 @@ def test_reporting_refuses_a_supervision_interval_for_no_service_type(
     assert settings.supervision_interval(service_type="front_door") == 30  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("supervision", "SUPERVISION_REFERRALS_URL"),
+        ("reporting", "REPORTING_REFERRALS_URL"),
+        ("reporting", "REPORTING_SUPERVISION_URL"),
+    ],
+)
+@pytest.mark.parametrize("url", ["referrals:8001", "not a url", "ftp://referrals", "http://", "http://[::1"])
+def test_an_upstream_feed_url_no_request_can_be_sent_to_is_refused(
+    service: str, variable: str, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service started and said it was ready while its consumer failed every poll
+    (UnsupportedProtocol), and `frontdoor rebuild` ended in a traceback (InvalidURL)."""
+    monkeypatch.setenv(variable, url)
+    with pytest.raises(ValidationError, match=variable.split("_", 1)[1].lower()):
+        SERVICES[service].settings()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://referrals:8001", "https://feeds.example.org/referrals", "http://[::1]:9101"]
+)
+def test_an_upstream_feed_url_over_http_is_taken(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPORTING_REFERRALS_URL", url)
+    assert SERVICES["reporting"].settings().referrals_url == url  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING"), (" INFO ", "INFO")])
 def test_a_log_level_is_taken_in_any_case(given: str, level: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`REFERRALS_LOG_LEVEL=debug` reached logging as "debug", which it does not know: every service
