@@ -34,7 +34,7 @@ class Settings(ServiceSettings):
     # texts, 50 actions of 2,000) is about 1.7 MB when sent \u-escaped (Python's json and requests
     # escape non-ASCII by default; a character outside the BMP, e.g. an emoji, is one character to the
     # limits but a 12-byte surrogate pair of escapes). 256 KiB refused valid records with 413.
-    max_body_bytes: int = 2 * 1024 * 1024
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
 
     # Supervision policy. How often each journey must be supervised, in working days, by the current
     # team's service type; e.g. SUPERVISION_FREQUENCY_WORKING_DAYS='{"front_door": 15}' (JSON). The

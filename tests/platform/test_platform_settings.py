@@ -152,6 +152,7 @@ def test_a_port_no_socket_can_have_is_refused(name: str, port: str, monkeypatch:
     [
         ("REFERRALS_MAX_BODY_BYTES", "0", "max_body_bytes"),  # every body refused with 413
         ("REFERRALS_MAX_BODY_BYTES", "-1", "max_body_bytes"),
+        ("SUPERVISION_MAX_BODY_BYTES", "0", "max_body_bytes"),  # its own, larger default: bounded alike
         ("REFERRALS_RATE_LIMIT_PER_MINUTE", "-5", "rate_limit_per_minute"),  # silently no limit at all
         ("REFERRALS_JWT_LEEWAY_SECONDS", "-100000", "jwt_leeway_seconds"),  # every token refused with 401
     ],
@@ -163,7 +164,7 @@ def test_a_limit_that_refuses_every_request_or_none_is_refused(
     401 (or, for a negative rate, limited nothing, where only 0 is documented to turn it off)."""
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=field):
-        SERVICES["referrals"].settings()
+        SERVICES[variable.split("_")[0].lower()].settings()
 
 
 def test_reporting_refuses_a_supervision_interval_for_no_service_type(
