@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 from fdhelpers import (
@@ -104,6 +105,18 @@ async def test_idempotent_decision_replay(fd: FrontDoor):
     assert (r1.status_code, r2.status_code) == (201, 201)
     assert r1.json()["id"] == r2.json()["id"]
     assert len(await fd.events(c["journey_id"])) == 2
+
+
+async def test_times_given_in_london_summer_time_verify(fd: FrontDoor):
+    """A client may give times with the UTC offset of its clock (+01:00 in summer). The log hashed
+    them as given but stores them in UTC, so verify called every such journey altered."""
+    summer = timezone(timedelta(hours=1))
+    received = (datetime.now(UTC) - timedelta(minutes=30)).astimezone(summer)
+    c = await fd.contact((await fd.child())["id"], received_at=received.isoformat())
+    await fd.decide(c["id"], decided_at=(received + timedelta(minutes=10)).isoformat())
+    r = await fd.client.get("/admin/verify", params={"journey_id": c["journey_id"]}, headers=fd.admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["ok"], r.json()["events_checked"]) == (True, 2), r.json()
 
 
 async def test_hash_chain_verifies_after_a_full_journey(fd: FrontDoor):
