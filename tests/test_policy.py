@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
 from services.reporting.settings import Settings as ReportingSettings
 from services.supervision.policy import Policy
 from services.supervision.settings import Settings as SupervisionSettings
@@ -57,3 +62,51 @@ def test_a_configured_interval_map_changes_only_the_service_types_it_names(monke
     assert ReportingSettings(
         supervision_interval_working_days={"assessment": 25}
     ).supervision_interval_working_days == {"front_door": 20, "assessment": 25}
+
+
+@pytest.mark.parametrize(
+    ("interval", "setting"),
+    [
+        (
+            {"supervision_interval_working_days": {"assessment": 1}},
+            "REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS",
+        ),
+        (
+            {"supervision_default_interval_working_days": 1},
+            "REPORTING_SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS",
+        ),
+        (
+            {"supervision_newly_qualified_interval_working_days": 1},
+            "REPORTING_SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS",
+        ),
+    ],
+)
+def test_reporting_refuses_day_1_counting_with_an_interval_the_supervision_service_refuses(
+    interval: dict[str, Any], setting: str
+) -> None:
+    """Counting the start day as day 1, an interval of 1 makes a journey due on the day it was
+    supervised (or opened): the supervision service refuses to start so configured, while reporting
+    took it and counted every journey overdue the day after its supervision. Refused alike, naming
+    the setting."""
+    with pytest.raises(ValidationError, match=setting):
+        ReportingSettings(database_url="sqlite+aiosqlite:///:memory:", counting="day_1", **interval)
+    with pytest.raises(ValidationError):
+        SupervisionSettings(
+            database_url="sqlite+aiosqlite:///:memory:",
+            counting="day_1",
+            **{SUPERVISION_NAMES[k]: v for k, v in interval.items()},
+        )
+    # Either alone is fine: day_0 counts 1 working day after the start day, and 2 is the day after.
+    ReportingSettings(database_url="sqlite+aiosqlite:///:memory:", **interval)
+    ReportingSettings(
+        database_url="sqlite+aiosqlite:///:memory:",
+        counting="day_1",
+        **{k: {t: 2 for t in v} if isinstance(v, dict) else 2 for k, v in interval.items()},
+    )
+
+
+SUPERVISION_NAMES = {
+    "supervision_interval_working_days": "frequency_working_days",
+    "supervision_default_interval_working_days": "default_frequency_working_days",
+    "supervision_newly_qualified_interval_working_days": "newly_qualified_frequency_working_days",
+}

@@ -86,6 +86,32 @@ class Settings(ServiceSettings):
     def _timescale_fits_counting(self) -> Self:
         if self.counting is Counting.START_IS_DAY_1 and self.decision_within_working_days < 1:
             raise ValueError("with day_1 counting the decision timescale must be at least 1 working day")
+        if self.counting is Counting.START_IS_DAY_1:
+            # As the supervision service refuses them: an interval of 1 makes a journey due on the day
+            # it was supervised (or opened), so it would be counted overdue the next day.
+            too_short = [
+                name
+                for name, days in (
+                    (
+                        "SUPERVISION_INTERVAL_WORKING_DAYS",
+                        min(self.supervision_interval_working_days.values()),
+                    ),
+                    (
+                        "SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS",
+                        self.supervision_default_interval_working_days,
+                    ),
+                    (
+                        "SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS",
+                        self.supervision_newly_qualified_interval_working_days,
+                    ),
+                )
+                if days < 2
+            ]
+            if too_short:
+                raise ValueError(
+                    "with day_1 counting a supervision interval of 1 working day makes a journey due on the"
+                    " day it starts: set " + ", ".join(f"REPORTING_{n}" for n in too_short) + " to at least 2"
+                )
         # The calendar refuses office hours that are no day (start not before end, or times with a
         # zone): here, so that it is a setting to fix, not a failure when the service is built.
         self.calendar()
