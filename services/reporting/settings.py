@@ -43,8 +43,10 @@ class Settings(ServiceSettings):
         default_factory=list,
         description="Council closure days: used for local measures (supervision, unallocated days) only.",
     )
+    # Bounded as the supervision intervals are: a deadline past the calendar's last year would fail
+    # every batch of the referrals feed that holds a contact.
     decision_within_working_days: int = Field(
-        1, ge=0, description="The statutory decision timescale (Working Together: 1 working day)."
+        1, ge=0, le=260, description="The statutory decision timescale (Working Together: 1 working day)."
     )
     backdate_threshold_hours: float = Field(
         24.0,

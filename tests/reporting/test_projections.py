@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from platform_kit import postgres_only
+from pydantic import ValidationError
 from reporting_kit import J3, build_scenario, closed, contact, decision, uid
 from sqlalchemy import select, text
 
 from services.reporting.projections.models import JourneyFact
+from services.reporting.settings import Settings
 from shared.codes import FrontDoorClosure
 from shared.events.contract import Envelope
+from shared.types import LAST_CALENDAR_YEAR
 
 ALL_TIME = {"from": "2022-01-01", "to": "2024-12-31"}
 
@@ -231,6 +234,21 @@ async def test_counting_convention_is_a_setting(world_factory, token):
     # The clock-start day is day 1: C2 (Wed 1 June, decided Mon 6) and C3 are now late; C1 (clock Tue
     # 9 May, decided 15:00 that day), C4, C5, C6, C8 (same day) are in time: 5 of 8.
     assert (o["decided_within_timescale"], o["pct_decided_within_timescale"]) == (5, 62.5)
+
+
+def test_a_decision_timescale_no_calendar_can_count_is_refused() -> None:
+    """REPORTING_DECISION_WITHIN_WORKING_DAYS had no upper bound: 3,000,000 was taken, and then every
+    contact's deadline fell past year 9999, so each batch of the referrals feed failed on every retry
+    (the feed stopped) and contact-to-outcome was a 500. Bounded as the supervision intervals are
+    (260 working days, what the feed's last calendar year leaves room for), naming the setting."""
+    with pytest.raises(ValidationError, match="decision_within_working_days"):
+        Settings(database_url="sqlite+aiosqlite:///:memory:", decision_within_working_days=3_000_000)
+    with pytest.raises(ValidationError, match="decision_within_working_days"):
+        Settings(database_url="sqlite+aiosqlite:///:memory:", decision_within_working_days=261)
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", decision_within_working_days=260)
+    # The longest allowed still counts from a contact received in the feed's last calendar year.
+    received = datetime(LAST_CALENDAR_YEAR, 12, 31, 12, tzinfo=UTC)
+    assert settings.calendar().statutory().deadline(received, 260).year == LAST_CALENDAR_YEAR + 1
 
 
 ENDPOINTS = [
