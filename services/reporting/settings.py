@@ -48,9 +48,12 @@ class Settings(ServiceSettings):
     decision_within_working_days: int = Field(
         1, ge=0, le=260, description="The statutory decision timescale (Working Together: 1 working day)."
     )
+    # At most a hundred years (876,000 hours): every contact's projection makes a timedelta of it, which
+    # cannot hold infinity or 1e300, so such a value failed every batch holding a contact.
     backdate_threshold_hours: float = Field(
         24.0,
         gt=0,
+        le=24 * 365 * 100,
         description="A contact recorded more than this long after it was received counts as backdated.",
     )
     supervision_interval_working_days: dict[str, Interval] = Field(

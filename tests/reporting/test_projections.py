@@ -251,6 +251,18 @@ def test_a_decision_timescale_no_calendar_can_count_is_refused() -> None:
     assert settings.calendar().statutory().deadline(received, 260).year == LAST_CALENDAR_YEAR + 1
 
 
+@pytest.mark.parametrize("hours", ["inf", "1e300"])
+def test_a_backdating_threshold_no_duration_can_hold_is_refused(hours: str) -> None:
+    """REPORTING_BACKDATE_THRESHOLD_HOURS=inf (as if to count none backdated) or 1e300 was taken, and
+    then every contact's projection failed making a timedelta of it (OverflowError): each batch of the
+    referrals feed holding a contact failed on every retry and the feed stopped. Refused, naming the
+    setting; a hundred years is still taken, and counts no contact of the reports' dates backdated."""
+    with pytest.raises(ValidationError, match="backdate_threshold_hours"):
+        Settings(database_url="sqlite+aiosqlite:///:memory:", backdate_threshold_hours=hours)
+    century = 24 * 365 * 100
+    Settings(database_url="sqlite+aiosqlite:///:memory:", backdate_threshold_hours=century)
+
+
 ENDPOINTS = [
     ("/reports/contact-to-outcome", ALL_TIME),
     ("/reports/awaiting-decision", ALL_TIME),
