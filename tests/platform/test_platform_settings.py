@@ -179,7 +179,8 @@ def test_reporting_refuses_a_supervision_interval_for_no_service_type(
     monkeypatch.setenv("REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS", '{"assessment": 15}')
     settings = SERVICES["reporting"].settings()
     assert settings.supervision_interval(service_type="assessment") == 15  # type: ignore[attr-defined]
-    assert settings.supervision_interval(service_type="front_door") == 30  # type: ignore[attr-defined]
+    # A map changes only the types it names: front_door keeps the policy's 20.
+    assert settings.supervision_interval(service_type="front_door") == 20  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
