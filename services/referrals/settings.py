@@ -21,7 +21,8 @@ class Settings(ServiceSettings):
     port: Port = 8001
 
     # A contact entered more than this long after it was received is backdated and needs a reason.
-    backdating_threshold_hours: float = Field(default=2.0, ge=0)
+    # At most a hundred years: every intake makes a timedelta of it, which cannot hold inf or 1e300.
+    backdating_threshold_hours: float = Field(default=2.0, ge=0, le=24 * 365 * 100)
     # Allowance for clock skew between a client's "now" and ours before a time counts as future
     # (0 to 86,400: a day).
     future_tolerance_seconds: FutureToleranceSeconds = 120
@@ -31,7 +32,8 @@ class Settings(ServiceSettings):
     areas: list[str] = Field(default_factory=lambda: ["West", "Central", "East"], min_length=1)
     # T1: a contact needs its threshold decision within this many working days of receipt (0 with day_0
     # counting: on the day the clock starts). Set it as REPORTING_DECISION_WITHIN_WORKING_DAYS is.
-    decision_deadline_working_days: int = Field(default=1, ge=0)
+    # At most 260, as reporting's: a due time past the calendar's last year cannot be counted.
+    decision_deadline_working_days: int = Field(default=1, ge=0, le=260)
     # How "n working days" is counted from the clock start (REFERENCE.md 4.1: a setting, default
     # "n working days after the start date"); set it as REPORTING_COUNTING is, so the work list's
     # due time and the reports agree.

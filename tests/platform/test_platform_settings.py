@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -316,3 +317,29 @@ def test_referrals_takes_the_decision_timescales_reporting_takes(monkeypatch: py
     monkeypatch.setenv("REFERRALS_COUNTING", "day_1")
     with pytest.raises(ValidationError, match="at least 1 working day"):
         SERVICES["referrals"].settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("REFERRALS_BACKDATING_THRESHOLD_HOURS", "inf"),  # every contact's intake a 500 (timedelta)
+        ("REFERRALS_BACKDATING_THRESHOLD_HOURS", "1e300"),
+        ("REFERRALS_DECISION_DEADLINE_WORKING_DAYS", "3000000"),  # every due time past year 9999
+        ("REFERRALS_DECISION_DEADLINE_WORKING_DAYS", "261"),
+    ],
+)
+def test_referrals_refuses_a_threshold_no_duration_or_calendar_can_hold(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As reporting refuses its own: bounded at a hundred years of hours and 260 working days."""
+    monkeypatch.setenv(variable, value)
+    field = variable.removeprefix("REFERRALS_").lower()
+    with pytest.raises(ValidationError, match=field):
+        SERVICES["referrals"].settings()
+
+
+def test_referrals_takes_its_longest_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFERRALS_BACKDATING_THRESHOLD_HOURS", str(24 * 365 * 100))
+    monkeypatch.setenv("REFERRALS_DECISION_DEADLINE_WORKING_DAYS", "260")
+    settings = SERVICES["referrals"].settings()
+    assert settings.decision_due_at(datetime(9998, 12, 31, 12, tzinfo=UTC)).year == 9999  # type: ignore[attr-defined]
