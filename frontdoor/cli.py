@@ -29,7 +29,7 @@ from shared.auth import (
 )
 from shared.db import Database
 from shared.events.consumer import UpstreamError
-from shared.events.verify import verify_log
+from shared.events.verify import VerifyReport, journey_not_held, verify_log
 from shared.migrations import alembic_config, current_revision, ensure_database, head_revision, upgrade
 from shared.settings import SettingsError
 
@@ -229,17 +229,16 @@ def verify(
         finally:
             await db.dispose()
         typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))
-        events_checked[name] = report.events_checked
+        reports[name] = report
         return report.ok
 
     ok = True
-    events_checked: dict[str, int] = {}
+    reports: dict[str, VerifyReport] = {}
     for name in names:
         with reported(name):
             ok = asyncio.run(run(name)) and ok
-    if journey is not None and not any(events_checked.values()):
-        # Nothing checked is not a journey verified: its events deleted, or an id mistyped.
-        _fail(f"no event of journey {journey} in the journey log of {', '.join(names)}; not verified", 1)
+    if journey is not None and (why := journey_not_held(journey, reports)) is not None:
+        _fail(why, 1)
     if not ok:
         raise typer.Exit(1)
 

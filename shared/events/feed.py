@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from shared.auth import Principal, Role, require_roles
 from shared.db import Database
-from shared.errors import problem_responses
+from shared.errors import NotFound, problem_responses
 from shared.events.contract import MAX_POSITION, Envelope, EventHash, EventTypeInfo
 from shared.events.log import EventLog
-from shared.events.verify import VerifyReport, verify_log
+from shared.events.verify import VerifyReport, journey_not_held, verify_log
 
 MAX_WAIT_SECONDS = 30.0
 POLL_INTERVAL = 0.05
@@ -103,13 +103,19 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         "/admin/verify",
         response_model=VerifyReport,
         summary="Check the hash chain of one journey or of the whole log",
+        description="With `journey_id`, 404 when the log holds no event of that journey (its events"
+        " deleted, or the id mistyped): nothing checked is not a journey verified.",
         tags=["admin"],
+        responses=problem_responses(404),
     )
     async def verify(
         _: Annotated[Principal, Depends(require_roles(Role.admin))],
         journey_id: uuid.UUID | None = None,
     ) -> VerifyReport:
         async with db.read_session() as session:
-            return await verify_log(session, log.table, journey_id)
+            report = await verify_log(session, log.table, journey_id)
+        if journey_id is not None and (why := journey_not_held(journey_id, {log.catalogue.producer: report})):
+            raise NotFound(why)
+        return report
 
     return router

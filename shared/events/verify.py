@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -94,3 +95,13 @@ async def verify_log(
         first_broken=first,
         unreadable=unreadable,
     )
+
+
+def journey_not_held(journey_id: uuid.UUID, reports: Mapping[str, VerifyReport]) -> str | None:
+    """Why a check of one journey verified nothing, or None when some log held an event of it.
+
+    Nothing checked is not a journey verified: its events were deleted, or its id mistyped. `reports`
+    are the checks of that journey, by the service whose log each read."""
+    if any(report.events_checked for report in reports.values()):
+        return None
+    return f"no event of journey {journey_id} in the journey log of {', '.join(reports)}; not verified"

@@ -217,3 +217,37 @@ async def test_an_event_appended_with_a_time_in_another_zone_verifies(producer) 
         served = await log.read_stream(session, journey)
     assert [e.model_dump() for e in appended] == [e.model_dump() for e in served]
     assert served[0].occurred_at == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+async def test_verify_of_a_journey_no_log_holds_is_404_not_ok(producer) -> None:
+    """Asked about one journey, `GET /admin/verify` found no event of it and answered ok: a journey
+    whose events were deleted, or a mistyped id, read as checked and intact (the CLI exits 1 there)."""
+    from shared.errors import PROBLEM_JSON
+
+    p = await producer()
+    first, _ = await two_journeys(p)
+    admin = p.auth("admin")
+    found = await p.client.get("/admin/verify", params={"journey_id": first}, headers=admin)
+    assert found.status_code == 200 and found.json()["ok"] is True
+    events = p.service.tables.events
+    assert events is not None
+    await tamper(p, delete(events).where(events.c.journey_id == uuid.UUID(first)))
+    for asked in (first, str(uuid.uuid4())):
+        r = await p.client.get("/admin/verify", params={"journey_id": asked}, headers=admin)
+        assert r.status_code == 404, r.text
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert f"no event of journey {asked}" in r.json()["detail"]
+    whole = await p.client.get("/admin/verify", headers=admin)  # the whole log: the other journey
+    assert whole.status_code == 200 and whole.json()["ok"] is True
+
+
+def test_verify_documents_its_404() -> None:
+    from frontdoor.registry import SERVICES
+
+    for name, spec in SERVICES.items():
+        if not spec.produces_events:
+            continue
+        settings = spec.settings(database_url="sqlite+aiosqlite:///:memory:", environment="test")
+        doc = spec.main().create(settings, run_consumers=False).openapi()
+        responses = doc["paths"]["/admin/verify"]["get"]["responses"]
+        assert "404" in responses and "application/problem+json" in responses["404"]["content"], name
