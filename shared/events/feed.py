@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from shared.auth import Principal, Role, require_roles
@@ -47,6 +47,7 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         summary="Read journey events after a position (gap-safe; optional long-poll)",
     )
     async def read_feed(
+        request: Request,
         _: Annotated[Principal, Depends(require_roles(Role.service, Role.admin))],
         after: Annotated[
             int, Query(ge=0, le=MAX_POSITION, description="Last position already seen; 0 to start.")
@@ -72,6 +73,10 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
                     after_hash = await log.hash_at(session, after) if after else None
                     found = bool(events)
             if found or time.monotonic() >= deadline:
+                break
+            if await request.is_disconnected():
+                # The client has gone (given up, or timed out): no one will read the page, so stop
+                # polling the database for it now rather than at the deadline.
                 break
             await asyncio.sleep(POLL_INTERVAL)
         # The head as read, even below `after`: a reader past it must see that the log is behind it

@@ -14,6 +14,7 @@ from platform_kit import (
     ThingArchived,
     ThingCreated,
     ThingRenamed,
+    eventually,
     things,
 )
 from pydantic import ValidationError
@@ -362,3 +363,61 @@ async def test_long_poll_times_out_empty(producer) -> None:
     r = await p.client.get("/events", params={"after": 0, "wait": 0.2}, headers=p.auth("service"))
     assert r.json() == {"events": [], "next_after": 0, "head": 0, "after_hash": None}
     assert (await p.client.get("/events", params={"wait": 31}, headers=p.auth("service"))).status_code == 422
+
+
+async def test_long_poll_stops_reading_when_the_client_has_gone(producer, monkeypatch) -> None:
+    """A long poll went on reading the database every 50 ms until its deadline after its client had
+    disconnected (a client that gave up after 2 s left it polling for the 20 s it asked for). It
+    stops at the disconnect now. Driven through ASGI directly: the test client never disconnects."""
+    p = await producer()
+    db = p.service.db
+    polls = 0
+    real = db.read_session
+
+    def counted():  # the context manager read_session returns, counted
+        nonlocal polls
+        polls += 1
+        return real()
+
+    monkeypatch.setattr(db, "read_session", counted)
+    token = p.auth("service")["Authorization"].encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/events",
+        "raw_path": b"/events",
+        "root_path": "",
+        "query_string": b"after=0&wait=30",
+        "headers": [(b"host", b"producer.test"), (b"authorization", token)],
+        "client": ("127.0.0.1", 1234),
+        "server": ("producer.test", 80),
+    }
+    gone = asyncio.Event()
+    asked = False
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    waiting = asyncio.create_task(p.app(scope, receive, send))
+    try:
+        await eventually(lambda: polls >= 3)  # it is polling an empty log
+        assert not waiting.done()
+        gone.set()
+        at_disconnect = polls
+        await waiting  # without the fix: the whole 30 s, polling all the while
+    finally:
+        waiting.cancel()
+    # At most the poll under way when the client left, and the one that saw it gone.
+    assert polls - at_disconnect <= 2, polls - at_disconnect
