@@ -37,7 +37,10 @@ Every event travels in this envelope on the producer's feed (`GET /events?after=
 | `payload` | coded and pseudonymous: ids, national codes, times, team ids and areas; never names, addresses or free text |
 | `prev_hash`, `hash` | SHA-256 chain per stream, each 64 lowercase hex characters (tamper evidence; `frontdoor verify`); a reader refuses a page with a hash of another shape as malformed |
 
-Readers skip (and count) types they do not know. Writers refuse unknown payload fields.
+Readers skip types they do not know, counted in `consumer_events_skipped_total` by type: at most 64
+`type` labels per feed, so a type after the first 63, or one not shaped as a type name (a letter, then
+up to 63 of `A-Z a-z 0-9 _ . -`), counts as `other` and is only logged. Writers refuse unknown payload
+fields.
 
 A page of the feed is `{"events": [...], "next_after": ..., "head": ..., "after_hash": ...}`: `next_after`
 is the `after` to read on with, `head` the highest position committed, and `after_hash` the `hash` of the

@@ -10,6 +10,7 @@ import contextvars
 import gc
 import logging
 import random
+import re
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -29,6 +30,12 @@ from shared.observability import Metrics, outgoing_headers, request_id_var
 from shared.types import UTCDateTime, utcnow
 
 log = logging.getLogger("frontdoor.consumer")
+# The skipped-events counter is labelled with the types skipped, as the upstream names them: at most this
+# many per feed, each shaped as a type name; any other is counted as "other" (its type only logged, cut
+# short), so a broken producer sending ever new types cannot make the metrics grow without bound.
+MAX_SKIPPED_TYPE_LABELS = 64
+OTHER_TYPE_LABEL = "other"
+_TYPE_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
 def consumer_positions_table(metadata: MetaData) -> Table:
@@ -157,6 +164,7 @@ class FeedConsumer:
         # The next page, fetched while the current one is applied: ((its `after`, the hash expected
         # there), the fetch).
         self._prefetch: tuple[tuple[int, str], asyncio.Task[tuple[list[Envelope], int]]] | None = None
+        self._skipped_labels: set[str] = set()  # the types the skipped counter is labelled with
 
     # -- upstream ---------------------------------------------------------------------------------
     def _http(self) -> httpx.AsyncClient:
@@ -343,7 +351,7 @@ class FeedConsumer:
             if ok:
                 applied += 1
             else:
-                self.metrics.consumer_skipped.labels(self.feed, event.type).inc()
+                self.metrics.consumer_skipped.labels(self.feed, self._skipped_label(event)).inc()
         if fresh and fresh[-1].position != stored:
             await session.execute(
                 update(self.positions)
@@ -353,6 +361,23 @@ class FeedConsumer:
         if self.before_commit is not None:
             await self.before_commit(events)
         return applied
+
+    def _skipped_label(self, event: Envelope) -> str:
+        """The `type` label to count a skipped event under: its type while the feed has used fewer
+        than MAX_SKIPPED_TYPE_LABELS (and it is shaped as a type name), else OTHER_TYPE_LABEL."""
+        label = event.type
+        if label in self._skipped_labels:
+            return label
+        if _TYPE_LABEL.fullmatch(label) and len(self._skipped_labels) < MAX_SKIPPED_TYPE_LABELS - 1:
+            self._skipped_labels.add(label)
+            return label
+        log.warning(
+            "skipped an event of type %r, counted as %s",
+            label[:64],
+            OTHER_TYPE_LABEL,
+            extra={"consumer": self.feed, "position": event.position},
+        )
+        return OTHER_TYPE_LABEL
 
     def _record_lag(self, head: int) -> None:
         now = utcnow()

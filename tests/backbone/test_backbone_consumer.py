@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -200,6 +201,60 @@ async def test_unknown_types_are_skipped_counted_and_passed(producer, consumer_s
     assert as_view(await view_snapshot(service.db)) == {uuid.UUID(thing): ("b", 2)}
     assert metric(service, "consumer_events_skipped_total", feed=PRODUCER, type=ThingArchived.event_type) == 1
     assert metric(service, "consumer_events_applied_total", feed=PRODUCER) == 2
+    await consumer.close()
+
+
+async def test_skipped_types_label_the_metric_within_a_bound(producer, consumer_side) -> None:
+    """The skipped-events counter was labelled with each skipped event's type as the upstream sent
+    it: a broken producer writing ever new (or huge, or odd) types made a label value of each, and
+    the metrics without bound. Types past a fixed number, or not shaped as a type name, are counted
+    as "other", the type itself only in a log line, cut short."""
+    from shared.events.consumer import MAX_SKIPPED_TYPE_LABELS
+
+    p = await producer()
+    await write_events(p, things=1, renames=0, archive=True)
+    service = consumer_side()
+    consumer = make_consumer(service, httpx.ASGITransport(app=p.app))
+    assert await consumer.catch_up() == 1  # a real unknown type is still counted by its name
+    assert metric(service, "consumer_events_skipped_total", feed=PRODUCER, type=ThingArchived.event_type) == 1
+    async with p.service.db.read_session() as session:
+        assert p.service.event_log is not None
+        model = (await p.service.event_log.read(session, after=0, limit=1))[0]
+    made_up = [f"MadeUp{n}" for n in range(MAX_SKIPPED_TYPE_LABELS + 20)]
+    odd = ["x" * 10_000, "Made Up\nforged=1", ""]
+    start = await consumer.position()
+    events = [
+        model.model_copy(update={"type": t, "position": start + n, "event_id": uuid.uuid4()})
+        for n, t in enumerate([*made_up, *odd], start=1)
+    ]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    consumer_log = logging.getLogger("frontdoor.consumer")
+    consumer_log.addHandler(handler)
+    try:
+        assert await consumer.apply_batch(events) == 0
+    finally:
+        consumer_log.removeHandler(handler)
+    from prometheus_client import generate_latest
+
+    labels = [
+        s.labels["type"]
+        for family in text_string_to_metric_families(generate_latest(service.metrics.registry).decode())
+        for s in family.samples
+        if s.name == "consumer_events_skipped_total" and s.labels.get("feed") == PRODUCER
+    ]
+    assert len(labels) == MAX_SKIPPED_TYPE_LABELS, len(labels)  # "other" among them
+    assert all(len(label) <= 64 for label in labels)
+    assert "MadeUp0" in labels  # the first few keep their names
+    others = metric(service, "consumer_events_skipped_total", feed=PRODUCER, type="other")
+    # One label kept for "other", one taken by the real type above: the rest are for the first made up.
+    assert others == len(events) - (MAX_SKIPPED_TYPE_LABELS - 2)
+    assert sum(
+        metric(service, "consumer_events_skipped_total", feed=PRODUCER, type=t) or 0 for t in labels
+    ) == (1 + len(events))
+    logged = [r.getMessage() for r in records if "skipped" in r.getMessage()]
+    assert len(logged) == others and all(len(line) < 300 for line in logged)
     await consumer.close()
 
 
