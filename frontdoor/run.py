@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
 from frontdoor.registry import SERVICES, shared_database
+from shared.app import READY_TIMEOUT_SECONDS
 from shared.auth import Role, mint_token, minting_refused, service_token_provider
 from shared.settings import ServiceSettings, SettingsError
 
@@ -327,6 +328,22 @@ class Supervisor:
                     time.sleep(0.1)
         return None
 
+    def not_ready(self) -> dict[str, str]:
+        """Why each live child that is not ready is not (its /health/ready), by name. Live is not
+        ready: a database never migrated (`up --no-migrate`) or unreachable fails every request."""
+        reasons: dict[str, str] = {}
+        # The service bounds its own probe of the database by READY_TIMEOUT_SECONDS.
+        with httpx.Client(timeout=READY_TIMEOUT_SECONDS + 2) as client:
+            for child in self.children:
+                try:
+                    response = client.get(f"{child.url}/health/ready")
+                except httpx.HTTPError as exc:
+                    reasons[child.name] = f"/health/ready did not answer ({type(exc).__name__})"
+                    continue
+                if (why := readiness_problem(response)) is not None:
+                    reasons[child.name] = why
+        return reasons
+
     def watch(self) -> int | None:
         """One supervision step while running: restart crashed children. Returns an exit code to stop."""
         now = time.monotonic()
@@ -460,7 +477,7 @@ def up(
                 warn(problem)
             code = supervisor.stop()
             return code if interrupted else 1
-        _banner(children, settings)
+        _banner(children, settings, supervisor.not_ready())
         while not supervisor.signals:
             code_or_none = supervisor.watch()
             if code_or_none is not None:
@@ -477,6 +494,24 @@ def up(
             signal.signal(sig, handler)
 
 
+def readiness_problem(response: httpx.Response) -> str | None:
+    """Why a service's /health/ready answer says it is not ready, or None when it is ready."""
+    if response.status_code == 200:
+        return None
+    try:
+        body = response.json()
+        database, migrations = body["database"], body["migrations"]
+        current, head = migrations["current"], migrations["head"]
+    except (ValueError, TypeError, KeyError):
+        return f"/health/ready answered {response.status_code}"
+    if database != "ok":
+        return f"its database is {database}"
+    if current != head:
+        at = f"at revision {current}" if current else "without a schema"
+        return f"its database is {at}, not at {head}; run `frontdoor migrate`"
+    return f"/health/ready answered {response.status_code}"
+
+
 def plan(
     settings: dict[str, ServiceSettings], host: str | None, ports: dict[str, int | None]
 ) -> dict[str, tuple[str, int]]:
@@ -484,12 +519,23 @@ def plan(
     return {name: (host or s.host, ports.get(name) or s.port) for name, s in settings.items()}
 
 
-def _banner(children: list[Child], settings: dict[str, ServiceSettings]) -> None:
+def _banner(
+    children: list[Child], settings: dict[str, ServiceSettings], not_ready: dict[str, str] | None = None
+) -> None:
+    """`not_ready`: why each service that is live but not ready is not (`Supervisor.not_ready`)."""
+    not_ready = not_ready or {}
     first = next(iter(settings.values()))
-    lines = [f"frontdoor is up ({first.environment.value}):"]
+    if not_ready:
+        names = ", ".join(not_ready)
+        lines = [f"frontdoor is live ({first.environment.value}) but not ready: {names} (NOT READY below):"]
+    else:
+        lines = [f"frontdoor is up ({first.environment.value}):"]
     for child in children:
         pid = child.proc.pid if child.proc is not None else "-"
-        lines.append(f"  {child.name:<12} {child.url}   docs {child.url}/docs   pid {pid}")
+        line = f"  {child.name:<12} {child.url}   docs {child.url}/docs   pid {pid}"
+        if child.name in not_ready:
+            line += f"  NOT READY: {not_ready[child.name]}"
+        lines.append(line)
     lines.append("Databases:")
     for name, s in settings.items():
         url = make_url(s.database_url).render_as_string(hide_password=True)

@@ -134,6 +134,30 @@ def test_up_runs_all_three_then_stops_cleanly_on_ctrl_c(frontdoor, fresh_db_urls
         assert port_is_free(port)
 
 
+def test_up_says_which_services_are_live_but_not_ready(frontdoor, fresh_db_urls):
+    """`up --no-migrate` on a database never migrated said "frontdoor is up" as soon as the service
+    answered /health/live, though /health/ready was 503 (no schema) and every request would fail.
+    The banner now names each service that is live but not ready, and why."""
+    import asyncio
+
+    from shared.migrations import ensure_database
+
+    asyncio.run(ensure_database(fresh_db_urls["referrals"]))  # there, but never migrated
+    port = free_port()
+    up = frontdoor("up", "--no-migrate", "--only", "referrals", "--referrals-port", str(port))
+    up.wait_output("Press Ctrl-C to stop.")
+    url = f"http://127.0.0.1:{port}"
+    assert not ready(url)
+    banner = "\n".join(up.out)
+    assert "frontdoor is up" not in banner
+    assert "frontdoor is live (development) but not ready: referrals" in banner
+    line = next(line for line in up.out if SERVICE_LINE.match(line.split("  NOT READY")[0]))
+    assert line.startswith("  referrals") and "NOT READY" in line
+    assert "frontdoor migrate" in banner
+    up.proc.send_signal(signal.SIGINT)
+    assert up.wait_exit(timeout=60) == 0, up.stderr[-3000:]
+
+
 def test_up_refuses_a_taken_port_before_starting_anything(frontdoor, fresh_db_urls):
     ports = {name: free_port() for name in SERVICES}
     with socket.socket() as squatter:
@@ -452,3 +476,38 @@ def test_invalid_settings_name_the_service_they_belong_to(command, monkeypatch, 
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 2, result.output
     assert "supervision: invalid settings: future_tolerance_seconds: " in result.output
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "why"),
+    [
+        (200, {"status": "ready"}, None),
+        (
+            503,
+            {"database": "ok", "migrations": {"current": None, "head": "abc"}},
+            "its database is without a schema, not at abc; run `frontdoor migrate`",
+        ),
+        (
+            503,
+            {"database": "ok", "migrations": {"current": "old", "head": "abc"}},
+            "its database is at revision old, not at abc; run `frontdoor migrate`",
+        ),
+        (
+            503,
+            {"database": "unreachable (OSError)", "migrations": {"current": None, "head": "abc"}},
+            "its database is unreachable (OSError)",
+        ),
+        (502, "not a report", "/health/ready answered 502"),
+    ],
+)
+def test_why_a_live_service_is_not_ready(status, body, why, capsys):
+    response = httpx.Response(status, json=body)
+    assert running.readiness_problem(response) == why
+    if why is None:
+        return
+    with socket.socket() as sock:
+        child = running.Child("referrals", "127.0.0.1", 8001, sock)
+        running._banner([child], {"referrals": SERVICES["referrals"].settings()}, {"referrals": why})
+    out = capsys.readouterr().out
+    assert f"http://127.0.0.1:8001/docs   pid -  NOT READY: {why}" in out
+    assert "frontdoor is up" not in out
