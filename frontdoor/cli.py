@@ -27,7 +27,7 @@ from shared.auth import (
     recordable_subject,
     recordable_team,
 )
-from shared.db import Database
+from shared.db import Database, missing_sqlite_file
 from shared.events.consumer import UpstreamError
 from shared.events.verify import VerifyReport, journey_not_held, verify_log
 from shared.migrations import alembic_config, current_revision, ensure_database, head_revision, upgrade
@@ -55,6 +55,20 @@ def _selected(names: list[str] | None) -> list[str]:
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
+
+
+def _refuse_missing_sqlite(names: list[str]) -> None:
+    """For a command that uses an existing database only (verify, rebuild): a SQLite file that is not
+    there is refused by its variable (exit 2), before connecting would create it empty."""
+    for name in names:
+        with reported(name):
+            missing = missing_sqlite_file(SERVICES[name].settings().database_url)
+        if missing is not None:
+            _fail(
+                f"{name}: {name.upper()}_DATABASE_URL names a SQLite file that does not exist ({missing}); "
+                "correct it, or run `frontdoor migrate` to create that database; nothing was created",
+                2,
+            )
 
 
 @contextlib.contextmanager
@@ -216,6 +230,7 @@ def verify(
     if service and len(names) < len(chosen):  # asked for by name: saying nothing would read as checked
         without = ", ".join(n for n in chosen if n not in names)
         raise typer.BadParameter(f"{without} keeps no journey log to verify", param_hint="'--service'")
+    _refuse_missing_sqlite(names)
 
     async def run(name: str) -> bool:
         # The log and its database only: the service's consumers (and their token) play no part.
@@ -252,6 +267,9 @@ def rebuild(
     if service and (idle := [n for n in names if not SERVICES[n].consumes_feeds]):
         # Asked for by name: saying nothing would read as replayed.
         raise typer.BadParameter(f"{', '.join(idle)} reads no feed to rebuild from", param_hint="'--service'")
+    # Only the services that read feeds: another's database is never opened (nor created).
+    names = [n for n in names if SERVICES[n].consumes_feeds]
+    _refuse_missing_sqlite(names)
 
     async def run() -> bool:
         built = [(name, SERVICES[name].main().build_service()) for name in names]

@@ -199,6 +199,18 @@ MAX_OVERFLOW = 10
 READ_ONLY_OPTION = "frontdoor_read_only"
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist, else None (there, in memory, or another
+    backend). Connecting would create it (and `create_engine` its directories): right for the
+    commands that make a database (migrate, up, serve, seed), wrong for those that only read or
+    refill one, which should refuse a mistyped path rather than leave an empty database there."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def create_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

@@ -155,7 +155,10 @@ def fresh_database(
             if create:
                 _run_in_thread(_pg_admin(f'CREATE DATABASE "{name}"'))
             return f"{PG_SERVER}/{name}"
-        return f"sqlite+aiosqlite:///{base / label}.db"
+        path = base / f"{label}.db"
+        if create:
+            path.touch()  # an empty file is an empty SQLite database
+        return f"sqlite+aiosqlite:///{path}"
 
     yield make
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from platform_kit import BACKEND
 from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
@@ -200,7 +201,8 @@ async def test_a_database_not_created_yet_says_to_migrate(
     command: str, fresh_database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On PostgreSQL a database `migrate` has not created yet is the unmigrated case: it said only
-    'database "..." does not exist', not what to do (on SQLite, an empty file, it said to migrate)."""
+    'database "..." does not exist', not what to do. (On SQLite a file not there is refused as a
+    setting, exit 2: see test_a_sqlite_file_that_does_not_exist_is_refused_not_created.)"""
     service = "referrals" if command == "verify" else "reporting"
     monkeypatch.setenv(
         f"{service.upper()}_DATABASE_URL", fresh_database(f"cli_absent_{command}", create=False)
@@ -208,8 +210,34 @@ async def test_a_database_not_created_yet_says_to_migrate(
     monkeypatch.delenv("ENVIRONMENT", raising=False)
     result = await asyncio.to_thread(CliRunner().invoke, cli.app, [command, "--service", service])
     no_traceback(result)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == (2 if BACKEND == "sqlite" else 1), result.output
     assert service in result.output and "frontdoor migrate" in result.output
+
+
+@pytest.mark.parametrize("command", ["verify", "rebuild"])
+async def test_a_sqlite_file_that_does_not_exist_is_refused_not_created(
+    command: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pointed at a SQLite path that does not exist (a typo, another directory), verify and rebuild
+    created an empty file there, and its directories, then said the schema was missing: the
+    mistyped path was left behind as a database. They refuse it now, by its variable, creating
+    nothing; `migrate` still creates it."""
+    service = "referrals" if command == "verify" else "reporting"
+    variable = f"{service.upper()}_DATABASE_URL"
+    missing = tmp_path / "no" / "such" / f"{service}.db"
+    monkeypatch.setenv(variable, f"sqlite+aiosqlite:///{missing}")
+    monkeypatch.setenv("REPORTING_REFERRALS_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("REPORTING_SUPERVISION_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, [command, "--service", service])
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert variable in result.output and str(missing) in result.output
+    assert "frontdoor migrate" in result.output
+    assert not (tmp_path / "no").exists()
+    migrated = await asyncio.to_thread(CliRunner().invoke, cli.app, ["migrate", "--service", service])
+    assert migrated.exit_code == 0, migrated.output
+    assert missing.exists()
 
 
 def closed_port() -> int:
