@@ -100,8 +100,9 @@ async def verify_log(
 def journey_not_held(journey_id: uuid.UUID, reports: Mapping[str, VerifyReport]) -> str | None:
     """Why a check of one journey verified nothing, or None when some log held an event of it.
 
-    Nothing checked is not a journey verified: its events were deleted, or its id mistyped. `reports`
+    Nothing checked is not a journey verified: its events were deleted, or its id mistyped. A log
+    whose first event of it cannot be read back holds it (the report says so, not intact). `reports`
     are the checks of that journey, by the service whose log each read."""
-    if any(report.events_checked for report in reports.values()):
+    if any(report.events_checked or report.unreadable is not None for report in reports.values()):
         return None
     return f"no event of journey {journey_id} in the journey log of {', '.join(reports)}; not verified"

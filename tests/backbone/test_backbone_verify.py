@@ -251,3 +251,21 @@ def test_verify_documents_its_404() -> None:
         doc = spec.main().create(settings, run_consumers=False).openapi()
         responses = doc["paths"]["/admin/verify"]["get"]["responses"]
         assert "404" in responses and "application/problem+json" in responses["404"]["content"], name
+
+
+async def test_a_journey_whose_first_event_cannot_be_read_back_is_not_reported_absent(producer) -> None:
+    """The check of one journey counted no event when its first could not be read back, so the
+    journey was reported as held by no log (404) rather than as a log that is not intact."""
+    p = await producer()
+    if not p.service.db.is_sqlite:
+        pytest.skip("PostgreSQL's column types refuse such a value")
+    first, _ = await two_journeys(p)
+    events = p.service.tables.events
+    assert events is not None
+    victim = await position_of(p, first, 1)
+    await tamper(
+        p, text(f"UPDATE {events.name} SET payload = :v WHERE position = :p").bindparams(v="{no", p=victim)
+    )
+    r = await p.client.get("/admin/verify", params={"journey_id": first}, headers=p.auth("admin"))
+    assert r.status_code == 200, r.text
+    assert r.json()["ok"] is False and "cannot be read back" in r.json()["unreadable"]
