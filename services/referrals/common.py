@@ -244,6 +244,28 @@ async def read_one(
     return record
 
 
+def explained_backdating(
+    settings: Settings,
+    at: datetime,
+    reason: str | None,
+    *,
+    time_field: str,
+    reason_field: str,
+    now: datetime | None = None,
+) -> bool:
+    """Whether a record whose `time_field` is `at` is backdated (entered more than the threshold after
+    it: a contact's receipt, a decision's making), refusing one that is without a `reason_field`."""
+    backdated = settings.backdated(at, now)
+    if backdated and not reason:
+        raise Unprocessable(
+            f"{time_field} is more than {settings.backdating_threshold_hours:g} hours before entry: "
+            "give a backdating_reason.",
+            field=reason_field,
+            code="backdating_reason_required",
+        )
+    return backdated
+
+
 def event_log(request: Request) -> EventLog:
     log = request.app.state.service.event_log
     assert isinstance(log, EventLog)

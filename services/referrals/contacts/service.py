@@ -14,7 +14,14 @@ from sqlmodel import col
 
 from services.referrals.children.models import Child
 from services.referrals.children.service import check_new_child, children_on_record, create_child
-from services.referrals.common import Pending, attach_inserted, get_or_404, insert_new, team_claim
+from services.referrals.common import (
+    Pending,
+    attach_inserted,
+    explained_backdating,
+    get_or_404,
+    insert_new,
+    team_claim,
+)
 from services.referrals.contacts.models import Contact, ContactIn, ContactStatus, FeedbackIn, ReferrerFeedback
 from services.referrals.decisions.models import Decision, DecisionStatus
 from services.referrals.events import ContactReceived, ReferrerFeedbackSent
@@ -51,15 +58,14 @@ def _check_contact(data: ContactIn, settings: Settings, now: datetime) -> bool:
         )
     if settings.in_future(data.received_at, now):
         raise Unprocessable("received_at is in the future.", field="received_at", code="time_in_future")
-    backdated = settings.backdated(data.received_at, now)
-    if backdated and not data.backdating_reason:
-        raise Unprocessable(
-            f"received_at is more than {settings.backdating_threshold_hours:g} hours before entry: "
-            "give a backdating_reason.",
-            field="backdating_reason",
-            code="backdating_reason_required",
-        )
-    return backdated
+    return explained_backdating(
+        settings,
+        data.received_at,
+        data.backdating_reason,
+        time_field="received_at",
+        reason_field="backdating_reason",
+        now=now,
+    )
 
 
 _JOURNEYS = Journey.__table__

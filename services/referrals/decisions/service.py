@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.referrals.common import Pending, get_or_404, team_claim
+from services.referrals.common import Pending, explained_backdating, get_or_404, team_claim
 from services.referrals.contacts.models import Contact
 from services.referrals.contacts.service import open_decision_of, open_journey, refuse_closed
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionStatus, SupersedeIn
@@ -28,9 +28,9 @@ from shared.types import utcnow
 
 def check_decision(
     data: DecisionIn, contact: Contact, settings: Settings, prefix: str = "", *, first: bool = True
-) -> None:
+) -> bool:
     """The census and local rules of one decision (`first`: the contact's first, not a supersession);
-    each failure names its field."""
+    each failure names its field. Returns whether the decision is backdated."""
     if data.outcome is DecisionOutcome.OTHER and not data.other_reason:
         raise Unprocessable(
             "other_reason is required when the outcome is OTHER.",
@@ -82,13 +82,13 @@ def check_decision(
             code="decision_before_contact",
         )
     _check_late_reason(data, contact, settings, prefix, first)
-    if settings.backdated(data.decided_at) and not data.backdating_reason:
-        raise Unprocessable(
-            f"decided_at is more than {settings.backdating_threshold_hours:g} hours before entry: "
-            "give a backdating_reason.",
-            field=f"{prefix}backdating_reason",
-            code="backdating_reason_required",
-        )
+    return explained_backdating(
+        settings,
+        data.decided_at,
+        data.backdating_reason,
+        time_field="decided_at",
+        reason_field=f"{prefix}backdating_reason",
+    )
 
 
 def _check_late_reason(
@@ -126,7 +126,7 @@ async def _new_decision(
     contact: Contact,
     principal: Principal,
     supersedes: uuid.UUID | None,
-    settings: Settings,
+    backdated: bool,
 ) -> tuple[Decision, ThresholdDecisionRecorded]:
     needs_authorisation = data.outcome in REFERRAL_OUTCOMES
     team_id = team_claim(principal)
@@ -143,7 +143,7 @@ async def _new_decision(
         rationale=data.rationale,
         late_reason=data.late_reason,
         decided_at=data.decided_at,
-        backdated=settings.backdated(data.decided_at),
+        backdated=backdated,
         backdating_reason=data.backdating_reason,
         decided_by=principal.subject,
         decided_by_team=team_id,
@@ -209,9 +209,9 @@ async def record_decision(
         raise Conflict(
             "This contact already has a decision; supersede it to change it.", code="decision_exists"
         )
-    check_decision(data, contact, settings)
+    backdated = check_decision(data, contact, settings)
     await refuse_second_referral(session, data, journey.id)
-    decision, event = await _new_decision(session, data, contact, principal, None, settings)
+    decision, event = await _new_decision(session, data, contact, principal, None, backdated)
     await session.flush()
     return decision, Pending(journey, [(event, data.decided_at)])
 
@@ -293,7 +293,7 @@ async def supersede(
         raise Forbidden("Only a manager can replace an authorised referral with an outcome that is not one.")
     contact = await session.get(Contact, old.contact_id)
     assert contact is not None
-    check_decision(data.decision, contact, settings, prefix="decision.", first=False)
+    backdated = check_decision(data.decision, contact, settings, prefix="decision.", first=False)
     await refuse_second_referral(session, data.decision, journey.id, replacing=old.id)
     if data.decision.decided_at < old.decided_at:
         raise Unprocessable(
@@ -302,7 +302,7 @@ async def supersede(
             code="before_superseded_decision",
         )
     now = utcnow()
-    new, recorded = await _new_decision(session, data.decision, contact, principal, old.id, settings)
+    new, recorded = await _new_decision(session, data.decision, contact, principal, old.id, backdated)
     old.status = DecisionStatus.superseded.value
     old.superseded_by_id = new.id
     old.superseded_at = now
