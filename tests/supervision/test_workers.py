@@ -42,14 +42,14 @@ async def test_put_and_get_with_etags(h) -> None:
 async def test_a_put_that_creates_answers_201_and_one_that_replaces_200(h) -> None:
     """RFC 9110 9.3.4: an origin server that creates a resource on PUT MUST answer 201 (Created); one
     that replaces it answers 200. Was 200 for both. The same PUT sent again (a retry after a lost
-    answer) replaces the entry with what it already holds: 200, as any replacement."""
+    answer) finds the entry already as asked: 200, and nothing changes (see the next test)."""
     body = {"newly_qualified_until": "2027-03-31"}
     created = await h.client.put("/workers/w7", json=body, headers=h.manager())
     assert created.status_code == 201 and created.json()["version"] == 1
     assert created.headers["ETag"] and created.headers["content-type"] == "application/json"
     again = await h.client.put("/workers/w7", json=body, headers=h.manager())
     assert again.status_code == 200 and again.json()["newly_qualified_until"] == "2027-03-31"
-    assert again.json()["version"] == 2 and again.headers["ETag"] != created.headers["ETag"]
+    assert again.json()["version"] == 1 and again.headers["ETag"] == created.headers["ETag"]
     # Created with If-Match naming the absent entry (version 0: "only if not there yet"): 201 too.
     only_new = {**h.manager(), "If-Match": make_etag("w8", 0)}
     assert (await h.client.put("/workers/w8", json=body, headers=only_new)).status_code == 201
@@ -61,6 +61,32 @@ async def test_a_put_that_creates_answers_201_and_one_that_replaces_200(h) -> No
     retry = await h.client.put("/workers/w9", json=body, headers=keyed)
     assert (first.status_code, retry.status_code) == (201, 200)
     assert "Idempotent-Replayed" not in retry.headers
+
+
+async def test_a_put_of_what_the_entry_holds_changes_nothing_and_publishes_nothing(h) -> None:
+    """Was a new version and a new event per retry: a partner system re-sending its register every
+    night bumped every ETag (its next If-Match failed for nothing changed) and published each entry
+    again. Now the entry, its version, ETag, updated_at/by and the stream stay as they were; If-Match
+    is still checked first, and a real change still publishes."""
+    body = {"newly_qualified_until": "2027-03-31"}
+    created = await h.client.put("/workers/w5", json=body, headers=h.manager())
+    etag = created.headers["ETag"]
+    same = await h.client.put("/workers/w5", json=body, headers={**h.manager(sub="m2"), "If-Match": etag})
+    assert same.status_code == 200 and same.headers["ETag"] == etag
+    assert same.json() == created.json()  # version 1, updated_by m1, the same updated_at
+    assert (await h.client.get("/workers/w5", headers=h.manager())).json() == created.json()
+    stale = await h.client.put("/workers/w5", json=body, headers={**h.manager(), "If-Match": '"other"'})
+    assert stale.status_code == 412
+    changed = await h.client.put(
+        "/workers/w5", json={"newly_qualified_until": None}, headers={**h.manager(), "If-Match": etag}
+    )
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    async with h.service.db.read_session() as session:
+        stream = await h.service.event_log.read_stream(session, register_stream("w5"))
+    assert [(e.stream_version, e.payload["newly_qualified_until"]) for e in stream] == [
+        (1, "2027-03-31"),
+        (2, None),
+    ]
 
 
 async def test_the_openapi_documents_201_on_create_and_200_on_replace(h) -> None:

@@ -86,8 +86,9 @@ async def get_worker(
     description=(
         "Managers. 201 when it puts the worker on the register, 200 when it replaces their entry (RFC"
         " 9110 9.3.4; a repeated PUT is a replacement). `If-Match` with the entry's ETag is checked when"
-        " sent (412 on mismatch); `*` matches an entry on the register only. Every write publishes"
-        " `NewlyQualifiedRegisterSet` on the feed (the worker's register stream), in the same transaction."
+        " sent (412 on mismatch); `*` matches an entry on the register only. Every change publishes"
+        " `NewlyQualifiedRegisterSet` on the feed (the worker's register stream), in the same transaction;"
+        " a PUT of what the entry already holds changes nothing (same version and ETag, no event)."
     ),
     responses=problem_responses(400, 401, 403, 412, 422, 429)
     | {
@@ -130,6 +131,11 @@ async def put_worker(
         worker = await _locked(session, worker_id)
         assert worker is not None  # the concurrent PUT committed it (entries are never deleted)
     check_if_match(request, _etag(worker))
+    if worker.newly_qualified_until == body.newly_qualified_until:
+        # Nothing changes (a retry, or a client re-sending what it holds): no new version and no
+        # event, so reporting and the ETag see one entry, not one per retry.
+        set_etag(response, _etag(worker))
+        return _out(worker)
     worker.newly_qualified_until = body.newly_qualified_until
     worker.version += 1
     worker.updated_at = utcnow()
