@@ -130,6 +130,18 @@ def create_app(
         telemetry={"logs": False},
     )
     app.state.service = service
+
+    async def schema_behind() -> bool:
+        """Whether the database is not at this version's migration head (for errors: 503, not 500)."""
+        try:
+            current = await asyncio.wait_for(
+                current_revision(service.db.read_engine), timeout=READY_TIMEOUT_SECONDS
+            )
+        except Exception:
+            return False  # cannot tell: the error stands as it is
+        return current != expected_head
+
+    app.state.schema_behind = schema_behind
     app.state.settings = settings
     app.state.db = service.db
     app.state.metrics = service.metrics

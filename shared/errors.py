@@ -173,6 +173,21 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+# A table or column this version's code expects is not there: if the database is not at this
+# version's migration head (code deployed before `frontdoor migrate`), a retry will do, not a bug.
+_SQLSTATE_SCHEMA_BEHIND = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
+_SQLITE_SCHEMA_BEHIND = ("no such table", "no such column")
+
+
+def is_schema_behind(exc: BaseException) -> bool:
+    """True when a statement failed for a table or column the database does not have yet."""
+    orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(getattr(orig, "sqlite_errorname", None), str):
+        return str(orig).startswith(_SQLITE_SCHEMA_BEHIND)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return sqlstate in _SQLSTATE_SCHEMA_BEHIND
+
+
 def problem_response(
     request: Request,
     status: int,
@@ -214,8 +229,9 @@ def validation_params(errors: Sequence[Any]) -> list[InvalidParam]:
     return params
 
 
-def unexpected_error_response(request: Request, exc: BaseException) -> JSONResponse:
-    """500 for a bug, 503 (with Retry-After) when the database is unavailable. Never the message:
+async def unexpected_error_response(request: Request, exc: BaseException) -> JSONResponse:
+    """500 for a bug, 503 (with Retry-After) when the database is unavailable or not yet migrated to
+    this version's schema. Never the message:
     exception text can carry SQL, parameters and so personal data. Logs the exception type only."""
     if is_database_unavailable(exc):
         log.warning("database unavailable: %s", type(exc).__name__)
@@ -225,6 +241,18 @@ def unexpected_error_response(request: Request, exc: BaseException) -> JSONRespo
             "The database is unavailable; retry later.",
             code="database_unavailable",
             headers={"Retry-After": "2"},
+        )
+    # Only when the database really is behind (the app's `schema_behind` check, as readiness makes
+    # it): a statement naming a table no migration makes is a bug, and stays a 500.
+    schema_behind = getattr(request.app.state, "schema_behind", None)
+    if is_schema_behind(exc) and schema_behind is not None and await schema_behind():
+        log.error("the database schema is behind this version's: run `frontdoor migrate`")
+        return problem_response(
+            request,
+            503,
+            "The database is not yet migrated to this version of the service; retry later.",
+            code="schema_not_migrated",
+            headers={"Retry-After": "5"},
         )
     log.error("unhandled error: %s", type(exc).__name__, extra={"path": request.url.path}, exc_info=exc)
     return problem_response(request, 500, "An unexpected error occurred.", code="internal_error")
@@ -260,7 +288,7 @@ class UnhandledErrorMiddleware:
             if started:  # too late for a problem document: the client sees a cut-off response
                 log.error("error after the response started: %s", type(exc).__name__, exc_info=exc)
                 return
-            response = unexpected_error_response(request, exc)
+            response = await unexpected_error_response(request, exc)
             await response(scope, receive, send)
 
 
@@ -320,7 +348,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Last resort (errors raised by middleware outside UnhandledErrorMiddleware).
-        return unexpected_error_response(request, exc)
+        return await unexpected_error_response(request, exc)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
