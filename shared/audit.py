@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Uuid, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,16 +46,18 @@ AuditTime = Annotated[IsoDateTime, AfterValidator(as_utc)]
 
 
 class AuditEntry(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    roles: str
-    action: str
-    resource: str
-    resource_id: str | None
-    child_id: uuid.UUID | None
-    reason: str | None
-    request_id: str | None
+    """One read or change of a child's records, or of a list of them, as it was done."""
+
+    id: int = Field(description="Order of recording in this service's audit log.")
+    at: datetime = Field(description="When it was done (UTC).")
+    actor: str = Field(description="Pseudonymous staff or system id of whoever did it.")
+    roles: str = Field(description="Their roles at the time, comma-separated, sorted.")
+    action: str = Field(description="What was done, e.g. read, list, search, create, update.")
+    resource: str = Field(description="The kind of record, e.g. contact, decision, child, report.")
+    resource_id: str | None = Field(description="The record's id, when it has one.")
+    child_id: uuid.UUID | None = Field(description="The child whose record it is, when it is one child's.")
+    reason: str | None = Field(description="The reason given for it, when one was required.")
+    request_id: str | None = Field(description="The request's X-Request-ID, to find its log lines.")
 
 
 # session.info key: what this transaction audited, so an idempotency record can replay it as reads.
@@ -149,7 +151,9 @@ def audit_router(db: Database, auditor: Auditor) -> APIRouter:
         request: Request,
         admin: Annotated[Principal, Depends(require_roles(Role.admin))],
         page: Annotated[PageParams, Depends(page_params)],
-        child_id: uuid.UUID | None = None,
+        child_id: Annotated[
+            uuid.UUID | None, Query(description="Only entries about this child's records.")
+        ] = None,
         # No control characters: PostgreSQL refuses NUL in text, which would otherwise be a 500.
         actor: Annotated[
             str | None, Query(max_length=120, pattern=r"^[^\x00-\x1f]*$", description="Staff or system id.")

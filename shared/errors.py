@@ -28,7 +28,7 @@ class InvalidParam(BaseModel):
 
     name: str = Field(description="Dotted path of the field, e.g. `referrer.email`.")
     location: str = Field(description="body, query, path or header.")
-    reason: str
+    reason: str = Field(description="Why it is refused (never the value sent).")
 
 
 class Problem(BaseModel):
@@ -36,9 +36,9 @@ class Problem(BaseModel):
     named in their route's description."""
 
     type: str = Field(description="URI identifying the kind of problem.")
-    title: str
-    status: int
-    detail: str | None = None
+    title: str = Field(description="The HTTP status's reason phrase.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str | None = Field(default=None, description="What went wrong, for a person to read.")
     instance: str | None = Field(default=None, description="The request path that produced the problem.")
     invalid_params: list[InvalidParam] | None = Field(
         default=None, alias="invalid-params", description="Each invalid field (422)."

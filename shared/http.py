@@ -61,10 +61,10 @@ def sets_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
+    items: list[T] = Field(description="This page's items, in the list's order.")
     total: int = Field(description="How many items match the filters.")
-    limit: int
-    offset: int
+    limit: int = Field(description="The most items a page holds (as asked).")
+    offset: int = Field(description="How many matching items come before this page.")
 
 
 class PageParams(BaseModel):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic.config import JsonDict
 from sqlalchemy import Table
@@ -41,6 +41,12 @@ CONTACT_WRITERS = (Role.partner, Role.practitioner, Role.manager, Role.admin)
 Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 Manager = Annotated[Principal, Depends(require_roles(*MANAGERS))]
 ContactWriter = Annotated[Principal, Depends(require_roles(*CONTACT_WRITERS))]
+
+# The ids in paths, described once for every route that takes them.
+ChildId = Annotated[uuid.UUID, Path(description="The child's id.")]
+ContactId = Annotated[uuid.UUID, Path(description="The contact's id.")]
+DecisionId = Annotated[uuid.UUID, Path(description="The threshold decision's id.")]
+JourneyId = Annotated[uuid.UUID, Path(description="The journey's id (first contact to closure).")]
 
 # --- Bounded text ------------------------------------------------------------------------------------
 

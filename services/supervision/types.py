@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, Field, StringConstraints
 
 from shared.types import IsoDateTime, as_utc, no_control_characters
@@ -25,3 +27,8 @@ def _sane_instant(value: datetime) -> datetime:
 FreeText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(no_control_characters)]
 Instant = Annotated[IsoDateTime, AfterValidator(_sane_instant)]
 StaffId = Annotated[str, Field(min_length=1, max_length=120, pattern=ID_PATTERN)]
+
+# The ids in paths, described once for every route that takes them.
+SupervisionId = Annotated[uuid.UUID, Path(description="The supervision's id.")]
+ActionId = Annotated[uuid.UUID, Path(description="The id of one of the supervision's actions.")]
+ChildId = Annotated[uuid.UUID, Path(description="The child's id.")]

@@ -39,9 +39,9 @@ class Envelope(BaseModel):
     position: int = Field(
         ge=1, le=MAX_POSITION, description="Global position in this producer's log; the feed cursor."
     )
-    event_id: UUID
-    type: str
-    schema_version: int
+    event_id: UUID = Field(description="The event's own id.")
+    type: str = Field(description="The event type: one of the producer's catalogue (`/events/schema`).")
+    schema_version: int = Field(description="The version of that type's payload schema.")
     journey_id: UUID = Field(
         description="The stream: one child's journey (the supervision service's"
         " NewlyQualifiedRegisterSet: one worker's register entry, no journey's)."
@@ -49,10 +49,12 @@ class Envelope(BaseModel):
     stream_version: int = Field(description="1 for the first event of a stream, then +1 per event.")
     occurred_at: EventTime = Field(description="When it happened in the world (UTC).")
     recorded_at: EventTime = Field(description="When the system stored it (UTC).")
-    producer: str
+    producer: str = Field(description="The service that recorded it.")
     actor: str = Field(description="Pseudonymous staff or system id.")
-    correlation_id: str | None = None
-    payload: dict[str, Any]
+    correlation_id: str | None = Field(
+        default=None, description="The X-Request-ID of the request that recorded it (an id, never text)."
+    )
+    payload: dict[str, Any] = Field(description="The event's facts, per its type's payload schema.")
     prev_hash: EventHash | None = Field(
         default=None, description="Hash of the previous event of this stream (SHA-256, lowercase hex)."
     )
@@ -60,9 +62,9 @@ class Envelope(BaseModel):
 
 
 class EventTypeInfo(BaseModel):
-    type: str
-    schema_version: int
-    payload_schema: dict[str, Any]
+    type: str = Field(description="The event type, as envelopes name it.")
+    schema_version: int = Field(description="The payload schema's current version.")
+    payload_schema: dict[str, Any] = Field(description="JSON Schema of the payload.")
 
 
 class Catalogue:

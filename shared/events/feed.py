@@ -23,7 +23,7 @@ POLL_INTERVAL = 0.05
 
 
 class FeedPage(BaseModel):
-    events: list[Envelope]
+    events: list[Envelope] = Field(description="Events after `after`, in position order.")
     next_after: int = Field(description="Pass as `after` to read on; equals `after` when nothing new.")
     head: int = Field(description="The highest position committed when this page was read.")
     after_hash: EventHash | None = Field(
@@ -34,8 +34,8 @@ class FeedPage(BaseModel):
 
 
 class Catalog(BaseModel):
-    producer: str
-    event_types: list[EventTypeInfo]
+    producer: str = Field(description="The service whose feed this is.")
+    event_types: list[EventTypeInfo] = Field(description="Every event type the feed may carry.")
 
 
 def feed_router(db: Database, log: EventLog) -> APIRouter:
@@ -52,7 +52,7 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         after: Annotated[
             int, Query(ge=0, le=MAX_POSITION, description="Last position already seen; 0 to start.")
         ] = 0,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+        limit: Annotated[int, Query(ge=1, le=5000, description="Most events in the page.")] = 500,
         wait: Annotated[
             float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for new events when none.")
         ] = 0,
@@ -115,7 +115,9 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
     )
     async def verify(
         _: Annotated[Principal, Depends(require_roles(Role.admin))],
-        journey_id: uuid.UUID | None = None,
+        journey_id: Annotated[
+            uuid.UUID | None, Query(description="Check only this journey's events; else the whole log.")
+        ] = None,
     ) -> VerifyReport:
         async with db.read_session() as session:
             report = await verify_log(session, log.table, journey_id)

@@ -14,17 +14,19 @@ from shared.events.log import envelope_hash
 
 
 class BrokenLink(BaseModel):
-    journey_id: uuid.UUID
-    stream_version: int
-    position: int
-    reason: str
+    """The first event at which a journey's log stops being what was written."""
+
+    journey_id: uuid.UUID = Field(description="The stream (journey) where the chain breaks.")
+    stream_version: int = Field(description="The event's version within that stream.")
+    position: int = Field(description="The event's position in the log.")
+    reason: str = Field(description="What is wrong there: a version missing, a hash that differs, ...")
 
 
 class VerifyReport(BaseModel):
-    ok: bool
-    journeys_checked: int
-    events_checked: int
-    first_broken: BrokenLink | None = None
+    ok: bool = Field(description="True when every event checked is intact and in order.")
+    journeys_checked: int = Field(description="Streams (journeys) checked.")
+    events_checked: int = Field(description="Events checked.")
+    first_broken: BrokenLink | None = Field(None, description="The first broken link found; null when none.")
     unreadable: str | None = Field(
         None,
         description="Set when a stored event cannot even be read back (a value its column refuses, "

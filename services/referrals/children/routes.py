@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -17,7 +16,7 @@ from services.referrals.children.models import (
     ChildOut,
     CorrectionOut,
 )
-from services.referrals.common import QUERY_TEXT_PATTERN, Staff, nhs_number_valid, read_one
+from services.referrals.common import QUERY_TEXT_PATTERN, ChildId, Staff, nhs_number_valid, read_one
 from shared.audit import auditor_of
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
@@ -136,7 +135,7 @@ async def search_children(
     responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_child(
-    request: Request, response: Response, child_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, response: Response, child_id: ChildId, principal: Staff, session: SessionDep
 ) -> ChildOut:
     child = await read_one(
         request,
@@ -163,7 +162,7 @@ async def get_child(
 async def correct_child(
     request: Request,
     response: Response,
-    child_id: uuid.UUID,
+    child_id: ChildId,
     data: ChildCorrectionIn,
     principal: Staff,
     session: SessionDep,
@@ -195,7 +194,7 @@ async def correct_child(
 )
 async def list_corrections(
     request: Request,
-    child_id: uuid.UUID,
+    child_id: ChildId,
     principal: Staff,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,6 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from services.referrals.common import (
+    ContactId,
     ContactWriter,
     Instant,
     Staff,
@@ -115,7 +115,7 @@ async def create_contacts(
     responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_contact(
-    request: Request, response: Response, contact_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, response: Response, contact_id: ContactId, principal: Staff, session: SessionDep
 ) -> ContactOut:
     contact = await read_one(
         request,
@@ -138,7 +138,7 @@ async def get_contact(
     responses=problem_responses(404, 422),
 )
 async def get_contact_status(
-    request: Request, contact_id: uuid.UUID, principal: ContactWriter, session: SessionDep
+    request: Request, contact_id: ContactId, principal: ContactWriter, session: SessionDep
 ) -> ContactStatusOut:
     contact = await service.get_contact(session, contact_id)
     staff = principal.has(Role.practitioner, Role.manager, Role.admin)
@@ -216,7 +216,7 @@ async def list_partner_contacts(
 )
 async def record_feedback(
     request: Request,
-    contact_id: uuid.UUID,
+    contact_id: ContactId,
     data: FeedbackIn,
     principal: Staff,
     session: SessionDep,
@@ -244,7 +244,7 @@ async def record_feedback(
     responses=problem_responses(404, 422),
 )
 async def get_child_history(
-    request: Request, contact_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, contact_id: ContactId, principal: Staff, session: SessionDep
 ) -> ChildHistory:
     contact = await service.get_contact(session, contact_id)
     found = await histories(session, [contact])
@@ -262,7 +262,7 @@ async def get_child_history(
     responses=problem_responses(404, 422),
 )
 async def list_feedback(
-    request: Request, contact_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, contact_id: ContactId, principal: Staff, session: SessionDep
 ) -> list[FeedbackOut]:
     contact = await service.get_contact(session, contact_id)
     rows = await service.feedback_of(session, contact.id)

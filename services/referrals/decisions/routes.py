@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request, Response
 
-from services.referrals.common import Manager, Staff, append_events, read_one, settings_of
+from services.referrals.common import (
+    ContactId,
+    DecisionId,
+    Manager,
+    Staff,
+    append_events,
+    read_one,
+    settings_of,
+)
 from services.referrals.contacts.service import get_contact
 from services.referrals.decisions import service
 from services.referrals.decisions.models import Decision, DecisionIn, DecisionOut, SupersedeIn
@@ -33,7 +39,7 @@ def decision_etag(decision: Decision) -> str:
 async def record_decision(
     request: Request,
     response: Response,
-    contact_id: uuid.UUID,
+    contact_id: ContactId,
     data: DecisionIn,
     principal: Staff,
     session: SessionDep,
@@ -61,7 +67,7 @@ async def record_decision(
     responses=problem_responses(404, 422),
 )
 async def list_contact_decisions(
-    request: Request, contact_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, contact_id: ContactId, principal: Staff, session: SessionDep
 ) -> list[DecisionOut]:
     contact = await get_contact(session, contact_id)
     rows = await service.decisions_of_contact(session, contact.id)
@@ -78,7 +84,7 @@ async def list_contact_decisions(
     responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_decision(
-    request: Request, response: Response, decision_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, response: Response, decision_id: DecisionId, principal: Staff, session: SessionDep
 ) -> DecisionOut:
     decision = await read_one(
         request,
@@ -101,7 +107,7 @@ async def get_decision(
     responses=problem_responses(404, 409, 412, 422) | sets_headers(200, "ETag"),
 )
 async def authorise_decision(
-    request: Request, response: Response, decision_id: uuid.UUID, principal: Manager, session: SessionDep
+    request: Request, response: Response, decision_id: DecisionId, principal: Manager, session: SessionDep
 ) -> DecisionOut:
     # Locked before the ETag check: a concurrent writer holding the same ETag waits, then gets 412.
     decision, journey = await service.lock_decision(session, decision_id)
@@ -125,7 +131,7 @@ async def authorise_decision(
 async def supersede_decision(
     request: Request,
     response: Response,
-    decision_id: uuid.UUID,
+    decision_id: DecisionId,
     data: SupersedeIn,
     principal: Staff,
     session: SessionDep,

@@ -10,7 +10,15 @@ from pydantic import Field as PField
 from sqlalchemy import select
 from sqlmodel import col
 
-from services.referrals.common import TEAM_ID_PATTERN, Manager, Staff, append_events, read_one, settings_of
+from services.referrals.common import (
+    TEAM_ID_PATTERN,
+    JourneyId,
+    Manager,
+    Staff,
+    append_events,
+    read_one,
+    settings_of,
+)
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut
 from services.referrals.journeys import service
@@ -86,7 +94,7 @@ async def list_journeys(
     responses=problem_responses(404, 422) | sets_headers(200, "ETag"),
 )
 async def get_journey(
-    request: Request, response: Response, journey_id: uuid.UUID, principal: Staff, session: SessionDep
+    request: Request, response: Response, journey_id: JourneyId, principal: Staff, session: SessionDep
 ) -> JourneyDetail:
     journey = await read_one(
         request,
@@ -138,7 +146,7 @@ async def get_journey(
 )
 async def allocate(
     request: Request,
-    journey_id: uuid.UUID,
+    journey_id: JourneyId,
     data: AllocationIn,
     principal: Manager,
     session: SessionDep,
@@ -175,7 +183,7 @@ async def allocate(
 )
 async def transfer(
     request: Request,
-    journey_id: uuid.UUID,
+    journey_id: JourneyId,
     data: TransferIn,
     principal: Manager,
     session: SessionDep,
@@ -221,7 +229,7 @@ async def transfer(
 async def close(
     request: Request,
     response: Response,
-    journey_id: uuid.UUID,
+    journey_id: JourneyId,
     data: ClosureIn,
     principal: Manager,
     session: SessionDep,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.referrals.children.service import get_child
-from services.referrals.common import TEAM_ID_PATTERN, Schema, Staff, settings_of
+from services.referrals.common import TEAM_ID_PATTERN, ChildId, Schema, Staff, settings_of
 from services.referrals.contacts.history import ChildHistory, histories
 from services.referrals.contacts.models import Contact, ContactOut
 from services.referrals.decisions.models import Decision, DecisionOut, DecisionStatus
@@ -142,7 +142,7 @@ async def decisions_awaiting_authorisation(
     responses=problem_responses(404),
 )
 async def child_contacts(
-    request: Request, child_id: uuid.UUID, principal: Staff, session: SessionDep, page: PageDep
+    request: Request, child_id: ChildId, principal: Staff, session: SessionDep, page: PageDep
 ) -> Page[ContactOut]:
     await get_child(session, child_id)
     query = (
@@ -167,7 +167,7 @@ async def child_contacts(
 )
 async def child_decisions(
     request: Request,
-    child_id: uuid.UUID,
+    child_id: ChildId,
     principal: Staff,
     session: SessionDep,
     page: PageDep,
@@ -196,7 +196,7 @@ async def child_decisions(
     responses=problem_responses(404),
 )
 async def child_allocations(
-    request: Request, child_id: uuid.UUID, principal: Staff, session: SessionDep, page: PageDep
+    request: Request, child_id: ChildId, principal: Staff, session: SessionDep, page: PageDep
 ) -> Page[AllocationOut]:
     await get_child(session, child_id)
     query = (

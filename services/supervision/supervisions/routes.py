@@ -18,7 +18,7 @@ from services.supervision.supervisions.models import (
     SupervisionIn,
     SupervisionOut,
 )
-from services.supervision.types import ID_PATTERN
+from services.supervision.types import ID_PATTERN, ActionId, ChildId, SupervisionId
 from shared.app import Service
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
@@ -141,7 +141,11 @@ async def due(
     responses=problem_responses(401, 403, 404, 422, 429) | sets_headers(200, "ETag"),
 )
 async def get_supervision(
-    request: Request, response: Response, supervision_id: uuid.UUID, principal: Reader, session: SessionDep
+    request: Request,
+    response: Response,
+    supervision_id: SupervisionId,
+    principal: Reader,
+    session: SessionDep,
 ) -> SupervisionOut:
     out, etag = await service.read_supervision(session, principal, _service(request).auditor, supervision_id)
     set_etag(response, etag)
@@ -187,8 +191,8 @@ _CHANGE_DOC = (
 async def complete_action(
     request: Request,
     response: Response,
-    supervision_id: uuid.UUID,
-    action_id: uuid.UUID,
+    supervision_id: SupervisionId,
+    action_id: ActionId,
     principal: Reader,
     session: SessionDep,
     body: CompleteIn | None = None,
@@ -208,8 +212,8 @@ async def complete_action(
 async def cancel_action(
     request: Request,
     response: Response,
-    supervision_id: uuid.UUID,
-    action_id: uuid.UUID,
+    supervision_id: SupervisionId,
+    action_id: ActionId,
     body: CancelIn,
     principal: Reader,
     session: SessionDep,
@@ -229,7 +233,7 @@ async def cancel_action(
 )
 async def child_supervisions(
     request: Request,
-    child_id: uuid.UUID,
+    child_id: ChildId,
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(bounded_page)],
