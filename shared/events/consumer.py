@@ -165,6 +165,7 @@ class FeedConsumer:
         # there), the fetch).
         self._prefetch: tuple[tuple[int, str], asyncio.Task[tuple[list[Envelope], int]]] | None = None
         self._skipped_labels: set[str] = set()  # the types the skipped counter is labelled with
+        self._skipped_other = 0  # events counted as OTHER_TYPE_LABEL, for logging them sparingly
 
     # -- upstream ---------------------------------------------------------------------------------
     def _http(self) -> httpx.AsyncClient:
@@ -371,12 +372,16 @@ class FeedConsumer:
         if _TYPE_LABEL.fullmatch(label) and len(self._skipped_labels) < MAX_SKIPPED_TYPE_LABELS - 1:
             self._skipped_labels.add(label)
             return label
-        log.warning(
-            "skipped an event of type %r, counted as %s",
-            label[:64],
-            OTHER_TYPE_LABEL,
-            extra={"consumer": self.feed, "position": event.position},
-        )
+        self._skipped_other += 1
+        n = self._skipped_other
+        if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th...: a producer gone wrong cannot flood the log
+            log.warning(
+                "skipped an event of type %r, counted as %s (%d so far)",
+                label[:64],
+                OTHER_TYPE_LABEL,
+                n,
+                extra={"consumer": self.feed, "position": event.position},
+            )
         return OTHER_TYPE_LABEL
 
     def _record_lag(self, head: int) -> None:
