@@ -52,6 +52,7 @@ def london_date(at: datetime) -> date:
 
 
 _ONE_DAY = timedelta(days=1)
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 class Counting(StrEnum):
@@ -352,6 +353,44 @@ class WorkingCalendar:
         """True if ``decided_at`` is at or before ``deadline(received_at, n)``."""
         _require_aware(decided_at, "decided_at")
         return decided_at <= self.deadline(received_at, n)
+
+    def receipt_cutoff(self, due: datetime, n: int) -> datetime:
+        """The earliest receipt instant whose ``deadline(·, n)`` is at or after ``due`` (UTC-aware).
+
+        A contact received before it is due before ``due``; one received at or after it is due at or
+        after ``due``. So a condition on a deadline, which is not stored, is a condition on the receipt
+        time, which is: ``deadline(r, n) < due`` exactly when ``r < receipt_cutoff(due, n)``.
+
+        That holds because the deadline never falls earlier for a contact received later: the clock's
+        start day never goes back as the receipt moves on (out of hours and closed days move it to the
+        next working day), the n-th working day from a later start day is never earlier under either
+        counting convention (start days are always working days), and office close is later on a
+        later day. The deadline is a step function that moves at each working day's office close, so
+        the answer is one of those instants; it is found by bisection over microseconds (the resolution
+        of datetimes and of both databases), which needs no more than that monotony.
+        """
+        _require_aware(due, "due")
+        due = due.astimezone(UTC)
+        # Every deadline is after its receipt (office close on or after the clock start's day), so a
+        # contact received at `due` is due after it: the answer is at most `due`.
+        late = due
+        # Go back in doubling steps until a receipt is due before `due`: a couple of steps for a
+        # deadline of days, about nine for a year's; local closures may stretch it, and the loop
+        # goes as far as they do.
+        step = _ONE_DAY
+        early = due - step
+        while self.deadline(early, n) >= due:
+            late = early
+            step *= 2
+            early = due - step
+        # deadline(early) < due <= deadline(late): the answer is in (early, late].
+        while late - early > _ONE_MICROSECOND:
+            middle = early + (late - early) // 2
+            if self.deadline(middle, n) >= due:
+                late = middle
+            else:
+                early = middle
+        return late
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Working days d with London date(start) < d <= London date(end).

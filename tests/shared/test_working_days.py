@@ -235,6 +235,151 @@ def test_invalid_day_counts_raise() -> None:
         DAY_1.add_working_days(date(2023, 6, 12), 0)
 
 
+# -- receipt cutoffs: a condition on the deadline as one on the receipt time ----------------
+
+US = timedelta(microseconds=1)
+
+
+def _cut(calendar: WorkingCalendar, due: datetime, n: int) -> datetime:
+    """receipt_cutoff, checked against its definition: received a microsecond before it is due before
+    `due`, received at it is due at or after `due`."""
+    cutoff = calendar.receipt_cutoff(due, n)
+    assert cutoff.tzinfo is UTC
+    assert calendar.deadline(cutoff - US, n) < due <= calendar.deadline(cutoff, n), (due, n, cutoff)
+    return cutoff
+
+
+def test_receipt_cutoff_at_and_after_office_close_default_convention() -> None:
+    # Due at Tue 16 Jan 2024 17:00 GMT or later: the clock started on Monday 15 or later, so received
+    # at or after office close on the working day before it, Fri 12 Jan 17:00.
+    assert _cut(STATUTORY, utc(2024, 1, 16, 17), 1) == utc(2024, 1, 12, 17)
+    # A microsecond after Tuesday's close: due Wednesday or later, the clock started on Tuesday or
+    # later, received at or after Mon 15 Jan 17:00 (office close counts as out of hours).
+    assert _cut(STATUTORY, utc(2024, 1, 16, 17) + US, 1) == utc(2024, 1, 15, 17)
+    # Any time in Tuesday's office hours or before them asks the same as Tuesday's close.
+    assert _cut(STATUTORY, utc(2024, 1, 16, 10), 1) == utc(2024, 1, 12, 17)
+    assert _cut(STATUTORY, utc(2024, 1, 16, 3), 1) == utc(2024, 1, 12, 17)
+    # Out of hours: Tue 16 Jan 20:00 GMT asks for due Wednesday or later.
+    assert _cut(STATUTORY, utc(2024, 1, 16, 20), 1) == utc(2024, 1, 15, 17)
+    # 0 working days: due at office close on the clock's start day; Monday noon asks for the clock
+    # started on Monday or later.
+    assert _cut(STATUTORY, utc(2024, 1, 15, 12), 0) == utc(2024, 1, 12, 17)
+    # 2 working days: due Wed 17 Jan 17:00 or later, the clock started Monday or later.
+    assert _cut(STATUTORY, utc(2024, 1, 17, 17), 2) == utc(2024, 1, 12, 17)
+
+
+def test_receipt_cutoff_over_a_weekend() -> None:
+    # Due at Sat 20 Jan 2024 noon or later is due Mon 22 Jan 17:00 or later: the clock started on
+    # Fri 19 Jan or later, received at or after Thu 18 Jan 17:00.
+    assert _cut(STATUTORY, utc(2024, 1, 20, 12), 1) == utc(2024, 1, 18, 17)
+    # Due after Mon 22 Jan's close: the clock started Mon 22 or later, which a contact of Friday
+    # evening, Saturday or Sunday has; received at or after Fri 19 Jan 17:00.
+    assert _cut(STATUTORY, utc(2024, 1, 22, 17) + US, 1) == utc(2024, 1, 19, 17)
+
+
+def test_receipt_cutoff_over_bank_holidays() -> None:
+    # Summer bank holiday Mon 31 Aug 2026 (BST: 17:00 London = 16:00 UTC). Due at Tue 1 Sep 17:00
+    # BST or later: the clock started on Fri 28 Aug or later (1 working day after Friday is Tuesday),
+    # received at or after Thu 27 Aug 17:00 BST.
+    assert _cut(STATUTORY, utc(2026, 9, 1, 16), 1) == utc(2026, 8, 27, 16)
+    assert _cut(STATUTORY, utc(2026, 8, 31, 12), 1) == utc(2026, 8, 27, 16)  # on the bank holiday
+    assert _cut(STATUTORY, utc(2026, 9, 1, 16) + US, 1) == utc(2026, 8, 28, 16)
+    # Christmas 2026: Fri 25 and Mon 28 Dec (Boxing Day's substitute) closed. Due Tue 29 Dec 17:00 GMT
+    # or later: the clock started Thu 24 Dec or later, received at or after Wed 23 Dec 17:00.
+    assert _cut(STATUTORY, utc(2026, 12, 29, 17), 1) == utc(2026, 12, 23, 17)
+    assert _cut(STATUTORY, utc(2026, 12, 29, 17) + US, 1) == utc(2026, 12, 24, 17)
+    # A local closure on Thu 24 Dec 2026 counts in the local calendar only: due Tue 29 Dec or later
+    # is then a clock started Wed 23 Dec or later, received at or after Tue 22 Dec 17:00.
+    local = WorkingCalendar(extra_closures=[date(2026, 12, 24)], include_local_closures=True)
+    assert _cut(local, utc(2026, 12, 29, 17), 1) == utc(2026, 12, 22, 17)
+    assert _cut(local.statutory(), utc(2026, 12, 29, 17), 1) == utc(2026, 12, 23, 17)
+
+
+def test_receipt_cutoff_around_clock_changes() -> None:
+    # Clocks go forward Sun 29 Mar 2026. Due Mon 30 Mar 17:00 BST (16:00 UTC) or later: the clock
+    # started Fri 27 Mar or later, received at or after Thu 26 Mar 17:00 GMT (17:00 UTC).
+    assert _cut(STATUTORY, utc(2026, 3, 30, 16), 1) == utc(2026, 3, 26, 17)
+    # The hour that does not exist in London and the hour after it ask the same.
+    assert _cut(STATUTORY, utc(2026, 3, 29, 0, 30), 1) == utc(2026, 3, 26, 17)
+    assert _cut(STATUTORY, utc(2026, 3, 29, 1, 30), 1) == utc(2026, 3, 26, 17)
+    # Due after Monday's close: received at or after Fri 27 Mar 17:00 GMT.
+    assert _cut(STATUTORY, utc(2026, 3, 30, 16) + US, 1) == utc(2026, 3, 27, 17)
+    # Clocks go back Sun 25 Oct 2026. Due Mon 26 Oct 17:00 GMT or later: received at or after
+    # Thu 22 Oct 17:00 BST (16:00 UTC); after Monday's close, at or after Fri 23 Oct 16:00 UTC.
+    assert _cut(STATUTORY, utc(2026, 10, 26, 17), 1) == utc(2026, 10, 22, 16)
+    assert _cut(STATUTORY, utc(2026, 10, 25, 1, 30), 1) == utc(2026, 10, 22, 16)  # 01:30 GMT, twice
+    assert _cut(STATUTORY, utc(2026, 10, 26, 17) + US, 1) == utc(2026, 10, 23, 16)
+
+
+def test_receipt_cutoff_start_day_is_day_1_convention() -> None:
+    # day_1, 1 working day: due at office close on the clock's start day. Due Tue 16 Jan 2024 17:00
+    # or later: the clock started Tuesday or later, received at or after Mon 15 Jan 17:00.
+    assert _cut(DAY_1, utc(2024, 1, 16, 17), 1) == utc(2024, 1, 15, 17)
+    assert _cut(DAY_1, utc(2024, 1, 16, 17) + US, 1) == utc(2024, 1, 16, 17)
+    # Over a weekend: due Mon 22 Jan or later, received at or after Fri 19 Jan 17:00.
+    assert _cut(DAY_1, utc(2024, 1, 20, 12), 1) == utc(2024, 1, 19, 17)
+    # day_1 with 2 days is day_0 with 1: over the 2026 summer bank holiday as above.
+    assert _cut(DAY_1, utc(2026, 9, 1, 16), 2) == utc(2026, 8, 27, 16)
+    assert _cut(DAY_1, utc(2026, 9, 1, 16) + US, 2) == utc(2026, 8, 28, 16)
+
+
+def test_receipt_cutoff_with_other_office_hours() -> None:
+    # Office 08:30-16:30: due Tue 16 Jan 2024 16:30 or later, received at or after Fri 12 Jan 16:30.
+    calendar = WorkingCalendar(office_start=time(8, 30), office_end=time(16, 30))
+    assert _cut(calendar, utc(2024, 1, 16, 16, 30), 1) == utc(2024, 1, 12, 16, 30)
+    assert _cut(calendar, utc(2024, 1, 16, 16, 30) + US, 1) == utc(2024, 1, 15, 16, 30)
+    # The default calendar's close is later: 16:45 is before Tuesday's 17:00.
+    assert _cut(STATUTORY, utc(2024, 1, 16, 16, 45), 1) == utc(2024, 1, 12, 17)
+    assert _cut(calendar, utc(2024, 1, 16, 16, 45), 1) == utc(2024, 1, 15, 16, 30)
+
+
+def test_receipt_cutoff_for_the_longest_timescale_and_rejects_naive() -> None:
+    # 260 working days are at least 52 weeks of weekdays: the cutoff is further back than that, and
+    # exact all the same.
+    for calendar in (STATUTORY, DAY_1):
+        cutoff = _cut(calendar, utc(2026, 12, 29, 17), 260)
+        assert cutoff < utc(2026, 12, 29, 17) - timedelta(weeks=52)
+    with pytest.raises(ValueError):
+        STATUTORY.receipt_cutoff(datetime(2024, 1, 16, 17), 1)
+
+
+def test_deadlines_never_fall_earlier_for_later_receipts_and_every_cutoff_is_exact() -> None:
+    """What receipt_cutoff rests on, swept across the 2026 clock changes, Easter, the summer bank
+    holiday and Christmas, every 20 minutes and a microsecond either side of each office opening and
+    close, under both conventions, other office hours and a local closure; and its answer exact at
+    every deadline met, a microsecond either side of it, and every instant swept."""
+    calendars = [
+        (STATUTORY, (0, 1, 3)),
+        (DAY_1, (1, 2)),
+        (WorkingCalendar(office_start=time(7), office_end=time(19, 30)), (0, 1)),
+        (WorkingCalendar(extra_closures=[date(2026, 12, 24)], include_local_closures=True), (1, 5)),
+    ]
+    spans = [
+        (date(2026, 3, 25), date(2026, 4, 9)),
+        (date(2026, 8, 26), date(2026, 9, 3)),
+        (date(2026, 10, 21), date(2026, 10, 29)),
+        (date(2026, 12, 21), date(2027, 1, 6)),
+    ]
+    for calendar, timescales in calendars:
+        for first, last in spans:
+            instants: set[datetime] = set()
+            day = first
+            while day <= last:
+                start = datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
+                instants.update(start + timedelta(minutes=20 * k) for k in range(72))
+                for t in (calendar.office_start, calendar.office_end):
+                    edge = datetime.combine(day, t, tzinfo=LONDON).astimezone(UTC)
+                    instants.update((edge - US, edge, edge + US))
+                day += timedelta(days=1)
+            ordered = sorted(instants)
+            for n in timescales:
+                deadlines = [calendar.deadline(at, n) for at in ordered]
+                assert deadlines == sorted(deadlines), (calendar, n)
+                for due in {*ordered[::7], *deadlines}:
+                    for t in (due - US, due, due + US):
+                        _cut(calendar, t, n)
+
+
 # -- local closures -------------------------------------------------------------------
 
 
