@@ -46,6 +46,15 @@ class Settings(ServiceSettings):
     # late could not be given its late_reason here (and one they count on time would be asked for one).
     office_start: time = Field(time(9), description="Office opening, London time.")
     office_end: time = Field(time(17), description="Office close, London time: the T1 due time.")
+    # The work list's "due soon" queue: contacts not yet past their T1 due time that are due within this
+    # many calendar hours of now. Above 0 (a window of nothing is no queue) and at most a leap year of
+    # hours, about as far off as the longest T1 timescale (260 working days) reaches.
+    due_soon_hours: float = Field(
+        default=4.0,
+        gt=0,
+        le=24 * 366,
+        description="Calendar hours ahead within which the work list counts a T1 due time as due soon.",
+    )
 
     @field_validator("areas")
     @classmethod
@@ -87,3 +96,13 @@ class Settings(ServiceSettings):
         """T1: office close on the working day a contact received then needs its threshold decision
         by. The work list shows it; a first decision after it must say why (`late_reason`)."""
         return self.calendar().deadline(received_at, self.decision_deadline_working_days)
+
+    def decision_due_cutoff(self, at: datetime) -> datetime:
+        """The earliest receipt whose T1 due time (`decision_due_at`) is at or after `at`: a contact
+        received before it is due before `at`, one received at or after it is not. The due time is
+        not stored; this turns a condition on it into one on `received_at`, which SQL can apply."""
+        return self.calendar().receipt_cutoff(at, self.decision_deadline_working_days)
+
+    def due_soon_until(self, now: datetime) -> datetime:
+        """The latest T1 due time that counts as due soon at `now`."""
+        return now + timedelta(hours=self.due_soon_hours)

@@ -343,3 +343,31 @@ def test_referrals_takes_its_longest_thresholds(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("REFERRALS_DECISION_DEADLINE_WORKING_DAYS", "260")
     settings = SERVICES["referrals"].settings()
     assert settings.decision_due_at(datetime(9998, 12, 31, 12, tzinfo=UTC)).year == 9999  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "8785", "inf", "nan", "1e300", "soon"])
+def test_referrals_refuses_a_due_soon_window_of_nothing_or_beyond_a_year(
+    hours: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The work list's due-soon window: a window of nothing is no queue, and beyond a leap year of
+    hours `now + window` is past any T1 timescale (inf or 1e300 no timedelta can hold)."""
+    monkeypatch.setenv("REFERRALS_DUE_SOON_HOURS", hours)
+    with pytest.raises(ValidationError) as refused:
+        SERVICES["referrals"].settings()
+    assert settings_problems(refused.value).startswith("due_soon_hours: ")
+
+
+def test_referrals_takes_a_due_soon_window_of_minutes_to_a_year(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert SERVICES["referrals"].settings().due_soon_hours == 4  # type: ignore[attr-defined]
+    now = datetime(2026, 9, 1, 12, tzinfo=UTC)  # Tuesday 13:00 BST, after the summer bank holiday
+    monkeypatch.setenv("REFERRALS_DUE_SOON_HOURS", "0.25")
+    settings = SERVICES["referrals"].settings()
+    assert settings.due_soon_until(now) == datetime(2026, 9, 1, 12, 15, tzinfo=UTC)  # type: ignore[attr-defined]
+    # Due by 13:15 BST today: none is; due at or after it is due at today's close or later, as is
+    # every contact received from Thursday's close (17:00 BST) on.
+    cutoff = settings.decision_due_cutoff(datetime(2026, 9, 1, 12, 15, tzinfo=UTC))  # type: ignore[attr-defined]
+    assert cutoff == datetime(2026, 8, 27, 16, tzinfo=UTC)
+    monkeypatch.setenv("REFERRALS_DUE_SOON_HOURS", str(24 * 366))
+    settings = SERVICES["referrals"].settings()
+    assert settings.due_soon_until(now) == datetime(2027, 9, 2, 12, tzinfo=UTC)  # type: ignore[attr-defined]
+    assert settings.decision_due_cutoff(settings.due_soon_until(now)) > now  # type: ignore[attr-defined]

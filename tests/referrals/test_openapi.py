@@ -87,3 +87,19 @@ async def test_every_field_of_the_referrals_bodies_is_described(settings_for):
             if not spec.get("description") and not schemas.get(ref, {}).get("description"):
                 undescribed.append(f"{name}.{prop}")
     assert undescribed == []
+
+
+async def test_the_work_lists_deadline_filter_names_its_states_and_the_window_setting(settings_for):
+    doc = create(settings_for("referrals"), run_consumers=False).openapi()
+    operation = doc["paths"]["/worklists/contacts-awaiting-decision"]["get"]
+    deadline = next(p for p in operation["parameters"] if p["name"] == "deadline")
+    assert deadline["in"] == "query" and deadline["required"] is False
+    assert deadline["description"] == (
+        "Only contacts in this state against their T1 due time now: breached (decision_due_at has passed), "
+        "due_soon (not breached, and due within REFERRALS_DUE_SOON_HOURS calendar hours), on_time (due "
+        "later than that)."
+    )
+    assert deadline["schema"]["anyOf"] == [{"$ref": "#/components/schemas/DeadlineState"}, {"type": "null"}]
+    state = doc["components"]["schemas"]["DeadlineState"]
+    assert state["type"] == "string" and state["enum"] == ["breached", "due_soon", "on_time"]
+    assert "REFERRALS_DUE_SOON_HOURS" in state["description"]

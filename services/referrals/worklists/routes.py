@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,6 +29,16 @@ from shared.types import utcnow
 router = APIRouter(tags=["work lists"], responses=problem_responses(401, 403, 422, 429))
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+class DeadlineState(StrEnum):
+    """Where a waiting contact stands against its T1 due time (`decision_due_at`) now: breached (the
+    due time has passed), due_soon (not breached, due within REFERRALS_DUE_SOON_HOURS), on_time
+    (due later than that)."""
+
+    breached = "breached"
+    due_soon = "due_soon"
+    on_time = "on_time"
 
 
 class WaitingContact(Schema):
@@ -68,12 +79,38 @@ async def contacts_awaiting_decision(
     ] = None,
     urgency: Annotated[Urgency | None, Query(description="Only this urgency.")] = None,
     source: Annotated[ReferralSource | None, Query(description="Only this source.")] = None,
+    deadline: Annotated[
+        DeadlineState | None,
+        Query(
+            description="Only contacts in this state against their T1 due time now: breached "
+            "(decision_due_at has passed), due_soon (not breached, and due within REFERRALS_DUE_SOON_HOURS "
+            "calendar hours), on_time (due later than that)."
+        ),
+    ] = None,
 ) -> Page[WaitingContact]:
+    # One "now" for the filter and the flags, so a contact the filter calls breached shows as breached.
+    now = utcnow()
+    settings = settings_of(request)
     query = (
         select(Contact)
         .join(Journey, col(Journey.id) == col(Contact.journey_id))
         .where(col(Contact.awaiting_decision).is_(True), col(Journey.status) == JourneyStatus.open.value)
     )
+    if deadline is not None:
+        # The due time is not stored, but it never falls earlier for a contact received later, so each
+        # state is a range of received_at: "due before t" is "received before decision_due_cutoff(t)".
+        # Filtered in SQL, so that total and paging count the queue asked for.
+        received = col(Contact.received_at)
+        breached_before = settings.decision_due_cutoff(now)
+        # Due at or before the window's end: due before a microsecond after it (the resolution of
+        # datetimes and of both databases).
+        soon_before = settings.decision_due_cutoff(settings.due_soon_until(now) + timedelta(microseconds=1))
+        if deadline is DeadlineState.breached:
+            query = query.where(received < breached_before)
+        elif deadline is DeadlineState.due_soon:
+            query = query.where(received >= breached_before, received < soon_before)
+        else:
+            query = query.where(received >= soon_before)
     if team_id is not None:
         query = query.where(col(Contact.team_id) == team_id)
     if urgency is not None:
@@ -82,8 +119,6 @@ async def contacts_awaiting_decision(
         query = query.where(col(Contact.source) == source.value)
     rows, total = await _page(session, query.order_by(col(Contact.received_at), col(Contact.id)), page)
     child_histories = await histories(session, rows)
-    now = utcnow()
-    settings = settings_of(request)
     calendar = settings.calendar()
     items = []
     auditor = auditor_of(request)
