@@ -538,15 +538,9 @@ class Reports:
     def _past_deadline_before(self, now: datetime) -> date:
         """The first London day not all of whose contacts are past their decision deadline at `now`:
         deadlines never fall earlier for a contact received later, so every contact received
-        before that day is past its deadline."""
-        n = self.settings.decision_within_working_days
-        day = london_date(now)
-        while True:
-            previous = day - timedelta(days=1)
-            latest = window(previous, previous)[1] - timedelta(microseconds=1)
-            if self.statutory.deadline(latest, n) < now:
-                return day
-            day = previous
+        before that day is past its deadline. That day holds the earliest receipt not yet past it
+        (`receipt_cutoff`, which the referrals work list's queues filter by too)."""
+        return london_date(self.statutory.receipt_cutoff(now, self.settings.decision_within_working_days))
 
     @staticmethod
     def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
