@@ -93,6 +93,10 @@ async def test_each_queue_holds_the_contacts_in_its_state_just_before_at_and_aft
             items = (await fd.client.get(URL, headers=fd.pract)).json()["items"]
         assert [i["contact_id"] for i in items] == [ids[k] for k in "ABCDEF"]
         assert [k for k, i in zip("ABCDEF", items, strict=True) if i["deadline_breached"]] == breached, now
+        states = {"breached": breached, "due_soon": due_soon, "on_time": on_time}
+        assert {k: i["deadline_state"] for k, i in zip("ABCDEF", items, strict=True)} == {
+            k: state for state, keys in states.items() for k in keys
+        }, now
     # Friday's due time, a microsecond apart: B (received a microsecond before office close on
     # Thursday) is breached while C (received at it) waits for Tuesday.
     assert await _queue(fd, FRI_DUE + US, ids, deadline="breached") == (["A", "B"], 2)

@@ -53,6 +53,9 @@ class WaitingContact(Schema):
     age_working_hours: float = Field(description="Office hours on working days since receipt (statutory).")
     decision_due_at: datetime = Field(description="Close of the working day the decision is due (T1).")
     deadline_breached: bool = Field(description="True once decision_due_at has passed.")
+    deadline_state: DeadlineState = Field(
+        description="Its queue now: the `deadline` filter that lists it (breached, due_soon, on_time)."
+    )
     child_history: ChildHistory = Field(
         description="The child's contacts and referrals in the 12 months before this one."
     )
@@ -96,6 +99,7 @@ async def contacts_awaiting_decision(
         .join(Journey, col(Journey.id) == col(Contact.journey_id))
         .where(col(Contact.awaiting_decision).is_(True), col(Journey.status) == JourneyStatus.open.value)
     )
+    due_soon_until = settings.due_soon_until(now)
     if deadline is not None:
         # The due time is not stored, but it never falls earlier for a contact received later, so each
         # state is a range of received_at: "due before t" is "received before decision_due_cutoff(t)".
@@ -104,7 +108,7 @@ async def contacts_awaiting_decision(
         breached_before = settings.decision_due_cutoff(now)
         # Due at or before the window's end: due before a microsecond after it (the resolution of
         # datetimes and of both databases).
-        soon_before = settings.decision_due_cutoff(settings.due_soon_until(now) + timedelta(microseconds=1))
+        soon_before = settings.decision_due_cutoff(due_soon_until + timedelta(microseconds=1))
         if deadline is DeadlineState.breached:
             query = query.where(received < breached_before)
         elif deadline is DeadlineState.due_soon:
@@ -137,6 +141,13 @@ async def contacts_awaiting_decision(
                 age_working_hours=round(calendar.working_hours_between(c.received_at, now), 2),
                 decision_due_at=due,
                 deadline_breached=now > due,
+                deadline_state=(
+                    DeadlineState.breached
+                    if now > due
+                    else DeadlineState.due_soon
+                    if due <= due_soon_until
+                    else DeadlineState.on_time
+                ),
                 child_history=child_histories[c.id],
             )
         )
