@@ -21,7 +21,7 @@ from shared.db import Database
 from shared.errors import document_problems, install_error_handlers
 from shared.events.consumer import ConsumerStatus, FeedConsumer, consumer_positions_table
 from shared.events.contract import Catalogue
-from shared.events.feed import feed_router
+from shared.events.feed import feed_router, policy_router
 from shared.events.log import EventLog, journey_events_table
 from shared.idempotency import document_replays, idempotency_keys_table
 from shared.middleware import BodySizeLimitMiddleware, RateLimitMiddleware
@@ -66,6 +66,8 @@ class Service:
     auditor: Auditor = field(init=False)
     event_log: EventLog | None = field(init=False, default=None)
     consumers: list[FeedConsumer] = field(default_factory=list)
+    # What a producer serves at `GET /policy` (shared/policy.py): the settings its readers share.
+    policy: BaseModel | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -229,6 +231,8 @@ def create_app(
     app.include_router(ops)
     if service.event_log is not None:
         app.include_router(feed_router(service.db, service.event_log))
+    if service.policy is not None:
+        app.include_router(policy_router(service.policy))
     app.include_router(audit_router(service.db, service.auditor))
     for router in routers:
         app.include_router(router)

@@ -116,6 +116,12 @@ class Metrics:
         self.consumer_errors = Counter(
             "consumer_errors_total", "Failed consumer polls", ["feed"], registry=self.registry
         )
+        self.policy_mismatches = Gauge(
+            "frontdoor_policy_mismatches",
+            "Values a producer's published policy and this service's settings differ in (NaN: unknown)",
+            ["feed"],
+            registry=self.registry,
+        )
         self.service_counters = Counter(
             "frontdoor_domain_total", "Domain actions", ["action"], registry=self.registry
         )

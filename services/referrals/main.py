@@ -18,7 +18,10 @@ from shared.app import Service, create_app
 
 
 def build_service(settings: Settings | None = None) -> Service:
-    return Service(name="referrals", settings=settings or Settings(), tables=platform, catalogue=catalogue)
+    settings = settings or Settings()
+    return Service(
+        name="referrals", settings=settings, tables=platform, catalogue=catalogue, policy=settings.policy()
+    )
 
 
 def create(settings: Settings | None = None, *, run_consumers: bool = True) -> FastAPI:

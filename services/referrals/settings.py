@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.negotiation import formula_start
+from shared.policy import ReferralsPolicy
 from shared.settings import FutureToleranceSeconds, Port, ServiceSettings
 from shared.types import beyond_clock_skew, utcnow
 from shared.working_days import Counting, WorkingCalendar, calendar_for
@@ -91,6 +92,16 @@ class Settings(ServiceSettings):
         """The statutory calendar (bank holidays only) under the configured counting convention and office
         hours."""
         return calendar_for(self.counting, office_start=self.office_start, office_end=self.office_end)
+
+    def policy(self) -> ReferralsPolicy:
+        """The values reporting must apply alike, as `GET /policy` serves them."""
+        return ReferralsPolicy(
+            decision_deadline_working_days=self.decision_deadline_working_days,
+            counting=self.counting,
+            office_start=self.office_start,
+            office_end=self.office_end,
+            backdating_threshold_hours=self.backdating_threshold_hours,
+        )
 
     def decision_due_at(self, received_at: datetime) -> datetime:
         """T1: office close on the working day a contact received then needs its threshold decision

@@ -12,6 +12,9 @@ from shared.codes import ServiceType
 from shared.policy import (
     SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
+    ReferralsPolicy,
+    SupervisionPolicy,
+    closure_days,
     supervision_interval,
     supervision_intervals,
 )
@@ -128,6 +131,26 @@ class Settings(ServiceSettings):
             counting=self.counting,
             office_start=self.office_start,
             office_end=self.office_end,
+        )
+
+    def referrals_policy(self) -> ReferralsPolicy:
+        """The referrals service's policy as these settings apply it: compared with the one it serves."""
+        return ReferralsPolicy(
+            decision_deadline_working_days=self.decision_within_working_days,
+            counting=self.counting,
+            office_start=self.office_start,
+            office_end=self.office_end,
+            backdating_threshold_hours=self.backdate_threshold_hours,
+        )
+
+    def supervision_policy(self) -> SupervisionPolicy:
+        """The supervision service's policy as these settings apply it: compared with the one it serves."""
+        return SupervisionPolicy(
+            interval_working_days=dict(self.supervision_interval_working_days),
+            default_interval_working_days=self.supervision_default_interval_working_days,
+            newly_qualified_interval_working_days=self.supervision_newly_qualified_interval_working_days,
+            counting=self.counting,
+            local_closure_days=closure_days(self.local_closure_days),
         )
 
     def supervision_interval(self, service_type: str | None, newly_qualified: bool = False) -> int:

@@ -17,7 +17,9 @@ from shared.events.consumer import FeedConsumer
 
 def build_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
-    service = Service(name="supervision", settings=settings, tables=platform, catalogue=catalogue)
+    service = Service(
+        name="supervision", settings=settings, tables=platform, catalogue=catalogue, policy=settings.policy()
+    )
     assert platform.positions is not None
     # The referrals feed tells us every journey: open or closed, its child, team and worker.
     service.consumers.append(

@@ -13,6 +13,8 @@ from shared.policy import (
     SUPERVISION_DEFAULT_INTERVAL_WORKING_DAYS,
     SUPERVISION_INTERVAL_WORKING_DAYS,
     SUPERVISION_NEWLY_QUALIFIED_INTERVAL_WORKING_DAYS,
+    SupervisionPolicy,
+    closure_days,
     supervision_intervals,
 )
 from shared.settings import FutureToleranceSeconds, Port, ServiceSettings, UpstreamUrl
@@ -88,3 +90,13 @@ class Settings(ServiceSettings):
                 " day held: set " + ", ".join(f"SUPERVISION_{n}" for n in too_short) + " to at least 2"
             )
         return self
+
+    def policy(self) -> SupervisionPolicy:
+        """The values reporting must apply alike, as `GET /policy` serves them."""
+        return SupervisionPolicy(
+            interval_working_days={ServiceType(k).value: v for k, v in self.frequency_working_days.items()},
+            default_interval_working_days=self.default_frequency_working_days,
+            newly_qualified_interval_working_days=self.newly_qualified_frequency_working_days,
+            counting=self.counting,
+            local_closure_days=closure_days(self.local_closure_days),
+        )

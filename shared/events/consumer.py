@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from shared.db import Database, on_postgresql
 from shared.events.contract import MAX_POSITION, Envelope, EventHash
 from shared.observability import Metrics, outgoing_headers, request_id_var
+from shared.policy import PolicyStatus, policy_differences
 from shared.types import UTCDateTime, utcnow
 
 log = logging.getLogger("frontdoor.consumer")
@@ -36,6 +37,10 @@ log = logging.getLogger("frontdoor.consumer")
 MAX_SKIPPED_TYPE_LABELS = 64
 OTHER_TYPE_LABEL = "other"
 _TYPE_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+# How often a running consumer reads its producer's policy again (a producer's settings change only
+# when it restarts), and how soon after the policy could not be read.
+POLICY_CHECK_SECONDS = 300.0
+POLICY_RETRY_SECONDS = 30.0
 
 
 def consumer_positions_table(metadata: MetaData) -> Table:
@@ -106,6 +111,11 @@ class ConsumerStatus(BaseModel):
     upstream_ok: bool = False
     active: bool = False
     last_error: str | None = None
+    policy: PolicyStatus | None = Field(
+        None,
+        description="How the producer's published policy (its `GET /policy`) compares with the one "
+        "this service applies to the feed; null when there is none to compare.",
+    )
 
 
 class UpstreamError(Exception):
@@ -135,6 +145,7 @@ class FeedConsumer:
         max_backoff: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
         before_commit: Callable[[list[Envelope]], Awaitable[None]] | None = None,
+        policy: BaseModel | None = None,
     ) -> None:
         self.feed = feed
         self.base_url = base_url.rstrip("/")
@@ -156,7 +167,10 @@ class FeedConsumer:
         self.max_backoff = max_backoff
         self.transport = transport
         self.before_commit = before_commit  # a test hook: a crash here must leave nothing applied
-        self.status = ConsumerStatus(feed=feed)
+        # The producer's policy as this service applies it (shared/policy.py): compared with the one
+        # the producer serves, so that settings set differently on the two sides show.
+        self.policy = policy
+        self.status = ConsumerStatus(feed=feed, policy=PolicyStatus() if policy is not None else None)
         self._fresh_as_of: datetime = utcnow()
         self._client: httpx.AsyncClient | None = None
         self._stop: asyncio.Event | None = None
@@ -260,6 +274,65 @@ class FeedConsumer:
                 await call
             raise ConsumerStopped
         return call.result()
+
+    async def check_policy(self) -> PolicyStatus | None:
+        """Read the producer's policy, compare it with this service's, and record the result in the
+        status and the mismatches gauge (NaN while unknown). Never raises for the producer's sake: a
+        policy that cannot be read is `unknown`, not a failure. Logged only when the result changes,
+        so that a disagreement is warned of once, not at every check."""
+        if self.policy is None:
+            return None
+        previous = self.status.policy or PolicyStatus()
+        error: str | None = None
+        try:
+            response = await self._http().get(
+                "/policy", headers={"Authorization": f"Bearer {self.token()}", **outgoing_headers()}
+            )
+            if response.status_code != 200:
+                error = f"{self.feed} answered {response.status_code} to GET /policy"
+            else:
+                theirs = type(self.policy).model_validate_json(response.content)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__} reaching {self.feed} (GET /policy)"
+        except ValidationError as exc:
+            error = f"{self.feed} answered a malformed policy ({_first_error(exc)})"
+        gauge = self.metrics.policy_mismatches.labels(self.feed)
+        if error is not None:
+            current = PolicyStatus(status="unknown", checked_at=previous.checked_at, last_error=error)
+            gauge.set(float("nan"))
+            if error != previous.last_error:
+                log.warning("policy unknown: %s", error, extra={"consumer": self.feed})
+        else:
+            differences = policy_differences(theirs, self.policy)
+            current = PolicyStatus(
+                status="disagrees" if differences else "agrees", differences=differences, checked_at=utcnow()
+            )
+            gauge.set(len(differences))
+            if differences and differences != previous.differences:
+                # Setting names and values only: nothing about any child.
+                log.warning(
+                    "the %s feed's policy disagrees with this service's settings: %s",
+                    self.feed,
+                    "; ".join(
+                        f"{d.setting} is {d.producer!r} there, {d.consumer!r} here" for d in differences
+                    ),
+                    extra={"consumer": self.feed},
+                )
+            elif not differences and previous.status != "agrees":
+                log.info("the %s feed's policy agrees with this service's settings", self.feed)
+        self.status.policy = current
+        return current
+
+    async def _watch_policy(self, stop: asyncio.Event) -> None:
+        """Check the producer's policy now, then every few minutes until told to stop."""
+        while not stop.is_set():
+            try:
+                checked = await self.check_policy()
+            except Exception:  # a fault of ours (the token, say): the feed goes on regardless
+                log.exception("policy check failed", extra={"consumer": self.feed})
+                checked = None
+            unknown = checked is None or checked.status == "unknown"
+            await _sleep_or_stop(stop, POLICY_RETRY_SECONDS if unknown else POLICY_CHECK_SECONDS)
 
     # -- local state ------------------------------------------------------------------------------
     async def _locked_position(self, session: AsyncSession) -> int:
@@ -662,6 +735,7 @@ class FeedConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         backoff = self.min_backoff
         self._stop = stop
+        watcher = asyncio.create_task(self._watch_policy(stop)) if self.policy is not None else None
         try:
             while not stop.is_set():
                 try:
@@ -698,6 +772,10 @@ class FeedConsumer:
                     await _sleep_or_stop(stop, backoff)
                     backoff = min(self.max_backoff, backoff * 2)
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
             self._stop = None
             await self.close()
 

@@ -1,4 +1,5 @@
-"""The feed endpoints a producing service publishes: events by position, the catalogue, verification."""
+"""The feed endpoints a producing service publishes: events by position, the catalogue, verification,
+and the policy its readers must apply alike."""
 
 from __future__ import annotations
 
@@ -124,5 +125,31 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         if journey_id is not None and (why := journey_not_held(journey_id, {log.catalogue.producer: report})):
             raise NotFound(why)
         return report
+
+    return router
+
+
+# Who may read a producer's policy: its feed's readers (`service`), and staff and analysts checking
+# what the work list and the reports apply. Not partners: an external system has no use for it.
+POLICY_READERS = (Role.service, Role.admin, Role.analyst, Role.manager, Role.practitioner)
+
+
+def policy_router(policy: BaseModel) -> APIRouter:
+    """`GET /policy`: the settings this producer applies that its readers must apply alike
+    (shared/policy.py), so that a reader can say when its own differ."""
+    router = APIRouter(tags=["journey events"])
+
+    @router.get(
+        "/policy",
+        response_model=type(policy),
+        summary="The timescale settings this service applies, for its feed's readers to compare",
+        description="The reporting service reads this to check that it counts timescales as this "
+        "service does; a difference shows in its `/health/ready`.",
+        responses=problem_responses(401, 403, 429, 503),
+    )
+    async def read_policy(
+        _: Annotated[Principal, Depends(require_roles(*POLICY_READERS))],
+    ) -> BaseModel:
+        return policy
 
     return router

@@ -35,6 +35,8 @@ PARTNER = frozenset({"partner"})
 SUP_MANAGER = frozenset({"manager"})
 SUP_READER = frozenset({"manager", "practitioner"})
 REPORT_READER = frozenset({"analyst", "manager"})
+# A producer's policy (the settings its readers share): every role but partner's (an external system).
+POLICY_READER = ALL - PARTNER
 
 PLATFORM: dict[str, frozenset[str]] = {
     "GET /health/live": PUBLIC,
@@ -46,6 +48,7 @@ PRODUCER: dict[str, frozenset[str]] = {
     "GET /events": FEED,
     "GET /events/schema": ALL,
     "GET /admin/verify": ADMIN,
+    "GET /policy": POLICY_READER,
 }
 MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "referrals": {
