@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, WithJsonSchema
 
 from shared.codes import ServiceType
 from shared.working_days import Counting
@@ -63,6 +63,13 @@ def supervision_intervals(configured: Mapping[str, int] | Mapping[ServiceType, i
 
 # -- the policies producers publish and reporting compares ------------------------------------------
 
+# A London wall-clock time of day, sent as HH:MM:SS: not JSON Schema's `time` format, which is
+# RFC 3339's full-time and needs a UTC offset that a wall-clock time (GMT or BST by date) has not.
+WallClockTime = Annotated[
+    time,
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}(\.\d{1,6})?$", "example": "09:00:00"}),
+]
+
 
 class ReferralsPolicy(BaseModel):
     """What the referrals service applies to threshold decisions and contacts, and reporting must
@@ -76,8 +83,8 @@ class ReferralsPolicy(BaseModel):
     counting: Counting = Field(
         description="day_0: n working days after the start date; day_1: the start date is day 1."
     )
-    office_start: time = Field(description="Office opening, London time: the clock's start.")
-    office_end: time = Field(description="Office close, London time: the T1 due time.")
+    office_start: WallClockTime = Field(description="Office opening, London time: the clock's start.")
+    office_end: WallClockTime = Field(description="Office close, London time: the T1 due time.")
     backdating_threshold_hours: float = Field(
         description="A contact recorded more than this long after it was received is backdated "
         "(REFERRALS_BACKDATING_THRESHOLD_HOURS; reporting's BACKDATE_THRESHOLD_HOURS)."
@@ -156,3 +163,11 @@ def policy_differences(producer: BaseModel, consumer: BaseModel) -> list[PolicyD
         elif a != b:
             differences.append(PolicyDifference(setting=name, producer=a, consumer=b))
     return differences
+
+
+def describe_differences(differences: list[PolicyDifference], producer: str, consumer: str) -> str:
+    """One line for a log or a console: each setting with both sides' values (settings only, never
+    anything about a child)."""
+    return "; ".join(
+        f"{d.setting} is {d.producer!r} {producer}, {d.consumer!r} {consumer}" for d in differences
+    )
