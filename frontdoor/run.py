@@ -34,6 +34,7 @@ from sqlalchemy.exc import StatementError
 from frontdoor.registry import SERVICES, shared_database
 from shared.app import READY_TIMEOUT_SECONDS
 from shared.auth import Role, mint_token, minting_refused, service_token_provider
+from shared.policy import describe_differences, policy_differences
 from shared.settings import ServiceSettings, SettingsError
 
 Migrate = Callable[[list[str]], Coroutine[Any, Any, None]]
@@ -113,6 +114,22 @@ def settings_problems(exc: ValidationError) -> str:
         f"{'.'.join(str(part) for part in e['loc']) or 'settings'}: {e['msg']}"
         for e in exc.errors(include_url=False, include_input=False)
     )
+
+
+def policy_disagreements(settings: dict[str, ServiceSettings]) -> list[str]:
+    """Where services started together apply a policy differently (the comparison a consumer makes
+    against its producer's `GET /policy` once running): one line per pair that disagrees."""
+    lines = []
+    for name, ours in settings.items():
+        for feed, applied in ours.upstream_policies().items():
+            producer = settings.get(feed)
+            served = producer.policy() if producer is not None else None
+            if served is not None and (differences := policy_differences(served, applied)):
+                lines.append(
+                    f"{name}'s settings disagree with those of {feed}, so its reports will not count as "
+                    f"{feed} does: {describe_differences(differences, f'in {feed}', f'in {name}')}"
+                )
+    return lines
 
 
 def settings_class(name: str) -> type[ServiceSettings]:
@@ -432,6 +449,8 @@ def up(
             except SettingsError as exc:
                 warn(f"{name}: invalid settings: {exc}")
                 return 2
+    for line in policy_disagreements(settings):
+        warn(f"warning: {line}")  # not refused: the reporting service shows it too (/health/ready)
     addresses = plan(settings, host, ports)
     by_port: dict[int, str] = {}
     for name, (_, port) in addresses.items():

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 import httpx
 import jwt
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -184,6 +184,16 @@ class ServiceSettings(BaseSettings):
                     "the embedded SQLite database is for development only: set <SERVICE>_DATABASE_URL"
                 )
         return self
+
+    def policy(self) -> BaseModel | None:
+        """What a producer serves at `GET /policy` (shared/policy.py) for its feed's readers to compare
+        with theirs; None: nothing."""
+        return None
+
+    def upstream_policies(self) -> dict[str, BaseModel]:
+        """The producers' policies as this service applies them, by feed (compared with what each
+        serves at `GET /policy`)."""
+        return {}
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, time
 from typing import Annotated, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.codes import ServiceType
@@ -152,6 +152,9 @@ class Settings(ServiceSettings):
             counting=self.counting,
             local_closure_days=closure_days(self.local_closure_days),
         )
+
+    def upstream_policies(self) -> dict[str, BaseModel]:
+        return {"referrals": self.referrals_policy(), "supervision": self.supervision_policy()}
 
     def supervision_interval(self, service_type: str | None, newly_qualified: bool = False) -> int:
         # The supervision service's rule (shared/policy.py): an unallocated journey takes the default.

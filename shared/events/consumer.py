@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from shared.db import Database, on_postgresql
 from shared.events.contract import MAX_POSITION, Envelope, EventHash
 from shared.observability import Metrics, outgoing_headers, request_id_var
-from shared.policy import PolicyStatus, policy_differences
+from shared.policy import PolicyStatus, describe_differences, policy_differences
 from shared.types import UTCDateTime, utcnow
 
 log = logging.getLogger("frontdoor.consumer")
@@ -313,9 +313,7 @@ class FeedConsumer:
                 log.warning(
                     "the %s feed's policy disagrees with this service's settings: %s",
                     self.feed,
-                    "; ".join(
-                        f"{d.setting} is {d.producer!r} there, {d.consumer!r} here" for d in differences
-                    ),
+                    describe_differences(differences, "there", "here"),
                     extra={"consumer": self.feed},
                 )
             elif not differences and previous.status != "agrees":

@@ -511,3 +511,26 @@ def test_why_a_live_service_is_not_ready(status, body, why, capsys):
     out = capsys.readouterr().out
     assert f"http://127.0.0.1:8001/docs   pid -  NOT READY: {why}" in out
     assert "frontdoor is up" not in out
+
+
+def test_up_warns_when_reporting_counts_otherwise_than_a_producer(monkeypatch, capsys):
+    """The comparison reporting's readiness shows once running, made before anything starts: a warning,
+    not a refusal (the reports still serve). Stopped here by the port clash, after the warning."""
+    monkeypatch.setenv("REFERRALS_DECISION_DEADLINE_WORKING_DAYS", "2")
+    monkeypatch.setenv("REPORTING_BACKDATE_THRESHOLD_HOURS", "2")
+    monkeypatch.setenv("SUPERVISION_FREQUENCY_WORKING_DAYS", '{"assessment": 25}')
+    names = ["referrals", "supervision", "reporting"]
+    code = running.up(names, host="127.0.0.1", ports=dict.fromkeys(names, 9301), migrate=None)
+    assert code == 2
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert warnings == [
+        "frontdoor: warning: reporting's settings disagree with those of referrals, so its reports will not"
+        " count as referrals does: decision_deadline_working_days is 2 in referrals, 1 in reporting",
+        "frontdoor: warning: reporting's settings disagree with those of supervision, so its reports will not"
+        " count as supervision does: interval_working_days.assessment is 25 in supervision, 20 in reporting",
+    ]
+    # Set alike: no warning.
+    monkeypatch.setenv("REPORTING_DECISION_WITHIN_WORKING_DAYS", "2")
+    monkeypatch.setenv("REPORTING_SUPERVISION_INTERVAL_WORKING_DAYS", '{"assessment": 25}')
+    assert running.up(names, host="127.0.0.1", ports=dict.fromkeys(names, 9301), migrate=None) == 2
+    assert "warning:" not in capsys.readouterr().err
