@@ -54,8 +54,8 @@ class Settings(ServiceSettings):
     # At most a hundred years (876,000 hours): every contact's projection makes a timedelta of it, which
     # cannot hold infinity or 1e300, so such a value failed every batch holding a contact.
     backdate_threshold_hours: float = Field(
-        24.0,
-        gt=0,
+        2.0,  # as referrals' BACKDATING_THRESHOLD_HOURS: the contacts that had to say why they were late
+        ge=0,
         le=24 * 365 * 100,
         description="A contact recorded more than this long after it was received counts as backdated.",
     )
