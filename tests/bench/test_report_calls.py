@@ -25,10 +25,10 @@ def test_every_report_is_called_and_compare_gets_two_different_periods() -> None
     assert (a, b) == (COMPARED["a_"], COMPARED["b_"])
     assert calls["GET /children/{child_id}/timeline"][0] == f"/children/{journey}/timeline"
     # Contact to outcome is also timed grouped by a key (team) over whole months and not, by week,
-    # and over ranges that are not whole months (edge months partly read from the durations counted
-    # per day, or from the contacts for a key).
+    # by day of the week, and over ranges that are not whole months (edge months partly read from
+    # the durations counted per day, or from the contacts for a key).
     for label, query in OTHER_SHAPES.items():
         assert calls[label] == ("/reports/contact-to-outcome", query)
-    assert {q.get("group_by") for q in OTHER_SHAPES.values()} == {"team", "week", None}
+    assert {q.get("group_by") for q in OTHER_SHAPES.values()} == {"team", "week", "day_of_week", None}
     assert any(q["from"][-2:] != "01" and q.get("group_by") is None for q in OTHER_SHAPES.values())
     assert any(q["from"][-2:] != "01" and q.get("group_by") == "team" for q in OTHER_SHAPES.values())

@@ -20,12 +20,14 @@ from test_conversion_days import assert_days_match_contacts, supersede
 
 from services.reporting.projections.contact_days import DURATIONS, US_PER_HOUR, duration_step, step_value
 from services.reporting.projections.models import ContactFact
-from services.reporting.reports.models import GroupBy
+from services.reporting.reports.models import ContactToOutcomeGroupBy, GroupBy
 from services.reporting.reports.service import Reports, period_of
 from services.reporting.settings import Settings
 from shared.working_days import LONDON, london_date
 
 SOURCES = ("1A", "2A", "6")
+# Written out here, not taken from the service: the report's day names and their order (ISO).
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 AREAS = ("West", "East", "")
 
 
@@ -64,21 +66,28 @@ def nearest_rank(values: list[float], p: int) -> float:
 
 
 def expected_report(
-    contacts: list[dict[str, Any]], group_by: GroupBy, first: str, last: str, now: datetime
+    contacts: list[dict[str, Any]],
+    group_by: GroupBy | ContactToOutcomeGroupBy,
+    first: str,
+    last: str,
+    now: datetime,
 ) -> dict[str, dict[str, Any]]:
-    """The report's rows by group (and ALL), by its definitions, from the contacts' stored columns."""
+    """The report's rows by group (and ALL), by its definitions, from the contacts' stored columns;
+    by day of the week, the weekday of received_at's London date (zoneinfo's, not the service's)."""
     start, end = (datetime.fromisoformat(d).date() for d in (first, last))
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in contacts:
         day = london_date(c["received_at"])
         if not start <= day <= end:
             continue
-        if group_by in (GroupBy.week, GroupBy.month, GroupBy.quarter):
-            key = period_of(group_by, day)
+        if group_by == ContactToOutcomeGroupBy.day_of_week:
+            key = DAY_NAMES[c["received_at"].astimezone(LONDON).weekday()]
+        elif group_by in (GroupBy.week, GroupBy.month, GroupBy.quarter):
+            key = period_of(GroupBy(group_by.value), day)
         else:
             column = {"source": "source", "area": "area", "team": "team_id", "outcome": "current_outcome"}
             value = c[column[group_by.value]]
-            key = value or ("undecided" if group_by is GroupBy.outcome else "unknown")
+            key = value or ("undecided" if group_by == GroupBy.outcome else "unknown")
         groups[key].append(c)
         groups["ALL"].append(c)
     rows = {}
@@ -139,11 +148,13 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_and_range
     assert any(c["decisions"] > 1 for c in contacts) and any(c["backdated"] for c in contacts)
     now = datetime.now(UTC)
     for first, last in RANGES:
-        for group_by in GroupBy:
+        for group_by in ContactToOutcomeGroupBy:
             body = await report(w, token, **{"from": first, "to": last, "group_by": group_by.value})
-            expected = expected_report(contacts, group_by, first, last, now)
+            expected = expected_report(contacts, ContactToOutcomeGroupBy(group_by), first, last, now)
             got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
             assert set(got) == set(expected), (first, last, group_by)
+            if group_by is ContactToOutcomeGroupBy.day_of_week:
+                assert [g["group"] for g in body["groups"]] == [d for d in DAY_NAMES if d in expected]
             for key, row in expected.items():
                 assert {k: got[key][k] for k in row} == row, (first, last, group_by, key)
 
@@ -202,7 +213,7 @@ def test_edge_months_read_the_fewer_days():
     assert (kept, spans) == ([], [(date(2024, 1, 25), date(2024, 1, 27), 1)])
 
 
-@pytest.mark.parametrize("group_by", ["week", "month", "quarter", "area", "team", "source", "outcome"])
+@pytest.mark.parametrize("group_by", [g.value for g in ContactToOutcomeGroupBy])
 async def test_every_grouping_follows_the_definitions_over_whole_and_partial_months(
     world_factory, token, group_by
 ):
@@ -216,7 +227,7 @@ async def test_every_grouping_follows_the_definitions_over_whole_and_partial_mon
     now = datetime.now(UTC)
     for first, last in KEPT_RANGES:
         got_report = await report(w, token, **{"from": first, "to": last, "group_by": group_by})
-        expected = expected_report(contacts, GroupBy(group_by), first, last, now)
+        expected = expected_report(contacts, ContactToOutcomeGroupBy(group_by), first, last, now)
         got = {got_report["overall"]["group"]: got_report["overall"]} | {
             g["group"]: g for g in got_report["groups"]
         }
@@ -237,7 +248,7 @@ async def test_partial_edge_months_are_read_from_the_durations_counted_per_day(w
     ranges = [("2023-10-14", "2024-03-17"), ("2023-12-20", "2024-01-10"), ("2024-01-05", "2024-01-25")]
     before = {}
     for first, last in ranges:
-        for group_by in ("week", "month", "quarter", "area", "team", "source", "outcome"):
+        for group_by in ContactToOutcomeGroupBy:
             before[(first, last, group_by)] = await report(
                 w, token, **{"from": first, "to": last, "group_by": group_by}
             )
@@ -322,7 +333,7 @@ async def test_overdue_counts_recent_contacts_one_by_one_and_older_ones_from_the
     async with w.consumer("referrals").db.read_session() as session:
         contacts = [dict(r) for r in (await session.execute(select(ContactFact.__table__))).mappings()]
     first, last = (london_date(now) - timedelta(days=60)).isoformat(), london_date(now).isoformat()
-    for group_by in (GroupBy.month, GroupBy.source):
+    for group_by in (ContactToOutcomeGroupBy.month, GroupBy.source, ContactToOutcomeGroupBy.day_of_week):
         body = await report(w, token, **{"from": first, "to": last, "group_by": group_by.value})
         expected = expected_report(contacts, group_by, first, last, datetime.now(UTC))
         got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}

@@ -184,3 +184,38 @@ async def test_report_query_parameters_in_openapi(world_factory):
             assert (limit["default"], limit["minimum"], limit["maximum"]) == (200, 1, 5000)
         else:
             assert "limit" not in params
+
+
+async def test_only_contact_to_outcome_groups_by_day_of_week(world_factory, token):
+    """Contact to outcome takes every grouping and day_of_week; the other reports and compare take
+    the others only: each one's OpenAPI lists exactly what it takes, and day_of_week elsewhere is a
+    422 naming group_by."""
+    w = await world_factory()
+    schema = (await w.reporting.get("/openapi.json")).json()
+    others = ["week", "month", "quarter", "area", "team", "source", "outcome"]
+    paths = {
+        "/reports/contact-to-outcome": [*others, "day_of_week"],
+        "/reports/awaiting-decision": others,
+        "/reports/handovers": others,
+        "/reports/supervision": others,
+        "/reports/conversion": others,
+        "/reports/compare": others,
+    }
+    for path, accepted in paths.items():
+        [param] = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "group_by"]
+        name = param["schema"]["$ref"].rsplit("/", 1)[1]
+        assert schema["components"]["schemas"][name]["enum"] == accepted, path
+        if path.endswith("compare"):
+            params = {"measure": "contact-to-outcome", "a_from": "2024-01-01", "a_to": "2024-01-31"}
+            params |= {"b_from": "2024-02-01", "b_to": "2024-02-29"}
+        else:
+            params = {"from": "2024-01-01", "to": "2024-01-31"}
+        r = await w.reporting.get(
+            path, params={**params, "group_by": "day_of_week"}, headers=token("analyst")
+        )
+        if "day_of_week" in accepted:
+            assert r.status_code == 200, r.text
+            assert r.json()["group_by"] == "day_of_week" and r.json()["groups"] == []
+        else:
+            assert r.status_code == 422, (path, r.text)
+            assert [p["name"] for p in r.json()["invalid-params"]] == ["group_by"], path

@@ -90,9 +90,11 @@ from services.reporting.projections.models import (
     blank_group_key,
 )
 from services.reporting.reports.models import (
+    DAY_OF_WEEK,
     AwaitingContact,
     AwaitingReport,
     AwaitingRow,
+    ContactGrouping,
     ContactToOutcomeReport,
     ContactToOutcomeRow,
     ConversionReport,
@@ -129,7 +131,14 @@ DEFINITIONS_COMMON = {
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def period_of(group_by: GroupBy, d: date) -> str:
+# ISO order, Monday first; not calendar.day_name, which follows the process's locale.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def period_of(group_by: ContactGrouping, d: date) -> str:
+    """The group of London date `d` for a grouping by the day (`DAY_GROUPS`)."""
+    if group_by is DAY_OF_WEEK:
+        return WEEKDAYS[d.weekday()]
     if group_by is GroupBy.week:
         year, week, _ = d.isocalendar()
         return f"{year}-W{week:02d}"
@@ -139,6 +148,17 @@ def period_of(group_by: GroupBy, d: date) -> str:
 
 
 TIME_GROUPS = (GroupBy.week, GroupBy.month, GroupBy.quarter)
+# The groupings whose key follows from the London date of received_at alone (`period_of`): the
+# periods, and contact to outcome's day of the week.
+DAY_GROUPS = (*TIME_GROUPS, DAY_OF_WEEK)
+
+
+def group_order(group_by: ContactGrouping) -> Callable[[str], Any]:
+    """The sort key of a grouping's rows: by key (time periods so come in time order), but the
+    days of the week in ISO order, Monday first."""
+    if group_by is DAY_OF_WEEK:
+        return WEEKDAYS.index
+    return lambda key: key
 
 
 def _r(value: float) -> float:
@@ -290,7 +310,9 @@ class Reports:
             await session.execute(text(f"SET LOCAL work_mem = '{mb}MB'"))
             await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
-    def _base(self, measure: str, from_date: date, to_date: date, group_by: GroupBy) -> dict[str, Any]:
+    def _base(
+        self, measure: str, from_date: date, to_date: date, group_by: ContactGrouping
+    ) -> dict[str, Any]:
         return {
             "measure": measure,
             "from_date": from_date,
@@ -303,14 +325,16 @@ class Reports:
 
     @staticmethod
     def _group_sql(
-        group_by: GroupBy, from_date: date, to_date: date, at: Any, attributes: dict[GroupBy, Any]
+        group_by: ContactGrouping, from_date: date, to_date: date, at: Any, attributes: dict[GroupBy, Any]
     ) -> Any:
-        """The grouping key as a SQL expression: the London period of `at` for time groupings,
-        else the first non-blank of the attribute's column(s), or 'unknown' ('undecided' for outcome).
+        """The grouping key as a SQL expression: the London period (or weekday) of `at` for the
+        groupings by the day, else the first non-blank of the attribute's column(s), or 'unknown'
+        ('undecided' for outcome).
 
-        Time keys are a CASE over the UTC instants where the period changes, worked out here with
-        `period_of`, so both backends agree with Python exactly (DST included) for rows in the range."""
-        if group_by in TIME_GROUPS:
+        Day keys are a CASE over the UTC instants where the key changes, worked out here with
+        `period_of`, so both backends agree with Python exactly (DST included) for rows in the range:
+        a branch per period, so per day for the weekday (callers keep its range to a few days)."""
+        if group_by is DAY_OF_WEEK or group_by in TIME_GROUPS:
             return Reports._period_sql(group_by, from_date, to_date, lambda day: at < window(day, day)[0])
         column = attributes[group_by]
         columns = column if isinstance(column, tuple) else (column,)
@@ -318,7 +342,9 @@ class Reports:
         return case(*[(and_(c.is_not(None), c != ""), c) for c in columns], else_=default)
 
     @staticmethod
-    def _period_sql(group_by: GroupBy, from_date: date, to_date: date, before: Callable[[date], Any]) -> Any:
+    def _period_sql(
+        group_by: ContactGrouping, from_date: date, to_date: date, before: Callable[[date], Any]
+    ) -> Any:
         """The time period (`period_of`) of the days from..to as a SQL CASE: `before(day)` is the
         condition that a row falls before London day `day`, tested at each day a period begins."""
         day, key = from_date, period_of(group_by, from_date)
@@ -333,7 +359,7 @@ class Reports:
 
     @classmethod
     def _contact_group_sql(
-        cls, group_by: GroupBy, from_date: date, to_date: date, contacts: Any = None
+        cls, group_by: ContactGrouping, from_date: date, to_date: date, contacts: Any = None
     ) -> Any:
         """The grouping key of contacts: over rpt_contacts' columns, or over `contacts`, a subquery's
         columns of the same names (those it lacks cannot be grouped by)."""
@@ -477,7 +503,7 @@ class Reports:
     # -- a. contact to outcome ------------------------------------------------------------------
 
     async def contact_to_outcome(
-        self, from_date: date, to_date: date, group_by: GroupBy, now: datetime
+        self, from_date: date, to_date: date, group_by: ContactGrouping, now: datetime
     ) -> ContactToOutcomeReport:
         # Counts and sums are read from the rows kept per London day and key (contact_days.py).
         totals = await self._day_totals(from_date, to_date, group_by, ("contacts", *OUTCOME_TIME_COUNTS))
@@ -490,9 +516,16 @@ class Reports:
             undecided = await self._day_totals(from_date, last, group_by, ("contacts", "first_decided"))
             for key, t in undecided.items():
                 totals[key]["overdue"] += t["contacts"] - t["first_decided"]
-        if settled <= to_date:
-            recent, end = window(max(from_date, settled), to_date)
-            group = self._contact_group_sql(group_by, from_date, to_date)
+        first_recent, last_recent, grouped_over = max(from_date, settled), to_date, (from_date, to_date)
+        if group_by is DAY_OF_WEEK:
+            # The weekday's CASE has a branch per day (`_group_sql`): it spans only the days read
+            # here, to today at the latest (a few days). No contact received after today can be
+            # overdue: its deadline comes after its receipt, so after now.
+            last_recent = min(to_date, london_date(now))
+            grouped_over = (first_recent, last_recent)
+        if settled <= to_date and first_recent <= last_recent:
+            recent, end = window(first_recent, last_recent)
+            group = self._contact_group_sql(group_by, *grouped_over)
             overdue = (
                 select(group.label("grp"), func.count().label("n"))
                 .where(
@@ -511,6 +544,7 @@ class Reports:
         if overall["first_decided"]:
             whole, ranks = await self._kept_percentiles(from_date, to_date, group_by, (50, 90))
         n = self.settings.decision_within_working_days
+        ordered = sorted(totals, key=group_order(group_by))
         return ContactToOutcomeReport(
             **self._base("contact-to-outcome", from_date, to_date, group_by),
             definitions={
@@ -530,9 +564,17 @@ class Reports:
                 "their deadline.",
                 "backdated": f"Recorded more than {self.settings.backdate_threshold_hours:g} hours after "
                 "received_at; still measured from received_at.",
+                **(
+                    {
+                        "day_of_week": "The weekday of received_at's London date (the day the week "
+                        "grouping counts it on), Monday first; only days with contacts in the range."
+                    }
+                    if group_by is DAY_OF_WEEK
+                    else {}
+                ),
             },
             overall=self._c2o_row(ALL, overall, whole),
-            groups=[self._c2o_row(k, totals[k], ranks.get(k, {})) for k in sorted(totals)],
+            groups=[self._c2o_row(k, totals[k], ranks.get(k, {})) for k in ordered],
         )
 
     def _past_deadline_before(self, now: datetime) -> date:
@@ -616,7 +658,7 @@ class Reports:
         ).subquery()
 
     async def _kept_percentiles(
-        self, from_date: date, to_date: date, group_by: GroupBy, ps: Sequence[int]
+        self, from_date: date, to_date: date, group_by: ContactGrouping, ps: Sequence[int]
     ) -> tuple[Ranks, dict[str, Ranks]]:
         """Contact to outcome's percentiles `ps` of each duration, overall and per group, each the
         counted value (`duration_step`) of the exact nearest-rank percentile, from the durations
@@ -629,13 +671,16 @@ class Reports:
         on some of its days added or taken off (`_kept_months`: at most about half a month at each
         edge), per band in the first step and per value in the second. Grouped by month or quarter,
         a group is the whole's months of its period (and their edges); by week, its week's counts
-        (or, for a week the range covers in part, its days' in range); by a key
-        (area, team, source, outcome), its key's months and edge days, counted apart.
+        (or, for a week the range covers in part, its days' in range); by day of the week, the
+        range's days' counts of that weekday (`_weekday_sql`); by a key (area, team, source,
+        outcome), its key's months and edge days, counted apart.
         """
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
-        keyed = group_by not in TIME_GROUPS
-        apart = keyed or group_by is GroupBy.week  # the groups are not made of the whole's months
+        by_weekday = group_by is DAY_OF_WEEK
+        keyed = group_by not in DAY_GROUPS
+        # The groups are not made of the whole's months.
+        apart = keyed or by_weekday or group_by is GroupBy.week
         # Each month of the range -> the first month of its period (the month, or its quarter's).
         period_of_month = {
             month: month if group_by is GroupBy.month else month.replace(month=(month.month - 1) // 3 * 3 + 1)
@@ -674,6 +719,18 @@ class Reports:
                 for monday, (first, last) in part_weeks.items()
             ]
             groups_of = union_all(weekly, *parts)
+        elif by_weekday:
+            # No counts are kept per weekday, so the range's days' bands are summed per weekday, in
+            # SQL: the running totals over the bands are taken there, and the day rows (a row per
+            # day, duration and band that occurs: hundreds of thousands a year at scale) never come
+            # back; seven groups at most do.
+            d = ContactDurationDayBand
+            weekday = self._weekday_sql(col(d.day))
+            groups_of = (
+                select(weekday.label("grp"), col(d.metric), col(d.band), func.sum(col(d.contacts)).label("n"))
+                .where(col(d.day).between(from_date, to_date), col(d.contacts) > 0)
+                .group_by(weekday, col(d.metric), col(d.band))
+            )
         elif keyed:
             k = ContactDurationKeyBand
             key_cells: Any = select(
@@ -692,7 +749,7 @@ class Reports:
         else:
             period = month if group_by is GroupBy.month else case(period_of_month, value=month)
             groups_of = select(period.label("grp"), metric, band, counted_n).group_by(period, metric, band)
-        nothing = cast(null(), String if keyed else Date).label("grp")
+        nothing = cast(null(), String if keyed or by_weekday else Date).label("grp")
         whole = select(nothing, metric, band, counted_n).group_by(metric, band)
 
         def ranked(cells: Any) -> Any:
@@ -791,6 +848,20 @@ class Reports:
             )
             for day, name, value, n in await self.session.execute(of_days):
                 count((week_of(day),), name, value, n)
+        if by_weekday and wanted_groups:
+            dv = ContactDurationDay
+            weekday = self._weekday_sql(col(dv.day))
+            of_weekdays = (
+                select(weekday, col(dv.metric), col(dv.value), func.sum(col(dv.contacts)))
+                .where(
+                    col(dv.day).between(from_date, to_date),
+                    col(dv.contacts) > 0,
+                    in_bands(col(dv.metric), col(dv.value), wanted_groups, weekday.in_),
+                )
+                .group_by(weekday, col(dv.metric), col(dv.value))
+            )
+            for day_name, name, value, n in await self.session.execute(of_weekdays):
+                count((day_name,), name, value, int(n))
         if keyed and wanted_groups:
             kv = ContactDurationKeyMonth
             of_keys: Any = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
@@ -816,6 +887,16 @@ class Reports:
             for p, rank in targets:
                 into[name][p] = step_value(name, nearest_value(ordered, rank))
         return overall, groups
+
+    def _weekday_sql(self, day: Any) -> Any:
+        """The English name of a London date column's weekday, as `period_of` names it, in SQL."""
+        if self.postgres:
+            number: Any = cast(func.extract("isodow", day), Integer)  # 1 Monday .. 7 Sunday
+            names: dict[Any, str] = {i + 1: name for i, name in enumerate(WEEKDAYS)}
+        else:
+            number = func.strftime("%w", day)  # '0' Sunday .. '6' Saturday, as text
+            names = {str((i + 1) % 7): name for i, name in enumerate(WEEKDAYS)}
+        return case(names, value=number)
 
     @staticmethod
     def _c2o_row(group: str, t: Counter[str], ranks: dict[str, dict[int, Any]]) -> ContactToOutcomeRow:
@@ -1711,13 +1792,14 @@ class Reports:
     # -- e. conversion and repeats --------------------------------------------------------------
 
     async def _day_totals(
-        self, from_date: date, to_date: date, group_by: GroupBy, names: Sequence[str]
+        self, from_date: date, to_date: date, group_by: ContactGrouping, names: Sequence[str]
     ) -> dict[str, Counter[str]]:
         """The counts `names` kept per London day and key (contact_days.py), added up per group: a
-        row per day and key in range is read, not every contact. Time groupings fold the whole's
-        days into periods. A key whose contacts all moved to another (an outcome changed) keeps a
-        row of zeros, and is left out."""
-        by_time = group_by in TIME_GROUPS
+        row per day and key in range is read, not every contact. Groupings by the day (periods,
+        weekdays) fold the whole's days into their groups here, by `period_of`: a row per day, 366
+        a year at most. A key whose contacts all moved to another (an outcome changed) keeps a row
+        of zeros, and is left out."""
+        by_time = group_by in DAY_GROUPS
         grouped = col(ContactDay.day) if by_time else col(ContactDay.key)
         sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in names]
         query: Any = (
