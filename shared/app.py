@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import MetaData, Table, text
 
 from shared.audit import Auditor, audit_log_table, audit_router
@@ -79,10 +79,14 @@ class Service:
 
 
 class ReadinessReport(BaseModel):
-    status: str
-    database: str
-    migrations: dict[str, str | None]
-    consumers: list[ConsumerStatus] = []
+    status: str = Field(description="ready, or not_ready (database unreachable or migrations not at head).")
+    database: str = Field(description="ok, or unreachable (with the error's type).")
+    migrations: dict[str, str | None] = Field(
+        description="The database's migration revision (`current`) and this version's (`head`)."
+    )
+    consumers: list[ConsumerStatus] = Field(
+        [], description="Each feed this service reads: position, lag and policy agreement."
+    )
 
 
 def create_app(

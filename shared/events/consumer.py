@@ -103,14 +103,23 @@ class _Page(BaseModel):
 
 
 class ConsumerStatus(BaseModel):
-    feed: str
-    position: int = 0
-    head: int | None = None
-    lag_events: int | None = None
-    lag_seconds: float = 0.0
-    upstream_ok: bool = False
-    active: bool = False
-    last_error: str | None = None
+    feed: str = Field(description="The producer whose feed this reader follows.")
+    position: int = Field(0, description="The last feed position applied.")
+    head: int | None = Field(
+        None, description="The feed's highest position when last polled; null before the first poll."
+    )
+    lag_events: int | None = Field(
+        None,
+        description="Events published and not applied yet (head - position); null before the first poll.",
+    )
+    lag_seconds: float = Field(0.0, description="How long the reader has been behind; 0 when caught up.")
+    upstream_ok: bool = Field(False, description="True when the last poll of the producer succeeded.")
+    active: bool = Field(
+        False, description="True when this replica is the one applying the feed (the others wait)."
+    )
+    last_error: str | None = Field(
+        None, description="Why the last poll or batch failed, when it did (no personal data)."
+    )
     policy: PolicyStatus | None = Field(
         None,
         description="How the producer's published policy (its `GET /policy`) compares with the one "

@@ -54,12 +54,14 @@ class Measure(StrEnum):
 
 
 class FeedFreshness(BaseModel):
-    feed: str
+    feed: str = Field(description="The producer whose feed this is: referrals or supervision.")
     position: int = Field(description="The last feed position applied.")
     latest_event_recorded_at: datetime | None = Field(
         description="When the newest event this projection reflects was stored upstream."
     )
-    latest_event_occurred_at: datetime | None
+    latest_event_occurred_at: datetime | None = Field(
+        description="When the newest event this projection reflects happened in the world."
+    )
     skipped_events: int = Field(description="Events of types or shapes this reader does not know.")
 
 
@@ -67,15 +69,17 @@ class Freshness(BaseModel):
     latest_event_at: datetime | None = Field(
         description="The latest upstream recording time of any event the report reflects."
     )
-    feeds: list[FeedFreshness]
+    feeds: list[FeedFreshness] = Field(description="Each feed's position and latest event.")
 
 
 class ReportBase(BaseModel):
     measure: str = Field(description="Which report this is (each report's own constant).")
-    from_date: date
-    to_date: date
-    group_by: GroupBy
-    freshness: Freshness
+    from_date: date = Field(description="First London date of the range (inclusive).")
+    to_date: date = Field(description="Last London date of the range (inclusive).")
+    group_by: GroupBy = Field(description="How the groups are formed.")
+    freshness: Freshness = Field(
+        description="How current the figures are: the feeds' positions and latest events reflected."
+    )
     definitions: dict[str, str] = Field(description="How each figure is defined.")
 
 
@@ -86,11 +90,13 @@ class ContactToOutcomeRow(BaseModel):
     group: str = Field(description="The group's key (ALL for the whole range).")
     contacts: int = Field(description="Contacts received in the range.")
     backdated: int = Field(description="Contacts recorded later than the backdating threshold.")
-    decided: int
-    undecided: int
+    decided: int = Field(description="Contacts with a threshold decision (their first ended the wait).")
+    undecided: int = Field(description="Contacts with no threshold decision yet.")
     with_superseded_decision: int = Field(description="Contacts whose first decision was later replaced.")
     due: int = Field(description="Contacts decided, or past their decision deadline undecided.")
-    decided_within_timescale: int
+    decided_within_timescale: int = Field(
+        description="Contacts first decided by office close on the timescale's last working day."
+    )
     pct_decided_within_timescale: float | None = Field(description="decided_within_timescale / due x 100.")
     decision_working_hours_median: float | None = Field(
         description="Median working hours to the first decision, to 0.1 h."
@@ -98,18 +104,24 @@ class ContactToOutcomeRow(BaseModel):
     decision_working_hours_p90: float | None = Field(
         description="90th percentile (nearest rank) of working hours to the first decision, to 0.1 h."
     )
-    decision_working_hours_mean: float | None
-    decision_working_days_median: float | None
-    decision_working_days_p90: float | None
-    decision_working_days_mean: float | None
+    decision_working_hours_mean: float | None = Field(description="Mean working hours to the first decision.")
+    decision_working_days_median: float | None = Field(
+        description="Median working days from the clock start to the first decision."
+    )
+    decision_working_days_p90: float | None = Field(
+        description="90th percentile (nearest rank) of working days to the first decision."
+    )
+    decision_working_days_mean: float | None = Field(description="Mean working days to the first decision.")
     decision_calendar_hours_median: float | None = Field(
         description="Median calendar hours to the first decision, to 0.1 h."
     )
     decision_calendar_hours_p90: float | None = Field(
         description="90th percentile (nearest rank) of calendar hours to the first decision, to 0.1 h."
     )
-    decision_calendar_hours_mean: float | None
-    authorised: int
+    decision_calendar_hours_mean: float | None = Field(
+        description="Mean calendar hours to the first decision."
+    )
+    authorised: int = Field(description="Contacts whose current decision has been authorised.")
     awaiting_authorisation: int = Field(description="Current decision needs authorisation; none yet.")
     authorisation_working_hours_median: float | None = Field(
         description="Median working hours to authorisation, to 0.1 h."
@@ -117,58 +129,70 @@ class ContactToOutcomeRow(BaseModel):
     authorisation_working_hours_p90: float | None = Field(
         description="90th percentile (nearest rank) of working hours to authorisation, to 0.1 h."
     )
-    authorisation_working_hours_mean: float | None
-    authorisation_working_days_median: float | None
-    authorisation_working_days_p90: float | None
-    authorisation_working_days_mean: float | None
+    authorisation_working_hours_mean: float | None = Field(description="Mean working hours to authorisation.")
+    authorisation_working_days_median: float | None = Field(
+        description="Median working days from the clock start to authorisation."
+    )
+    authorisation_working_days_p90: float | None = Field(
+        description="90th percentile (nearest rank) of working days to authorisation."
+    )
+    authorisation_working_days_mean: float | None = Field(description="Mean working days to authorisation.")
     authorisation_calendar_hours_median: float | None = Field(
         description="Median calendar hours to authorisation, to 0.1 h."
     )
     authorisation_calendar_hours_p90: float | None = Field(
         description="90th percentile (nearest rank) of calendar hours to authorisation, to 0.1 h."
     )
-    authorisation_calendar_hours_mean: float | None
+    authorisation_calendar_hours_mean: float | None = Field(
+        description="Mean calendar hours to authorisation."
+    )
 
 
 class ContactToOutcomeReport(ReportBase):
-    measure: Literal["contact-to-outcome"]
+    measure: Literal["contact-to-outcome"] = Field(description="Always contact-to-outcome.")
     # Its own groupings (pydantic keeps the field where the base put it).
     group_by: ContactToOutcomeGroupBy  # type: ignore[assignment]
-    overall: ContactToOutcomeRow
-    groups: list[ContactToOutcomeRow]
+    overall: ContactToOutcomeRow = Field(description="The whole range (group ALL).")
+    groups: list[ContactToOutcomeRow] = Field(
+        description="One row per group with contacts, in the grouping's order."
+    )
 
 
 # -- awaiting decision ----------------------------------------------------------------------------
 
 
 class AwaitingRow(BaseModel):
-    group: str
-    waiting: int
-    breached: int
-    age_working_hours_median: float | None
-    age_working_hours_max: float | None
+    group: str = Field(description="The group's key (ALL for the whole queue).")
+    waiting: int = Field(description="Contacts received in the range and by as_of with no decision by as_of.")
+    breached: int = Field(description="Of those, the ones past their statutory decision deadline at as_of.")
+    age_working_hours_median: float | None = Field(description="Median working hours waited at as_of.")
+    age_working_hours_max: float | None = Field(description="The longest wait in working hours at as_of.")
 
 
 class AwaitingContact(BaseModel):
-    contact_id: uuid.UUID
-    child_id: uuid.UUID
-    journey_id: uuid.UUID
-    received_at: datetime
-    source: str | None
-    urgency: str | None
-    team_id: str | None
-    area: str | None
-    decision_due_at: datetime
-    age_working_hours: float
-    age_calendar_hours: float
-    breached: bool
+    contact_id: uuid.UUID = Field(description="The contact.")
+    child_id: uuid.UUID = Field(description="The child (pseudonymous id).")
+    journey_id: uuid.UUID = Field(description="The child's journey the contact belongs to.")
+    received_at: datetime = Field(description="When the contact was received.")
+    source: str | None = Field(description="Its source (CIN census referral source code).")
+    urgency: str | None = Field(description="Its urgency as recorded at the front door.")
+    team_id: str | None = Field(description="The front-door team that received it.")
+    area: str | None = Field(description="That team's area.")
+    decision_due_at: datetime = Field(
+        description="When its threshold decision is due (T1, statutory calendar)."
+    )
+    age_working_hours: float = Field(
+        description="Working hours (statutory calendar) from received_at to as_of."
+    )
+    age_calendar_hours: float = Field(description="Calendar hours from received_at to as_of.")
+    breached: bool = Field(description="True when as_of is after decision_due_at.")
 
 
 class AwaitingReport(ReportBase):
-    measure: Literal["awaiting-decision"]
-    as_of: datetime
-    overall: AwaitingRow
-    groups: list[AwaitingRow]
+    measure: Literal["awaiting-decision"] = Field(description="Always awaiting-decision.")
+    as_of: datetime = Field(description="The moment the queue is taken at (default now).")
+    overall: AwaitingRow = Field(description="The whole queue (group ALL).")
+    groups: list[AwaitingRow] = Field(description="One row per group with a contact waiting.")
     contacts: list[AwaitingContact] = Field(
         description="The queue, oldest first: its first `limit` contacts."
     )
@@ -232,10 +256,12 @@ class JourneyHandovers(BaseModel):
 
 
 class HandoverReport(ReportBase):
-    measure: Literal["handovers"]
-    overall: HandoverRow
-    groups: list[HandoverRow]
-    reasons: list[HandoverReason]
+    measure: Literal["handovers"] = Field(description="Always handovers.")
+    overall: HandoverRow = Field(description="Every journey of the range (group ALL).")
+    groups: list[HandoverRow] = Field(description="One row per group with a journey.")
+    reasons: list[HandoverReason] = Field(
+        description="Handovers by RIIA worker-change reason, overall (ALL) and per group."
+    )
     journeys: list[JourneyHandovers] = Field(
         description="Each journey's figures, by first contact (then id): the first `limit` journeys."
     )
@@ -247,35 +273,39 @@ class HandoverReport(ReportBase):
 
 
 class SupervisionRow(BaseModel):
-    group: str
+    group: str = Field(description="The group's key (ALL for the whole range).")
     as_of: date | None = Field(
         description="The day the open journeys were counted (end of the period, today at the latest); "
         "null when no day of the range has been reached."
     )
-    open_journeys: int
+    open_journeys: int = Field(description="Journeys open on as_of.")
     supervised: int = Field(description="Open journeys with at least one supervision by then.")
     within_interval: int = Field(description="Open journeys whose next supervision is not yet overdue.")
-    overdue: int
-    pct_within_interval: float | None
+    overdue: int = Field(description="Open journeys whose supervision was overdue on as_of.")
+    pct_within_interval: float | None = Field(description="within_interval / open_journeys x 100.")
 
 
 class OverdueJourney(BaseModel):
-    journey_id: uuid.UUID
-    child_id: uuid.UUID | None
-    team_id: str | None
+    journey_id: uuid.UUID = Field(description="The journey.")
+    child_id: uuid.UUID | None = Field(description="The child (pseudonymous id).")
+    team_id: str | None = Field(description="The team holding the journey now.")
     service_type: str | None = Field(
         description="The journey's current service type; null while unallocated, when due_on uses the "
         "default interval (supervision_default_interval_working_days)."
     )
-    last_supervised_at: datetime | None
-    due_on: date
-    working_days_overdue: int
+    last_supervised_at: datetime | None = Field(
+        description="When its latest supervision was held; null if never supervised."
+    )
+    due_on: date = Field(description="The London date its supervision was due.")
+    working_days_overdue: int = Field(
+        description="Working days (local calendar) from due_on to the day counted."
+    )
 
 
 class SupervisionReport(ReportBase):
-    measure: Literal["supervision"]
-    overall: SupervisionRow
-    groups: list[SupervisionRow]
+    measure: Literal["supervision"] = Field(description="Always supervision.")
+    overall: SupervisionRow = Field(description="The whole range (group ALL), counted at its end.")
+    groups: list[SupervisionRow] = Field(description="One row per group, each counted at its own as_of.")
     overdue: list[OverdueJourney] = Field(
         description="Open journeys overdue at the end of the range, by due date (then id): the first `limit`."
     )
@@ -287,34 +317,42 @@ class SupervisionReport(ReportBase):
 
 
 class ConversionRow(BaseModel):
-    group: str
-    contacts: int
+    group: str = Field(description="The group's key (ALL for the whole range).")
+    contacts: int = Field(description="Contacts received in the range.")
     repeat_contacts: int = Field(description="Contacts about a child whose journey was already open.")
-    decided: int
-    nfa: int
-    info_advice: int
-    early_help: int
-    cin_assessment: int
-    strategy_s47: int
-    existing_open_case: int
-    other: int
+    decided: int = Field(description="Contacts with a current threshold decision.")
+    nfa: int = Field(description="Contacts whose current outcome is NFA (no further action).")
+    info_advice: int = Field(
+        description="Contacts whose current outcome is INFO_ADVICE (information, advice, signposting)."
+    )
+    early_help: int = Field(description="Contacts whose current outcome is EARLY_HELP.")
+    cin_assessment: int = Field(
+        description="Contacts whose current outcome is CIN_ASSESSMENT (a referral for assessment)."
+    )
+    strategy_s47: int = Field(
+        description="Contacts whose current outcome is STRATEGY_S47 (a referral to strategy discussion)."
+    )
+    existing_open_case: int = Field(
+        description="Contacts whose current outcome is EXISTING_OPEN_CASE (passed to the allocated team)."
+    )
+    other: int = Field(description="Contacts whose current outcome is OTHER.")
     referrals: int = Field(description="Contacts whose current decision is CIN_ASSESSMENT or STRATEGY_S47.")
-    pct_contacts_to_referral: float | None
+    pct_contacts_to_referral: float | None = Field(description="referrals / contacts x 100.")
     re_referrals: int = Field(description="Referrals of a child referred in the 12 months before.")
-    pct_re_referrals: float | None
+    pct_re_referrals: float | None = Field(description="re_referrals / referrals x 100.")
 
 
 class ConversionReport(ReportBase):
-    measure: Literal["conversion"]
-    overall: ConversionRow
-    groups: list[ConversionRow]
+    measure: Literal["conversion"] = Field(description="Always conversion.")
+    overall: ConversionRow = Field(description="The whole range (group ALL).")
+    groups: list[ConversionRow] = Field(description="One row per group with contacts.")
 
 
 # -- compare --------------------------------------------------------------------------------------
 
 
 class Difference(BaseModel):
-    group: str
+    group: str = Field(description="The group's key (ALL for the whole), present in both ranges.")
     values: dict[str, int | float | None] = Field(
         description="b minus a, for every numeric figure of the measure (null where either is null): "
         "a whole number for a count, else to 2 places."
@@ -340,17 +378,19 @@ class CompareReport(BaseModel):
 
 
 class TimelineItem(BaseModel):
-    feed: str
-    position: int
-    journey_id: uuid.UUID
-    type: str
-    occurred_at: datetime
-    recorded_at: datetime
+    feed: str = Field(description="The feed the event came from: referrals or supervision.")
+    position: int = Field(description="Its position in that feed.")
+    journey_id: uuid.UUID = Field(description="The journey it belongs to.")
+    type: str = Field(description="The event type (the producer's catalogue, `/events/schema`).")
+    occurred_at: datetime = Field(description="When it happened in the world.")
+    recorded_at: datetime = Field(description="When the producer stored it.")
     codes: dict[str, Any] = Field(description="The event's coded payload (ids, codes and times only).")
 
 
 class Timeline(BaseModel):
-    child_id: uuid.UUID
-    journeys: list[uuid.UUID]
-    events: list[TimelineItem]
+    child_id: uuid.UUID = Field(description="The child (pseudonymous id).")
+    journeys: list[uuid.UUID] = Field(description="The child's journeys, by id.")
+    events: list[TimelineItem] = Field(
+        description="Every event of those journeys, by occurred_at (then feed and position)."
+    )
     freshness: Freshness
