@@ -28,6 +28,8 @@ from services.reporting.projections.day_index import (
 )
 from services.reporting.projections.journey_months import (
     DAY_BAND,
+    STANDARD_TRANSFER_DAYS,
+    STANDARD_TRANSFER_WORKING_DAYS,
     UNALLOCATED_DAYS,
     VALUE_COLUMNS,
     hundredths_of_day,
@@ -68,6 +70,14 @@ async def build_journeys(w, seed: int = 5, n: int = 70) -> None:
     allocated (open: live; or closed), some allocated to a team without a worker first, handed over
     between teams and workers (some handovers leaving them without one: live again), some closed."""
     rng = random.Random(seed)
+    # Some handovers recoded TSPROC, drawn apart so that the rest of the journeys stay as they were:
+    # standard transfers (changing the team), TSPROC changes of worker within a team, and second
+    # TSPROC transfers, which do not count.
+    recoded = random.Random(seed + 1001)
+
+    def recode(reason: str) -> str:
+        return "TSPROC" if recoded.random() < 0.4 else reason
+
     for i in range(n):
         journey, contact_id, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         at = utc(2024, 1, 1) + timedelta(seconds=rng.randrange(182 * 86400))
@@ -94,7 +104,7 @@ async def build_journeys(w, seed: int = 5, n: int = 70) -> None:
                         to_team=to_team,
                         from_worker=worker,
                         to_worker=to_worker,
-                        reason=rng.choice(REASONS),
+                        reason=recode(rng.choice(REASONS)),
                     ),
                     at,
                 )
@@ -111,10 +121,48 @@ async def stored(w) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return journeys, allocations
 
 
+def standard_transfers(
+    w, journeys: list[dict[str, Any]], allocations: list[dict[str, Any]]
+) -> dict[Any, Any]:
+    """Each journey's standard transfer from its stored handovers, by the definition: the first
+    (in effective order) coded TSPROC that changed the team, as (time, statutory working days and
+    hundredths of a day from the first contact); None for a journey without one."""
+    statutory = w.reporting.app.state.service.settings.calendar().statutory()
+    handovers = sorted(
+        (a for a in allocations if a["kind"] == "transferred"),
+        key=lambda a: (a["effective_at"], a["position"]),
+    )
+    found: dict[Any, Any] = {j["journey_id"]: None for j in journeys}
+    opened = {j["journey_id"]: j["opened_at"] for j in journeys}
+    for a in handovers:
+        journey_id = a["journey_id"]
+        if found[journey_id] is None and a["reason"] == "TSPROC" and a["team_changed"]:
+            start = opened[journey_id]
+            if start is None:
+                found[journey_id] = (a["effective_at"], None, None)
+                continue
+            end = max(a["effective_at"], start)
+            hours = (end - start).total_seconds() / 3600
+            found[journey_id] = (
+                a["effective_at"],
+                statutory.working_days_between(start, end),
+                hundredths_of_day(hours),
+            )
+    return found
+
+
 async def assert_kept_match_journeys(w) -> None:
     """Recount the stored journeys and handovers by the report's definitions and compare with the
     kept rows (rows counting nothing are left out: a journey taken off leaves its rows at zero)."""
     journeys, allocations = await stored(w)
+    standard = standard_transfers(w, journeys, allocations)
+    for j in journeys:
+        lag = standard[j["journey_id"]] or (None, None, None)
+        assert (
+            j["standard_transfer_at"],
+            j["standard_transfer_working_days"],
+            j["standard_transfer_hundredths"],
+        ) == lag
     months: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0])
     values: Counter[tuple[Any, ...]] = Counter()
     bands: Counter[tuple[Any, ...]] = Counter()
@@ -127,6 +175,11 @@ async def assert_kept_match_journeys(w) -> None:
         month = london_date(j["opened_at"]).replace(day=1)
         opened[j["journey_id"]] = month
         settled = not is_live(j)
+        if (lag := standard[j["journey_id"]]) is not None:
+            # Live or settled: the lag is fixed once the journey has a standard transfer.
+            values[(STANDARD_TRANSFER_WORKING_DAYS, lag[1], month)] += 1
+            values[(STANDARD_TRANSFER_DAYS, lag[2], month)] += 1
+            bands[(month, STANDARD_TRANSFER_DAYS, lag[2] // DAY_BAND)] += 1
         cell = months[month]
         cell[0] += 1
         cell[1] += j["closed_at"] is not None
@@ -212,6 +265,7 @@ def expected_report(
     """The report's rows by group (and ALL), and its reasons, by its definitions, from the stored
     journeys: a live journey's open spell in the SQL's floating-point operations."""
     local = w.reporting.app.state.service.settings.calendar().local()
+    standard = standard_transfers(w, journeys, allocations)
     now_us, now_day = microseconds(now), day_index(local, london_date(now))
     start, end = (datetime.fromisoformat(d).date() for d in (first, last))
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -233,7 +287,7 @@ def expected_report(
             us += now_us - j["unallocated_since_us"]
         if is_live(j) and j["unallocated_since_day"] < now_day:
             days += now_day - j["unallocated_since_day"]
-        figures = {**j, "hours": hours, "days": days, "us": us}
+        figures = {**j, "hours": hours, "days": days, "us": us, "standard": standard[j["journey_id"]]}
         groups[key].append(figures)
         groups["ALL"].append(figures)
     rows = {}
@@ -257,6 +311,15 @@ def expected_report(
         row["unallocated_days_mean"] = half_up(sum(j["us"] for j in members) / US_PER_HOUR / 24 / n)
         row["unallocated_days_median"] = half_up(nearest_rank(hours, 50) / 24)
         row["unallocated_days_max"] = half_up(max(hours) / 24)
+        lags = [j["standard"] for j in members if j["standard"] is not None]
+        row["standard_transfers"] = len(lags)
+        for p, suffix in ((50, "median"), (90, "p90")):
+            row[f"standard_transfer_working_days_{suffix}"] = (
+                half_up(nearest_rank([lag[1] for lag in lags], p)) if lags else None
+            )
+            row[f"standard_transfer_days_{suffix}"] = (
+                half_up(nearest_rank([lag[2] for lag in lags], p) / 100) if lags else None
+            )
         rows[key] = row
     reasons: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for a in allocations:
@@ -310,6 +373,16 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_range_and
     )
     assert any(j["closed_at"] is not None and j["transfers"] for j in journeys)
     assert any(j["team_transfers"] >= 5 for j in journeys) or any(j["worker_changes"] >= 5 for j in journeys)
+    # Standard transfers, live and settled; TSPROC handovers within a team and second TSPROC transfers.
+    standard = [j for j in journeys if j["standard_transfer_at"] is not None]
+    assert any(is_live(j) for j in standard) and any(not is_live(j) for j in standard)
+    tsproc = [a for a in allocations if a["reason"] == "TSPROC"]
+    assert any(not a["team_changed"] for a in tsproc)
+    firsts = {j["standard_transfer_at"] for j in standard}
+    assert any(a["team_changed"] and a["effective_at"] not in firsts for a in tsproc)
+    whole, _ = expected_report(w, journeys, allocations, GroupBy.month, *RANGES[0], NOWS[0])
+    for name in ("standard_transfer_working_days", "standard_transfer_days"):
+        assert whole["ALL"][f"{name}_median"] < whole["ALL"][f"{name}_p90"]
     used: list[bool] = []
     real = Reports._whole_months
 

@@ -3,15 +3,16 @@
 rows).
 
 A journey counts once in its month: its journey and closure counts, the value of its team
-transfers and worker changes, and its handovers by reason. Its unallocated time is kept by value
-only when it is *settled*: a *live* journey (open and without a named worker) has unallocated time
-that grows with the time of the request, so it is counted by what that time follows from (the day
-its open spell began, its completed working days, the day of its origin, and sums of its
-microseconds: `JourneyLiveDay`), and the report reads the live journeys themselves only near a
-median or a maximum, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys,
-each one's previous contribution is taken off and its new one added, and the net change of every
-row touched is written as increments (`contact_days.add_increments`), so the rows always equal counting
-the journeys themselves.
+transfers and worker changes, its handovers by reason, and, once it has one, its standard
+transfer's lag (fixed from then on: it counts whether the journey is live or settled). Its
+unallocated time is kept by value only when it is *settled*: a *live* journey (open and without a
+named worker) has unallocated time that grows with the time of the request, so it is counted by
+what that time follows from (the day its open spell began, its completed working days, the day of
+its origin, and sums of its microseconds: `JourneyLiveDay`), and the report reads the live journeys
+themselves only near a median or a maximum, through `ix_rpt_journeys_live`. As with `ContactDay`,
+when a batch changes journeys, each one's previous contribution is taken off and its new one added,
+and the net change of every row touched is written as increments (`contact_days.add_increments`),
+so the rows always equal counting the journeys themselves.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.reporting.projections.models import (
     blank_group_key,
 )
 from services.reporting.rounding import half_up_units
+from shared.codes import WorkerChangeReason
 from shared.working_days import london_date
 
 MONTH_COUNTS = ("journeys", "closed", "sum_settled_unallocated_us")
@@ -46,6 +48,10 @@ VALUE_COLUMNS = {
     "unallocated_working_days": "unallocated_working_days_closed",
 }
 UNALLOCATED_DAYS = "unallocated_days"  # the hundredths-of-a-day metric of values and bands
+# The standard transfer's lag, counted over the journeys that have one: working days, and days in
+# hundredths (in values and in bands, as UNALLOCATED_DAYS).
+STANDARD_TRANSFER_WORKING_DAYS = "standard_transfer_working_days"
+STANDARD_TRANSFER_DAYS = "standard_transfer_days"
 DAY_BAND = 100  # hundredths of a day per band: whole days
 _MONTHS: Table = JourneyMonth.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
 _VALUES: Table = JourneyMonthValue.__table__  # type: ignore[attr-defined]
@@ -64,6 +70,8 @@ _INPUTS = (
     "unallocated_since",
     "unallocated_hours_closed",
     "unallocated_working_days_closed",
+    "standard_transfer_working_days",
+    "standard_transfer_hundredths",
 )
 
 
@@ -81,6 +89,12 @@ def live_key(journey: Mapping[str, Any], month: date) -> tuple[date, int, int, i
 def hundredths_of_day(hours: float) -> int:
     """Unallocated hours as the report gives them, days to 2 places (halves up), in hundredths."""
     return half_up_units(hours / 24, 2)
+
+
+def is_standard_transfer(handover: Any) -> bool:
+    """A standard transfer: a TSPROC handover (front door to a long-term team, say) that changed the
+    team; a TSPROC change of worker within the team is not one."""
+    return handover.reason == WorkerChangeReason.TSPROC and bool(handover.team_changed)
 
 
 def reason_key(reason: str | None) -> str:
@@ -120,6 +134,11 @@ class JourneyMonthChanges:
             k = hundredths_of_day(hours)
             values.append((UNALLOCATED_DAYS, k))
             band = (month, UNALLOCATED_DAYS, k // DAY_BAND)
+            self.bands[band] = self.bands.get(band, 0) + sign
+        if (lag_days := journey["standard_transfer_working_days"]) is not None:
+            k = journey["standard_transfer_hundredths"]
+            values += [(STANDARD_TRANSFER_WORKING_DAYS, lag_days), (STANDARD_TRANSFER_DAYS, k)]
+            band = (month, STANDARD_TRANSFER_DAYS, k // DAY_BAND)
             self.bands[band] = self.bands.get(band, 0) + sign
         for name, value in values:
             at = (name, int(value), month)

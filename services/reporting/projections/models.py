@@ -295,7 +295,8 @@ class JourneyMonth(Base, table=True):
 class JourneyMonthValue(Base, table=True):
     """How many journeys opened in one London month had each value of a handover figure: team
     transfers and worker changes over every journey, unallocated working days and unallocated
-    days (in hundredths of a day, as the report rounds them) over settled journeys."""
+    days (in hundredths of a day, as the report rounds them) over settled journeys, and the standard
+    transfer's lag (working days, and days in hundredths) over the journeys that have one."""
 
     __tablename__ = "rpt_journey_month_values"
 
@@ -307,8 +308,9 @@ class JourneyMonthValue(Base, table=True):
 
 
 class JourneyMonthBand(Base, table=True):
-    """Settled journeys' unallocated days counted in bands of whole days (100 hundredths), so a
-    median or maximum reads the bands, then the values of one band."""
+    """Settled journeys' unallocated days, and the standard transfer's lag in days, counted in bands
+    of whole days (100 hundredths), so a median or maximum reads the bands, then the values of one
+    band."""
 
     __tablename__ = "rpt_journey_month_bands"
 
@@ -466,6 +468,15 @@ class JourneyFact(Base, table=True):
     transfers: int = 0
     team_transfers: int = 0
     worker_changes: int = 0
+    # The standard transfer: the first TSPROC handover that changed the team (front door to a
+    # long-term team), and its lag from the first contact (journey_months.standard_transfer).
+    standard_transfer_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    standard_transfer_working_days: int | None = Field(
+        default=None, description="Statutory working days d with date(opened_at) < d <= date(transfer)."
+    )
+    standard_transfer_hundredths: int | None = Field(
+        default=None, description="Calendar days from opened_at to the transfer, in hundredths (halves up)."
+    )
     # Completed unallocated spells, plus the start of the current one (added at query time).
     unallocated_hours_closed: float = 0.0
     unallocated_working_days_closed: int = 0

@@ -41,7 +41,11 @@ from services.reporting.projections.contact_days import (
     write_increments,
 )
 from services.reporting.projections.day_index import index_journey, index_supervision
-from services.reporting.projections.journey_months import JourneyMonthChanges
+from services.reporting.projections.journey_months import (
+    JourneyMonthChanges,
+    hundredths_of_day,
+    is_standard_transfer,
+)
 from services.reporting.projections.models import (
     AllocationFact,
     ContactDay,
@@ -784,9 +788,26 @@ class ReferralsProjection(_Projection):
             # A handover names the worker after it (the same one when only the team changed).
             journey.current_worker_id = last.worker_id
         journey.first_allocated_at = next((a.effective_at for a in allocations if a.worker_id), None)
+        self._standard_transfer(journey, handovers)
         self._unallocated(journey, allocations)
         index_journey(self.local, journey)
         return journey
+
+    def _standard_transfer(self, journey: Any, handovers: list[Any]) -> None:
+        """The journey's first standard transfer (handovers in effective order) and its lag from the
+        first contact: statutory working days, counted as unallocated working days are (London
+        days after the first contact's, up to the transfer's), and calendar days in hundredths, as
+        the report rounds them. A transfer dated before the first contact lags by nothing."""
+        standard = next((a for a in handovers if is_standard_transfer(a)), None)
+        journey.standard_transfer_at = None if standard is None else standard.effective_at
+        journey.standard_transfer_working_days = journey.standard_transfer_hundredths = None
+        if standard is not None and journey.opened_at is not None:
+            end = max(standard.effective_at, journey.opened_at)
+            start = journey.opened_at
+            journey.standard_transfer_working_days = self.statutory.working_days_between(start, end)
+            journey.standard_transfer_hundredths = hundredths_of_day(
+                self.statutory.calendar_hours_between(start, end)
+            )
 
     def _unallocated(self, journey: Any, allocations: list[Any]) -> None:
         hours, days = 0.0, 0

@@ -233,6 +233,19 @@ class HandoverRow(BaseModel):
     unallocated_working_days_mean: float | None
     unallocated_working_days_median: float | None
     unallocated_working_days_max: int | None
+    standard_transfers: int = Field(
+        description="Journeys with a standard transfer: a first TSPROC handover that changed the team."
+    )
+    standard_transfer_working_days_median: float | None = Field(
+        description="Statutory working days from the first contact to the standard transfer, over the "
+        "journeys with one (null when none has one)."
+    )
+    standard_transfer_working_days_p90: float | None
+    standard_transfer_days_median: float | None = Field(
+        description="Calendar days from the first contact to the standard transfer, over the journeys "
+        "with one (null when none has one)."
+    )
+    standard_transfer_days_p90: float | None
 
 
 class HandoverReason(BaseModel):
@@ -253,6 +266,9 @@ class JourneyHandovers(BaseModel):
     worker_changes: int
     unallocated_days: float
     unallocated_working_days: int
+    standard_transfer_at: datetime | None = Field(description="When its standard transfer took effect.")
+    standard_transfer_working_days: int | None
+    standard_transfer_days: float | None
 
 
 class HandoverReport(ReportBase):

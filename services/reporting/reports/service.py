@@ -56,6 +56,8 @@ from services.reporting.projections.contact_days import (
 from services.reporting.projections.day_index import US_PER_DAY, day_index, microseconds
 from services.reporting.projections.journey_months import (
     DAY_BAND,
+    STANDARD_TRANSFER_DAYS,
+    STANDARD_TRANSFER_WORKING_DAYS,
     UNALLOCATED_DAYS,
     VALUE_COLUMNS,
     hundredths_of_day,
@@ -245,6 +247,10 @@ class _Tally:
         self.sum_us = 0  # unallocated time, in whole microseconds: sums add up exactly
         self.max_days: float | None = None  # rounded per journey, as the report gives them
         self.values: dict[str, Counter[int]] = defaultdict(Counter)
+        # The standard transfer's lag: the journeys with one, and its percentiles of each metric
+        # (STANDARD_TRANSFER_WORKING_DAYS, STANDARD_TRANSFER_DAYS in hundredths), unrounded.
+        self.standard_transfers = 0
+        self.lag: Ranks = {}
 
     def top(self, days: float) -> None:
         self.max_days = days if self.max_days is None else max(self.max_days, days)
@@ -261,6 +267,7 @@ class _Tally:
 
 
 HUNDREDTH_US = US_PER_DAY // 100  # the unallocated days' unit, a hundredth of a day
+LAG_PERCENTILES = ((50, "median"), (90, "p90"))  # the standard transfer lag's, and their fields' suffixes
 ORIGIN_MARGIN_US = 1_000  # far above a float's error on hours, far below a hundredth of a day
 
 
@@ -1210,6 +1217,7 @@ class Reports:
             overall, totals = await self._handover_tallies(in_range, group, counted, hours, us, medians)
             if overall.journeys:
                 await self._handover_reasons(in_range, group, by_reason)
+                await self._standard_transfer_lag(in_range, group, overall, totals)
 
         def row(key: str, t: _Tally, days_median: float | None) -> HandoverRow:
             n = t.journeys
@@ -1226,6 +1234,13 @@ class Reports:
             result["unallocated_days_mean"] = _r(t.sum_us / US_PER_HOUR / 24 / n) if n else None
             result["unallocated_days_median"] = days_median
             result["unallocated_days_max"] = t.max_days
+            result["standard_transfers"] = t.standard_transfers
+            working_days = t.lag.get(STANDARD_TRANSFER_WORKING_DAYS, {})
+            days = t.lag.get(STANDARD_TRANSFER_DAYS, {})
+            for p, suffix in LAG_PERCENTILES:
+                result[f"standard_transfer_working_days_{suffix}"] = _r_or_none(working_days.get(p))
+                hundredths = days.get(p)
+                result[f"standard_transfer_days_{suffix}"] = None if hundredths is None else hundredths / 100
             return HandoverRow(**result)
 
         reasons = [
@@ -1263,6 +1278,11 @@ class Reports:
                     worker_changes=j.worker_changes,
                     unallocated_days=_r(spell_hours / 24),
                     unallocated_working_days=spell_days,
+                    standard_transfer_at=j.standard_transfer_at,
+                    standard_transfer_working_days=j.standard_transfer_working_days,
+                    standard_transfer_days=None
+                    if j.standard_transfer_hundredths is None
+                    else j.standard_transfer_hundredths / 100,
                 )
             )
         return HandoverReport(
@@ -1276,6 +1296,14 @@ class Reports:
                 "allocation to a worker, plus any later spell a handover left without one, up to "
                 "closure or now. Working days use the local calendar (closure days excluded). Days "
                 "are rounded per journey; the mean is of the unrounded values.",
+                "standard_transfer": "A journey's standard transfer is its first handover coded TSPROC "
+                "that changed the team (front door to a long-term team); a TSPROC change of worker "
+                "within the team is not one, nor is any later TSPROC transfer. standard_transfers "
+                "counts the journeys with one. Its lag runs from the first contact to the transfer "
+                "(none if dated before it): working days on the statutory calendar (London days after "
+                "the first contact's, up to and including the transfer's), and calendar days rounded "
+                "per journey. The median and 90th percentile are over those journeys only; journeys "
+                "without a standard transfer are not in them (null when none has one).",
                 "journeys": "The first `limit` journeys by first contact; journeys_total counts them all.",
             },
             overall=row(ALL, overall, medians.get(None)),
@@ -1393,7 +1421,7 @@ class Reports:
                 t.sum_us += int(sum_us)
         kept_values = [col(v.month) >= from_date, col(v.month) <= to_date, col(v.journeys) > 0]
         values = select(col(v.month), col(v.metric), col(v.value), col(v.journeys)).where(
-            *kept_values, col(v.metric).in_(VALUE_COLUMNS)
+            *kept_values, col(v.metric).in_([*VALUE_COLUMNS, STANDARD_TRANSFER_WORKING_DAYS])
         )
         for month, name, value, n in await self.session.execute(values):
             for t in tallies(month):
@@ -1463,6 +1491,7 @@ class Reports:
         totals = defaultdict(_Tally, {key: t for key, t in totals.items() if t.journeys})
         if not overall.journeys:
             return overall, totals
+        await self._kept_standard_transfer_lag(from_date, to_date, period_of_month, periods, overall, totals)
         # The settled maxima: each month's top band, then the top value in it.
         b = JourneyMonthBand
         kept_bands = [
@@ -1508,6 +1537,88 @@ class Reports:
                 counts[1] += team_transfers
                 counts[2] += worker_changes
         return overall, totals
+
+    async def _standard_transfer_lag(
+        self, in_range: list[Any], group: Any, overall: _Tally, totals: dict[str, _Tally]
+    ) -> None:
+        """The standard transfer's lag of the whole and each group, read from the journeys in range
+        that have one (any range or grouping)."""
+        j = JourneyFact
+        with_one = [*in_range, col(j.standard_transfer_working_days).is_not(None)]
+        metrics: dict[str, tuple[Any, Any]] = {
+            STANDARD_TRANSFER_WORKING_DAYS: (col(j.standard_transfer_working_days), None),
+            STANDARD_TRANSFER_DAYS: (col(j.standard_transfer_hundredths), None),
+        }
+        whole_row, rows, whole, ranks = await self._figures(
+            with_one, group, [func.count().label("n")], metrics, [p for p, _ in LAG_PERCENTILES]
+        )
+        overall.standard_transfers = int(whole_row["n"]) if whole_row is not None else 0
+        overall.lag = whole
+        for key, row in rows.items():
+            totals[key].standard_transfers = int(row["n"])
+            totals[key].lag = ranks.get(key, {})
+
+    async def _kept_standard_transfer_lag(
+        self,
+        from_date: date,
+        to_date: date,
+        period_of_month: dict[date, str],
+        periods: dict[str, list[date]],
+        overall: _Tally,
+        totals: dict[str, _Tally],
+    ) -> None:
+        """The standard transfer's lag of the whole and each period from the counts kept per month:
+        working days from their values (read with the other figures'); days from their whole-day
+        bands, then only the values of the band each percentile falls in. The lag is fixed once a
+        journey has one, so no journey is read."""
+        b, v = JourneyMonthBand, JourneyMonthValue
+        tallies: dict[str | None, _Tally] = {None: overall}
+        tallies.update(totals)
+        for t in tallies.values():
+            working_days = t.values[STANDARD_TRANSFER_WORKING_DAYS]
+            t.standard_transfers = working_days.total()
+            if t.standard_transfers:
+                t.lag[STANDARD_TRANSFER_WORKING_DAYS] = {
+                    p: nearest_rank_of(working_days, p) for p, _ in LAG_PERCENTILES
+                }
+        bands: dict[str | None, Counter[int]] = defaultdict(Counter)
+        kept_bands = select(col(b.month), col(b.band), col(b.journeys)).where(
+            col(b.metric) == STANDARD_TRANSFER_DAYS,
+            col(b.month) >= from_date,
+            col(b.month) <= to_date,
+            col(b.journeys) > 0,
+        )
+        for month, band, n in await self.session.execute(kept_bands):
+            for key in (None, period_of_month[month]):
+                bands[key][band] += n
+        # {(period or None, p): (band, rank within the band)}
+        wanted: dict[tuple[str | None, int], tuple[int, int]] = {}
+        for key, t in tallies.items():
+            if t.standard_transfers:
+                counted = sorted(bands[key].items())
+                for p, _ in LAG_PERCENTILES:
+                    wanted[(key, p)] = value_at(counted, nearest_rank(p, t.standard_transfers))
+        if not wanted:
+            return
+        read = {(key, band) for (key, _), (band, _) in wanted.items()}
+        conditions = []
+        for key, band in read:
+            months = periods[key] if key is not None else [from_date, to_date]
+            conditions.append(
+                and_(col(v.month).between(min(months), max(months)), self._in_day_band(col(v.value), band))
+            )
+        in_band: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
+        values = select(col(v.month), col(v.value), col(v.journeys)).where(
+            col(v.metric) == STANDARD_TRANSFER_DAYS, col(v.journeys) > 0, or_(*conditions)
+        )
+        for month, value, n in await self.session.execute(values):
+            for key in (None, period_of_month[month]):
+                if (key, value // DAY_BAND) in read:
+                    in_band[(key, value // DAY_BAND)][value] += n
+        for (key, p), (band, rank) in wanted.items():
+            tallies[key].lag.setdefault(STANDARD_TRANSFER_DAYS, {})[p] = nearest_value(
+                sorted(in_band[(key, band)].items()), rank
+            )
 
     @staticmethod
     def _in_day_band(value: Any, band: int) -> Any:
