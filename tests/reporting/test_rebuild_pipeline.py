@@ -65,6 +65,8 @@ async def test_a_batch_worked_out_before_the_previous_one_is_written_gives_the_s
 ) -> None:
     w, consumer, expected = await caught_up(world_factory)
     assert expected["rpt_contacts"] and expected["rpt_contact_duration_key_days"]
+    # J2's standard transfer lag (its first TSPROC team transfer), on the journey and counted.
+    assert any(row[0] == "standard_transfer_days" for row in expected["rpt_journey_month_values"])
     projection: Any = consumer.projection
     events, _ = await consumer.fetch(0, 0.0, 1000)
     batches = [events[i : i + size] for i in range(0, len(events), size)]

@@ -219,6 +219,17 @@ async def test_handovers_2022_by_team(world_factory, token):
     # Unallocated: Wed 1 June 15:00 UTC to Mon 6 June 11:00 UTC (116 h) + Mon 13 to Wed 15 June (48 h)
     # = 164 h = 6.83 days; working days (1 June, 6 June] = 1 (Jubilee) + (13, 15 June] = 2 -> 3.
     assert (j2["unallocated_days"], j2["unallocated_working_days"]) == (6.83, 3)
+    # Its standard transfer (TSPROC to ASSESS-1) Wed 8 June 09:00 UTC, 6 days 18 h after the contact:
+    # Mon 6, Tue 7, Wed 8 June (Thu 2 and Fri 3 June are the Jubilee bank holidays) = 3 working days.
+    assert (
+        j2["standard_transfer_at"],
+        j2["standard_transfer_working_days"],
+        j2["standard_transfer_days"],
+    ) == (
+        "2022-06-08T09:00:00Z",
+        3,
+        6.75,
+    )
     # J3: never allocated, closed Thu 22 Sept 11:00 UTC: 138.5 h = 5.77 days; (16, 22 Sept] minus the
     # State Funeral = Tue, Wed, Thu = 3.
     j3 = journeys[str(J3)]
@@ -242,6 +253,14 @@ async def test_handovers_2022_by_team(world_factory, token):
     groups = by_group(body)
     assert (groups["FD-WEST"]["journeys"], groups["FD-EAST"]["journeys"]) == (1, 2)
     assert groups["FD-EAST"]["team_transfers_max"] == 0
+    # The standard transfer lag: J2's alone (J3 and J8 of FD-EAST have none).
+    units = ("working_days", "days")
+    lag = ["standard_transfers"] + [
+        f"standard_transfer_{unit}_{figure}" for unit in units for figure in ("median", "p90")
+    ]
+    for row in (o, groups["FD-WEST"]):
+        assert [row[name] for name in lag] == [1, 3.0, 3.0, 6.75, 6.75]
+    assert [groups["FD-EAST"][name] for name in lag] == [0, None, None, None, None]
     reasons = {(x["group"], x["reason"]): (x["handovers"], x["team_transfers"], x["worker_changes"])
                for x in body["reasons"]}  # fmt: skip
     assert reasons == {
