@@ -176,3 +176,33 @@ async def test_a_journey_without_a_standard_transfer_leaves_the_lag_null(world_f
         body = await report(w, token, NOW, **{"from": "2024-03-01", "to": "2024-03-31", "group_by": group_by})
         assert lag(body["overall"]) == (0, None, None, None, None)
         assert [lag(g) for g in body["groups"]] == [(0, None, None, None, None)]
+
+
+async def test_a_standard_transfer_before_the_first_contact_counts_once_the_contact_arrives(
+    world_factory, token, monkeypatch
+):
+    """F's TSPROC transfer (Tue 5 March 2024 10:00) arrives before its first contact (Mon 4 March
+    10:00): no lag until the contact arrives, then 1 working day, 1.00 day. G's transfer is dated
+    before its first contact (Wed 6 March 09:00 against 12:00): it lags by nothing."""
+    w = await world_factory()
+    f, g, child_f, child_g = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    steps = [
+        (f, transfer(child_f, utc(2024, 3, 5, 10), from_team="FD-WEST", to_team="ASSESS-1",
+                     from_worker="w-1", to_worker="w-2", reason="TSPROC"), utc(2024, 3, 5, 10)),
+        (f, contact(uuid.uuid4(), child_f, utc(2024, 3, 4, 10), "6"), utc(2024, 3, 5, 11)),
+        (g, contact(uuid.uuid4(), child_g, utc(2024, 3, 6, 12), "6"), utc(2024, 3, 6, 12)),
+        (g, transfer(child_g, utc(2024, 3, 6, 9), from_team="FD-WEST", to_team="ASSESS-2",
+                     from_worker="w-1", to_worker="w-3", reason="TSPROC"), utc(2024, 3, 6, 13)),
+    ]  # fmt: skip
+    march = {"from": "2024-03-01", "to": "2024-03-31"}
+    for i, (journey, payload, at) in enumerate(steps):
+        await w.ref(journey, payload, at)
+        await w.catch_up("referrals")
+        await assert_kept_match_journeys(w)
+        if i == 0:
+            assert lag((await report(w, token, NOW, **march))["overall"]) == (0, None, None, None, None)
+    body = await report(w, token, NOW, **march)
+    # Working days 0 (G) and 1 (F), days 0.00 and 1.00: ranks 1 and 2 of 2.
+    assert lag(body["overall"]) == (2, 0.0, 1.0, 0.0, 1.0)
+    monkeypatch.setattr(Reports, "_whole_months", staticmethod(lambda *_: False))
+    assert await report(w, token, NOW, **march) == body
