@@ -125,9 +125,9 @@ def standard_transfers(
     w, journeys: list[dict[str, Any]], allocations: list[dict[str, Any]]
 ) -> dict[Any, Any]:
     """Each journey's standard transfer from its stored handovers, by the definition: the first
-    (in effective order) coded TSPROC that changed the team, as (time, statutory working days and
-    hundredths of a day from the first contact); None for a journey without one."""
-    statutory = w.reporting.app.state.service.settings.calendar().statutory()
+    (in effective order) coded TSPROC that changed the team, as (time, working days on the local
+    calendar and hundredths of a day from the first contact); None for a journey without one."""
+    local = w.reporting.app.state.service.settings.calendar().local()
     handovers = sorted(
         (a for a in allocations if a["kind"] == "transferred"),
         key=lambda a: (a["effective_at"], a["position"]),
@@ -145,7 +145,7 @@ def standard_transfers(
             hours = (end - start).total_seconds() / 3600
             found[journey_id] = (
                 a["effective_at"],
-                statutory.working_days_between(start, end),
+                local.working_days_between(start, end),
                 hundredths_of_day(hours),
             )
     return found

@@ -795,16 +795,17 @@ class ReferralsProjection(_Projection):
 
     def _standard_transfer(self, journey: Any, handovers: list[Any]) -> None:
         """The journey's first standard transfer (handovers in effective order) and its lag from the
-        first contact: statutory working days, counted as unallocated working days are (London
-        days after the first contact's, up to the transfer's), and calendar days in hundredths, as
-        the report rounds them. A transfer dated before the first contact lags by nothing."""
+        first contact: working days on the local calendar (a local measure, as unallocated working
+        days are, and counted as they are: London days after the first contact's, up to the
+        transfer's), and calendar days in hundredths, as the report rounds them. A transfer dated
+        before the first contact lags by nothing."""
         standard = next((a for a in handovers if is_standard_transfer(a)), None)
         journey.standard_transfer_at = None if standard is None else standard.effective_at
         journey.standard_transfer_working_days = journey.standard_transfer_hundredths = None
         if standard is not None and journey.opened_at is not None:
             end = max(standard.effective_at, journey.opened_at)
             start = journey.opened_at
-            journey.standard_transfer_working_days = self.statutory.working_days_between(start, end)
+            journey.standard_transfer_working_days = self.local.working_days_between(start, end)
             journey.standard_transfer_hundredths = hundredths_of_day(
                 self.statutory.calendar_hours_between(start, end)
             )

@@ -237,7 +237,7 @@ class HandoverRow(BaseModel):
         description="Journeys with a standard transfer: a first TSPROC handover that changed the team."
     )
     standard_transfer_working_days_median: float | None = Field(
-        description="Statutory working days from the first contact to the standard transfer, over the "
+        description="Working days (local calendar) from the first contact to the standard transfer, over the "
         "journeys with one (null when none has one)."
     )
     standard_transfer_working_days_p90: float | None

@@ -1300,8 +1300,9 @@ class Reports:
                 "that changed the team (front door to a long-term team); a TSPROC change of worker "
                 "within the team is not one, nor is any later TSPROC transfer. standard_transfers "
                 "counts the journeys with one. Its lag runs from the first contact to the transfer "
-                "(none if dated before it): working days on the statutory calendar (London days after "
-                "the first contact's, up to and including the transfer's), and calendar days rounded "
+                "(none if dated before it): working days on the local calendar, as unallocated "
+                "(London days after the first contact's, up to and including the transfer's), and "
+                "calendar days rounded "
                 "per journey. The median and 90th percentile are over those journeys only; journeys "
                 "without a standard transfer are not in them (null when none has one).",
                 "journeys": "The first `limit` journeys by first contact; journeys_total counts them all.",
