@@ -134,3 +134,23 @@ def test_the_idempotency_key_says_what_a_reused_or_concurrent_key_gets(name: str
         # The answers a client must handle: another body under the key, and a retry of one in flight.
         assert "422" in key["description"] and "idempotency_key_reused" in key["description"]
         assert "409" in key["description"] and "idempotency_in_flight" in key["description"]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_every_parameter_and_schema_field_is_described(name: str) -> None:
+    """The API is client UIs' whole contract: ids in paths, query parameters and the fields of
+    pages, problems, reports and readiness had no description (what a report's `decided` or
+    `breached` counts, say, was only in a report's `definitions`). A field that is a reference to
+    another schema is described by that schema."""
+    doc = _document(name)
+    missing = [
+        f"{where} {p['in']} {p['name']}"
+        for where, op in _operations(doc)
+        for p in op.get("parameters", [])
+        if not p.get("description")
+    ]
+    for schema_name, schema in doc["components"]["schemas"].items():
+        for field, prop in schema.get("properties", {}).items():
+            if "$ref" not in prop and not prop.get("description"):
+                missing.append(f"{schema_name}.{field}")
+    assert missing == []

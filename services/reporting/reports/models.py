@@ -206,69 +206,85 @@ class AwaitingReport(ReportBase):
 
 
 class HandoverRow(BaseModel):
-    group: str
-    journeys: int
-    closed: int
-    team_transfers_0: int
-    team_transfers_1: int
-    team_transfers_2: int
-    team_transfers_3: int
-    team_transfers_4: int
-    team_transfers_5_plus: int
-    team_transfers_mean: float | None
-    team_transfers_median: float | None
-    team_transfers_max: int | None
-    worker_changes_0: int
-    worker_changes_1: int
-    worker_changes_2: int
-    worker_changes_3: int
-    worker_changes_4: int
-    worker_changes_5_plus: int
-    worker_changes_mean: float | None
-    worker_changes_median: float | None
-    worker_changes_max: int | None
+    group: str = Field(description="The group's key (ALL for the whole range).")
+    journeys: int = Field(description="Journeys whose first contact was received in the range.")
+    closed: int = Field(description="Of those, the ones closed.")
+    team_transfers_0: int = Field(description="Journeys with exactly 0 team transfers.")
+    team_transfers_1: int = Field(description="Journeys with exactly 1 team transfers.")
+    team_transfers_2: int = Field(description="Journeys with exactly 2 team transfers.")
+    team_transfers_3: int = Field(description="Journeys with exactly 3 team transfers.")
+    team_transfers_4: int = Field(description="Journeys with exactly 4 team transfers.")
+    team_transfers_5_plus: int = Field(description="Journeys with 5 or more team transfers.")
+    team_transfers_mean: float | None = Field(description="Mean team transfers per journey.")
+    team_transfers_median: float | None = Field(description="Median team transfers per journey.")
+    team_transfers_max: int | None = Field(description="Most team transfers of one journey.")
+    worker_changes_0: int = Field(description="Journeys with exactly 0 worker changes.")
+    worker_changes_1: int = Field(description="Journeys with exactly 1 worker changes.")
+    worker_changes_2: int = Field(description="Journeys with exactly 2 worker changes.")
+    worker_changes_3: int = Field(description="Journeys with exactly 3 worker changes.")
+    worker_changes_4: int = Field(description="Journeys with exactly 4 worker changes.")
+    worker_changes_5_plus: int = Field(description="Journeys with 5 or more worker changes.")
+    worker_changes_mean: float | None = Field(description="Mean worker changes per journey.")
+    worker_changes_median: float | None = Field(description="Median worker changes per journey.")
+    worker_changes_max: int | None = Field(description="Most worker changes of one journey.")
     unallocated_days_mean: float | None = Field(description="Calendar days without a named worker.")
-    unallocated_days_median: float | None
-    unallocated_days_max: float | None
-    unallocated_working_days_mean: float | None
-    unallocated_working_days_median: float | None
-    unallocated_working_days_max: int | None
+    unallocated_days_median: float | None = Field(description="Median calendar days without a named worker.")
+    unallocated_days_max: float | None = Field(
+        description="Most calendar days one journey was without a named worker."
+    )
+    unallocated_working_days_mean: float | None = Field(
+        description="Mean working days (local calendar) without a named worker."
+    )
+    unallocated_working_days_median: float | None = Field(
+        description="Median working days (local calendar) without a named worker."
+    )
+    unallocated_working_days_max: int | None = Field(
+        description="Most working days (local calendar) one journey was without a named worker."
+    )
     standard_transfers: int = Field(
         description="Journeys with a standard transfer: a first TSPROC handover that changed the team."
     )
     standard_transfer_working_days_median: float | None = Field(
-        description="Working days (local calendar) from the first contact to the standard transfer, over the "
+        description="Median working days (local calendar) from the first contact to the standard "
+        "transfer, over the journeys with one (null when none has one)."
+    )
+    standard_transfer_working_days_p90: float | None = Field(
+        description="90th percentile (nearest rank) of the standard transfer lag in working days."
+    )
+    standard_transfer_days_median: float | None = Field(
+        description="Median calendar days from the first contact to the standard transfer, over the "
         "journeys with one (null when none has one)."
     )
-    standard_transfer_working_days_p90: float | None
-    standard_transfer_days_median: float | None = Field(
-        description="Calendar days from the first contact to the standard transfer, over the journeys "
-        "with one (null when none has one)."
+    standard_transfer_days_p90: float | None = Field(
+        description="90th percentile (nearest rank) of the standard transfer lag in calendar days."
     )
-    standard_transfer_days_p90: float | None
 
 
 class HandoverReason(BaseModel):
-    group: str
-    reason: str
-    handovers: int
-    team_transfers: int
-    worker_changes: int
+    group: str = Field(description="The group's key (ALL for the whole range).")
+    reason: str = Field(description="The RIIA worker-change reason code (e.g. TSPROC).")
+    handovers: int = Field(description="Handovers with that reason.")
+    team_transfers: int = Field(description="Of those, the ones that changed the team.")
+    worker_changes: int = Field(description="Of those, the ones that changed the worker.")
 
 
 class JourneyHandovers(BaseModel):
-    journey_id: uuid.UUID
-    child_id: uuid.UUID | None
-    opened_at: datetime | None
-    closed_at: datetime | None
-    handovers: int
-    team_transfers: int
-    worker_changes: int
-    unallocated_days: float
-    unallocated_working_days: int
+    journey_id: uuid.UUID = Field(description="The journey.")
+    child_id: uuid.UUID | None = Field(description="The child (pseudonymous id).")
+    opened_at: datetime | None = Field(description="When its first contact was received.")
+    closed_at: datetime | None = Field(description="When it was closed; null while open.")
+    handovers: int = Field(description="Its handovers (the first allocation is not one).")
+    team_transfers: int = Field(description="Handovers that changed the team.")
+    worker_changes: int = Field(description="Handovers that changed the worker.")
+    unallocated_days: float = Field(description="Calendar days without a named worker, to 2 places.")
+    unallocated_working_days: int = Field(description="Working days (local calendar) without a named worker.")
     standard_transfer_at: datetime | None = Field(description="When its standard transfer took effect.")
-    standard_transfer_working_days: int | None
-    standard_transfer_days: float | None
+    standard_transfer_working_days: int | None = Field(
+        description="Working days (local calendar) from the first contact to it; null without one."
+    )
+    standard_transfer_days: float | None = Field(
+        description="Calendar days from the first contact to it, to 2 places; null without one."
+    )
 
 
 class HandoverReport(ReportBase):
