@@ -9,6 +9,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -70,12 +71,16 @@ async def test_not_ready_sends_the_retry_after_its_openapi_documents(producer) -
     assert int(r.headers["retry-after"]) > 0
 
 
-async def test_not_ready_when_migrations_are_not_at_head(producer, db_urls, tmp_path) -> None:
+def never_migrated(db_urls: dict[str, str], tmp_path: Any) -> str:
+    """A database URL of this backend that no migration has run on."""
     url = make_url(db_urls["referrals"])
     if url.get_backend_name() == "postgresql":
-        empty = url.set(database="postgres").render_as_string(hide_password=False)  # never migrated
-    else:
-        empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return url.set(database="postgres").render_as_string(hide_password=False)
+    return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+
+
+async def test_not_ready_when_migrations_are_not_at_head(producer, db_urls, tmp_path) -> None:
+    empty = never_migrated(db_urls, tmp_path)
     p = await producer(database_url=empty)
     r = await p.client.get("/health/ready")
     assert r.status_code == 503
@@ -90,11 +95,7 @@ async def test_a_request_against_a_database_not_yet_migrated_is_503_not_500(
     """Code deployed before `frontdoor migrate` met tables that were not there yet: every request
     was a 500 (a bug, to clients and alerts) while readiness said only "not ready". Now a 503
     problem a client retries, with Retry-After, and the log says what to run; readiness unchanged."""
-    url = make_url(db_urls["referrals"])
-    if url.get_backend_name() == "postgresql":
-        empty = url.set(database="postgres").render_as_string(hide_password=False)  # never migrated
-    else:
-        empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    empty = never_migrated(db_urls, tmp_path)
     p = await producer(database_url=empty)
     auth = p.auth("manager")
     with caplog.at_level(logging.ERROR, logger="frontdoor.errors"):
