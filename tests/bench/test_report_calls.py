@@ -28,7 +28,9 @@ def test_every_report_is_called_and_compare_gets_two_different_periods() -> None
     # by day of the week, and over ranges that are not whole months (edge months partly read from
     # the durations counted per day, or from the contacts for a key).
     for label, query in OTHER_SHAPES.items():
-        assert calls[label] == ("/reports/contact-to-outcome", query)
+        assert calls[label] == (label.split()[1].split("?")[0], query)
+    # Handovers too, grouped by a key (every journey in range read).
+    assert calls["GET /reports/handovers?group_by=team"][0] == "/reports/handovers"
     assert {q.get("group_by") for q in OTHER_SHAPES.values()} == {"team", "week", "day_of_week", None}
     assert any(q["from"][-2:] != "01" and q.get("group_by") is None for q in OTHER_SHAPES.values())
     assert any(q["from"][-2:] != "01" and q.get("group_by") == "team" for q in OTHER_SHAPES.values())
