@@ -147,6 +147,12 @@ _SQLITE_UNAVAILABLE = frozenset(
 _SQLSTATE_UNAVAILABLE_PREFIXES = ("08", "53", "57P", "3D000", "40001", "40P01", "55P03", "57014", "25006")
 
 
+def _sqlstate(orig: Any) -> str | None:
+    """The SQLSTATE of a driver's error (asyncpg's `sqlstate`, psycopg's `pgcode`), if it has one."""
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for failures that mean "the database cannot serve this now" (503), not a bug (500)."""
     if isinstance(exc, PoolTimeoutError):
@@ -167,10 +173,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
     sqlite_name = getattr(orig, "sqlite_errorname", None)
     if isinstance(sqlite_name, str):
         return "_".join(sqlite_name.split("_")[:2]) in _SQLITE_UNAVAILABLE
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if isinstance(sqlstate, str):
-        return sqlstate.startswith(_SQLSTATE_UNAVAILABLE_PREFIXES)
-    return False
+    sqlstate = _sqlstate(orig)
+    return sqlstate is not None and sqlstate.startswith(_SQLSTATE_UNAVAILABLE_PREFIXES)
 
 
 # A table or column this version's code expects is not there: if the database is not at this
@@ -184,8 +188,7 @@ def is_schema_behind(exc: BaseException) -> bool:
     orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(getattr(orig, "sqlite_errorname", None), str):
         return str(orig).startswith(_SQLITE_SCHEMA_BEHIND)
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return sqlstate in _SQLSTATE_SCHEMA_BEHIND
+    return _sqlstate(orig) in _SQLSTATE_SCHEMA_BEHIND
 
 
 def problem_response(

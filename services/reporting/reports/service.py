@@ -267,6 +267,13 @@ class _Tally:
 
 
 HUNDREDTH_US = US_PER_DAY // 100  # the unallocated days' unit, a hundredth of a day
+
+
+def days_of(hundredths: int | None) -> float | None:
+    """Days from a count of hundredths of a day, as kept (None stays None)."""
+    return None if hundredths is None else hundredths / 100
+
+
 LAG_PERCENTILES = ((50, "median"), (90, "p90"))  # the standard transfer lag's, and their fields' suffixes
 ORIGIN_MARGIN_US = 1_000  # far above a float's error on hours, far below a hundredth of a day
 
@@ -342,7 +349,7 @@ class Reports:
         Day keys are a CASE over the UTC instants where the key changes, worked out here with
         `period_of`, so both backends agree with Python exactly (DST included) for rows in the range:
         a branch per period, so per day for the weekday (callers keep its range to a few days)."""
-        if group_by is DAY_OF_WEEK or group_by in TIME_GROUPS:
+        if group_by is DAY_OF_WEEK or group_by in TIME_GROUPS:  # DAY_GROUPS, spelled out for mypy
             return Reports._period_sql(group_by, from_date, to_date, lambda day: at < window(day, day)[0])
         column = attributes[group_by]
         columns = column if isinstance(column, tuple) else (column,)
@@ -1239,8 +1246,7 @@ class Reports:
             days = t.lag.get(STANDARD_TRANSFER_DAYS, {})
             for p, suffix in LAG_PERCENTILES:
                 result[f"standard_transfer_working_days_{suffix}"] = _r_or_none(working_days.get(p))
-                hundredths = days.get(p)
-                result[f"standard_transfer_days_{suffix}"] = None if hundredths is None else hundredths / 100
+                result[f"standard_transfer_days_{suffix}"] = days_of(days.get(p))
             return HandoverRow(**result)
 
         reasons = [
@@ -1280,9 +1286,7 @@ class Reports:
                     unallocated_working_days=spell_days,
                     standard_transfer_at=j.standard_transfer_at,
                     standard_transfer_working_days=j.standard_transfer_working_days,
-                    standard_transfer_days=None
-                    if j.standard_transfer_hundredths is None
-                    else j.standard_transfer_hundredths / 100,
+                    standard_transfer_days=days_of(j.standard_transfer_hundredths),
                 )
             )
         return HandoverReport(
