@@ -78,9 +78,11 @@ OTHER_SHAPES = {
         "from": "2025-01-11",
         "to": "2025-12-20",
     },
-    # Handovers keep counts per month of the first contact only: grouped by a key, or over a range
-    # that is not whole months, the report reads every journey in range. Timed so that it shows.
+    # Handovers keep counts per month of the first contact, for the whole and per key: grouped by a
+    # key, whole months read them. Over a range that is not whole months (or by week), the report
+    # reads every journey in range: timed so that it shows.
     "GET /reports/handovers?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
+    "GET /reports/handovers?from=2025-01-11&to=2025-12-20": {"from": "2025-01-11", "to": "2025-12-20"},
 }
 # The worst case for the durations counted per month: in the clone, a month has the durations the
 # generator drew (whole calendar hours among them), and cloning only doubles their counts. Real

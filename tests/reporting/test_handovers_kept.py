@@ -1,8 +1,8 @@
 """Handovers from the kept counts: every figure equals the report's definitions applied to the
 journeys themselves (recounted here in Python), for every grouping, for ranges of whole months or
 not, at one `now` and a later one (live journeys' unallocated time grows); whole months grouped by
-month or quarter read the counts kept per month and the live journeys, and agree with the journeys
-read in full; the kept rows always equal a recount from the facts."""
+month, quarter or a key read the counts kept per month (and key) and the live journeys, and agree
+with the journeys read in full; the kept rows always equal a recount from the facts."""
 
 from __future__ import annotations
 
@@ -151,9 +151,22 @@ def standard_transfers(
     return found
 
 
+# The journey's column each grouping by a key reads.
+KEY_COLUMNS = {"source": "source", "area": "area", "team": "team_id", "outcome": "outcome"}
+
+
+def group_key(j: dict[str, Any], dimension: str) -> str:
+    return j[KEY_COLUMNS[dimension]] or ("undecided" if dimension == "outcome" else "unknown")
+
+
+def kept_keys(j: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (dimension, key) of every kept row a journey counts in: the whole's and each key's."""
+    return [("all", "ALL"), *[(d, group_key(j, d)) for d in KEY_COLUMNS]]
+
+
 async def assert_kept_match_journeys(w) -> None:
-    """Recount the stored journeys and handovers by the report's definitions and compare with the
-    kept rows (rows counting nothing are left out: a journey taken off leaves its rows at zero)."""
+    """Recount the stored journeys and handovers by the report's definitions, for the whole and per
+    key, and compare with the kept rows: exactly, since a row left counting nothing is deleted."""
     journeys, allocations = await stored(w)
     standard = standard_transfers(w, journeys, allocations)
     for j in journeys:
@@ -173,45 +186,49 @@ async def assert_kept_match_journeys(w) -> None:
         if j["opened_at"] is None:
             continue
         month = london_date(j["opened_at"]).replace(day=1)
-        opened[j["journey_id"]] = month
+        opened[j["journey_id"]] = (month, kept_keys(j))
         settled = not is_live(j)
-        if (lag := standard[j["journey_id"]]) is not None:
-            # Live or settled: the lag is fixed once the journey has a standard transfer.
-            values[(STANDARD_TRANSFER_WORKING_DAYS, lag[1], month)] += 1
-            values[(STANDARD_TRANSFER_DAYS, lag[2], month)] += 1
-            bands[(month, STANDARD_TRANSFER_DAYS, lag[2] // DAY_BAND)] += 1
-        cell = months[month]
-        cell[0] += 1
-        cell[1] += j["closed_at"] is not None
-        cell[2] += round(j["unallocated_hours_closed"] * US_PER_HOUR) if settled else 0
-        for name, column in VALUE_COLUMNS.items():
-            if name in ("team_transfers", "worker_changes") or settled:
-                values[(name, j[column], month)] += 1
-        if settled:
-            k = hundredths_of_day(j["unallocated_hours_closed"])
-            values[(UNALLOCATED_DAYS, k, month)] += 1
-            bands[(month, UNALLOCATED_DAYS, k // DAY_BAND)] += 1
-        else:
-            # The origin: the open spell's start less the completed spells.
-            closed_us = round(j["unallocated_hours_closed"] * US_PER_HOUR)
-            origin = microseconds(j["unallocated_since"]) - closed_us
-            assert j["unallocated_origin_us"] == origin
-            key = (
-                month,
-                j["unallocated_since_day"],
-                j["unallocated_working_days_closed"],
-                origin // US_PER_DAY,
-            )
-            cell = live[key]
+        for at in kept_keys(j):
+            if (lag := standard[j["journey_id"]]) is not None:
+                # Live or settled: the lag is fixed once the journey has a standard transfer.
+                values[(STANDARD_TRANSFER_WORKING_DAYS, *at, lag[1], month)] += 1
+                values[(STANDARD_TRANSFER_DAYS, *at, lag[2], month)] += 1
+                bands[(STANDARD_TRANSFER_DAYS, *at, month, lag[2] // DAY_BAND)] += 1
+            cell = months[(*at, month)]
             cell[0] += 1
-            cell[1] += closed_us
-            cell[2] += microseconds(j["unallocated_since"]) - key[3] * US_PER_DAY
+            cell[1] += j["closed_at"] is not None
+            cell[2] += round(j["unallocated_hours_closed"] * US_PER_HOUR) if settled else 0
+            for name, column in VALUE_COLUMNS.items():
+                if name in ("team_transfers", "worker_changes") or settled:
+                    values[(name, *at, j[column], month)] += 1
+            if settled:
+                k = hundredths_of_day(j["unallocated_hours_closed"])
+                values[(UNALLOCATED_DAYS, *at, k, month)] += 1
+                bands[(UNALLOCATED_DAYS, *at, month, k // DAY_BAND)] += 1
+            else:
+                # The origin: the open spell's start less the completed spells.
+                closed_us = round(j["unallocated_hours_closed"] * US_PER_HOUR)
+                origin = microseconds(j["unallocated_since"]) - closed_us
+                assert j["unallocated_origin_us"] == origin
+                key = (
+                    *at,
+                    month,
+                    j["unallocated_since_day"],
+                    j["unallocated_working_days_closed"],
+                    origin // US_PER_DAY,
+                )
+                cell = live[key]
+                cell[0] += 1
+                cell[1] += closed_us
+                cell[2] += microseconds(j["unallocated_since"]) - (origin // US_PER_DAY) * US_PER_DAY
     for a in allocations:
         if a["kind"] == "transferred" and a["journey_id"] in opened:
-            cell = reasons[(opened[a["journey_id"]], reason_key(a["reason"]))]
-            cell[0] += 1
-            cell[1] += a["team_changed"]
-            cell[2] += a["worker_changed"]
+            month, keys = opened[a["journey_id"]]
+            for at in keys:
+                cell = reasons[(*at, month, reason_key(a["reason"]))]
+                cell[0] += 1
+                cell[1] += a["team_changed"]
+                cell[2] += a["worker_changed"]
     async with w.consumer("referrals").db.read_session() as session:
         kept = {
             table: [dict(r) for r in (await session.execute(select(table.__table__))).mappings()]
@@ -225,27 +242,27 @@ async def assert_kept_match_journeys(w) -> None:
         }
     month_counts = ("journeys", "closed", "sum_settled_unallocated_us")
     assert {
-        r["month"]: [r[c] for c in month_counts]
-        for r in kept[JourneyMonth]
-        if any(r[c] for c in month_counts)
+        (r["dimension"], r["key"], r["month"]): [r[c] for c in month_counts] for r in kept[JourneyMonth]
     } == dict(months)
     assert {
-        (r["metric"], r["value"], r["month"]): r["journeys"] for r in kept[JourneyMonthValue] if r["journeys"]
+        (r["metric"], r["dimension"], r["key"], r["value"], r["month"]): r["journeys"]
+        for r in kept[JourneyMonthValue]
     } == (dict(values))
     assert {
-        (r["month"], r["metric"], r["band"]): r["journeys"] for r in kept[JourneyMonthBand] if r["journeys"]
+        (r["metric"], r["dimension"], r["key"], r["month"], r["band"]): r["journeys"]
+        for r in kept[JourneyMonthBand]
     } == (dict(bands))
     reason_counts = ("handovers", "team_transfers", "worker_changes")
     assert {
-        (r["month"], r["reason"]): [r[c] for c in reason_counts]
+        (r["dimension"], r["key"], r["month"], r["reason"]): [r[c] for c in reason_counts]
         for r in kept[JourneyMonthReason]
-        if any(r[c] for c in reason_counts)
     } == dict(reasons)
     live_counts = ("journeys", "sum_closed_us", "sum_since_offset_us")
     assert {
-        (r["month"], r["since_day"], r["closed_days"], r["origin_day"]): [r[c] for c in live_counts]
+        (r["dimension"], r["key"], r["month"], r["since_day"], r["closed_days"], r["origin_day"]): [
+            r[c] for c in live_counts
+        ]
         for r in kept[JourneyLiveDay]
-        if any(r[c] for c in live_counts)
     } == dict(live)
 
 
@@ -276,9 +293,7 @@ def expected_report(
         if group_by in (GroupBy.week, GroupBy.month, GroupBy.quarter):
             key = period_of(group_by, london_date(j["opened_at"]))
         else:
-            column = {"source": "source", "area": "area", "team": "team_id", "outcome": "outcome"}
-            value = j[column[group_by.value]]
-            key = value or ("undecided" if group_by is GroupBy.outcome else "unknown")
+            key = group_key(j, group_by.value)
         key_of[j["journey_id"]] = key
         hours, days, us = j["unallocated_hours_closed"], j["unallocated_working_days_closed"], 0
         us = round(hours * US_PER_HOUR)
@@ -493,7 +508,7 @@ async def test_medians_hold_when_the_first_guess_of_a_live_band_is_out(
     real = Reports._origin_band
     monkeypatch.setattr(Reports, "_origin_band", staticmethod(lambda now_us, day: real(now_us, day) + shift))
     for now in [*NOWS, *edge_nows([j for j in journeys if is_live(j)])]:
-        for group_by in (GroupBy.month, GroupBy.quarter):
+        for group_by in (GroupBy.month, GroupBy.quarter, GroupBy.area, GroupBy.team, GroupBy.outcome):
             params = {"from": "2024-01-01", "to": "2024-06-30", "group_by": group_by.value}
             body = await report(w, token, now, **params)
             expected, _ = expected_report(w, journeys, allocations, group_by, *RANGES[0], now)

@@ -23,9 +23,9 @@ import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,8 +45,8 @@ from services.reporting.projections.models import (
     ContactDurationMonth,
     ContactDurationWeek,
     ContactDurationWeekBand,
-    blank_group_key,
 )
+from services.reporting.projections.models import group_keys as keys_of
 from services.reporting.rounding import half_up_units
 from shared.codes import REFERRAL_OUTCOMES, DecisionOutcome
 from shared.dates import within_twelve_months
@@ -166,17 +166,9 @@ def durations(contact: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(name, contact[column] or 0) for name, column in taken]
 
 
-# (dimension, contact column, key of a blank value) of each grouping the rows are kept for.
-_GROUPINGS = tuple((d, column, blank_group_key(d)) for d, column in CONTACT_GROUP_COLUMNS.items())
-
-
 def group_keys(contact: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """(dimension, key) of every row a contact counts in: blank values are grouped as the reports'
-    SQL groups them (`Reports._group_sql`)."""
-    return (
-        ("all", "ALL"),
-        *[(d, blank if (v := contact[column]) is None or v == "" else v) for d, column, blank in _GROUPINGS],
-    )
+    """(dimension, key) of every row a contact counts in."""
+    return keys_of(contact, CONTACT_GROUP_COLUMNS)
 
 
 def counts(contact: Mapping[str, Any]) -> tuple[int, ...]:
@@ -331,20 +323,28 @@ class ContactDayChanges:
         `write_increments`): worked out apart from writing them, so that a rebuild can do it while
         the previous batch is being written."""
         days = [(*at, *cell) for at, cell in self.net.items() if any(cell)]
-        changes: list[Increments] = [(_TABLE, ("day", "dimension", "key"), COUNTS, days)]
+        changes = [Increments(_TABLE, ("day", "dimension", "key"), COUNTS, days)]
         for (table, columns), net in zip(_DURATION_TABLES, self.duration_rows(), strict=True):
-            changes.append((table, columns, ("contacts",), [(*at, n) for at, n in net.items() if n]))
+            counted = [(*at, n) for at, n in net.items() if n]
+            changes.append(Increments(table, columns, ("contacts",), counted))
         return changes
 
 
-# A table, its key columns, its count columns, and rows of increments (the key's values, then the
-# counts').
-Increments = tuple[Table, tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]]]
+class Increments(NamedTuple):
+    """A batch's net changes to one table of kept counts."""
+
+    table: Table
+    keys: tuple[str, ...]  # its key columns
+    counts: tuple[str, ...]  # its count columns
+    rows: list[tuple[Any, ...]]  # of increments: the key's values, then the counts'
+    # Delete the rows the changes leave counting nothing, so the rows are those a recount gives
+    # however the events were split into batches (for tables whose rows often empty).
+    drop_zeroed: bool = False
 
 
 async def write_increments(session: AsyncSession, changes: Sequence[Increments]) -> None:
-    for table, keys, counts, rows in changes:
-        await add_increments(session, table, keys, counts, rows)
+    for table, keys, counts, rows, drop_zeroed in changes:
+        await add_increments(session, table, keys, counts, rows, drop_zeroed=drop_zeroed)
 
 
 @functools.cache
@@ -355,6 +355,14 @@ def upsert_increments(table: Table, counts: tuple[str, ...], postgres: bool) -> 
     return insert.on_conflict_do_update(
         index_elements=list(table.primary_key.columns),
         set_={name: table.c[name] + insert.excluded[name] for name in counts},
+    )
+
+
+@functools.cache
+def _delete_zeroed(table: Table, keys: tuple[str, ...], counts: tuple[str, ...]) -> Any:
+    """DELETE of the row of a given key (parameters `key_<column>`) if its every count is 0."""
+    return delete(table).where(
+        *[table.c[k] == bindparam(f"key_{k}") for k in keys], *[table.c[c] == 0 for c in counts]
     )
 
 
@@ -401,9 +409,9 @@ async def add_increments(
     drop_zeroed: bool = False,
 ) -> None:
     """Add each row's increments (a tuple: the values of `keys`, then of `counts`) to the stored
-    row of its key (created at zero when absent); with `drop_zeroed` on PostgreSQL, delete the rows
-    that leaves with every count 0 (the caller does that on SQLite, which gets no rows back from an
-    executemany).
+    row of its key (created at zero when absent); with `drop_zeroed`, delete the rows that leaves
+    with every count 0 (on PostgreSQL those the upsert returns; SQLite returns no rows from an
+    executemany, so each row given is deleted if it is left at 0).
 
     On PostgreSQL the rows go as one array per column (`unnest`): an executemany runs the statement
     once per row on the server and builds SQLAlchemy's parameters per row, and was the largest
@@ -416,6 +424,9 @@ async def add_increments(
     if not on_postgresql(session):
         params = [dict(zip(columns, row, strict=True)) for row in sorted(rows)]
         await session.execute(upsert_increments(table, counts, False), params)
+        if drop_zeroed:
+            keyed = [{f"key_{k}": row[i] for i, k in enumerate(keys)} for row in rows]
+            await session.execute(_delete_zeroed(table, keys, counts), keyed)
         return
     upsert, delete = _unnest_upsert(table, counts, drop_zeroed)
     given = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))

@@ -1,18 +1,20 @@
 """The handovers report's figures of journeys, kept per London month of the journey's first contact
 (`JourneyMonth`, `JourneyMonthValue`, `JourneyMonthBand`, `JourneyMonthReason` and `JourneyLiveDay`
-rows).
+rows), for the whole and per grouping key.
 
-A journey counts once in its month: its journey and closure counts, the value of its team
-transfers and worker changes, its handovers by reason, and, once it has one, its standard
-transfer's lag (fixed from then on: it counts whether the journey is live or settled). Its
-unallocated time is kept by value only when it is *settled*: a *live* journey (open and without a
-named worker) has unallocated time that grows with the time of the request, so it is counted by
-what that time follows from (the day its open spell began, its completed working days, the day of
-its origin, and sums of its microseconds: `JourneyLiveDay`), and the report reads the live journeys
-themselves only near a median or a maximum, through `ix_rpt_journeys_live`. As with `ContactDay`,
-when a batch changes journeys, each one's previous contribution is taken off and its new one added,
-and the net change of every row touched is written as increments (`contact_days.add_increments`),
-so the rows always equal counting the journeys themselves.
+A journey counts once in its month, for the whole and under each of its keys (area, team, source,
+first contact's outcome: a journey whose key changes moves to the new key's rows): its journey and
+closure counts, the value of its team transfers and worker changes, its handovers by reason, and,
+once it has one, its standard transfer's lag (fixed from then on: it counts whether the journey is
+live or settled). Its unallocated time is kept by value only when it is *settled*: a *live*
+journey (open and without a named worker) has unallocated time that grows with the time of the
+request, so it is counted by what that time follows from (the day its open spell began, its
+completed working days, the day of its origin, and sums of its microseconds: `JourneyLiveDay`), and
+the report reads the live journeys themselves only near a median or a maximum, through
+`ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys, each one's previous
+contribution is taken off and its new one added, and the net change of every row touched is
+written as increments (`contact_days.add_increments`), so the rows always equal counting the
+journeys themselves.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from sqlalchemy import Table
 from services.reporting.projections.contact_days import Increments, unchanged
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
+    JOURNEY_GROUP_COLUMNS,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
     blank_group_key,
+    group_keys,
 )
 from services.reporting.rounding import half_up_units
 from shared.codes import WorkerChangeReason
@@ -72,6 +76,7 @@ _INPUTS = (
     "unallocated_working_days_closed",
     "standard_transfer_working_days",
     "standard_transfer_hundredths",
+    *JOURNEY_GROUP_COLUMNS.values(),
 )
 
 
@@ -97,20 +102,27 @@ def is_standard_transfer(handover: Any) -> bool:
     return handover.reason == WorkerChangeReason.TSPROC and bool(handover.team_changed)
 
 
+def _add_to(cell: list[int], counts: Sequence[int], sign: int) -> None:
+    cell[:] = [a + sign * b for a, b in zip(cell, counts, strict=True)]
+
+
 def reason_key(reason: str | None) -> str:
     """A handover's reason as the report groups it (blank: `unknown`, as its SQL does)."""
     return blank_group_key("reason") if reason is None or reason == "" else reason
 
 
 class JourneyMonthChanges:
-    """The net change to each kept row from one batch's journeys."""
+    """The net change to each kept row from one batch's journeys. Every row is kept for the whole
+    (dimension `all`) and for each grouping key (`JOURNEY_GROUP_COLUMNS`), so a report grouped by
+    a key reads rows as one grouped by month does."""
 
     def __init__(self) -> None:
-        self.months: dict[date, list[int]] = {}
-        self.values: dict[tuple[str, int, date], int] = {}
-        self.bands: dict[tuple[date, str, int], int] = {}
-        self.reasons: dict[tuple[date, str], list[int]] = {}
-        self.live: dict[tuple[date, int, int, int], list[int]] = {}
+        # Each keyed by (dimension, key, ...the table's other key columns in order).
+        self.months: dict[tuple[str, str, date], list[int]] = {}
+        self.values: dict[tuple[str, str, str, int, date], int] = {}
+        self.bands: dict[tuple[str, str, str, date, int], int] = {}
+        self.reasons: dict[tuple[str, str, date, str], list[int]] = {}
+        self.live: dict[tuple[str, str, date, int, int, int], list[int]] = {}
 
     def add(self, journey: Mapping[str, Any], handovers: Iterable[Mapping[str, Any]], sign: int) -> None:
         """Count a journey (with its transferred allocations) in (sign 1) or out (sign -1)."""
@@ -121,33 +133,39 @@ class JourneyMonthChanges:
         hours = journey["unallocated_hours_closed"]
         closed_us = closed_microseconds(hours)
         added = (1, int(journey["closed_at"] is not None), closed_us if settled else 0)
-        cell = self.months.setdefault(month, [0, 0, 0])
-        cell[:] = [a + sign * b for a, b in zip(cell, added, strict=True)]
         values = [(name, journey[column]) for name, column in VALUE_COLUMNS.items()]
+        bands: list[tuple[str, int]] = []
+        live: tuple[tuple[date, int, int, int], tuple[int, int, int]] | None = None
         if not settled:
             values = values[:2]  # a live journey's working days grow: derived at request time
-            key = live_key(journey, month)
-            offset = journey["unallocated_since_us"] - key[3] * US_PER_DAY
-            live = self.live.setdefault(key, [0, 0, 0])
-            live[:] = [a + sign * b for a, b in zip(live, (1, closed_us, offset), strict=True)]
+            at = live_key(journey, month)
+            live = at, (1, closed_us, journey["unallocated_since_us"] - at[3] * US_PER_DAY)
         else:
             k = hundredths_of_day(hours)
             values.append((UNALLOCATED_DAYS, k))
-            band = (month, UNALLOCATED_DAYS, k // DAY_BAND)
-            self.bands[band] = self.bands.get(band, 0) + sign
+            bands.append((UNALLOCATED_DAYS, k // DAY_BAND))
         if (lag_days := journey["standard_transfer_working_days"]) is not None:
             k = journey["standard_transfer_hundredths"]
             values += [(STANDARD_TRANSFER_WORKING_DAYS, lag_days), (STANDARD_TRANSFER_DAYS, k)]
-            band = (month, STANDARD_TRANSFER_DAYS, k // DAY_BAND)
-            self.bands[band] = self.bands.get(band, 0) + sign
-        for name, value in values:
-            at = (name, int(value), month)
-            self.values[at] = self.values.get(at, 0) + sign
+            bands.append((STANDARD_TRANSFER_DAYS, k // DAY_BAND))
+        reasons: dict[str, list[int]] = {}
         for handover in handovers:
-            counts = self.reasons.setdefault((month, reason_key(handover["reason"])), [0, 0, 0])
-            counts[0] += sign
-            counts[1] += sign * int(bool(handover["team_changed"]))
-            counts[2] += sign * int(bool(handover["worker_changed"]))
+            counts = reasons.setdefault(reason_key(handover["reason"]), [0, 0, 0])
+            counts[0] += 1
+            counts[1] += int(bool(handover["team_changed"]))
+            counts[2] += int(bool(handover["worker_changed"]))
+        for dimension, key in group_keys(journey, JOURNEY_GROUP_COLUMNS):
+            _add_to(self.months.setdefault((dimension, key, month), [0, 0, 0]), added, sign)
+            for name, value in values:
+                at_value = (name, dimension, key, int(value), month)
+                self.values[at_value] = self.values.get(at_value, 0) + sign
+            for name, band in bands:
+                at_band = (name, dimension, key, month, band)
+                self.bands[at_band] = self.bands.get(at_band, 0) + sign
+            if live is not None:
+                _add_to(self.live.setdefault((dimension, key, *live[0]), [0, 0, 0]), live[1], sign)
+            for reason, counts in reasons.items():
+                _add_to(self.reasons.setdefault((dimension, key, month, reason), [0, 0, 0]), counts, sign)
 
     def change(
         self,
@@ -187,36 +205,42 @@ class JourneyMonthChanges:
 
     def increments(self) -> list[Increments]:
         """The net changes, table by table, as `add_increments` takes them (see
-        `ContactDayChanges.increments`)."""
+        `ContactDayChanges.increments`). Rows left counting nothing are deleted: a journey moves
+        between keys' rows as its outcome or team changes, and out of its live row when allocated."""
         return [
-            (
+            Increments(
                 _MONTHS,
-                ("month",),
+                ("dimension", "key", "month"),
                 MONTH_COUNTS,
-                [(month, *cell) for month, cell in self.months.items() if any(cell)],
+                [(*at, *cell) for at, cell in self.months.items() if any(cell)],
+                drop_zeroed=True,
             ),
-            (
+            Increments(
                 _VALUES,
-                ("metric", "value", "month"),
+                ("metric", "dimension", "key", "value", "month"),
                 ("journeys",),
                 [(*at, n) for at, n in self.values.items() if n],
+                drop_zeroed=True,
             ),
-            (
+            Increments(
                 _BANDS,
-                ("month", "metric", "band"),
+                ("metric", "dimension", "key", "month", "band"),
                 ("journeys",),
                 [(*at, n) for at, n in self.bands.items() if n],
+                drop_zeroed=True,
             ),
-            (
+            Increments(
                 _REASONS,
-                ("month", "reason"),
+                ("dimension", "key", "month", "reason"),
                 REASON_COUNTS,
                 [(*at, *cell) for at, cell in self.reasons.items() if any(cell)],
+                drop_zeroed=True,
             ),
-            (
+            Increments(
                 _LIVE,
-                ("month", "since_day", "closed_days", "origin_day"),
+                ("dimension", "key", "month", "since_day", "closed_days", "origin_day"),
                 LIVE_COUNTS,
                 [(*at, *cell) for at, cell in self.live.items() if any(cell)],
+                drop_zeroed=True,
             ),
         ]

@@ -7,6 +7,7 @@ when an event is applied, so reports read rows and never replay events.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +24,9 @@ AWAITING_COLUMNS = ("received_at", "team_id", "area", "source", "decision_due_at
 # The column each grouping of contacts reads, for the reports' SQL (`Reports._contact_group_sql`)
 # and for the conversion counts kept per day (`contact_days.group_keys`): one rule for both.
 CONTACT_GROUP_COLUMNS = {"area": "area", "team": "team_id", "source": "source", "outcome": "current_outcome"}
+# ... and each grouping of journeys (`Reports._journey_group_sql`, `journey_months.JourneyMonthChanges`).
+JOURNEY_GROUP_COLUMNS = {"area": "area", "team": "team_id", "source": "source", "outcome": "outcome"}
+WHOLE = ("all", "ALL")  # the (dimension, key) of kept rows that count every contact or journey
 
 
 # A journey whose unallocated time depends on the time of the request (Reports._unallocated_sql).
@@ -39,6 +43,20 @@ LIVE_JOURNEY_COLUMNS = (
 def blank_group_key(dimension: str) -> str:
     """The group of rows with no value for a grouping (the reports' rule, in SQL and in Python)."""
     return "undecided" if dimension == "outcome" else "unknown"
+
+
+def group_keys(
+    row: Mapping[str, Any], columns: Mapping[str, str | tuple[str, ...]]
+) -> tuple[tuple[str, str], ...]:
+    """(dimension, key) of every kept row a contact or journey counts in: the whole's, then one per
+    grouping in `columns` (dimension -> the row's column, or columns of which the first non-blank
+    wins), blank values grouped as the reports' SQL groups them (`Reports._group_sql`)."""
+    keys = [WHOLE]
+    for dimension, column in columns.items():
+        names = column if isinstance(column, tuple) else (column,)
+        value = next((v for c in names if (v := row[c]) is not None and v != ""), None)
+        keys.append((dimension, blank_group_key(dimension) if value is None else value))
+    return tuple(keys)
 
 
 class ContactFact(Base, table=True):
@@ -286,6 +304,8 @@ class JourneyMonth(Base, table=True):
 
     __tablename__ = "rpt_journey_months"
 
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
     month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
     journeys: int = 0
     closed: int = 0
@@ -300,8 +320,11 @@ class JourneyMonthValue(Base, table=True):
 
     __tablename__ = "rpt_journey_month_values"
 
-    # Keyed by figure and value first: the values of one band are read across the months.
+    # Keyed by figure first (a report reads the small-valued figures whole), then by grouping and
+    # value: the values of one band are read across the months.
     metric: str = Field(primary_key=True, max_length=40)
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
     value: int = Field(primary_key=True)
     month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
     journeys: int = 0
@@ -314,8 +337,10 @@ class JourneyMonthBand(Base, table=True):
 
     __tablename__ = "rpt_journey_month_bands"
 
-    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
     metric: str = Field(primary_key=True, max_length=40)
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
+    month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
     band: int = Field(primary_key=True, description="value // 100 of the values counted.")
     journeys: int = 0
 
@@ -333,6 +358,8 @@ class JourneyLiveDay(Base, table=True):
 
     __tablename__ = "rpt_journey_live_days"
 
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
     month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
     since_day: int = Field(primary_key=True, description="unallocated_since_day.")
     closed_days: int = Field(primary_key=True, description="unallocated_working_days_closed.")
@@ -351,6 +378,8 @@ class JourneyMonthReason(Base, table=True):
 
     __tablename__ = "rpt_journey_month_reasons"
 
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
     month: date = Field(primary_key=True, description="First day of the London month of opened_at.")
     reason: str = Field(primary_key=True, max_length=20)
     handovers: int = 0
@@ -472,7 +501,7 @@ class JourneyFact(Base, table=True):
     # long-term team), and its lag from the first contact (journey_months.standard_transfer).
     standard_transfer_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     standard_transfer_working_days: int | None = Field(
-        default=None, description="Statutory working days d with date(opened_at) < d <= date(transfer)."
+        default=None, description="Local working days d with date(opened_at) < d <= date(transfer)."
     )
     standard_transfer_hundredths: int | None = Field(
         default=None, description="Calendar days from opened_at to the transfer, in hundredths (halves up)."

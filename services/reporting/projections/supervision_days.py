@@ -39,7 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.projections.bulk import insert_many
 from services.reporting.projections.contact_days import add_increments
-from services.reporting.projections.models import SupervisionDay, SupervisionOverdueSpell, blank_group_key
+from services.reporting.projections.models import SupervisionDay, SupervisionOverdueSpell
+from services.reporting.projections.models import group_keys as keys_of
 from services.reporting.settings import Settings
 from shared.db import on_postgresql
 from shared.policy import newly_qualified_on
@@ -75,26 +76,22 @@ SUPERVISION_INPUTS = (
     "due_base_day",
 )
 
-# (dimension, the journey's columns, first non-blank wins) of each grouping, as the report groups
-# journeys: area and team are the allocated ones, else the front door's.
-_GROUPINGS = (
-    ("area", ("current_area", "area")),
-    ("team", ("current_team_id", "team_id")),
-    ("source", ("source",)),
-    ("outcome", ("outcome",)),
-)
+# The journey's columns of each grouping, first non-blank wins, as the report groups journeys: area
+# and team are the allocated ones, else the front door's.
+_GROUPINGS: dict[str, str | tuple[str, ...]] = {
+    "area": ("current_area", "area"),
+    "team": ("current_team_id", "team_id"),
+    "source": "source",
+    "outcome": "outcome",
+}
 
 
-DIMENSIONS = ("all", *(dimension for dimension, _ in _GROUPINGS))
+DIMENSIONS = ("all", *_GROUPINGS)
 
 
 def group_keys(journey: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """(dimension, key) of every row a journey counts in."""
-    keys = [("all", "ALL")]
-    for dimension, columns in _GROUPINGS:
-        value = next((v for c in columns if (v := journey[c]) is not None and v != ""), None)
-        keys.append((dimension, blank_group_key(dimension) if value is None else value))
-    return tuple(keys)
+    return keys_of(journey, _GROUPINGS)
 
 
 @dataclass
@@ -221,19 +218,8 @@ class SupervisionDayChanges:
         changed journeys' overdue spells."""
         rows = [(*at, *cell) for at, cell in self.net.items() if any(cell)]
         # A row whose changes cancel out is deleted, so the rows are exactly those a recount gives,
-        # however the events were split into batches (a rebuild equals a catch-up). PostgreSQL
-        # deletes just the rows the upsert left at zero (no other row is ever zero).
+        # however the events were split into batches (a rebuild equals a catch-up).
         await add_increments(session, _TABLE, ("dimension", "day", "key"), COUNTS, rows, drop_zeroed=True)
-        if rows and not on_postgresql(session):
-            days = sorted({day for (_, day, _), cell in self.net.items() if any(cell)})
-            for i in range(0, len(days), 1000):  # the drivers cap a statement's parameters
-                await session.execute(
-                    delete(_TABLE).where(
-                        _TABLE.c.dimension.in_(DIMENSIONS),
-                        _TABLE.c.day.in_(days[i : i + 1000]),
-                        *[_TABLE.c[name] == 0 for name in COUNTS],
-                    )
-                )
         if self.replaced:
             replaced = sorted(self.replaced)
             if on_postgresql(session):

@@ -65,6 +65,8 @@ from services.reporting.projections.journey_months import (
 from services.reporting.projections.models import (
     AWAITING_COLUMNS,
     CONTACT_GROUP_COLUMNS,
+    JOURNEY_GROUP_COLUMNS,
+    WHOLE,
     AllocationFact,
     ContactDay,
     ContactDurationBand,
@@ -288,6 +290,68 @@ class _LiveSpells:
     origins: dict[str | None, Counter[int]]
     recent: dict[str | None, Counter[int]]
     now_us: int
+
+
+@dataclass
+class _KeptGroups:
+    """Which rows kept per month and key (journey_months.py) count towards the whole and each group
+    of a handovers report over whole London months: the whole's rows (dimension `all`) make the
+    whole; grouped by month or quarter, a group is the whole's rows of its months, and grouped by a
+    key, the rows of that key."""
+
+    from_date: date
+    to_date: date
+    group_by: GroupBy
+    group: Any  # the journeys' group as SQL (`Reports._journey_group_sql`)
+
+    def __post_init__(self) -> None:
+        self.dimension = None if self.group_by in TIME_GROUPS else self.group_by.value
+        # The time groupings' periods: {first of a month: its period}, {period: its months}.
+        self.period_of_month: dict[date, str] = {}
+        self.periods: dict[str, list[date]] = defaultdict(list)
+        month = self.from_date
+        while month <= self.to_date:
+            self.period_of_month[month] = period_of(self.group_by, month) if self.dimension is None else ""
+            self.periods[self.period_of_month[month]].append(month)
+            month = (month + timedelta(days=32)).replace(day=1)
+
+    def read(self, kept: Any) -> list[Any]:
+        """The conditions on a kept table's rows that the report reads: its months', of the whole
+        and, grouped by a key, of that grouping's keys."""
+        dimensions = [WHOLE[0]] if self.dimension is None else [WHOLE[0], self.dimension]
+        return [
+            col(kept.dimension).in_(dimensions),
+            col(kept.month) >= self.from_date,
+            col(kept.month) <= self.to_date,
+        ]
+
+    def of(self, dimension: str, key: str, month: date) -> tuple[str | None, ...]:
+        """The groups (None: the whole) a kept row read counts towards."""
+        if dimension != WHOLE[0]:
+            return (key,)
+        return (None,) if self.dimension is not None else (None, self.period_of_month[month])
+
+    def rows_of(self, kept: Any, group: str | None) -> Any:
+        """The condition on a kept table's rows that count towards one group (None: the whole)."""
+        first, last = self.from_date, self.to_date
+        dimension, key = WHOLE
+        if group is not None and self.dimension is not None:
+            dimension, key = self.dimension, group
+        elif group is not None:
+            first, last = min(self.periods[group]), max(self.periods[group])
+        return and_(
+            col(kept.dimension) == dimension, col(kept.key) == key, col(kept.month).between(first, last)
+        )
+
+    def journeys_of(self, group: str | None) -> Any:
+        """The condition on the journeys in range that are of one group (None: all of them)."""
+        if group is None:
+            return true()
+        if self.dimension is not None:
+            return self.group == group
+        first, last = min(self.periods[group]), max(self.periods[group])
+        start, end = window(first, (last + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        return and_(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
 
 
 class Reports:
@@ -602,9 +666,9 @@ class Reports:
     @staticmethod
     def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
         """Whether the range and each of its groups are whole London months (handovers' kept path
-        has no edge corrections)."""
+        has no edge corrections): a week is not."""
         whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
-        return whole and group_by in (GroupBy.month, GroupBy.quarter)
+        return whole and group_by is not GroupBy.week
 
     @staticmethod
     def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
@@ -1158,12 +1222,8 @@ class Reports:
 
     @classmethod
     def _journey_group_sql(cls, group_by: GroupBy, from_date: date, to_date: date) -> Any:
-        attributes = {
-            GroupBy.area: col(JourneyFact.area),
-            GroupBy.team: col(JourneyFact.team_id),
-            GroupBy.source: col(JourneyFact.source),
-            GroupBy.outcome: col(JourneyFact.outcome),
-        }
+        # The same columns as the counts kept per key (journey_months.py).
+        attributes = {GroupBy(d): col(getattr(JourneyFact, c)) for d, c in JOURNEY_GROUP_COLUMNS.items()}
         return cls._group_sql(group_by, from_date, to_date, col(JourneyFact.opened_at), attributes)
 
     def _unallocated(self, j: JourneyFact, now: datetime) -> tuple[float, int]:
@@ -1217,9 +1277,8 @@ class Reports:
         # whole apart from a group keyed ALL (a team may be coded so), which would add into it.
         by_reason: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         if self._whole_months(from_date, to_date, group_by):
-            overall, totals = await self._kept_handovers(
-                from_date, to_date, group_by, in_range, group, now, medians, by_reason
-            )
+            groups = _KeptGroups(from_date, to_date, group_by, group)
+            overall, totals = await self._kept_handovers(groups, in_range, now, medians, by_reason)
         else:
             overall, totals = await self._handover_tallies(in_range, group, counted, hours, us, medians)
             if overall.journeys:
@@ -1388,48 +1447,45 @@ class Reports:
 
     async def _kept_handovers(
         self,
-        from_date: date,
-        to_date: date,
-        group_by: GroupBy,
+        groups: _KeptGroups,
         in_range: list[Any],
-        group: Any,
         now: datetime,
         medians: dict[str | None, float],
         by_reason: dict[tuple[str | None, str], list[int]],
     ) -> tuple[_Tally, dict[str, _Tally]]:
-        """`_handover_tallies` and `_handover_reasons` for whole months grouped by month or
-        quarter: settled journeys' figures from the rows kept per month, live journeys' from the rows
-        kept per month and origin day (journey_months.py), reading only the live journeys at a
-        median or a maximum, and those whose spell began on the day of `now` or later."""
-        period_of_month: dict[date, str] = {}
-        first = from_date
-        while first <= to_date:
-            period_of_month[first] = period_of(group_by, first)
-            first = (first + timedelta(days=32)).replace(day=1)
-        periods: dict[str, list[date]] = defaultdict(list)
-        for month, period in period_of_month.items():
-            periods[period].append(month)
+        """`_handover_tallies` and `_handover_reasons` for whole months grouped by month, quarter or
+        a key: settled journeys' figures from the rows kept per month (and key), live journeys' from
+        the rows kept per month (and key) and origin day (journey_months.py), reading only the live
+        journeys at a median or a maximum, and those whose spell began on the day of `now` or later."""
         overall = _Tally()
         totals: dict[str, _Tally] = defaultdict(_Tally)
 
-        def tallies(month: date) -> tuple[_Tally, _Tally]:
-            return overall, totals[period_of_month[month]]
+        def tallies(dimension: str, key: str, month: date) -> list[tuple[str | None, _Tally]]:
+            return [(g, overall if g is None else totals[g]) for g in groups.of(dimension, kept_key, month)]
 
         m, v, r = JourneyMonth, JourneyMonthValue, JourneyMonthReason
         months = select(
-            col(m.month), col(m.journeys), col(m.closed), col(m.sum_settled_unallocated_us)
-        ).where(col(m.month) >= from_date, col(m.month) <= to_date, col(m.journeys) > 0)
-        for month, journeys, closed, sum_us in await self.session.execute(months):
-            for t in tallies(month):
+            col(m.dimension),
+            col(m.key),
+            col(m.month),
+            col(m.journeys),
+            col(m.closed),
+            col(m.sum_settled_unallocated_us),
+        ).where(*groups.read(m), col(m.journeys) > 0)
+        for dimension, kept_key, month, journeys, closed, sum_us in await self.session.execute(months):
+            for _, t in tallies(dimension, kept_key, month):
                 t.journeys += journeys
                 t.closed += closed
                 t.sum_us += int(sum_us)
-        kept_values = [col(v.month) >= from_date, col(v.month) <= to_date, col(v.journeys) > 0]
-        values = select(col(v.month), col(v.metric), col(v.value), col(v.journeys)).where(
-            *kept_values, col(v.metric).in_([*VALUE_COLUMNS, STANDARD_TRANSFER_WORKING_DAYS])
+        values = select(
+            col(v.dimension), col(v.key), col(v.month), col(v.metric), col(v.value), col(v.journeys)
+        ).where(
+            col(v.metric).in_([*VALUE_COLUMNS, STANDARD_TRANSFER_WORKING_DAYS]),
+            *groups.read(v),
+            col(v.journeys) > 0,
         )
-        for month, name, value, n in await self.session.execute(values):
-            for t in tallies(month):
+        for dimension, kept_key, month, name, value, n in await self.session.execute(values):
+            for _, t in tallies(dimension, kept_key, month):
                 t.values[name][value] += n
         hours, working_days, us = self._unallocated_sql(now, live_only=True)
         live = [
@@ -1440,10 +1496,12 @@ class Reports:
         now_us, now_day = microseconds(now), day_index(self.local, london_date(now))
         # The live journeys whose open spell began before the day of `now`: their working days,
         # sums and origin days follow from the rows kept per month (JourneyLiveDay), whatever `now`.
-        # {period or None for the whole: {origin day: journeys}}
+        # {group or None for the whole: {origin day: journeys}}
         origins: dict[str | None, Counter[int]] = defaultdict(Counter)
         lv = JourneyLiveDay
         kept_live = select(
+            col(lv.dimension),
+            col(lv.key),
             col(lv.month),
             col(lv.since_day),
             col(lv.closed_days),
@@ -1451,23 +1509,28 @@ class Reports:
             col(lv.journeys),
             col(lv.sum_closed_us),
             col(lv.sum_since_offset_us),
-        ).where(
-            col(lv.month) >= from_date,
-            col(lv.month) <= to_date,
-            col(lv.journeys) > 0,
-            col(lv.since_day) < now_day,
-        )
+        ).where(*groups.read(lv), col(lv.journeys) > 0, col(lv.since_day) < now_day)
         for row in await self.session.execute(kept_live):
-            month, since_day, closed_days, origin_day, n, sum_closed_us, sum_offset_us = row
+            (
+                dimension,
+                kept_key,
+                month,
+                since_day,
+                closed_days,
+                origin_day,
+                n,
+                sum_closed_us,
+                sum_offset_us,
+            ) = row
             spells_us = int(sum_closed_us) + n * (now_us - origin_day * US_PER_DAY) - int(sum_offset_us)
-            for key, t in ((None, overall), (period_of_month[month], totals[period_of_month[month]])):
+            for g, t in tallies(dimension, kept_key, month):
                 t.values["unallocated_working_days"][closed_days + now_day - since_day] += n
                 t.sum_us += spells_us
-                origins[key][origin_day] += n
+                origins[g][origin_day] += n
         # The others (a spell begun since the last working day, or after `now`): read, few.
-        # {period or None: their unallocated days in hundredths}
+        # {group or None: their unallocated days in hundredths}
         recent: dict[str | None, Counter[int]] = defaultdict(Counter)
-        spells = select(group.label("grp"), working_days, hours, us).where(
+        spells = select(groups.group.label("grp"), working_days, hours, us).where(
             *live, col(JourneyFact.unallocated_since_day) >= now_day
         )
         for grp, days, spell_hours, spell_us in await self.session.execute(spells):
@@ -1477,70 +1540,80 @@ class Reports:
                 t.top(_r(float(spell_hours) / 24))
                 recent[key][hundredths_of_day(float(spell_hours))] += 1
         live_before_today = [*live, col(JourneyFact.unallocated_since_day) < now_day]
-        # Each period's longest live spell is that of its earliest origin, found in its oldest origin
+        # Each group's longest live spell is that of its earliest origin, found in its oldest origin
         # day: one microsecond later is far more than a float's error on the hours (journeys with
         # the same origin may differ by one, so each is read).
         origin = col(JourneyFact.unallocated_origin_us)
         oldest = []
         for key, days in origins.items():
             if key is not None:
-                period = self._period_window(periods, key)
+                members = groups.journeys_of(key)
                 oldest_day = self._origin_days(min(days), min(days))
-                earliest = select(func.min(origin)).where(*live_before_today, period, oldest_day)
-                oldest.append(and_(period, origin == earliest.scalar_subquery()))
+                earliest = select(func.min(origin)).where(*live_before_today, members, oldest_day)
+                oldest.append(and_(members, origin == earliest.scalar_subquery()))
         if oldest:
-            longest = select(group.label("grp"), func.max(hours)).where(*live_before_today, or_(*oldest))
-            for grp, max_hours in await self.session.execute(longest.group_by(group)):
+            longest = select(groups.group.label("grp"), func.max(hours)).where(
+                *live_before_today, or_(*oldest)
+            )
+            for grp, max_hours in await self.session.execute(longest.group_by(groups.group)):
                 for t in (overall, totals[grp]):
                     t.top(_r(float(max_hours) / 24))
         totals = defaultdict(_Tally, {key: t for key, t in totals.items() if t.journeys})
         if not overall.journeys:
             return overall, totals
-        await self._kept_standard_transfer_lag(from_date, to_date, period_of_month, periods, overall, totals)
-        # The settled maxima: each month's top band, then the top value in it.
+        await self._kept_standard_transfer_lag(groups, overall, totals)
+        # The settled maxima: each group's top band, then the top value in it.
         b = JourneyMonthBand
-        kept_bands = [
-            col(b.metric) == UNALLOCATED_DAYS,
-            col(b.month) >= from_date,
-            col(b.month) <= to_date,
-            col(b.journeys) > 0,
-        ]
-        top_bands = select(col(b.month), func.max(col(b.band))).where(*kept_bands).group_by(col(b.month))
-        tops = list(await self.session.execute(top_bands))
+        kept_bands = [col(b.metric) == UNALLOCATED_DAYS, *groups.read(b), col(b.journeys) > 0]
+        top_bands = select(col(b.dimension), col(b.key), col(b.month), func.max(col(b.band))).where(
+            *kept_bands
+        )
+        tops: dict[str | None, int] = {}
+        for dimension, kept_key, month, band in await self.session.execute(
+            top_bands.group_by(col(b.dimension), col(b.key), col(b.month))
+        ):
+            for g in groups.of(dimension, kept_key, month):
+                tops[g] = max(tops.get(g, band), band)
         if tops:
-            highest = select(col(v.month), func.max(col(v.value))).where(
-                *kept_values,
+            highest = select(col(v.dimension), col(v.key), col(v.month), func.max(col(v.value))).where(
                 col(v.metric) == UNALLOCATED_DAYS,
+                col(v.journeys) > 0,
                 or_(
                     *[
-                        and_(col(v.month) == month, self._in_day_band(col(v.value), top))
-                        for month, top in tops
+                        and_(groups.rows_of(v, g), self._in_day_band(col(v.value), top))
+                        for g, top in tops.items()
                     ]
                 ),
             )
-            for month, value in await self.session.execute(highest.group_by(col(v.month))):
-                for t in tallies(month):
+            # Every value read is one of its groups' values, and each group's top band is read whole.
+            for dimension, kept_key, month, value in await self.session.execute(
+                highest.group_by(col(v.dimension), col(v.key), col(v.month))
+            ):
+                for _, t in tallies(dimension, kept_key, month):
                     t.top(value / 100)
         await self._kept_day_medians(
-            period_of_month,
-            periods,
+            groups,
             overall,
             totals,
             _LiveSpells(live_before_today, origins, recent, now_us),
-            group,
             hours,
             kept_bands,
             medians,
         )
         reasons = select(
-            col(r.month), col(r.reason), col(r.handovers), col(r.team_transfers), col(r.worker_changes)
-        ).where(col(r.month) >= from_date, col(r.month) <= to_date, col(r.handovers) > 0)
-        for month, reason, handovers, team_transfers, worker_changes in await self.session.execute(reasons):
-            for key in (None, period_of_month[month]):
-                counts = by_reason[(key, reason)]
-                counts[0] += handovers
-                counts[1] += team_transfers
-                counts[2] += worker_changes
+            col(r.dimension),
+            col(r.key),
+            col(r.month),
+            col(r.reason),
+            col(r.handovers),
+            col(r.team_transfers),
+            col(r.worker_changes),
+        ).where(*groups.read(r), col(r.handovers) > 0)
+        for reason_row in await self.session.execute(reasons):
+            dimension, kept_key, month, reason, *handovers = reason_row
+            for g in groups.of(dimension, kept_key, month):
+                counts = by_reason[(g, reason)]
+                counts[:] = [a + b for a, b in zip(counts, handovers, strict=True)]
         return overall, totals
 
     async def _standard_transfer_lag(
@@ -1564,15 +1637,9 @@ class Reports:
             totals[key].lag = ranks.get(key, {})
 
     async def _kept_standard_transfer_lag(
-        self,
-        from_date: date,
-        to_date: date,
-        period_of_month: dict[date, str],
-        periods: dict[str, list[date]],
-        overall: _Tally,
-        totals: dict[str, _Tally],
+        self, groups: _KeptGroups, overall: _Tally, totals: dict[str, _Tally]
     ) -> None:
-        """The standard transfer's lag of the whole and each period from the counts kept per month:
+        """The standard transfer's lag of the whole and each group from the counts kept per month:
         working days from their values (read with the other figures'); days from their whole-day
         bands, then only the values of the band each percentile falls in. The lag is fixed once a
         journey has one, so no journey is read."""
@@ -1587,16 +1654,13 @@ class Reports:
                     p: nearest_rank_of(working_days, p) for p, _ in LAG_PERCENTILES
                 }
         bands: dict[str | None, Counter[int]] = defaultdict(Counter)
-        kept_bands = select(col(b.month), col(b.band), col(b.journeys)).where(
-            col(b.metric) == STANDARD_TRANSFER_DAYS,
-            col(b.month) >= from_date,
-            col(b.month) <= to_date,
-            col(b.journeys) > 0,
+        kept_bands = select(col(b.dimension), col(b.key), col(b.month), col(b.band), col(b.journeys)).where(
+            col(b.metric) == STANDARD_TRANSFER_DAYS, *groups.read(b), col(b.journeys) > 0
         )
-        for month, band, n in await self.session.execute(kept_bands):
-            for key in (None, period_of_month[month]):
-                bands[key][band] += n
-        # {(period or None, p): (band, rank within the band)}
+        for dimension, kept_key, month, band, n in await self.session.execute(kept_bands):
+            for g in groups.of(dimension, kept_key, month):
+                bands[g][band] += n
+        # {(group or None, p): (band, rank within the band)}
         wanted: dict[tuple[str | None, int], tuple[int, int]] = {}
         for key, t in tallies.items():
             if t.standard_transfers:
@@ -1606,20 +1670,17 @@ class Reports:
         if not wanted:
             return
         read = {(key, band) for (key, _), (band, _) in wanted.items()}
-        conditions = []
-        for key, band in read:
-            months = periods[key] if key is not None else [from_date, to_date]
-            conditions.append(
-                and_(col(v.month).between(min(months), max(months)), self._in_day_band(col(v.value), band))
-            )
+        conditions = [
+            and_(groups.rows_of(v, key), self._in_day_band(col(v.value), band)) for key, band in read
+        ]
         in_band: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
-        values = select(col(v.month), col(v.value), col(v.journeys)).where(
+        values = select(col(v.dimension), col(v.key), col(v.month), col(v.value), col(v.journeys)).where(
             col(v.metric) == STANDARD_TRANSFER_DAYS, col(v.journeys) > 0, or_(*conditions)
         )
-        for month, value, n in await self.session.execute(values):
-            for key in (None, period_of_month[month]):
-                if (key, value // DAY_BAND) in read:
-                    in_band[(key, value // DAY_BAND)][value] += n
+        for dimension, kept_key, month, value, n in await self.session.execute(values):
+            for g in groups.of(dimension, kept_key, month):
+                if (g, value // DAY_BAND) in read:
+                    in_band[(g, value // DAY_BAND)][value] += n
         for (key, p), (band, rank) in wanted.items():
             tallies[key].lag.setdefault(STANDARD_TRANSFER_DAYS, {})[p] = nearest_value(
                 sorted(in_band[(key, band)].items()), rank
@@ -1628,13 +1689,6 @@ class Reports:
     @staticmethod
     def _in_day_band(value: Any, band: int) -> Any:
         return value.between(band * DAY_BAND, band * DAY_BAND + DAY_BAND - 1)
-
-    @staticmethod
-    def _period_window(periods: dict[str, list[date]], period: str) -> Any:
-        """The journeys of one period (its months): opened in its window."""
-        first, last = min(periods[period]), max(periods[period])
-        start, end = window(first, (last + timedelta(days=32)).replace(day=1) - timedelta(days=1))
-        return and_(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
 
     @staticmethod
     def _origin_days(first: int, last: int) -> Any:
@@ -1686,17 +1740,15 @@ class Reports:
 
     async def _kept_day_medians(
         self,
-        period_of_month: dict[date, str],
-        periods: dict[str, list[date]],
+        groups: _KeptGroups,
         overall: _Tally,
         totals: dict[str, _Tally],
         live: _LiveSpells,
-        group: Any,
         hours: Any,
         kept_bands: list[Any],
         medians: dict[str | None, float],
     ) -> None:
-        """The median unallocated days of the whole and of each period, over the settled journeys'
+        """The median unallocated days of the whole and of each group, over the settled journeys'
         kept values and the live journeys' values now, reading few of either.
 
         Both are counted in whole-day bands: the settled exactly (kept); the live journeys read
@@ -1707,12 +1759,14 @@ class Reports:
         the band, the next band that way is read instead."""
         b, v = JourneyMonthBand, JourneyMonthValue
         settled: dict[str | None, Counter[int]] = defaultdict(Counter)
-        for month, band, n in await self.session.execute(
-            select(col(b.month), col(b.band), col(b.journeys)).where(*kept_bands)
+        for dimension, kept_key, month, band, n in await self.session.execute(
+            select(col(b.dimension), col(b.key), col(b.month), col(b.band), col(b.journeys)).where(
+                *kept_bands
+            )
         ):
-            for key in (None, period_of_month[month]):
-                settled[key][band] += n
-        # (period or None for the whole) -> (rank of the median, band read)
+            for g in groups.of(dimension, kept_key, month):
+                settled[g][band] += n
+        # (group or None for the whole) -> (rank of the median, band read)
         wanted: dict[str | None, tuple[int, int]] = {}
         for key, t in [(None, overall), *totals.items()]:
             rank = nearest_rank(50, t.journeys)
@@ -1724,30 +1778,29 @@ class Reports:
             near = []
             for key, (_, band) in wanted.items():
                 days: Any = self._origin_days(*self._band_origin_days(live.now_us, band))
-                near.append(days if key is None else and_(days, self._period_window(periods, key)))
-            # {period or None: [(origin day, value in hundredths, journeys)]}
+                near.append(and_(days, groups.journeys_of(key)))
+            # {group or None: [(origin day, value in hundredths, journeys)]}
             live_values: dict[str | None, list[tuple[int, int, int]]] = defaultdict(list)
-            for grp, origin_day, value, n in await self._live_values(live, group, hours, or_(*near)):
+            for grp, origin_day, value, n in await self._live_values(live, groups.group, hours, or_(*near)):
                 for key in (None, grp):
                     live_values[key].append((origin_day, value, n))
-            settled_values = select(col(v.month), col(v.value), col(v.journeys)).where(
+            settled_values = select(
+                col(v.dimension), col(v.key), col(v.month), col(v.value), col(v.journeys)
+            ).where(
                 col(v.metric) == UNALLOCATED_DAYS,
                 col(v.journeys) > 0,
                 or_(
                     *[
-                        and_(
-                            col(v.month).in_(periods[key] if key else period_of_month),
-                            self._in_day_band(col(v.value), band),
-                        )
+                        and_(groups.rows_of(v, key), self._in_day_band(col(v.value), band))
                         for key, (_, band) in wanted.items()
                     ]
                 ),
             )
             in_band: dict[str | None, Counter[int]] = defaultdict(Counter)
-            for month, value, n in await self.session.execute(settled_values):
-                for key in (None, period_of_month[month]):
-                    if key in wanted and value // DAY_BAND == wanted[key][1]:
-                        in_band[key][value] += n
+            for dimension, kept_key, month, value, n in await self.session.execute(settled_values):
+                for g in groups.of(dimension, kept_key, month):
+                    if g in wanted and value // DAY_BAND == wanted[g][1]:
+                        in_band[g][value] += n
             for key, (rank, band) in list(wanted.items()):
                 first, last = self._band_origin_days(live.now_us, band)
                 below = sum(n for k, n in settled[key].items() if k < band)
