@@ -105,6 +105,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "GET /reports/handovers": REPORT_READER,
         "GET /reports/supervision": REPORT_READER,
         "GET /reports/conversion": REPORT_READER,
+        "GET /reports/conversion/control-bands": REPORT_READER,
         "GET /reports/compare": REPORT_READER,
         "GET /children/{child_id}/timeline": REPORT_READER,
     },

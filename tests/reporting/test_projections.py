@@ -33,6 +33,7 @@ async def all_reports(w, headers) -> dict:
             {"from": "2022-06-01", "to": "2022-08-31", "group_by": "month"},
         ),
         "conversion": ("/reports/conversion", {**ALL_TIME, "group_by": "source"}),
+        "conversion_bands": ("/reports/conversion/control-bands", ALL_TIME),
     }
     result = {}
     for name, (path, params) in requests.items():
@@ -273,6 +274,7 @@ ENDPOINTS = [
     ("/reports/handovers", ALL_TIME),
     ("/reports/supervision", ALL_TIME),
     ("/reports/conversion", ALL_TIME),
+    ("/reports/conversion/control-bands", ALL_TIME),
     (
         "/reports/compare",
         {
@@ -497,7 +499,14 @@ async def _statements(w, path: str, params: dict, headers: dict) -> int:
     return count
 
 
-REPORTS = ["contact-to-outcome", "awaiting-decision", "handovers", "supervision", "conversion"]
+REPORTS = [
+    "contact-to-outcome",
+    "awaiting-decision",
+    "handovers",
+    "supervision",
+    "conversion",
+    "conversion/control-bands",
+]
 
 
 @pytest.mark.parametrize("path", [f"/reports/{name}" for name in REPORTS])

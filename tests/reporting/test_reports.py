@@ -805,6 +805,7 @@ REPORT_PATHS = [
     ("/reports/handovers", ALL_TIME),
     ("/reports/supervision", ALL_TIME),
     ("/reports/conversion", ALL_TIME),
+    ("/reports/conversion/control-bands", ALL_TIME),
     ("/reports/compare", {"measure": "conversion", "a_from": "2022-01-01", "a_to": "2022-12-31",
                           "b_from": "2023-01-01", "b_to": "2023-12-31"}),
 ]  # fmt: skip

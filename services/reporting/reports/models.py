@@ -380,6 +380,93 @@ class ConversionReport(ReportBase):
     groups: list[ConversionRow] = Field(description="One row per group with contacts.")
 
 
+# -- conversion control bands ---------------------------------------------------------------------
+
+# The rates given per month with a band, in their order (the CSV's columns), each of contacts with
+# the outcome counted by the month's field named.
+BAND_RATES: Final = {
+    "pct_nfa": "nfa",
+    "pct_info_advice": "info_advice",
+    "pct_contacts_to_referral": "referrals",
+}
+# Bounds of the band's multiple of the SD (the `sd` query parameter) and its default.
+SD_MULTIPLE_MIN, SD_MULTIPLE_DEFAULT, SD_MULTIPLE_MAX = 1.0, 2.0, 3.0
+
+
+class BandFlag(StrEnum):
+    """Where a month's rate lies against its band (a rate equal to a limit is within)."""
+
+    above = "above"
+    below = "below"
+    within = "within"
+
+
+class ControlBand(BaseModel):
+    months: int = Field(description="Months of the range with contacts: the rates the band is taken over.")
+    mean: float | None = Field(description="Mean of those months' rates as given (each to 2 places).")
+    sd: float | None = Field(
+        description="Sample standard deviation (n - 1) of those rates; null with fewer than 2 months."
+    )
+    lower: float | None = Field(description="max(0, mean - sd_multiple x sd); null without an sd.")
+    upper: float | None = Field(description="min(100, mean + sd_multiple x sd); null without an sd.")
+
+
+class ConversionBandMonth(BaseModel):
+    month: str = Field(description="The London month (YYYY-MM) the contacts were received in.")
+    contacts: int = Field(description="Contacts received in the month.")
+    nfa: int = Field(description="Of those, the ones whose current outcome is NFA (no further action).")
+    info_advice: int = Field(
+        description="Of those, the ones whose current outcome is INFO_ADVICE (contact only: information, "
+        "advice, signposting)."
+    )
+    referrals: int = Field(
+        description="Of those, the ones whose current decision is CIN_ASSESSMENT or STRATEGY_S47."
+    )
+    pct_nfa: float | None = Field(description="nfa / contacts x 100; null without contacts.")
+    pct_info_advice: float | None = Field(description="info_advice / contacts x 100; null without contacts.")
+    pct_contacts_to_referral: float | None = Field(
+        description="referrals / contacts x 100; null without contacts."
+    )
+    pct_nfa_flag: BandFlag | None = Field(
+        description="pct_nfa against its band: above, below or within; null without a rate or a band."
+    )
+    pct_info_advice_flag: BandFlag | None = Field(
+        description="pct_info_advice against its band: above, below or within; null without a rate or a band."
+    )
+    pct_contacts_to_referral_flag: BandFlag | None = Field(
+        description="pct_contacts_to_referral against its band: above, below or within; null without a rate "
+        "or a band."
+    )
+
+
+class ConversionBandSeries(BaseModel):
+    group: str = Field(description="The contact source code (unknown when blank; ALL for every source).")
+    months: list[ConversionBandMonth] = Field(description="Every month of the range, in time order.")
+    pct_nfa: ControlBand = Field(description="The band of the monthly pct_nfa.")
+    pct_info_advice: ControlBand = Field(description="The band of the monthly pct_info_advice.")
+    pct_contacts_to_referral: ControlBand = Field(
+        description="The band of the monthly pct_contacts_to_referral."
+    )
+
+
+class ConversionBandsReport(BaseModel):
+    """Not a ReportBase: its months are always its periods and its groups always the sources, so it
+    has no group_by (and compare, which differences one row per group, does not take it)."""
+
+    measure: Literal["conversion-control-bands"] = Field(description="Always conversion-control-bands.")
+    from_date: date = Field(description="First London date of the range: the first day of a month.")
+    to_date: date = Field(description="Last London date of the range: the last day of a month.")
+    sd_multiple: float = Field(description="How many SDs each band spans either side of its mean (`sd`).")
+    freshness: Freshness = Field(
+        description="How current the figures are: the feeds' positions and latest events reflected."
+    )
+    definitions: dict[str, str] = Field(description="How each figure is defined.")
+    overall: ConversionBandSeries = Field(description="Every contact of the range (group ALL).")
+    groups: list[ConversionBandSeries] = Field(
+        description="One series per contact source with contacts in the range, by source code."
+    )
+
+
 # -- compare --------------------------------------------------------------------------------------
 
 

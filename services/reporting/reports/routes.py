@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -13,6 +13,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.reporting.reports.models import (
+    BAND_RATES,
+    SD_MULTIPLE_DEFAULT,
+    SD_MULTIPLE_MAX,
+    SD_MULTIPLE_MIN,
     AwaitingContact,
     AwaitingReport,
     CompareReport,
@@ -20,6 +24,7 @@ from services.reporting.reports.models import (
     ContactToOutcomeGroupBy,
     ContactToOutcomeReport,
     ContactToOutcomeRow,
+    ConversionBandsReport,
     ConversionReport,
     ConversionRow,
     Difference,
@@ -178,6 +183,50 @@ def _contact_to_outcome_query(
 
 
 ContactToOutcomeQueryDep = Annotated[ContactToOutcomeQuery, Depends(_contact_to_outcome_query)]
+
+
+@dataclass(frozen=True)
+class BandsQuery:
+    """The conversion control bands' range of whole London months, checked, and the band's width."""
+
+    from_date: date
+    to_date: date
+    sd_multiple: float
+
+
+def _bands_query(
+    from_date: FromDate,
+    to_date: ToDate,
+    sd: Annotated[
+        float,
+        Query(
+            ge=SD_MULTIPLE_MIN,
+            le=SD_MULTIPLE_MAX,
+            allow_inf_nan=False,
+            description="How many standard deviations each band spans either side of its mean.",
+        ),
+    ] = SD_MULTIPLE_DEFAULT,
+) -> BandsQuery:
+    # The months are the periods, each a point of the series: a part of one would weigh in the
+    # mean and SD as much as a whole one from fewer contacts, and be flagged for it. So whole
+    # months only, as many as any grouping by month takes.
+    _check_range(from_date, to_date, group_by=GroupBy.month)
+    if from_date.day != 1:
+        raise Unprocessable(
+            "The bands are over whole London months: from must be the first day of a month.",
+            field="from",
+            location="query",
+        )
+    if (to_date + timedelta(days=1)).day != 1:
+        raise Unprocessable(
+            "The bands are over whole London months: to must be the last day of a month.",
+            field="to",
+            location="query",
+        )
+    return BandsQuery(from_date, to_date, sd)
+
+
+BandsQueryDep = Annotated[BandsQuery, Depends(_bands_query)]
 
 
 @dataclass(frozen=True)
@@ -391,6 +440,45 @@ async def conversion(
     report = await reports.conversion(query.from_date, query.to_date, query.group_by)
     await _audit(request, session, principal, report.measure)
     return _respond(wants_csv, report, [report.overall, *report.groups], reports.fresh)
+
+
+@router.get(
+    "/reports/conversion/control-bands",
+    response_model=ConversionBandsReport,
+    responses=REPORT_RESPONSES,
+    summary="NFA, information and advice, and referral rates per contact source and month, with "
+    "±SD control bands",
+)
+async def conversion_bands(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    wants_csv: WantsCsv,
+    reports: ReportsDep,
+    query: BandsQueryDep,
+) -> Response:
+    report = await reports.conversion_bands(query.from_date, query.to_date, query.sd_multiple)
+    await _audit(request, session, principal, report.measure)
+    headers = _report_headers(reports.fresh)
+    if not wants_csv:
+        return JSONResponse(report.model_dump(mode="json"), headers=headers)
+    # CSV: one line per series (ALL first) and month, each with its rates' bands, as a control
+    # chart plots them.
+    counts = ["contacts", "nfa", "info_advice", "referrals"]
+    parts = ["mean", "sd", "lower", "upper"]
+    header = ["group", "month", *counts]
+    header += [
+        f"{rate}{suffix}" for rate in BAND_RATES for suffix in ["", *(f"_{p}" for p in parts), "_flag"]
+    ]
+    lines = []
+    for series in [report.overall, *report.groups]:
+        dumped = series.model_dump(mode="json")
+        for month in dumped["months"]:
+            line = [series.group, month["month"], *(month[c] for c in counts)]
+            for rate in BAND_RATES:
+                line += [month[rate], *(dumped[rate][p] for p in parts), month[f"{rate}_flag"]]
+            lines.append(line)
+    return Response(csv_text([header, *lines]), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 async def _measure(

@@ -93,7 +93,9 @@ from services.reporting.projections.models import (
     TimelineEntry,
     blank_group_key,
 )
+from services.reporting.reports.bands import band_flag, control_band
 from services.reporting.reports.models import (
+    BAND_RATES,
     DAY_OF_WEEK,
     AwaitingContact,
     AwaitingReport,
@@ -101,6 +103,9 @@ from services.reporting.reports.models import (
     ContactGrouping,
     ContactToOutcomeReport,
     ContactToOutcomeRow,
+    ConversionBandMonth,
+    ConversionBandSeries,
+    ConversionBandsReport,
     ConversionReport,
     ConversionRow,
     FeedFreshness,
@@ -1967,6 +1972,27 @@ class Reports:
 
     # -- e. conversion and repeats --------------------------------------------------------------
 
+    @staticmethod
+    def _kept_day_sums(
+        from_date: date,
+        to_date: date,
+        dimensions: Sequence[str],
+        grouped: Sequence[Any],
+        names: Sequence[str],
+    ) -> Any:
+        """SQL: the counts `names` kept per London day and key (contact_days.py) of `dimensions`
+        over the range, summed per `grouped` (labelled expressions over rpt_contact_days)."""
+        sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in names]
+        return (
+            select(*grouped, *sums)
+            .where(
+                col(ContactDay.dimension).in_(dimensions),
+                col(ContactDay.day) >= from_date,
+                col(ContactDay.day) <= to_date,
+            )
+            .group_by(*(g.element for g in grouped))
+        )
+
     async def _day_totals(
         self, from_date: date, to_date: date, group_by: ContactGrouping, names: Sequence[str]
     ) -> dict[str, Counter[str]]:
@@ -1977,16 +2003,8 @@ class Reports:
         of zeros, and is left out."""
         by_time = group_by in DAY_GROUPS
         grouped = col(ContactDay.day) if by_time else col(ContactDay.key)
-        sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in names]
-        query: Any = (
-            select(grouped.label("grp"), *sums)
-            .where(
-                col(ContactDay.dimension) == ("all" if by_time else group_by.value),
-                col(ContactDay.day) >= from_date,
-                col(ContactDay.day) <= to_date,
-            )
-            .group_by(grouped)
-        )
+        dimension = "all" if by_time else group_by.value
+        query = self._kept_day_sums(from_date, to_date, (dimension,), (grouped.label("grp"),), names)
         totals: dict[str, Counter[str]] = defaultdict(Counter)
         for found in (await self.session.execute(query)).mappings():
             key = period_of(group_by, found["grp"]) if by_time else found["grp"]
@@ -2025,6 +2043,95 @@ class Reports:
             },
             overall=row(ALL, overall),
             groups=[row(k, totals[k]) for k in sorted(totals)],
+        )
+
+    async def conversion_bands(
+        self, from_date: date, to_date: date, sd_multiple: float
+    ) -> ConversionBandsReport:
+        """Per contact source (and ALL) and London month of the range (whole months: the route
+        refuses others), the NFA, information and advice, and contact-to-referral rates, each with
+        its control band over the months (bands.py). The kept counts are summed per source and
+        month in SQL (a CASE of the months, as the time groupings', over the day): a row per month
+        and source is read, not a row per day, nor any contact."""
+        months: list[str] = []
+        month = from_date
+        while month <= to_date:
+            months.append(period_of(GroupBy.month, month))
+            month = (month + timedelta(days=32)).replace(day=1)
+        month_of = self._period_sql(GroupBy.month, from_date, to_date, lambda day: col(ContactDay.day) < day)
+        names = ("contacts", "nfa", "info_advice", "referrals")
+        query = self._kept_day_sums(
+            from_date,
+            to_date,
+            ("all", "source"),
+            (
+                col(ContactDay.dimension).label("dimension"),
+                col(ContactDay.key).label("grp"),
+                month_of.label("month"),
+            ),
+            names,
+        )
+        counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        for found in (await self.session.execute(query)).mappings():
+            key = ALL if found["dimension"] == "all" else found["grp"]
+            counts[key][found["month"]].update({c: int(found[c] or 0) for c in names})
+
+        def series(group: str, by_month: dict[str, Counter[str]]) -> ConversionBandSeries:
+            counted = [by_month[m] for m in months]
+            rates = {
+                rate: [pct(t[part], t["contacts"]) for t in counted] for rate, part in BAND_RATES.items()
+            }
+            bands = {rate: control_band(values, sd_multiple) for rate, values in rates.items()}
+            return ConversionBandSeries(
+                group=group,
+                months=[
+                    ConversionBandMonth(
+                        month=m,
+                        **{c: t[c] for c in names},
+                        **{rate: values[i] for rate, values in rates.items()},
+                        **{
+                            f"{rate}_flag": band_flag(values[i], bands[rate])
+                            for rate, values in rates.items()
+                        },
+                    )
+                    for i, (m, t) in enumerate(zip(months, counted, strict=True))
+                ],
+                **bands,
+            )
+
+        # A source whose contacts were all taken off its rows keeps rows of zeros: not a series.
+        sources = sorted(
+            k for k, by_month in counts.items() if k != ALL and any(t["contacts"] for t in by_month.values())
+        )
+        return ConversionBandsReport(
+            measure="conversion-control-bands",
+            from_date=from_date,
+            to_date=to_date,
+            sd_multiple=sd_multiple,
+            freshness=self.fresh,
+            definitions={
+                "date_range": DEFINITIONS_COMMON["date_range"],
+                "rounding": DEFINITIONS_COMMON["rounding"],
+                "months": "Each London month of the range, every one listed (the range must be whole "
+                "months: from the first day of one to the last day of one, at most 600).",
+                "population": "Contacts received in the month (by the London date of received_at), by "
+                "their CURRENT decision's outcome, per contact source code (unknown when blank) and for "
+                "ALL.",
+                "rates": "pct_nfa = NFA / contacts, pct_info_advice = INFO_ADVICE (contact only: "
+                "information, advice, signposting) / contacts, pct_contacts_to_referral = referrals "
+                "(CIN_ASSESSMENT or STRATEGY_S47) / contacts, x 100; null in a month without contacts "
+                "(an undecided contact counts in contacts only).",
+                "band": "Per rate and series, over the months with a rate (as given, to 2 places): "
+                "their mean, and lower = max(0, mean - sd_multiple x SD), upper = min(100, mean + "
+                "sd_multiple x SD); SD and limits null with fewer than 2 months with a rate.",
+                "sd": "The sample standard deviation (divisor n - 1) of the monthly rates, as for a "
+                "control chart of a series.",
+                "flag": "A month's rate against its band's limits as given: above (over upper), below "
+                "(under lower) or within (a rate equal to a limit is within); null without a rate or "
+                "without a band.",
+            },
+            overall=series(ALL, counts[ALL]),
+            groups=[series(k, counts[k]) for k in sources],
         )
 
     # -- f. timeline ----------------------------------------------------------------------------
