@@ -403,7 +403,9 @@ class BandFlag(StrEnum):
 
 class ControlBand(BaseModel):
     months: int = Field(description="Months of the range with contacts: the rates the band is taken over.")
-    mean: float | None = Field(description="Mean of those months' rates as given (each to 2 places).")
+    mean: float | None = Field(
+        description="Mean of those months' rates as given (each to 2 places); null with none."
+    )
     sd: float | None = Field(
         description="Sample standard deviation (n - 1) of those rates; null with fewer than 2 months."
     )
@@ -449,10 +451,9 @@ class ConversionBandSeries(BaseModel):
     )
 
 
+# Not a ReportBase: its months are always its periods and its groups always the sources, so it has
+# no group_by (and compare, which differences one row per group, does not take it).
 class ConversionBandsReport(BaseModel):
-    """Not a ReportBase: its months are always its periods and its groups always the sources, so it
-    has no group_by (and compare, which differences one row per group, does not take it)."""
-
     measure: Literal["conversion-control-bands"] = Field(description="Always conversion-control-bands.")
     from_date: date = Field(description="First London date of the range: the first day of a month.")
     to_date: date = Field(description="Last London date of the range: the last day of a month.")
