@@ -77,7 +77,7 @@ async def test_the_monthly_rates_and_their_bands_are_the_hand_computed_ones(worl
     assert column(whole, "pct_info_advice") == [33.33, 0.0, 33.33, 0.0, 0.0, 16.67]
     assert column(whole, "pct_contacts_to_referral") == [0.0, 0.0, 0.0, 50.0, 0.0, 33.33]
     # The mean is of the monthly rates as given: 416.67 / 6 = 69.445, 69.45 (the exact rates' mean
-    # is 69.44). Sample SD: sqrt(sum of squared deviations / 5) = 26.70; 69.445 - 2 x 26.70 = 16.04;
+    # is 69.44). Sample SD: sqrt(sum of squared deviations / 5) = 26.7021; 69.445 - 53.4043 = 16.04;
     # 69.445 + 53.40 is over 100, so 100.
     assert whole["pct_nfa"] == {"months": 6, "mean": 69.45, "sd": 26.7, "lower": 16.04, "upper": 100.0}
     # 83.33 / 6 = 13.888..., SD 16.39: lower 13.89 - 32.78 < 0, so 0.
