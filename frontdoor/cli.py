@@ -74,7 +74,8 @@ def _refuse_missing_sqlite(names: list[str]) -> None:
 @contextlib.contextmanager
 def reported(label: str) -> Iterator[None]:
     """Settings or a database the user must fix end the command with a message naming them and an
-    exit status (2 for a setting or URL, 1 for a database that failed), not with a traceback."""
+    exit status (2 for a setting or URL, a database not there included; 1 for a database that
+    failed), not with a traceback."""
     url_var = f"{label.upper()}_DATABASE_URL" if label in SERVICES else "<SERVICE>_DATABASE_URL"
     try:
         yield
@@ -92,7 +93,13 @@ def reported(label: str) -> Iterator[None]:
     except DBAPIError as exc:
         reason = running.database_reason(exc)  # not the SQL
         if getattr(exc.orig, "sqlstate", None) == "3D000":  # invalid_catalog_name: no such database
-            _fail(f"{label}: {reason}; run `frontdoor migrate` first, which creates it", 1)
+            # As a SQLite file that is not there (`_refuse_missing_sqlite`): the URL is to correct,
+            # or the database to create, so exit 2 on both backends.
+            _fail(
+                f"{label}: {url_var} names a database that does not exist ({reason}); correct it, "
+                "or run `frontdoor migrate` first, which creates it",
+                2,
+            )
         _fail(f"{label}: the database failed: {reason}", 1)
     except (OSError, TimeoutError) as exc:
         _fail(f"{label}: cannot reach the database: {type(exc).__name__}: {exc}", 1)

@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import pytest
-from platform_kit import BACKEND
 from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
@@ -200,9 +199,10 @@ async def test_verify_on_a_database_not_yet_migrated_says_so(
 async def test_a_database_not_created_yet_says_to_migrate(
     command: str, fresh_database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On PostgreSQL a database `migrate` has not created yet is the unmigrated case: it said only
-    'database "..." does not exist', not what to do. (On SQLite a file not there is refused as a
-    setting, exit 2: see test_a_sqlite_file_that_does_not_exist_is_refused_not_created.)"""
+    """A database `migrate` has not created yet: on PostgreSQL it said only 'database "..." does
+    not exist', not what to do, and exited 1 where SQLite's file not there exits 2 (see
+    test_a_sqlite_file_that_does_not_exist_is_refused_not_created). Both exit 2 now, naming the
+    variable to correct."""
     service = "referrals" if command == "verify" else "reporting"
     monkeypatch.setenv(
         f"{service.upper()}_DATABASE_URL", fresh_database(f"cli_absent_{command}", create=False)
@@ -210,8 +210,9 @@ async def test_a_database_not_created_yet_says_to_migrate(
     monkeypatch.delenv("ENVIRONMENT", raising=False)
     result = await asyncio.to_thread(CliRunner().invoke, cli.app, [command, "--service", service])
     no_traceback(result)
-    assert result.exit_code == (2 if BACKEND == "sqlite" else 1), result.output
+    assert result.exit_code == 2, result.output
     assert service in result.output and "frontdoor migrate" in result.output
+    assert f"{service.upper()}_DATABASE_URL" in result.output
 
 
 @pytest.mark.parametrize("command", ["verify", "rebuild"])
