@@ -378,6 +378,8 @@ async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
         ("ed88f9f9216a", "c2d7e5f81a94"),
         # The handovers' counts kept per key too: their tables made anew with new keys.
         ("091fd86f0724", "5e0c3b7d9a21"),
+        # The handovers' counts kept per London day too, for a range's partial edge months.
+        ("5e0c3b7d9a21", "3c9e7a5d1f48"),
     ],
 )
 async def test_the_migrations_that_change_kept_values_replay_the_feeds(fresh_database, before, revision):

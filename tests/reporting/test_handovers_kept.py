@@ -1,8 +1,9 @@
 """Handovers from the kept counts: every figure equals the report's definitions applied to the
 journeys themselves (recounted here in Python), for every grouping, for ranges of whole months or
-not, at one `now` and a later one (live journeys' unallocated time grows); whole months grouped by
-month, quarter or a key read the counts kept per month (and key) and the live journeys, and agree
-with the journeys read in full; the kept rows always equal a recount from the facts."""
+not, at one `now` and later ones (live journeys' unallocated time grows); any range grouped by
+month, quarter or a key reads the counts kept per month (and key), with those kept per day for a
+partial edge month, and the live journeys, and agrees with the journeys read in full; the kept
+rows always equal a recount from the facts."""
 
 from __future__ import annotations
 
@@ -38,7 +39,12 @@ from services.reporting.projections.journey_months import (
 )
 from services.reporting.projections.models import (
     AllocationFact,
+    JourneyDay,
+    JourneyDayBand,
+    JourneyDayReason,
+    JourneyDayValue,
     JourneyFact,
+    JourneyLiveByDay,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
@@ -164,9 +170,23 @@ def kept_keys(j: dict[str, Any]) -> list[tuple[str, str]]:
     return [("all", "ALL"), *[(d, group_key(j, d)) for d in KEY_COLUMNS]]
 
 
+# The kept tables per London month of the first contact and per London day, by their period
+# column: (journeys, values, bands, reasons, live).
+KEPT_TABLES = {
+    "month": (JourneyMonth, JourneyMonthValue, JourneyMonthBand, JourneyMonthReason, JourneyLiveDay),
+    "day": (JourneyDay, JourneyDayValue, JourneyDayBand, JourneyDayReason, JourneyLiveByDay),
+}
+
+
+def period_of_day(period: str, day: Any) -> Any:
+    """The kept period of a first contact's London date: its month's first day, or the day."""
+    return day.replace(day=1) if period == "month" else day
+
+
 async def assert_kept_match_journeys(w) -> None:
     """Recount the stored journeys and handovers by the report's definitions, for the whole and per
-    key, and compare with the kept rows: exactly, since a row left counting nothing is deleted."""
+    key, per London month and per London day of the first contact, and compare with the kept rows:
+    exactly, since a row left counting nothing is deleted."""
     journeys, allocations = await stored(w)
     standard = standard_transfers(w, journeys, allocations)
     for j in journeys:
@@ -176,6 +196,19 @@ async def assert_kept_match_journeys(w) -> None:
             j["standard_transfer_working_days"],
             j["standard_transfer_hundredths"],
         ) == lag
+    for period, tables in KEPT_TABLES.items():
+        await assert_kept_period_match(w, journeys, allocations, standard, period, tables)
+
+
+async def assert_kept_period_match(
+    w,
+    journeys: list[dict[str, Any]],
+    allocations: list[dict[str, Any]],
+    standard: dict[Any, Any],
+    period: str,
+    tables: tuple[Any, ...],
+) -> None:
+    """`assert_kept_match_journeys` for the tables of one period (month or day)."""
     months: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0])
     values: Counter[tuple[Any, ...]] = Counter()
     bands: Counter[tuple[Any, ...]] = Counter()
@@ -185,7 +218,7 @@ async def assert_kept_match_journeys(w) -> None:
     for j in journeys:
         if j["opened_at"] is None:
             continue
-        month = london_date(j["opened_at"]).replace(day=1)
+        month = period_of_day(period, london_date(j["opened_at"]))
         opened[j["journey_id"]] = (month, kept_keys(j))
         settled = not is_live(j)
         for at in kept_keys(j):
@@ -230,39 +263,31 @@ async def assert_kept_match_journeys(w) -> None:
                 cell[1] += a["team_changed"]
                 cell[2] += a["worker_changed"]
     async with w.consumer("referrals").db.read_session() as session:
-        kept = {
-            table: [dict(r) for r in (await session.execute(select(table.__table__))).mappings()]
-            for table in (
-                JourneyMonth,
-                JourneyMonthValue,
-                JourneyMonthBand,
-                JourneyMonthReason,
-                JourneyLiveDay,
-            )
-        }
+        kept = [
+            [dict(r) for r in (await session.execute(select(table.__table__))).mappings()] for table in tables
+        ]
+    kept_months, kept_values, kept_bands, kept_reasons, kept_live = kept
     month_counts = ("journeys", "closed", "sum_settled_unallocated_us")
+    assert {(r["dimension"], r["key"], r[period]): [r[c] for c in month_counts] for r in kept_months} == dict(
+        months
+    )
     assert {
-        (r["dimension"], r["key"], r["month"]): [r[c] for c in month_counts] for r in kept[JourneyMonth]
-    } == dict(months)
-    assert {
-        (r["metric"], r["dimension"], r["key"], r["value"], r["month"]): r["journeys"]
-        for r in kept[JourneyMonthValue]
+        (r["metric"], r["dimension"], r["key"], r["value"], r[period]): r["journeys"] for r in kept_values
     } == (dict(values))
     assert {
-        (r["metric"], r["dimension"], r["key"], r["month"], r["band"]): r["journeys"]
-        for r in kept[JourneyMonthBand]
+        (r["metric"], r["dimension"], r["key"], r[period], r["band"]): r["journeys"] for r in kept_bands
     } == (dict(bands))
     reason_counts = ("handovers", "team_transfers", "worker_changes")
     assert {
-        (r["dimension"], r["key"], r["month"], r["reason"]): [r[c] for c in reason_counts]
-        for r in kept[JourneyMonthReason]
+        (r["dimension"], r["key"], r[period], r["reason"]): [r[c] for c in reason_counts]
+        for r in kept_reasons
     } == dict(reasons)
     live_counts = ("journeys", "sum_closed_us", "sum_since_offset_us")
     assert {
-        (r["dimension"], r["key"], r["month"], r["since_day"], r["closed_days"], r["origin_day"]): [
+        (r["dimension"], r["key"], r[period], r["since_day"], r["closed_days"], r["origin_day"]): [
             r[c] for c in live_counts
         ]
-        for r in kept[JourneyLiveDay]
+        for r in kept_live
     } == dict(live)
 
 
@@ -354,7 +379,18 @@ async def report(w, token, at: datetime, **params: str) -> dict[str, Any]:
     return r.json()
 
 
-RANGES = [("2024-01-01", "2024-06-30"), ("2024-02-01", "2024-03-31"), ("2024-01-15", "2024-05-20")]
+# Whole months; edges of more than half a month (each month taken whole, its days outside the range
+# taken off: `Reports._kept_months`); edges of at most half a month (their days added); one month in
+# part (taken whole, its days either side taken off); a few days of one month (added).
+RANGES = [
+    ("2024-01-01", "2024-06-30"),
+    ("2024-02-01", "2024-03-31"),
+    ("2024-01-15", "2024-05-20"),
+    ("2024-01-03", "2024-05-28"),
+    ("2024-01-20", "2024-04-10"),
+    ("2024-03-05", "2024-03-20"),
+    ("2024-04-09", "2024-04-13"),
+]
 NOWS = [utc(2024, 4, 10, 14, 7, 3), utc(2024, 9, 2, 8, 30)]
 
 
@@ -399,10 +435,10 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_range_and
     for name in ("standard_transfer_working_days", "standard_transfer_days"):
         assert whole["ALL"][f"{name}_median"] < whole["ALL"][f"{name}_p90"]
     used: list[bool] = []
-    real = Reports._whole_months
+    real = Reports._kept_counts_serve
 
-    def spy(from_date: Any, to_date: Any, grouping: GroupBy) -> bool:
-        used.append(real(from_date, to_date, grouping))
+    def spy(grouping: GroupBy) -> bool:
+        used.append(real(grouping))
         return used[-1]
 
     for now in [*NOWS, *edge_nows(live)]:
@@ -410,9 +446,10 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_range_and
             for group_by in GroupBy:
                 params = {"from": first, "to": last, "group_by": group_by.value}
                 used.clear()
-                monkeypatch.setattr(Reports, "_whole_months", staticmethod(spy))
+                monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(spy))
                 body = await report(w, token, now, **params)
-                assert used == [real(*(datetime.fromisoformat(d).date() for d in (first, last)), group_by)]
+                # The kept counts serve every range, whole months or not; by week, the journeys read.
+                assert used == [group_by is not GroupBy.week], params
                 expected, reasons = expected_report(w, journeys, allocations, group_by, first, last, now)
                 got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
                 assert set(got) == set(expected), params
@@ -424,18 +461,18 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_range_and
                 } == reasons
                 assert body["journeys_total"] == expected["ALL"]["journeys"]
                 # Read in full, the journeys give the same report.
-                monkeypatch.setattr(Reports, "_whole_months", staticmethod(lambda *_: False))
+                monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(lambda *_: False))
                 assert await report(w, token, now, **params) == body, (now, params)
-    assert any(used) or True  # the spy saw both paths above
 
     # A rebuild in one batch leaves the same rows and reports.
-    params = {"from": "2024-01-01", "to": "2024-06-30"}
-    monkeypatch.setattr(Reports, "_whole_months", staticmethod(real))
-    before = await report(w, token, NOWS[0], **params)
+    monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(real))
+    before = [await report(w, token, NOWS[0], **{"from": first, "to": last}) for first, last in RANGES]
     consumer.batch_size = consumer.catch_up_batch_size = 500
     await consumer.rebuild()
     await assert_kept_match_journeys(w)
-    assert await report(w, token, NOWS[0], **params) == before
+    assert [
+        await report(w, token, NOWS[0], **{"from": first, "to": last}) for first, last in RANGES
+    ] == before
 
 
 async def test_a_journey_counts_where_its_first_contact_falls_as_it_changes(world_factory, token):
@@ -507,14 +544,17 @@ async def test_medians_hold_when_the_first_guess_of_a_live_band_is_out(
     journeys, allocations = await stored(w)
     real = Reports._origin_band
     monkeypatch.setattr(Reports, "_origin_band", staticmethod(lambda now_us, day: real(now_us, day) + shift))
+    # Whole months, and edges taken off months taken whole and added.
+    ranges = [RANGES[0], ("2024-01-03", "2024-05-28"), ("2024-01-20", "2024-04-10")]
     for now in [*NOWS, *edge_nows([j for j in journeys if is_live(j)])]:
-        for group_by in (GroupBy.month, GroupBy.quarter, GroupBy.area, GroupBy.team, GroupBy.outcome):
-            params = {"from": "2024-01-01", "to": "2024-06-30", "group_by": group_by.value}
-            body = await report(w, token, now, **params)
-            expected, _ = expected_report(w, journeys, allocations, group_by, *RANGES[0], now)
-            got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
-            for name in ("unallocated_days_median", "unallocated_days_max", "unallocated_days_mean"):
-                assert {k: got[k][name] for k in got} == {k: row[name] for k, row in expected.items()}
+        for first, last in ranges:
+            for group_by in (GroupBy.month, GroupBy.quarter, GroupBy.area, GroupBy.team, GroupBy.outcome):
+                params = {"from": first, "to": last, "group_by": group_by.value}
+                body = await report(w, token, now, **params)
+                expected, _ = expected_report(w, journeys, allocations, group_by, first, last, now)
+                got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
+                for name in ("unallocated_days_median", "unallocated_days_max", "unallocated_days_mean"):
+                    assert {k: got[k][name] for k in got} == {k: row[name] for k, row in expected.items()}
 
 
 async def test_a_live_median_half_way_between_two_hundredths_is_rounded_as_the_report_rounds(

@@ -132,11 +132,11 @@ async def test_the_standard_transfer_lag_by_month_and_by_team(world_factory, tok
     assert "standard_transfer" in body["definitions"]
 
     # Read from the journeys, the same report.
-    monkeypatch.setattr(Reports, "_whole_months", staticmethod(lambda *_: False))
+    monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(lambda *_: False))
     assert await report(w, token, NOW, **jan_feb, group_by="month") == body
     monkeypatch.undo()
 
-    # By front-door team (the journeys read): FD-WEST A and C; FD-EAST B and E; FD-NORTH D, none.
+    # By front-door team (the counts kept per key): FD-WEST A and C; FD-EAST B and E; FD-NORTH D, none.
     teams = await report(w, token, NOW, **jan_feb, group_by="team")
     by_team = {g["group"]: g for g in teams["groups"]}
     assert lag(by_team["FD-WEST"]) == (2, 2.0, 8.0, 5.0, 11.75)
@@ -144,9 +144,13 @@ async def test_the_standard_transfer_lag_by_month_and_by_team(world_factory, tok
     assert lag(by_team["FD-NORTH"]) == (0, None, None, None, None)
     assert lag(teams["overall"]) == lag(body["overall"])
 
-    # January alone, from the 2nd (not whole months: the journeys read).
+    # January alone, from the 2nd (not whole months: January's counts less its 1st's), as read from
+    # the journeys.
     part = await report(w, token, NOW, **{"from": "2024-01-02", "to": "2024-01-31"})
     assert lag(part["overall"]) == lag(months["2024-01"])
+    monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(lambda *_: False))
+    assert await report(w, token, NOW, **{"from": "2024-01-02", "to": "2024-01-31"}) == part
+    monkeypatch.undo()
 
     # The CSV rows carry the new columns, a missing figure blank.
     r = await w.reporting.get(
@@ -205,5 +209,5 @@ async def test_a_standard_transfer_before_the_first_contact_counts_once_the_cont
     body = await report(w, token, NOW, **march)
     # Working days 0 (G) and 1 (F), days 0.00 and 1.00: ranks 1 and 2 of 2.
     assert lag(body["overall"]) == (2, 0.0, 1.0, 0.0, 1.0)
-    monkeypatch.setattr(Reports, "_whole_months", staticmethod(lambda *_: False))
+    monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(lambda *_: False))
     assert await report(w, token, NOW, **march) == body

@@ -1,27 +1,30 @@
 """The handovers report's figures of journeys, kept per London month of the journey's first contact
 (`JourneyMonth`, `JourneyMonthValue`, `JourneyMonthBand`, `JourneyMonthReason` and `JourneyLiveDay`
-rows), for the whole and per grouping key.
+rows), for the whole and per grouping key; and the same per London day of the first contact
+(`JourneyDay`, `JourneyDayValue`, `JourneyDayBand`, `JourneyDayReason` and `JourneyLiveByDay`), so
+that a range covering a month in part takes that month's days from counts too, as contact to
+outcome does with its durations per day.
 
-A journey counts once in its month, for the whole and under each of its keys (area, team, source,
-first contact's outcome: a journey whose key changes moves to the new key's rows): its journey and
-closure counts, the value of its team transfers and worker changes, its handovers by reason, and,
-once it has one, its standard transfer's lag (fixed from then on: it counts whether the journey is
-live or settled). Its unallocated time is kept by value only when it is *settled*: a *live*
-journey (open and without a named worker) has unallocated time that grows with the time of the
-request, so it is counted by what that time follows from (the day its open spell began, its
-completed working days, the day of its origin, and sums of its microseconds: `JourneyLiveDay`), and
-the report reads the live journeys themselves only near a median or a maximum, through
-`ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys, each one's previous
-contribution is taken off and its new one added, and the net change of every row touched is
-written as increments (`contact_days.add_increments`), so the rows always equal counting the
-journeys themselves.
+A journey counts once in its month and once in its day, for the whole and under each of its keys
+(area, team, source, first contact's outcome: a journey whose key changes moves to the new key's
+rows): its journey and closure counts, the value of its team transfers and worker changes, its
+handovers by reason, and, once it has one, its standard transfer's lag (fixed from then on: it
+counts whether the journey is live or settled). Its unallocated time is kept by value only when it
+is *settled*: a *live* journey (open and without a named worker) has unallocated time that grows
+with the time of the request, so it is counted by what that time follows from (the day its open
+spell began, its completed working days, the day of its origin, and sums of its microseconds:
+`JourneyLiveDay`), and the report reads the live journeys themselves only near a median or a
+maximum, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys, each
+one's previous contribution is taken off and its new one added, and the net change of every row
+touched is written as increments (`contact_days.add_increments`), so the rows always equal counting
+the journeys themselves.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table
@@ -30,6 +33,11 @@ from services.reporting.projections.contact_days import Increments, unchanged
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
     JOURNEY_GROUP_COLUMNS,
+    JourneyDay,
+    JourneyDayBand,
+    JourneyDayReason,
+    JourneyDayValue,
+    JourneyLiveByDay,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
@@ -85,10 +93,11 @@ def is_live(journey: Mapping[str, Any]) -> bool:
     return journey["unallocated_since"] is not None and journey["closed_at"] is None
 
 
-def live_key(journey: Mapping[str, Any], month: date) -> tuple[date, int, int, int]:
-    """A live journey's `JourneyLiveDay` row: (month, since_day, closed_days, origin_day)."""
+def live_key(journey: Mapping[str, Any]) -> tuple[int, int, int]:
+    """A live journey's `JourneyLiveDay` row in its month (and `JourneyLiveByDay` row in its day):
+    (since_day, closed_days, origin_day)."""
     origin_day = journey["unallocated_origin_us"] // US_PER_DAY
-    return month, journey["unallocated_since_day"], journey["unallocated_working_days_closed"], origin_day
+    return journey["unallocated_since_day"], journey["unallocated_working_days_closed"], origin_day
 
 
 def hundredths_of_day(hours: float) -> int:
@@ -111,35 +120,111 @@ def reason_key(reason: str | None) -> str:
     return blank_group_key("reason") if reason is None or reason == "" else reason
 
 
+@dataclass(frozen=True)
+class _KeptTables:
+    """The five tables of one period of the first contact (London month or day), and the name of
+    their period column."""
+
+    journeys: Table
+    values: Table
+    bands: Table
+    reasons: Table
+    live: Table
+    period: str
+
+
+MONTH_TABLES = _KeptTables(_MONTHS, _VALUES, _BANDS, _REASONS, _LIVE, "month")
+DAY_TABLES = _KeptTables(
+    JourneyDay.__table__,  # type: ignore[attr-defined]
+    JourneyDayValue.__table__,  # type: ignore[attr-defined]
+    JourneyDayBand.__table__,  # type: ignore[attr-defined]
+    JourneyDayReason.__table__,  # type: ignore[attr-defined]
+    JourneyLiveByDay.__table__,  # type: ignore[attr-defined]
+    "day",
+)
+
+
+class _PeriodChanges:
+    """The net change to each row of one period's tables, each keyed by its key columns in the
+    table's order (`_KeptTables`)."""
+
+    def __init__(self, tables: _KeptTables) -> None:
+        self.tables = tables
+        self.journeys: dict[tuple[Any, ...], list[int]] = {}
+        self.values: dict[tuple[Any, ...], int] = {}
+        self.bands: dict[tuple[Any, ...], int] = {}
+        self.reasons: dict[tuple[Any, ...], list[int]] = {}
+        self.live: dict[tuple[Any, ...], list[int]] = {}
+
+    def increments(self) -> list[Increments]:
+        t, period = self.tables, self.tables.period
+        # The values per month are keyed by value before month, per day by day before value
+        # (models.JourneyDayValue): the rows are kept in either order as (..., value, period).
+        values = [(*at, n) for at, n in self.values.items() if n]
+        value_keys: tuple[str, ...] = ("metric", "dimension", "key", "value", period)
+        if period == "day":
+            value_keys = ("metric", "dimension", "key", "day", "value")
+            values = [(m, d, k, day, v, n) for m, d, k, v, day, n in values]
+        return [
+            Increments(
+                t.journeys,
+                ("dimension", "key", period),
+                MONTH_COUNTS,
+                [(*at, *cell) for at, cell in self.journeys.items() if any(cell)],
+                drop_zeroed=True,
+            ),
+            Increments(t.values, value_keys, ("journeys",), values, drop_zeroed=True),
+            Increments(
+                t.bands,
+                ("metric", "dimension", "key", period, "band"),
+                ("journeys",),
+                [(*at, n) for at, n in self.bands.items() if n],
+                drop_zeroed=True,
+            ),
+            Increments(
+                t.reasons,
+                ("dimension", "key", period, "reason"),
+                REASON_COUNTS,
+                [(*at, *cell) for at, cell in self.reasons.items() if any(cell)],
+                drop_zeroed=True,
+            ),
+            Increments(
+                t.live,
+                ("dimension", "key", period, "since_day", "closed_days", "origin_day"),
+                LIVE_COUNTS,
+                [(*at, *cell) for at, cell in self.live.items() if any(cell)],
+                drop_zeroed=True,
+            ),
+        ]
+
+
 class JourneyMonthChanges:
     """The net change to each kept row from one batch's journeys. Every row is kept for the whole
     (dimension `all`) and for each grouping key (`JOURNEY_GROUP_COLUMNS`), so a report grouped by
-    a key reads rows as one grouped by month does."""
+    a key reads rows as one grouped by month does; and per London month of the first contact and,
+    alike, per London day (`JourneyDay` and the rest), from which a report takes the days of a
+    range's partial edge months."""
 
     def __init__(self) -> None:
-        # Each keyed by (dimension, key, ...the table's other key columns in order).
-        self.months: dict[tuple[str, str, date], list[int]] = {}
-        self.values: dict[tuple[str, str, str, int, date], int] = {}
-        self.bands: dict[tuple[str, str, str, date, int], int] = {}
-        self.reasons: dict[tuple[str, str, date, str], list[int]] = {}
-        self.live: dict[tuple[str, str, date, int, int, int], list[int]] = {}
+        self.by_month = _PeriodChanges(MONTH_TABLES)
+        self.by_day = _PeriodChanges(DAY_TABLES)
 
     def add(self, journey: Mapping[str, Any], handovers: Iterable[Mapping[str, Any]], sign: int) -> None:
         """Count a journey (with its transferred allocations) in (sign 1) or out (sign -1)."""
         if journey["opened_at"] is None:
             return  # no first contact yet: in no report's range
-        month = london_date(journey["opened_at"]).replace(day=1)
+        day = london_date(journey["opened_at"])
         settled = not is_live(journey)
         hours = journey["unallocated_hours_closed"]
         closed_us = closed_microseconds(hours)
         added = (1, int(journey["closed_at"] is not None), closed_us if settled else 0)
         values = [(name, journey[column]) for name, column in VALUE_COLUMNS.items()]
         bands: list[tuple[str, int]] = []
-        live: tuple[tuple[date, int, int, int], tuple[int, int, int]] | None = None
+        live: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None
         if not settled:
             values = values[:2]  # a live journey's working days grow: derived at request time
-            at = live_key(journey, month)
-            live = at, (1, closed_us, journey["unallocated_since_us"] - at[3] * US_PER_DAY)
+            at = live_key(journey)
+            live = at, (1, closed_us, journey["unallocated_since_us"] - at[2] * US_PER_DAY)
         else:
             k = hundredths_of_day(hours)
             values.append((UNALLOCATED_DAYS, k))
@@ -154,18 +239,23 @@ class JourneyMonthChanges:
             counts[0] += 1
             counts[1] += int(bool(handover["team_changed"]))
             counts[2] += int(bool(handover["worker_changed"]))
-        for dimension, key in group_keys(journey, JOURNEY_GROUP_COLUMNS):
-            _add_to(self.months.setdefault((dimension, key, month), [0, 0, 0]), added, sign)
-            for name, value in values:
-                at_value = (name, dimension, key, int(value), month)
-                self.values[at_value] = self.values.get(at_value, 0) + sign
-            for name, band in bands:
-                at_band = (name, dimension, key, month, band)
-                self.bands[at_band] = self.bands.get(at_band, 0) + sign
-            if live is not None:
-                _add_to(self.live.setdefault((dimension, key, *live[0]), [0, 0, 0]), live[1], sign)
-            for reason, counts in reasons.items():
-                _add_to(self.reasons.setdefault((dimension, key, month, reason), [0, 0, 0]), counts, sign)
+        # The same contribution in the journey's month's rows and in its day's.
+        for period, kept in ((day.replace(day=1), self.by_month), (day, self.by_day)):
+            for dimension, key in group_keys(journey, JOURNEY_GROUP_COLUMNS):
+                _add_to(kept.journeys.setdefault((dimension, key, period), [0, 0, 0]), added, sign)
+                for name, value in values:
+                    at_value = (name, dimension, key, int(value), period)
+                    kept.values[at_value] = kept.values.get(at_value, 0) + sign
+                for name, band in bands:
+                    at_band = (name, dimension, key, period, band)
+                    kept.bands[at_band] = kept.bands.get(at_band, 0) + sign
+                if live is not None:
+                    _add_to(
+                        kept.live.setdefault((dimension, key, period, *live[0]), [0, 0, 0]), live[1], sign
+                    )
+                for reason, counts in reasons.items():
+                    at_reason = (dimension, key, period, reason)
+                    _add_to(kept.reasons.setdefault(at_reason, [0, 0, 0]), counts, sign)
 
     def change(
         self,
@@ -207,40 +297,4 @@ class JourneyMonthChanges:
         """The net changes, table by table, as `add_increments` takes them (see
         `ContactDayChanges.increments`). Rows left counting nothing are deleted: a journey moves
         between keys' rows as its outcome or team changes, and out of its live row when allocated."""
-        return [
-            Increments(
-                _MONTHS,
-                ("dimension", "key", "month"),
-                MONTH_COUNTS,
-                [(*at, *cell) for at, cell in self.months.items() if any(cell)],
-                drop_zeroed=True,
-            ),
-            Increments(
-                _VALUES,
-                ("metric", "dimension", "key", "value", "month"),
-                ("journeys",),
-                [(*at, n) for at, n in self.values.items() if n],
-                drop_zeroed=True,
-            ),
-            Increments(
-                _BANDS,
-                ("metric", "dimension", "key", "month", "band"),
-                ("journeys",),
-                [(*at, n) for at, n in self.bands.items() if n],
-                drop_zeroed=True,
-            ),
-            Increments(
-                _REASONS,
-                ("dimension", "key", "month", "reason"),
-                REASON_COUNTS,
-                [(*at, *cell) for at, cell in self.reasons.items() if any(cell)],
-                drop_zeroed=True,
-            ),
-            Increments(
-                _LIVE,
-                ("dimension", "key", "month", "since_day", "closed_days", "origin_day"),
-                LIVE_COUNTS,
-                [(*at, *cell) for at, cell in self.live.items() if any(cell)],
-                drop_zeroed=True,
-            ),
-        ]
+        return [*self.by_month.increments(), *self.by_day.increments()]

@@ -387,6 +387,88 @@ class JourneyMonthReason(Base, table=True):
     worker_changes: int = 0
 
 
+class JourneyDay(Base, table=True):
+    """`JourneyMonth` per London day of the first contact: a handovers report over a range that
+    covers a month in part takes that month's days from these rows (at most about half a month at
+    each edge: `Reports._kept_months`), not from the journeys opened on them. Kept with the month
+    rows, from the same contribution of each journey (journey_months.py).
+
+    Keyed by key before day, as the month rows by key before month: a report reads the keys of a
+    dimension it has found in the counts (`_KeptGroups`), each key's span of days one range."""
+
+    __tablename__ = "rpt_journey_days"
+
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
+    day: date = Field(primary_key=True, description="London date of opened_at.")
+    journeys: int = 0
+    closed: int = 0
+    sum_settled_unallocated_us: int = Field(0, sa_type=BigInteger)
+
+
+class JourneyDayValue(Base, table=True):
+    """`JourneyMonthValue` per London day of the first contact, for a range's partial edge months."""
+
+    __tablename__ = "rpt_journey_day_values"
+
+    # Day before value, unlike the month rows: an edge reads a span of days of a key (every value
+    # of the small-valued figures, or one whole-day band of values), one range of the index.
+    metric: str = Field(primary_key=True, max_length=40)
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
+    day: date = Field(primary_key=True, description="London date of opened_at.")
+    value: int = Field(primary_key=True)
+    journeys: int = 0
+
+
+class JourneyDayBand(Base, table=True):
+    """`JourneyMonthBand` per London day of the first contact, for a range's partial edge months."""
+
+    __tablename__ = "rpt_journey_day_bands"
+
+    metric: str = Field(primary_key=True, max_length=40)
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
+    day: date = Field(primary_key=True, description="London date of opened_at.")
+    band: int = Field(primary_key=True, description="value // 100 of the values counted.")
+    journeys: int = 0
+
+
+class JourneyLiveByDay(Base, table=True):
+    """`JourneyLiveDay` per London day of the first contact (not of the open spell: `since_day`
+    and `origin_day` say when that began), for a range's partial edge months."""
+
+    __tablename__ = "rpt_journey_live_by_day"
+
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
+    day: date = Field(primary_key=True, description="London date of opened_at.")
+    since_day: int = Field(primary_key=True, description="unallocated_since_day.")
+    closed_days: int = Field(primary_key=True, description="unallocated_working_days_closed.")
+    origin_day: int = Field(primary_key=True, description="unallocated_origin_us // 86,400,000,000.")
+    journeys: int = 0
+    sum_closed_us: int = Field(
+        0, sa_type=BigInteger, description="Sum of the completed spells' hours in whole microseconds."
+    )
+    sum_since_offset_us: int = Field(
+        0, sa_type=BigInteger, description="Sum of unallocated_since_us - origin_day x 86,400,000,000."
+    )
+
+
+class JourneyDayReason(Base, table=True):
+    """`JourneyMonthReason` per London day of the first contact, for a range's partial edge months."""
+
+    __tablename__ = "rpt_journey_day_reasons"
+
+    dimension: str = Field(primary_key=True, max_length=10, description="all, area, team, source or outcome.")
+    key: str = Field(primary_key=True, max_length=80, description="The grouping's key (ALL for all).")
+    day: date = Field(primary_key=True, description="London date of opened_at.")
+    reason: str = Field(primary_key=True, max_length=20)
+    handovers: int = 0
+    team_transfers: int = 0
+    worker_changes: int = 0
+
+
 class SupervisionDay(Base, table=True):
     """The change, on one London day, in the supervision report's counts for one grouping key.
 

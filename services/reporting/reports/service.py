@@ -81,7 +81,12 @@ from services.reporting.projections.models import (
     ContactDurationWeekBand,
     ContactFact,
     FeedState,
+    JourneyDay,
+    JourneyDayBand,
+    JourneyDayReason,
+    JourneyDayValue,
     JourneyFact,
+    JourneyLiveByDay,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
@@ -297,12 +302,49 @@ class _LiveSpells:
     now_us: int
 
 
+# Each table of journey counts kept per London month, and the same counts kept per London day
+# (journey_months.py), from which a range's partial edge months take their days.
+_DAY_TABLE_OF: dict[type, type] = {
+    JourneyMonth: JourneyDay,
+    JourneyMonthValue: JourneyDayValue,
+    JourneyMonthBand: JourneyDayBand,
+    JourneyMonthReason: JourneyDayReason,
+    JourneyLiveDay: JourneyLiveByDay,
+}
+
+
+@dataclass(frozen=True)
+class _KeptPart:
+    """Rows of one kind of kept counts that a handovers report reads: those of the months taken
+    whole (`span_month` None: the month table, added) or those of one span of days of a month (the
+    day table: its days added, sign 1, or taken off the month taken whole, sign -1)."""
+
+    table: Any  # a Core table
+    first: date
+    last: date
+    sign: int
+    span_month: date | None
+
+    @property
+    def period(self) -> Any:
+        """The table's column of the London month or day of the journeys' first contact."""
+        return self.table.c.month if self.span_month is None else self.table.c.day
+
+    @property
+    def month(self) -> Any:
+        """The month its rows count in, as SQL: each row's, or the span's."""
+        return self.table.c.month if self.span_month is None else literal(self.span_month, Date)
+
+
 @dataclass
 class _KeptGroups:
-    """Which rows kept per month and key (journey_months.py) count towards the whole and each group
-    of a handovers report over whole London months: the whole's rows (dimension `all`) make the
-    whole; grouped by month or quarter, a group is the whole's rows of its months, and grouped by a
-    key, the rows of that key."""
+    """Which rows kept per month and key, and per day and key (journey_months.py), count towards
+    the whole and each group of a handovers report: the months the range covers whole, or more
+    than half of, are read from the month rows, and a month's days in range, or those out of range
+    of a month taken whole, from the day rows, added or taken off (`Reports._kept_months`), so that
+    each count read, times its part's sign, nets to the journeys of the range's days. The whole's
+    rows (dimension `all`) make the whole; grouped by month or quarter, a group is the whole's rows
+    of its months (and of their spans), and grouped by a key, the rows of that key."""
 
     from_date: date
     to_date: date
@@ -311,24 +353,67 @@ class _KeptGroups:
 
     def __post_init__(self) -> None:
         self.dimension = None if self.group_by in TIME_GROUPS else self.group_by.value
+        self.months, self.spans = Reports._kept_months(self.from_date, self.to_date)
         # The time groupings' periods: {first of a month: its period}, {period: its months}.
         self.period_of_month: dict[date, str] = {}
         self.periods: dict[str, list[date]] = defaultdict(list)
-        month = self.from_date
+        month = self.from_date.replace(day=1)
         while month <= self.to_date:
             self.period_of_month[month] = period_of(self.group_by, month) if self.dimension is None else ""
             self.periods[self.period_of_month[month]].append(month)
             month = (month + timedelta(days=32)).replace(day=1)
+        # The keys of the grouping's dimension found in the counts (`found`): a span of days is read
+        # key by key, each a range of the day rows, not every day of the dimension's keys.
+        self.keys: set[str] | None = None
 
-    def read(self, kept: Any) -> list[Any]:
-        """The conditions on a kept table's rows that the report reads: its months', of the whole
-        and, grouped by a key, of that grouping's keys."""
-        dimensions = [WHOLE[0]] if self.dimension is None else [WHOLE[0], self.dimension]
-        return [
-            col(kept.dimension).in_(dimensions),
-            col(kept.month) >= self.from_date,
-            col(kept.month) <= self.to_date,
+    def parts(self, kept: type) -> list[_KeptPart]:
+        """The parts of a kind of kept counts (its month table) that the range reads."""
+        parts = []
+        if self.months:
+            table = kept.__table__  # type: ignore[attr-defined]
+            parts.append(_KeptPart(table, self.months[0], self.months[-1], 1, None))
+        day_table = _DAY_TABLE_OF[kept].__table__  # type: ignore[attr-defined]
+        parts += [
+            _KeptPart(day_table, first, last, sign, first.replace(day=1)) for first, last, sign in self.spans
         ]
+        return parts
+
+    def found(self, keys: Iterable[str]) -> None:
+        """The keys of the grouping's dimension that the range's counts hold (read first)."""
+        self.keys = set(keys)
+
+    def read(self, part: _KeptPart) -> list[Any]:
+        """The conditions on a part's rows that the report reads: its months or days, of the whole
+        and, grouped by a key, of that grouping's keys (those `found`, once they are)."""
+        t = part.table
+        in_range = part.period.between(part.first, part.last)
+        if self.dimension is None:
+            return [t.c.dimension == WHOLE[0], in_range]
+        if self.keys is None or part.span_month is None:
+            return [t.c.dimension.in_([WHOLE[0], self.dimension]), in_range]
+        whole = and_(t.c.dimension == WHOLE[0], t.c.key == WHOLE[1])
+        keys = and_(t.c.dimension == self.dimension, t.c.key.in_(sorted(self.keys)))
+        return [or_(whole, keys) if self.keys else whole, in_range]
+
+    def select(
+        self,
+        kept: type,
+        columns: Sequence[str],
+        counts: Sequence[str],
+        where: Callable[[_KeptPart], list[Any]],
+    ) -> Any:
+        """(dimension, key, month, *columns, *counts) of the rows of every part of a kind of kept
+        counts meeting `where(part)`, each count times its part's sign: one statement."""
+        selects = []
+        for part in self.parts(kept):
+            t = part.table
+            signed = [t.c[c] if part.sign == 1 else (t.c[c] * part.sign).label(c) for c in counts]
+            selects.append(
+                select(
+                    t.c.dimension, t.c.key, part.month.label("month"), *[t.c[c] for c in columns], *signed
+                ).where(*where(part))
+            )
+        return selects[0] if len(selects) == 1 else union_all(*selects)
 
     def of(self, dimension: str, key: str, month: date) -> tuple[str | None, ...]:
         """The groups (None: the whole) a kept row read counts towards."""
@@ -336,17 +421,22 @@ class _KeptGroups:
             return (key,)
         return (None,) if self.dimension is not None else (None, self.period_of_month[month])
 
-    def rows_of(self, kept: Any, group: str | None) -> Any:
-        """The condition on a kept table's rows that count towards one group (None: the whole)."""
-        first, last = self.from_date, self.to_date
+    def rows_of(self, part: _KeptPart, group: str | None) -> Any:
+        """The condition on a part's rows that count towards one group (None: the whole)."""
+        t = part.table
+        first, last = part.first, part.last
         dimension, key = WHOLE
         if group is not None and self.dimension is not None:
             dimension, key = self.dimension, group
+        elif group is not None and part.span_month is not None:
+            if part.span_month not in self.periods[group]:
+                return false()  # a span's days are of its month's period
         elif group is not None:
-            first, last = min(self.periods[group]), max(self.periods[group])
-        return and_(
-            col(kept.dimension) == dimension, col(kept.key) == key, col(kept.month).between(first, last)
-        )
+            months = [m for m in self.periods[group] if first <= m <= last]
+            if not months:
+                return false()
+            first, last = months[0], months[-1]
+        return and_(t.c.dimension == dimension, t.c.key == key, part.period.between(first, last))
 
     def journeys_of(self, group: str | None) -> Any:
         """The condition on the journeys in range that are of one group (None: all of them)."""
@@ -355,7 +445,8 @@ class _KeptGroups:
         if self.dimension is not None:
             return self.group == group
         first, last = min(self.periods[group]), max(self.periods[group])
-        start, end = window(first, (last + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        last = (last + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        start, end = window(max(first, self.from_date), min(last, self.to_date))
         return and_(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
 
 
@@ -669,11 +760,12 @@ class Reports:
         return london_date(self.statutory.receipt_cutoff(now, self.settings.decision_within_working_days))
 
     @staticmethod
-    def _whole_months(from_date: date, to_date: date, group_by: GroupBy) -> bool:
-        """Whether the range and each of its groups are whole London months (handovers' kept path
-        has no edge corrections): a week is not."""
-        whole = from_date.day == 1 and (to_date + timedelta(days=1)).day == 1
-        return whole and group_by is not GroupBy.week
+    def _kept_counts_serve(group_by: GroupBy) -> bool:
+        """Whether handovers read the counts kept per month, and per day for a range's partial
+        edge months (`_KeptGroups`), rather than every journey in range: for any range grouped by
+        month, quarter or a key. Not by week: a week's counts would be its seven days' (more rows
+        than its journeys' at a small scale), and no counts are kept per week."""
+        return group_by is not GroupBy.week
 
     @staticmethod
     def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
@@ -1281,7 +1373,7 @@ class Reports:
         # {(group or None for the whole, reason): [handovers, team transfers, worker changes]}: the
         # whole apart from a group keyed ALL (a team may be coded so), which would add into it.
         by_reason: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        if self._whole_months(from_date, to_date, group_by):
+        if self._kept_counts_serve(group_by):
             groups = _KeptGroups(from_date, to_date, group_by, group)
             overall, totals = await self._kept_handovers(groups, in_range, now, medians, by_reason)
         else:
@@ -1458,36 +1550,46 @@ class Reports:
         medians: dict[str | None, float],
         by_reason: dict[tuple[str | None, str], list[int]],
     ) -> tuple[_Tally, dict[str, _Tally]]:
-        """`_handover_tallies` and `_handover_reasons` for whole months grouped by month, quarter or
-        a key: settled journeys' figures from the rows kept per month (and key), live journeys' from
-        the rows kept per month (and key) and origin day (journey_months.py), reading only the live
-        journeys at a median or a maximum, and those whose spell began on the day of `now` or later."""
+        """`_handover_tallies` and `_handover_reasons` for any range grouped by month, quarter or a
+        key: settled journeys' figures from the rows kept per month (and key), and per day for a
+        partial edge month (`_KeptGroups`: every count read times its part's sign), live journeys'
+        from the rows kept per month or day (and key) and origin day (journey_months.py), reading
+        only the live journeys at a median or a maximum, and those whose spell began on the day of
+        `now` or later. A table's rows of every part are one statement.
+
+        The counts read net to the range's journeys; a row of one part may be taken off by another,
+        so maxima (a value, a band, an origin day) are those whose net count is above 0, not SQL's
+        max() over rows."""
         overall = _Tally()
         totals: dict[str, _Tally] = defaultdict(_Tally)
 
         def tallies(dimension: str, key: str, month: date) -> list[tuple[str | None, _Tally]]:
-            return [(g, overall if g is None else totals[g]) for g in groups.of(dimension, kept_key, month)]
+            return [(g, overall if g is None else totals[g]) for g in groups.of(dimension, key, month)]
 
-        m, v, r = JourneyMonth, JourneyMonthValue, JourneyMonthReason
-        months = select(
-            col(m.dimension),
-            col(m.key),
-            col(m.month),
-            col(m.journeys),
-            col(m.closed),
-            col(m.sum_settled_unallocated_us),
-        ).where(*groups.read(m), col(m.journeys) > 0)
+        months = groups.select(
+            JourneyMonth,
+            (),
+            ("journeys", "closed", "sum_settled_unallocated_us"),
+            lambda p: [*groups.read(p), p.table.c.journeys > 0],
+        )
+        keys: set[str] = set()
         for dimension, kept_key, month, journeys, closed, sum_us in await self.session.execute(months):
+            if dimension != WHOLE[0]:
+                keys.add(kept_key)
             for _, t in tallies(dimension, kept_key, month):
                 t.journeys += journeys
                 t.closed += closed
                 t.sum_us += int(sum_us)
-        values = select(
-            col(v.dimension), col(v.key), col(v.month), col(v.metric), col(v.value), col(v.journeys)
-        ).where(
-            col(v.metric).in_([*VALUE_COLUMNS, STANDARD_TRANSFER_WORKING_DAYS]),
-            *groups.read(v),
-            col(v.journeys) > 0,
+        groups.found(keys)
+        values = groups.select(
+            JourneyMonthValue,
+            ("metric", "value"),
+            ("journeys",),
+            lambda p: [
+                p.table.c.metric.in_([*VALUE_COLUMNS, STANDARD_TRANSFER_WORKING_DAYS]),
+                *groups.read(p),
+                p.table.c.journeys > 0,
+            ],
         )
         for dimension, kept_key, month, name, value, n in await self.session.execute(values):
             for _, t in tallies(dimension, kept_key, month):
@@ -1500,21 +1602,16 @@ class Reports:
         ]
         now_us, now_day = microseconds(now), day_index(self.local, london_date(now))
         # The live journeys whose open spell began before the day of `now`: their working days,
-        # sums and origin days follow from the rows kept per month (JourneyLiveDay), whatever `now`.
+        # sums and origin days follow from the rows kept per month or day (JourneyLiveDay,
+        # JourneyLiveByDay), whatever `now`.
         # {group or None for the whole: {origin day: journeys}}
         origins: dict[str | None, Counter[int]] = defaultdict(Counter)
-        lv = JourneyLiveDay
-        kept_live = select(
-            col(lv.dimension),
-            col(lv.key),
-            col(lv.month),
-            col(lv.since_day),
-            col(lv.closed_days),
-            col(lv.origin_day),
-            col(lv.journeys),
-            col(lv.sum_closed_us),
-            col(lv.sum_since_offset_us),
-        ).where(*groups.read(lv), col(lv.journeys) > 0, col(lv.since_day) < now_day)
+        kept_live = groups.select(
+            JourneyLiveDay,
+            ("since_day", "closed_days", "origin_day"),
+            ("journeys", "sum_closed_us", "sum_since_offset_us"),
+            lambda p: [*groups.read(p), p.table.c.journeys > 0, p.table.c.since_day < now_day],
+        )
         for row in await self.session.execute(kept_live):
             (
                 dimension,
@@ -1532,6 +1629,11 @@ class Reports:
                 t.values["unallocated_working_days"][closed_days + now_day - since_day] += n
                 t.sum_us += spells_us
                 origins[g][origin_day] += n
+        # Values and origin days a part took off entirely count nothing.
+        origins = defaultdict(Counter, {g: +days for g, days in origins.items()})
+        for t in (overall, *totals.values()):
+            for name in list(t.values):
+                t.values[name] = +t.values[name]
         # The others (a spell begun since the last working day, or after `now`): read, few.
         # {group or None: their unallocated days in hundredths}
         recent: dict[str | None, Counter[int]] = defaultdict(Counter)
@@ -1551,7 +1653,7 @@ class Reports:
         origin = col(JourneyFact.unallocated_origin_us)
         oldest = []
         for key, days in origins.items():
-            if key is not None:
+            if key is not None and days:
                 members = groups.journeys_of(key)
                 oldest_day = self._origin_days(min(days), min(days))
                 earliest = select(func.min(origin)).where(*live_before_today, members, oldest_day)
@@ -1566,59 +1668,73 @@ class Reports:
         totals = defaultdict(_Tally, {key: t for key, t in totals.items() if t.journeys})
         if not overall.journeys:
             return overall, totals
-        await self._kept_standard_transfer_lag(groups, overall, totals)
-        # The settled maxima: each group's top band, then the top value in it.
-        b = JourneyMonthBand
-        kept_bands = [col(b.metric) == UNALLOCATED_DAYS, *groups.read(b), col(b.journeys) > 0]
-        top_bands = select(col(b.dimension), col(b.key), col(b.month), func.max(col(b.band))).where(
-            *kept_bands
+        # The whole-day bands of settled journeys' unallocated days and of the standard transfer's
+        # lag in days, each group's net count per band.
+        # {metric: {group or None: {band: journeys}}}
+        bands: dict[str, dict[str | None, Counter[int]]] = {
+            UNALLOCATED_DAYS: defaultdict(Counter),
+            STANDARD_TRANSFER_DAYS: defaultdict(Counter),
+        }
+        kept_bands = groups.select(
+            JourneyMonthBand,
+            ("metric", "band"),
+            ("journeys",),
+            lambda p: [p.table.c.metric.in_(list(bands)), *groups.read(p), p.table.c.journeys > 0],
         )
-        tops: dict[str | None, int] = {}
-        for dimension, kept_key, month, band in await self.session.execute(
-            top_bands.group_by(col(b.dimension), col(b.key), col(b.month))
-        ):
+        for dimension, kept_key, month, name, band, n in await self.session.execute(kept_bands):
             for g in groups.of(dimension, kept_key, month):
-                tops[g] = max(tops.get(g, band), band)
+                bands[name][g][band] += n
+        await self._kept_standard_transfer_lag(groups, overall, totals, bands[STANDARD_TRANSFER_DAYS])
+        settled = bands[UNALLOCATED_DAYS]
+        # The settled maxima: each group's top band, then the top value in it.
+        tops = {g: max(counted) for g, c in settled.items() if (counted := +c)}
         if tops:
-            highest = select(col(v.dimension), col(v.key), col(v.month), func.max(col(v.value))).where(
-                col(v.metric) == UNALLOCATED_DAYS,
-                col(v.journeys) > 0,
-                or_(
-                    *[
-                        and_(groups.rows_of(v, g), self._in_day_band(col(v.value), top))
-                        for g, top in tops.items()
-                    ]
-                ),
+            highest = groups.select(
+                JourneyMonthValue,
+                ("value",),
+                ("journeys",),
+                lambda p: [
+                    p.table.c.metric == UNALLOCATED_DAYS,
+                    p.table.c.journeys > 0,
+                    or_(
+                        *[
+                            and_(groups.rows_of(p, g), self._in_day_band(p.table.c.value, top))
+                            for g, top in tops.items()
+                        ]
+                    ),
+                ],
             )
-            # Every value read is one of its groups' values, and each group's top band is read whole.
-            for dimension, kept_key, month, value in await self.session.execute(
-                highest.group_by(col(v.dimension), col(v.key), col(v.month))
-            ):
-                for _, t in tallies(dimension, kept_key, month):
-                    t.top(value / 100)
+            in_top: dict[str | None, Counter[int]] = defaultdict(Counter)
+            for dimension, kept_key, month, value, n in await self.session.execute(highest):
+                for g in groups.of(dimension, kept_key, month):
+                    if g in tops and value // DAY_BAND == tops[g]:
+                        in_top[g][value] += n
+            for g, counted in in_top.items():
+                if counted := +counted:
+                    (overall if g is None else totals[g]).top(max(counted) / 100)
         await self._kept_day_medians(
             groups,
             overall,
             totals,
             _LiveSpells(live_before_today, origins, recent, now_us),
             hours,
-            kept_bands,
+            settled,
             medians,
         )
-        reasons = select(
-            col(r.dimension),
-            col(r.key),
-            col(r.month),
-            col(r.reason),
-            col(r.handovers),
-            col(r.team_transfers),
-            col(r.worker_changes),
-        ).where(*groups.read(r), col(r.handovers) > 0)
+        reasons = groups.select(
+            JourneyMonthReason,
+            ("reason",),
+            ("handovers", "team_transfers", "worker_changes"),
+            lambda p: [*groups.read(p), p.table.c.handovers > 0],
+        )
+        counted_reasons: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         for reason_row in await self.session.execute(reasons):
             dimension, kept_key, month, reason, *handovers = reason_row
             for g in groups.of(dimension, kept_key, month):
-                counts = by_reason[(g, reason)]
+                counts = counted_reasons[(g, reason)]
                 counts[:] = [a + b for a, b in zip(counts, handovers, strict=True)]
+        # A reason whose handovers were all taken off is not one of the range's.
+        by_reason.update({at: counts for at, counts in counted_reasons.items() if counts[0]})
         return overall, totals
 
     async def _standard_transfer_lag(
@@ -1642,13 +1758,16 @@ class Reports:
             totals[key].lag = ranks.get(key, {})
 
     async def _kept_standard_transfer_lag(
-        self, groups: _KeptGroups, overall: _Tally, totals: dict[str, _Tally]
+        self,
+        groups: _KeptGroups,
+        overall: _Tally,
+        totals: dict[str, _Tally],
+        bands: dict[str | None, Counter[int]],
     ) -> None:
-        """The standard transfer's lag of the whole and each group from the counts kept per month:
-        working days from their values (read with the other figures'); days from their whole-day
-        bands, then only the values of the band each percentile falls in. The lag is fixed once a
-        journey has one, so no journey is read."""
-        b, v = JourneyMonthBand, JourneyMonthValue
+        """The standard transfer's lag of the whole and each group from the counts kept: working
+        days from their values (read with the other figures'); days from their whole-day bands
+        (`bands`, each group's net count per band), then only the values of the band each
+        percentile falls in. The lag is fixed once a journey has one, so no journey is read."""
         tallies: dict[str | None, _Tally] = {None: overall}
         tallies.update(totals)
         for t in tallies.values():
@@ -1658,13 +1777,6 @@ class Reports:
                 t.lag[STANDARD_TRANSFER_WORKING_DAYS] = {
                     p: nearest_rank_of(working_days, p) for p, _ in LAG_PERCENTILES
                 }
-        bands: dict[str | None, Counter[int]] = defaultdict(Counter)
-        kept_bands = select(col(b.dimension), col(b.key), col(b.month), col(b.band), col(b.journeys)).where(
-            col(b.metric) == STANDARD_TRANSFER_DAYS, *groups.read(b), col(b.journeys) > 0
-        )
-        for dimension, kept_key, month, band, n in await self.session.execute(kept_bands):
-            for g in groups.of(dimension, kept_key, month):
-                bands[g][band] += n
         # {(group or None, p): (band, rank within the band)}
         wanted: dict[tuple[str | None, int], tuple[int, int]] = {}
         for key, t in tallies.items():
@@ -1675,13 +1787,22 @@ class Reports:
         if not wanted:
             return
         read = {(key, band) for (key, _), (band, _) in wanted.items()}
-        conditions = [
-            and_(groups.rows_of(v, key), self._in_day_band(col(v.value), band)) for key, band in read
-        ]
-        in_band: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
-        values = select(col(v.dimension), col(v.key), col(v.month), col(v.value), col(v.journeys)).where(
-            col(v.metric) == STANDARD_TRANSFER_DAYS, col(v.journeys) > 0, or_(*conditions)
+        values = groups.select(
+            JourneyMonthValue,
+            ("value",),
+            ("journeys",),
+            lambda part: [
+                part.table.c.metric == STANDARD_TRANSFER_DAYS,
+                part.table.c.journeys > 0,
+                or_(
+                    *[
+                        and_(groups.rows_of(part, key), self._in_day_band(part.table.c.value, band))
+                        for key, band in read
+                    ]
+                ),
+            ],
         )
+        in_band: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
         for dimension, kept_key, month, value, n in await self.session.execute(values):
             for g in groups.of(dimension, kept_key, month):
                 if (g, value // DAY_BAND) in read:
@@ -1750,7 +1871,7 @@ class Reports:
         totals: dict[str, _Tally],
         live: _LiveSpells,
         hours: Any,
-        kept_bands: list[Any],
+        settled: dict[str | None, Counter[int]],
         medians: dict[str | None, float],
     ) -> None:
         """The median unallocated days of the whole and of each group, over the settled journeys'
@@ -1761,16 +1882,8 @@ class Reports:
         first guess of the median's band is read: the settled values in it, and the live journeys
         of the origin days that may fall in it, counted per value (`_live_values`; those of later
         days fall below it, of earlier days above). If the median's rank turns out to fall outside
-        the band, the next band that way is read instead."""
-        b, v = JourneyMonthBand, JourneyMonthValue
-        settled: dict[str | None, Counter[int]] = defaultdict(Counter)
-        for dimension, kept_key, month, band, n in await self.session.execute(
-            select(col(b.dimension), col(b.key), col(b.month), col(b.band), col(b.journeys)).where(
-                *kept_bands
-            )
-        ):
-            for g in groups.of(dimension, kept_key, month):
-                settled[g][band] += n
+        the band, the next band that way is read instead. `settled` holds each group's settled
+        journeys' net count per band (kept)."""
         # (group or None for the whole) -> (rank of the median, band read)
         wanted: dict[str | None, tuple[int, int]] = {}
         for key, t in [(None, overall), *totals.items()]:
@@ -1789,17 +1902,20 @@ class Reports:
             for grp, origin_day, value, n in await self._live_values(live, groups.group, hours, or_(*near)):
                 for key in (None, grp):
                     live_values[key].append((origin_day, value, n))
-            settled_values = select(
-                col(v.dimension), col(v.key), col(v.month), col(v.value), col(v.journeys)
-            ).where(
-                col(v.metric) == UNALLOCATED_DAYS,
-                col(v.journeys) > 0,
-                or_(
-                    *[
-                        and_(groups.rows_of(v, key), self._in_day_band(col(v.value), band))
-                        for key, (_, band) in wanted.items()
-                    ]
-                ),
+            settled_values = groups.select(
+                JourneyMonthValue,
+                ("value",),
+                ("journeys",),
+                lambda part: [
+                    part.table.c.metric == UNALLOCATED_DAYS,
+                    part.table.c.journeys > 0,
+                    or_(
+                        *[
+                            and_(groups.rows_of(part, key), self._in_day_band(part.table.c.value, band))
+                            for key, (_, band) in wanted.items()
+                        ]
+                    ),
+                ],
             )
             in_band: dict[str | None, Counter[int]] = defaultdict(Counter)
             for dimension, kept_key, month, value, n in await self.session.execute(settled_values):
