@@ -387,13 +387,18 @@ class _KeptGroups:
         and, grouped by a key, of that grouping's keys (those `found`, once they are)."""
         t = part.table
         in_range = part.period.between(part.first, part.last)
-        if self.dimension is None:
-            return [t.c.dimension == WHOLE[0], in_range]
-        if self.keys is None or part.span_month is None:
-            return [t.c.dimension.in_([WHOLE[0], self.dimension]), in_range]
+        if part.span_month is None:
+            dimensions = [WHOLE[0]] if self.dimension is None else [WHOLE[0], self.dimension]
+            return [t.c.dimension.in_(dimensions), in_range]
+        # The day rows are keyed by key before day: the whole's key and each key found make a span's
+        # rows a range of the index each, not a scan of every day of the dimension.
         whole = and_(t.c.dimension == WHOLE[0], t.c.key == WHOLE[1])
-        keys = and_(t.c.dimension == self.dimension, t.c.key.in_(sorted(self.keys)))
-        return [or_(whole, keys) if self.keys else whole, in_range]
+        if self.dimension is None:
+            return [whole, in_range]
+        keyed = t.c.dimension == self.dimension
+        if self.keys is not None:
+            keyed = and_(keyed, t.c.key.in_(sorted(self.keys))) if self.keys else false()
+        return [or_(whole, keyed), in_range]
 
     def select(
         self,
