@@ -768,8 +768,9 @@ class Reports:
     def _kept_counts_serve(group_by: GroupBy) -> bool:
         """Whether handovers read the counts kept per month, and per day for a range's partial
         edge months (`_KeptGroups`), rather than every journey in range: for any range grouped by
-        month, quarter or a key. Not by week: a week's counts would be its seven days' (more rows
-        than its journeys' at a small scale), and no counts are kept per week."""
+        month, quarter or a key. Not by week: no counts are kept per week, and reading a range's every
+        day row (the unallocated days in hundredths alone about one row per journey and key) would
+        cost as much as reading its journeys."""
         return group_by is not GroupBy.week
 
     @staticmethod
