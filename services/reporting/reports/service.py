@@ -769,7 +769,7 @@ class Reports:
         """Whether handovers read the counts kept per month, and per day for a range's partial
         edge months (`_KeptGroups`), rather than every journey in range: for any range grouped by
         month, quarter or a key. Not by week: no counts are kept per week, and reading a range's every
-        day row (the unallocated days in hundredths alone about one row per journey and key) would
+        day row (the unallocated days in hundredths alone up to a row per journey and key) would
         cost as much as reading its journeys."""
         return group_by is not GroupBy.week
 
