@@ -1695,21 +1695,7 @@ class Reports:
         # The settled maxima: each group's top band, then the top value in it.
         tops = {g: max(counted) for g, c in settled.items() if (counted := +c)}
         if tops:
-            highest = groups.select(
-                JourneyMonthValue,
-                ("value",),
-                ("journeys",),
-                lambda p: [
-                    p.table.c.metric == UNALLOCATED_DAYS,
-                    p.table.c.journeys > 0,
-                    or_(
-                        *[
-                            and_(groups.rows_of(p, g), self._in_day_band(p.table.c.value, top))
-                            for g, top in tops.items()
-                        ]
-                    ),
-                ],
-            )
+            highest = self._values_in_bands(groups, UNALLOCATED_DAYS, tops.items())
             in_top: dict[str | None, Counter[int]] = defaultdict(Counter)
             for dimension, kept_key, month, value, n in await self.session.execute(highest):
                 for g in groups.of(dimension, kept_key, month):
@@ -1793,21 +1779,7 @@ class Reports:
         if not wanted:
             return
         read = {(key, band) for (key, _), (band, _) in wanted.items()}
-        values = groups.select(
-            JourneyMonthValue,
-            ("value",),
-            ("journeys",),
-            lambda part: [
-                part.table.c.metric == STANDARD_TRANSFER_DAYS,
-                part.table.c.journeys > 0,
-                or_(
-                    *[
-                        and_(groups.rows_of(part, key), self._in_day_band(part.table.c.value, band))
-                        for key, band in read
-                    ]
-                ),
-            ],
-        )
+        values = self._values_in_bands(groups, STANDARD_TRANSFER_DAYS, read)
         in_band: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
         for dimension, kept_key, month, value, n in await self.session.execute(values):
             for g in groups.of(dimension, kept_key, month):
@@ -1817,6 +1789,28 @@ class Reports:
             tallies[key].lag.setdefault(STANDARD_TRANSFER_DAYS, {})[p] = nearest_value(
                 sorted(in_band[(key, band)].items()), rank
             )
+
+    def _values_in_bands(
+        self, groups: _KeptGroups, metric: str, bands: Iterable[tuple[str | None, int]]
+    ) -> Any:
+        """The kept values of `metric` (in hundredths of a day) of each (group or None for the whole,
+        whole-day band) given: one statement, as `_KeptGroups.select` gives its rows."""
+        wanted = list(bands)
+        return groups.select(
+            JourneyMonthValue,
+            ("value",),
+            ("journeys",),
+            lambda part: [
+                part.table.c.metric == metric,
+                part.table.c.journeys > 0,
+                or_(
+                    *[
+                        and_(groups.rows_of(part, g), self._in_day_band(part.table.c.value, band))
+                        for g, band in wanted
+                    ]
+                ),
+            ],
+        )
 
     @staticmethod
     def _in_day_band(value: Any, band: int) -> Any:
@@ -1908,20 +1902,8 @@ class Reports:
             for grp, origin_day, value, n in await self._live_values(live, groups.group, hours, or_(*near)):
                 for key in (None, grp):
                     live_values[key].append((origin_day, value, n))
-            settled_values = groups.select(
-                JourneyMonthValue,
-                ("value",),
-                ("journeys",),
-                lambda part: [
-                    part.table.c.metric == UNALLOCATED_DAYS,
-                    part.table.c.journeys > 0,
-                    or_(
-                        *[
-                            and_(groups.rows_of(part, key), self._in_day_band(part.table.c.value, band))
-                            for key, (_, band) in wanted.items()
-                        ]
-                    ),
-                ],
+            settled_values = self._values_in_bands(
+                groups, UNALLOCATED_DAYS, [(key, band) for key, (_, band) in wanted.items()]
             )
             in_band: dict[str | None, Counter[int]] = defaultdict(Counter)
             for dimension, kept_key, month, value, n in await self.session.execute(settled_values):
