@@ -82,9 +82,10 @@ OTHER_SHAPES = {
     # per day: grouped by a key, whole months read the month rows; a range that is not whole months
     # reads them too, with the day rows of its edges (January taken whole and its 1st to 10th taken
     # off, December likewise and its 21st to 31st), as contact to outcome does. By week the report
-    # reads every journey in range (not timed here).
+    # reads every journey in range: timed so that it shows.
     "GET /reports/handovers?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
     "GET /reports/handovers?from=2025-01-11&to=2025-12-20": {"from": "2025-01-11", "to": "2025-12-20"},
+    "GET /reports/handovers?group_by=week": {"from": RANGE[0], "to": RANGE[1], "group_by": "week"},
 }
 # The worst case for the durations counted per month: in the clone, a month has the durations the
 # generator drew (whole calendar hours among them), and cloning only doubles their counts. Real
