@@ -239,9 +239,10 @@ class JourneyMonthChanges:
             counts[0] += 1
             counts[1] += int(bool(handover["team_changed"]))
             counts[2] += int(bool(handover["worker_changed"]))
+        keys = group_keys(journey, JOURNEY_GROUP_COLUMNS)
         # The same contribution in the journey's month's rows and in its day's.
         for period, kept in ((day.replace(day=1), self.by_month), (day, self.by_day)):
-            for dimension, key in group_keys(journey, JOURNEY_GROUP_COLUMNS):
+            for dimension, key in keys:
                 _add_to(kept.journeys.setdefault((dimension, key, period), [0, 0, 0]), added, sign)
                 for name, value in values:
                     at_value = (name, dimension, key, int(value), period)

@@ -128,6 +128,7 @@ from services.reporting.reports.models import (
 )
 from services.reporting.rounding import half_up
 from services.reporting.settings import Settings
+from shared.dates import add_months
 from shared.dates import london_window as window
 from shared.db import on_postgresql
 from shared.events.consumer import FeedConsumer
@@ -174,6 +175,15 @@ def group_order(group_by: ContactGrouping) -> Callable[[str], Any]:
     if group_by is DAY_OF_WEEK:
         return WEEKDAYS.index
     return lambda key: key
+
+
+def months_of(from_date: date, to_date: date) -> list[date]:
+    """The first days of the London months a range of dates touches, in order."""
+    months, month = [], from_date.replace(day=1)
+    while month <= to_date:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
 
 
 def _r(value: float) -> float:
@@ -357,11 +367,9 @@ class _KeptGroups:
         # The time groupings' periods: {first of a month: its period}, {period: its months}.
         self.period_of_month: dict[date, str] = {}
         self.periods: dict[str, list[date]] = defaultdict(list)
-        month = self.from_date.replace(day=1)
-        while month <= self.to_date:
+        for month in months_of(self.from_date, self.to_date):
             self.period_of_month[month] = period_of(self.group_by, month) if self.dimension is None else ""
             self.periods[self.period_of_month[month]].append(month)
-            month = (month + timedelta(days=32)).replace(day=1)
         # The keys of the grouping's dimension found in the counts (`found`): a span of days is read
         # key by key, each a range of the day rows, not every day of the dimension's keys.
         self.keys: set[str] | None = None
@@ -450,7 +458,7 @@ class _KeptGroups:
         if self.dimension is not None:
             return self.group == group
         first, last = min(self.periods[group]), max(self.periods[group])
-        last = (last + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        last = add_months(last, 1) - timedelta(days=1)
         start, end = window(max(first, self.from_date), min(last, self.to_date))
         return and_(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
 
@@ -1695,13 +1703,8 @@ class Reports:
         # The settled maxima: each group's top band, then the top value in it.
         tops = {g: max(counted) for g, c in settled.items() if (counted := +c)}
         if tops:
-            highest = self._values_in_bands(groups, UNALLOCATED_DAYS, tops.items())
-            in_top: dict[str | None, Counter[int]] = defaultdict(Counter)
-            for dimension, kept_key, month, value, n in await self.session.execute(highest):
-                for g in groups.of(dimension, kept_key, month):
-                    if g in tops and value // DAY_BAND == tops[g]:
-                        in_top[g][value] += n
-            for g, counted in in_top.items():
+            in_top = await self._values_in_bands(groups, UNALLOCATED_DAYS, tops.items())
+            for (g, _), counted in in_top.items():
                 if counted := +counted:
                     (overall if g is None else totals[g]).top(max(counted) / 100)
         await self._kept_day_medians(
@@ -1779,24 +1782,19 @@ class Reports:
         if not wanted:
             return
         read = {(key, band) for (key, _), (band, _) in wanted.items()}
-        values = self._values_in_bands(groups, STANDARD_TRANSFER_DAYS, read)
-        in_band: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
-        for dimension, kept_key, month, value, n in await self.session.execute(values):
-            for g in groups.of(dimension, kept_key, month):
-                if (g, value // DAY_BAND) in read:
-                    in_band[(g, value // DAY_BAND)][value] += n
+        in_band = await self._values_in_bands(groups, STANDARD_TRANSFER_DAYS, read)
         for (key, p), (band, rank) in wanted.items():
             tallies[key].lag.setdefault(STANDARD_TRANSFER_DAYS, {})[p] = nearest_value(
                 sorted(in_band[(key, band)].items()), rank
             )
 
-    def _values_in_bands(
+    async def _values_in_bands(
         self, groups: _KeptGroups, metric: str, bands: Iterable[tuple[str | None, int]]
-    ) -> Any:
+    ) -> dict[tuple[str | None, int], Counter[int]]:
         """The kept values of `metric` (in hundredths of a day) of each (group or None for the whole,
-        whole-day band) given: one statement, as `_KeptGroups.select` gives its rows."""
-        wanted = list(bands)
-        return groups.select(
+        whole-day band) given, net journeys per value, read in one statement."""
+        wanted = set(bands)
+        query = groups.select(
             JourneyMonthValue,
             ("value",),
             ("journeys",),
@@ -1811,6 +1809,12 @@ class Reports:
                 ),
             ],
         )
+        found: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
+        for dimension, kept_key, month, value, n in await self.session.execute(query):
+            for g in groups.of(dimension, kept_key, month):
+                if (g, value // DAY_BAND) in wanted:
+                    found[(g, value // DAY_BAND)][value] += n
+        return found
 
     @staticmethod
     def _in_day_band(value: Any, band: int) -> Any:
@@ -1902,14 +1906,11 @@ class Reports:
             for grp, origin_day, value, n in await self._live_values(live, groups.group, hours, or_(*near)):
                 for key in (None, grp):
                     live_values[key].append((origin_day, value, n))
-            settled_values = self._values_in_bands(
+            found = await self._values_in_bands(
                 groups, UNALLOCATED_DAYS, [(key, band) for key, (_, band) in wanted.items()]
             )
             in_band: dict[str | None, Counter[int]] = defaultdict(Counter)
-            for dimension, kept_key, month, value, n in await self.session.execute(settled_values):
-                for g in groups.of(dimension, kept_key, month):
-                    if g in wanted and value // DAY_BAND == wanted[g][1]:
-                        in_band[g][value] += n
+            in_band.update({key: found[(key, band)] for key, (_, band) in wanted.items()})
             for key, (rank, band) in list(wanted.items()):
                 first, last = self._band_origin_days(live.now_us, band)
                 below = sum(n for k, n in settled[key].items() if k < band)
@@ -2157,11 +2158,7 @@ class Reports:
         its control band over the months (bands.py). The kept counts are summed per source and
         month in SQL (a CASE of the months, as the time groupings', over the day): a row per month
         and source is read, not a row per day, nor any contact."""
-        months: list[str] = []
-        month = from_date
-        while month <= to_date:
-            months.append(period_of(GroupBy.month, month))
-            month = (month + timedelta(days=32)).replace(day=1)
+        months = [period_of(GroupBy.month, month) for month in months_of(from_date, to_date)]
         month_of = self._period_sql(GroupBy.month, from_date, to_date, lambda day: col(ContactDay.day) < day)
         names = ("contacts", "nfa", "info_advice", "referrals")
         query = self._kept_day_sums(
