@@ -380,6 +380,8 @@ async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
         ("091fd86f0724", "5e0c3b7d9a21"),
         # The handovers' counts kept per London day too, for a range's partial edge months.
         ("5e0c3b7d9a21", "3c9e7a5d1f48"),
+        # The handovers' counts kept per ISO week too, for handovers by week.
+        ("3c9e7a5d1f48", "7d2f9b4e6a13"),
     ],
 )
 async def test_the_migrations_that_change_kept_values_replay_the_feeds(fresh_database, before, revision):

@@ -1,8 +1,8 @@
 """Handovers from the kept counts: every figure equals the report's definitions applied to the
 journeys themselves (recounted here in Python), for every grouping, for ranges of whole months or
-not, at one `now` and later ones (live journeys' unallocated time grows); any range grouped by
-month, quarter or a key reads the counts kept per month (and key), with those kept per day for a
-partial edge month, and the live journeys, and agrees with the journeys read in full; the kept
+not, at one `now` and later ones (live journeys' unallocated time grows); a range grouped by
+month, quarter or a key reads the counts kept per month (and key), grouped by week those kept per
+ISO week, with those kept per day for a partial edge month or week, and the live journeys; the kept
 rows always equal a recount from the facts."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from reporting_kit import closed, contact, decision, half_up, transfer, utc
 from sqlalchemy import select
 
 from services.referrals import events as rev
+from services.reporting.projections.contact_days import week_of
 from services.reporting.projections.day_index import (
     US_PER_DAY,
     US_PER_HOUR,
@@ -45,11 +46,16 @@ from services.reporting.projections.models import (
     JourneyDayValue,
     JourneyFact,
     JourneyLiveByDay,
+    JourneyLiveByWeek,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
+    JourneyWeek,
+    JourneyWeekBand,
+    JourneyWeekReason,
+    JourneyWeekValue,
 )
 from services.reporting.reports.models import GroupBy
 from services.reporting.reports.service import Reports, period_of
@@ -165,22 +171,32 @@ def group_key(j: dict[str, Any], dimension: str) -> str:
     return j[KEY_COLUMNS[dimension]] or ("undecided" if dimension == "outcome" else "unknown")
 
 
-def kept_keys(j: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (dimension, key) of every kept row a journey counts in: the whole's and each key's."""
+def kept_keys(j: dict[str, Any], period: str) -> list[tuple[str, str]]:
+    """The (dimension, key) of every kept row of a period a journey counts in: the whole's and each
+    key's (per week, the whole's alone)."""
+    if period == "week":
+        return [("all", "ALL")]
     return [("all", "ALL"), *[(d, group_key(j, d)) for d in KEY_COLUMNS]]
 
 
-# The kept tables per London month of the first contact and per London day, by their period
-# column: (journeys, values, bands, reasons, live).
+# The kept tables per London month of the first contact, per London day and per ISO week, by their
+# period column: (journeys, values, bands, reasons, live).
 KEPT_TABLES = {
     "month": (JourneyMonth, JourneyMonthValue, JourneyMonthBand, JourneyMonthReason, JourneyLiveDay),
     "day": (JourneyDay, JourneyDayValue, JourneyDayBand, JourneyDayReason, JourneyLiveByDay),
+    "week": (JourneyWeek, JourneyWeekValue, JourneyWeekBand, JourneyWeekReason, JourneyLiveByWeek),
 }
 
 
 def period_of_day(period: str, day: Any) -> Any:
-    """The kept period of a first contact's London date: its month's first day, or the day."""
-    return day.replace(day=1) if period == "month" else day
+    """The kept period of a first contact's London date: its month's first day, the day, or its
+    week's Monday."""
+    return {"month": day.replace(day=1), "day": day, "week": week_of(day)}[period]
+
+
+def at_of(r: dict[str, Any]) -> tuple[str, str]:
+    """A kept row's (dimension, key): the week's rows have no columns for them (the whole's)."""
+    return r.get("dimension", "all"), r.get("key", "ALL")
 
 
 async def assert_kept_match_journeys(w) -> None:
@@ -219,9 +235,9 @@ async def assert_kept_period_match(
         if j["opened_at"] is None:
             continue
         month = period_of_day(period, london_date(j["opened_at"]))
-        opened[j["journey_id"]] = (month, kept_keys(j))
+        opened[j["journey_id"]] = (month, kept_keys(j, period))
         settled = not is_live(j)
-        for at in kept_keys(j):
+        for at in kept_keys(j, period):
             if (lag := standard[j["journey_id"]]) is not None:
                 # Live or settled: the lag is fixed once the journey has a standard transfer.
                 values[(STANDARD_TRANSFER_WORKING_DAYS, *at, lag[1], month)] += 1
@@ -268,25 +284,20 @@ async def assert_kept_period_match(
         ]
     kept_months, kept_values, kept_bands, kept_reasons, kept_live = kept
     month_counts = ("journeys", "closed", "sum_settled_unallocated_us")
-    assert {(r["dimension"], r["key"], r[period]): [r[c] for c in month_counts] for r in kept_months} == dict(
-        months
+    assert {(*at_of(r), r[period]): [r[c] for c in month_counts] for r in kept_months} == dict(months)
+    assert {(r["metric"], *at_of(r), r["value"], r[period]): r["journeys"] for r in kept_values} == (
+        dict(values)
     )
-    assert {
-        (r["metric"], r["dimension"], r["key"], r["value"], r[period]): r["journeys"] for r in kept_values
-    } == (dict(values))
-    assert {
-        (r["metric"], r["dimension"], r["key"], r[period], r["band"]): r["journeys"] for r in kept_bands
-    } == (dict(bands))
+    assert {(r["metric"], *at_of(r), r[period], r["band"]): r["journeys"] for r in kept_bands} == (
+        dict(bands)
+    )
     reason_counts = ("handovers", "team_transfers", "worker_changes")
-    assert {
-        (r["dimension"], r["key"], r[period], r["reason"]): [r[c] for c in reason_counts]
-        for r in kept_reasons
-    } == dict(reasons)
+    assert {(*at_of(r), r[period], r["reason"]): [r[c] for c in reason_counts] for r in kept_reasons} == dict(
+        reasons
+    )
     live_counts = ("journeys", "sum_closed_us", "sum_since_offset_us")
     assert {
-        (r["dimension"], r["key"], r[period], r["since_day"], r["closed_days"], r["origin_day"]): [
-            r[c] for c in live_counts
-        ]
+        (*at_of(r), r[period], r["since_day"], r["closed_days"], r["origin_day"]): [r[c] for c in live_counts]
         for r in kept_live
     } == dict(live)
 
@@ -407,9 +418,7 @@ def edge_nows(live: list[dict[str, Any]]) -> list[datetime]:
     return [latest + timedelta(minutes=20), latest - timedelta(minutes=1), at_edge]
 
 
-async def test_every_figure_follows_the_definitions_for_every_grouping_range_and_now(
-    world_factory, token, monkeypatch
-):
+async def test_every_figure_follows_the_definitions_for_every_grouping_range_and_now(world_factory, token):
     w = await world_factory()
     consumer = w.consumer("referrals")
     consumer.batch_size = consumer.catch_up_batch_size = 7  # journeys change across batches
@@ -434,22 +443,11 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_range_and
     whole, _ = expected_report(w, journeys, allocations, GroupBy.month, *RANGES[0], NOWS[0])
     for name in ("standard_transfer_working_days", "standard_transfer_days"):
         assert whole["ALL"][f"{name}_median"] < whole["ALL"][f"{name}_p90"]
-    used: list[bool] = []
-    real = Reports._kept_counts_serve
-
-    def spy(grouping: GroupBy) -> bool:
-        used.append(real(grouping))
-        return used[-1]
-
     for now in [*NOWS, *edge_nows(live)]:
         for first, last in RANGES:
             for group_by in GroupBy:
                 params = {"from": first, "to": last, "group_by": group_by.value}
-                used.clear()
-                monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(spy))
                 body = await report(w, token, now, **params)
-                # The kept counts serve every range, whole months or not; by week, the journeys read.
-                assert used == [group_by is not GroupBy.week], params
                 expected, reasons = expected_report(w, journeys, allocations, group_by, first, last, now)
                 got = {body["overall"]["group"]: body["overall"]} | {g["group"]: g for g in body["groups"]}
                 assert set(got) == set(expected), params
@@ -460,19 +458,14 @@ async def test_every_figure_follows_the_definitions_for_every_grouping_range_and
                     for r in body["reasons"]
                 } == reasons
                 assert body["journeys_total"] == expected["ALL"]["journeys"]
-                # Read in full, the journeys give the same report.
-                monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(lambda *_: False))
-                assert await report(w, token, now, **params) == body, (now, params)
 
     # A rebuild in one batch leaves the same rows and reports.
-    monkeypatch.setattr(Reports, "_kept_counts_serve", staticmethod(real))
-    before = [await report(w, token, NOWS[0], **{"from": first, "to": last}) for first, last in RANGES]
+    params = [{"from": first, "to": last, "group_by": g} for first, last in RANGES for g in ("month", "week")]
+    before = [await report(w, token, NOWS[0], **p) for p in params]
     consumer.batch_size = consumer.catch_up_batch_size = 500
     await consumer.rebuild()
     await assert_kept_match_journeys(w)
-    assert [
-        await report(w, token, NOWS[0], **{"from": first, "to": last}) for first, last in RANGES
-    ] == before
+    assert [await report(w, token, NOWS[0], **p) for p in params] == before
 
 
 async def test_a_journey_counts_where_its_first_contact_falls_as_it_changes(world_factory, token):

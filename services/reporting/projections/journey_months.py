@@ -3,21 +3,23 @@
 rows), for the whole and per grouping key; and the same per London day of the first contact
 (`JourneyDay`, `JourneyDayValue`, `JourneyDayBand`, `JourneyDayReason` and `JourneyLiveByDay`), so
 that a range covering a month in part takes that month's days from counts too, as contact to
-outcome does with its durations per day.
+outcome does with its durations per day; and, for the whole only, per ISO week of the first contact
+(`JourneyWeek`, `JourneyWeekValue`, `JourneyWeekBand`, `JourneyWeekReason` and `JourneyLiveByWeek`),
+which handovers by week read.
 
 A journey counts once in its month and once in its day, for the whole and under each of its keys
 (area, team, source, first contact's outcome: a journey whose key changes moves to the new key's
-rows): its journey and closure counts, the value of its team transfers and worker changes, its
-handovers by reason, and, once it has one, its standard transfer's lag (fixed from then on: it
-counts whether the journey is live or settled). Its unallocated time is kept by value only when it
-is *settled*: a *live* journey (open and without a named worker) has unallocated time that grows
-with the time of the request, so it is counted by what that time follows from (the day its open
-spell began, its completed working days, the day of its origin, and sums of its microseconds:
-`JourneyLiveDay`), and the report reads the live journeys themselves only near a median or a
-maximum, through `ix_rpt_journeys_live`. As with `ContactDay`, when a batch changes journeys, each
-one's previous contribution is taken off and its new one added, and the net change of every row
-touched is written as increments (`contact_days.add_increments`), so the rows always equal counting
-the journeys themselves.
+rows), and once in its week for the whole: its journey and closure counts, the value of its team
+transfers and worker changes, its handovers by reason, and, once it has one, its standard
+transfer's lag (fixed from then on: it counts whether the journey is live or settled). Its
+unallocated time is kept by value only when it is *settled*: a *live* journey (open and without a
+named worker) has unallocated time that grows with the time of the request, so it is counted by
+what that time follows from (the day its open spell began, its completed working days, the day of
+its origin, and sums of its microseconds: `JourneyLiveDay`), and the report reads the live
+journeys themselves only near a median or a maximum, through `ix_rpt_journeys_live`. As with
+`ContactDay`, when a batch changes journeys, each one's previous contribution is taken off and its
+new one added, and the net change of every row touched is written as increments
+(`contact_days.add_increments`), so the rows always equal counting the journeys themselves.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from services.reporting.projections.contact_days import Increments, unchanged
+from services.reporting.projections.contact_days import Increments, unchanged, week_of
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
     JOURNEY_GROUP_COLUMNS,
@@ -38,11 +40,16 @@ from services.reporting.projections.models import (
     JourneyDayReason,
     JourneyDayValue,
     JourneyLiveByDay,
+    JourneyLiveByWeek,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
+    JourneyWeek,
+    JourneyWeekBand,
+    JourneyWeekReason,
+    JourneyWeekValue,
     blank_group_key,
     group_keys,
 )
@@ -122,8 +129,9 @@ def reason_key(reason: str | None) -> str:
 
 @dataclass(frozen=True)
 class _KeptTables:
-    """The five tables of one period of the first contact (London month or day), and the name of
-    their period column."""
+    """The five tables of one period of the first contact (London month, day or ISO week), the name
+    of their period column, and whether their rows are kept per grouping key too (dimension and key
+    columns) or for the whole only."""
 
     journeys: Table
     values: Table
@@ -131,6 +139,7 @@ class _KeptTables:
     reasons: Table
     live: Table
     period: str
+    keyed: bool = True
 
 
 MONTH_TABLES = _KeptTables(_MONTHS, _VALUES, _BANDS, _REASONS, _LIVE, "month")
@@ -141,6 +150,15 @@ DAY_TABLES = _KeptTables(
     JourneyDayReason.__table__,  # type: ignore[attr-defined]
     JourneyLiveByDay.__table__,  # type: ignore[attr-defined]
     "day",
+)
+WEEK_TABLES = _KeptTables(
+    JourneyWeek.__table__,  # type: ignore[attr-defined]
+    JourneyWeekValue.__table__,  # type: ignore[attr-defined]
+    JourneyWeekBand.__table__,  # type: ignore[attr-defined]
+    JourneyWeekReason.__table__,  # type: ignore[attr-defined]
+    JourneyLiveByWeek.__table__,  # type: ignore[attr-defined]
+    "week",
+    keyed=False,
 )
 
 
@@ -158,17 +176,19 @@ class _PeriodChanges:
 
     def increments(self) -> list[Increments]:
         t, period = self.tables, self.tables.period
-        # The values per month are keyed by value before month, per day by day before value
-        # (models.JourneyDayValue): the rows are kept in either order as (..., value, period).
+        grouping = ("dimension", "key") if t.keyed else ()
+        # The values per month are keyed by value before month, per day or week by the period
+        # before value (models.JourneyDayValue): the rows are kept in either order as (..., value,
+        # period).
         values = [(*at, n) for at, n in self.values.items() if n]
-        value_keys: tuple[str, ...] = ("metric", "dimension", "key", "value", period)
-        if period == "day":
-            value_keys = ("metric", "dimension", "key", "day", "value")
-            values = [(m, d, k, day, v, n) for m, d, k, v, day, n in values]
+        value_keys: tuple[str, ...] = ("metric", *grouping, "value", period)
+        if period != "month":
+            value_keys = ("metric", *grouping, period, "value")
+            values = [(*at[:-2], at[-1], at[-2], n) for at, n in self.values.items() if n]
         return [
             Increments(
                 t.journeys,
-                ("dimension", "key", period),
+                (*grouping, period),
                 MONTH_COUNTS,
                 [(*at, *cell) for at, cell in self.journeys.items() if any(cell)],
                 drop_zeroed=True,
@@ -176,21 +196,21 @@ class _PeriodChanges:
             Increments(t.values, value_keys, ("journeys",), values, drop_zeroed=True),
             Increments(
                 t.bands,
-                ("metric", "dimension", "key", period, "band"),
+                ("metric", *grouping, period, "band"),
                 ("journeys",),
                 [(*at, n) for at, n in self.bands.items() if n],
                 drop_zeroed=True,
             ),
             Increments(
                 t.reasons,
-                ("dimension", "key", period, "reason"),
+                (*grouping, period, "reason"),
                 REASON_COUNTS,
                 [(*at, *cell) for at, cell in self.reasons.items() if any(cell)],
                 drop_zeroed=True,
             ),
             Increments(
                 t.live,
-                ("dimension", "key", period, "since_day", "closed_days", "origin_day"),
+                (*grouping, period, "since_day", "closed_days", "origin_day"),
                 LIVE_COUNTS,
                 [(*at, *cell) for at, cell in self.live.items() if any(cell)],
                 drop_zeroed=True,
@@ -203,11 +223,13 @@ class JourneyMonthChanges:
     (dimension `all`) and for each grouping key (`JOURNEY_GROUP_COLUMNS`), so a report grouped by
     a key reads rows as one grouped by month does; and per London month of the first contact and,
     alike, per London day (`JourneyDay` and the rest), from which a report takes the days of a
-    range's partial edge months."""
+    range's partial edge months (or weeks). Per ISO week (`JourneyWeek` and the rest) for the whole
+    only, which handovers by week read."""
 
     def __init__(self) -> None:
         self.by_month = _PeriodChanges(MONTH_TABLES)
         self.by_day = _PeriodChanges(DAY_TABLES)
+        self.by_week = _PeriodChanges(WEEK_TABLES)
 
     def add(self, journey: Mapping[str, Any], handovers: Iterable[Mapping[str, Any]], sign: int) -> None:
         """Count a journey (with its transferred allocations) in (sign 1) or out (sign -1)."""
@@ -240,23 +262,25 @@ class JourneyMonthChanges:
             counts[1] += int(bool(handover["team_changed"]))
             counts[2] += int(bool(handover["worker_changed"]))
         keys = group_keys(journey, JOURNEY_GROUP_COLUMNS)
-        # The same contribution in the journey's month's rows and in its day's.
-        for period, kept in ((day.replace(day=1), self.by_month), (day, self.by_day)):
-            for dimension, key in keys:
-                _add_to(kept.journeys.setdefault((dimension, key, period), [0, 0, 0]), added, sign)
+        # The same contribution in the journey's month's rows, its day's (each under every key) and
+        # its week's (the whole's: no grouping columns).
+        for period, kept, groupings in (
+            (day.replace(day=1), self.by_month, keys),
+            (day, self.by_day, keys),
+            (week_of(day), self.by_week, ((),)),
+        ):
+            for grouping in groupings:
+                _add_to(kept.journeys.setdefault((*grouping, period), [0, 0, 0]), added, sign)
                 for name, value in values:
-                    at_value = (name, dimension, key, int(value), period)
+                    at_value = (name, *grouping, int(value), period)
                     kept.values[at_value] = kept.values.get(at_value, 0) + sign
                 for name, band in bands:
-                    at_band = (name, dimension, key, period, band)
+                    at_band = (name, *grouping, period, band)
                     kept.bands[at_band] = kept.bands.get(at_band, 0) + sign
                 if live is not None:
-                    _add_to(
-                        kept.live.setdefault((dimension, key, period, *live[0]), [0, 0, 0]), live[1], sign
-                    )
+                    _add_to(kept.live.setdefault((*grouping, period, *live[0]), [0, 0, 0]), live[1], sign)
                 for reason, counts in reasons.items():
-                    at_reason = (dimension, key, period, reason)
-                    _add_to(kept.reasons.setdefault(at_reason, [0, 0, 0]), counts, sign)
+                    _add_to(kept.reasons.setdefault((*grouping, period, reason), [0, 0, 0]), counts, sign)
 
     def change(
         self,
@@ -298,4 +322,4 @@ class JourneyMonthChanges:
         """The net changes, table by table, as `add_increments` takes them (see
         `ContactDayChanges.increments`). Rows left counting nothing are deleted: a journey moves
         between keys' rows as its outcome or team changes, and out of its live row when allocated."""
-        return [*self.by_month.increments(), *self.by_day.increments()]
+        return [*self.by_month.increments(), *self.by_day.increments(), *self.by_week.increments()]

@@ -469,6 +469,74 @@ class JourneyDayReason(Base, table=True):
     worker_changes: int = 0
 
 
+class JourneyWeek(Base, table=True):
+    """`JourneyMonth` per ISO week (Monday to Sunday, London dates) of the first contact, for the
+    whole only: handovers by week read a whole week's counts here, and a range's partial edge weeks
+    their days' (`JourneyDay`), not every journey in range. No key: no report groups by week and by a
+    key at once. Kept with the month and day rows, from the same contribution of each journey."""
+
+    __tablename__ = "rpt_journey_weeks"
+
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of opened_at (London).")
+    journeys: int = 0
+    closed: int = 0
+    sum_settled_unallocated_us: int = Field(0, sa_type=BigInteger)
+
+
+class JourneyWeekValue(Base, table=True):
+    """`JourneyMonthValue` per ISO week of the first contact, for the whole only."""
+
+    __tablename__ = "rpt_journey_week_values"
+
+    # Week before value, as the day rows: a week's every value of the small-valued figures, or one
+    # whole-day band of values, is one range of the index.
+    metric: str = Field(primary_key=True, max_length=40)
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of opened_at (London).")
+    value: int = Field(primary_key=True)
+    journeys: int = 0
+
+
+class JourneyWeekBand(Base, table=True):
+    """`JourneyMonthBand` per ISO week of the first contact, for the whole only."""
+
+    __tablename__ = "rpt_journey_week_bands"
+
+    metric: str = Field(primary_key=True, max_length=40)
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of opened_at (London).")
+    band: int = Field(primary_key=True, description="value // 100 of the values counted.")
+    journeys: int = 0
+
+
+class JourneyLiveByWeek(Base, table=True):
+    """`JourneyLiveDay` per ISO week of the first contact, for the whole only."""
+
+    __tablename__ = "rpt_journey_live_by_week"
+
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of opened_at (London).")
+    since_day: int = Field(primary_key=True, description="unallocated_since_day.")
+    closed_days: int = Field(primary_key=True, description="unallocated_working_days_closed.")
+    origin_day: int = Field(primary_key=True, description="unallocated_origin_us // 86,400,000,000.")
+    journeys: int = 0
+    sum_closed_us: int = Field(
+        0, sa_type=BigInteger, description="Sum of the completed spells' hours in whole microseconds."
+    )
+    sum_since_offset_us: int = Field(
+        0, sa_type=BigInteger, description="Sum of unallocated_since_us - origin_day x 86,400,000,000."
+    )
+
+
+class JourneyWeekReason(Base, table=True):
+    """`JourneyMonthReason` per ISO week of the first contact, for the whole only."""
+
+    __tablename__ = "rpt_journey_week_reasons"
+
+    week: date = Field(primary_key=True, description="The Monday of the ISO week of opened_at (London).")
+    reason: str = Field(primary_key=True, max_length=20)
+    handovers: int = 0
+    team_transfers: int = 0
+    worker_changes: int = 0
+
+
 class SupervisionDay(Base, table=True):
     """The change, on one London day, in the supervision report's counts for one grouping key.
 

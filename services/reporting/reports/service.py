@@ -67,7 +67,6 @@ from services.reporting.projections.models import (
     CONTACT_GROUP_COLUMNS,
     JOURNEY_GROUP_COLUMNS,
     WHOLE,
-    AllocationFact,
     ContactDay,
     ContactDurationBand,
     ContactDurationDay,
@@ -87,11 +86,16 @@ from services.reporting.projections.models import (
     JourneyDayValue,
     JourneyFact,
     JourneyLiveByDay,
+    JourneyLiveByWeek,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
+    JourneyWeek,
+    JourneyWeekBand,
+    JourneyWeekReason,
+    JourneyWeekValue,
     SupervisionDay,
     SupervisionFact,
     SupervisionOverdueSpell,
@@ -313,7 +317,8 @@ class _LiveSpells:
 
 
 # Each table of journey counts kept per London month, and the same counts kept per London day
-# (journey_months.py), from which a range's partial edge months take their days.
+# (journey_months.py), from which a range's partial edge months (or weeks) take their days, and per
+# ISO week, for the whole only, which handovers by week read.
 _DAY_TABLE_OF: dict[type, type] = {
     JourneyMonth: JourneyDay,
     JourneyMonthValue: JourneyDayValue,
@@ -321,40 +326,56 @@ _DAY_TABLE_OF: dict[type, type] = {
     JourneyMonthReason: JourneyDayReason,
     JourneyLiveDay: JourneyLiveByDay,
 }
+_WEEK_TABLE_OF: dict[type, type] = {
+    JourneyMonth: JourneyWeek,
+    JourneyMonthValue: JourneyWeekValue,
+    JourneyMonthBand: JourneyWeekBand,
+    JourneyMonthReason: JourneyWeekReason,
+    JourneyLiveDay: JourneyLiveByWeek,
+}
 
 
 @dataclass(frozen=True)
 class _KeptPart:
-    """Rows of one kind of kept counts that a handovers report reads: those of the months taken
-    whole (`span_month` None: the month table, added) or those of one span of days of a month (the
-    day table: its days added, sign 1, or taken off the month taken whole, sign -1)."""
+    """Rows of one kind of kept counts that a handovers report reads: those of the periods taken
+    whole (`span_start` None: the month table, or by week the week table, added) or those of one
+    span of days of a period (the day table: its days added, sign 1, or taken off the month taken
+    whole, sign -1)."""
 
     table: Any  # a Core table
+    column: str  # the table's period column: month, week or day
     first: date
     last: date
     sign: int
-    span_month: date | None
+    span_start: date | None  # a span's period: the first of its month, or its week's Monday
 
     @property
     def period(self) -> Any:
-        """The table's column of the London month or day of the journeys' first contact."""
-        return self.table.c.month if self.span_month is None else self.table.c.day
+        """The table's column of the London month, week or day of the journeys' first contact."""
+        return self.table.c[self.column]
 
     @property
-    def month(self) -> Any:
-        """The month its rows count in, as SQL: each row's, or the span's."""
-        return self.table.c.month if self.span_month is None else literal(self.span_month, Date)
+    def start(self) -> Any:
+        """The first day of the period its rows count in, as SQL: each row's, or the span's."""
+        return self.period if self.span_start is None else literal(self.span_start, Date)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether its rows are kept per grouping key too; the week's are the whole's only."""
+        return "dimension" in self.table.c
 
 
 @dataclass
 class _KeptGroups:
-    """Which rows kept per month and key, and per day and key (journey_months.py), count towards
-    the whole and each group of a handovers report: the months the range covers whole, or more
-    than half of, are read from the month rows, and a month's days in range, or those out of range
-    of a month taken whole, from the day rows, added or taken off (`Reports._kept_months`), so that
-    each count read, times its part's sign, nets to the journeys of the range's days. The whole's
-    rows (dimension `all`) make the whole; grouped by month or quarter, a group is the whole's rows
-    of its months (and of their spans), and grouped by a key, the rows of that key."""
+    """Which rows kept per month and key, per day and key, and per week (journey_months.py), count
+    towards the whole and each group of a handovers report: the months the range covers whole, or
+    more than half of, are read from the month rows, and a month's days in range, or those out of
+    range of a month taken whole, from the day rows, added or taken off (`Reports._kept_months`), so
+    that each count read, times its part's sign, nets to the journeys of the range's days. The
+    whole's rows (dimension `all`) make the whole; grouped by month or quarter, a group is the
+    whole's rows of its months (and of their spans), and grouped by a key, the rows of that key.
+    Grouped by week, the range is its weeks instead: those it covers whole from the week rows, and
+    its partial edge weeks' days in range from the day rows (`Reports._weeks_in`), the whole's alone."""
 
     from_date: date
     to_date: date
@@ -363,13 +384,25 @@ class _KeptGroups:
 
     def __post_init__(self) -> None:
         self.dimension = None if self.group_by in TIME_GROUPS else self.group_by.value
-        self.months, self.spans = Reports._kept_months(self.from_date, self.to_date)
-        # The time groupings' periods: {first of a month: its period}, {period: its months}.
-        self.period_of_month: dict[date, str] = {}
+        self.by_week = self.group_by is GroupBy.week
+        # The periods taken whole (contiguous), and the spans of days (first, last, sign, the first
+        # day of the period they count in).
+        self.whole: list[date]
+        self.spans: list[tuple[date, date, int, date]]
+        if self.by_week:
+            self.whole, part_weeks = Reports._weeks_in(self.from_date, self.to_date)
+            self.spans = [(first, last, 1, monday) for monday, (first, last) in part_weeks.items()]
+            starts = sorted([*self.whole, *part_weeks])
+        else:
+            self.whole, spans = Reports._kept_months(self.from_date, self.to_date)
+            self.spans = [(first, last, sign, first.replace(day=1)) for first, last, sign in spans]
+            starts = months_of(self.from_date, self.to_date)
+        # The time groupings' periods: {first day of a month or week: its period}, {period: those}.
+        self.period_of_start: dict[date, str] = {}
         self.periods: dict[str, list[date]] = defaultdict(list)
-        for month in months_of(self.from_date, self.to_date):
-            self.period_of_month[month] = period_of(self.group_by, month) if self.dimension is None else ""
-            self.periods[self.period_of_month[month]].append(month)
+        for start in starts:
+            self.period_of_start[start] = period_of(self.group_by, start) if self.dimension is None else ""
+            self.periods[self.period_of_start[start]].append(start)
         # The keys of the grouping's dimension found in the counts (`found`): a span of days is read
         # key by key, each a range of the day rows, not every day of the dimension's keys.
         self.keys: set[str] | None = None
@@ -377,13 +410,12 @@ class _KeptGroups:
     def parts(self, kept: type) -> list[_KeptPart]:
         """The parts of a kind of kept counts (its month table) that the range reads."""
         parts = []
-        if self.months:
-            table = kept.__table__  # type: ignore[attr-defined]
-            parts.append(_KeptPart(table, self.months[0], self.months[-1], 1, None))
+        if self.whole:
+            table = (_WEEK_TABLE_OF[kept] if self.by_week else kept).__table__  # type: ignore[attr-defined]
+            column = "week" if self.by_week else "month"
+            parts.append(_KeptPart(table, column, self.whole[0], self.whole[-1], 1, None))
         day_table = _DAY_TABLE_OF[kept].__table__  # type: ignore[attr-defined]
-        parts += [
-            _KeptPart(day_table, first, last, sign, first.replace(day=1)) for first, last, sign in self.spans
-        ]
+        parts += [_KeptPart(day_table, "day", first, last, sign, at) for first, last, sign, at in self.spans]
         return parts
 
     def found(self, keys: Iterable[str]) -> None:
@@ -395,7 +427,9 @@ class _KeptGroups:
         and, grouped by a key, of that grouping's keys (those `found`, once they are)."""
         t = part.table
         in_range = part.period.between(part.first, part.last)
-        if part.span_month is None:
+        if not part.keyed:
+            return [in_range]  # the week's rows: the whole's alone
+        if part.span_start is None:
             dimensions = [WHOLE[0]] if self.dimension is None else [WHOLE[0], self.dimension]
             return [t.c.dimension.in_(dimensions), in_range]
         # The day rows are keyed by key before day: the whole's key and each key found make a span's
@@ -415,24 +449,30 @@ class _KeptGroups:
         counts: Sequence[str],
         where: Callable[[_KeptPart], list[Any]],
     ) -> Any:
-        """(dimension, key, month, *columns, *counts) of the rows of every part of a kind of kept
-        counts meeting `where(part)`, each count times its part's sign: one statement."""
+        """(dimension, key, start, *columns, *counts) of the rows of every part of a kind of kept
+        counts meeting `where(part)`, start being the first day of the period a row counts in, each
+        count times its part's sign: one statement."""
         selects = []
         for part in self.parts(kept):
             t = part.table
             signed = [t.c[c] if part.sign == 1 else (t.c[c] * part.sign).label(c) for c in counts]
+            grouping = [t.c.dimension, t.c.key] if part.keyed else [literal(v, String) for v in WHOLE]
             selects.append(
                 select(
-                    t.c.dimension, t.c.key, part.month.label("month"), *[t.c[c] for c in columns], *signed
+                    grouping[0].label("dimension"),
+                    grouping[1].label("key"),
+                    part.start.label("start"),
+                    *[t.c[c] for c in columns],
+                    *signed,
                 ).where(*where(part))
             )
         return selects[0] if len(selects) == 1 else union_all(*selects)
 
-    def of(self, dimension: str, key: str, month: date) -> tuple[str | None, ...]:
+    def of(self, dimension: str, key: str, start: date) -> tuple[str | None, ...]:
         """The groups (None: the whole) a kept row read counts towards."""
         if dimension != WHOLE[0]:
             return (key,)
-        return (None,) if self.dimension is not None else (None, self.period_of_month[month])
+        return (None,) if self.dimension is not None else (None, self.period_of_start[start])
 
     def rows_of(self, part: _KeptPart, group: str | None) -> Any:
         """The condition on a part's rows that count towards one group (None: the whole)."""
@@ -441,15 +481,18 @@ class _KeptGroups:
         dimension, key = WHOLE
         if group is not None and self.dimension is not None:
             dimension, key = self.dimension, group
-        elif group is not None and part.span_month is not None:
-            if part.span_month not in self.periods[group]:
-                return false()  # a span's days are of its month's period
+        elif group is not None and part.span_start is not None:
+            if part.span_start not in self.periods[group]:
+                return false()  # a span's days are of its month's or week's period
         elif group is not None:
-            months = [m for m in self.periods[group] if first <= m <= last]
-            if not months:
+            starts = [m for m in self.periods[group] if first <= m <= last]
+            if not starts:
                 return false()
-            first, last = months[0], months[-1]
-        return and_(t.c.dimension == dimension, t.c.key == key, part.period.between(first, last))
+            first, last = starts[0], starts[-1]
+        in_periods = part.period.between(first, last)
+        if not part.keyed:
+            return in_periods
+        return and_(t.c.dimension == dimension, t.c.key == key, in_periods)
 
     def journeys_of(self, group: str | None) -> Any:
         """The condition on the journeys in range that are of one group (None: all of them)."""
@@ -458,7 +501,7 @@ class _KeptGroups:
         if self.dimension is not None:
             return self.group == group
         first, last = min(self.periods[group]), max(self.periods[group])
-        last = add_months(last, 1) - timedelta(days=1)
+        last = last + timedelta(days=6) if self.by_week else add_months(last, 1) - timedelta(days=1)
         start, end = window(max(first, self.from_date), min(last, self.to_date))
         return and_(col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end)
 
@@ -771,15 +814,6 @@ class Reports:
         before that day is past its deadline. That day holds the earliest receipt not yet past it
         (`receipt_cutoff`, which the referrals work list's queues filter by too)."""
         return london_date(self.statutory.receipt_cutoff(now, self.settings.decision_within_working_days))
-
-    @staticmethod
-    def _kept_counts_serve(group_by: GroupBy) -> bool:
-        """Whether handovers read the counts kept per month, and per day for a range's partial
-        edge months (`_KeptGroups`), rather than every journey in range: for any range grouped by
-        month, quarter or a key. Not by week: no counts are kept per week, and reading a range's every
-        day row (the unallocated days in hundredths alone up to a row per journey and key) would
-        cost as much as reading its journeys."""
-        return group_by is not GroupBy.week
 
     @staticmethod
     def _kept_months(from_date: date, to_date: date) -> tuple[list[date], list[tuple[date, date, int]]]:
@@ -1345,28 +1379,27 @@ class Reports:
             days += self.local.working_days_between(j.unallocated_since, now)
         return hours, days
 
-    def _unallocated_sql(self, now: datetime, live_only: bool = False) -> tuple[Any, Any, Any]:
+    def _unallocated_sql(self, now: datetime) -> tuple[Any, Any, Any]:
         """`_unallocated` as SQL expressions (hours, working days, and the hours in whole
-        microseconds): the open spell is the difference of two stored positions (microseconds, day
-        indices) and the same ones of `now`, in the same floating-point operations as Python, so
-        the figures agree exactly. The microseconds are summed for the mean, exactly, as the kept
-        sums of settled journeys are (journey_months.py). `live_only`: for rows known to be live,
-        whose reading then needs no column outside ix_rpt_journeys_live."""
+        microseconds) for rows known to be live, whose reading then needs no column outside
+        ix_rpt_journeys_live: the open spell is the difference of two stored positions
+        (microseconds, day indices) and the same ones of `now`, in the same floating-point
+        operations as Python, so the figures agree exactly. The microseconds are summed for the
+        mean, exactly, as the kept sums of settled journeys are (journey_months.py)."""
         since_us: Any = JourneyFact.unallocated_since_us  # nullable: col() won't type them
         since_day: Any = JourneyFact.unallocated_since_day
-        live = true() if live_only else and_(since_us.is_not(None), col(JourneyFact.closed_at).is_(None))
         now_us = literal(microseconds(now), BigInteger)
         now_day = literal(day_index(self.local, london_date(now)), Integer)
         seconds = cast(now_us - since_us, Float) / literal(1_000_000.0, Float)
         closed_hours = col(JourneyFact.unallocated_hours_closed)
         hours = closed_hours + case(
-            (and_(live, since_us < now_us), seconds / literal(3600.0, Float)), else_=literal(0.0, Float)
+            (since_us < now_us, seconds / literal(3600.0, Float)), else_=literal(0.0, Float)
         )
         days = col(JourneyFact.unallocated_working_days_closed) + case(
-            (and_(live, since_day < now_day), now_day - since_day), else_=literal(0, Integer)
+            (since_day < now_day, now_day - since_day), else_=literal(0, Integer)
         )
         us = cast(func.round(closed_hours * literal(float(US_PER_HOUR), Float)), BigInteger) + case(
-            (and_(live, since_us < now_us), now_us - since_us), else_=literal(0, BigInteger)
+            (since_us < now_us, now_us - since_us), else_=literal(0, BigInteger)
         )
         return hours, days, us
 
@@ -1376,30 +1409,18 @@ class Reports:
         start, end = window(from_date, to_date)
         in_range = [col(JourneyFact.opened_at) >= start, col(JourneyFact.opened_at) < end]
         group = self._journey_group_sql(group_by, from_date, to_date)
-        hours, working_days, us = self._unallocated_sql(now)
-        counted = {
-            "team_transfers": col(JourneyFact.team_transfers),
-            "worker_changes": col(JourneyFact.worker_changes),
-            "unallocated_working_days": working_days,
-        }
         # {group or None for the whole: median unallocated days, rounded}
         medians: dict[str | None, float] = {}
         # {(group or None for the whole, reason): [handovers, team transfers, worker changes]}: the
         # whole apart from a group keyed ALL (a team may be coded so), which would add into it.
         by_reason: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        if self._kept_counts_serve(group_by):
-            groups = _KeptGroups(from_date, to_date, group_by, group)
-            overall, totals = await self._kept_handovers(groups, in_range, now, medians, by_reason)
-        else:
-            overall, totals = await self._handover_tallies(in_range, group, counted, hours, us, medians)
-            if overall.journeys:
-                await self._handover_reasons(in_range, group, by_reason)
-                await self._standard_transfer_lag(in_range, group, overall, totals)
+        groups = _KeptGroups(from_date, to_date, group_by, group)
+        overall, totals = await self._kept_handovers(groups, in_range, now, medians, by_reason)
 
         def row(key: str, t: _Tally, days_median: float | None) -> HandoverRow:
             n = t.journeys
             result: dict[str, Any] = {"group": key, "journeys": n, "closed": t.closed}
-            for name in counted:
+            for name in VALUE_COLUMNS:
                 values = t.values[name]
                 if name != "unallocated_working_days":
                     for bucket in range(5):
@@ -1489,73 +1510,6 @@ class Reports:
             limit=limit,
         )
 
-    async def _handover_tallies(
-        self,
-        in_range: list[Any],
-        group: Any,
-        counted: dict[str, Any],
-        hours: Any,
-        us: Any,
-        medians: dict[str | None, float],
-    ) -> tuple[_Tally, dict[str, _Tally]]:
-        """The figures of every journey in range, read from the journeys (any range or grouping)."""
-        # One hash aggregate (no sort) by group and by the value of each whole-number figure: the
-        # value counts give those figures' buckets, means, medians and maxima; the cells' sums
-        # give each group's journeys, closures and unallocated time, and the groups' the overall.
-        cells = (
-            select(
-                group.label("grp"),
-                *[value.label(name) for name, value in counted.items()],
-                func.count().label("n"),
-                count_if(col(JourneyFact.closed_at).is_not(None)).label("closed"),
-                func.sum(us).label("sum_us"),
-                func.max(hours).label("max_hours"),
-            )
-            .where(*in_range)
-            .group_by(group, *counted.values())
-        )
-        overall = _Tally()
-        totals: dict[str, _Tally] = defaultdict(_Tally)
-        for cell in (await self.session.execute(cells)).mappings():
-            for tally in (overall, totals[cell["grp"]]):
-                tally.add(cell, counted)
-        if overall.journeys:
-            whole, ranks = await self._nearest_ranks(in_range, group, {"hours": hours}, (50,))
-            # Days are rounded per journey: rounding is monotone, so the median of the rounded
-            # values is the rounded median.
-            for key, figures in [(None, whole), *ranks.items()]:
-                if (median := figures.get("hours", {}).get(50)) is not None:
-                    medians[key] = _r(median / 24)
-        return overall, totals
-
-    async def _handover_reasons(
-        self, in_range: list[Any], group: Any, by_reason: dict[tuple[str | None, str], list[int]]
-    ) -> None:
-        """Handovers by reason, overall and per group, read from the allocations and journeys."""
-        reason_column = col(AllocationFact.reason)
-        reason = case(
-            (and_(reason_column.is_not(None), reason_column != ""), reason_column),
-            else_=literal("unknown"),
-        )
-        query = (
-            select(
-                group.label("grp"),
-                reason.label("reason"),
-                func.count().label("handovers"),
-                count_if(col(AllocationFact.team_changed)).label("team_transfers"),
-                count_if(col(AllocationFact.worker_changed)).label("worker_changes"),
-            )
-            .join(JourneyFact, col(JourneyFact.journey_id) == col(AllocationFact.journey_id))
-            .where(col(AllocationFact.kind) == "transferred", *in_range)
-            .group_by(group, reason)
-        )
-        for r in (await self.session.execute(query)).mappings():
-            for key in (None, r["grp"]):
-                counts = by_reason[(key, r["reason"])]
-                counts[0] += int(r["handovers"])
-                counts[1] += int(r["team_transfers"] or 0)
-                counts[2] += int(r["worker_changes"] or 0)
-
     async def _kept_handovers(
         self,
         groups: _KeptGroups,
@@ -1564,12 +1518,12 @@ class Reports:
         medians: dict[str | None, float],
         by_reason: dict[tuple[str | None, str], list[int]],
     ) -> tuple[_Tally, dict[str, _Tally]]:
-        """`_handover_tallies` and `_handover_reasons` for any range grouped by month, quarter or a
-        key: settled journeys' figures from the rows kept per month (and key), and per day for a
-        partial edge month (`_KeptGroups`: every count read times its part's sign), live journeys'
-        from the rows kept per month or day (and key) and origin day (journey_months.py), reading
-        only the live journeys at a median or a maximum, and those whose spell began on the day of
-        `now` or later. A table's rows of every part are one statement.
+        """The handovers figures and reasons of the whole and each group, for any range and grouping:
+        settled journeys' figures from the rows kept per month (and key) or per week, and per day for
+        a partial edge month or week (`_KeptGroups`: every count read times its part's sign), live
+        journeys' from the rows kept per period (and key) and origin day (journey_months.py),
+        reading only the live journeys at a median or a maximum, and those whose spell began on the
+        day of `now` or later. A table's rows of every part are one statement.
 
         The counts read net to the range's journeys; a row of one part may be taken off by another,
         so maxima (a value, a band, an origin day) are those whose net count is above 0, not SQL's
@@ -1577,20 +1531,20 @@ class Reports:
         overall = _Tally()
         totals: dict[str, _Tally] = defaultdict(_Tally)
 
-        def tallies(dimension: str, key: str, month: date) -> list[tuple[str | None, _Tally]]:
-            return [(g, overall if g is None else totals[g]) for g in groups.of(dimension, key, month)]
+        def tallies(dimension: str, key: str, start: date) -> list[tuple[str | None, _Tally]]:
+            return [(g, overall if g is None else totals[g]) for g in groups.of(dimension, key, start)]
 
-        months = groups.select(
+        counts = groups.select(
             JourneyMonth,
             (),
             ("journeys", "closed", "sum_settled_unallocated_us"),
             lambda p: [*groups.read(p), p.table.c.journeys > 0],
         )
         keys: set[str] = set()
-        for dimension, kept_key, month, journeys, closed, sum_us in await self.session.execute(months):
+        for dimension, kept_key, start, journeys, closed, sum_us in await self.session.execute(counts):
             if dimension != WHOLE[0]:
                 keys.add(kept_key)
-            for _, t in tallies(dimension, kept_key, month):
+            for _, t in tallies(dimension, kept_key, start):
                 t.journeys += journeys
                 t.closed += closed
                 t.sum_us += int(sum_us)
@@ -1605,10 +1559,10 @@ class Reports:
                 p.table.c.journeys > 0,
             ],
         )
-        for dimension, kept_key, month, name, value, n in await self.session.execute(values):
-            for _, t in tallies(dimension, kept_key, month):
+        for dimension, kept_key, start, name, value, n in await self.session.execute(values):
+            for _, t in tallies(dimension, kept_key, start):
                 t.values[name][value] += n
-        hours, working_days, us = self._unallocated_sql(now, live_only=True)
+        hours, working_days, us = self._unallocated_sql(now)
         live = [
             col(JourneyFact.unallocated_since_us).is_not(None),
             col(JourneyFact.closed_at).is_(None),
@@ -1616,8 +1570,8 @@ class Reports:
         ]
         now_us, now_day = microseconds(now), day_index(self.local, london_date(now))
         # The live journeys whose open spell began before the day of `now`: their working days,
-        # sums and origin days follow from the rows kept per month or day (JourneyLiveDay,
-        # JourneyLiveByDay), whatever `now`.
+        # sums and origin days follow from the rows kept per period (JourneyLiveDay and the day's
+        # and week's alike), whatever `now`.
         # {group or None for the whole: {origin day: journeys}}
         origins: dict[str | None, Counter[int]] = defaultdict(Counter)
         kept_live = groups.select(
@@ -1630,7 +1584,7 @@ class Reports:
             (
                 dimension,
                 kept_key,
-                month,
+                start,
                 since_day,
                 closed_days,
                 origin_day,
@@ -1639,7 +1593,7 @@ class Reports:
                 sum_offset_us,
             ) = row
             spells_us = int(sum_closed_us) + n * (now_us - origin_day * US_PER_DAY) - int(sum_offset_us)
-            for g, t in tallies(dimension, kept_key, month):
+            for g, t in tallies(dimension, kept_key, start):
                 t.values["unallocated_working_days"][closed_days + now_day - since_day] += n
                 t.sum_us += spells_us
                 origins[g][origin_day] += n
@@ -1695,8 +1649,8 @@ class Reports:
             ("journeys",),
             lambda p: [p.table.c.metric.in_(list(bands)), *groups.read(p), p.table.c.journeys > 0],
         )
-        for dimension, kept_key, month, name, band, n in await self.session.execute(kept_bands):
-            for g in groups.of(dimension, kept_key, month):
+        for dimension, kept_key, start, name, band, n in await self.session.execute(kept_bands):
+            for g in groups.of(dimension, kept_key, start):
                 bands[name][g][band] += n
         await self._kept_standard_transfer_lag(groups, overall, totals, bands[STANDARD_TRANSFER_DAYS])
         settled = bands[UNALLOCATED_DAYS]
@@ -1724,33 +1678,13 @@ class Reports:
         )
         counted_reasons: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         for reason_row in await self.session.execute(reasons):
-            dimension, kept_key, month, reason, *handovers = reason_row
-            for g in groups.of(dimension, kept_key, month):
+            dimension, kept_key, start, reason, *handovers = reason_row
+            for g in groups.of(dimension, kept_key, start):
                 counts = counted_reasons[(g, reason)]
                 counts[:] = [a + b for a, b in zip(counts, handovers, strict=True)]
         # A reason whose handovers were all taken off is not one of the range's.
         by_reason.update({at: counts for at, counts in counted_reasons.items() if counts[0]})
         return overall, totals
-
-    async def _standard_transfer_lag(
-        self, in_range: list[Any], group: Any, overall: _Tally, totals: dict[str, _Tally]
-    ) -> None:
-        """The standard transfer's lag of the whole and each group, read from the journeys in range
-        that have one (any range or grouping)."""
-        j = JourneyFact
-        with_one = [*in_range, col(j.standard_transfer_working_days).is_not(None)]
-        metrics: dict[str, tuple[Any, Any]] = {
-            STANDARD_TRANSFER_WORKING_DAYS: (col(j.standard_transfer_working_days), None),
-            STANDARD_TRANSFER_DAYS: (col(j.standard_transfer_hundredths), None),
-        }
-        whole_row, rows, whole, ranks = await self._figures(
-            with_one, group, [func.count().label("n")], metrics, [p for p, _ in LAG_PERCENTILES]
-        )
-        overall.standard_transfers = int(whole_row["n"]) if whole_row is not None else 0
-        overall.lag = whole
-        for key, row in rows.items():
-            totals[key].standard_transfers = int(row["n"])
-            totals[key].lag = ranks.get(key, {})
 
     async def _kept_standard_transfer_lag(
         self,
@@ -1810,8 +1744,8 @@ class Reports:
             ],
         )
         found: dict[tuple[str | None, int], Counter[int]] = defaultdict(Counter)
-        for dimension, kept_key, month, value, n in await self.session.execute(query):
-            for g in groups.of(dimension, kept_key, month):
+        for dimension, kept_key, start, value, n in await self.session.execute(query):
+            for g in groups.of(dimension, kept_key, start):
                 if (g, value // DAY_BAND) in wanted:
                     found[(g, value // DAY_BAND)][value] += n
         return found
