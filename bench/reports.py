@@ -81,8 +81,8 @@ OTHER_SHAPES = {
     # Handovers keep counts per month of the first contact, for the whole and per key, and the same
     # per day: grouped by a key, whole months read the month rows; a range that is not whole months
     # reads them too, with the day rows of its edges (January taken whole and its 1st to 10th taken
-    # off, December likewise and its 21st to 31st), as contact to outcome does. By week the report
-    # reads every journey in range: timed so that it shows.
+    # off, December likewise and its 21st to 31st), as contact to outcome does. By week it reads the
+    # whole's counts per ISO week, and the day rows of the year's partial first and last weeks.
     "GET /reports/handovers?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
     "GET /reports/handovers?from=2025-01-11&to=2025-12-20": {"from": "2025-01-11", "to": "2025-12-20"},
     "GET /reports/handovers?group_by=week": {"from": RANGE[0], "to": RANGE[1], "group_by": "week"},
