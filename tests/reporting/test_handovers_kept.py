@@ -39,23 +39,11 @@ from services.reporting.projections.journey_months import (
     reason_key,
 )
 from services.reporting.projections.models import (
+    JOURNEY_DAY_TABLES,
+    JOURNEY_MONTH_TABLES,
+    JOURNEY_WEEK_TABLES,
     AllocationFact,
-    JourneyDay,
-    JourneyDayBand,
-    JourneyDayReason,
-    JourneyDayValue,
     JourneyFact,
-    JourneyLiveByDay,
-    JourneyLiveByWeek,
-    JourneyLiveDay,
-    JourneyMonth,
-    JourneyMonthBand,
-    JourneyMonthReason,
-    JourneyMonthValue,
-    JourneyWeek,
-    JourneyWeekBand,
-    JourneyWeekReason,
-    JourneyWeekValue,
 )
 from services.reporting.reports.models import GroupBy
 from services.reporting.reports.service import Reports, period_of
@@ -181,11 +169,7 @@ def kept_keys(j: dict[str, Any], period: str) -> list[tuple[str, str]]:
 
 # The kept tables per London month of the first contact, per London day and per ISO week, by their
 # period column: (journeys, values, bands, reasons, live).
-KEPT_TABLES = {
-    "month": (JourneyMonth, JourneyMonthValue, JourneyMonthBand, JourneyMonthReason, JourneyLiveDay),
-    "day": (JourneyDay, JourneyDayValue, JourneyDayBand, JourneyDayReason, JourneyLiveByDay),
-    "week": (JourneyWeek, JourneyWeekValue, JourneyWeekBand, JourneyWeekReason, JourneyLiveByWeek),
-}
+KEPT_TABLES = {"month": JOURNEY_MONTH_TABLES, "day": JOURNEY_DAY_TABLES, "week": JOURNEY_WEEK_TABLES}
 
 
 def period_of_day(period: str, day: Any) -> Any:

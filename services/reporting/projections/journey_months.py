@@ -34,22 +34,10 @@ from sqlalchemy import Table
 from services.reporting.projections.contact_days import Increments, unchanged, week_of
 from services.reporting.projections.day_index import US_PER_DAY, closed_microseconds
 from services.reporting.projections.models import (
+    JOURNEY_DAY_TABLES,
     JOURNEY_GROUP_COLUMNS,
-    JourneyDay,
-    JourneyDayBand,
-    JourneyDayReason,
-    JourneyDayValue,
-    JourneyLiveByDay,
-    JourneyLiveByWeek,
-    JourneyLiveDay,
-    JourneyMonth,
-    JourneyMonthBand,
-    JourneyMonthReason,
-    JourneyMonthValue,
-    JourneyWeek,
-    JourneyWeekBand,
-    JourneyWeekReason,
-    JourneyWeekValue,
+    JOURNEY_MONTH_TABLES,
+    JOURNEY_WEEK_TABLES,
     blank_group_key,
     group_keys,
 )
@@ -72,11 +60,6 @@ UNALLOCATED_DAYS = "unallocated_days"  # the hundredths-of-a-day metric of value
 STANDARD_TRANSFER_WORKING_DAYS = "standard_transfer_working_days"
 STANDARD_TRANSFER_DAYS = "standard_transfer_days"
 DAY_BAND = 100  # hundredths of a day per band: whole days
-_MONTHS: Table = JourneyMonth.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
-_VALUES: Table = JourneyMonthValue.__table__  # type: ignore[attr-defined]
-_BANDS: Table = JourneyMonthBand.__table__  # type: ignore[attr-defined]
-_REASONS: Table = JourneyMonthReason.__table__  # type: ignore[attr-defined]
-_LIVE: Table = JourneyLiveDay.__table__  # type: ignore[attr-defined]
 
 # What a journey's contribution depends on: a journey whose values of these are unchanged (and
 # whose handovers are then the same ones) contributes exactly what it did.
@@ -142,24 +125,14 @@ class _KeptTables:
     keyed: bool = True
 
 
-MONTH_TABLES = _KeptTables(_MONTHS, _VALUES, _BANDS, _REASONS, _LIVE, "month")
-DAY_TABLES = _KeptTables(
-    JourneyDay.__table__,  # type: ignore[attr-defined]
-    JourneyDayValue.__table__,  # type: ignore[attr-defined]
-    JourneyDayBand.__table__,  # type: ignore[attr-defined]
-    JourneyDayReason.__table__,  # type: ignore[attr-defined]
-    JourneyLiveByDay.__table__,  # type: ignore[attr-defined]
-    "day",
-)
-WEEK_TABLES = _KeptTables(
-    JourneyWeek.__table__,  # type: ignore[attr-defined]
-    JourneyWeekValue.__table__,  # type: ignore[attr-defined]
-    JourneyWeekBand.__table__,  # type: ignore[attr-defined]
-    JourneyWeekReason.__table__,  # type: ignore[attr-defined]
-    JourneyLiveByWeek.__table__,  # type: ignore[attr-defined]
-    "week",
-    keyed=False,
-)
+def _kept(models: tuple[type, ...], period: str, keyed: bool = True) -> _KeptTables:
+    journeys, values, bands, reasons, live = (m.__table__ for m in models)  # type: ignore[attr-defined]
+    return _KeptTables(journeys, values, bands, reasons, live, period, keyed)
+
+
+MONTH_TABLES = _kept(JOURNEY_MONTH_TABLES, "month")
+DAY_TABLES = _kept(JOURNEY_DAY_TABLES, "day")
+WEEK_TABLES = _kept(JOURNEY_WEEK_TABLES, "week", keyed=False)
 
 
 class _PeriodChanges:

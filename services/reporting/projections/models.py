@@ -537,6 +537,13 @@ class JourneyWeekReason(Base, table=True):
     worker_changes: int = 0
 
 
+# The handovers' kept counts of journeys per period of the first contact, each kind in the same
+# order (journeys, values, bands, reasons, live): the month's, the day's and the week's tables.
+JOURNEY_MONTH_TABLES = (JourneyMonth, JourneyMonthValue, JourneyMonthBand, JourneyMonthReason, JourneyLiveDay)
+JOURNEY_DAY_TABLES = (JourneyDay, JourneyDayValue, JourneyDayBand, JourneyDayReason, JourneyLiveByDay)
+JOURNEY_WEEK_TABLES = (JourneyWeek, JourneyWeekValue, JourneyWeekBand, JourneyWeekReason, JourneyLiveByWeek)
+
+
 class SupervisionDay(Base, table=True):
     """The change, on one London day, in the supervision report's counts for one grouping key.
 

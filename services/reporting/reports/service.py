@@ -65,7 +65,10 @@ from services.reporting.projections.journey_months import (
 from services.reporting.projections.models import (
     AWAITING_COLUMNS,
     CONTACT_GROUP_COLUMNS,
+    JOURNEY_DAY_TABLES,
     JOURNEY_GROUP_COLUMNS,
+    JOURNEY_MONTH_TABLES,
+    JOURNEY_WEEK_TABLES,
     WHOLE,
     ContactDay,
     ContactDurationBand,
@@ -80,22 +83,12 @@ from services.reporting.projections.models import (
     ContactDurationWeekBand,
     ContactFact,
     FeedState,
-    JourneyDay,
-    JourneyDayBand,
-    JourneyDayReason,
-    JourneyDayValue,
     JourneyFact,
-    JourneyLiveByDay,
-    JourneyLiveByWeek,
     JourneyLiveDay,
     JourneyMonth,
     JourneyMonthBand,
     JourneyMonthReason,
     JourneyMonthValue,
-    JourneyWeek,
-    JourneyWeekBand,
-    JourneyWeekReason,
-    JourneyWeekValue,
     SupervisionDay,
     SupervisionFact,
     SupervisionOverdueSpell,
@@ -319,20 +312,8 @@ class _LiveSpells:
 # Each table of journey counts kept per London month, and the same counts kept per London day
 # (journey_months.py), from which a range's partial edge months (or weeks) take their days, and per
 # ISO week, for the whole only, which handovers by week read.
-_DAY_TABLE_OF: dict[type, type] = {
-    JourneyMonth: JourneyDay,
-    JourneyMonthValue: JourneyDayValue,
-    JourneyMonthBand: JourneyDayBand,
-    JourneyMonthReason: JourneyDayReason,
-    JourneyLiveDay: JourneyLiveByDay,
-}
-_WEEK_TABLE_OF: dict[type, type] = {
-    JourneyMonth: JourneyWeek,
-    JourneyMonthValue: JourneyWeekValue,
-    JourneyMonthBand: JourneyWeekBand,
-    JourneyMonthReason: JourneyWeekReason,
-    JourneyLiveDay: JourneyLiveByWeek,
-}
+_DAY_TABLE_OF: dict[type, type] = dict(zip(JOURNEY_MONTH_TABLES, JOURNEY_DAY_TABLES, strict=True))
+_WEEK_TABLE_OF: dict[type, type] = dict(zip(JOURNEY_MONTH_TABLES, JOURNEY_WEEK_TABLES, strict=True))
 
 
 @dataclass(frozen=True)
