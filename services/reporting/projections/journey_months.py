@@ -112,9 +112,8 @@ def reason_key(reason: str | None) -> str:
 
 @dataclass(frozen=True)
 class _KeptTables:
-    """The five tables of one period of the first contact (London month, day or ISO week), the name
-    of their period column, and whether their rows are kept per grouping key too (dimension and key
-    columns) or for the whole only."""
+    """The five tables of one period of the first contact (London month, day or ISO week), and the
+    name of their period column."""
 
     journeys: Table
     values: Table
@@ -122,17 +121,22 @@ class _KeptTables:
     reasons: Table
     live: Table
     period: str
-    keyed: bool = True
+
+    @property
+    def keyed(self) -> bool:
+        """Whether their rows are kept per grouping key too (dimension and key columns), or for the
+        whole only (the week's)."""
+        return "dimension" in self.journeys.c
 
 
-def _kept(models: tuple[type, ...], period: str, keyed: bool = True) -> _KeptTables:
+def _kept(models: tuple[type, ...], period: str) -> _KeptTables:
     journeys, values, bands, reasons, live = (m.__table__ for m in models)  # type: ignore[attr-defined]
-    return _KeptTables(journeys, values, bands, reasons, live, period, keyed)
+    return _KeptTables(journeys, values, bands, reasons, live, period)
 
 
 MONTH_TABLES = _kept(JOURNEY_MONTH_TABLES, "month")
 DAY_TABLES = _kept(JOURNEY_DAY_TABLES, "day")
-WEEK_TABLES = _kept(JOURNEY_WEEK_TABLES, "week", keyed=False)
+WEEK_TABLES = _kept(JOURNEY_WEEK_TABLES, "week")
 
 
 class _PeriodChanges:
@@ -153,9 +157,10 @@ class _PeriodChanges:
         # The values per month are keyed by value before month, per day or week by the period
         # before value (models.JourneyDayValue): the rows are kept in either order as (..., value,
         # period).
-        values = [(*at, n) for at, n in self.values.items() if n]
-        value_keys: tuple[str, ...] = ("metric", *grouping, "value", period)
-        if period != "month":
+        if period == "month":
+            value_keys: tuple[str, ...] = ("metric", *grouping, "value", period)
+            values = [(*at, n) for at, n in self.values.items() if n]
+        else:
             value_keys = ("metric", *grouping, period, "value")
             values = [(*at[:-2], at[-1], at[-2], n) for at, n in self.values.items() if n]
         return [

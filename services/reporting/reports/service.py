@@ -258,7 +258,7 @@ Ranks = dict[str, dict[int, Any]]
 
 
 class _Tally:
-    """One group's handover figures, added up from aggregate cells or kept rows."""
+    """One group's handover figures, added up from kept rows (and the live journeys read)."""
 
     def __init__(self) -> None:
         self.journeys = 0
@@ -273,16 +273,6 @@ class _Tally:
 
     def top(self, days: float) -> None:
         self.max_days = days if self.max_days is None else max(self.max_days, days)
-
-    def add(self, cell: Any, names: Iterable[str]) -> None:
-        n = int(cell["n"])
-        self.journeys += n
-        self.closed += int(cell["closed"] or 0)
-        self.sum_us += int(cell["sum_us"])
-        # Rounding is monotone: the largest rounded value is the rounded largest.
-        self.top(_r(float(cell["max_hours"]) / 24))
-        for name in names:
-            self.values[name][int(cell[name])] += n
 
 
 HUNDREDTH_US = US_PER_DAY // 100  # the unallocated days' unit, a hundredth of a day
@@ -813,9 +803,8 @@ class Reports:
         whichever reads fewer days (at most about half a month at each edge)."""
         kept: list[date] = []
         spans: list[tuple[date, date, int]] = []
-        month = from_date.replace(day=1)
-        while month <= to_date:
-            following = (month + timedelta(days=32)).replace(day=1)
+        for month in months_of(from_date, to_date):
+            following = add_months(month, 1)
             first, last = max(from_date, month), min(to_date, following - timedelta(days=1))
             inside = (last - first).days + 1
             if inside * 2 <= (following - month).days:
@@ -826,7 +815,6 @@ class Reports:
                     spans.append((month, first - timedelta(days=1), -1))
                 if last < following - timedelta(days=1):
                     spans.append((last + timedelta(days=1), following - timedelta(days=1), -1))
-            month = following
         return kept, spans
 
     @staticmethod
