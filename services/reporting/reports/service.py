@@ -454,7 +454,12 @@ class _KeptGroups:
         wanted = set(wanted)
 
         def whole() -> Any:
-            return and_(t.c.dimension == WHOLE[0], t.c.key == WHOLE[1]) if part.keyed else true()
+            if part.keyed:
+                return and_(t.c.dimension == WHOLE[0], t.c.key == WHOLE[1])
+            # The week rows, the whole's alone, are keyed by week before value: naming the part's
+            # weeks makes a band of values a range of the index per week. Without them PostgreSQL
+            # scanned every week's values for it (55,000 rows, 7 ms, at 230,856 contacts).
+            return part.period.in_(self.whole)
 
         if self.dimension is not None:
             keys = sorted(g for g in wanted if g is not None)
@@ -468,7 +473,9 @@ class _KeptGroups:
             return whole() if any(part.span_start in self.periods[g] for g in wanted if g) else None
         starts = {start for g in wanted if g is not None for start in self.periods[g]}
         in_part = sorted(start for start in starts if part.first <= start <= part.last)
-        return and_(whole(), part.period.in_(in_part)) if in_part else None
+        if not in_part:
+            return None
+        return and_(whole(), part.period.in_(in_part)) if part.keyed else part.period.in_(in_part)
 
 
 class Reports:
