@@ -1511,12 +1511,12 @@ class Reports:
         totals: dict[str, _Tally] = defaultdict(_Tally)
 
         # {(dimension, key, start): the tallies its rows count in}: thousands of rows, few of these.
-        found: dict[tuple[str, str, date], list[tuple[str | None, _Tally]]] = {}
+        counted_in: dict[tuple[str, str, date], list[tuple[str | None, _Tally]]] = {}
 
         def tallies(dimension: str, key: str, start: date) -> list[tuple[str | None, _Tally]]:
-            if (at := (dimension, key, start)) not in found:
-                found[at] = [(g, overall if g is None else totals[g]) for g in groups.of(*at)]
-            return found[at]
+            if (at := (dimension, key, start)) not in counted_in:
+                counted_in[at] = [(g, overall if g is None else totals[g]) for g in groups.of(*at)]
+            return counted_in[at]
 
         counts = groups.select(
             JourneyMonth,
@@ -1611,26 +1611,26 @@ class Reports:
         oldest = {key: min(days) for key, days in origins.items() if key is not None and days}
         if oldest:
             origin = col(JourneyFact.unallocated_origin_us)
-            wanted = union_all(
+            oldest_days = union_all(
                 *[
                     select(literal(g, String).label("grp"), literal(day * US_PER_DAY, BigInteger).label("at"))
                     for g, day in oldest.items()
                 ]
-            ).subquery("wanted")
+            ).subquery("oldest_days")
             probe = (
                 select(func.min(origin))
                 .where(
                     *live_before_today,
-                    groups.group == wanted.c.grp,
-                    origin >= wanted.c.at,
-                    origin < wanted.c.at + US_PER_DAY,
+                    groups.group == oldest_days.c.grp,
+                    origin >= oldest_days.c.at,
+                    origin < oldest_days.c.at + US_PER_DAY,
                 )
-                .correlate(wanted)
+                .correlate(oldest_days)
                 .scalar_subquery()
             )
             longest = (
                 select(groups.group.label("grp"), origin, func.max(hours))
-                .where(*live_before_today, origin.in_(select(probe).select_from(wanted)))
+                .where(*live_before_today, origin.in_(select(probe).select_from(oldest_days)))
                 .group_by(groups.group, origin)
             )
             first: dict[str, tuple[int, float]] = {}
