@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from fdhelpers import VALID_NHS, FrontDoor, child_body, contact_body
@@ -109,20 +111,41 @@ async def test_unborn_child_has_only_expected_date(fd: FrontDoor):
     assert child["unborn"] is True and child["expected_date_of_birth"] == due
 
 
+async def post_on_one_london_day(fd: FrontDoor, path: str, body_of: Callable[[date], dict]) -> Any:
+    """POST a body built from today's London date, again if the day turned meanwhile: the service
+    judges it against its own today, and a boundary case built the day before is not one (a CI run
+    at midnight UTC got 201 for a date a year and a day back)."""
+    for _ in range(2):
+        today = london_date(utcnow())
+        r = await fd.client.post(path, json=body_of(today), headers=fd.pract)
+        if london_date(utcnow()) == today:
+            return r
+    raise AssertionError("the London day turned during both requests")
+
+
 @pytest.mark.parametrize(("days", "accepted"), [(300, True), (301, False), (-365, True), (-366, False)])
 async def test_an_expected_date_of_birth_is_plausible_when_recorded(fd: FrontDoor, days: int, accepted: bool):
     """No pregnancy runs past about 43 weeks, and a child expected over a year ago is born (1950 and
     9999 were accepted)."""
-    due = (london_date(utcnow()) + timedelta(days=days)).isoformat()
-    body = child_body(date_of_birth=None, expected_date_of_birth=due)
-    r = await fd.client.post("/children", json=body, headers=fd.pract)
+
+    def child_due(today: date) -> dict:
+        return child_body(
+            date_of_birth=None, expected_date_of_birth=(today + timedelta(days=days)).isoformat()
+        )
+
+    r = await post_on_one_london_day(fd, "/children", child_due)
     if accepted:
         assert r.status_code == 201, r.text
         return
     assert r.status_code == 422 and r.json()["code"] == "expected_birth_implausible", r.text
     assert names(r.json()) == ["expected_date_of_birth"]
-    # Named where it is, in a contact, too.
-    r = await fd.client.post("/contacts", json=contact_body(new_children=[body]), headers=fd.pract)
+
+    # Named where it is, in a contact, too: received now, so judged as of today (a contact's child is
+    # judged as of its receipt, and the helpers' half an hour ago is yesterday just after midnight).
+    def contact_due(today: date) -> dict:
+        return contact_body(received_at=utcnow().isoformat(), new_children=[child_due(today)])
+
+    r = await post_on_one_london_day(fd, "/contacts", contact_due)
     assert r.status_code == 422 and names(r.json()) == ["new_children.0.expected_date_of_birth"], r.text
 
 
