@@ -49,14 +49,15 @@ COMPARED = {"a_": ("2025-01-01", "2025-06-30"), "b_": ("2025-07-01", "2025-12-31
 # or quarter (the default grouping), reading those counted per day on the fewer days of each
 # partial edge month; by week from those counted per week (and per day for a partial week); by a
 # key from those counted per key and month, and per key and day on a partial edge month's fewer
-# days; by day of the week from those counted per day, every day of the range. These calls time a
+# days; by day of the week from those counted per month and weekday, and per day on a partial
+# edge month's fewer days. These calls time a
 # key (team) over whole months and not, the week, the day of the week, and ranges that are not
 # whole months: one day off each end, and one whose edge holds about half of the contacts (the most
 # an edge can read).
 OTHER_SHAPES = {
     "GET /reports/contact-to-outcome?group_by=team": {"from": RANGE[0], "to": RANGE[1], "group_by": "team"},
     "GET /reports/contact-to-outcome?group_by=week": {"from": RANGE[0], "to": RANGE[1], "group_by": "week"},
-    # No counts are kept per weekday: the range's days' counts are summed per weekday.
+    # Counted per month and weekday: seven rows' worth a month, where the days are thirty.
     "GET /reports/contact-to-outcome?group_by=day_of_week": {
         "from": RANGE[0],
         "to": RANGE[1],

@@ -86,6 +86,25 @@ async def test_constraints_follow_the_naming_convention(name: str, cli_migrated)
         ]
 
 
+@pytest.mark.parametrize("name", list(SERVICES))
+async def test_primary_keys_have_the_models_column_order(name: str, cli_migrated) -> None:
+    """A key's column order decides which readings are one range of its index, and the diff above
+    does not compare it: each table's primary key lists the model's columns in the model's order."""
+    db = Database(cli_migrated["urls"][name])
+    try:
+        async with db.engine.connect() as conn:
+            keys = await conn.run_sync(
+                lambda sync: {
+                    t: inspect(sync).get_pk_constraint(t)["constrained_columns"]
+                    for t in inspect(sync).get_table_names()
+                }
+            )
+    finally:
+        await db.dispose()
+    for table in service_metadata(name).sorted_tables:
+        assert keys[table.name] == [c.name for c in table.primary_key.columns], table.name
+
+
 def test_the_migration_check_can_see_a_missing_table() -> None:
     """The diff above is not vacuous: a model table with no migration is reported."""
     from sqlalchemy import Column, Integer, Table, create_engine

@@ -1,7 +1,7 @@
 """The counts kept per London day and key (rpt_contact_days) and the durations counted per London
-month, day, ISO week, key and month, and key and day (rpt_contact_duration_months, _days, _weeks,
-_key_months, _key_days, and their bands) always equal counting the contacts, re-referral flags
-included, however the events are split into batches."""
+month, day, ISO week, month and weekday, key and month, and key and day (rpt_contact_duration_months,
+_days, _weeks, _weekday_months, _key_months, _key_days, and their bands) always equal counting the
+contacts, re-referral flags included, however the events are split into batches."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 
 import pytest
+from alembic import command
 from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
-from sqlalchemy import Column, MetaData, func, select, text
+from sqlalchemy import Column, MetaData, func, inspect, select, text
+from sqlalchemy.engine import Connection
 
 from services.referrals import events as rev
 from services.reporting.projections.contact_days import (
@@ -35,11 +37,13 @@ from services.reporting.projections.models import (
     ContactDurationMonth,
     ContactDurationWeek,
     ContactDurationWeekBand,
+    ContactDurationWeekdayBand,
+    ContactDurationWeekdayMonth,
     ContactFact,
 )
 from shared.dates import one_year_before
 from shared.db import Database
-from shared.migrations import upgrade
+from shared.migrations import alembic_config, upgrade
 from shared.working_days import london_date
 
 ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
@@ -57,6 +61,12 @@ async def assert_days_match_contacts(w) -> None:
         kept_day_bands = (await session.execute(select(ContactDurationDayBand.__table__))).mappings().all()
         kept_weeks = (await session.execute(select(ContactDurationWeek.__table__))).mappings().all()
         kept_week_bands = (await session.execute(select(ContactDurationWeekBand.__table__))).mappings().all()
+        kept_weekday_months = (
+            (await session.execute(select(ContactDurationWeekdayMonth.__table__))).mappings().all()
+        )
+        kept_weekday_bands = (
+            (await session.execute(select(ContactDurationWeekdayBand.__table__))).mappings().all()
+        )
         kept_key_months = (await session.execute(select(ContactDurationKeyMonth.__table__))).mappings().all()
         kept_key_bands = (await session.execute(select(ContactDurationKeyBand.__table__))).mappings().all()
         kept_key_days = (await session.execute(select(ContactDurationKeyDay.__table__))).mappings().all()
@@ -97,6 +107,8 @@ async def assert_days_match_contacts(w) -> None:
     day_bands: dict[tuple, int] = defaultdict(int)
     weeks: dict[tuple, int] = defaultdict(int)
     week_bands: dict[tuple, int] = defaultdict(int)
+    weekday_months: dict[tuple, int] = defaultdict(int)
+    weekday_bands: dict[tuple, int] = defaultdict(int)
     key_months: dict[tuple, int] = defaultdict(int)
     key_bands: dict[tuple, int] = defaultdict(int)
     key_days: dict[tuple, int] = defaultdict(int)
@@ -112,6 +124,10 @@ async def assert_days_match_contacts(w) -> None:
             monday = date.fromisocalendar(*day.isocalendar()[:2], 1)
             weeks[(monday, name, step)] += 1
             week_bands[(monday, name, step // BAND)] += 1
+            # Brute force: ISO weekday 1 (Monday) .. 7 is kept as 0 .. 6.
+            weekday = day.isoweekday() - 1
+            weekday_months[(day.replace(day=1), weekday, name, step)] += 1
+            weekday_bands[(day.replace(day=1), weekday, name, step // BAND)] += 1
             for dimension, key in group_keys(c)[1:]:
                 key_months[(dimension, key, day.replace(day=1), name, step)] += 1
                 key_bands[(dimension, key, day.replace(day=1), name, step // BAND)] += 1
@@ -124,6 +140,8 @@ async def assert_days_match_contacts(w) -> None:
         (kept_day_bands, ("day", "metric", "band"), day_bands),
         (kept_weeks, ("week", "metric", "value"), weeks),
         (kept_week_bands, ("week", "metric", "band"), week_bands),
+        (kept_weekday_months, ("month", "weekday", "metric", "value"), weekday_months),
+        (kept_weekday_bands, ("month", "weekday", "metric", "band"), weekday_bands),
         (kept_key_months, ("dimension", "key", "month", "metric", "value"), key_months),
         (kept_key_bands, ("dimension", "key", "month", "metric", "band"), key_bands),
         (kept_key_days, ("dimension", "key", "day", "metric", "value"), key_days),
@@ -280,6 +298,30 @@ async def test_the_benchmarks_padding_counts_every_tenth_of_an_hour_in_every_mon
         assert r.status_code == 200, r.text
 
 
+# The durations each day row of the migrations' tests counts: (metric, value, its band).
+DAY_VALUES = (("decision_working_hours", 34, 3), ("decision_working_days", 2, 0))
+
+
+async def filled_from_days(
+    db: Database, before: str, revision: str, days: list[tuple[date, int]], *tables: type
+) -> list[list[dict]]:
+    """The rows of `tables` once a projection at `before`, kept per day (each of `days` counting
+    its contacts at each of DAY_VALUES), is upgraded to `revision`."""
+    await upgrade("reporting", db.engine, before)
+    async with db.engine.begin() as conn:
+        for day, n in days:
+            for metric, value, band in DAY_VALUES:
+                values = {"metric": metric, "value": value, "band": band, "day": day, "n": n}
+                for sql in (
+                    "INSERT INTO rpt_contact_duration_days VALUES (:metric, :value, :day, :n)",
+                    "INSERT INTO rpt_contact_duration_day_bands VALUES (:day, :metric, :band, :n)",
+                ):
+                    await conn.execute(text(sql), values)
+    await upgrade("reporting", db.engine, revision)
+    async with db.read_session() as session:
+        return [[dict(r) for r in (await session.execute(select(t.__table__))).mappings()] for t in tables]
+
+
 async def test_the_week_counts_migration_fills_them_from_the_day_counts(fresh_database):
     """e7c1a4f0b2d8 adds the durations counted per ISO week to a projection already kept per day:
     each week is the sum of its days (Monday to Sunday, across a year's end too), so no replay."""
@@ -293,20 +335,10 @@ async def test_the_week_counts_migration_fills_them_from_the_day_counts(fresh_da
         (date(2025, 3, 30), 5),  # the Sunday the clocks go forward
     ]
     try:
-        await upgrade("reporting", db.engine, "d9f3a5b72c4e")
-        async with db.engine.begin() as conn:
-            for day, n in days:
-                for metric, value in (("decision_working_hours", 34), ("decision_working_days", 2)):
-                    values = {"metric": metric, "value": value, "band": value // BAND, "day": day, "n": n}
-                    for sql in (
-                        "INSERT INTO rpt_contact_duration_days VALUES (:metric, :value, :day, :n)",
-                        "INSERT INTO rpt_contact_duration_day_bands VALUES (:day, :metric, :band, :n)",
-                    ):
-                        await conn.execute(text(sql), values)
-        await upgrade("reporting", db.engine, "e7c1a4f0b2d8")  # the next empties the projections
-        async with db.read_session() as session:
-            weeks = (await session.execute(select(ContactDurationWeek.__table__))).mappings().all()
-            week_bands = (await session.execute(select(ContactDurationWeekBand.__table__))).mappings().all()
+        # The next revision empties the projections.
+        weeks, week_bands = await filled_from_days(
+            db, "d9f3a5b72c4e", "e7c1a4f0b2d8", days, ContactDurationWeek, ContactDurationWeekBand
+        )
     finally:
         await db.dispose()
     expected: dict[date, int] = defaultdict(int)
@@ -315,15 +347,72 @@ async def test_the_week_counts_migration_fills_them_from_the_day_counts(fresh_da
             expected[date.fromisocalendar(*day.isocalendar()[:2], 1)] += n
     assert expected == {date(2024, 12, 30): 6, date(2025, 1, 6): 4, date(2025, 3, 24): 5}
     assert {(r["week"], r["metric"], r["value"]): r["contacts"] for r in weeks} == {
-        (week, metric, value): n
-        for week, n in expected.items()
-        for metric, value in (("decision_working_hours", 34), ("decision_working_days", 2))
+        (week, metric, value): n for week, n in expected.items() for metric, value, _ in DAY_VALUES
     }
     assert {(r["week"], r["metric"], r["band"]): r["contacts"] for r in week_bands} == {
-        (week, metric, band): n
-        for week, n in expected.items()
-        for metric, band in (("decision_working_hours", 3), ("decision_working_days", 0))
+        (week, metric, band): n for week, n in expected.items() for metric, _, band in DAY_VALUES
     }
+
+
+async def test_the_weekday_counts_migration_fills_them_from_the_day_counts(fresh_database):
+    """4b8e1f6c2a07 adds the durations counted per London month and weekday to a projection kept
+    per day: each is the sum of that month's days of that weekday (0 Monday .. 6 Sunday), so no
+    replay; and keys the day rows by day first, keeping every one (as its downgrade keeps them,
+    keyed as before)."""
+    db = Database(fresh_database("reporting_weekdays_migration"))
+    days = [
+        (date(2024, 12, 30), 3),  # a Monday, in the ISO week of 2025-01-01 but in December's month
+        (date(2025, 1, 3), 1),  # a Friday
+        (date(2025, 1, 31), 2),  # a Friday: the same month and weekday
+        (date(2025, 2, 7), 4),  # a Friday of the next month
+        (date(2025, 1, 6), 0),  # a row left at zero counts nothing
+        (date(2025, 3, 30), 5),  # the Sunday the clocks go forward
+        (date(2025, 3, 31), 6),  # the Monday after
+    ]
+    try:
+        rows, bands, kept_days = await filled_from_days(
+            db,
+            "7d2f9b4e6a13",
+            "4b8e1f6c2a07",
+            days,
+            ContactDurationWeekdayMonth,
+            ContactDurationWeekdayBand,
+            ContactDurationDay,
+        )
+
+        def downgrade(conn: Connection) -> tuple[list[str], dict[tuple, int]]:
+            config = alembic_config("reporting", db.engine.url.render_as_string(hide_password=False))
+            config.attributes["connection"] = conn
+            command.downgrade(config, "7d2f9b4e6a13")
+            rows = conn.execute(text("SELECT day, metric, value, contacts FROM rpt_contact_duration_days"))
+            found = {(date.fromisoformat(str(day)), metric, value): n for day, metric, value, n in rows}
+            return inspect(conn).get_pk_constraint("rpt_contact_duration_days")["constrained_columns"], found
+
+        async with db.engine.begin() as conn:
+            downgraded = await conn.run_sync(downgrade)
+    finally:
+        await db.dispose()
+    expected: dict[tuple[date, int], int] = defaultdict(int)
+    for day, n in days:
+        if n:
+            expected[(day.replace(day=1), day.isoweekday() - 1)] += n
+    assert expected == {
+        (date(2024, 12, 1), 0): 3,
+        (date(2025, 1, 1), 4): 3,
+        (date(2025, 2, 1), 4): 4,
+        (date(2025, 3, 1), 6): 5,
+        (date(2025, 3, 1), 0): 6,
+    }
+    assert {(r["month"], r["weekday"], r["metric"], r["value"]): r["contacts"] for r in rows} == {
+        (*at, metric, value): n for at, n in expected.items() for metric, value, _ in DAY_VALUES
+    }
+    assert {(r["month"], r["weekday"], r["metric"], r["band"]): r["contacts"] for r in bands} == {
+        (*at, metric, band): n for at, n in expected.items() for metric, _, band in DAY_VALUES
+    }
+    # The day rows, keyed anew by day first, are all still there.
+    stored = {(day, metric, value): n for day, n in days for metric, value, _ in DAY_VALUES}
+    assert {(r["day"], r["metric"], r["value"]): r["contacts"] for r in kept_days} == stored
+    assert downgraded == (["metric", "value", "day"], stored)
 
 
 async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):

@@ -2,13 +2,15 @@
 (`ContactDay` rows), and the contact-to-outcome durations counted per London month
 (`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`), per London day
 (`ContactDurationDay`, `ContactDurationDayBand`), per ISO week (`ContactDurationWeek`,
-`ContactDurationWeekBand`) and per London month and per London day and grouping key
+`ContactDurationWeekBand`), per London month and weekday (`ContactDurationWeekdayMonth`,
+`ContactDurationWeekdayBand`) and per London month and per London day and grouping key
 (`ContactDurationKeyMonth`, `ContactDurationKeyBand`, `ContactDurationKeyDay`,
 `ContactDurationKeyDayBand`).
 
 A contact counts once in one row per dimension (the whole, and its area, team, source and outcome
 keys) on the London date it was received, and each of its durations once in its month's, its
-day's, its week's and its keys' rows (by month and by day) for that duration. When a batch changes
+day's, its week's, its month and weekday's and its keys' rows (by month and by day) for that
+duration. When a batch changes
 contacts, each one's previous contribution is taken off and its new one added, and the net change
 of every row touched is written as increments (an upsert), so the rows always equal counting the
 contacts themselves.
@@ -45,6 +47,8 @@ from services.reporting.projections.models import (
     ContactDurationMonth,
     ContactDurationWeek,
     ContactDurationWeekBand,
+    ContactDurationWeekdayBand,
+    ContactDurationWeekdayMonth,
 )
 from services.reporting.projections.models import group_keys as keys_of
 from services.reporting.rounding import half_up_units
@@ -98,6 +102,8 @@ _DAYS: Table = ContactDurationDay.__table__  # type: ignore[attr-defined]
 _DAY_BANDS: Table = ContactDurationDayBand.__table__  # type: ignore[attr-defined]
 _WEEKS: Table = ContactDurationWeek.__table__  # type: ignore[attr-defined]
 _WEEK_BANDS: Table = ContactDurationWeekBand.__table__  # type: ignore[attr-defined]
+_WEEKDAY_MONTHS: Table = ContactDurationWeekdayMonth.__table__  # type: ignore[attr-defined]
+_WEEKDAY_BANDS: Table = ContactDurationWeekdayBand.__table__  # type: ignore[attr-defined]
 _KEY_MONTHS: Table = ContactDurationKeyMonth.__table__  # type: ignore[attr-defined]
 _KEY_BANDS: Table = ContactDurationKeyBand.__table__  # type: ignore[attr-defined]
 _KEY_DAYS: Table = ContactDurationKeyDay.__table__  # type: ignore[attr-defined]
@@ -110,6 +116,8 @@ _DURATION_TABLES = (
     (_DAY_BANDS, ("day", "metric", "band")),
     (_WEEKS, ("week", "metric", "value")),
     (_WEEK_BANDS, ("week", "metric", "band")),
+    (_WEEKDAY_MONTHS, ("month", "weekday", "metric", "value")),
+    (_WEEKDAY_BANDS, ("month", "weekday", "metric", "band")),
     (_KEY_MONTHS, ("dimension", "key", "month", "metric", "value")),
     (_KEY_BANDS, ("dimension", "key", "month", "metric", "band")),
     (_KEY_DAYS, ("dimension", "key", "day", "metric", "value")),
@@ -245,7 +253,7 @@ class ContactDayChanges:
     def __init__(self) -> None:
         self.net: dict[Cell, list[int]] = {}
         # Net contacts per signature: a contact taken off and added back with a duration unchanged
-        # cancels here, before it is spread over the six tables of durations (`duration_rows`).
+        # cancels here, before it is spread over the tables of durations (`duration_rows`).
         self.durations: defaultdict[Signature, int] = defaultdict(int)
 
     def add(self, contact: Mapping[str, Any], sign: int) -> None:
@@ -274,18 +282,20 @@ class ContactDayChanges:
     def duration_rows(self) -> tuple[dict[DurationCell, int], ...]:
         """The net change to each row of each table of `_DURATION_TABLES`, in its order."""
         tables: tuple[defaultdict[DurationCell, int], ...] = tuple(defaultdict(int) for _ in _DURATION_TABLES)
-        months, bands, days, day_bands, weeks, week_bands = tables[:6]
-        key_months, key_bands, key_days, key_day_bands = tables[6:]
+        months, bands, days, day_bands, weeks, week_bands, weekday_months, weekday_bands = tables[:8]
+        key_months, key_bands, key_days, key_day_bands = tables[8:]
         for (day, keyed, name, step), n in self.durations.items():
             if not n:
                 continue
-            month, week, band = day.replace(day=1), week_of(day), step // BAND
+            month, week, weekday, band = day.replace(day=1), week_of(day), day.weekday(), step // BAND
             months[(month, name, step)] += n
             bands[(month, name, band)] += n
             days[(day, name, step)] += n
             day_bands[(day, name, band)] += n
             weeks[(week, name, step)] += n
             week_bands[(week, name, band)] += n
+            weekday_months[(month, weekday, name, step)] += n
+            weekday_bands[(month, weekday, name, band)] += n
             for dimension, key in keyed:
                 key_months[(dimension, key, month, name, step)] += n
                 key_bands[(dimension, key, month, name, band)] += n

@@ -251,10 +251,12 @@ class ContactDurationDay(Base, table=True):
 
     __tablename__ = "rpt_contact_duration_days"
 
-    # As the month rows: a percentile reads the values of one band, here on the edges' days.
+    # Keyed by day first: every reading takes a few days (an edge, a partial week), and a band's
+    # values on those days are then one range of the key per day, where keyed by value first they
+    # were a range over every day of the table.
+    day: date = Field(primary_key=True, description="London date of received_at.")
     metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
     value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
-    day: date = Field(primary_key=True, description="London date of received_at.")
     contacts: int = 0
 
 
@@ -289,6 +291,33 @@ class ContactDurationWeekBand(Base, table=True):
     __tablename__ = "rpt_contact_duration_week_bands"
 
     week: date = Field(primary_key=True, description="The Monday of the ISO week of received_at (London).")
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    band: int = Field(primary_key=True, description="value // 10 of the values counted.")
+    contacts: int = 0
+
+
+class ContactDurationWeekdayMonth(Base, table=True):
+    """`ContactDurationMonth` per London weekday of the month: contact to outcome by day of the week
+    reads a whole month's counts of each weekday here (seven rows' worth a month), not every day's
+    (`ContactDurationDay`), whose reading grows with the days and the values met on each."""
+
+    __tablename__ = "rpt_contact_duration_weekday_months"
+
+    # As the month rows: a percentile reads the values of one band in every month and weekday.
+    metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    weekday: int = Field(primary_key=True, description="London weekday of received_at: 0 Monday .. 6 Sunday.")
+    contacts: int = 0
+
+
+class ContactDurationWeekdayBand(Base, table=True):
+    """`ContactDurationWeekdayMonth` counted in bands of ten values, as `ContactDurationBand`."""
+
+    __tablename__ = "rpt_contact_duration_weekday_bands"
+
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    weekday: int = Field(primary_key=True, description="London weekday of received_at: 0 Monday .. 6 Sunday.")
     metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
     band: int = Field(primary_key=True, description="value // 10 of the values counted.")
     contacts: int = 0

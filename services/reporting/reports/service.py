@@ -81,6 +81,8 @@ from services.reporting.projections.models import (
     ContactDurationMonth,
     ContactDurationWeek,
     ContactDurationWeekBand,
+    ContactDurationWeekdayBand,
+    ContactDurationWeekdayMonth,
     ContactFact,
     FeedState,
     JourneyFact,
@@ -145,7 +147,6 @@ DEFINITIONS_COMMON = {
 
 # ISO order, Monday first; not calendar.day_name, which follows the process's locale.
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONDAY = date(1900, 1, 1)  # before any date the reports take (2000 on): weekdays counted from it
 
 
 def period_of(group_by: ContactGrouping, d: date) -> str:
@@ -841,24 +842,79 @@ class Reports:
         table: type[ContactDurationDay | ContactDurationDayBand]
         | type[ContactDurationKeyDay | ContactDurationKeyDayBand],
         column: str,
-        dimension: str | None = None,
+        group_by: ContactGrouping | None = None,
     ) -> Any:
         """(grp, metric, `column`, n) of the durations counted on each span's days, n negative for a
         span taken off: `table` holds the values or the bands counted per day, grp being the span's
-        month; or, with `dimension`, per day and key, grp being the key of that dimension."""
+        month, or with `group_by` day of the week, the day's weekday (its number in WEEKDAYS); or,
+        with another `group_by`, per day and key, grp being the key of that dimension."""
         t = table.__table__  # type: ignore[union-attr]
-        of_dimension = [] if dimension is None else [t.c.dimension == dimension]
+        keyed = group_by is not None and group_by is not DAY_OF_WEEK
+        of_dimension = [t.c.dimension == group_by.value] if group_by is not None and keyed else []
+
+        def parts(first: date, last: date) -> list[tuple[Any, Any]]:
+            """(grp, condition on the day) of a span's rows."""
+            if group_by is not DAY_OF_WEEK:
+                grp = t.c.key if keyed else literal(first.replace(day=1), Date)
+                return [(grp, t.c.day.between(first, last))]
+            # A part per weekday, its grp a constant and its days named: no weekday arithmetic in
+            # SQL (each database has its own), and a condition on grp is settled when planning.
+            days_of: dict[int, list[date]] = defaultdict(list)
+            for day in (first + timedelta(days=i) for i in range((last - first).days + 1)):
+                days_of[day.weekday()].append(day)
+            return [
+                (literal(weekday, Integer), t.c.day.in_(days)) for weekday, days in sorted(days_of.items())
+            ]
+
         return union_all(
             *[
-                select(
-                    (literal(first.replace(day=1), Date) if dimension is None else t.c.key).label("grp"),
-                    t.c.metric,
-                    t.c[column],
-                    (t.c.contacts * sign).label("n"),
-                ).where(*of_dimension, t.c.day.between(first, last), t.c.contacts != 0)
+                select(grp.label("grp"), t.c.metric, t.c[column], (t.c.contacts * sign).label("n")).where(
+                    *of_dimension, on_days, t.c.contacts != 0
+                )
                 for first, last, sign in spans
+                for grp, on_days in parts(first, last)
             ]
         ).subquery()
+
+    @staticmethod
+    def _in_months(month: Any, kept_months: Sequence[date]) -> Any:
+        """SQL: a month column is one of `kept_months` (consecutive months, in order)."""
+        return month.between(kept_months[0], kept_months[-1]) if kept_months else false()
+
+    def _apart(
+        self,
+        group_by: ContactGrouping,
+        column: str,
+        kept_months: Sequence[date],
+        spans: Sequence[tuple[date, date, int]],
+        of_groups: Callable[[Any, Any, Any], Any] | None = None,
+    ) -> Any:
+        """(grp, metric, `column` (value or band), n) of the durations of a grouping counted apart
+        from the whole's months (a key's, or a weekday's): the counts kept per month of
+        `kept_months`, and the spans' days added or taken off (`_counted_days`); with `of_groups`
+        (given the metric, `column` and grp columns: an SQL condition), only the rows it takes."""
+        by_weekday = group_by is DAY_OF_WEEK
+        values = column == "value"
+        kept: Any
+        days: Any
+        if by_weekday:
+            kept = (ContactDurationWeekdayMonth if values else ContactDurationWeekdayBand).__table__  # type: ignore[union-attr]
+            days = ContactDurationDay if values else ContactDurationDayBand
+            grp, of_dimension = kept.c.weekday, []
+        else:
+            kept = (ContactDurationKeyMonth if values else ContactDurationKeyBand).__table__  # type: ignore[union-attr]
+            days = ContactDurationKeyDay if values else ContactDurationKeyDayBand
+            grp, of_dimension = kept.c.key, [kept.c.dimension == group_by.value]
+        wanted = [] if of_groups is None else [of_groups(kept.c.metric, kept.c[column], grp)]
+        in_months = self._in_months(kept.c.month, kept_months)
+        cells: Any = select(
+            grp.label("grp"), kept.c.metric, kept.c[column], kept.c.contacts.label("n")
+        ).where(*of_dimension, in_months, kept.c.contacts > 0, *wanted)
+        if spans:
+            edges = self._counted_days(spans, days, column, group_by)
+            of_edges = [] if of_groups is None else [of_groups(edges.c.metric, edges.c[column], edges.c.grp)]
+            cells = union_all(cells, select(edges).where(*of_edges))
+        return cells
 
     async def _kept_percentiles(
         self, from_date: date, to_date: date, group_by: ContactGrouping, ps: Sequence[int]
@@ -874,9 +930,9 @@ class Reports:
         on some of its days added or taken off (`_kept_months`: at most about half a month at each
         edge), per band in the first step and per value in the second. Grouped by month or quarter,
         a group is the whole's months of its period (and their edges); by week, its week's counts
-        (or, for a week the range covers in part, its days' in range); by day of the week, the
-        range's days' counts of that weekday (`_weekday_sql`); by a key (area, team, source,
-        outcome), its key's months and edge days, counted apart.
+        (or, for a week the range covers in part, its days' in range); by day of the week, its
+        weekday's counts kept per month and its edge days of that weekday; by a key (area, team,
+        source, outcome), its key's months and edge days: both counted apart (`_apart`).
         """
         b = ContactDurationBand
         kept_months, spans = self._kept_months(from_date, to_date)
@@ -891,7 +947,7 @@ class Reports:
         }
 
         def months_kept(month: Any) -> Any:
-            return month.between(kept_months[0], kept_months[-1]) if kept_months else false()
+            return self._in_months(month, kept_months)
 
         kept = [months_kept(col(b.month)), col(b.contacts) > 0]
         cells: Any = select(col(b.month), col(b.metric), col(b.band), col(b.contacts).label("n")).where(*kept)
@@ -922,27 +978,8 @@ class Reports:
                 for monday, (first, last) in part_weeks.items()
             ]
             groups_of = union_all(weekly, *parts)
-        elif by_weekday:
-            # No counts are kept per weekday, so the range's days' bands are summed per weekday (its
-            # number, `_weekday_sql`), in SQL: the running totals over the bands are taken there, and
-            # the day rows (a row per day, duration and band that occurs: hundreds of thousands a
-            # year at scale) never come back; seven groups' do.
-            d = ContactDurationDayBand
-            weekday = self._weekday_sql(col(d.day))
-            groups_of = (
-                select(weekday.label("grp"), col(d.metric), col(d.band), func.sum(col(d.contacts)).label("n"))
-                .where(col(d.day).between(from_date, to_date), col(d.contacts) > 0)
-                .group_by(weekday, col(d.metric), col(d.band))
-            )
-        elif keyed:
-            k = ContactDurationKeyBand
-            key_cells: Any = select(
-                col(k.key).label("grp"), col(k.metric), col(k.band), col(k.contacts).label("n")
-            ).where(col(k.dimension) == group_by.value, months_kept(col(k.month)), col(k.contacts) > 0)
-            if spans:
-                key_edges = self._counted_days(spans, ContactDurationKeyDayBand, "band", group_by.value)
-                key_cells = union_all(key_cells, select(key_edges))
-            kc = key_cells.subquery()
+        elif apart:  # by a key or by day of the week
+            kc = self._apart(group_by, "band", kept_months, spans).subquery()
             groups_of = select(kc.c.grp, kc.c.metric, kc.c.band, func.sum(kc.c.n).label("n")).group_by(
                 kc.c.grp, kc.c.metric, kc.c.band
             )
@@ -1051,38 +1088,15 @@ class Reports:
             )
             for day, name, value, n in await self._rows(of_days):
                 count((week_of(day),), name, value, n)
-        if by_weekday and wanted_groups:
-            dv = ContactDurationDay
-            weekday = self._weekday_sql(col(dv.day))
-            of_weekdays = (
-                select(weekday, col(dv.metric), col(dv.value), func.sum(col(dv.contacts)))
-                .where(
-                    col(dv.day).between(from_date, to_date),
-                    col(dv.contacts) > 0,
-                    in_bands(col(dv.metric), col(dv.value), wanted_groups, weekday.in_),
-                )
-                .group_by(weekday, col(dv.metric), col(dv.value))
-            )
-            for number, name, value, n in await self._rows(of_weekdays):
-                count((int(number),), name, value, int(n))
-        if keyed and wanted_groups:
-            kv = ContactDurationKeyMonth
-            of_keys: Any = select(col(kv.key), col(kv.metric), col(kv.value), col(kv.contacts)).where(
-                col(kv.dimension) == group_by.value,
-                months_kept(col(kv.month)),
-                col(kv.contacts) > 0,
-                in_bands(col(kv.metric), col(kv.value), wanted_groups, col(kv.key).in_),
-            )
-            if spans:
-                edges = self._counted_days(spans, ContactDurationKeyDay, "value", group_by.value)
-                of_keys = union_all(
-                    of_keys,
-                    select(edges).where(
-                        in_bands(edges.c.metric, edges.c.value, wanted_groups, edges.c.grp.in_)
-                    ),
-                )
-            for key, name, value, n in await self._rows(of_keys):
-                count((key,), name, value, n)
+        if (keyed or by_weekday) and wanted_groups:
+
+            def of_wanted(metric: Any, value: Any, grp: Any) -> Any:
+                return in_bands(metric, value, wanted_groups, grp.in_)
+
+            for grp, name, value, n in await self._rows(
+                self._apart(group_by, "value", kept_months, spans, of_wanted)
+            ):
+                count((grp,), name, value, n)
         for at, targets in wanted.items():
             g, name, _ = at
             into = overall if g is None else groups[self._group_key(group_by, g)]
@@ -1091,18 +1105,10 @@ class Reports:
                 into[name][p] = step_value(name, nearest_value(ordered, rank))
         return overall, groups
 
-    def _weekday_sql(self, day: Any) -> Any:
-        """The weekday of a London date column in SQL, as its index in WEEKDAYS (0 Monday .. 6
-        Sunday). On PostgreSQL by days since a Monday: that integer arithmetic took about two
-        thirds of the time of extract(isodow) mapped to names, over a year of day bands."""
-        if self.postgres:
-            return (day - literal(MONDAY, Date)) % 7
-        return (cast(func.strftime("%w", day), Integer) + 6) % 7  # %w: 0 Sunday .. 6 Saturday
-
     @staticmethod
     def _group_key(group_by: ContactGrouping, g: date | str | int) -> str:
         """A group's key from the percentiles' grouping column: a key as it is, a weekday's number
-        (`_weekday_sql`), or a period's first day."""
+        (its index in WEEKDAYS), or a period's first day."""
         if isinstance(g, str):
             return g
         return WEEKDAYS[g] if isinstance(g, int) else period_of(group_by, g)
