@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy import MetaData, Table, text
@@ -26,6 +25,7 @@ from shared.events.log import EventLog, journey_events_table
 from shared.idempotency import document_replays, idempotency_keys_table
 from shared.middleware import BodySizeLimitMiddleware, RateLimitMiddleware
 from shared.migrations import current_revision, head_revision
+from shared.negotiation import json_response
 from shared.observability import Metrics, ObservabilityMiddleware, configure_logging, setup_tracing
 from shared.settings import ServiceSettings
 
@@ -187,7 +187,7 @@ def create_app(
         summary="Database reachable, migrations at head, and consumer lag",
         responses={503: {"model": ReadinessReport, "description": "Not ready"}},
     )
-    async def ready() -> JSONResponse:
+    async def ready() -> Response:
         database = "ok"
         current: str | None = None
 
@@ -209,10 +209,10 @@ def create_app(
             consumers=[c.status for c in service.consumers],
         )
         if ok:
-            return JSONResponse(report.model_dump(mode="json"))
+            return json_response(report)
         # As the OpenAPI document says of every 503 here: when to ask again (a probe's next interval).
-        return JSONResponse(
-            report.model_dump(mode="json"),
+        return json_response(
+            report,
             status_code=503,
             headers={"Retry-After": str(int(READY_TIMEOUT_SECONDS))},
         )

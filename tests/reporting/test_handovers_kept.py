@@ -556,3 +556,57 @@ async def test_a_live_median_half_way_between_two_hundredths_is_rounded_as_the_r
     expected, _ = expected_report(w, journeys, allocations, GroupBy.month, "2024-02-01", "2024-02-29", now)
     body = await report(w, token, now, **{"from": "2024-02-01", "to": "2024-02-29"})
     assert body["overall"]["unallocated_days_median"] == expected["ALL"]["unallocated_days_median"] == 2.38
+
+
+async def test_a_periods_longest_live_spell_is_found_from_its_first_london_moment_to_its_last(
+    world_factory, token
+):
+    """Grouped by time, each period's longest live spell is probed among the journeys whose first
+    contact falls in the period's London days: here each period's only live journeys arrive at its
+    first or last London moment (GMT and BST, the clocks' change on Sunday 31 March 2024 included), so
+    a period's span a moment short at either end would leave it without a maximum. March's last
+    journey was allocated and left without a worker again, so its unallocated time's origin is later
+    than that of April's first, on the same day: a span a moment long would probe April's for March."""
+    w = await world_factory()
+    moments = [
+        utc(2024, 1, 31, 23, 59, 59),  # Wednesday: January's, Q1's and week 5's last moment (GMT)
+        utc(2024, 2, 1),  # February's first
+        utc(2024, 2, 11, 23, 59, 59),  # Sunday: week 6's last
+        utc(2024, 2, 12),  # week 7's first
+        utc(2024, 3, 31, 22, 59, 59),  # Sunday, 23:59:59 BST: March's, Q1's and week 13's last
+        utc(2024, 3, 31, 23),  # 00:00 BST on 1 April: April's, Q2's and week 14's first
+        utc(2024, 6, 30, 22, 59, 59),  # Sunday, 23:59:59 BST: June's, Q2's and week 26's last
+    ]
+    for at in moments:
+        journey, contact_id, child = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await w.ref(journey, contact(contact_id, child, at, "6"), at)
+        if at == moments[4]:
+            worker_from, worker_to = at + timedelta(minutes=10), at + timedelta(minutes=50)
+            await w.ref(journey, allocated(child, TEAMS[0], "w-1", worker_from), worker_from)
+            left = transfer(
+                child,
+                worker_to,
+                from_team=TEAMS[0],
+                to_team=TEAMS[0],
+                from_worker="w-1",
+                to_worker=None,
+                reason="ABSENC",
+            )
+            await w.ref(journey, left, worker_to)
+    await w.catch_up("referrals")
+    journeys, allocations = await stored(w)
+    assert len(journeys) == len(moments) and all(is_live(j) for j in journeys)
+    origin_of = {j["opened_at"]: j["unallocated_origin_us"] for j in journeys}
+    march, april = origin_of[moments[4]], origin_of[moments[5]]
+    assert april < march and april // US_PER_DAY == march // US_PER_DAY
+    now = utc(2024, 9, 2, 8, 30)
+    for first, last in (("2024-01-01", "2024-06-30"), ("2024-01-20", "2024-04-10")):
+        for group_by in (GroupBy.week, GroupBy.month, GroupBy.quarter):
+            params = {"from": first, "to": last, "group_by": group_by.value}
+            body = await report(w, token, now, **params)
+            expected, _ = expected_report(w, journeys, allocations, group_by, first, last, now)
+            got = {g["group"]: g["unallocated_days_max"] for g in body["groups"]}
+            assert got == {k: row["unallocated_days_max"] for k, row in expected.items() if k != "ALL"}, (
+                params
+            )
+            assert None not in got.values(), params

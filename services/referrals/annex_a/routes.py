@@ -11,7 +11,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.annex_a import service
@@ -29,7 +28,7 @@ from shared.auth import Principal
 from shared.dates import add_months, require_dates_in_range
 from shared.db import SessionDep
 from shared.errors import Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, negotiate
+from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, json_response, negotiate
 from shared.types import IsoDate, utcnow
 from shared.working_days import london_date
 
@@ -136,7 +135,7 @@ async def _export(
     await auditor_of(request).record_all(session, principal, entries)
     headers = {"Cache-Control": "no-store"} | VARY_ACCEPT
     if form == JSON:
-        return JSONResponse(body.model_dump(mode="json"), headers=headers)
+        return json_response(body, headers=headers)
     text = csv_text([body.columns, *(row.cells() for row in rows)])
     filename = f"annex-a-{name}-{body.from_date}-to-{body.to_date}.csv"
     headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.reporting.reports.models import (
@@ -46,7 +45,7 @@ from shared.auth import Principal, Role, require_roles
 from shared.dates import EARLIEST_DATE, LATEST_DATE, require_dates_in_range
 from shared.db import SessionDep
 from shared.errors import NotFound, Unprocessable, problem_responses
-from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, negotiate
+from shared.negotiation import CSV, JSON, VARY_ACCEPT, VARY_ACCEPT_DOC, csv_text, json_response, negotiate
 from shared.types import IsoDate, IsoDateTime, utcnow
 from shared.working_days import london_date
 
@@ -315,7 +314,7 @@ def _respond(
     empty (the awaiting queue), so an empty one still has its header."""
     headers = _report_headers(fresh)
     if not wants_csv:
-        return JSONResponse(report.model_dump(mode="json"), headers=headers)
+        return json_response(report, headers=headers)
     model = row_model or type(rows[0])
     fields = list(model.model_fields)
     dumped = (row.model_dump(mode="json") for row in rows)
@@ -461,7 +460,7 @@ async def conversion_bands(
     await _audit(request, session, principal, report.measure)
     headers = _report_headers(reports.fresh)
     if not wants_csv:
-        return JSONResponse(report.model_dump(mode="json"), headers=headers)
+        return json_response(report, headers=headers)
     # CSV: one line per series (ALL first) and month, each with its rates' bands, as a control
     # chart plots them.
     counts = ["contacts", "nfa", "info_advice", "referrals"]
@@ -589,7 +588,7 @@ async def compare(
             media_type="text/csv; charset=utf-8",
             headers=_report_headers(reports.fresh),
         )
-    return JSONResponse(report.model_dump(mode="json"), headers=_report_headers(reports.fresh))
+    return json_response(report, headers=_report_headers(reports.fresh))
 
 
 @router.get(
@@ -612,4 +611,4 @@ async def timeline(
     )
     if result is None:
         raise NotFound("No journey events are known for this child.")
-    return JSONResponse(result.model_dump(mode="json"), headers=_freshness_headers(reports.fresh))
+    return json_response(result, headers=_freshness_headers(reports.fresh))
