@@ -237,7 +237,24 @@ def time_reports(
     return out
 
 
-AFTER_CLONE = "VACUUM ANALYZE"
+# Run before every timing (after the rebuild, each clone and the padding), so the reports are timed
+# on a projection as it stands after growing over months, not in the wake of the benchmark's own
+# bulk writes: vacuumed as it grew (the visibility map set, so index-only scans skip the table), and
+# its pages written out. Otherwise the timings depend on when autovacuum and the checkpointer get to
+# it: on 2026-12-07 the checkpoint behind the clone to 923,424 contacts wrote through the whole
+# timing at that size (bench/NOTES.md). CHECKPOINT returns when those pages are written.
+BEFORE_TIMING = ("VACUUM ANALYZE", "CHECKPOINT")
+
+
+async def settle(url: str, *tables: str) -> None:
+    """`BEFORE_TIMING` on a database: its `tables`, or all of them, vacuumed and analysed."""
+    conn = await pg_connect(db_name(url))
+    try:
+        for table in tables or ("",):
+            await conn.execute(f"{BEFORE_TIMING[0]} {table}")
+        await conn.execute(BEFORE_TIMING[1])
+    finally:
+        await conn.close()
 
 
 async def clone_projection(url: str, round_no: int) -> dict[str, int]:
@@ -265,12 +282,9 @@ async def clone_projection(url: str, round_no: int) -> dict[str, int]:
                 statement = f"UPDATE {table.name} SET {', '.join(doubled)}"
             await conn.execute(statement)
             counts[table.name] = int(await conn.fetchval(f"SELECT count(*) FROM {table.name}"))
-        # A projection that grew to this size over months has been vacuumed as it grew (visibility
-        # map set, so index-only scans skip the table); one bulk insert has not, until autovacuum
-        # gets to it, which would make the timings depend on when it does.
-        await conn.execute(AFTER_CLONE)
     finally:
         await conn.close()
+    await settle(url)
     return counts
 
 
@@ -320,15 +334,14 @@ async def pad_duration_months(url: str) -> dict[str, int]:
                 " DO UPDATE SET contacts = rpt_contact_duration_key_bands.contacts + excluded.contacts",
                 *args,
             )
-        tables = ("months", "bands", "key_months", "key_bands")
-        for table in tables:
-            await conn.execute(f"{AFTER_CLONE} rpt_contact_duration_{table}")
-        return {
+        rows = {
             table: int(await conn.fetchval(f"SELECT count(*) FROM rpt_contact_duration_{table}"))
             for table in ("months", "key_months")
         }
     finally:
         await conn.close()
+    await settle(url, *(f"rpt_contact_duration_{t}" for t in ("months", "bands", "key_months", "key_bands")))
+    return rows
 
 
 async def projected_contacts(url: str) -> int:
@@ -356,6 +369,7 @@ def main(base: int, checkpoints: list[int], repeats: int, name: str = "reports")
                 f"  rebuild: {rb['events']:,} events in {rb['seconds']:.1f}s = {rb['events_per_s']:.0f}/s, "
                 f"{rb['statements_per_event']:.1f} SQL statements per event"
             )
+            asyncio.run(settle(urls["reporting"]))
             reporting = service_server(
                 "reporting",
                 urls,
@@ -440,7 +454,7 @@ def _result(
             "repeats": repeats,
             "range": RANGE,
             "compared": COMPARED,
-            "after_clone": AFTER_CLONE,
+            "before_timing": BEFORE_TIMING,
         },
         "loaded": loaded,
         "rebuild": rb,
