@@ -869,11 +869,11 @@ class Reports:
                 return [(grp, t.c.day.between(first, last))]
             # A part per weekday, its grp a constant and its days named: no weekday arithmetic in
             # SQL (each database has its own), and a condition on grp is settled when planning.
-            days_of: dict[int, list[date]] = defaultdict(list)
+            on_weekday: dict[int, list[date]] = defaultdict(list)
             for day in (first + timedelta(days=i) for i in range((last - first).days + 1)):
-                days_of[day.weekday()].append(day)
+                on_weekday[day.weekday()].append(day)
             return [
-                (literal(weekday, Integer), t.c.day.in_(days)) for weekday, days in sorted(days_of.items())
+                (literal(weekday, Integer), t.c.day.in_(days)) for weekday, days in sorted(on_weekday.items())
             ]
 
         return union_all(
@@ -1531,6 +1531,19 @@ class Reports:
                 counted_in[at] = [(g, overall if g is None else totals[g]) for g in groups.of(*at)]
             return counted_in[at]
 
+        def add_up(
+            rows: Iterable[Any], counters_of: Callable[[str, str, date, str], list[Counter[int]]]
+        ) -> None:
+            """Add each kept row (dimension, key, start, metric, value or band, journeys) into the
+            counters `counters_of` names for its (dimension, key, start, metric): looked up once for
+            each of those, not for each of thousands of rows and each group it counts in."""
+            into_of: dict[tuple[str, str, date, str], list[Counter[int]]] = {}
+            for dimension, kept_key, start, name, counted_at, n in rows:
+                if (into := into_of.get(at := (dimension, kept_key, start, name))) is None:
+                    into = into_of[at] = counters_of(*at)
+                for counted in into:
+                    counted[counted_at] += n
+
         counts = groups.select(
             JourneyMonth,
             (),
@@ -1556,14 +1569,12 @@ class Reports:
                 p.table.c.journeys > 0,
             ],
         )
-        # {(dimension, key, start, metric): the value counts its rows add to}: looked up once, not
-        # for each of thousands of rows and each group it counts in.
-        value_counts: dict[tuple[str, str, date, str], list[Counter[int]]] = {}
-        for dimension, kept_key, start, name, value, n in await self._rows(values):
-            if (into := value_counts.get(at := (dimension, kept_key, start, name))) is None:
-                into = value_counts[at] = [t.values[name] for _, t in tallies(dimension, kept_key, start)]
-            for counted in into:
-                counted[value] += n
+        add_up(
+            await self._rows(values),
+            lambda dimension, kept_key, start, name: [
+                t.values[name] for _, t in tallies(dimension, kept_key, start)
+            ],
+        )
         hours, working_days, us = self._unallocated_sql(now)
         live = [
             col(JourneyFact.unallocated_since_us).is_not(None),
@@ -1700,12 +1711,12 @@ class Reports:
             ("journeys",),
             lambda p: [p.table.c.metric.in_(list(bands)), *groups.read(p), p.table.c.journeys > 0],
         )
-        band_counts: dict[tuple[str, str, date, str], list[Counter[int]]] = {}  # as value_counts
-        for dimension, kept_key, start, name, band, n in await self._rows(kept_bands):
-            if (into := band_counts.get(at := (dimension, kept_key, start, name))) is None:
-                into = band_counts[at] = [bands[name][g] for g in groups.of(dimension, kept_key, start)]
-            for counted in into:
-                counted[band] += n
+        add_up(
+            await self._rows(kept_bands),
+            lambda dimension, kept_key, start, name: [
+                bands[name][g] for g in groups.of(dimension, kept_key, start)
+            ],
+        )
         await self._kept_standard_transfer_lag(groups, overall, totals, bands[STANDARD_TRANSFER_DAYS])
         settled = bands[UNALLOCATED_DAYS]
         # The settled maxima: each group's top band, then the top value in it.
