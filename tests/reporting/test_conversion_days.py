@@ -415,6 +415,48 @@ async def test_the_weekday_counts_migration_fills_them_from_the_day_counts(fresh
     assert downgraded == (["metric", "value", "day"], stored)
 
 
+async def test_the_week_counts_migration_keys_them_by_week_before_value(fresh_database):
+    """9ee92a08cf45 keys the durations counted per week (metric, week, value), so that a week's band
+    is one range of the key: every row is kept, and its downgrade keys them as before, keeping
+    them too."""
+    db = Database(fresh_database("reporting_weeks_key_migration"))
+    rows = {
+        ("decision_working_hours", 34, date(2025, 1, 6), 3),
+        ("decision_working_hours", 34, date(2025, 1, 13), 2),
+        ("decision_working_hours", 35, date(2025, 1, 6), 1),
+        ("decision_working_days", 2, date(2024, 12, 30), 4),
+    }
+
+    def keyed(conn: Connection) -> tuple[list[str], set[tuple]]:
+        found = conn.execute(text("SELECT metric, value, week, contacts FROM rpt_contact_duration_weeks"))
+        kept = {(metric, value, date.fromisoformat(str(week)), n) for metric, value, week, n in found}
+        return inspect(conn).get_pk_constraint("rpt_contact_duration_weeks")["constrained_columns"], kept
+
+    def downgrade(conn: Connection) -> tuple[list[str], set[tuple]]:
+        config = alembic_config("reporting", db.engine.url.render_as_string(hide_password=False))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "4b8e1f6c2a07")
+        return keyed(conn)
+
+    try:
+        await upgrade("reporting", db.engine, "4b8e1f6c2a07")
+        async with db.engine.begin() as conn:
+            for metric, value, week, n in rows:
+                await conn.execute(
+                    text("INSERT INTO rpt_contact_duration_weeks VALUES (:metric, :value, :week, :n)"),
+                    {"metric": metric, "value": value, "week": week, "n": n},
+                )
+        await upgrade("reporting", db.engine, "9ee92a08cf45")
+        async with db.engine.connect() as conn:
+            upgraded = await conn.run_sync(keyed)
+        async with db.engine.begin() as conn:
+            downgraded = await conn.run_sync(downgrade)
+    finally:
+        await db.dispose()
+    assert upgraded == (["metric", "week", "value"], rows)
+    assert downgraded == (["metric", "value", "week"], rows)
+
+
 async def test_the_key_day_counts_migration_replays_the_feeds(fresh_database):
     """b3f8d2e6a4c1 adds durations counted per key and day, which only the contacts' London days can
     give: it empties every projection and sets both feeds' positions to 0, so the consumers replay

@@ -278,10 +278,13 @@ class ContactDurationWeek(Base, table=True):
 
     __tablename__ = "rpt_contact_duration_weeks"
 
-    # As the month rows: a percentile reads the values of one band in every week.
+    # Keyed by week before value: only the report by week reads these rows, each week the values of
+    # its own band, and those are then one short range of the key per week. Keyed by value first,
+    # each band's range held every week's values of it (about 8 of 12 ms of the reading, at 923,424
+    # contacts).
     metric: str = Field(primary_key=True, max_length=40, description="e.g. decision_working_hours.")
-    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
     week: date = Field(primary_key=True, description="The Monday of the ISO week of received_at (London).")
+    value: int = Field(primary_key=True, description="Tenths of an hour, or whole working days.")
     contacts: int = 0
 
 
