@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,25 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def upgrade(service: str, engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade on a connection we hand to env.py, so it works inside a running event loop."""
+    """Upgrade to `revision`."""
+    await _migrate(service, engine, command.upgrade, revision)
+
+
+async def downgrade(service: str, engine: AsyncEngine, revision: str) -> None:
+    """Downgrade to `revision` (the migration tests check that each downgrade keeps its rows)."""
+    await _migrate(service, engine, command.downgrade, revision)
+
+
+async def _migrate(
+    service: str, engine: AsyncEngine, step: Callable[[Config, str], None], revision: str
+) -> None:
+    """Run an alembic command on a connection we hand to env.py, so it works inside a running
+    event loop."""
     cfg = alembic_config(service, engine.url.render_as_string(hide_password=False))
 
     def _run(conn: Connection) -> None:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        step(cfg, revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(_run)

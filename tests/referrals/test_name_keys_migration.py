@@ -6,12 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import command
-from sqlalchemy.engine import Connection
 
 from services.referrals.children.service import name_key
 from shared.db import Database
-from shared.migrations import alembic_config, upgrade
+from shared.migrations import downgrade, upgrade
 
 BEFORE = "ba3f3f264901"
 
@@ -84,13 +82,7 @@ async def test_the_migration_rekeys_stored_children_and_its_downgrade_restores_t
             ids[2]: ("ada", "testchild"),
         }
 
-        def downgrade(conn: Connection) -> None:
-            cfg = alembic_config("referrals", db.engine.url.render_as_string(hide_password=False))
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, BEFORE)
-
-        async with db.engine.begin() as conn:
-            await conn.run_sync(downgrade)
+        await downgrade("referrals", db.engine, BEFORE)
         assert await _keys(db) == stored
     finally:
         await db.dispose()

@@ -10,7 +10,6 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 
 import pytest
-from alembic import command
 from platform_kit import postgres_only
 from reporting_kit import contact, decision, utc
 from sqlalchemy import Column, MetaData, func, inspect, select, text
@@ -43,7 +42,7 @@ from services.reporting.projections.models import (
 )
 from shared.dates import one_year_before
 from shared.db import Database
-from shared.migrations import alembic_config, upgrade
+from shared.migrations import downgrade, upgrade
 from shared.working_days import london_date
 
 ALL_TIME = {"from": "2023-01-01", "to": "2025-12-31"}
@@ -380,16 +379,14 @@ async def test_the_weekday_counts_migration_fills_them_from_the_day_counts(fresh
             ContactDurationDay,
         )
 
-        def downgrade(conn: Connection) -> tuple[list[str], dict[tuple, int]]:
-            config = alembic_config("reporting", db.engine.url.render_as_string(hide_password=False))
-            config.attributes["connection"] = conn
-            command.downgrade(config, "7d2f9b4e6a13")
+        def keyed(conn: Connection) -> tuple[list[str], dict[tuple, int]]:
             rows = conn.execute(text("SELECT day, metric, value, contacts FROM rpt_contact_duration_days"))
             found = {(date.fromisoformat(str(day)), metric, value): n for day, metric, value, n in rows}
             return inspect(conn).get_pk_constraint("rpt_contact_duration_days")["constrained_columns"], found
 
-        async with db.engine.begin() as conn:
-            downgraded = await conn.run_sync(downgrade)
+        await downgrade("reporting", db.engine, "7d2f9b4e6a13")
+        async with db.engine.connect() as conn:
+            downgraded = await conn.run_sync(keyed)
     finally:
         await db.dispose()
     expected: dict[tuple[date, int], int] = defaultdict(int)
@@ -432,12 +429,6 @@ async def test_the_week_counts_migration_keys_them_by_week_before_value(fresh_da
         kept = {(metric, value, date.fromisoformat(str(week)), n) for metric, value, week, n in found}
         return inspect(conn).get_pk_constraint("rpt_contact_duration_weeks")["constrained_columns"], kept
 
-    def downgrade(conn: Connection) -> tuple[list[str], set[tuple]]:
-        config = alembic_config("reporting", db.engine.url.render_as_string(hide_password=False))
-        config.attributes["connection"] = conn
-        command.downgrade(config, "4b8e1f6c2a07")
-        return keyed(conn)
-
     try:
         await upgrade("reporting", db.engine, "4b8e1f6c2a07")
         async with db.engine.begin() as conn:
@@ -449,8 +440,9 @@ async def test_the_week_counts_migration_keys_them_by_week_before_value(fresh_da
         await upgrade("reporting", db.engine, "9ee92a08cf45")
         async with db.engine.connect() as conn:
             upgraded = await conn.run_sync(keyed)
-        async with db.engine.begin() as conn:
-            downgraded = await conn.run_sync(downgrade)
+        await downgrade("reporting", db.engine, "4b8e1f6c2a07")
+        async with db.engine.connect() as conn:
+            downgraded = await conn.run_sync(keyed)
     finally:
         await db.dispose()
     assert upgraded == (["metric", "week", "value"], rows)
