@@ -434,10 +434,9 @@ def _unnest_upsert(table: Table, counts: tuple[str, ...], zeroed: bool) -> _Unne
 
     def unnest(names: list[str]) -> tuple[str, tuple[Callable[[Sequence[Any]], Any], ...]]:
         literals = [_array_literal_of(table.c[c]) for c in names]
+        # A literal arrives as text, read as the column's array type.
         arrays = [
-            f"${i}::text::{table.c[c].type.compile(dialect=dialect)}[]"
-            if literal
-            else f"${i}::{table.c[c].type.compile(dialect=dialect)}[]"
+            f"${i}{'::text' if literal else ''}::{table.c[c].type.compile(dialect=dialect)}[]"
             for i, (c, literal) in enumerate(zip(names, literals, strict=True), 1)
         ]
         return "unnest(" + ", ".join(arrays) + ")", tuple(literal or list for literal in literals)
