@@ -231,7 +231,8 @@ def verify(
         typer.Option(help="Check only this journey (exits 1 if no log holds an event of it)."),
     ] = None,
 ) -> None:
-    """Check the journey logs' tamper-evident hash chains and feed order; exits 1 at the first broken link."""
+    """Check the journey logs' hash chains and feed order, and that no journey's log ends before its
+    service's records say it does; exits 1 at the first broken link."""
     chosen = _selected(service)
     names = [n for n in chosen if SERVICES[n].produces_events]
     if service and len(names) < len(chosen):  # asked for by name: saying nothing would read as checked
@@ -247,7 +248,7 @@ def verify(
             if await current_revision(db.engine) is None:
                 _fail(f"{name}: the database has no schema yet; run `frontdoor migrate` first", 1)
             async with db.read_session() as session:
-                report = await verify_log(session, events, journey)
+                report = await verify_log(session, events, journey, heads=SERVICES[name].stream_heads())
         finally:
             await db.dispose()
         typer.echo(json.dumps({"service": name, **report.model_dump(mode="json")}))

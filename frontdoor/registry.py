@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.events.verify import StreamHeads
 from shared.settings import ServiceSettings
 
 
@@ -32,6 +33,12 @@ class ServiceEntry:
 
     def main(self) -> Any:
         return importlib.import_module(f"{self.package}.main")
+
+    def stream_heads(self) -> StreamHeads | None:
+        """What the producer's own records say each stream is at (its `main` passes the same to its
+        service), for verify to find a journey whose log ends before it."""
+        heads: StreamHeads | None = getattr(self.main(), "stream_heads", None)
+        return heads
 
 
 SERVICES: dict[str, ServiceEntry] = {

@@ -22,6 +22,7 @@ from shared.events.consumer import ConsumerStatus, FeedConsumer, consumer_positi
 from shared.events.contract import Catalogue
 from shared.events.feed import feed_router, policy_router
 from shared.events.log import EventLog, journey_events_table
+from shared.events.verify import StreamHeads
 from shared.idempotency import document_replays, idempotency_keys_table
 from shared.middleware import BodySizeLimitMiddleware, RateLimitMiddleware
 from shared.migrations import current_revision, head_revision
@@ -68,6 +69,8 @@ class Service:
     consumers: list[FeedConsumer] = field(default_factory=list)
     # What a producer serves at `GET /policy` (shared/policy.py): the settings its readers share.
     policy: BaseModel | None = None
+    # What the producer's own records say each stream is at, so that verify finds a log cut short.
+    stream_heads: StreamHeads | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -234,7 +237,7 @@ def create_app(
 
     app.include_router(ops)
     if service.event_log is not None:
-        app.include_router(feed_router(service.db, service.event_log))
+        app.include_router(feed_router(service.db, service.event_log, service.stream_heads))
     if service.policy is not None:
         app.include_router(policy_router(service.policy))
     app.include_router(audit_router(service.db, service.auditor))

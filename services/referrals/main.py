@@ -11,6 +11,7 @@ from services.referrals.db import platform
 from services.referrals.decisions.routes import router as decisions_router
 from services.referrals.events import catalogue
 from services.referrals.journeys.routes import router as journeys_router
+from services.referrals.journeys.service import stream_heads
 from services.referrals.settings import Settings
 from services.referrals.teams.routes import router as teams_router
 from services.referrals.worklists.routes import router as worklists_router
@@ -20,7 +21,12 @@ from shared.app import Service, create_app
 def build_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     return Service(
-        name="referrals", settings=settings, tables=platform, catalogue=catalogue, policy=settings.policy()
+        name="referrals",
+        settings=settings,
+        tables=platform,
+        catalogue=catalogue,
+        policy=settings.policy(),
+        stream_heads=stream_heads,
     )
 
 

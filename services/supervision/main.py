@@ -9,6 +9,7 @@ from services.supervision.events import catalogue
 from services.supervision.journeys.projection import JourneyProjection
 from services.supervision.settings import Settings
 from services.supervision.supervisions.routes import router as supervisions_router
+from services.supervision.supervisions.service import stream_heads
 from services.supervision.workers.routes import router as workers_router
 from shared.app import Service, create_app
 from shared.auth import service_token_provider
@@ -18,7 +19,12 @@ from shared.events.consumer import FeedConsumer
 def build_service(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     service = Service(
-        name="supervision", settings=settings, tables=platform, catalogue=catalogue, policy=settings.policy()
+        name="supervision",
+        settings=settings,
+        tables=platform,
+        catalogue=catalogue,
+        policy=settings.policy(),
+        stream_heads=stream_heads,
     )
     assert platform.positions is not None
     # The referrals feed tells us every journey: open or closed, its child, team and worker.

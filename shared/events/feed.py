@@ -17,7 +17,7 @@ from shared.db import Database
 from shared.errors import NotFound, problem_responses
 from shared.events.contract import MAX_POSITION, Envelope, EventHash, EventTypeInfo
 from shared.events.log import EventLog
-from shared.events.verify import VerifyReport, journey_not_held, verify_log
+from shared.events.verify import StreamHeads, VerifyReport, journey_not_held, verify_log
 
 MAX_WAIT_SECONDS = 30.0
 POLL_INTERVAL = 0.05
@@ -39,7 +39,7 @@ class Catalog(BaseModel):
     event_types: list[EventTypeInfo] = Field(description="Every event type the feed may carry.")
 
 
-def feed_router(db: Database, log: EventLog) -> APIRouter:
+def feed_router(db: Database, log: EventLog, stream_heads: StreamHeads | None = None) -> APIRouter:
     router = APIRouter(tags=["journey events"], responses=problem_responses(401, 403, 422, 429, 503))
 
     @router.get(
@@ -109,8 +109,10 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         "/admin/verify",
         response_model=VerifyReport,
         summary="Check the hash chain of one journey or of the whole log",
-        description="With `journey_id`, 404 when the log holds no event of that journey (its events"
-        " deleted, or the id mistyped): nothing checked is not a journey verified.",
+        description="Recomputes each journey's hash chain, then checks that no journey's log ends"
+        " before the version this service's own records give it (its last events deleted). With"
+        " `journey_id`, 404 when neither the log nor those records hold that journey (the id"
+        " mistyped): nothing checked is not a journey verified.",
         tags=["admin"],
         responses=problem_responses(404),
     )
@@ -121,7 +123,7 @@ def feed_router(db: Database, log: EventLog) -> APIRouter:
         ] = None,
     ) -> VerifyReport:
         async with db.read_session() as session:
-            report = await verify_log(session, log.table, journey_id)
+            report = await verify_log(session, log.table, journey_id, heads=stream_heads)
         if journey_id is not None and (why := journey_not_held(journey_id, {log.catalogue.producer: report})):
             raise NotFound(why)
         return report

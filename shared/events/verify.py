@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 
 from shared.events.log import envelope_hash
 
@@ -18,14 +19,50 @@ class BrokenLink(BaseModel):
 
     journey_id: uuid.UUID = Field(description="The stream (journey) where the chain breaks.")
     stream_version: int = Field(description="The event's version within that stream.")
-    position: int = Field(description="The event's position in the log.")
+    position: int | None = Field(
+        description="The event's position in the log; null when the event is missing from the log, "
+        "so that it has no position (the last events of a journey deleted)."
+    )
     reason: str = Field(description="What is wrong there: a version missing, a hash that differs, ...")
+
+
+# What a producing service's own records say each of its streams is at: (stream id, version) pairs in
+# batches, for one journey or all. A stream whose last events were deleted still links up, so the hash
+# chain cannot show it; the state written in the same transactions as those events can.
+HeadBatches = AsyncIterator[Sequence[tuple[uuid.UUID, int]]]
+StreamHeads = Callable[[AsyncSession, uuid.UUID | None], HeadBatches]
+
+
+async def heads_in_batches(
+    session: AsyncSession,
+    query: Select[uuid.UUID, int],
+    stream: ColumnElement[uuid.UUID] | Mapped[uuid.UUID],
+    batch: int = 1000,
+) -> AsyncIterator[list[tuple[uuid.UUID, int]]]:
+    """A service's (stream, version) query read in batches by stream, each after the last one read,
+    so that memory stays flat however many journeys there are."""
+    after: uuid.UUID | None = None
+    while True:
+        page = query.order_by(stream).limit(batch)
+        if after is not None:
+            page = page.where(stream > after)
+        rows = [(s, int(v)) for s, v in (await session.execute(page)).all()]
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
 
 
 class VerifyReport(BaseModel):
     ok: bool = Field(description="True when every event checked is intact and in order.")
     journeys_checked: int = Field(description="Streams (journeys) checked.")
     events_checked: int = Field(description="Events checked.")
+    heads_checked: int = Field(
+        0,
+        description="Streams whose last version the service's own records give, checked against the "
+        "log's last event of each (a journey whose last events were deleted); 0 when the chain broke first.",
+    )
     first_broken: BrokenLink | None = Field(None, description="The first broken link found; null when none.")
     unreadable: str | None = Field(
         None,
@@ -35,9 +72,14 @@ class VerifyReport(BaseModel):
 
 
 async def verify_log(
-    session: AsyncSession, table: Table, journey_id: uuid.UUID | None = None, batch: int = 5000
+    session: AsyncSession,
+    table: Table,
+    journey_id: uuid.UUID | None = None,
+    batch: int = 5000,
+    heads: StreamHeads | None = None,
 ) -> VerifyReport:
-    """Streams the log in (journey, version) order so memory stays flat on large logs."""
+    """Streams the log in (journey, version) order so memory stays flat on large logs; then, given the
+    service's `heads`, checks that no stream ends before the version its records give."""
     t = table
     query = select(t).order_by(t.c.journey_id, t.c.stream_version)
     if journey_id is not None:
@@ -90,21 +132,58 @@ async def verify_log(
         unreadable = f"the {where} cannot be read back: {type(exc).__name__}: {exc}"[:500]
     finally:
         await result.close()
+    heads_checked = 0
+    if heads is not None and first is None and unreadable is None:
+        first, heads_checked = await _first_stream_cut_short(session, table, heads(session, journey_id))
     return VerifyReport(
         ok=first is None and unreadable is None,
         journeys_checked=journeys,
         events_checked=events,
+        heads_checked=heads_checked,
         first_broken=first,
         unreadable=unreadable,
     )
+
+
+async def _first_stream_cut_short(
+    session: AsyncSession, table: Table, heads: HeadBatches
+) -> tuple[BrokenLink | None, int]:
+    """The first stream whose log ends before the version the service's records give, and how many
+    streams were checked. The records are read before the log, and a write commits both together, so
+    a log found further on is a write made meanwhile, not a fault: only a shorter log is reported."""
+    t = table
+    checked = 0
+    async for chunk in heads:
+        ids = [stream for stream, _ in chunk]
+        query = select(t.c.journey_id, func.max(t.c.stream_version)).where(t.c.journey_id.in_(ids))
+        last: dict[uuid.UUID, int] = dict((await session.execute(query.group_by(t.c.journey_id))).all())
+        for stream, version in chunk:
+            checked += 1
+            held = last.get(stream, 0)
+            if held < version:
+                return (
+                    BrokenLink(
+                        journey_id=stream,
+                        stream_version=held + 1,
+                        position=None,
+                        reason=f"the log ends at version {held} but the service's records have the "
+                        f"journey at version {version} (its last events missing)",
+                    ),
+                    checked,
+                )
+    return None, checked
 
 
 def journey_not_held(journey_id: uuid.UUID, reports: Mapping[str, VerifyReport]) -> str | None:
     """Why a check of one journey verified nothing, or None when some log held an event of it.
 
     Nothing checked is not a journey verified: its events were deleted, or its id mistyped. A log
-    whose first event of it cannot be read back holds it (the report says so, not intact). `reports`
-    are the checks of that journey, by the service whose log each read."""
-    if any(report.events_checked or report.unreadable is not None for report in reports.values()):
+    whose first event of it cannot be read back holds it, and a journey the service's records hold but
+    its log lacks was found too (each report says so, not intact). `reports` are the checks of that
+    journey, by the service whose log each read."""
+    if any(
+        report.events_checked or report.unreadable is not None or report.first_broken is not None
+        for report in reports.values()
+    ):
         return None
     return f"no event of journey {journey_id} in the journey log of {', '.join(reports)}; not verified"

@@ -36,6 +36,7 @@ from shared.codes import (
     ServiceType,
 )
 from shared.errors import Conflict, Forbidden, Unprocessable
+from shared.events.verify import HeadBatches, heads_in_batches
 from shared.http import PageParams
 from shared.types import utcnow
 
@@ -349,3 +350,12 @@ async def list_journeys(
         .all()
     )
     return list(rows), total
+
+
+def stream_heads(session: AsyncSession, journey_id: uuid.UUID | None) -> HeadBatches:
+    """Each journey's stream version as its row holds it (moved on in every append's transaction):
+    verify checks that no journey's log ends before it."""
+    query = select(col(Journey.id), col(Journey.stream_version))
+    if journey_id is not None:
+        query = query.where(col(Journey.id) == journey_id)
+    return heads_in_batches(session, query, col(Journey.id))

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -45,6 +45,7 @@ from shared.audit import Auditor
 from shared.auth import Principal, Role
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events.log import EventLog, NewEvent
+from shared.events.verify import HeadBatches, heads_in_batches
 from shared.http import Page, PageParams, make_etag
 from shared.observability import request_id_var
 from shared.policy import newly_qualified_on
@@ -440,3 +441,21 @@ async def due_list(
             session, principal, "read", "supervision_due", resource_id=item.journey_id, child_id=item.child_id
         )
     return Page[DueItem](items=shown, total=len(items), limit=page.limit, offset=page.offset)
+
+
+def stream_heads(session: AsyncSession, journey_id: uuid.UUID | None) -> HeadBatches:
+    """Each journey's stream version as the supervision records give it, for verify to check that no
+    journey's log ends before it. Recording appends one event and one per action, and each change to
+    an action appends one and moves the supervision's version on by one from 1: so a journey's stream
+    is at the sum, over its supervisions, of version plus actions. The register's streams are left
+    out: an entry published by the migration starts at version 1 whatever its row's version."""
+    actions = (
+        select(func.count())
+        .where(col(SupervisionAction.supervision_id) == col(Supervision.id))
+        .scalar_subquery()
+    )
+    journey = col(Supervision.journey_id)
+    query = select(journey, cast(func.sum(col(Supervision.version) + actions), Integer)).group_by(journey)
+    if journey_id is not None:
+        query = query.where(journey == journey_id)
+    return heads_in_batches(session, query, journey)
