@@ -141,7 +141,9 @@ class PolicyStatus(BaseModel):
         "policy could not be read (see `last_error`).",
     )
     differences: list[PolicyDifference] = Field(
-        default_factory=list, description="Each value the two apply differently."
+        default_factory=list,
+        description="Each value the two apply differently, as last compared (at `checked_at`); while "
+        "unknown, those the last comparison found, if any.",
     )
     checked_at: datetime | None = Field(None, description="When the policy was last read and compared.")
     last_error: str | None = Field(None, description="Why the policy could not be read, when unknown.")

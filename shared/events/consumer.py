@@ -307,7 +307,14 @@ class FeedConsumer:
             error = f"{self.feed} answered a malformed policy ({_first_error(exc)})"
         gauge = self.metrics.policy_mismatches.labels(self.feed)
         if error is not None:
-            current = PolicyStatus(status="unknown", checked_at=previous.checked_at, last_error=error)
+            # What the last comparison found stays beside the error: a disagreement must not read as
+            # gone while the producer cannot be asked.
+            current = PolicyStatus(
+                status="unknown",
+                differences=previous.differences,
+                checked_at=previous.checked_at,
+                last_error=error,
+            )
             gauge.set(float("nan"))
             if error != previous.last_error:
                 log.warning("policy unknown: %s", error, extra={"consumer": self.feed})

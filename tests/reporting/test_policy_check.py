@@ -233,6 +233,32 @@ async def test_the_policy_is_read_again_once_the_producer_is_back(apps) -> None:
     assert (await a.mismatches())["referrals"] == 1.0
 
 
+async def test_an_unreadable_policy_keeps_the_differences_last_found(apps) -> None:
+    """A disagreement found, then the producer unreachable: the status said unknown with no
+    differences, as if the disagreement had gone. It keeps them (and when they were found) beside the
+    error, and the producer back with the same policy is not warned of a second time."""
+    a = await apps(referrals={"decision_deadline_working_days": 2}, **AGREEING)
+    consumer = a.consumer("referrals")
+    with warnings_logged() as warned:
+        await consumer.check_policy()
+        found = (await a.ready())["referrals"]
+        await consumer.close()
+        consumer.transport = httpx.MockTransport(lambda request: httpx.Response(503))
+        await consumer.check_policy()
+        unknown = (await a.ready())["referrals"]
+        await consumer.close()
+        consumer.transport = httpx.ASGITransport(app=a.referrals.app)  # type: ignore[attr-defined]
+        await consumer.check_policy()
+    assert found["status"] == "disagrees" and len(found["differences"]) == 1
+    assert unknown == {
+        **found,
+        "status": "unknown",
+        "last_error": "referrals answered 503 to GET /policy",
+    }
+    assert (await a.ready())["referrals"]["differences"] == found["differences"]
+    assert [r.getMessage().startswith("policy unknown") for r in warned] == [False, True]
+
+
 async def test_a_running_consumer_checks_the_policy_when_it_starts(apps) -> None:
     a = await apps(referrals={"counting": "day_1"}, **AGREEING)
     consumer = a.consumer("referrals")
