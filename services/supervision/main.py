@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.supervision.db import platform
 from services.supervision.events import catalogue
 from services.supervision.journeys.projection import JourneyProjection
 from services.supervision.settings import Settings
 from services.supervision.supervisions.routes import router as supervisions_router
-from services.supervision.supervisions.service import stream_heads
+from services.supervision.supervisions.service import journey_heads
 from services.supervision.workers.routes import router as workers_router
+from services.supervision.workers.service import register_heads
 from shared.app import Service, create_app
 from shared.auth import service_token_provider
 from shared.events.consumer import FeedConsumer
+from shared.events.verify import HeadBatches
+
+
+async def stream_heads(session: AsyncSession, stream: uuid.UUID | None) -> HeadBatches:
+    """What this service's records say each of its streams is at: the journeys' (supervisions and
+    their actions), then the register entries'."""
+    for heads in (journey_heads, register_heads):
+        async for batch in heads(session, stream):
+            yield batch
 
 
 def build_service(settings: Settings | None = None) -> Service:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy import ColumnElement, Row, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
@@ -33,25 +33,36 @@ HeadBatches = AsyncIterator[Sequence[tuple[uuid.UUID, int]]]
 StreamHeads = Callable[[AsyncSession, uuid.UUID | None], HeadBatches]
 
 
+async def rows_in_batches(
+    session: AsyncSession,
+    query: Select[*tuple[Any, ...]],
+    key: ColumnElement[Any] | Mapped[Any],
+    batch: int = 1000,
+) -> AsyncIterator[Sequence[Row[*tuple[Any, ...]]]]:
+    """A query whose first column is `key` read in batches by key, each after the last one read, so
+    that memory stays flat however many journeys (or entries) there are."""
+    after: Any = None
+    while True:
+        page = query.order_by(key).limit(batch)
+        if after is not None:
+            page = page.where(key > after)
+        rows = (await session.execute(page)).all()
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
 async def heads_in_batches(
     session: AsyncSession,
     query: Select[uuid.UUID, int],
     stream: ColumnElement[uuid.UUID] | Mapped[uuid.UUID],
     batch: int = 1000,
 ) -> AsyncIterator[list[tuple[uuid.UUID, int]]]:
-    """A service's (stream, version) query read in batches by stream, each after the last one read,
-    so that memory stays flat however many journeys there are."""
-    after: uuid.UUID | None = None
-    while True:
-        page = query.order_by(stream).limit(batch)
-        if after is not None:
-            page = page.where(stream > after)
-        rows = [(s, int(v)) for s, v in (await session.execute(page)).all()]
-        if rows:
-            yield rows
-        if len(rows) < batch:
-            return
-        after = rows[-1][0]
+    """A service's (stream, version) query read in batches by stream (`rows_in_batches`)."""
+    async for rows in rows_in_batches(session, query, stream, batch):
+        yield [(s, int(v)) for s, v in rows]
 
 
 class VerifyReport(BaseModel):

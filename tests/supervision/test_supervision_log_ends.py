@@ -8,7 +8,8 @@ import uuid
 from sqlalchemy import delete, func, select
 
 from services.supervision.db import platform
-from services.supervision.supervisions.service import stream_heads
+from services.supervision.events import register_stream
+from services.supervision.main import stream_heads
 
 
 async def changed(h, sup: dict, etag: str, action: int, verb: str) -> str:
@@ -29,8 +30,8 @@ async def logged_heads(h) -> dict[uuid.UUID, int]:
 
 async def test_the_heads_are_the_logs_last_versions(h) -> None:
     """Two supervisions of one journey (one action completed, one cancelled, one left open), one of
-    another with no actions, and a register entry: the records give each journey's stream exactly,
-    and leave the register's streams to the hash chain."""
+    another with no actions, and a register entry changed once: the records give each stream's
+    version exactly."""
     journey, _ = await h.journey()
     other, _ = await h.journey()
     first = await h.record(journey)
@@ -40,20 +41,19 @@ async def test_the_heads_are_the_logs_last_versions(h) -> None:
     etag = await changed(h, first.json(), first.headers["ETag"], 0, "complete")
     await changed(h, first.json(), etag, 1, "cancel")
     assert (await h.record(other, actions=[])).status_code == 201
-    entry = await h.client.put(
-        "/workers/w1", json={"newly_qualified_until": "2027-03-31"}, headers=h.manager()
-    )
-    assert entry.status_code in (200, 201), entry.text
+    for until in ("2027-03-31", "2027-06-30"):
+        entry = await h.client.put("/workers/w1", json={"newly_qualified_until": until}, headers=h.manager())
+        assert entry.status_code in (200, 201), entry.text
 
     logged = await logged_heads(h)
     async with h.service.db.read_session() as session:
         heads = dict([head async for batch in stream_heads(session, None) for head in batch])
         one = [head async for batch in stream_heads(session, journey) for head in batch]
     assert logged[journey] == 3 + 2 + 2 and logged[other] == 1
-    assert heads == {journey: logged[journey], other: 1}  # the register's stream is not among them
+    assert heads == {journey: logged[journey], other: 1, register_stream("w1"): 2} == logged
     assert one == [(journey, 7)]
     verified = await h.client.get("/admin/verify", headers=h.token("admin", sub="a1"))
-    assert verified.json()["ok"] is True and verified.json()["heads_checked"] == 2, verified.json()
+    assert verified.json()["ok"] is True and verified.json()["heads_checked"] == 3, verified.json()
 
 
 async def test_a_completed_action_deleted_from_the_log_is_found(h) -> None:
@@ -74,3 +74,25 @@ async def test_a_completed_action_deleted_from_the_log_is_found(h) -> None:
     report = r.json()
     assert report["ok"] is False and report["events_checked"] == 3, report
     assert (report["first_broken"]["stream_version"], report["first_broken"]["position"]) == (4, None)
+
+
+async def test_a_register_change_deleted_from_the_log_is_found(h) -> None:
+    """A worker's entry changed twice, its last event deleted: the entry's stream ends at the first
+    change, and its row's time is no event's."""
+    manager = h.manager()
+    for until in ("2027-03-31", "2027-06-30", None):
+        entry = await h.client.put("/workers/w7", json={"newly_qualified_until": until}, headers=manager)
+        assert entry.is_success, entry.text
+    stream = register_stream("w7")
+    admin = h.token("admin", sub="a1")
+    assert (await h.client.get("/admin/verify", headers=admin)).json()["ok"] is True
+    events = platform.events
+    assert events is not None
+    async with h.service.db.unit_of_work() as session:
+        third = (events.c.journey_id == stream) & (events.c.stream_version == 3)
+        await session.execute(delete(events).where(third))
+    for params in ({}, {"journey_id": str(stream)}):
+        report = (await h.client.get("/admin/verify", params=params, headers=admin)).json()
+        assert report["ok"] is False, report
+        broken = report["first_broken"]
+        assert (broken["journey_id"], broken["stream_version"], broken["position"]) == (str(stream), 3, None)

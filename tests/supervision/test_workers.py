@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import text
 
 from services.supervision.events import NewlyQualifiedRegisterSet, catalogue, register_stream
+from services.supervision.main import stream_heads
 from services.supervision.workers.models import Worker
 from services.supervision.workers.service import publish_entry
 from shared.db import Database
@@ -201,7 +202,8 @@ async def test_entries_made_before_the_register_was_published_are_published_once
         log = EventLog(platform.events, catalogue)
         async with db.read_session() as session:
             events = await log.read(session, after=0, limit=10)
-            verified = await verify_log(session, platform.events)
+            # Against the rows too: w5's row is at version 3, its stream at 1, and that is intact.
+            verified = await verify_log(session, platform.events, heads=stream_heads)
         async with db.unit_of_work() as session:
             worker = await session.get(Worker, "w5")
             assert worker is not None
@@ -209,10 +211,11 @@ async def test_entries_made_before_the_register_was_published_are_published_once
             await publish_entry(session, log, worker, "m2")
         async with db.read_session() as session:
             stream = await log.read_stream(session, register_stream("w5"))
-            verified_after = await verify_log(session, platform.events)
+            verified_after = await verify_log(session, platform.events, heads=stream_heads)
     finally:
         await db.dispose()
     assert verified.ok and verified.events_checked == 2 and verified_after.ok
+    assert verified.heads_checked == verified_after.heads_checked == 2
     assert [(e.journey_id, e.stream_version, e.type, e.occurred_at, e.actor, e.payload) for e in events] == [
         (
             register_stream(w),

@@ -443,12 +443,11 @@ async def due_list(
     return Page[DueItem](items=shown, total=len(items), limit=page.limit, offset=page.offset)
 
 
-def stream_heads(session: AsyncSession, journey_id: uuid.UUID | None) -> HeadBatches:
+def journey_heads(session: AsyncSession, journey_id: uuid.UUID | None) -> HeadBatches:
     """Each journey's stream version as the supervision records give it, for verify to check that no
     journey's log ends before it. Recording appends one event and one per action, and each change to
     an action appends one and moves the supervision's version on by one from 1: so a journey's stream
-    is at the sum, over its supervisions, of version plus actions. The register's streams are left
-    out: an entry published by the migration starts at version 1 whatever its row's version."""
+    is at the sum, over its supervisions, of version plus actions."""
     actions = (
         select(func.count())
         .where(col(SupervisionAction.supervision_id) == col(Supervision.id))
