@@ -178,7 +178,7 @@ async def _first_stream_cut_short(
                         stream_version=held + 1,
                         position=None,
                         reason=f"the log ends at version {held} but the service's records have the "
-                        f"journey at version {version} (its last events missing)",
+                        f"stream at version {version} (its last events missing)",
                     ),
                     checked,
                 )
