@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.audit import Audited, audited_in, auditor_of
 from shared.auth import Principal
 from shared.db import advisory_key, defer_insert, driver_rows, on_postgresql
-from shared.errors import Conflict, InvalidParam, Unprocessable
+from shared.errors import Conflict, Forbidden, InvalidParam, Unprocessable
 from shared.types import UTCDateTime, utcnow
 
 HEADER = "Idempotency-Key"
@@ -133,9 +133,16 @@ class Idempotency:
         table: Table = self.request.app.state.idempotency_table
         return table
 
-    async def replay(self, session: AsyncSession, principal: Principal) -> JSONResponse | None:
+    async def replay(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        readable: Callable[[Any], Awaitable[bool]] | None = None,
+    ) -> JSONResponse | None:
         """Call first in the route: the stored answer for a retry (audited as a read of the records it
-        returns), or None to go ahead."""
+        returns), or None to go ahead. `readable`, given the stored body of a success, says whether
+        the caller may still read what it holds: where read rights follow a team, the caller or the
+        record may have moved since the first answer (403 then, and nothing is handed out)."""
         if self.key is None:
             return None
         caller = principal.subject
@@ -165,6 +172,11 @@ class Idempotency:
                 field=HEADER,
                 location="header",
                 code="idempotency_key_reused",
+            )
+        if readable is not None and status_code < 300 and not await readable(response_body):
+            raise Forbidden(
+                "The first answer to this Idempotency-Key holds records you may no longer read.",
+                code="idempotency_replay_not_readable",
             )
         await auditor_of(self.request).record_all(
             session,

@@ -87,6 +87,37 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(h) -> None:
     assert await h.count("supervisions") == 1
 
 
+async def test_a_replay_is_refused_once_the_manager_may_no_longer_read_the_journey(h) -> None:
+    """The stored answer holds the supervision's discussion and decisions. A retry after the manager
+    or the journey moved team is checked as a read would be now, not as it was when first recorded."""
+    journey_id, child_id = await h.journey()
+    key = {"Idempotency-Key": "k-moved"}
+    first = await h.record(journey_id, {**h.manager(), **key})
+    assert first.status_code == 201, first.text
+
+    async def replays_audited() -> int:
+        audit = await h.client.get(f"/audit?child_id={child_id}", headers=h.token("admin", sub="a1"))
+        return sum((e["action"], e["resource"]) == ("read", "supervision") for e in audit.json()["items"])
+
+    # The same manager (m1), now in another team: the key is theirs, the journey no longer is.
+    moved = await h.record(journey_id, {**h.manager(team="AS-EAST"), **key})
+    assert moved.status_code == 403, moved.text
+    assert moved.json()["code"] == "idempotency_replay_not_readable"
+    assert "Idempotent-Replayed" not in moved.headers and "discussion" not in moved.text
+    assert await replays_audited() == 0
+    # The journey follows them to AS-EAST: their retry reads it again.
+    await h.transfer(journey_id, child_id, to_team="AS-EAST")
+    await h.sync()
+    followed = await h.record(journey_id, {**h.manager(team="AS-EAST"), **key})
+    assert followed.status_code == 201 and followed.json() == first.json()
+    assert followed.headers["Idempotent-Replayed"] == "true"
+    # And in their old team they may no longer: the journey moved away from it.
+    stayed = await h.record(journey_id, {**h.manager(), **key})
+    assert stayed.status_code == 403 and stayed.json()["code"] == "idempotency_replay_not_readable"
+    assert await replays_audited() == 1  # only the replay that handed the record out
+    assert await h.count("supervisions") == 1 and len(await h.own_events()) == 3
+
+
 @postgres_only("the event append holds the log's append lock until commit")
 async def test_with_an_idempotency_key_nothing_is_sent_after_the_event_append(h) -> None:
     """The append takes the lock every appender of the database queues on and holds it to commit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -69,8 +69,10 @@ def _ctx(request: Request, principal: Principal) -> service.Context:
         "Managers only, on journeys whose current team is theirs (403 otherwise). An unknown journey is"
         " 422 naming `journey_id`; a closed journey is 409. `held_at` may not be in the future or before"
         " the journey started; actions may not be due before the day it was held (422). Safe to retry"
-        " with `Idempotency-Key`. The journey is locked while recording, so a closure or transfer applied"
-        " at the same time either waits for this write or is seen by it."
+        " with `Idempotency-Key`; a retry by a manager who may no longer read the journey (their team"
+        " or its team changed since) is 403 (code idempotency_replay_not_readable). The journey is locked"
+        " while recording, so a closure or transfer applied at the same time either waits for this write"
+        " or is seen by it."
     ),
     responses=problem_responses(400, 401, 403, 409, 422, 429) | sets_headers(201, "ETag", "Location"),
 )
@@ -82,7 +84,11 @@ async def record_supervision(
     session: SessionDep,
     idem: IdempotencyDep,
 ) -> SupervisionOut | Response:
-    if (replay := await idem.replay(session, principal)) is not None:
+    async def still_readable(first: dict[str, Any]) -> bool:
+        # The manager or the journey may have changed team since the first answer.
+        return await service.may_read_journey(session, principal, uuid.UUID(first["journey_id"]))
+
+    if (replay := await idem.replay(session, principal, still_readable)) is not None:
         return replay
 
     async def answer(out: SupervisionOut) -> None:

@@ -88,6 +88,11 @@ def can_read(principal: Principal, journey: Journey | None) -> bool:
     return _is_manager_of(principal, journey) or _is_worker_of(principal, journey)
 
 
+async def may_read_journey(session: AsyncSession, principal: Principal, journey_id: uuid.UUID) -> bool:
+    """Whether the caller may read a journey's supervision now (its team or theirs may have moved)."""
+    return can_read(principal, await get_journey(session, journey_id))
+
+
 async def _actions(session: AsyncSession, supervision_id: uuid.UUID) -> list[SupervisionAction]:
     rows = await session.execute(
         select(SupervisionAction)
