@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import resource
@@ -25,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -396,12 +398,15 @@ def run_wrk(url: str, script: Path, *, connections: int, seconds: float, threads
 
 # -- statistics ------------------------------------------------------------------------------------
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence: the value at rank ceil(q% of n).
+
+    Worked out exactly: `round(q / 100 * n + 0.5)` rounded a whole q% of n half to even, so 95% of
+    20 calls gave rank 20, the maximum, not 19."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+    rank = math.ceil(Fraction(str(q)) * len(ordered) / 100)
+    return ordered[max(1, min(len(ordered), rank)) - 1]
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
