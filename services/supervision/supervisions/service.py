@@ -252,8 +252,7 @@ async def read_supervision(
     session: AsyncSession, principal: Principal, auditor: Auditor, supervision_id: uuid.UUID
 ) -> tuple[SupervisionOut, str]:
     supervision = await session.get(Supervision, supervision_id)
-    journey = await get_journey(session, supervision.journey_id) if supervision else None
-    if supervision is None or not can_read(principal, journey):
+    if supervision is None or not await may_read_journey(session, principal, supervision.journey_id):
         raise NotFound(NOT_FOUND)
     await auditor.record(
         session, principal, "read", "supervision", resource_id=supervision.id, child_id=supervision.child_id
