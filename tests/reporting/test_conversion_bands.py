@@ -194,13 +194,14 @@ async def test_the_band_spans_the_multiple_of_the_sd_asked_for(world_factory, to
     assert (await bands(w, token, sd="2.5"))["overall"]["pct_contacts_to_referral"]["sd"] == 22.15
 
 
-async def test_the_bands_read_the_kept_days_not_the_contacts(world_factory, token):
+async def test_the_bands_read_the_kept_months_not_the_days_nor_the_contacts(world_factory, token):
+    """The range is whole months: the counts kept per month are read, and no day's or contact's row."""
     w = await world_factory()
     await seed(w)
     with statements_sent(w.reporting.app.state.service.db.engine) as sent:
         await bands(w, token)
-    assert sent and not [s for s in sent if re.search(r"\brpt_contacts\b", s)]
-    assert [s for s in sent if "rpt_contact_days" in s]
+    assert sent and not [s for s in sent if re.search(r"\brpt_contacts\b|\brpt_contact_days\b", s)]
+    assert [s for s in sent if "rpt_contact_months" in s]
 
 
 async def test_a_range_without_contacts_lists_its_months_empty(world_factory, token):

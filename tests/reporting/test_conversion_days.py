@@ -1,4 +1,5 @@
-"""The counts kept per London day and key (rpt_contact_days) and the durations counted per London
+"""The counts kept per London day and key (rpt_contact_days) and per London month and key
+(rpt_contact_months), and the durations counted per London
 month, day, ISO week, month and weekday, key and month, and key and day (rpt_contact_duration_months,
 _days, _weeks, _weekday_months, _key_months, _key_days, and their bands) always equal counting the
 contacts, re-referral flags included, however the events are split into batches."""
@@ -39,6 +40,7 @@ from services.reporting.projections.models import (
     ContactDurationWeekdayBand,
     ContactDurationWeekdayMonth,
     ContactFact,
+    ContactMonth,
 )
 from shared.dates import one_year_before
 from shared.db import Database
@@ -54,6 +56,7 @@ async def assert_days_match_contacts(w) -> None:
     async with w.consumer("referrals").db.read_session() as session:
         contacts = [dict(row) for row in (await session.execute(select(ContactFact.__table__))).mappings()]
         kept = (await session.execute(select(ContactDay.__table__))).mappings().all()
+        kept_contact_months = (await session.execute(select(ContactMonth.__table__))).mappings().all()
         kept_months = (await session.execute(select(ContactDurationMonth.__table__))).mappings().all()
         kept_bands = (await session.execute(select(ContactDurationBand.__table__))).mappings().all()
         kept_days = (await session.execute(select(ContactDurationDay.__table__))).mappings().all()
@@ -100,6 +103,17 @@ async def assert_days_match_contacts(w) -> None:
         if any(row[name] for name in COUNTS)
     }
     assert stored == dict(expected)
+    # A month's counts are its days' added up.
+    expected_months: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(COUNTS))
+    for (day, dimension, key), cell in expected.items():
+        month = expected_months[(day.replace(day=1), dimension, key)]
+        month[:] = [a + b for a, b in zip(month, cell, strict=True)]
+    stored_months = {
+        (row["month"], row["dimension"], row["key"]): [row[name] for name in COUNTS]
+        for row in kept_contact_months
+        if any(row[name] for name in COUNTS)
+    }
+    assert stored_months == {at: cell for at, cell in expected_months.items() if any(cell)}
     months: dict[tuple, int] = defaultdict(int)
     bands: dict[tuple, int] = defaultdict(int)
     days: dict[tuple, int] = defaultdict(int)

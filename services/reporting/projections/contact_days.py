@@ -1,5 +1,6 @@
 """The conversion and contact-to-outcome figures, kept per London day and grouping key
-(`ContactDay` rows), and the contact-to-outcome durations counted per London month
+(`ContactDay` rows) and per London month and grouping key (`ContactMonth`), and the
+contact-to-outcome durations counted per London month
 (`ContactDurationMonth` rows, and in bands of ten values, `ContactDurationBand`), per London day
 (`ContactDurationDay`, `ContactDurationDayBand`), per ISO week (`ContactDurationWeek`,
 `ContactDurationWeekBand`), per London month and weekday (`ContactDurationWeekdayMonth`,
@@ -50,6 +51,7 @@ from services.reporting.projections.models import (
     ContactDurationWeekBand,
     ContactDurationWeekdayBand,
     ContactDurationWeekdayMonth,
+    ContactMonth,
 )
 from services.reporting.projections.models import group_keys as keys_of
 from services.reporting.rounding import half_up_units
@@ -97,6 +99,7 @@ OUTCOME_TIME_COUNTS = (
 )
 COUNTS = (*CONVERSION_COUNTS, *OUTCOME_TIME_COUNTS)
 _TABLE: Table = ContactDay.__table__  # type: ignore[attr-defined]  # Core upsert, no ORM bookkeeping
+_MONTH_TABLE: Table = ContactMonth.__table__  # type: ignore[attr-defined]
 _MONTHS: Table = ContactDurationMonth.__table__  # type: ignore[attr-defined]
 _BANDS: Table = ContactDurationBand.__table__  # type: ignore[attr-defined]
 _DAYS: Table = ContactDurationDay.__table__  # type: ignore[attr-defined]
@@ -329,12 +332,28 @@ class ContactDayChanges:
         self._add_durations(day_before, keys_before, before, -1)
         self._add_durations(day_after, keys_after, after, 1)
 
+    def month_rows(self) -> list[tuple[Any, ...]]:
+        """The net change to each `ContactMonth` row: its days' changes added up (a month's counts
+        are the sum of its days'), so a contact's contribution is worked out once, per day."""
+        months: dict[Cell, list[int]] = {}
+        for (day, dimension, key), cell in self.net.items():
+            at = (day.replace(day=1), dimension, key)
+            month = months.get(at)
+            if month is None:
+                months[at] = list(cell)
+            else:
+                months[at] = [a + b for a, b in zip(month, cell, strict=True)]
+        return [(*at, *cell) for at, cell in months.items() if any(cell)]
+
     def increments(self) -> list[Increments]:
         """The net changes, table by table, as `add_increments` adds them to the stored rows (by
         `write_increments`): worked out apart from writing them, so that a rebuild can do it while
         the previous batch is being written."""
         days = [(*at, *cell) for at, cell in self.net.items() if any(cell)]
-        changes = [Increments(_TABLE, ("day", "dimension", "key"), COUNTS, days)]
+        changes = [
+            Increments(_TABLE, ("day", "dimension", "key"), COUNTS, days),
+            Increments(_MONTH_TABLE, ("month", "dimension", "key"), COUNTS, self.month_rows()),
+        ]
         for (table, columns), net in zip(_DURATION_TABLES, self.duration_rows(), strict=True):
             counted = [(*at, n) for at, n in net.items() if n]
             changes.append(Increments(table, columns, ("contacts",), counted))

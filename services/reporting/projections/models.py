@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Index, text
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from services.reporting.db import Base
 from shared.types import UTCDateTime
@@ -111,21 +111,11 @@ class ContactFact(Base, table=True):
     )
 
 
-class ContactDay(Base, table=True):
-    """The conversion and contact-to-outcome counts of the contacts received on one London day, for
-    one grouping key.
+class ContactCounts(SQLModel):
+    """The conversion and contact-to-outcome counts kept for the contacts received in one London
+    period (a day, a month) for one grouping key: counts and whole-number sums, so they add up
+    exactly, and a period's are the sum of its days'."""
 
-    Kept by the projection as it applies events (a contact's old contribution taken off, its new
-    one added), so those reports read a row per day and key, not every contact; the figures are
-    counts and whole-number sums, so they add up exactly. `dimension` is `all` (key `ALL`) or the
-    attribute grouped by (area, team, source, outcome) with the key the report shows for it.
-    """
-
-    __tablename__ = "rpt_contact_days"
-
-    day: date = Field(primary_key=True, description="London date of received_at.")
-    dimension: str = Field(primary_key=True, max_length=10)
-    key: str = Field(primary_key=True, max_length=80)
     contacts: int = 0
     repeat_contacts: int = 0
     decided: int = 0
@@ -153,6 +143,36 @@ class ContactDay(Base, table=True):
     sum_authorisation_working_hours_us: int = Field(0, sa_type=BigInteger)
     sum_authorisation_working_days: int = 0
     sum_authorisation_calendar_hours_us: int = Field(0, sa_type=BigInteger)
+
+
+class ContactDay(ContactCounts, Base, table=True):
+    """The conversion and contact-to-outcome counts (`ContactCounts`) of the contacts received on
+    one London day, for one grouping key.
+
+    Kept by the projection as it applies events (a contact's old contribution taken off, its new
+    one added), so those reports read a row per day and key, not every contact. `dimension` is
+    `all` (key `ALL`) or the attribute grouped by (area, team, source, outcome) with the key the
+    report shows for it.
+    """
+
+    __tablename__ = "rpt_contact_days"
+
+    day: date = Field(primary_key=True, description="London date of received_at.")
+    dimension: str = Field(primary_key=True, max_length=10)
+    key: str = Field(primary_key=True, max_length=80)
+
+
+class ContactMonth(ContactCounts, Base, table=True):
+    """`ContactDay` per London month: kept with the day rows, from the same changes, so that a range
+    reads a row per month and key for the months it covers whole, or more than half of, and the
+    day rows only for the rest of its edge months (`Reports._kept_months`): a year by source is
+    some 12 rows per source, not 365."""
+
+    __tablename__ = "rpt_contact_months"
+
+    month: date = Field(primary_key=True, description="First day of the London month of received_at.")
+    dimension: str = Field(primary_key=True, max_length=10)
+    key: str = Field(primary_key=True, max_length=80)
 
 
 class ContactDurationMonth(Base, table=True):

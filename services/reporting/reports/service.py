@@ -84,6 +84,7 @@ from services.reporting.projections.models import (
     ContactDurationWeekdayBand,
     ContactDurationWeekdayMonth,
     ContactFact,
+    ContactMonth,
     FeedState,
     JourneyFact,
     JourneyLiveDay,
@@ -2096,42 +2097,69 @@ class Reports:
     # -- e. conversion and repeats --------------------------------------------------------------
 
     @staticmethod
-    def _kept_day_sums(
-        from_date: date,
-        to_date: date,
-        dimensions: Sequence[str],
-        grouped: Sequence[Any],
-        names: Sequence[str],
-    ) -> Any:
-        """SQL: the counts `names` kept per London day and key (contact_days.py) of `dimensions`
-        over the range, summed per `grouped` (labelled expressions over rpt_contact_days)."""
+    def _kept_day_sums(from_date: date, to_date: date, dimension: str, names: Sequence[str]) -> Any:
+        """SQL: (day, *names) of the counts `names` kept per London day and key (contact_days.py)
+        of `dimension` over the range, summed per day."""
+        day = col(ContactDay.day)
         sums = [func.sum(col(getattr(ContactDay, c))).label(c) for c in names]
         return (
-            select(*grouped, *sums)
-            .where(
-                col(ContactDay.dimension).in_(dimensions),
-                col(ContactDay.day) >= from_date,
-                col(ContactDay.day) <= to_date,
-            )
-            .group_by(*(g.element for g in grouped))
+            select(day, *sums)
+            .where(col(ContactDay.dimension) == dimension, day >= from_date, day <= to_date)
+            .group_by(day)
         )
+
+    def _kept_month_sums(
+        self, from_date: date, to_date: date, dimensions: Sequence[str], names: Sequence[str]
+    ) -> Any:
+        """SQL: (dimension, key, month, *names) of the counts `names` kept per London month and key
+        (`ContactMonth`) of `dimensions` over the range, summed per key and month: the months the
+        range covers whole, or more than half of, from the month rows, and the days in range of its
+        other edge months added, or those out of range of a month taken whole taken off, from the
+        day rows (`_kept_months`). A year reads some 12 rows per key, not 365."""
+        kept, spans = self._kept_months(from_date, to_date)
+        months = ContactMonth.__table__  # type: ignore[attr-defined]
+        days = ContactDay.__table__  # type: ignore[attr-defined]
+        parts = []
+        if kept:
+            parts.append(
+                select(months.c.dimension, months.c.key, months.c.month, *[months.c[c] for c in names]).where(
+                    months.c.dimension.in_(dimensions), self._in_months(months.c.month, kept)
+                )
+            )
+        for first, last, sign in spans:
+            parts.append(
+                select(
+                    days.c.dimension,
+                    days.c.key,
+                    literal(first.replace(day=1), Date).label("month"),
+                    *[(days.c[c] * sign).label(c) for c in names],
+                ).where(days.c.dimension.in_(dimensions), days.c.day.between(first, last))
+            )
+        rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        grouped = (rows.c.dimension, rows.c.key, rows.c.month)
+        return select(*grouped, *[func.sum(rows.c[c]).label(c) for c in names]).group_by(*grouped)
 
     async def _day_totals(
         self, from_date: date, to_date: date, group_by: ContactGrouping, names: Sequence[str]
     ) -> dict[str, Counter[str]]:
-        """The counts `names` kept per London day and key (contact_days.py), added up per group: a
-        row per day and key in range is read, not every contact. Groupings by the day (periods,
-        weekdays) fold the whole's days into their groups here, by `period_of`: a row per day, 366
-        a year at most. A key whose contacts all moved to another (an outcome changed) keeps a row
-        of zeros, and is left out."""
+        """The counts `names` kept per London day or month and key (contact_days.py), added up per
+        group; no contact is read. Grouped by week or day of the week, the whole's days are read, a
+        row per day (366 a year at most), and folded into their groups here by `period_of`; grouped
+        by month, quarter or a key, the months' rows and the edge months' days (`_kept_month_sums`).
+        A key whose contacts all moved to another (an outcome changed) keeps a row of zeros, and is
+        left out."""
         by_time = group_by in DAY_GROUPS
-        grouped = col(ContactDay.day) if by_time else col(ContactDay.key)
         dimension = "all" if by_time else group_by.value
-        query = self._kept_day_sums(from_date, to_date, (dimension,), (grouped.label("grp"),), names)
         totals: dict[str, Counter[str]] = defaultdict(Counter)
-        for found in (await self.session.execute(query)).mappings():
-            key = period_of(group_by, found["grp"]) if by_time else found["grp"]
-            totals[key].update({c: int(found[c] or 0) for c in names})
+        if group_by in (GroupBy.week, DAY_OF_WEEK):
+            found = await self.session.execute(self._kept_day_sums(from_date, to_date, dimension, names))
+            for row in found.mappings():
+                totals[period_of(group_by, row["day"])].update({c: int(row[c] or 0) for c in names})
+        else:
+            found = await self.session.execute(self._kept_month_sums(from_date, to_date, (dimension,), names))
+            for row in found.mappings():
+                key = period_of(group_by, row["month"]) if by_time else row["key"]
+                totals[key].update({c: int(row[c] or 0) for c in names})
         return defaultdict(Counter, {key: t for key, t in totals.items() if t["contacts"]})
 
     async def conversion(self, from_date: date, to_date: date, group_by: GroupBy) -> ConversionReport:
@@ -2173,27 +2201,16 @@ class Reports:
     ) -> ConversionBandsReport:
         """Per contact source (and ALL) and London month of the range (whole months: the route
         refuses others), the NFA, information and advice, and contact-to-referral rates, each with
-        its control band over the months (bands.py). The kept counts are summed per source and
-        month in SQL (a CASE of the months, as the time groupings', over the day): a row per month
-        and source is read, not a row per day, nor any contact."""
+        its control band over the months (bands.py), from the counts kept per month and source
+        (`_kept_month_sums`): a row per month and source is read, not a row per day, nor any contact."""
         months = [period_of(GroupBy.month, month) for month in months_of(from_date, to_date)]
-        month_of = self._period_sql(GroupBy.month, from_date, to_date, lambda day: col(ContactDay.day) < day)
         names = ("contacts", "nfa", "info_advice", "referrals")
-        query = self._kept_day_sums(
-            from_date,
-            to_date,
-            ("all", "source"),
-            (
-                col(ContactDay.dimension).label("dimension"),
-                col(ContactDay.key).label("grp"),
-                month_of.label("month"),
-            ),
-            names,
-        )
+        query = self._kept_month_sums(from_date, to_date, ("all", "source"), names)
         counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         for found in (await self.session.execute(query)).mappings():
-            key = ALL if found["dimension"] == "all" else found["grp"]
-            counts[key][found["month"]].update({c: int(found[c] or 0) for c in names})
+            key = ALL if found["dimension"] == "all" else found["key"]
+            month = period_of(GroupBy.month, found["month"])
+            counts[key][month].update({c: int(found[c] or 0) for c in names})
 
         def series(group: str, by_month: dict[str, Counter[str]]) -> ConversionBandSeries:
             counted = [by_month[m] for m in months]
