@@ -610,3 +610,33 @@ async def test_a_periods_longest_live_spell_is_found_from_its_first_london_momen
                 params
             )
             assert None not in got.values(), params
+
+
+async def test_grouped_by_a_key_the_kept_rows_come_summed_per_key(world_factory):
+    """Grouped by a key, a row's period does not decide its groups, so the kept rows of every month
+    and edge span come back summed per key (one row per key and value, whatever the range's
+    months); grouped by month, each month keeps its rows. Both net to the same counts."""
+    from services.reporting.projections.models import JourneyMonthBand
+    from services.reporting.reports.service import _KeptGroups
+
+    w = await world_factory()
+    await build_journeys(w)
+    await w.catch_up("referrals")
+    first, last = (datetime.fromisoformat(d).date() for d in ("2024-01-15", "2024-05-20"))
+    found: dict[GroupBy, list[Any]] = {}
+    async with w.consumer("referrals").db.read_session() as session:
+        for group_by in (GroupBy.team, GroupBy.month):
+            groups = _KeptGroups(first, last, group_by, Reports._journey_group_sql(group_by, first, last))
+            query = groups.select(JourneyMonthBand, ("metric", "band"), ("journeys",), groups.read)
+            found[group_by] = (await session.execute(query)).all()
+    by_key = [(d, k, m, b) for d, k, _, m, b, _ in found[GroupBy.team]]
+    assert by_key and len(by_key) == len(set(by_key))
+    assert {start for _, _, start, *_ in found[GroupBy.team]} == {first}
+    assert len({start for _, _, start, *_ in found[GroupBy.month]}) > 1
+    # The whole's rows, summed or not, count the same journeys in each band.
+    whole: dict[GroupBy, Counter[tuple[str, int]]] = {g: Counter() for g in found}
+    for group_by, rows in found.items():
+        for dimension, _, _, metric, band, n in rows:
+            if dimension == "all":
+                whole[group_by][(metric, band)] += n
+    assert +whole[GroupBy.team] == +whole[GroupBy.month] and whole[GroupBy.team]

@@ -434,7 +434,13 @@ class _KeptGroups:
     ) -> Any:
         """(dimension, key, start, *columns, *counts) of the rows of every part of a kind of kept
         counts meeting `where(part)`, start being the first day of the period a row counts in, each
-        count times its part's sign: one statement."""
+        count times its part's sign: one statement.
+
+        Grouped by a key, the period a row counts in does not decide its groups (`of`), so the rows
+        come summed per key and columns, start the range's first day: a year's twelve months (and
+        its edge spans) are one row, not twelve. Every figure read from these rows is a sum of
+        them, or linear in them (the live journeys' spells). Grouped by a time period, each row
+        keeps its period."""
         selects = []
         for part in self.parts(kept):
             t = part.table
@@ -449,7 +455,18 @@ class _KeptGroups:
                     *signed,
                 ).where(*where(part))
             )
-        return selects[0] if len(selects) == 1 else union_all(*selects)
+        every = selects[0] if len(selects) == 1 else union_all(*selects)
+        if self.dimension is None:
+            return every
+        rows = every.subquery()
+        summed_by = [rows.c.dimension, rows.c.key, *[rows.c[c] for c in columns]]
+        return select(
+            rows.c.dimension,
+            rows.c.key,
+            literal(self.from_date, Date).label("start"),
+            *summed_by[2:],
+            *[func.sum(rows.c[c]).label(c) for c in counts],
+        ).group_by(*summed_by)
 
     def of(self, dimension: str, key: str, start: date) -> tuple[str | None, ...]:
         """The groups (None: the whole) a kept row read counts towards."""
