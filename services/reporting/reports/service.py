@@ -305,8 +305,12 @@ class _LiveSpells:
 
 # Each table of journey counts kept per London month, and the same counts kept per London day
 # (journey_months.py), from which a range's partial edge months (or weeks) take their days, and per
-# ISO week, for the whole only, which handovers by week read.
-_DAY_TABLE_OF: dict[type, type] = dict(zip(JOURNEY_MONTH_TABLES, JOURNEY_DAY_TABLES, strict=True))
+# ISO week, for the whole only, which handovers by week read. The contact counts (contact_days.py)
+# are kept per month and day alike, and read through the same `_KeptGroups`.
+_DAY_TABLE_OF: dict[type, type] = {
+    **dict(zip(JOURNEY_MONTH_TABLES, JOURNEY_DAY_TABLES, strict=True)),
+    ContactMonth: ContactDay,
+}
 _WEEK_TABLE_OF: dict[type, type] = dict(zip(JOURNEY_MONTH_TABLES, JOURNEY_WEEK_TABLES, strict=True))
 
 
@@ -350,12 +354,13 @@ class _KeptGroups:
     whole's rows (dimension `all`) make the whole; grouped by month or quarter, a group is the
     whole's rows of its months (and of their spans), and grouped by a key, the rows of that key.
     Grouped by week, the range is its weeks instead: those it covers whole from the week rows, and
-    its partial edge weeks' days in range from the day rows (`Reports._weeks_in`), the whole's alone."""
+    its partial edge weeks' days in range from the day rows (`Reports._weeks_in`), the whole's alone.
+    The contact counts kept per month and day are read through it too (`Reports._kept_month_sums`)."""
 
     from_date: date
     to_date: date
     group_by: GroupBy
-    group: Any  # the journeys' group as SQL (`Reports._journey_group_sql`)
+    group: Any  # the journeys' group as SQL (`Reports._journey_group_sql`); None for contact counts
 
     def __post_init__(self) -> None:
         self.dimension = None if self.group_by in TIME_GROUPS else self.group_by.value
@@ -2126,35 +2131,26 @@ class Reports:
         )
 
     def _kept_month_sums(
-        self, from_date: date, to_date: date, dimensions: Sequence[str], names: Sequence[str]
+        self,
+        from_date: date,
+        to_date: date,
+        group_by: GroupBy,
+        dimensions: Sequence[str],
+        names: Sequence[str],
     ) -> Any:
-        """SQL: (dimension, key, month, *names) of the counts `names` kept per London month and key
-        (`ContactMonth`) of `dimensions` over the range, summed per key and month: the months the
-        range covers whole, or more than half of, from the month rows, and the days in range of its
-        other edge months added, or those out of range of a month taken whole taken off, from the
-        day rows (`_kept_months`). A year reads some 12 rows per key, not 365."""
-        kept, spans = self._kept_months(from_date, to_date)
-        months = ContactMonth.__table__  # type: ignore[attr-defined]
-        days = ContactDay.__table__  # type: ignore[attr-defined]
-        parts = []
-        if kept:
-            parts.append(
-                select(months.c.dimension, months.c.key, months.c.month, *[months.c[c] for c in names]).where(
-                    months.c.dimension.in_(dimensions), self._in_months(months.c.month, kept)
-                )
-            )
-        for first, last, sign in spans:
-            parts.append(
-                select(
-                    days.c.dimension,
-                    days.c.key,
-                    literal(first.replace(day=1), Date).label("month"),
-                    *[(days.c[c] * sign).label(c) for c in names],
-                ).where(days.c.dimension.in_(dimensions), days.c.day.between(first, last))
-            )
-        rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-        grouped = (rows.c.dimension, rows.c.key, rows.c.month)
-        return select(*grouped, *[func.sum(rows.c[c]).label(c) for c in names]).group_by(*grouped)
+        """SQL: (dimension, key, start, *names) of the counts `names` kept per London month and key
+        (`ContactMonth`) of `dimensions` over the range, read as handovers reads its counts
+        (`_KeptGroups`): the months the range covers whole, or more than half of, from the month
+        rows, and the days in range of its other edge months added, or those out of range of a
+        month taken whole taken off, from the day rows; grouped by a key, summed per key. A year
+        reads some 12 rows per key, not 365."""
+        groups = _KeptGroups(from_date, to_date, group_by, None)
+        return groups.select(
+            ContactMonth,
+            (),
+            names,
+            lambda p: [p.table.c.dimension.in_(dimensions), p.period.between(p.first, p.last)],
+        )
 
     async def _day_totals(
         self, from_date: date, to_date: date, group_by: ContactGrouping, names: Sequence[str]
@@ -2173,9 +2169,9 @@ class Reports:
             for row in found.mappings():
                 totals[period_of(group_by, row["day"])].update({c: int(row[c] or 0) for c in names})
         else:
-            found = await self.session.execute(self._kept_month_sums(from_date, to_date, (dimension,), names))
-            for row in found.mappings():
-                key = period_of(group_by, row["month"]) if by_time else row["key"]
+            query = self._kept_month_sums(from_date, to_date, group_by, (dimension,), names)
+            for row in (await self.session.execute(query)).mappings():
+                key = period_of(group_by, row["start"]) if by_time else row["key"]
                 totals[key].update({c: int(row[c] or 0) for c in names})
         return defaultdict(Counter, {key: t for key, t in totals.items() if t["contacts"]})
 
@@ -2222,11 +2218,11 @@ class Reports:
         (`_kept_month_sums`): a row per month and source is read, not a row per day, nor any contact."""
         months = [period_of(GroupBy.month, month) for month in months_of(from_date, to_date)]
         names = ("contacts", "nfa", "info_advice", "referrals")
-        query = self._kept_month_sums(from_date, to_date, ("all", "source"), names)
+        query = self._kept_month_sums(from_date, to_date, GroupBy.month, ("all", "source"), names)
         counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         for found in (await self.session.execute(query)).mappings():
             key = ALL if found["dimension"] == "all" else found["key"]
-            month = period_of(GroupBy.month, found["month"])
+            month = period_of(GroupBy.month, found["start"])
             counts[key][month].update({c: int(found[c] or 0) for c in names})
 
         def series(group: str, by_month: dict[str, Counter[str]]) -> ConversionBandSeries:
